@@ -1,0 +1,2 @@
+/* csv: placeholder, implemented in its own change. */
+#include "annpack/csv.h"

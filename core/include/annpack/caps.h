@@ -1,0 +1,48 @@
+/* annpack — security caps on untrusted input.
+ *
+ * Every reader of untrusted bytes checks these. Defaults come from DESIGN.md; each can be
+ * changed through the environment variable of the same name (read once, on first use).
+ * ANNPACK_ALLOW_LARGE_META=1 lifts the two metadata caps. Error messages that report a
+ * cap name its variable, e.g. "dim 5000 exceeds ANNPACK_MAX_DIM (4096)". */
+#ifndef ANNPACK_CAPS_H
+#define ANNPACK_CAPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AP_DEFAULT_MAX_DIM 4096u
+#define AP_DEFAULT_MAX_LISTS 1000000u
+#define AP_DEFAULT_MAX_LIST_BYTES (128ull << 20)
+#define AP_DEFAULT_MAX_META_BYTES (1ull << 30)
+#define AP_DEFAULT_META_MAX_LINE (1ull << 20)
+/* Manifests are small; anything bigger is hostile. Not environment-configurable. */
+#define AP_MAX_MANIFEST_BYTES (16ull << 20)
+
+typedef struct ap_caps {
+    uint32_t max_dim;        /* ANNPACK_MAX_DIM */
+    uint32_t max_lists;      /* ANNPACK_MAX_LISTS */
+    uint64_t max_list_bytes; /* ANNPACK_MAX_LIST_BYTES */
+    uint64_t max_meta_bytes; /* ANNPACK_MAX_META_BYTES (UINT64_MAX when large meta allowed) */
+    uint64_t meta_max_line;  /* ANNPACK_META_MAX_LINE (UINT64_MAX when large meta allowed) */
+    bool allow_large_meta;   /* ANNPACK_ALLOW_LARGE_META=1 */
+} ap_caps;
+
+/* The caps in force. Thread-safe; reads the environment on first call. An unparsable
+ * environment value leaves that cap at its default (ap_caps_check_env reports it). */
+AP_API const ap_caps *ap_caps_get(void);
+
+/* Re-reads the environment (tests and long-running tools that changed it). Not
+ * thread-safe against concurrent ap_caps_get. Returns an error naming the variable when
+ * a value is not a positive integer. */
+AP_API ap_status ap_caps_reload(ap_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/* annpack — the one logging module.
+ *
+ * Core code reports progress and non-fatal conditions here and nowhere else. The default
+ * sink writes one line per message to stderr: "annpack: LEVEL: component: message", or,
+ * with ANNPACK_LOG_JSON=1, one JSON object per line {"ts","level","component","msg"}.
+ * ANNPACK_LOG_LEVEL=ERROR|WARN|INFO|DEBUG selects the threshold (default WARN). */
+#ifndef ANNPACK_LOG_H
+#define ANNPACK_LOG_H
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ap_log_level {
+    AP_LOG_ERROR = 0,
+    AP_LOG_WARN = 1,
+    AP_LOG_INFO = 2,
+    AP_LOG_DEBUG = 3
+} ap_log_level;
+
+/* A sink receives the level, the component and the formatted message (no newline). */
+typedef void (*ap_log_sink)(ap_log_level level, const char *component, const char *msg,
+                            void *userdata);
+
+/* Logs one message if level is at or below the threshold. Thread-safe. */
+AP_API void ap_log(ap_log_level level, const char *component, const char *fmt, ...)
+    AP_PRINTF(3, 4);
+
+/* True when a message at this level would be emitted (skip expensive formatting). */
+AP_API int ap_log_enabled(ap_log_level level);
+
+/* Replaces the sink (NULL restores the default stderr sink). */
+AP_API void ap_log_set_sink(ap_log_sink sink, void *userdata);
+
+/* Overrides the threshold from the environment. */
+AP_API void ap_log_set_level(ap_log_level level);
+
+/* Tags every default-sink line with a program name (default "annpack"). */
+AP_API void ap_log_set_program(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

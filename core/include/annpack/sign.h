@@ -1,0 +1,93 @@
+/* annpack — hashing, Ed25519 keys and signatures.
+ *
+ * Keys are PEM files interchangeable with OpenSSL: private keys are PKCS#8
+ * ("-----BEGIN PRIVATE KEY-----", as `openssl genpkey -algorithm ed25519` writes them),
+ * public keys SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----", as `openssl pkey
+ * -pubout` writes them). A signature is the raw 64-byte Ed25519 signature of the exact
+ * bytes signed. The key id is the first 8 bytes of SHA-256 of the raw 32-byte public key,
+ * as 16 lowercase hex digits. Private key material lives in libsodium secure memory
+ * (sodium_malloc) and is wiped when freed. */
+#ifndef ANNPACK_SIGN_H
+#define ANNPACK_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AP_SHA256_BYTES 32
+#define AP_SHA256_HEX 65 /* 64 hex digits + NUL */
+#define AP_SIG_BYTES 64
+#define AP_PUBKEY_BYTES 32
+#define AP_KEYID_HEX 17 /* 16 hex digits + NUL */
+#define AP_MAX_PEM_BYTES (64u * 1024u)
+#define AP_MAX_PUBKEYS 64
+
+/* Initialises libsodium (idempotent, thread-safe). Every function below calls it. */
+AP_API ap_status ap_crypto_init(ap_err *err);
+
+/* SHA-256 of a memory buffer, as lowercase hex. */
+AP_API void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX]);
+
+/* SHA-256 of a file, streamed (never the whole file in memory); also returns its size.
+ * Errors name the path. */
+AP_API ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size,
+                                ap_err *err);
+
+typedef struct ap_seckey ap_seckey; /* in secure memory */
+
+typedef struct ap_pubkey {
+    uint8_t raw[AP_PUBKEY_BYTES];
+    char keyid[AP_KEYID_HEX];
+} ap_pubkey;
+
+/* Generates a new key pair. */
+AP_API ap_status ap_seckey_generate(ap_seckey **out, ap_err *err);
+
+/* Parses a PKCS#8 Ed25519 private key PEM (from memory / from a file). Anything else —
+ * another algorithm, an encrypted key, bad base64, trailing garbage in the DER — is
+ * AP_ERR_FORMAT naming the file. ap_seckey_load warns through the log when the file is
+ * readable by group or others. */
+AP_API ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name,
+                                     ap_seckey **out, ap_err *err);
+AP_API ap_status ap_seckey_load(const char *path, ap_seckey **out, ap_err *err);
+
+/* Writes the private key as PKCS#8 PEM to path, created with mode 0600 (refuses to
+ * overwrite an existing file: AP_ERR_EXISTS). */
+AP_API ap_status ap_seckey_save(const ap_seckey *key, const char *path, ap_err *err);
+
+/* The public half. */
+AP_API void ap_seckey_public(const ap_seckey *key, ap_pubkey *out);
+
+/* Wipes and frees; NULL is a no-op. */
+AP_API void ap_seckey_free(ap_seckey *key);
+
+/* Signs msg; sig receives the 64 raw signature bytes. */
+AP_API ap_status ap_sign(const ap_seckey *key, const void *msg, size_t len,
+                         uint8_t sig[AP_SIG_BYTES], ap_err *err);
+
+/* Parses every "PUBLIC KEY" PEM block in text (one or several, for key rotation), at most
+ * AP_MAX_PUBKEYS. Returns AP_ERR_FORMAT when there is none or one is malformed. */
+AP_API ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name,
+                                      ap_pubkey *keys, size_t *nkeys, ap_err *err);
+AP_API ap_status ap_pubkeys_load(const char *path, ap_pubkey *keys, size_t *nkeys, ap_err *err);
+
+/* Writes one public key as SPKI PEM (refuses to overwrite: AP_ERR_EXISTS). */
+AP_API ap_status ap_pubkey_save(const ap_pubkey *key, const char *path, ap_err *err);
+
+/* Formats one public key as SPKI PEM into a malloc'd string. */
+AP_API char *ap_pubkey_to_pem(const ap_pubkey *key);
+
+/* Verifies sig over msg against any of keys; on success *matched is the index of the
+ * key that verified. AP_ERR_VERIFY when none does. */
+AP_API ap_status ap_verify_sig(const ap_pubkey *keys, size_t nkeys, const void *msg, size_t len,
+                               const uint8_t sig[AP_SIG_BYTES], size_t *matched, ap_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

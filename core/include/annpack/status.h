@@ -1,0 +1,62 @@
+/* annpack — status codes and error values.
+ *
+ * Every core function that can fail returns an ap_status and, when given a non-NULL
+ * ap_err, fills it with the same status plus one human-readable line that names the
+ * file, the field or the limit involved. Core never prints and never exits: the caller
+ * decides what to do with the message. */
+#ifndef ANNPACK_STATUS_H
+#define ANNPACK_STATUS_H
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define AP_API __attribute__((visibility("default")))
+#define AP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define AP_API
+#define AP_PRINTF(a, b)
+#endif
+
+typedef enum ap_status {
+    AP_OK = 0,
+    AP_ERR_ARG,         /* a caller-supplied argument or option is invalid */
+    AP_ERR_IO,          /* the operating system refused a read/write/open */
+    AP_ERR_NOMEM,       /* an allocation failed */
+    AP_ERR_FORMAT,      /* input bytes are malformed (CSV, JSON, ANNP, meta, PEM, ...) */
+    AP_ERR_LIMIT,       /* an ANNPACK_MAX_* cap was exceeded */
+    AP_ERR_NOTFOUND,    /* a file, column or id does not exist */
+    AP_ERR_EXISTS,      /* the target exists and may not be replaced */
+    AP_ERR_VERIFY,      /* a hash, signature or structural check failed */
+    AP_ERR_UNSUPPORTED, /* a valid but unsupported feature (version, device, embedder) */
+    AP_ERR_INTERNAL     /* a bug: an invariant did not hold */
+} ap_status;
+
+#define AP_ERR_MSG_MAX 1024
+
+typedef struct ap_err {
+    ap_status status;
+    char msg[AP_ERR_MSG_MAX];
+} ap_err;
+
+/* Sets *err (if non-NULL) to status + formatted message. Returns status, so that
+ * `return ap_err_set(err, AP_ERR_FORMAT, "...")` reads naturally. */
+AP_API ap_status ap_err_set(ap_err *err, ap_status status, const char *fmt, ...) AP_PRINTF(3, 4);
+
+/* Like ap_err_set, appending ": <strerror(errnum)>" to the message. */
+AP_API ap_status ap_err_errno(ap_err *err, ap_status status, int errnum, const char *fmt, ...)
+    AP_PRINTF(4, 5);
+
+/* Clears *err to AP_OK with an empty message. */
+AP_API void ap_err_clear(ap_err *err);
+
+/* A stable short name for a status ("format", "limit", ...), for logs and JSON reports. */
+AP_API const char *ap_status_name(ap_status status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

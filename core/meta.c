@@ -1,0 +1,2 @@
+/* meta: placeholder, implemented in its own change. */
+#include "annpack/meta.h"
