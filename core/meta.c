@@ -1,2 +1,686 @@
-/* meta: placeholder, implemented in its own change. */
+/* The metadata row store: see include/annpack/meta.h and docs/FORMAT.md.
+ *
+ * pack.meta.idx layout: 8 bytes "APMIDX01", u64 count, then count entries of
+ * (u64 id, u64 offset, u64 length) sorted by id; offset is the row's position in the
+ * uncompressed row stream, length excludes the newline.
+ *
+ * pack.meta.jsonl.zst is the zstd seekable format: independent frames holding whole rows
+ * (about AP_META_FRAME_TARGET uncompressed bytes each), then a skippable frame
+ * (magic 0x184D2A5E, u32 size) with one (u32 compressed, u32 decompressed) entry per frame
+ * and the footer (u32 frames, u8 descriptor = 0, u32 magic 0x8F92EAB1). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "annpack/caps.h"
 #include "annpack/meta.h"
+#include "endian.h"
+#include "fsops.h"
+#include "json.h"
+
+#define SKIPPABLE_MAGIC 0x184D2A5Eu
+#define SEEKABLE_MAGIC 0x8F92EAB1u
+#define FOOTER_BYTES 9u
+#define ZSTD_LEVEL_DEFAULT 3
+
+typedef struct entry {
+    uint64_t id, off, len;
+} entry;
+
+static int cmp_entry_id(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* ---- writer ----------------------------------------------------------------------------- */
+
+struct ap_meta_writer {
+    ap_meta_codec codec;
+    int level;
+    char *rows_path, *idx_path;
+    FILE *rows;
+    entry *entries;
+    size_t n, cap;
+    uint64_t stream_off;
+    char *frame;
+    size_t frame_len, frame_cap;
+    uint32_t *seek; /* (csize, dsize) pairs */
+    size_t nframes, seek_cap;
+    ZSTD_CCtx *cctx;
+    void *cbuf;
+    size_t cbuf_cap;
+};
+
+static ap_status wfail(ap_meta_writer *w, const char *what, ap_err *err)
+{
+    return ap_err_errno(err, AP_ERR_IO, errno, "%s: %s", w->rows_path, what);
+}
+
+ap_status ap_meta_writer_open(const char *dir, ap_meta_codec codec, int level,
+                              ap_meta_writer **out, ap_err *err)
+{
+    *out = NULL;
+    ap_meta_writer *w = calloc(1, sizeof *w);
+    if (!w) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    w->codec = codec;
+    w->level = level ? level : ZSTD_LEVEL_DEFAULT;
+    w->rows_path = ap_path_join(dir, codec == AP_META_ZSTD ? AP_META_ZST : AP_META_JSONL);
+    w->idx_path = ap_path_join(dir, AP_META_IDX);
+    if (!w->rows_path || !w->idx_path) {
+        ap_meta_writer_free(w);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    w->rows = fopen(w->rows_path, "wbe");
+    if (!w->rows) {
+        ap_status st = ap_err_errno(err, AP_ERR_IO, errno, "%s", w->rows_path);
+        ap_meta_writer_free(w);
+        return st;
+    }
+    setvbuf(w->rows, NULL, _IOFBF, 1 << 20);
+    if (codec == AP_META_ZSTD) {
+        w->cctx = ZSTD_createCCtx();
+        if (!w->cctx) {
+            ap_meta_writer_free(w);
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+        /* Fixed parameters: the same rows always give the same bytes. */
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->level);
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 0);
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_dictIDFlag, 0);
+    }
+    *out = w;
+    return AP_OK;
+}
+
+static ap_status flush_frame(ap_meta_writer *w, ap_err *err)
+{
+    if (w->frame_len == 0) return AP_OK;
+    size_t bound = ZSTD_compressBound(w->frame_len);
+    if (bound > w->cbuf_cap) {
+        void *nb = realloc(w->cbuf, bound);
+        if (!nb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        w->cbuf = nb;
+        w->cbuf_cap = bound;
+    }
+    size_t c = ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->frame, w->frame_len);
+    if (ZSTD_isError(c))
+        return ap_err_set(err, AP_ERR_INTERNAL, "%s: zstd: %s", w->rows_path, ZSTD_getErrorName(c));
+    if (c > UINT32_MAX || w->frame_len > UINT32_MAX)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: frame too large", w->rows_path);
+    if (fwrite(w->cbuf, 1, c, w->rows) != c) return wfail(w, "write", err);
+    if (w->nframes == w->seek_cap) {
+        size_t ncap = w->seek_cap ? w->seek_cap * 2 : 64;
+        uint32_t *ns = realloc(w->seek, ncap * 2 * sizeof *ns);
+        if (!ns) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        w->seek = ns;
+        w->seek_cap = ncap;
+    }
+    w->seek[2 * w->nframes] = (uint32_t)c;
+    w->seek[2 * w->nframes + 1] = (uint32_t)w->frame_len;
+    w->nframes++;
+    w->frame_len = 0;
+    return AP_OK;
+}
+
+ap_status ap_meta_writer_add(ap_meta_writer *w, uint64_t id, const char *row, size_t len,
+                             ap_err *err)
+{
+    const ap_caps *caps = ap_caps_get();
+    if (memchr(row, '\n', len))
+        return ap_err_set(err, AP_ERR_ARG, "%s: row of id %llu contains a newline", w->rows_path,
+                          (unsigned long long)id);
+    if (len > caps->meta_max_line)
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s: row of id %llu is %zu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)",
+                          w->rows_path, (unsigned long long)id, len,
+                          (unsigned long long)caps->meta_max_line);
+    if (w->stream_off + len + 1 > caps->max_meta_bytes)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: rows exceed ANNPACK_MAX_META_BYTES (%llu)",
+                          w->rows_path, (unsigned long long)caps->max_meta_bytes);
+    if (w->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 1024;
+        entry *ne = realloc(w->entries, ncap * sizeof *ne);
+        if (!ne) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        w->entries = ne;
+        w->cap = ncap;
+    }
+    w->entries[w->n++] = (entry){id, w->stream_off, len};
+    w->stream_off += len + 1;
+    if (w->codec == AP_META_NONE) {
+        if (fwrite(row, 1, len, w->rows) != len || fputc('\n', w->rows) == EOF)
+            return wfail(w, "write", err);
+        return AP_OK;
+    }
+    /* A frame never splits a row; a frame is closed before a row that would take it past
+     * the target, unless it is empty (a large row is a frame of its own). */
+    if (w->frame_len && w->frame_len + len + 1 > AP_META_FRAME_TARGET) {
+        ap_status st = flush_frame(w, err);
+        if (st) return st;
+    }
+    if (w->frame_len + len + 1 > w->frame_cap) {
+        size_t ncap = w->frame_len + len + 1 > AP_META_FRAME_TARGET ? w->frame_len + len + 1
+                                                                    : AP_META_FRAME_TARGET;
+        char *nf = realloc(w->frame, ncap);
+        if (!nf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        w->frame = nf;
+        w->frame_cap = ncap;
+    }
+    memcpy(w->frame + w->frame_len, row, len);
+    w->frame[w->frame_len + len] = '\n';
+    w->frame_len += len + 1;
+    return AP_OK;
+}
+
+static ap_status write_idx(ap_meta_writer *w, ap_err *err)
+{
+    qsort(w->entries, w->n, sizeof *w->entries, cmp_entry_id);
+    for (size_t i = 1; i < w->n; i++)
+        if (w->entries[i].id == w->entries[i - 1].id)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate id %llu", w->rows_path,
+                              (unsigned long long)w->entries[i].id);
+    size_t len = 16 + 24 * w->n;
+    uint8_t *buf = malloc(len);
+    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(buf, AP_META_IDX_MAGIC, 8);
+    ap_put64(buf + 8, w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        ap_put64(buf + 16 + 24 * i, w->entries[i].id);
+        ap_put64(buf + 24 + 24 * i, w->entries[i].off);
+        ap_put64(buf + 32 + 24 * i, w->entries[i].len);
+    }
+    unlink(w->idx_path);
+    ap_status st = ap_write_file(w->idx_path, buf, len, err);
+    free(buf);
+    return st;
+}
+
+ap_status ap_meta_writer_finish(ap_meta_writer *w, ap_err *err)
+{
+    ap_status st = AP_OK;
+    if (w->codec == AP_META_ZSTD) {
+        if ((st = flush_frame(w, err))) return st;
+        size_t tsize = 8 + 8 * w->nframes + FOOTER_BYTES;
+        uint8_t *t = malloc(tsize);
+        if (!t) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        ap_put32(t, SKIPPABLE_MAGIC);
+        ap_put32(t + 4, (uint32_t)(tsize - 8));
+        for (size_t i = 0; i < w->nframes; i++) {
+            ap_put32(t + 8 + 8 * i, w->seek[2 * i]);
+            ap_put32(t + 12 + 8 * i, w->seek[2 * i + 1]);
+        }
+        uint8_t *f = t + 8 + 8 * w->nframes;
+        ap_put32(f, (uint32_t)w->nframes);
+        f[4] = 0;
+        ap_put32(f + 5, SEEKABLE_MAGIC);
+        if (fwrite(t, 1, tsize, w->rows) != tsize) st = wfail(w, "write", err);
+        free(t);
+        if (st) return st;
+    }
+    if (fflush(w->rows) != 0) return wfail(w, "write", err);
+    if (fsync(fileno(w->rows)) != 0) return wfail(w, "fsync", err);
+    int rc = fclose(w->rows);
+    w->rows = NULL;
+    if (rc != 0) return wfail(w, "close", err);
+    return write_idx(w, err);
+}
+
+void ap_meta_writer_free(ap_meta_writer *w)
+{
+    if (!w) return;
+    if (w->rows) fclose(w->rows);
+    ZSTD_freeCCtx(w->cctx);
+    free(w->rows_path);
+    free(w->idx_path);
+    free(w->entries);
+    free(w->frame);
+    free(w->seek);
+    free(w->cbuf);
+    free(w);
+}
+
+/* ---- reader ----------------------------------------------------------------------------- */
+
+struct ap_meta {
+    char *path;
+    int zst;
+    const uint8_t *map;
+    size_t map_len;
+    uint64_t stream_size;
+    uint32_t nframes;
+    uint64_t *c_off, *d_off; /* nframes + 1 prefix sums */
+    uint64_t max_frame;
+    const uint8_t *idx;      /* mapped idx entries, or NULL */
+    size_t idx_map_len;
+    entry *heap;             /* entries built by scanning when there is no idx */
+    uint64_t count;
+    uint64_t serial;         /* distinguishes readers in the per-thread frame cache */
+};
+
+static atomic_uint_fast64_t g_serial = 1;
+
+static ap_status map_file(const char *path, const uint8_t **map, size_t *len, ap_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
+    }
+    *len = (size_t)sb.st_size;
+    *map = NULL;
+    if (*len) {
+        void *m = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            ap_status st = ap_err_errno(err, AP_ERR_IO, errno, "%s: mmap", path);
+            close(fd);
+            return st;
+        }
+        *map = m;
+    }
+    close(fd);
+    return AP_OK;
+}
+
+static ap_status parse_seek_table(ap_meta *m, ap_err *err)
+{
+    const ap_caps *caps = ap_caps_get();
+    const char *p = m->path;
+    if (m->map_len < FOOTER_BYTES + 8)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: truncated (no seek table)", p);
+    const uint8_t *f = m->map + m->map_len - FOOTER_BYTES;
+    if (ap_le32(f + 5) != SEEKABLE_MAGIC)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: no zstd seekable footer (wrong magic)", p);
+    uint8_t desc = f[4];
+    if (desc & 0x7c) return ap_err_set(err, AP_ERR_FORMAT, "%s: seek table reserved bits set", p);
+    size_t es = (desc & 0x80) ? 12 : 8;
+    uint64_t nf = ap_le32(f);
+    if (nf > (m->map_len - FOOTER_BYTES - 8) / es)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: seek table claims %llu frames", p,
+                          (unsigned long long)nf);
+    uint64_t tsize = 8 + nf * es + FOOTER_BYTES;
+    const uint8_t *t = m->map + m->map_len - tsize;
+    if (ap_le32(t) != SKIPPABLE_MAGIC || ap_le32(t + 4) != tsize - 8)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: malformed seek table frame header", p);
+    m->nframes = (uint32_t)nf;
+    m->c_off = malloc((nf + 1) * sizeof *m->c_off);
+    m->d_off = malloc((nf + 1) * sizeof *m->d_off);
+    if (!m->c_off || !m->d_off) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    uint64_t c = 0, d = 0, frame_cap = caps->meta_max_line + 1;
+    if (frame_cap < AP_META_FRAME_TARGET) frame_cap = AP_META_FRAME_TARGET;
+    for (uint64_t i = 0; i < nf; i++) {
+        uint64_t cs = ap_le32(t + 8 + es * i), ds = ap_le32(t + 12 + es * i);
+        m->c_off[i] = c;
+        m->d_off[i] = d;
+        if (cs == 0 || cs > m->map_len - tsize - c)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %llu overruns the file", p,
+                              (unsigned long long)i);
+        if (ds > frame_cap && !caps->allow_large_meta)
+            return ap_err_set(err, AP_ERR_LIMIT,
+                              "%s: frame %llu holds %llu bytes, over ANNPACK_META_MAX_LINE (%llu)",
+                              p, (unsigned long long)i, (unsigned long long)ds,
+                              (unsigned long long)caps->meta_max_line);
+        const uint8_t *fr = m->map + c;
+        unsigned long long content = ZSTD_getFrameContentSize(fr, cs);
+        size_t fsz = ZSTD_findFrameCompressedSize(fr, cs);
+        if (content != ds || ZSTD_isError(fsz) || fsz != cs)
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s: frame %llu does not match its seek table entry", p,
+                              (unsigned long long)i);
+        if (ds > m->max_frame) m->max_frame = ds;
+        c += cs;
+        d += ds;
+    }
+    m->c_off[nf] = c;
+    m->d_off[nf] = d;
+    if (c != m->map_len - tsize)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: frames cover %llu bytes, file holds %llu", p,
+                          (unsigned long long)c, (unsigned long long)(m->map_len - tsize));
+    m->stream_size = d;
+    return AP_OK;
+}
+
+/* Per-thread cache of the last decompressed frame: reading rows in order costs one
+ * decompression per frame, and readers stay lock-free. */
+typedef struct frame_cache {
+    uint64_t serial;
+    uint32_t frame;
+    char *buf;
+    size_t cap, len;
+    ZSTD_DCtx *dctx;
+} frame_cache;
+
+static pthread_key_t g_cache_key;
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p)
+{
+    frame_cache *c = p;
+    if (!c) return;
+    ZSTD_freeDCtx(c->dctx);
+    free(c->buf);
+    free(c);
+}
+
+static void cache_key_init(void)
+{
+    pthread_key_create(&g_cache_key, cache_free);
+}
+
+static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size_t *len, ap_err *err)
+{
+    pthread_once(&g_cache_once, cache_key_init);
+    frame_cache *c = pthread_getspecific(g_cache_key);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || !(c->dctx = ZSTD_createDCtx())) {
+            free(c);
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+        pthread_setspecific(g_cache_key, c);
+    }
+    if (c->serial == m->serial && c->frame == i) {
+        *data = c->buf;
+        *len = c->len;
+        return AP_OK;
+    }
+    size_t ds = (size_t)(m->d_off[i + 1] - m->d_off[i]);
+    if (ds > c->cap) {
+        char *nb = realloc(c->buf, ds);
+        if (!nb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        c->buf = nb;
+        c->cap = ds;
+    }
+    c->serial = 0;
+    size_t r = ZSTD_decompressDCtx(c->dctx, c->buf, ds, m->map + m->c_off[i],
+                                   (size_t)(m->c_off[i + 1] - m->c_off[i]));
+    if (ZSTD_isError(r) || r != ds)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not decompress: %s", m->path, i,
+                          ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
+    c->serial = m->serial;
+    c->frame = i;
+    c->len = ds;
+    *data = c->buf;
+    *len = ds;
+    return AP_OK;
+}
+
+ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size_t len, ap_err *err)
+{
+    if (offset > m->stream_size || len > m->stream_size - offset)
+        return ap_err_set(err, AP_ERR_ARG, "%s: read of %zu bytes at %llu outside the %llu-byte rows",
+                          m->path, len, (unsigned long long)offset,
+                          (unsigned long long)m->stream_size);
+    if (!m->zst) {
+        if (len) memcpy(buf, m->map + offset, len);
+        return AP_OK;
+    }
+    uint8_t *out = buf;
+    while (len) {
+        uint32_t lo = 0, hi = m->nframes;
+        while (hi - lo > 1) {
+            uint32_t mid = (lo + hi) / 2;
+            if (m->d_off[mid] <= offset)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        const char *data;
+        size_t dl;
+        ap_status st = get_frame(m, lo, &data, &dl, err);
+        if (st) return st;
+        size_t in = (size_t)(offset - m->d_off[lo]);
+        size_t n = dl - in < len ? dl - in : len;
+        memcpy(out, data + in, n);
+        out += n;
+        offset += n;
+        len -= n;
+    }
+    return AP_OK;
+}
+
+static void entry_at(const ap_meta *m, uint64_t i, entry *e)
+{
+    if (m->heap) {
+        *e = m->heap[i];
+    } else {
+        const uint8_t *p = m->idx + 16 + 24 * i;
+        e->id = ap_le64(p);
+        e->off = ap_le64(p + 8);
+        e->len = ap_le64(p + 16);
+    }
+}
+
+static ap_status check_idx(ap_meta *m, const char *idx_path, ap_err *err)
+{
+    const ap_caps *caps = ap_caps_get();
+    if (m->idx_map_len < 16 || memcmp(m->idx, AP_META_IDX_MAGIC, 8) != 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: not an annpack id index (wrong magic)", idx_path);
+    uint64_t n = ap_le64(m->idx + 8);
+    if (n > (m->idx_map_len - 16) / 24 || 16 + 24 * n != m->idx_map_len)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: size %zu does not fit %llu entries", idx_path,
+                          m->idx_map_len, (unsigned long long)n);
+    m->count = n;
+    entry prev = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        entry e;
+        entry_at(m, i, &e);
+        if (i && e.id <= prev.id)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: ids not strictly ascending at entry %llu",
+                              idx_path, (unsigned long long)i);
+        if (e.off > m->stream_size || e.len > m->stream_size - e.off)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: entry %llu (id %llu) points outside the rows",
+                              idx_path, (unsigned long long)i, (unsigned long long)e.id);
+        if (e.len > caps->meta_max_line)
+            return ap_err_set(err, AP_ERR_LIMIT,
+                              "%s: row of id %llu is %llu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)",
+                              idx_path, (unsigned long long)e.id, (unsigned long long)e.len,
+                              (unsigned long long)caps->meta_max_line);
+        prev = e;
+    }
+    return AP_OK;
+}
+
+/* Builds the index by scanning every row: each must be a JSON object with an integer id. */
+static ap_status scan_rows(ap_meta *m, ap_err *err)
+{
+    const ap_caps *caps = ap_caps_get();
+    size_t cap = 1024, n = 0;
+    m->heap = malloc(cap * sizeof *m->heap);
+    if (!m->heap) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    uint64_t line = 0, off = 0;
+    uint32_t frames = m->zst ? m->nframes : 1;
+    for (uint32_t f = 0; f < frames; f++) {
+        const char *data;
+        size_t dl;
+        if (m->zst) {
+            ap_status st = get_frame(m, f, &data, &dl, err);
+            if (st) return st;
+        } else {
+            data = (const char *)m->map;
+            dl = m->map_len;
+        }
+        size_t pos = 0;
+        while (pos < dl) {
+            const char *nl = memchr(data + pos, '\n', dl - pos);
+            size_t len = nl ? (size_t)(nl - (data + pos)) : dl - pos;
+            line++;
+            if (!nl && m->zst && f + 1 < frames)
+                return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: row split across frames", m->path,
+                                  (unsigned long long)line);
+            if (len > caps->meta_max_line)
+                return ap_err_set(err, AP_ERR_LIMIT,
+                                  "%s:%llu: row is %zu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)",
+                                  m->path, (unsigned long long)line, len,
+                                  (unsigned long long)caps->meta_max_line);
+            char what[300];
+            snprintf(what, sizeof what, "%.250s:%llu", m->path, (unsigned long long)line);
+            cJSON *j = NULL;
+            ap_status st = ap_json_parse_strict(data + pos, len, what, &j, err);
+            if (st) return st;
+            const cJSON *idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+            uint64_t id = 0;
+            char w2[320];
+            snprintf(w2, sizeof w2, "%s: \"id\"", what);
+            st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, w2, &id, err)
+                      : ap_err_set(err, AP_ERR_FORMAT, "%s: not a JSON object with an \"id\"", what);
+            cJSON_Delete(j);
+            if (st) return st;
+            if (n == cap) {
+                cap *= 2;
+                entry *nh = realloc(m->heap, cap * sizeof *nh);
+                if (!nh) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                m->heap = nh;
+            }
+            m->heap[n++] = (entry){id, off + pos, len};
+            pos += len + (nl ? 1 : 0);
+        }
+        off += dl;
+    }
+    qsort(m->heap, n, sizeof *m->heap, cmp_entry_id);
+    for (size_t i = 1; i < n; i++)
+        if (m->heap[i].id == m->heap[i - 1].id)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate id %llu", m->path,
+                              (unsigned long long)m->heap[i].id);
+    m->count = n;
+    return AP_OK;
+}
+
+ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out, ap_err *err)
+{
+    *out = NULL;
+    const ap_caps *caps = ap_caps_get();
+    ap_meta *m = calloc(1, sizeof *m);
+    if (!m || !(m->path = strdup(rows_path))) {
+        free(m);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    m->serial = atomic_fetch_add(&g_serial, 1);
+    size_t pl = strlen(rows_path);
+    m->zst = pl > 4 && strcmp(rows_path + pl - 4, ".zst") == 0;
+    ap_status st = map_file(rows_path, &m->map, &m->map_len, err);
+    if (st) goto out;
+    if (m->zst) {
+        if ((st = parse_seek_table(m, err))) goto out;
+    } else {
+        m->stream_size = m->map_len;
+    }
+    if (m->stream_size > caps->max_meta_bytes) {
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %llu bytes of rows exceed ANNPACK_MAX_META_BYTES (%llu)",
+                        rows_path, (unsigned long long)m->stream_size,
+                        (unsigned long long)caps->max_meta_bytes);
+        goto out;
+    }
+    if (idx_path) {
+        if ((st = map_file(idx_path, &m->idx, &m->idx_map_len, err))) goto out;
+        if (!m->idx) {
+            st = ap_err_set(err, AP_ERR_FORMAT, "%s: empty file", idx_path);
+            goto out;
+        }
+        st = check_idx(m, idx_path, err);
+    } else {
+        st = scan_rows(m, err);
+    }
+out:
+    if (st) {
+        ap_meta_close(m);
+        return st;
+    }
+    *out = m;
+    return AP_OK;
+}
+
+ap_status ap_meta_open(const char *dir, ap_meta **out, ap_err *err)
+{
+    char *zst = ap_path_join(dir, AP_META_ZST), *plain = ap_path_join(dir, AP_META_JSONL),
+         *idx = ap_path_join(dir, AP_META_IDX);
+    ap_status st;
+    if (!zst || !plain || !idx) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    } else {
+        const char *rows = access(zst, F_OK) == 0 ? zst : plain;
+        st = ap_meta_open_files(rows, access(idx, F_OK) == 0 ? idx : NULL, out, err);
+    }
+    free(zst);
+    free(plain);
+    free(idx);
+    return st;
+}
+
+uint64_t ap_meta_count(const ap_meta *m)
+{
+    return m->count;
+}
+
+uint64_t ap_meta_stream_size(const ap_meta *m)
+{
+    return m->stream_size;
+}
+
+void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset, uint64_t *len)
+{
+    entry e;
+    entry_at(m, i, &e);
+    *id = e.id;
+    *offset = e.off;
+    *len = e.len;
+}
+
+ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
+{
+    *row = NULL;
+    uint64_t lo = 0, hi = m->count;
+    entry e = {0};
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        entry_at(m, mid, &e);
+        if (e.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < m->count) entry_at(m, lo, &e);
+    if (lo >= m->count || e.id != id)
+        return ap_err_set(err, AP_ERR_NOTFOUND, "%s: no row for id %llu", m->path,
+                          (unsigned long long)id);
+    /* Read the row plus the byte after it, which must end the line. */
+    int has_next = e.off + e.len < m->stream_size;
+    char *buf = malloc(e.len + 2);
+    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = ap_meta_read_stream(m, e.off, buf, e.len + (has_next ? 1 : 0), err);
+    if (!st && ((has_next && buf[e.len] != '\n') || memchr(buf, '\n', e.len)))
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: index entry of id %llu does not match a row",
+                        m->path, (unsigned long long)id);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[e.len] = '\0';
+    *row = buf;
+    *len = e.len;
+    return AP_OK;
+}
+
+void ap_meta_close(ap_meta *m)
+{
+    if (!m) return;
+    if (m->map) munmap((void *)m->map, m->map_len);
+    if (m->idx) munmap((void *)m->idx, m->idx_map_len);
+    free(m->c_off);
+    free(m->d_off);
+    free(m->heap);
+    free(m->path);
+    free(m);
+}

@@ -1,2 +1,418 @@
-/* sign: placeholder, implemented in its own change. */
+/* Hashing, Ed25519 keys (OpenSSL-compatible PEM) and signatures: see
+ * include/annpack/sign.h. Everything cryptographic is libsodium's; this file only frames
+ * the fixed-size DER structures RFC 8410 defines for Ed25519. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "annpack/log.h"
 #include "annpack/sign.h"
+
+/* PKCS#8 PrivateKeyInfo for Ed25519: version 0, AlgorithmIdentifier 1.3.101.112,
+ * OCTET STRING wrapping the 32-byte seed as an OCTET STRING. */
+static const uint8_t PKCS8_PREFIX[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                                         0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+/* SubjectPublicKeyInfo for Ed25519: AlgorithmIdentifier, BIT STRING of the 32-byte key. */
+static const uint8_t SPKI_PREFIX[12] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+                                        0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+static const uint8_t ED25519_OID[5] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+
+struct ap_seckey {
+    unsigned char sk[crypto_sign_SECRETKEYBYTES]; /* seed || public key */
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+};
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_init_rc;
+
+static void init_once(void)
+{
+    g_init_rc = sodium_init();
+}
+
+ap_status ap_crypto_init(ap_err *err)
+{
+    pthread_once(&g_once, init_once);
+    if (g_init_rc < 0) return ap_err_set(err, AP_ERR_INTERNAL, "libsodium failed to initialise");
+    return AP_OK;
+}
+
+void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX])
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    ap_crypto_init(NULL);
+    crypto_hash_sha256(d, data, len);
+    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
+}
+
+ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size, ap_err *err)
+{
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t cap = 1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    crypto_hash_sha256_state s;
+    crypto_hash_sha256_init(&s);
+    uint64_t total = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: read", path);
+            break;
+        }
+        if (r == 0) break;
+        crypto_hash_sha256_update(&s, buf, (unsigned long long)r);
+        total += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    if (st) return st;
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&s, d);
+    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
+    if (size) *size = total;
+    return AP_OK;
+}
+
+static void fill_keyid(ap_pubkey *k)
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(d, k->raw, sizeof k->raw);
+    sodium_bin2hex(k->keyid, AP_KEYID_HEX, d, 8);
+}
+
+static ap_seckey *alloc_key(void)
+{
+    ap_seckey *k = sodium_malloc(sizeof *k);
+    if (k) sodium_memzero(k, sizeof *k);
+    return k;
+}
+
+ap_status ap_seckey_generate(ap_seckey **out, ap_err *err)
+{
+    *out = NULL;
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    ap_seckey *k = alloc_key();
+    if (!k) return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+    crypto_sign_keypair(k->pk, k->sk);
+    *out = k;
+    return AP_OK;
+}
+
+void ap_seckey_free(ap_seckey *k)
+{
+    if (k) sodium_free(k); /* wipes before freeing */
+}
+
+void ap_seckey_public(const ap_seckey *k, ap_pubkey *out)
+{
+    memcpy(out->raw, k->pk, sizeof out->raw);
+    fill_keyid(out);
+}
+
+/* Finds the next PEM block "-----BEGIN LABEL-----" ... "-----END LABEL-----" at or after
+ * *pos. Returns 1 and the label/body bounds, 0 when there is none, -1 when malformed. */
+static int next_block(const char *pem, size_t len, size_t *pos, const char **label,
+                      size_t *label_len, const char **body, size_t *body_len)
+{
+    static const char BEGIN[] = "-----BEGIN ", END[] = "-----END ", DASH[] = "-----";
+    const char *p = pem + *pos, *end = pem + len;
+    const char *b = NULL;
+    for (const char *q = p; q + sizeof BEGIN - 1 <= end; q++)
+        if (!memcmp(q, BEGIN, sizeof BEGIN - 1) && (q == pem || q[-1] == '\n')) {
+            b = q;
+            break;
+        }
+    if (!b) return 0;
+    const char *l = b + sizeof BEGIN - 1;
+    const char *le = NULL;
+    for (const char *q = l; q + 5 <= end && *q != '\n'; q++)
+        if (!memcmp(q, DASH, 5)) {
+            le = q;
+            break;
+        }
+    if (!le || le == l) return -1;
+    *label = l;
+    *label_len = (size_t)(le - l);
+    const char *bs = memchr(le, '\n', (size_t)(end - le));
+    if (!bs) return -1;
+    bs++;
+    /* The END line must carry the same label. */
+    for (const char *q = bs; q + sizeof END - 1 <= end; q++) {
+        if (!memcmp(q, END, sizeof END - 1) && q[-1] == '\n') {
+            const char *el = q + sizeof END - 1;
+            if ((size_t)(end - el) < *label_len + 5 || memcmp(el, l, *label_len) ||
+                memcmp(el + *label_len, DASH, 5))
+                return -1;
+            *body = bs;
+            *body_len = (size_t)(q - bs);
+            const char *after = el + *label_len + 5;
+            *pos = (size_t)(after - pem);
+            return 1;
+        }
+    }
+    return -1;
+}
+
+/* Decodes a PEM body (base64 with line breaks) into out (cap bytes). */
+static int decode_body(const char *body, size_t len, uint8_t *out, size_t cap, size_t *got)
+{
+    const char *end = NULL;
+    if (sodium_base642bin(out, cap, body, len, "\r\n", got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return -1;
+    return end == body + len ? 0 : -1;
+}
+
+ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
+                              ap_err *err)
+{
+    *out = NULL;
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    if (len > AP_MAX_PEM_BYTES)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %zu bytes is too large for a key file (at most %u)",
+                          name, len, AP_MAX_PEM_BYTES);
+    size_t pos = 0, label_len, body_len;
+    const char *label, *body;
+    int r = next_block(pem, len, &pos, &label, &label_len, &body, &body_len);
+    if (r <= 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no PEM private key block", name);
+    if (label_len == 21 && !memcmp(label, "ENCRYPTED PRIVATE KEY", 21))
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: encrypted private keys are not supported (decrypt it with "
+                          "`openssl pkey -in KEY -out PLAIN`)",
+                          name);
+    if (label_len != 11 || memcmp(label, "PRIVATE KEY", 11))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: PEM block \"%.*s\" is not a PKCS#8 PRIVATE KEY",
+                          name, (int)(label_len > 40 ? 40 : label_len), label);
+    size_t p2 = pos, l2, b2;
+    const char *lab2, *bod2;
+    if (next_block(pem, len, &p2, &lab2, &l2, &bod2, &b2) != 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: more than one PEM block in a private key file",
+                          name);
+    uint8_t *der = sodium_malloc(256);
+    if (!der) return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+    size_t n = 0;
+    if (decode_body(body, body_len, der, 256, &n) != 0) {
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: invalid base64 in the PEM body", name);
+    } else if (!memmem(der, n, ED25519_OID, sizeof ED25519_OID)) {
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: not an Ed25519 key (algorithm is not 1.3.101.112)",
+                        name);
+    } else if (n != sizeof PKCS8_PREFIX + 32 || memcmp(der, PKCS8_PREFIX, sizeof PKCS8_PREFIX)) {
+        st = ap_err_set(err, AP_ERR_FORMAT,
+                        "%s: not an unencrypted PKCS#8 Ed25519 private key (%zu DER bytes)", name, n);
+    } else {
+        ap_seckey *k = alloc_key();
+        if (!k) {
+            st = ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+        } else {
+            crypto_sign_seed_keypair(k->pk, k->sk, der + sizeof PKCS8_PREFIX);
+            *out = k;
+        }
+    }
+    sodium_free(der);
+    return st;
+}
+
+ap_status ap_seckey_load(const char *path, ap_seckey **out, ap_err *err)
+{
+    *out = NULL;
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
+    }
+    if (sb.st_mode & 077)
+        ap_log(AP_LOG_WARN, "sign",
+               "private key %s is readable by group or others (mode %04o); chmod 600 it", path,
+               (unsigned)(sb.st_mode & 07777));
+    if ((uint64_t)sb.st_size > AP_MAX_PEM_BYTES) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %lld bytes is too large for a key file", path,
+                          (long long)sb.st_size);
+    }
+    char *buf = sodium_malloc((size_t)sb.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+    }
+    size_t got = 0;
+    while (got < (size_t)sb.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    st = ap_seckey_parse_pem(buf, got, path, out, err);
+    sodium_free(buf);
+    return st;
+}
+
+/* Writes a PEM file with O_EXCL and the given mode. */
+static ap_status write_pem(const char *path, const char *label, const uint8_t *der, size_t n,
+                           int mode, ap_err *err)
+{
+    char b64[256];
+    sodium_bin2base64(b64, sizeof b64, der, n, sodium_base64_VARIANT_ORIGINAL);
+    char *text = sodium_malloc(512);
+    if (!text) return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+    int len = snprintf(text, 512, "-----BEGIN %s-----\n%s\n-----END %s-----\n", label, b64, label);
+    sodium_memzero(b64, sizeof b64);
+    ap_status st = AP_OK;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        st = ap_err_errno(err, errno == EEXIST ? AP_ERR_EXISTS : AP_ERR_IO, errno, "%s", path);
+    } else {
+        if (fchmod(fd, (mode_t)mode) != 0 || write(fd, text, (size_t)len) != len || fsync(fd) != 0)
+            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", path);
+        close(fd);
+        if (st) unlink(path);
+    }
+    sodium_free(text);
+    return st;
+}
+
+ap_status ap_seckey_save(const ap_seckey *k, const char *path, ap_err *err)
+{
+    uint8_t *der = sodium_malloc(sizeof PKCS8_PREFIX + 32);
+    if (!der) return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
+    memcpy(der, PKCS8_PREFIX, sizeof PKCS8_PREFIX);
+    memcpy(der + sizeof PKCS8_PREFIX, k->sk, 32); /* the seed */
+    ap_status st = write_pem(path, "PRIVATE KEY", der, sizeof PKCS8_PREFIX + 32, 0600, err);
+    sodium_free(der);
+    return st;
+}
+
+static void spki(const ap_pubkey *k, uint8_t der[44])
+{
+    memcpy(der, SPKI_PREFIX, sizeof SPKI_PREFIX);
+    memcpy(der + sizeof SPKI_PREFIX, k->raw, 32);
+}
+
+ap_status ap_pubkey_save(const ap_pubkey *k, const char *path, ap_err *err)
+{
+    uint8_t der[44];
+    spki(k, der);
+    return write_pem(path, "PUBLIC KEY", der, sizeof der, 0644, err);
+}
+
+char *ap_pubkey_to_pem(const ap_pubkey *k)
+{
+    uint8_t der[44];
+    spki(k, der);
+    char b64[128];
+    sodium_bin2base64(b64, sizeof b64, der, sizeof der, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(256);
+    if (s) snprintf(s, 256, "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n", b64);
+    return s;
+}
+
+ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap_pubkey *keys,
+                               size_t *nkeys, ap_err *err)
+{
+    *nkeys = 0;
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    if (len > AP_MAX_PEM_BYTES)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %zu bytes is too large for a key file (at most %u)",
+                          name, len, AP_MAX_PEM_BYTES);
+    size_t pos = 0;
+    for (;;) {
+        size_t label_len, body_len;
+        const char *label, *body;
+        int r = next_block(pem, len, &pos, &label, &label_len, &body, &body_len);
+        if (r == 0) break;
+        if (r < 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: malformed PEM block", name);
+        if (label_len != 10 || memcmp(label, "PUBLIC KEY", 10)) continue;
+        if (*nkeys == AP_MAX_PUBKEYS)
+            return ap_err_set(err, AP_ERR_LIMIT, "%s: more than %u public keys", name, AP_MAX_PUBKEYS);
+        uint8_t der[128];
+        size_t n = 0;
+        if (decode_body(body, body_len, der, sizeof der, &n) != 0)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: invalid base64 in PUBLIC KEY block %zu", name,
+                              *nkeys + 1);
+        if (n != 44 || memcmp(der, SPKI_PREFIX, sizeof SPKI_PREFIX))
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s: PUBLIC KEY block %zu is not an Ed25519 SubjectPublicKeyInfo",
+                              name, *nkeys + 1);
+        memcpy(keys[*nkeys].raw, der + sizeof SPKI_PREFIX, 32);
+        fill_keyid(&keys[*nkeys]);
+        (*nkeys)++;
+    }
+    if (*nkeys == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no PUBLIC KEY block", name);
+    return AP_OK;
+}
+
+ap_status ap_pubkeys_load(const char *path, ap_pubkey *keys, size_t *nkeys, ap_err *err)
+{
+    *nkeys = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
+    char *buf = malloc(AP_MAX_PEM_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    size_t n = fread(buf, 1, AP_MAX_PEM_BYTES + 1, f);
+    fclose(f);
+    ap_status st = ap_pubkeys_parse_pem(buf, n, path, keys, nkeys, err);
+    free(buf);
+    return st;
+}
+
+ap_status ap_sign(const ap_seckey *k, const void *msg, size_t len, uint8_t sig[AP_SIG_BYTES],
+                  ap_err *err)
+{
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    if (crypto_sign_detached(sig, NULL, msg, len, k->sk) != 0)
+        return ap_err_set(err, AP_ERR_INTERNAL, "signing failed");
+    return AP_OK;
+}
+
+ap_status ap_verify_sig(const ap_pubkey *keys, size_t nkeys, const void *msg, size_t len,
+                        const uint8_t sig[AP_SIG_BYTES], size_t *matched, ap_err *err)
+{
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    for (size_t i = 0; i < nkeys; i++)
+        if (crypto_sign_verify_detached(sig, msg, len, keys[i].raw) == 0) {
+            if (matched) *matched = i;
+            return AP_OK;
+        }
+    char ids[AP_MAX_PUBKEYS * 18 + 1] = "";
+    for (size_t i = 0; i < nkeys && i < AP_MAX_PUBKEYS; i++) {
+        if (i) strcat(ids, ", ");
+        strcat(ids, keys[i].keyid);
+    }
+    return ap_err_set(err, AP_ERR_VERIFY,
+                      "signature does not verify with any of %zu key(s) (key ids: %s)", nkeys, ids);
+}

@@ -1,0 +1,18 @@
+/* annpack — the public C API (umbrella header). */
+#ifndef ANNPACK_H
+#define ANNPACK_H
+
+#include "caps.h"
+#include "csv.h"
+#include "embed.h"
+#include "format.h"
+#include "log.h"
+#include "meta.h"
+#include "pack.h"
+#include "packset.h"
+#include "search.h"
+#include "sign.h"
+#include "status.h"
+#include "trust.h"
+
+#endif

@@ -1,0 +1,147 @@
+/* annpack — packsets: a base pack plus ordered deltas and tombstones, and the merged
+ * view (base + deltas − tombstones) that search, the CLI and the mount read.
+ *
+ * Layout (docs/PACKSET.md):
+ *   DIR/pack.manifest.json        root manifest, schema_version 3, integer "version"
+ *   DIR/pack.manifest.json.sig    optional signature of the root manifest
+ *   DIR/base/                     a pack directory (layer 0)
+ *   DIR/deltas/NNNN.delta/        a pack directory + tombstones.jsonl + delta.manifest.json
+ * Layer semantics: for each id the newest layer that mentions it (as an added row or a
+ * tombstone) decides; an add makes that row live, a tombstone hides the id from every
+ * older layer. */
+#ifndef ANNPACK_PACKSET_H
+#define ANNPACK_PACKSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pack.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AP_PACKSET_SCHEMA 3
+#define AP_TOMBSTONES "tombstones.jsonl"
+#define AP_DELTA_MANIFEST "delta.manifest.json"
+#define AP_MAX_DELTAS 10000u
+
+/* ---- the merged view ------------------------------------------------------------------ */
+
+typedef struct ap_view ap_view;
+
+/* Opens DIR as a merged view: a packset (schema 3) or a single pack (schema 2, a view
+ * with only a base). Reads every manifest strictly and checks paths, the base hash each
+ * delta was built against, embedder and dim agreement, and caps; does not hash the data
+ * files (ap_verify_dir does). */
+AP_API ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err);
+AP_API void ap_view_close(ap_view *v);
+
+AP_API bool ap_view_is_packset(const ap_view *v);
+AP_API uint64_t ap_view_version(const ap_view *v);        /* 0 for a single pack */
+AP_API uint32_t ap_view_dim(const ap_view *v);
+AP_API uint32_t ap_view_n_lists(const ap_view *v);        /* the base's lists */
+AP_API uint64_t ap_view_live_count(const ap_view *v);
+AP_API uint32_t ap_view_n_deltas(const ap_view *v);
+AP_API uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i);
+AP_API const ap_embedder *ap_view_embedder(const ap_view *v);
+/* The root manifest bytes exactly as read. */
+AP_API const char *ap_view_manifest_raw(const ap_view *v, size_t *len);
+
+AP_API ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q,
+                               ap_err *err);
+
+/* Global top-k over live documents (DESIGN.md semantics), probing the base centroids;
+ * delta vectors are scanned with the base list whose centroid is nearest to them. With
+ * probe >= n_lists the result is brute force over the live set. */
+AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
+                                ap_hit *hits, uint32_t *n, ap_err *err);
+
+/* The live row of id (malloc'd, without newline) and the layer it comes from.
+ * AP_ERR_NOTFOUND when id is absent or deleted. */
+AP_API ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len,
+                                 uint32_t *layer, ap_err *err);
+
+/* `annpack inspect` / `annpack packset status` reports (malloc'd JSON). */
+AP_API char *ap_view_inspect_json(const ap_view *v);
+AP_API char *ap_view_status_json(const ap_view *v);
+
+/* ---- the merged virtual pack (what the mount presents) -------------------------------- */
+
+/* Size of the merged ANNP v1 file, and len bytes of it at off (generated lazily). */
+AP_API uint64_t ap_view_annpack_size(const ap_view *v);
+AP_API ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t len,
+                                      ap_err *err);
+/* Size of the merged plain JSONL (live rows, ascending id) and a byte range of it. */
+AP_API uint64_t ap_view_meta_size(const ap_view *v);
+AP_API ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len,
+                                   ap_err *err);
+/* The schema-2 manifest of the merged virtual pack (with hashes of the two virtual
+ * files) plus a "packset" provenance block; extra is a JSON object text merged into that
+ * block (signature status, key id...) or NULL. malloc'd. */
+AP_API char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len,
+                                      ap_err *err);
+
+/* ---- operations (each atomic: temp files, fsync, rename of the root manifest last) ---- */
+
+/* Builds DIR/base from a CSV and writes the root manifest (version 1). o->output_dir is
+ * the packset directory. */
+AP_API ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep,
+                                       ap_err *err);
+
+typedef struct ap_delta_opts {
+    const char *base_dir;    /* the base pack directory the delta applies to */
+    const char *add_csv;     /* adds/updates (NULL: delete-only) */
+    const char *text_col, *id_col;
+    const uint64_t *delete_ids;
+    size_t n_delete;
+    const char *out_dir;
+    uint32_t lists;          /* 0 = automatic */
+    uint64_t seed;
+    ap_meta_codec meta_codec;
+    ap_progress_fn progress;
+    void *progress_ud;
+} ap_delta_opts;
+
+/* Builds a delta directory: a pack of the added rows embedded with the base's embedder,
+ * tombstones.jsonl and delta.manifest.json recording the base's hashes. An id both added
+ * and deleted is refused. */
+AP_API ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err);
+
+/* Appends the delta at DIR/<delta_dir> (already inside the packset) to the root manifest
+ * as seq (0 = next), bumping version. Refused: seq not greater than every existing seq,
+ * built against another base, embedder/dim mismatch, the delta fails verification. */
+AP_API ap_status ap_packset_append_delta(const char *packset_dir, const char *delta_dir,
+                                         uint64_t seq, ap_err *err);
+
+/* Copies an outside delta into DIR/deltas/NNNN.delta as the next seq and appends it. */
+AP_API ap_status ap_packset_promote_delta(const char *packset_dir, const char *delta_dir,
+                                          uint64_t *seq_out, ap_err *err);
+
+/* Drops deltas with seq > to_seq; version still increases. */
+AP_API ap_status ap_packset_revert(const char *packset_dir, uint64_t to_seq, ap_err *err);
+
+/* Compacts base + deltas − tombstones into a new packset at out_dir (a new base, no
+ * deltas, version = old version + 1), reusing stored vectors and metadata rows byte for
+ * byte, with the recorded embedder. */
+AP_API ap_status ap_packset_rebase(const char *packset_dir, const char *out_dir, uint32_t lists,
+                                   uint64_t seed, ap_progress_fn progress, void *progress_ud,
+                                   ap_err *err);
+
+/* Creates a packset at out_dir from a base pack directory and delta directories (copied). */
+AP_API ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
+                                   size_t n_deltas, const char *out_dir, ap_err *err);
+
+/* Removes a delta directory that was built but not appended (nothing references it). */
+AP_API void ap_packset_discard_delta(const char *delta_dir);
+
+/* Parses delete ids: JSONL {"id":N} rows or one integer per line. malloc'd array. */
+AP_API ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint64_t **ids,
+                                  size_t *n, ap_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

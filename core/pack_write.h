@@ -1,0 +1,31 @@
+/* Finishing a pack directory from vectors (internal to core): k-means, the ANNP file and
+ * the manifest. Shared by CSV builds, packset rebase and delta builds. */
+#ifndef ANNPACK_CORE_PACK_WRITE_H
+#define ANNPACK_CORE_PACK_WRITE_H
+
+#include <cjson/cJSON.h>
+
+#include "annpack/pack.h"
+
+typedef struct ap_pack_spec {
+    const ap_embedder *emb;
+    size_t n;
+    const float *vecs;    /* n x dim, unit length */
+    const uint64_t *ids;  /* n, unique */
+    uint32_t lists;       /* requested; 0 = automatic */
+    uint64_t seed;
+    ap_meta_codec codec;  /* the meta files already written into the directory */
+    cJSON *build;         /* "build" block to complete and adopt (tool fields added) */
+    ap_progress_fn progress;
+    void *progress_ud;
+} ap_pack_spec;
+
+/* dir already holds the metadata files; writes pack.annpack and pack.manifest.json.
+ * n may be 0 (a delete-only delta): one list with a zero centroid. */
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, uint32_t *lists_effective,
+                         double *seconds_kmeans, ap_err *err);
+
+/* Automatic list count: about sqrt(n), at least 1, at most 65536. */
+uint32_t ap_auto_lists(size_t n);
+
+#endif

@@ -1,0 +1,104 @@
+/* Signing directories and checking their signatures: see include/annpack/trust.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "annpack/caps.h"
+#include "annpack/pack.h"
+#include "annpack/trust.h"
+#include "fsops.h"
+
+ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err)
+{
+    int Y, M, D, h, m, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19)
+        goto bad;
+    const char *p = s + n;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') goto bad;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (strcmp(p, "Z") != 0) goto bad;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970) goto bad;
+    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
+                    .tm_min = m, .tm_sec = sec};
+    *out = (long long)timegm(&tm);
+    return AP_OK;
+bad:
+    return ap_err_set(err, AP_ERR_FORMAT, "\"%.64s\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)",
+                      s);
+}
+
+static char *default_sig(const char *dir)
+{
+    return ap_path_join(dir, AP_SIGNATURE);
+}
+
+ap_status ap_manifest_check_signature(const char *dir, const char *manifest, size_t len,
+                                      const ap_pubkey *keys, size_t nkeys, const char *sig_path,
+                                      char keyid[AP_KEYID_HEX], ap_err *err)
+{
+    char *own = sig_path ? NULL : default_sig(dir);
+    const char *path = sig_path ? sig_path : own;
+    if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    char *sig = NULL;
+    size_t slen = 0;
+    ap_status st = ap_read_file(path, 4096, &sig, &slen, err);
+    if (st == AP_ERR_NOTFOUND) {
+        st = ap_err_set(err, AP_ERR_NOTFOUND, "%s: signature missing (the manifest is not signed)",
+                        path);
+    } else if (st == AP_ERR_LIMIT || (st == AP_OK && slen != AP_SIG_BYTES)) {
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: a signature is %d raw bytes, this file has %zu",
+                        path, AP_SIG_BYTES, slen);
+    } else if (st == AP_OK) {
+        size_t which = 0;
+        st = ap_verify_sig(keys, nkeys, manifest, len, (const uint8_t *)sig, &which, err);
+        if (st == AP_OK) {
+            if (keyid) memcpy(keyid, keys[which].keyid, AP_KEYID_HEX);
+        } else if (st == AP_ERR_VERIFY) {
+            char tmp[AP_ERR_MSG_MAX];
+            snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: %s", path, tmp);
+        }
+    }
+    free(sig);
+    free(own);
+    return st;
+}
+
+ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_path,
+                      char keyid[AP_KEYID_HEX], ap_err *err)
+{
+    ap_verify_opts vo = {0};
+    ap_status st = ap_verify_dir(dir, &vo, NULL, err);
+    if (st) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        return ap_err_set(err, st, "refusing to sign %s: it does not verify: %s", dir, tmp);
+    }
+    char *mpath = ap_path_join(dir, AP_MANIFEST);
+    char *own = sig_path ? NULL : default_sig(dir);
+    char *manifest = NULL;
+    size_t len = 0;
+    if (!mpath || (!sig_path && !own)) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = ap_read_file(mpath, AP_MAX_MANIFEST_BYTES, &manifest, &len, err))) goto out;
+    uint8_t sig[AP_SIG_BYTES];
+    if ((st = ap_sign(key, manifest, len, sig, err))) goto out;
+    st = ap_write_file_atomic(sig_path ? sig_path : own, sig, sizeof sig, 0644, err);
+    if (!st && keyid) {
+        ap_pubkey pub;
+        ap_seckey_public(key, &pub);
+        memcpy(keyid, pub.keyid, AP_KEYID_HEX);
+    }
+out:
+    free(mpath);
+    free(own);
+    free(manifest);
+    return st;
+}

@@ -1,0 +1,482 @@
+/* The merged view of a packset (or of a single pack): see include/annpack/packset.h.
+ *
+ * Opening resolves, once, which stored vector is live: the newest layer mentioning an id
+ * decides. Search then scans base lists with a per-position dead bitmap and the live
+ * delta vectors grouped under their nearest base centroid — the same grouping as the
+ * merged virtual ANNP file, so copying that file out gives identical answers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "annpack/caps.h"
+#include "annpack/packset.h"
+#include "fp16.h"
+#include "fsops.h"
+#include "json.h"
+#include "manifest.h"
+#include "view.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_mention(const void *a, const void *b)
+{
+    const ap_mention *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->layer < y->layer) - (x->layer > y->layer); /* newest layer first */
+}
+
+/* The newest layer mentioning id among deltas, or -1. */
+static int32_t newest_mention(const ap_view *v, uint64_t id)
+{
+    size_t lo = 0, hi = v->nmentions;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->mentions[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nmentions && v->mentions[lo].id == id ? (int32_t)v->mentions[lo].layer : -1;
+}
+
+/* Whether a layer's metadata (hence its vectors) holds id: binary search of the index. */
+static int meta_has(const ap_meta *m, uint64_t id)
+{
+    uint64_t lo = 0, hi = ap_meta_count(m);
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2, mid_id, off, len;
+        ap_meta_entry(m, mid, &mid_id, &off, &len);
+        if (mid_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t got = 0, off, len;
+    if (lo < ap_meta_count(m)) ap_meta_entry(m, lo, &got, &off, &len);
+    return lo < ap_meta_count(m) && got == id;
+}
+
+/* The layer index holding the live row of id, or -1. */
+static ap_status resolve_liveness(ap_view *v, ap_err *err)
+{
+    /* Every id each delta mentions (adds and tombstones), newest layer first per id. */
+    size_t total = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        total += ap_meta_count(ap_pack_meta(v->layers[l].pack)) + v->layers[l].ntomb;
+    v->mentions = malloc((total ? total : 1) * sizeof *v->mentions);
+    if (!v->mentions) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++) {
+        const ap_meta *m = ap_pack_meta(v->layers[l].pack);
+        for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+            uint64_t id, off, len;
+            ap_meta_entry(m, i, &id, &off, &len);
+            v->mentions[at++] = (ap_mention){id, l};
+        }
+        for (size_t i = 0; i < v->layers[l].ntomb; i++)
+            v->mentions[at++] = (ap_mention){v->layers[l].tomb[i], l};
+    }
+    qsort(v->mentions, at, sizeof *v->mentions, cmp_mention);
+    /* Keep only the newest mention of each id. */
+    size_t w = 0;
+    for (size_t i = 0; i < at; i++)
+        if (w == 0 || v->mentions[w - 1].id != v->mentions[i].id) v->mentions[w++] = v->mentions[i];
+    v->nmentions = w;
+
+    v->live = 0;
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        ap_layer *L = &v->layers[l];
+        const ap_annp *a = ap_pack_annp(L->pack);
+        const ap_annp_header *h = ap_annp_get_header(a);
+        L->dead = calloc(h->n_vectors / 8 + 1, 1);
+        if (!L->dead) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        uint64_t pos = 0;
+        for (uint32_t li = 0; li < h->n_lists; li++) {
+            ap_annp_list list;
+            ap_annp_list_get(a, li, &list);
+            for (uint32_t j = 0; j < list.count; j++, pos++) {
+                int32_t nm = newest_mention(v, ap_annp_list_id(&list, j));
+                int live = l == 0 ? nm < 0 : nm == (int32_t)l;
+                if (live)
+                    v->live++;
+                else
+                    L->dead[pos >> 3] |= (uint8_t)(1u << (pos & 7));
+            }
+        }
+    }
+    return AP_OK;
+}
+
+/* Groups live delta vectors under their nearest base centroid, in (seq, position) order. */
+static ap_status group_deltas(ap_view *v, ap_err *err)
+{
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
+    const ap_annp_header *bh = ap_annp_get_header(base);
+    uint32_t nl = bh->n_lists, dim = bh->dim;
+    size_t n = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        n += ap_annp_get_header(ap_pack_annp(v->layers[l].pack))->n_vectors;
+    v->dstart = calloc(nl + 1ull, sizeof *v->dstart);
+    v->ditems = malloc((n ? n : 1) * sizeof *v->ditems);
+    uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
+    float *f = malloc(dim * sizeof *f);
+    float *scores = malloc(nl * sizeof *scores);
+    ap_status st = AP_OK;
+    if (!v->dstart || !v->ditems || !assign || !f || !scores) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++) {
+        const ap_annp *a = ap_pack_annp(v->layers[l].pack);
+        const ap_annp_header *h = ap_annp_get_header(a);
+        uint64_t pos = 0;
+        for (uint32_t li = 0; li < h->n_lists; li++) {
+            ap_annp_list list;
+            ap_annp_list_get(a, li, &list);
+            for (uint32_t j = 0; j < list.count; j++, pos++) {
+                if (v->layers[l].dead[pos >> 3] & (1u << (pos & 7))) continue;
+                const uint8_t *vec = list.vecs + 2ull * dim * j;
+                ap_f16_to_f32_n(f, (const uint16_t *)(const void *)vec, dim);
+                /* Nearest base centroid by the same rule as the builder: best dot
+                 * product, ties to the lowest list. */
+                uint32_t best = 0;
+                float bs = 0;
+                for (uint32_t c = 0; c < nl; c++) {
+                    const float *cent = ap_annp_centroids(base) + (size_t)c * dim;
+                    float s = 0;
+                    for (uint32_t d = 0; d < dim; d++) s += cent[d] * f[d];
+                    if (c == 0 || s > bs) {
+                        bs = s;
+                        best = c;
+                    }
+                }
+                v->ditems[k] = (ap_item){.idp = list.ids + 8ull * j, .vec = vec, .layer = l};
+                assign[k++] = best;
+            }
+        }
+    }
+    v->nditems = k;
+    /* Counting sort by list, stable. */
+    for (size_t i = 0; i < k; i++) v->dstart[assign[i] + 1]++;
+    for (uint32_t c = 0; c < nl; c++) v->dstart[c + 1] += v->dstart[c];
+    ap_item *sorted = malloc((k ? k : 1) * sizeof *sorted);
+    size_t *fill = malloc((nl + 1ull) * sizeof *fill);
+    if (!sorted || !fill) {
+        free(sorted);
+        free(fill);
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(fill, v->dstart, (nl + 1ull) * sizeof *fill);
+    for (size_t i = 0; i < k; i++) sorted[fill[assign[i]]++] = v->ditems[i];
+    free(v->ditems);
+    v->ditems = sorted;
+    free(fill);
+out:
+    free(assign);
+    free(f);
+    free(scores);
+    return st;
+}
+
+static ap_status load_tombstones(ap_layer *L, const char *path, ap_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    const ap_caps *caps = ap_caps_get();
+    ap_status st = ap_read_file(path, caps->max_meta_bytes > SIZE_MAX ? SIZE_MAX : (size_t)caps->max_meta_bytes,
+                                &text, &len, err);
+    if (st == AP_ERR_LIMIT)
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: larger than ANNPACK_MAX_META_BYTES (%llu)", path,
+                        (unsigned long long)caps->max_meta_bytes);
+    if (st) return st;
+    st = ap_parse_id_list(text, len, path, &L->tomb, &L->ntomb, err);
+    free(text);
+    if (st) return st;
+    qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
+    for (size_t i = 1; i < L->ntomb; i++)
+        if (L->tomb[i] == L->tomb[i - 1])
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", path,
+                              (unsigned long long)L->tomb[i]);
+    return AP_OK;
+}
+
+ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
+{
+    *out = NULL;
+    ap_view *v = calloc(1, sizeof *v);
+    if (!v || !(v->dir = strdup(dir))) {
+        free(v);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&v->virt_lock, NULL);
+    ap_status st = ap_root_manifest_load(dir, &v->root, err);
+    if (st) goto out;
+    v->packset = v->root.schema == AP_PACKSET_SCHEMA;
+    v->version = v->root.version;
+    v->nlayers = 1 + (uint32_t)v->root.ndeltas;
+    v->layers = calloc(v->nlayers, sizeof *v->layers);
+    if (!v->layers) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        ap_layer *L = &v->layers[l];
+        const char *sub = l == 0 ? v->root.base_path : v->root.deltas[l - 1].path;
+        L->seq = l == 0 ? 0 : v->root.deltas[l - 1].seq;
+        L->dir = sub ? ap_path_join(dir, sub) : strdup(dir);
+        if (!L->dir) {
+            st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (sub && (st = ap_path_inside(dir, sub, dir, err))) goto out;
+        if ((st = ap_pack_open(L->dir, &L->pack, err))) goto out;
+        if (l > 0) {
+            char *tp = ap_path_join(dir, v->root.deltas[l - 1].tombstones);
+            if (!tp) {
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            st = ap_path_inside(dir, v->root.deltas[l - 1].tombstones, dir, err);
+            if (!st) st = load_tombstones(L, tp, err);
+            free(tp);
+            if (st) goto out;
+            for (size_t i = 0; i < L->ntomb; i++)
+                if (meta_has(ap_pack_meta(L->pack), L->tomb[i])) {
+                    st = ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu is both added and deleted",
+                                    L->dir, (unsigned long long)L->tomb[i]);
+                    goto out;
+                }
+            const ap_annp_header *bh = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
+            const ap_annp_header *dh = ap_annp_get_header(ap_pack_annp(L->pack));
+            if (dh->dim != bh->dim) {
+                st = ap_err_set(err, AP_ERR_VERIFY, "%s: delta dim %u differs from the base dim %u",
+                                L->dir, dh->dim, bh->dim);
+                goto out;
+            }
+            char *be = ap_embedder_describe(ap_pack_embedder(v->layers[0].pack));
+            char *de = ap_embedder_describe(ap_pack_embedder(L->pack));
+            int same = be && de && strcmp(be, de) == 0;
+            free(be);
+            free(de);
+            if (!same) {
+                st = ap_err_set(err, AP_ERR_VERIFY, "%s: delta embedder differs from the base's",
+                                L->dir);
+                goto out;
+            }
+        }
+    }
+    if ((st = resolve_liveness(v, err))) goto out;
+    if ((st = group_deltas(v, err))) goto out;
+out:
+    if (st) {
+        ap_view_close(v);
+        return st;
+    }
+    *out = v;
+    return AP_OK;
+}
+
+void ap_view_close(ap_view *v)
+{
+    if (!v) return;
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        ap_pack_close(v->layers[l].pack);
+        free(v->layers[l].dir);
+        free(v->layers[l].tomb);
+        free(v->layers[l].dead);
+    }
+    free(v->layers);
+    free(v->mentions);
+    free(v->dstart);
+    free(v->ditems);
+    ap_view_virtual_free(v);
+    ap_root_manifest_free(&v->root);
+    pthread_mutex_destroy(&v->virt_lock);
+    free(v->dir);
+    free(v);
+}
+
+bool ap_view_is_packset(const ap_view *v)
+{
+    return v->packset;
+}
+
+uint64_t ap_view_version(const ap_view *v)
+{
+    return v->version;
+}
+
+uint32_t ap_view_dim(const ap_view *v)
+{
+    return ap_annp_get_header(ap_pack_annp(v->layers[0].pack))->dim;
+}
+
+uint32_t ap_view_n_lists(const ap_view *v)
+{
+    return ap_annp_get_header(ap_pack_annp(v->layers[0].pack))->n_lists;
+}
+
+uint64_t ap_view_live_count(const ap_view *v)
+{
+    return v->live;
+}
+
+uint32_t ap_view_n_deltas(const ap_view *v)
+{
+    return v->nlayers - 1;
+}
+
+uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i)
+{
+    return v->layers[i + 1].seq;
+}
+
+const ap_embedder *ap_view_embedder(const ap_view *v)
+{
+    return ap_pack_embedder(v->layers[0].pack);
+}
+
+const char *ap_view_manifest_raw(const ap_view *v, size_t *len)
+{
+    if (len) *len = v->root.raw_len;
+    return v->root.raw;
+}
+
+ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q, ap_err *err)
+{
+    return ap_embedder_embed(ap_view_embedder(v), text, len, q, err);
+}
+
+ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
+                         ap_hit *hits, uint32_t *n, ap_err *err)
+{
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
+    if (v->nlayers == 1) return ap_annp_search(base, q, k, probe, hits, n, err);
+    const ap_annp_header *h = ap_annp_get_header(base);
+    if (k == 0 || k > AP_MAX_K)
+        return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", k, AP_MAX_K);
+    if (probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
+    if (probe > h->n_lists) probe = h->n_lists;
+    uint32_t *lists = malloc(probe * sizeof *lists);
+    if (!lists) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    uint32_t np = ap_probe_lists(ap_annp_centroids(base), h->n_lists, h->dim, q, probe, lists);
+    ap_topk t;
+    ap_topk_init(&t, hits, k);
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t li = lists[i];
+        ap_annp_list l;
+        ap_annp_list_get(base, li, &l);
+        ap_scan_list(&t, q, h->dim, &l, v->layers[0].dead, ap_annp_list_start(base, li), 0);
+        for (size_t d = v->dstart[li]; d < v->dstart[li + 1]; d++) {
+            const ap_item *it = &v->ditems[d];
+            ap_annp_list one = {.count = 1, .ids = it->idp, .vecs = it->vec};
+            ap_scan_list(&t, q, h->dim, &one, NULL, 0, v->layers[it->layer].seq);
+        }
+    }
+    *n = ap_topk_finish(&t);
+    free(lists);
+    if (np < probe) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    return AP_OK;
+}
+
+int32_t ap_view_live_layer(const ap_view *v, uint64_t id)
+{
+    int32_t nm = newest_mention(v, id);
+    if (nm > 0) return meta_has(ap_pack_meta(v->layers[nm].pack), id) ? nm : -1;
+    return meta_has(ap_pack_meta(v->layers[0].pack), id) ? 0 : -1;
+}
+
+ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len, uint32_t *layer,
+                          ap_err *err)
+{
+    int32_t l = ap_view_live_layer(v, id);
+    if (l < 0) return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu is deleted", (unsigned long long)id);
+    ap_status st = ap_meta_get(ap_pack_meta(v->layers[l].pack), id, row, len, err);
+    if (st == AP_ERR_NOTFOUND)
+        return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu not found", (unsigned long long)id);
+    if (!st && layer) *layer = v->layers[l].seq;
+    return st;
+}
+
+static cJSON *layer_counts(const ap_view *v, uint32_t l)
+{
+    /* adds = ids new to the live set before this layer; updates = ids that were live. */
+    const ap_meta *m = ap_pack_meta(v->layers[l].pack);
+    uint64_t adds = 0, updates = 0;
+    for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+        uint64_t id, off, len;
+        ap_meta_entry(m, i, &id, &off, &len);
+        if (ap_view_live_before(v, id, l))
+            updates++;
+        else
+            adds++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    ap_json_add_u64(o, "seq", v->layers[l].seq);
+    cJSON_AddStringToObject(o, "path", l == 0 ? (v->root.base_path ? v->root.base_path : ".")
+                                              : v->root.deltas[l - 1].path);
+    ap_json_add_u64(o, "rows", ap_meta_count(m));
+    if (l > 0) {
+        ap_json_add_u64(o, "adds", adds);
+        ap_json_add_u64(o, "updates", updates);
+        ap_json_add_u64(o, "tombstones", v->layers[l].ntomb);
+    }
+    return o;
+}
+
+/* Whether id is live in the layers strictly older than l (used for add/update counts). */
+int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l)
+{
+    for (int32_t k = (int32_t)l - 1; k >= 0; k--) {
+        const ap_layer *L = &v->layers[k];
+        if (k > 0 && bsearch(&id, L->tomb, L->ntomb, sizeof id, cmp_u64)) return 0;
+        if (meta_has(ap_pack_meta(L->pack), id)) return 1;
+    }
+    return 0;
+}
+
+char *ap_view_status_json(const ap_view *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "path", v->dir);
+    cJSON_AddStringToObject(o, "kind", v->packset ? "packset" : "pack");
+    ap_json_add_u64(o, "version", v->version);
+    ap_json_add_u64(o, "dim", ap_view_dim(v));
+    ap_json_add_u64(o, "n_lists", ap_view_n_lists(v));
+    cJSON_AddItemToObject(o, "base", layer_counts(v, 0));
+    cJSON *d = cJSON_AddArrayToObject(o, "deltas");
+    for (uint32_t l = 1; l < v->nlayers; l++) cJSON_AddItemToArray(d, layer_counts(v, l));
+    ap_json_add_u64(o, "live", v->live);
+    char *s = ap_json_render(o, NULL);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *ap_view_inspect_json(const ap_view *v)
+{
+    char *base = ap_pack_inspect_json(v->layers[0].pack);
+    if (!v->packset || !base) return base;
+    cJSON *o = NULL;
+    if (ap_json_parse_strict(base, strlen(base), "inspect", &o, NULL)) {
+        free(base);
+        return NULL;
+    }
+    free(base);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "path", cJSON_CreateString(v->dir));
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "kind", cJSON_CreateString("packset"));
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v->live);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "n_vectors", cJSON_CreateRaw(buf));
+    ap_json_add_u64(o, "version", v->version);
+    ap_json_add_u64(o, "n_deltas", v->nlayers - 1);
+    char *s = ap_json_render(o, NULL);
+    cJSON_Delete(o);
+    return s;
+}

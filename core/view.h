@@ -1,0 +1,94 @@
+/* Internals of the merged view (internal to core). */
+#ifndef ANNPACK_CORE_VIEW_H
+#define ANNPACK_CORE_VIEW_H
+
+#include <pthread.h>
+
+#include "annpack/packset.h"
+#include "manifest.h"
+
+typedef struct ap_delta_entry {
+    uint64_t seq;
+    const char *path, *annpack, *meta, *tombstones, *manifest, *delta_manifest;
+    const char *base_sha256_annpack;
+    const char *sha256_annpack, *sha256_meta, *sha256_tombstones, *sha256_manifest,
+        *sha256_delta_manifest;
+} ap_delta_entry;
+
+/* A root manifest: schema 3 (packset) or 2 (a single pack seen as a base-only view). */
+typedef struct ap_root_manifest {
+    uint32_t schema;
+    uint64_t version;
+    const char *base_path; /* NULL for a single pack */
+    const char *base_annpack, *base_meta, *base_manifest;
+    const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
+    ap_delta_entry *deltas;
+    size_t ndeltas;
+    cJSON *root;
+    char *raw;
+    size_t raw_len;
+} ap_root_manifest;
+
+ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
+void ap_root_manifest_free(ap_root_manifest *m);
+
+typedef struct ap_layer {
+    uint64_t seq;
+    char *dir;
+    ap_pack *pack;
+    uint64_t *tomb; /* sorted */
+    size_t ntomb;
+    uint8_t *dead; /* bit per position in the layer's ANNP file */
+} ap_layer;
+
+typedef struct ap_mention {
+    uint64_t id;
+    uint32_t layer;
+} ap_mention;
+
+/* One vector of the merged view: pointers into a layer's mapped ANNP file. */
+typedef struct ap_item {
+    const uint8_t *idp;
+    const uint8_t *vec;
+    uint32_t layer; /* layer index */
+} ap_item;
+
+/* The merged virtual files, built on first use. */
+typedef struct ap_virtual {
+    uint64_t *list_off;   /* n_lists + 1 byte offsets of merged lists */
+    uint64_t *list_first; /* n_lists + 1 first merged item of each list */
+    ap_item *items;       /* every live vector in merged order */
+    uint64_t annp_size;
+    uint64_t *row_id;     /* live ids ascending */
+    uint32_t *row_layer;
+    uint64_t *row_off;    /* nrows + 1 offsets in the merged JSONL */
+    uint64_t nrows;
+} ap_virtual;
+
+struct ap_view {
+    char *dir;
+    bool packset;
+    uint64_t version;
+    ap_root_manifest root;
+    ap_layer *layers;
+    uint32_t nlayers;
+    ap_mention *mentions; /* newest mention per id among deltas, sorted by id */
+    size_t nmentions;
+    uint64_t live;
+    size_t *dstart; /* n_lists + 1 */
+    ap_item *ditems;
+    size_t nditems;
+    pthread_mutex_t virt_lock;
+    int virt_built;
+    ap_virtual *virt;
+    ap_status virt_status;
+    ap_err virt_err;
+};
+
+int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
+int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);
+void ap_view_virtual_free(ap_view *v);
+/* Builds the merged virtual structures once (thread-safe). */
+ap_status ap_view_virtual_build(const ap_view *v, ap_err *err);
+
+#endif

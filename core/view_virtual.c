@@ -1,0 +1,353 @@
+/* The merged virtual pack of a view: a byte-exact ANNP v1 file and plain JSONL generated
+ * lazily per byte range, and their schema-2 manifest (docs/MOUNT.md, "The virtual tree").
+ *
+ * Merged list i = the live base vectors of base list i, then the live delta vectors whose
+ * nearest base centroid is i, in (seq, position) order; vector bytes are copied, never
+ * re-quantised. Rows: every live row, ascending id, each line byte-identical to its
+ * source. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "annpack/packset.h"
+#include "endian.h"
+#include "json.h"
+#include "view.h"
+
+static int cmp_row(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+static ap_status build(ap_view *v, ap_err *err)
+{
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
+    const ap_annp_header *h = ap_annp_get_header(base);
+    uint32_t nl = h->n_lists, dim = h->dim;
+    ap_virtual *x = calloc(1, sizeof *x);
+    if (!x) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    v->virt = x;
+    if (v->live > UINT32_MAX)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
+                          v->dir, (unsigned long long)v->live);
+    x->list_off = malloc((nl + 1ull) * sizeof *x->list_off);
+    x->list_first = malloc((nl + 1ull) * sizeof *x->list_first);
+    x->items = malloc((v->live ? v->live : 1) * sizeof *x->items);
+    if (!x->list_off || !x->list_first || !x->items)
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %llu vectors",
+                          (unsigned long long)v->live);
+    uint64_t n = 0, off = AP_ANNP_HEADER_SIZE + (uint64_t)nl * dim * 4;
+    for (uint32_t i = 0; i < nl; i++) {
+        x->list_first[i] = n;
+        x->list_off[i] = off;
+        ap_annp_list l;
+        ap_annp_list_get(base, i, &l);
+        uint64_t start = ap_annp_list_start(base, i);
+        for (uint32_t j = 0; j < l.count; j++) {
+            uint64_t pos = start + j;
+            if (v->layers[0].dead[pos >> 3] & (1u << (pos & 7))) continue;
+            x->items[n++] = (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
+        }
+        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) x->items[n++] = v->ditems[d];
+        off += ap_annp_list_bytes(n - x->list_first[i], dim);
+    }
+    x->list_first[nl] = n;
+    x->list_off[nl] = off;
+    x->annp_size = off + 16ull * nl;
+    if (n != v->live)
+        return ap_err_set(err, AP_ERR_INTERNAL, "merged %llu vectors, expected %llu",
+                          (unsigned long long)n, (unsigned long long)v->live);
+
+    /* Live rows, ascending id, with their layer and length. */
+    uint64_t cap = 0;
+    for (uint32_t l = 0; l < v->nlayers; l++) cap += ap_meta_count(ap_pack_meta(v->layers[l].pack));
+    uint64_t *rows = malloc((cap ? cap : 1) * 3 * sizeof *rows); /* (id, layer, len) */
+    if (!rows) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    uint64_t nr = 0;
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        const ap_meta *m = ap_pack_meta(v->layers[l].pack);
+        for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+            uint64_t id, o, len;
+            ap_meta_entry(m, i, &id, &o, &len);
+            if (ap_view_live_layer(v, id) != (int32_t)l) continue;
+            rows[3 * nr] = id;
+            rows[3 * nr + 1] = l;
+            rows[3 * nr + 2] = len;
+            nr++;
+        }
+    }
+    qsort(rows, nr, 3 * sizeof *rows, cmp_row);
+    x->nrows = nr;
+    x->row_id = malloc((nr ? nr : 1) * sizeof *x->row_id);
+    x->row_layer = malloc((nr ? nr : 1) * sizeof *x->row_layer);
+    x->row_off = malloc((nr + 1) * sizeof *x->row_off);
+    if (!x->row_id || !x->row_layer || !x->row_off) {
+        free(rows);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    uint64_t at = 0;
+    for (uint64_t i = 0; i < nr; i++) {
+        x->row_id[i] = rows[3 * i];
+        x->row_layer[i] = (uint32_t)rows[3 * i + 1];
+        x->row_off[i] = at;
+        at += rows[3 * i + 2] + 1;
+    }
+    x->row_off[nr] = at;
+    free(rows);
+    if (nr != v->live)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: %llu live rows but %llu live vectors", v->dir,
+                          (unsigned long long)nr, (unsigned long long)v->live);
+    return AP_OK;
+}
+
+ap_status ap_view_virtual_build(const ap_view *cv, ap_err *err)
+{
+    ap_view *v = (ap_view *)cv; /* the lazily built part is logically const */
+    pthread_mutex_lock(&v->virt_lock);
+    if (!v->virt_built) {
+        v->virt_status = build(v, &v->virt_err);
+        v->virt_built = 1;
+    }
+    pthread_mutex_unlock(&v->virt_lock);
+    if (v->virt_status && err) *err = v->virt_err;
+    return v->virt_status;
+}
+
+void ap_view_virtual_free(ap_view *v)
+{
+    ap_virtual *x = v->virt;
+    if (!x) return;
+    free(x->list_off);
+    free(x->list_first);
+    free(x->items);
+    free(x->row_id);
+    free(x->row_layer);
+    free(x->row_off);
+    free(x);
+    v->virt = NULL;
+}
+
+uint64_t ap_view_annpack_size(const ap_view *v)
+{
+    return ap_view_virtual_build(v, NULL) ? 0 : v->virt->annp_size;
+}
+
+/* Copies up to len bytes of the merged file at off; returns the count copied (> 0). */
+static size_t piece(const ap_view *v, uint64_t off, uint8_t *buf, size_t len)
+{
+    const ap_virtual *x = v->virt;
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
+    const ap_annp_header *bh = ap_annp_get_header(base);
+    uint32_t nl = bh->n_lists, dim = bh->dim;
+    uint64_t cent_end = AP_ANNP_HEADER_SIZE + (uint64_t)nl * dim * 4;
+    if (off < AP_ANNP_HEADER_SIZE) {
+        uint8_t hdr[AP_ANNP_HEADER_SIZE];
+        ap_annp_header h = {.dim = dim, .n_lists = nl, .n_vectors = (uint32_t)v->live,
+                            .offset_table_pos = x->list_off[nl]};
+        ap_annp_header_encode(&h, hdr);
+        size_t n = AP_ANNP_HEADER_SIZE - off < len ? AP_ANNP_HEADER_SIZE - off : len;
+        memcpy(buf, hdr + off, n);
+        return n;
+    }
+    if (off < cent_end) {
+        size_t n = cent_end - off < len ? cent_end - off : len;
+        memcpy(buf, ap_annp_bytes(base) + off, n);
+        return n;
+    }
+    if (off >= x->list_off[nl]) { /* offset table */
+        uint64_t rel = off - x->list_off[nl];
+        uint32_t i = (uint32_t)(rel / 16);
+        uint8_t e[16];
+        ap_put64(e, x->list_off[i]);
+        ap_put64(e + 8, x->list_off[i + 1] - x->list_off[i]);
+        size_t n = 16 - rel % 16 < len ? 16 - rel % 16 : len;
+        memcpy(buf, e + rel % 16, n);
+        return n;
+    }
+    /* A list: find it by binary search over the offsets. */
+    uint32_t lo = 0, hi = nl;
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (x->list_off[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t rel = off - x->list_off[lo];
+    uint64_t first = x->list_first[lo], count = x->list_first[lo + 1] - first;
+    if (rel < 4) {
+        uint8_t c[4];
+        ap_put32(c, (uint32_t)count);
+        size_t n = 4 - rel < len ? 4 - rel : len;
+        memcpy(buf, c + rel, n);
+        return n;
+    }
+    rel -= 4;
+    if (rel < 8 * count) {
+        const ap_item *it = &x->items[first + rel / 8];
+        size_t n = 8 - rel % 8 < len ? 8 - rel % 8 : len;
+        memcpy(buf, it->idp + rel % 8, n);
+        return n;
+    }
+    rel -= 8 * count;
+    uint64_t vb = 2ull * dim;
+    const ap_item *it = &x->items[first + rel / vb];
+    size_t n = vb - rel % vb < len ? vb - rel % vb : len;
+    memcpy(buf, it->vec + rel % vb, n);
+    return n;
+}
+
+ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+{
+    ap_status st = ap_view_virtual_build(v, err);
+    if (st) return st;
+    if (off > v->virt->annp_size || len > v->virt->annp_size - off)
+        return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged file", len,
+                          (unsigned long long)off);
+    uint8_t *p = buf;
+    while (len) {
+        size_t n = piece(v, off, p, len);
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return AP_OK;
+}
+
+uint64_t ap_view_meta_size(const ap_view *v)
+{
+    return ap_view_virtual_build(v, NULL) ? 0 : v->virt->row_off[v->virt->nrows];
+}
+
+ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+{
+    ap_status st = ap_view_virtual_build(v, err);
+    if (st) return st;
+    const ap_virtual *x = v->virt;
+    if (off > x->row_off[x->nrows] || len > x->row_off[x->nrows] - off)
+        return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged rows", len,
+                          (unsigned long long)off);
+    uint64_t lo = 0, hi = x->nrows;
+    while (hi - lo > 1) {
+        uint64_t mid = (lo + hi) / 2;
+        if (x->row_off[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint8_t *p = buf;
+    for (uint64_t r = lo; len; r++) {
+        char *row = NULL;
+        size_t rl = 0;
+        st = ap_meta_get(ap_pack_meta(v->layers[x->row_layer[r]].pack), x->row_id[r], &row, &rl, err);
+        if (st) return st;
+        if (rl + 1 != x->row_off[r + 1] - x->row_off[r]) {
+            free(row);
+            return ap_err_set(err, AP_ERR_IO, "row of id %llu changed length under the view",
+                              (unsigned long long)x->row_id[r]);
+        }
+        uint64_t in = off - x->row_off[r];
+        size_t n = rl + 1 - in < len ? rl + 1 - in : len;
+        if (in < rl) memcpy(p, row + in, n <= rl - in ? n : rl - in);
+        if (in + n == rl + 1) p[n - 1] = '\n';
+        free(row);
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return AP_OK;
+}
+
+typedef ap_status (*reader_fn)(const ap_view *, uint64_t, void *, size_t, ap_err *);
+
+static ap_status hash_virtual(const ap_view *v, reader_fn rd, uint64_t size, char hex[65],
+                              ap_err *err)
+{
+    crypto_hash_sha256_state s;
+    crypto_hash_sha256_init(&s);
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = AP_OK;
+    for (uint64_t off = 0; off < size && !st;) {
+        size_t n = size - off < cap ? (size_t)(size - off) : cap;
+        st = rd(v, off, buf, n, err);
+        if (!st) crypto_hash_sha256_update(&s, buf, n);
+        off += n;
+    }
+    free(buf);
+    unsigned char d[32];
+    crypto_hash_sha256_final(&s, d);
+    sodium_bin2hex(hex, 65, d, 32);
+    return st;
+}
+
+char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len, ap_err *err)
+{
+    if (ap_view_virtual_build(v, err)) return NULL;
+    char ha[65], hm[65], hr[65];
+    if (hash_virtual(v, ap_view_annpack_read, v->virt->annp_size, ha, err) ||
+        hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err))
+        return NULL;
+    ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
+    cJSON *m = cJSON_CreateObject(), *prov = NULL;
+    char *out = NULL, *emb = NULL;
+    if (!m) goto oom;
+    cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
+    cJSON_AddStringToObject(m, "format", "annpack");
+    ap_json_add_u64(m, "dim", ap_view_dim(v));
+    ap_json_add_u64(m, "n_lists", ap_view_n_lists(v));
+    ap_json_add_u64(m, "n_vectors", v->live);
+    cJSON_AddStringToObject(m, "metric", "dot");
+    cJSON *sh = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(m, "shards"), sh);
+    cJSON_AddStringToObject(sh, "name", "pack");
+    cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK);
+    cJSON_AddStringToObject(sh, "meta", AP_META_JSONL);
+    ap_json_add_u64(sh, "n_vectors", v->live);
+    cJSON *files = cJSON_AddObjectToObject(m, "files");
+    cJSON *fa = cJSON_AddObjectToObject(files, AP_ANNPACK);
+    ap_json_add_u64(fa, "size", v->virt->annp_size);
+    cJSON_AddStringToObject(fa, "sha256", ha);
+    cJSON *fm = cJSON_AddObjectToObject(files, AP_META_JSONL);
+    ap_json_add_u64(fm, "size", ap_view_meta_size(v));
+    cJSON_AddStringToObject(fm, "sha256", hm);
+    emb = ap_embedder_describe(ap_view_embedder(v));
+    cJSON *e = NULL;
+    if (!emb || ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err)) goto fail;
+    cJSON_AddItemToObject(m, "embedder", e);
+    prov = cJSON_AddObjectToObject(m, "packset");
+    cJSON_AddStringToObject(prov, "root_manifest_sha256", hr);
+    ap_json_add_u64(prov, "version", v->version);
+    cJSON *seqs = cJSON_AddArrayToObject(prov, "delta_seqs");
+    for (uint32_t l = 1; l < v->nlayers; l++) {
+        char b[24];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)v->layers[l].seq);
+        cJSON_AddItemToArray(seqs, cJSON_CreateRaw(b));
+    }
+    if (extra) {
+        cJSON *x = NULL;
+        if (ap_json_parse_strict(extra, strlen(extra), "provenance", &x, err)) goto fail;
+        cJSON *c = x->child;
+        while (c) {
+            cJSON *next = c->next;
+            cJSON_AddItemToObject(prov, c->string, cJSON_DetachItemViaPointer(x, c));
+            c = next;
+        }
+        cJSON_Delete(x);
+    }
+    out = ap_json_render(m, len);
+    if (!out) goto oom;
+    free(emb);
+    cJSON_Delete(m);
+    return out;
+oom:
+    ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+fail:
+    free(emb);
+    cJSON_Delete(m);
+    return NULL;
+}

@@ -1,0 +1,76 @@
+"""An independent reader of the annpack formats, written from docs/FORMAT.md with numpy,
+used by the tests to check our files against the spec (not against our own C code)."""
+import json
+import struct
+
+import numpy as np
+
+MAGIC = 0x504E4E41
+HEADER = 72
+
+
+def read_annp(path):
+    data = open(path, "rb").read()
+    assert len(data) >= HEADER
+    magic, version, endian, hsize, dim, metric, n_lists, n_vectors, table = struct.unpack_from(
+        "<QIIIIIIIQ", data, 0)
+    assert magic == MAGIC and version == 1 and endian == 1 and hsize == HEADER and metric == 1
+    assert data[44:72] == b"\0" * 28
+    cent = np.frombuffer(data, dtype="<f4", count=n_lists * dim, offset=HEADER).reshape(n_lists, dim)
+    lists = []
+    for i in range(n_lists):
+        off, length = struct.unpack_from("<QQ", data, table + 16 * i)
+        (count,) = struct.unpack_from("<I", data, off)
+        assert length == 4 + count * (8 + 2 * dim)
+        ids = np.frombuffer(data, dtype="<u8", count=count, offset=off + 4)
+        vecs = np.frombuffer(data, dtype="<f2", count=count * dim, offset=off + 4 + 8 * count)
+        lists.append((ids.copy(), vecs.reshape(count, dim).astype(np.float32)))
+    assert table + 16 * n_lists == len(data)
+    assert sum(len(l[0]) for l in lists) == n_vectors
+    return {"dim": dim, "n_lists": n_lists, "n_vectors": n_vectors, "centroids": cent,
+            "lists": lists}
+
+
+def read_meta_stream(pack_dir):
+    """The uncompressed JSONL stream of a pack (plain, or zstd seekable via frames)."""
+    import pathlib
+    d = pathlib.Path(pack_dir)
+    if (d / "pack.meta.jsonl.zst").exists():
+        return zstd_seekable_decode((d / "pack.meta.jsonl.zst").read_bytes())
+    return (d / "pack.meta.jsonl").read_bytes()
+
+
+def zstd_seekable_decode(data):
+    """Checks the seek table and decompresses frame by frame with the zstd CLI."""
+    import subprocess
+    footer = data[-9:]
+    nframes, desc, smagic = struct.unpack("<IBI", footer)
+    assert smagic == 0x8F92EAB1 and desc & 0x80 == 0
+    entry = 8
+    table_size = 8 + nframes * entry + 9
+    skip_magic, fsize = struct.unpack_from("<II", data, len(data) - table_size)
+    assert skip_magic == 0x184D2A5E and fsize == table_size - 8
+    pos = 0
+    out = []
+    for i in range(nframes):
+        csize, dsize = struct.unpack_from("<II", data, len(data) - table_size + 8 + i * entry)
+        frame = data[pos:pos + csize]
+        dec = subprocess.run(["zstd", "-d", "-c", "-q"], input=frame, capture_output=True,
+                             check=True).stdout
+        assert len(dec) == dsize
+        out.append(dec)
+        pos += csize
+    assert pos == len(data) - table_size
+    return b"".join(out)
+
+
+def read_idx(path):
+    data = open(path, "rb").read()
+    assert data[:8] == b"APMIDX01"
+    (count,) = struct.unpack_from("<Q", data, 8)
+    assert len(data) == 16 + 24 * count
+    return [struct.unpack_from("<QQQ", data, 16 + 24 * i) for i in range(count)]
+
+
+def rows(pack_dir):
+    return [json.loads(l) for l in read_meta_stream(pack_dir).decode().splitlines()]

@@ -1,0 +1,64 @@
+"""Shared fixtures for the integration tests: the built binaries and a CLI runner."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = pathlib.Path(os.environ.get("ANNPACK_BUILD", ROOT / "build"))
+EXAMPLES = ROOT / "examples"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (skipped in the sanitizer pass)")
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"rc={self.rc}\nstdout={self.out[:2000]}\nstderr={self.err[:2000]}"
+
+
+class Cli:
+    def __init__(self, exe):
+        self.exe = str(exe)
+
+    def __call__(self, *args, env=None, check=None, input=None, timeout=600):
+        e = dict(os.environ)
+        e.setdefault("ANNPACK_THREADS", "2")
+        if env:
+            e.update(env)
+        proc = subprocess.run([self.exe, *map(str, args)], capture_output=True, text=True,
+                              env=e, input=input, timeout=timeout)
+        r = Result(proc)
+        if check is not None:
+            assert r.rc == check, repr(r)
+        return r
+
+    def ok(self, *args, **kw):
+        return self(*args, check=0, **kw)
+
+
+@pytest.fixture(scope="session")
+def annpack():
+    exe = BUILD / "tools" / "annpack"
+    assert exe.exists(), f"{exe} not built: run tools/setup.sh"
+    return Cli(exe)
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(annpack, tmp_path_factory):
+    """The examples built once per session (read-only for tests)."""
+    out = tmp_path_factory.mktemp("tiny") / "pack"
+    annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text",
+               "--id-col", "id", "--output", out, "--lists", 4, "--seed", 1)
+    return out

@@ -1,0 +1,249 @@
+"""Bad input gives one clear error, exit 1, and leaves no output directory."""
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import EXAMPLES
+
+
+def build(annpack, tmp_path, content, *extra, name="in.csv", text_col="text", id_col="id"):
+    src = tmp_path / name
+    if isinstance(content, bytes):
+        src.write_bytes(content)
+    else:
+        src.write_text(content)
+    out = tmp_path / "out"
+    args = ["build", "--input", src, "--text-col", text_col, "--output", out, *extra]
+    if id_col:
+        args += ["--id-col", id_col]
+    r = annpack(*args)
+    return r, out
+
+
+def assert_failed(r, out, *needles, rc=1):
+    assert r.rc == rc, repr(r)
+    for n in needles:
+        assert n in r.err, repr(r)
+    assert len(r.err.strip().splitlines()) == 1, repr(r)
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_missing_input(annpack, tmp_path):
+    r = annpack("build", "--input", tmp_path / "nope.csv", "--text-col", "text",
+                "--output", tmp_path / "out")
+    assert_failed(r, tmp_path / "out", "nope.csv", "No such file")
+
+
+def test_missing_text_column(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,body\n1,x\n")
+    assert_failed(r, out, 'text column "text" not found', '"id", "body"')
+
+
+def test_missing_id_column(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "key,text\n1,x\n")
+    assert_failed(r, out, 'id column "id" not found', '"key", "text"')
+
+
+def test_unterminated_quote(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, 'id,text\n1,ok\n2,"open\n3,x\n')
+    assert_failed(r, out, "unterminated", ":3")
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "9007199254740992", "", " 7"])
+def test_bad_id(annpack, tmp_path, bad):
+    r, out = build(annpack, tmp_path, f'id,text\n1,ok\n"{bad}",x\n')
+    assert_failed(r, out, "in.csv:3", "is not an integer")
+
+
+def test_duplicate_id(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,text\n5,a\n6,b\n5,c\n")
+    assert_failed(r, out, "duplicate id 5", "in.csv:4", "line 2")
+
+
+def test_empty_input(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "")
+    assert_failed(r, out, "empty input")
+    r, out = build(annpack, tmp_path, "id,text\n")
+    assert_failed(r, out, "no data rows")
+
+
+def test_wrong_field_count(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,text\n1,a\n2,b,c\n")
+    assert_failed(r, out, "in.csv:3", "3 fields", "header has 2")
+
+
+def test_invalid_utf8(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, b"id,text\n1,caf\xe9\n")
+    assert_failed(r, out, "in.csv:2", "UTF-8")
+
+
+def test_reserved_id_column(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,text\n1,a\n", id_col=None)
+    assert_failed(r, out, 'column "id" is reserved')
+
+
+def test_lists_zero(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,text\n1,a\n", "--lists", "0")
+    assert_failed(r, out, "--lists must be at least 1")
+
+
+def test_dim_above_cap(annpack, tmp_path):
+    r, out = build(annpack, tmp_path, "id,text\n1,a\n", "--dim", "4097")
+    assert_failed(r, out, "ANNPACK_MAX_DIM", "4096")
+
+
+def test_device_other_than_cpu(annpack, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,a\n")
+    r = annpack("build", "--input", src, "--text-col", "text", "--id-col", "id",
+                "--output", tmp_path / "out", env={"ANNPACK_DEVICE": "cuda"})
+    assert_failed(r, tmp_path / "out", "ANNPACK_DEVICE=cuda")
+
+
+def test_refuses_to_overwrite_foreign_dir(annpack, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,a\n")
+    args = ["build", "--input", src, "--text-col", "text", "--id-col", "id", "--output", out]
+    r = annpack(*args)
+    assert r.rc == 1 and "not an annpack output" in r.err and "--force" in r.err
+    assert (out / "precious.txt").read_text() == "keep me"
+    annpack.ok(*args, "--force")
+    assert not (out / "precious.txt").exists() and (out / "pack.annpack").exists()
+
+
+def test_usage_errors_exit_2(annpack, tmp_path):
+    assert annpack("build", "--input", "x.csv").rc == 2
+    assert annpack("build", "--bogus").rc == 2
+    assert annpack("build", "--input", "x", "--text-col", "t", "--output", "o", "--seed", "-1").rc == 2
+    assert annpack("search", tmp_path).rc == 2
+
+
+# --- readers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pack_copy(tiny_pack, tmp_path):
+    d = tmp_path / "copy"
+    shutil.copytree(tiny_pack, d)
+    return d
+
+
+def rewrite_manifest(d, fn):
+    m = json.loads((d / "pack.manifest.json").read_text())
+    fn(m)
+    (d / "pack.manifest.json").write_text(json.dumps(m))
+
+
+def refresh_hash(d, name):
+    import hashlib
+    def fn(m):
+        m["files"][name]["sha256"] = hashlib.sha256((d / name).read_bytes()).hexdigest()
+        m["files"][name]["size"] = (d / name).stat().st_size
+    rewrite_manifest(d, fn)
+
+
+def patch(d, name, offset, data):
+    p = d / name
+    b = bytearray(p.read_bytes())
+    b[offset:offset + len(data)] = data
+    p.write_bytes(bytes(b))
+
+
+def test_hash_mismatch_named(annpack, pack_copy):
+    patch(pack_copy, "pack.annpack", 200, b"\x55")
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and "pack.annpack" in r.err and "sha256 mismatch" in r.err
+    rep = json.loads(r.out)
+    assert rep["ok"] is False and rep["error"]["file"] == "pack.annpack"
+
+
+@pytest.mark.parametrize("name,offset,data,needle", [
+    ("pack.annpack", 0, b"XXXX", "wrong magic"),
+    ("pack.annpack", 20, (5000).to_bytes(4, "little"), "ANNPACK_MAX_DIM"),
+    ("pack.annpack", 28, (2_000_000).to_bytes(4, "little"), "ANNPACK_MAX_LISTS"),
+    ("pack.annpack", 36, (1 << 40).to_bytes(8, "little"), "offset table"),
+])
+def test_corrupt_header_even_with_matching_hash(annpack, pack_copy, name, offset, data, needle):
+    """A re-hashed (so hash-valid) but malformed file is still refused, naming the problem."""
+    patch(pack_copy, name, offset, data)
+    refresh_hash(pack_copy, name)
+    for cmd in (["verify", pack_copy], ["search", pack_copy, "x"], ["inspect", pack_copy]):
+        r = annpack(*cmd)
+        assert r.rc == 1 and needle in r.err, repr(r)
+
+
+def test_list_offsets_outside_file(annpack, pack_copy):
+    import struct
+    data = (pack_copy / "pack.annpack").read_bytes()
+    table = struct.unpack_from("<Q", data, 36)[0]
+    patch(pack_copy, "pack.annpack", table, struct.pack("<Q", len(data) + 10))
+    refresh_hash(pack_copy, "pack.annpack")
+    r = annpack("search", pack_copy, "x")
+    assert r.rc == 1 and "outside the file" in r.err
+
+
+def test_count_does_not_fit_length(annpack, pack_copy):
+    import struct
+    data = (pack_copy / "pack.annpack").read_bytes()
+    table = struct.unpack_from("<Q", data, 36)[0]
+    off = struct.unpack_from("<Q", data, table)[0]
+    patch(pack_copy, "pack.annpack", off, struct.pack("<I", 999))
+    refresh_hash(pack_copy, "pack.annpack")
+    r = annpack("search", pack_copy, "x")
+    assert r.rc == 1 and "does not fit" in r.err
+
+
+def test_truncated_annpack(annpack, pack_copy):
+    p = pack_copy / "pack.annpack"
+    for size in (0, 50, 72, 1000):
+        p.write_bytes(p.read_bytes()[:size] if size else b"")
+        refresh_hash(pack_copy, "pack.annpack")
+        r = annpack("search", pack_copy, "x")
+        assert r.rc == 1 and ("truncated" in r.err or "outside" in r.err), repr(r)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda m: m.update(schema_version=2.5), "exact integer"),
+    (lambda m: m.update(dim="256"), '"dim" is not a number'),
+    (lambda m: m["shards"][0].update(annpack="../x.annpack"), "path escape"),
+    (lambda m: m["shards"][0].update(annpack="/etc/passwd"), "absolute path"),
+    (lambda m: m.pop("files"), 'field "files" missing'),
+])
+def test_hostile_manifest(annpack, pack_copy, edit, needle):
+    rewrite_manifest(pack_copy, edit)
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and needle in r.err, repr(r)
+    assert annpack("search", pack_copy, "x").rc == 1
+
+
+def test_duplicate_keys_refused(annpack, pack_copy):
+    text = (pack_copy / "pack.manifest.json").read_text()
+    text = text.replace('"dim":', '"dim":\t256,\n\t"dim":', 1)
+    (pack_copy / "pack.manifest.json").write_text(text)
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and 'duplicate key "dim"' in r.err
+
+
+def test_case_sensitive_keys(annpack, pack_copy):
+    text = (pack_copy / "pack.manifest.json").read_text().replace('"dim":', '"DIM":', 1)
+    (pack_copy / "pack.manifest.json").write_text(text)
+    r = annpack("search", pack_copy, "x")
+    assert r.rc == 1 and 'field "dim" missing' in r.err
+
+
+def test_unlisted_meaningful_file(annpack, pack_copy):
+    (pack_copy / "pack.meta.jsonl").write_text('{"id": 0}\n')
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and "pack.meta.jsonl" in r.err and "not listed" in r.err
+
+
+def test_missing_file(annpack, pack_copy):
+    os.unlink(pack_copy / "pack.meta.idx")
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and "pack.meta.idx" in r.err and "missing" in r.err

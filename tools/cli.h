@@ -1,0 +1,40 @@
+/* Shared pieces of the annpack CLI: exit codes, error reporting, progress, parsing. */
+#ifndef ANNPACK_TOOLS_CLI_H
+#define ANNPACK_TOOLS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "annpack/annpack.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Prints "annpack CMD: MESSAGE" to stderr and returns EXIT_FAIL. */
+int cli_fail(const char *cmd, const ap_err *err);
+
+/* Prints a usage error (with a hint to --help) and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses an unsigned decimal option value in [min, max]; on failure prints a usage error
+ * naming the option and returns 0. */
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                  uint64_t *out);
+
+/* A progress callback that draws a bar on stderr when it is a terminal, nothing else. */
+void cli_progress(void *ud, const char *phase, uint64_t done, uint64_t total);
+void cli_progress_end(void);
+
+/* Writes s to stdout, failing (EXIT_FAIL) on a write error such as a closed pipe. */
+int cli_emit(const char *s);
+
+int cmd_build(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_packset(int argc, char **argv);
+
+#endif

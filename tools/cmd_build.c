@@ -1,0 +1,104 @@
+/* annpack build */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: annpack build --input CSV --text-col COL --output DIR [options]\n"
+    "\n"
+    "Builds a pack directory (pack.annpack, metadata rows, id index, manifest) from a CSV\n"
+    "with a header row. Every column goes into each row's metadata, plus an integer \"id\".\n"
+    "\n"
+    "  --input CSV            input file (RFC 4180; UTF-8)\n"
+    "  --text-col COL         column to embed\n"
+    "  --id-col COL           integer ids in [0, 2^53) (default: 0-based row numbers)\n"
+    "  --output DIR           pack directory to create (replaced if an earlier output)\n"
+    "  --lists N              IVF lists (default: about sqrt(rows); clamped to rows)\n"
+    "  --seed S               k-means and embedder seed (default 0)\n"
+    "  --dim D                embedding dimension (default 256)\n"
+    "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
+    "  --meta-compression zstd|none   metadata encoding (default zstd, seekable)\n"
+    "  --force                replace DIR even if it is not an annpack output\n"
+    "  -h, --help             show this help\n";
+
+int cmd_build(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"input", required_argument, 0, 'i'},    {"text-col", required_argument, 0, 't'},
+        {"id-col", required_argument, 0, 'I'},   {"output", required_argument, 0, 'o'},
+        {"lists", required_argument, 0, 'l'},    {"seed", required_argument, 0, 's'},
+        {"dim", required_argument, 0, 'd'},      {"max-rows", required_argument, 0, 'm'},
+        {"meta-compression", required_argument, 0, 'c'},
+        {"force", no_argument, 0, 'f'},          {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    ap_build_opts o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress};
+    uint64_t v;
+    int lists_given = 0;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'i': o.input_csv = optarg; break;
+        case 't': o.text_col = optarg; break;
+        case 'I': o.id_col = optarg; break;
+        case 'o': o.output_dir = optarg; break;
+        case 'l':
+            /* --lists 0 is bad input (exit 1), not a usage slip. */
+            if (!strcmp(optarg, "0")) {
+                fprintf(stderr, "annpack build: --lists must be at least 1\n");
+                return EXIT_FAIL;
+            }
+            if (!cli_parse_u64("build", "--lists", optarg, 1, UINT32_MAX, &v)) return EXIT_USAGE;
+            o.lists = (uint32_t)v;
+            lists_given = 1;
+            break;
+        case 's':
+            if (!cli_parse_u64("build", "--seed", optarg, 0, (1ull << 53) - 1, &v)) return EXIT_USAGE;
+            o.seed = v;
+            break;
+        case 'd':
+            if (!cli_parse_u64("build", "--dim", optarg, 1, UINT32_MAX, &v)) return EXIT_USAGE;
+            o.dim = (uint32_t)v;
+            break;
+        case 'm':
+            if (!cli_parse_u64("build", "--max-rows", optarg, 1, UINT64_MAX, &v)) return EXIT_USAGE;
+            o.max_rows = v;
+            break;
+        case 'c':
+            if (!strcmp(optarg, "zstd"))
+                o.meta_codec = AP_META_ZSTD;
+            else if (!strcmp(optarg, "none"))
+                o.meta_codec = AP_META_NONE;
+            else
+                return cli_usage_error("build", "--meta-compression must be zstd or none, got '%s'",
+                                       optarg);
+            break;
+        case 'f': o.force = true; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        case ':': return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("build", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
+    if (!o.input_csv) return cli_usage_error("build", "--input is required");
+    if (!o.text_col) return cli_usage_error("build", "--text-col is required");
+    if (!o.output_dir) return cli_usage_error("build", "--output is required");
+    ap_build_report rep;
+    ap_err err = {0};
+    ap_status st = ap_pack_build(&o, &rep, &err);
+    cli_progress_end();
+    if (st) return cli_fail("build", &err);
+    if (rep.rows_skipped)
+        fprintf(stderr, "annpack build: --max-rows %llu: left out %llu of %llu rows\n",
+                (unsigned long long)o.max_rows, (unsigned long long)rep.rows_skipped,
+                (unsigned long long)(rep.rows + rep.rows_skipped));
+    if (lists_given && rep.lists_effective < rep.lists_requested)
+        fprintf(stderr, "annpack build: --lists %u clamped to %u (the number of vectors)\n",
+                rep.lists_requested, rep.lists_effective);
+    fprintf(stderr, "annpack build: %llu rows, dim %u, %u lists -> %s (%.2f s)\n",
+            (unsigned long long)rep.rows, rep.dim, rep.lists_effective, o.output_dir,
+            rep.seconds_total);
+    return EXIT_OK;
+}

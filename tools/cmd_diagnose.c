@@ -1,0 +1,41 @@
+/* annpack diagnose */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+#include <zstd.h>
+
+#include "cli.h"
+
+extern char *openblas_get_config(void);
+extern int openblas_get_num_threads(void);
+
+int cmd_diagnose(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        puts("usage: annpack diagnose\n\nPrints the versions of the linked libraries, the CPU "
+             "features and the search kernel in use, and the caps in force, as JSON.");
+        return EXIT_OK;
+    }
+    if (argc != 1) return cli_usage_error("diagnose", "takes no arguments");
+    const ap_caps *c = ap_caps_get();
+    __builtin_cpu_init();
+    printf("{\n  \"annpack\": \"%s\",\n  \"libsodium\": \"%s\",\n  \"zstd\": \"%s\",\n"
+           "  \"cjson\": \"%s\",\n  \"openblas\": \"%s\",\n  \"openblas_threads\": %d,\n",
+           ap_version(), sodium_version_string(), ZSTD_versionString(), cJSON_Version(),
+           openblas_get_config(), openblas_get_num_threads());
+    printf("  \"cpu\": {\"avx2\": %s, \"f16c\": %s, \"fma\": %s, \"avx512f\": %s},\n",
+           __builtin_cpu_supports("avx2") ? "true" : "false",
+           __builtin_cpu_supports("f16c") ? "true" : "false",
+           __builtin_cpu_supports("fma") ? "true" : "false",
+           __builtin_cpu_supports("avx512f") ? "true" : "false");
+    printf("  \"search_kernel\": \"%s\",\n", ap_search_kernel());
+    printf("  \"caps\": {\"ANNPACK_MAX_DIM\": %u, \"ANNPACK_MAX_LISTS\": %u, "
+           "\"ANNPACK_MAX_LIST_BYTES\": %llu, \"ANNPACK_MAX_META_BYTES\": %llu, "
+           "\"ANNPACK_META_MAX_LINE\": %llu, \"ANNPACK_ALLOW_LARGE_META\": %s}\n}\n",
+           c->max_dim, c->max_lists, (unsigned long long)c->max_list_bytes,
+           (unsigned long long)c->max_meta_bytes, (unsigned long long)c->meta_max_line,
+           c->allow_large_meta ? "true" : "false");
+    return EXIT_OK;
+}

@@ -1,0 +1,272 @@
+/* annpack packset build-base | build-delta | promote-delta | revert | rebase | create | status */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
+    "\n"
+    "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
+    "                [--seed S] [--dim D] [--force]\n"
+    "  build-delta   (--packset DIR | --base BASE_DIR) [--add CSV] [--delete-ids 1,2]\n"
+    "                [--delete-ids-file F] --out DELTA_DIR [--seq N] [--text-col C]\n"
+    "                [--id-col C] [--lists N] [--seed S]\n"
+    "  promote-delta --packset DIR --delta DELTA_DIR\n"
+    "  revert        --packset DIR --to SEQ\n"
+    "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S]\n"
+    "  create        --base PACK --out DIR [--delta D ...]\n"
+    "  status        [--packset] DIR\n"
+    "\n"
+    "--text-col defaults to \"text\", --id-col to \"id\". Every change is atomic: new files\n"
+    "are written and fsynced, then the root manifest is renamed into place; its integer\n"
+    "\"version\" increases with every change. Re-sign the packset after changing it.\n";
+
+typedef struct args {
+    const char *input, *packset, *text_col, *id_col, *base, *add, *delete_ids, *delete_file, *out,
+        *delta, *deltas[256];
+    size_t ndeltas;
+    uint64_t lists, seed, dim, seq, to;
+    int has_to, force;
+} args;
+
+static int parse(const char *cmd, int argc, char **argv, args *a)
+{
+    static const struct option opts[] = {
+        {"input", required_argument, 0, 'i'},      {"packset", required_argument, 0, 'P'},
+        {"text-col", required_argument, 0, 't'},   {"id-col", required_argument, 0, 'I'},
+        {"base", required_argument, 0, 'b'},       {"add", required_argument, 0, 'a'},
+        {"delete-ids", required_argument, 0, 'D'}, {"delete-ids-file", required_argument, 0, 'F'},
+        {"out", required_argument, 0, 'o'},        {"delta", required_argument, 0, 'd'},
+        {"lists", required_argument, 0, 'l'},      {"seed", required_argument, 0, 's'},
+        {"dim", required_argument, 0, 'm'},        {"seq", required_argument, 0, 'q'},
+        {"to", required_argument, 0, 'T'},         {"force", no_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->text_col = "text";
+    a->id_col = "id";
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'i': a->input = optarg; break;
+        case 'P': a->packset = optarg; break;
+        case 't': a->text_col = optarg; break;
+        case 'I': a->id_col = optarg; break;
+        case 'b': a->base = optarg; break;
+        case 'a': a->add = optarg; break;
+        case 'D': a->delete_ids = optarg; break;
+        case 'F': a->delete_file = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'd':
+            if (a->ndeltas == 256) return cli_usage_error(cmd, "at most 256 --delta");
+            a->delta = a->deltas[a->ndeltas++] = optarg;
+            break;
+        case 'l':
+            if (!cli_parse_u64(cmd, "--lists", optarg, 1, UINT32_MAX, &a->lists)) return EXIT_USAGE;
+            break;
+        case 's':
+            if (!cli_parse_u64(cmd, "--seed", optarg, 0, (1ull << 53) - 1, &a->seed)) return EXIT_USAGE;
+            break;
+        case 'm':
+            if (!cli_parse_u64(cmd, "--dim", optarg, 1, UINT32_MAX, &a->dim)) return EXIT_USAGE;
+            break;
+        case 'q':
+            if (!cli_parse_u64(cmd, "--seq", optarg, 1, UINT32_MAX, &a->seq)) return EXIT_USAGE;
+            break;
+        case 'T':
+            if (!cli_parse_u64(cmd, "--to", optarg, 0, UINT32_MAX, &a->to)) return EXIT_USAGE;
+            a->has_to = 1;
+            break;
+        case 'f': a->force = 1; break;
+        case 'h': fputs(usage_text, stdout); return -1;
+        case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc && !a->packset && !strcmp(cmd, "packset status")) a->packset = argv[optind++];
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* --delete-ids 1,2,3 plus --delete-ids-file F (JSONL {"id":N} or one integer per line). */
+static ap_status delete_list(const args *a, uint64_t **ids, size_t *n, ap_err *err)
+{
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    if (a->delete_ids) {
+        char *copy = strdup(a->delete_ids);
+        if (!copy) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        for (char *p = copy; *p; p++)
+            if (*p == ',') *p = '\n';
+        ap_status st = ap_parse_id_list(copy, strlen(copy), "--delete-ids", ids, n, err);
+        free(copy);
+        if (st) return st;
+        cap = *n;
+    }
+    if (a->delete_file) {
+        FILE *f = fopen(a->delete_file, "rb");
+        if (!f) return ap_err_errno(err, AP_ERR_NOTFOUND, errno, "%s", a->delete_file);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        char buf[65536];
+        size_t r;
+        while (m && (r = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, r, m);
+        fclose(f);
+        if (m) fclose(m);
+        uint64_t *more = NULL;
+        size_t nm = 0;
+        ap_status st = text ? ap_parse_id_list(text, len, a->delete_file, &more, &nm, err)
+                            : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(text);
+        if (st) return st;
+        uint64_t *all = realloc(*ids, (cap + nm + 1) * sizeof *all);
+        if (!all) {
+            free(more);
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+        memcpy(all + *n, more, nm * sizeof *more);
+        *ids = all;
+        *n += nm;
+        free(more);
+    }
+    return AP_OK;
+}
+
+/* Whether path (which need not exist yet) lies inside dir. */
+static int inside(const char *dir, const char *path)
+{
+    char rd[PATH_MAX], rp[PATH_MAX];
+    char *copy = strdup(path);
+    if (!copy || !realpath(dir, rd)) {
+        free(copy);
+        return 0;
+    }
+    char *parent = dirname(copy);
+    int ok = realpath(parent, rp) != NULL;
+    free(copy);
+    if (!ok) {
+        /* A parent that does not exist yet (deltas/): check its own parent. */
+        char *c2 = strdup(path);
+        if (!c2) return 0;
+        ok = realpath(dirname(dirname(c2)), rp) != NULL;
+        free(c2);
+        if (!ok) return 0;
+    }
+    size_t n = strlen(rd);
+    return strncmp(rp, rd, n) == 0 && (rp[n] == '/' || rp[n] == '\0');
+}
+
+static int status_json(const char *dir)
+{
+    ap_err err = {0};
+    ap_view *v = NULL;
+    if (ap_view_open(dir, &v, &err)) return cli_fail("packset status", &err);
+    char *s = ap_view_status_json(v);
+    int rc = s ? cli_emit(s) : EXIT_FAIL;
+    free(s);
+    ap_view_close(v);
+    return rc;
+}
+
+int cmd_packset(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *sub = argv[1];
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "packset %s", sub);
+    args a;
+    int pr = parse(cmd, argc - 1, argv + 1, &a);
+    if (pr < 0) return EXIT_OK;
+    if (pr) return pr;
+    ap_err err = {0};
+    ap_status st;
+    if (!strcmp(sub, "build-base")) {
+        if (!a.input || !a.packset) return cli_usage_error(cmd, "--input and --packset are required");
+        ap_build_opts o = {.input_csv = a.input, .text_col = a.text_col, .id_col = a.id_col,
+                           .output_dir = a.packset, .lists = (uint32_t)a.lists, .seed = a.seed,
+                           .dim = (uint32_t)a.dim, .force = a.force, .progress = cli_progress};
+        ap_build_report rep;
+        st = ap_packset_build_base(&o, &rep, &err);
+        cli_progress_end();
+        if (st) return cli_fail(cmd, &err);
+        return status_json(a.packset);
+    }
+    if (!strcmp(sub, "build-delta")) {
+        if (!a.out) return cli_usage_error(cmd, "--out DELTA_DIR is required");
+        if (!!a.packset == !!a.base) return cli_usage_error(cmd, "give exactly one of --packset and --base");
+        if (a.seq && !a.packset) return cli_usage_error(cmd, "--seq needs --packset");
+        if (a.packset && !inside(a.packset, a.out))
+            return cli_usage_error(cmd,
+                                   "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
+                                   " to build elsewhere use --base, then promote-delta",
+                                   a.packset);
+        uint64_t *del = NULL;
+        size_t nd = 0;
+        if (delete_list(&a, &del, &nd, &err)) return cli_fail(cmd, &err);
+        char *base = NULL;
+        if (a.packset) {
+            /* The base is the packset's: read its path from the root manifest. */
+            ap_view *v = NULL;
+            if (ap_view_open(a.packset, &v, &err)) {
+                free(del);
+                return cli_fail(cmd, &err);
+            }
+            ap_view_close(v);
+            base = malloc(strlen(a.packset) + 8);
+            if (base) sprintf(base, "%s/base", a.packset);
+        }
+        ap_delta_opts o = {.base_dir = a.base ? a.base : base, .add_csv = a.add,
+                           .text_col = a.text_col, .id_col = a.id_col, .delete_ids = del,
+                           .n_delete = nd, .out_dir = a.out, .lists = (uint32_t)a.lists,
+                           .seed = a.seed, .progress = cli_progress};
+        st = ap_delta_build(&o, &err);
+        cli_progress_end();
+        if (!st && a.packset) {
+            st = ap_packset_append_delta(a.packset, a.out, a.seq, &err);
+            /* Built but refused: remove it, so no unlisted delta is left behind. */
+            if (st) ap_packset_discard_delta(a.out);
+        }
+        free(del);
+        free(base);
+        if (st) return cli_fail(cmd, &err);
+        return a.packset ? status_json(a.packset) : EXIT_OK;
+    }
+    if (!strcmp(sub, "promote-delta")) {
+        if (!a.packset || !a.delta) return cli_usage_error(cmd, "--packset and --delta are required");
+        uint64_t seq = 0;
+        if (ap_packset_promote_delta(a.packset, a.delta, &seq, &err)) return cli_fail(cmd, &err);
+        return status_json(a.packset);
+    }
+    if (!strcmp(sub, "revert")) {
+        if (!a.packset || !a.has_to) return cli_usage_error(cmd, "--packset and --to are required");
+        if (ap_packset_revert(a.packset, a.to, &err)) return cli_fail(cmd, &err);
+        return status_json(a.packset);
+    }
+    if (!strcmp(sub, "rebase")) {
+        if (!a.packset || !a.out) return cli_usage_error(cmd, "--packset and --out are required");
+        st = ap_packset_rebase(a.packset, a.out, (uint32_t)a.lists, a.seed, cli_progress, NULL, &err);
+        cli_progress_end();
+        if (st) return cli_fail(cmd, &err);
+        return status_json(a.out);
+    }
+    if (!strcmp(sub, "create")) {
+        if (!a.base || !a.out) return cli_usage_error(cmd, "--base and --out are required");
+        if (ap_packset_create(a.base, a.deltas, a.ndeltas, a.out, &err)) return cli_fail(cmd, &err);
+        return status_json(a.out);
+    }
+    if (!strcmp(sub, "status")) {
+        if (!a.packset) return cli_usage_error(cmd, "expected DIR");
+        return status_json(a.packset);
+    }
+    return cli_usage_error("packset", "unknown subcommand '%s'", sub);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs annpack's build and test dependencies on Debian (as root), only if missing,
+# then configures the build directory. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+      libsodium-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
+      python3 python3-pytest python3-numpy openssl zstd nginx-light)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD=${BUILD:-build}
+if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null
+echo "setup: built into $BUILD/" >&2
