@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "annpack/caps.h"
 #include "annpack/pack.h"
@@ -63,10 +64,16 @@ ap_status ap_pack_check_unlisted(const char *dir, const ap_pack_manifest *m, cha
 {
     DIR *d = opendir(dir);
     if (!d) return AP_ERR_IO;
+    /* A delta directory's tombstones are covered by its delta manifest (and the packset's
+     * root manifest), which checks them; see packset_verify.c. */
+    char *dm = ap_path_join(dir, "delta.manifest.json");
+    int is_delta = dm && access(dm, F_OK) == 0;
+    free(dm);
     struct dirent *e;
     ap_status st = AP_OK;
     while ((e = readdir(d))) {
         if (!meaningful(e->d_name)) continue;
+        if (is_delta && strcmp(e->d_name, "tombstones.jsonl") == 0) continue;
         if (ap_pack_manifest_file(m, e->d_name)) continue;
         snprintf(bad, badlen, "%s", e->d_name);
         st = AP_ERR_VERIFY;
