@@ -138,7 +138,9 @@ char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long g
     ap_json_add_u64(o, "k", k);
     ap_json_add_u64(o, "probe", probe);
     if (generation >= 0) ap_json_add_u64(o, "generation", (uint64_t)generation);
-    snprintf(buf, sizeof buf, "%.3f", took_ms);
+    /* Right-aligned in 9 characters (JSON allows the spaces), so a result's size does not
+     * depend on how long it took: the mount reports sizes before reads. */
+    snprintf(buf, sizeof buf, "%9.3f", took_ms);
     cJSON_AddRawToObject(o, "took_ms", buf);
     cJSON *arr = cJSON_AddArrayToObject(o, "results");
     if (!arr) goto out;

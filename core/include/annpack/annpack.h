@@ -10,6 +10,7 @@
 #include "meta.h"
 #include "pack.h"
 #include "packset.h"
+#include "query.h"
 #include "search.h"
 #include "sign.h"
 #include "status.h"

@@ -1,0 +1,43 @@
+/* annpack — query file names of the mount: "<percent-encoded text>[?k=N&probe=N]".
+ *
+ * The name is split at its first literal '?'; the text part is percent-decoded (so '/'
+ * and '?' travel as %2F and %3F) and must be non-empty valid UTF-8 without NUL; the
+ * parameters are k and probe, each at most once, decimal, within bounds. Untrusted input:
+ * every malformed name is refused with a status the mount maps to an errno. */
+#ifndef ANNPACK_QUERY_H
+#define ANNPACK_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AP_QUERY_NAME_MAX 1024u /* raw name bytes; longer names: AP_ERR_LIMIT (ENAMETOOLONG) */
+#define AP_MAX_PROBE 65536u
+
+typedef struct ap_query {
+    char *text;  /* decoded, NUL-terminated, malloc'd */
+    size_t len;
+    uint32_t k, probe;
+} ap_query;
+
+/* Parses name[0..len). k and probe default to def_k and def_probe. Errors:
+ * AP_ERR_LIMIT when len > AP_QUERY_NAME_MAX; AP_ERR_ARG for a bad escape, empty or
+ * invalid text, an unknown/duplicate parameter, or k outside [1, AP_MAX_K] / probe
+ * outside [1, AP_MAX_PROBE]. */
+AP_API ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t def_probe,
+                                ap_query *out, ap_err *err);
+AP_API void ap_query_free(ap_query *q);
+
+/* Percent-decodes s[0..len) into out (at least len + 1 bytes); returns the decoded length,
+ * or (size_t)-1 on a malformed escape. */
+AP_API size_t ap_percent_decode(const char *s, size_t len, char *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,106 @@
+/* Query file names: see include/annpack/query.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "annpack/query.h"
+#include "annpack/search.h"
+#include "utf8.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t ap_percent_decode(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= len) return (size_t)-1;
+            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            if (h < 0 || l < 0) return (size_t)-1;
+            out[o++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int parse_uint(const char *s, size_t n, uint32_t min, uint32_t max, uint32_t *out)
+{
+    if (n == 0 || n > 9) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v < min || v > max) return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t def_probe,
+                         ap_query *out, ap_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len > AP_QUERY_NAME_MAX)
+        return ap_err_set(err, AP_ERR_LIMIT, "query name of %zu bytes exceeds the cap of %u", len,
+                          AP_QUERY_NAME_MAX);
+    const char *q = memchr(name, '?', len);
+    size_t tlen = q ? (size_t)(q - name) : len;
+    char *text = malloc(tlen + 1);
+    if (!text) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t dl = ap_percent_decode(name, tlen, text);
+    ap_status st = AP_OK;
+    if (dl == (size_t)-1)
+        st = ap_err_set(err, AP_ERR_ARG, "query name has a malformed %%-escape");
+    else if (dl == 0)
+        st = ap_err_set(err, AP_ERR_ARG, "query text is empty");
+    else if (memchr(text, '\0', dl) || ap_utf8_invalid_at(text, dl) != dl)
+        st = ap_err_set(err, AP_ERR_ARG, "query text is not valid UTF-8");
+    uint32_t k = def_k, probe = def_probe;
+    int have_k = 0, have_probe = 0;
+    const char *p = q ? q + 1 : NULL, *end = name + len;
+    while (!st && p && p <= end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        size_t klen = eq ? (size_t)(eq - p) : (size_t)(pe - p);
+        const char *v = eq ? eq + 1 : pe;
+        size_t vlen = (size_t)(pe - v);
+        if (klen == 1 && p[0] == 'k' && eq && !have_k) {
+            have_k = 1;
+            if (!parse_uint(v, vlen, 1, AP_MAX_K, &k))
+                st = ap_err_set(err, AP_ERR_ARG, "k must be an integer in [1, %u]", AP_MAX_K);
+        } else if (klen == 5 && !memcmp(p, "probe", 5) && eq && !have_probe) {
+            have_probe = 1;
+            if (!parse_uint(v, vlen, 1, AP_MAX_PROBE, &probe))
+                st = ap_err_set(err, AP_ERR_ARG, "probe must be an integer in [1, %u]", AP_MAX_PROBE);
+        } else {
+            st = ap_err_set(err, AP_ERR_ARG, "unknown or repeated query parameter \"%.*s\"",
+                            (int)(klen > 32 ? 32 : klen), p);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    if (st) {
+        free(text);
+        return st;
+    }
+    out->text = text;
+    out->len = dl;
+    out->k = k;
+    out->probe = probe;
+    return AP_OK;
+}
+
+void ap_query_free(ap_query *q)
+{
+    free(q->text);
+    q->text = NULL;
+}

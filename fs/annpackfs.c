@@ -1,0 +1,231 @@
+/* annpackfs — mounts a signed packset (or a pack) as one verified virtual pack.
+ *
+ *   annpackfs SOURCE MOUNTPOINT [-o pubkey=FILE,probe=N,k=N,verify=full|none,cache_mb=N,
+ *                                   watch,state=FILE,log=FILE,<FUSE options>] [-f] [-d]
+ *
+ * Order matters: verify before mounting (a refusal leaves nothing mounted), mount, then
+ * daemonise (so the command returns only once the mount is live), then start threads
+ * (fork keeps only the calling thread). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#include <fuse_lowlevel.h>
+
+fs_config g_cfg;
+struct fuse *g_fuse;
+static FILE *g_logf;
+
+typedef struct opts {
+    char *pubkey, *state, *log, *verify;
+    unsigned k, probe, cache_mb;
+    int watch, help, version;
+} opts;
+
+#define OPT(t, p) {t, offsetof(opts, p), 1}
+static const struct fuse_opt OPTS[] = {
+    OPT("pubkey=%s", pubkey),   OPT("state=%s", state),       OPT("log=%s", log),
+    OPT("verify=%s", verify),   OPT("k=%u", k),               OPT("probe=%u", probe),
+    OPT("cache_mb=%u", cache_mb), OPT("watch", watch),         OPT("-h", help),
+    OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
+    FUSE_OPT_END};
+
+static void usage(void)
+{
+    printf("usage: annpackfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+           "\n"
+           "Mounts SOURCE (a packset or a pack) read-only as one verified virtual pack:\n"
+           "pack.manifest.json, pack.annpack, pack.meta.jsonl, query/<text>[?k=N&probe=N],\n"
+           "doc/<id>, health, stats. See docs/MOUNT.md.\n"
+           "\n"
+           "options:\n"
+           "  -o pubkey=FILE     require a valid Ed25519 signature by a key in FILE\n"
+           "  -o verify=full|none  hash every file before serving (default full)\n"
+           "  -o k=N             default results per query (default 10, 1..1000)\n"
+           "  -o probe=N         default lists probed (default 8, 1..65536)\n"
+           "  -o cache_mb=N      query result cache size (default 64)\n"
+           "  -o watch           reload when the root manifest or signature is replaced\n"
+           "  -o state=FILE      persist the highest accepted version (replay protection)\n"
+           "  -o log=FILE        append log lines to FILE (default stderr)\n"
+           "  -f                 stay in the foreground;  -d  debug (implies -f)\n"
+           "  other -o options go to FUSE (allow_other, ...). SIGHUP reloads.\n");
+}
+
+/* The first non-option argument is SOURCE; the second, MOUNTPOINT, goes to FUSE. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    (void)data;
+    (void)outargs;
+    if (key == FUSE_OPT_KEY_NONOPT && !g_cfg.source) {
+        char real[PATH_MAX];
+        if (!realpath(arg, real)) {
+            fprintf(stderr, "annpackfs: %s: %s\n", arg, strerror(errno));
+            exit(1);
+        }
+        g_cfg.source = strdup(real);
+        return 0;
+    }
+    return 1;
+}
+
+static void log_to_file(ap_log_level level, const char *component, const char *msg, void *ud)
+{
+    (void)ud;
+    static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    time_t t = time(NULL);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(g_logf, "%s annpackfs: %s: %s: %s\n", ts, names[level & 3], component, msg);
+    fflush(g_logf);
+}
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    fs_reload_request();
+}
+
+static uint64_t read_state(void)
+{
+    if (!g_cfg.state) return 0;
+    FILE *f = fopen(g_cfg.state, "re");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "{\"version\":%llu}", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+/* OpenBLAS starts its worker threads when the library loads; they do not survive the
+ * daemon's fork and a BLAS call could then hang. Re-executing with one BLAS thread makes
+ * OpenBLAS start none. */
+static void single_threaded_blas(char **argv)
+{
+    const char *v = getenv("OPENBLAS_NUM_THREADS");
+    if (v && !strcmp(v, "1")) return;
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* If re-exec is impossible, carry on: searches then run without BLAS threads. */
+}
+
+int main(int argc, char **argv)
+{
+    single_threaded_blas(argv);
+    ap_log_set_program("annpackfs");
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    opts o = {.k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64};
+    if (fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0) return 2;
+    if (o.help) {
+        usage();
+        return 0;
+    }
+    if (o.version) {
+        printf("annpackfs %s (libfuse %s)\n", ap_version(), fuse_pkgversion());
+        return 0;
+    }
+    if (!g_cfg.source) {
+        fprintf(stderr, "annpackfs: missing SOURCE and MOUNTPOINT (see --help)\n");
+        return 2;
+    }
+    if (o.k < 1 || o.k > AP_MAX_K || o.probe < 1 || o.probe > AP_MAX_PROBE || o.cache_mb < 1) {
+        fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [1, %u], cache_mb >= 1\n",
+                AP_MAX_K, AP_MAX_PROBE);
+        return 2;
+    }
+    if (o.verify && strcmp(o.verify, "full") && strcmp(o.verify, "none")) {
+        fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o.verify);
+        return 2;
+    }
+    g_cfg.k = o.k;
+    g_cfg.probe = o.probe;
+    g_cfg.cache_mb = o.cache_mb;
+    g_cfg.watch = o.watch;
+    g_cfg.verify_full = !o.verify || !strcmp(o.verify, "full");
+    g_cfg.state = o.state;
+    g_cfg.pubkey = o.pubkey;
+    if (o.log) {
+        g_logf = fopen(o.log, "ae");
+        if (!g_logf) {
+            fprintf(stderr, "annpackfs: log file %s: %s\n", o.log, strerror(errno));
+            return 1;
+        }
+        ap_log_set_sink(log_to_file, NULL);
+    }
+    ap_err err = {0};
+    if (g_cfg.pubkey && ap_pubkeys_load(g_cfg.pubkey, g_cfg.keys, &g_cfg.nkeys, &err)) {
+        fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
+        return 1;
+    }
+    fs_gen *g = NULL;
+    uint64_t floor = read_state();
+    if (fs_gen_load(&g_cfg, 1, floor, 0, &g, &err)) {
+        fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
+        ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
+        return 1;
+    }
+    fs_gen_install(g);
+    fs_cache_init((uint64_t)g_cfg.cache_mb << 20);
+
+    /* Read-only, named after the source, unmounted by fusermount3 if we die. */
+    char fsname[PATH_MAX + 16];
+    snprintf(fsname, sizeof fsname, "-ofsname=%s", g_cfg.source);
+    fuse_opt_add_arg(&args, "-oro");
+    fuse_opt_add_arg(&args, "-osubtype=annpackfs");
+    fuse_opt_add_arg(&args, "-oauto_unmount");
+    fuse_opt_add_arg(&args, fsname);
+    struct fuse_cmdline_opts co;
+    if (fuse_parse_cmdline(&args, &co) != 0 || !co.mountpoint) {
+        fprintf(stderr, "annpackfs: missing MOUNTPOINT (see --help)\n");
+        return 2;
+    }
+    g_fuse = fuse_new(&args, &fs_ops, sizeof fs_ops, NULL);
+    if (!g_fuse) return 1;
+    /* Our SIGHUP handler goes in first: libfuse only installs its (exiting) handlers on
+     * signals still at their default disposition. */
+    struct sigaction sa = {.sa_handler = on_sighup};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    struct fuse_session *se = fuse_get_session(g_fuse);
+    if (fuse_set_signal_handlers(se) != 0) return 1;
+    if (fuse_mount(g_fuse, co.mountpoint) != 0) {
+        fprintf(stderr, "annpackfs: cannot mount on %s\n", co.mountpoint);
+        fuse_remove_signal_handlers(se);
+        fuse_destroy(g_fuse);
+        return 1;
+    }
+    if (fuse_daemonize(co.foreground) != 0) return 1;
+    if (fs_reload_start() != 0) {
+        ap_log(AP_LOG_ERROR, "mount", "cannot start the reload thread");
+        fuse_unmount(g_fuse);
+        return 1;
+    }
+    ap_log(AP_LOG_INFO, "mount", "serving %s on %s (generation 1, version %llu)", g_cfg.source,
+           co.mountpoint, (unsigned long long)g->version);
+    struct fuse_loop_config *lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(lc, 16);
+    int rc = fuse_loop_mt(g_fuse, lc);
+    fuse_loop_cfg_destroy(lc);
+    fs_reload_stop();
+    fuse_unmount(g_fuse);
+    fuse_remove_signal_handlers(se);
+    fuse_destroy(g_fuse);
+    fs_gen_install(NULL);
+    fs_cache_drop_others(UINT64_MAX, NULL, NULL);
+    free(co.mountpoint);
+    fuse_opt_free_args(&args);
+    free(g_cfg.source);
+    ap_log(AP_LOG_INFO, "mount", "unmounted");
+    if (g_logf) fclose(g_logf);
+    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,139 @@
+/* The query result cache: a bounded LRU keyed by (generation, name). Results are computed
+ * at lookup (so st_size is exact) and served from here, so the same name reads the same
+ * bytes within a generation while it stays cached. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define BUCKETS 65536u
+
+typedef struct centry {
+    uint64_t gen;
+    char *name;
+    fs_blob *blob;
+    struct centry *hnext;        /* hash chain */
+    struct centry *prev, *next;  /* LRU list, most recent at head */
+} centry;
+
+static pthread_mutex_t c_lock = PTHREAD_MUTEX_INITIALIZER;
+static centry *c_buckets[BUCKETS];
+static centry *c_head, *c_tail;
+static uint64_t c_bytes, c_max, c_count;
+
+static uint32_t bucket(uint64_t gen, const char *name)
+{
+    /* FNV-1a over the generation and the name: the key is not secret, buckets only. */
+    uint64_t h = 1469598103934665603ull ^ gen;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    return (uint32_t)(h % BUCKETS);
+}
+
+void fs_cache_init(uint64_t max_bytes)
+{
+    c_max = max_bytes;
+}
+
+static size_t cost(const centry *e)
+{
+    return e->blob->len + strlen(e->name) + sizeof *e;
+}
+
+static void lru_unlink(centry *e)
+{
+    if (e->prev) e->prev->next = e->next;
+    else c_head = e->next;
+    if (e->next) e->next->prev = e->prev;
+    else c_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_front(centry *e)
+{
+    e->next = c_head;
+    e->prev = NULL;
+    if (c_head) c_head->prev = e;
+    c_head = e;
+    if (!c_tail) c_tail = e;
+}
+
+static void remove_entry(centry *e)
+{
+    centry **pp = &c_buckets[bucket(e->gen, e->name)];
+    while (*pp && *pp != e) pp = &(*pp)->hnext;
+    if (*pp) *pp = e->hnext;
+    lru_unlink(e);
+    c_bytes -= cost(e);
+    c_count--;
+    fs_blob_unref(e->blob);
+    free(e->name);
+    free(e);
+}
+
+fs_blob *fs_cache_get(uint64_t gen, const char *name)
+{
+    pthread_mutex_lock(&c_lock);
+    fs_blob *b = NULL;
+    for (centry *e = c_buckets[bucket(gen, name)]; e; e = e->hnext)
+        if (e->gen == gen && strcmp(e->name, name) == 0) {
+            lru_unlink(e);
+            lru_push_front(e);
+            b = e->blob;
+            atomic_fetch_add(&b->refs, 1);
+            break;
+        }
+    pthread_mutex_unlock(&c_lock);
+    return b;
+}
+
+void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
+{
+    centry *e = calloc(1, sizeof *e);
+    if (!e || !(e->name = strdup(name))) {
+        free(e);
+        return;
+    }
+    e->gen = gen;
+    e->blob = b;
+    atomic_fetch_add(&b->refs, 1);
+    pthread_mutex_lock(&c_lock);
+    /* Another thread may have computed the same name meanwhile: keep the first. */
+    uint32_t h = bucket(gen, name);
+    for (centry *x = c_buckets[h]; x; x = x->hnext)
+        if (x->gen == gen && strcmp(x->name, name) == 0) {
+            pthread_mutex_unlock(&c_lock);
+            fs_blob_unref(e->blob);
+            free(e->name);
+            free(e);
+            return;
+        }
+    e->hnext = c_buckets[h];
+    c_buckets[h] = e;
+    lru_push_front(e);
+    c_bytes += cost(e);
+    c_count++;
+    while (c_bytes > c_max && c_tail && c_tail != e) remove_entry(c_tail);
+    pthread_mutex_unlock(&c_lock);
+}
+
+void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud)
+{
+    pthread_mutex_lock(&c_lock);
+    for (centry *e = c_head; e;) {
+        centry *next = e->next;
+        if (e->gen != keep) {
+            if (fn) fn(e->name, ud);
+            remove_entry(e);
+        }
+        e = next;
+    }
+    pthread_mutex_unlock(&c_lock);
+}
+
+void fs_cache_usage(uint64_t *entries, uint64_t *bytes)
+{
+    pthread_mutex_lock(&c_lock);
+    *entries = c_count;
+    *bytes = c_bytes;
+    pthread_mutex_unlock(&c_lock);
+}

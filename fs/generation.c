@@ -1,0 +1,148 @@
+/* Generations: each reload verifies the source and builds a new immutable generation;
+ * readers keep the one they opened until they close it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "fs.h"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static fs_gen *g_current;
+
+int fs_errno(ap_status st)
+{
+    switch (st) {
+    case AP_OK: return 0;
+    case AP_ERR_NOTFOUND: return -ENOENT;
+    case AP_ERR_ARG: return -EINVAL;
+    case AP_ERR_LIMIT: return -ENAMETOOLONG;
+    case AP_ERR_NOMEM: return -ENOMEM;
+    default: return -EIO;
+    }
+}
+
+static void gen_free(fs_gen *g)
+{
+    ap_view_close(g->view);
+    free(g->manifest);
+    free(g->health);
+    free(g);
+}
+
+void fs_gen_unref(fs_gen *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1) gen_free(g);
+}
+
+fs_gen *fs_gen_current(void)
+{
+    pthread_mutex_lock(&g_lock);
+    fs_gen *g = g_current;
+    if (g) atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&g_lock);
+    return g;
+}
+
+void fs_gen_install(fs_gen *g)
+{
+    pthread_mutex_lock(&g_lock);
+    fs_gen *old = g_current;
+    g_current = g;
+    pthread_mutex_unlock(&g_lock);
+    fs_gen_unref(old);
+}
+
+ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_version, int strict,
+                      fs_gen **out, ap_err *err)
+{
+    *out = NULL;
+    fs_gen *g = calloc(1, sizeof *g);
+    if (!g) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    atomic_init(&g->refs, 1);
+    g->number = number;
+    g->signature = "unchecked";
+    ap_status st = AP_OK;
+    char *report = NULL;
+    if (cfg->verify_full) {
+        /* Signature first (when keys are given), then every hash, recursively. */
+        ap_verify_opts vo = {.pubkeys = cfg->keys, .npubkeys = cfg->nkeys};
+        if ((st = ap_verify_dir(cfg->source, &vo, &report, err))) goto out;
+        if (cfg->nkeys) {
+            cJSON *j = cJSON_Parse(report);
+            const cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, "signature") : NULL;
+            const cJSON *k = s ? cJSON_GetObjectItemCaseSensitive(s, "key_id") : NULL;
+            if (cJSON_IsString(k)) snprintf(g->keyid, sizeof g->keyid, "%s", k->valuestring);
+            cJSON_Delete(j);
+        }
+    }
+    if ((st = ap_view_open(cfg->source, &g->view, err))) goto out;
+    g->version = ap_view_version(g->view);
+    if (cfg->nkeys && !cfg->verify_full) {
+        /* verify=none still authenticates the root manifest the view was opened from. */
+        size_t ml;
+        const char *raw = ap_view_manifest_raw(g->view, &ml);
+        if ((st = ap_manifest_check_signature(cfg->source, raw, ml, cfg->keys, cfg->nkeys, NULL,
+                                              g->keyid, err)))
+            goto out;
+    }
+    if (cfg->nkeys) g->signature = "verified";
+    if (g->version < min_version || (strict && g->version == min_version)) {
+        st = ap_err_set(err, AP_ERR_VERIFY,
+                        "%s: version %llu is not newer than %llu (replay of an older packset?)",
+                        cfg->source, (unsigned long long)g->version, (unsigned long long)min_version);
+        goto out;
+    }
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
+             (unsigned long long)number, g->signature, g->keyid[0] ? "\"" : "",
+             g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "");
+    g->manifest = ap_view_virtual_manifest(g->view, extra, &g->manifest_len, err);
+    if (!g->manifest) {
+        st = err ? err->status : AP_ERR_INTERNAL;
+        goto out;
+    }
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"status\":\"ok\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
+                     "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"signature\":\"%s\",\"key_id\":%s%s%s}\n",
+                     (unsigned long long)number, (unsigned long long)g->version,
+                     (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
+                     ap_view_n_lists(g->view), ap_view_n_deltas(g->view), g->signature,
+                     g->keyid[0] ? "\"" : "", g->keyid[0] ? g->keyid : "null",
+                     g->keyid[0] ? "\"" : "");
+    g->health = strdup(buf);
+    g->health_len = (size_t)n;
+    if (!g->health) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    clock_gettime(CLOCK_REALTIME, &g->mtime);
+out:
+    free(report);
+    if (st) {
+        gen_free(g);
+        return st;
+    }
+    *out = g;
+    return AP_OK;
+}
+
+fs_blob *fs_blob_new(const char *data, size_t len)
+{
+    fs_blob *b = malloc(sizeof *b + len + 1);
+    if (!b) return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    return b;
+}
+
+void fs_blob_unref(fs_blob *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+}

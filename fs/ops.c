@@ -1,0 +1,323 @@
+/* FUSE operations: paths of the virtual tree (docs/MOUNT.md) mapped to core calls. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs.h"
+
+typedef enum kind {
+    K_NONE, K_ROOT, K_QUERYDIR, K_DOCDIR, K_MANIFEST, K_ANNPACK, K_META, K_HEALTH, K_STATS,
+    K_QUERY, K_DOC
+} kind;
+
+static const struct {
+    const char *path;
+    kind k;
+} STATIC[] = {{"/pack.manifest.json", K_MANIFEST}, {"/pack.annpack", K_ANNPACK},
+              {"/pack.meta.jsonl", K_META},        {"/health", K_HEALTH},
+              {"/stats", K_STATS}};
+
+static kind classify(const char *path, const char **name)
+{
+    *name = NULL;
+    if (!strcmp(path, "/")) return K_ROOT;
+    if (!strcmp(path, "/query")) return K_QUERYDIR;
+    if (!strcmp(path, "/doc")) return K_DOCDIR;
+    for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
+        if (!strcmp(path, STATIC[i].path)) return STATIC[i].k;
+    if (!strncmp(path, "/query/", 7) && path[7]) {
+        *name = path + 7;
+        return K_QUERY;
+    }
+    if (!strncmp(path, "/doc/", 5) && path[5]) {
+        *name = path + 5;
+        return K_DOC;
+    }
+    return K_NONE;
+}
+
+typedef struct handle {
+    kind k;
+    fs_gen *gen;
+    fs_blob *blob; /* query, doc, stats, manifest/health copies are in gen */
+} handle;
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static char *row_of(void *ud, uint64_t id, uint32_t layer)
+{
+    (void)layer;
+    char *row = NULL;
+    size_t len;
+    return ap_view_get_row(ud, id, &row, &len, NULL, NULL) == AP_OK ? row : NULL;
+}
+
+/* The result of a query file name in generation g: cached, or computed and cached. */
+static int query_blob(fs_gen *g, const char *name, fs_blob **out)
+{
+    *out = fs_cache_get(g->number, name);
+    if (*out) {
+        atomic_fetch_add(&g_stats.cache_hits, 1);
+        return 0;
+    }
+    double t0 = now_us();
+    ap_query q;
+    ap_err err = {0};
+    ap_status st = ap_query_parse(name, strlen(name), g_cfg.k, g_cfg.probe, &q, &err);
+    if (st) {
+        atomic_fetch_add(&g_stats.errors, 1);
+        ap_log(AP_LOG_WARN, "query", "refused name (%zu bytes): %s", strlen(name), err.msg);
+        return fs_errno(st);
+    }
+    uint32_t dim = ap_view_dim(g->view);
+    float *vec = malloc(dim * sizeof *vec);
+    ap_hit *hits = malloc(q.k * sizeof *hits);
+    uint32_t n = 0;
+    char *json = NULL;
+    size_t len = 0;
+    if (!vec || !hits) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = ap_view_embed(g->view, q.text, q.len, vec, &err);
+    if (!st) st = ap_view_search(g->view, vec, q.k, q.probe, hits, &n, &err);
+    if (!st) {
+        uint32_t probe = q.probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q.probe;
+        json = ap_results_json(q.text, q.k, probe, (long long)g->number, (now_us() - t0) / 1e3,
+                               hits, n, row_of, g->view, &len);
+        if (!json) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+    }
+    free(vec);
+    free(hits);
+    ap_query_free(&q);
+    if (st) {
+        atomic_fetch_add(&g_stats.errors, 1);
+        ap_log(AP_LOG_ERROR, "query", "search failed: %s", err.msg);
+        free(json);
+        return fs_errno(st);
+    }
+    fs_blob *b = fs_blob_new(json, len);
+    free(json);
+    if (!b) return -ENOMEM;
+    atomic_fetch_add(&g_stats.queries, 1);
+    fs_stats_record_latency(now_us() - t0);
+    fs_cache_put(g->number, name, b);
+    *out = b;
+    return 0;
+}
+
+static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
+{
+    *out = NULL;
+    uint64_t id = 0;
+    size_t n = strlen(name);
+    if (n == 0 || n > 16) return -ENOENT;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9') return -ENOENT;
+        id = id * 10 + (uint64_t)(name[i] - '0');
+    }
+    char *row = NULL;
+    size_t len = 0;
+    ap_err err = {0};
+    ap_status st = ap_view_get_row(g->view, id, &row, &len, NULL, &err);
+    if (st) {
+        if (st != AP_ERR_NOTFOUND) ap_log(AP_LOG_ERROR, "doc", "doc/%s: %s", name, err.msg);
+        return fs_errno(st);
+    }
+    *out = fs_blob_new(row, len);
+    free(row);
+    if (*out) (*out)->data[len] = '\n', (*out)->len = len + 1; /* the blob has len + 1 bytes */
+    atomic_fetch_add(&g_stats.docs, 1);
+    return *out ? 0 : -ENOMEM;
+}
+
+static void fill_attr(struct stat *st, const fs_gen *g, int dir, uint64_t size)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+    st->st_nlink = dir ? 2 : 1;
+    st->st_size = (off_t)size;
+    st->st_mtim = g->mtime;
+    st->st_ctim = g->mtime;
+    st->st_atim = g->mtime;
+    st->st_blksize = 65536;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+static int op_getattr(const char *path, struct stat *stbuf, struct fuse_file_info *fi)
+{
+    (void)fi;
+    const char *name;
+    kind k = classify(path, &name);
+    if (k == K_NONE) return -ENOENT;
+    fs_gen *g = fs_gen_current();
+    int rc = 0;
+    fs_blob *b = NULL;
+    size_t stats_len = 0;
+    char *stats;
+    switch (k) {
+    case K_ROOT:
+    case K_QUERYDIR:
+    case K_DOCDIR: fill_attr(stbuf, g, 1, 0); break;
+    case K_MANIFEST: fill_attr(stbuf, g, 0, g->manifest_len); break;
+    case K_ANNPACK: fill_attr(stbuf, g, 0, ap_view_annpack_size(g->view)); break;
+    case K_META: fill_attr(stbuf, g, 0, ap_view_meta_size(g->view)); break;
+    case K_HEALTH: fill_attr(stbuf, g, 0, g->health_len); break;
+    case K_STATS:
+        stats = fs_stats_json(&stats_len);
+        free(stats);
+        fill_attr(stbuf, g, 0, stats_len);
+        break;
+    case K_QUERY:
+        if (!(rc = query_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
+        break;
+    case K_DOC:
+        if (!(rc = doc_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
+        break;
+    default: rc = -ENOENT;
+    }
+    fs_blob_unref(b);
+    fs_gen_unref(g);
+    return rc;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    (void)off;
+    (void)fi;
+    (void)flags;
+    const char *name;
+    kind k = classify(path, &name);
+    if (k != K_ROOT && k != K_QUERYDIR && k != K_DOCDIR) return -ENOTDIR;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    if (k == K_ROOT) {
+        for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
+            filler(buf, STATIC[i].path + 1, NULL, 0, 0);
+        filler(buf, "query", NULL, 0, 0);
+        filler(buf, "doc", NULL, 0, 0);
+    }
+    return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) return -EROFS;
+    const char *name;
+    kind k = classify(path, &name);
+    if (k == K_NONE) return -ENOENT;
+    if (k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR) return -EISDIR;
+    handle *h = calloc(1, sizeof *h);
+    if (!h) return -ENOMEM;
+    h->k = k;
+    h->gen = fs_gen_current();
+    int rc = 0;
+    if (k == K_QUERY) {
+        rc = query_blob(h->gen, name, &h->blob);
+    } else if (k == K_DOC) {
+        rc = doc_blob(h->gen, name, &h->blob);
+    } else if (k == K_STATS) {
+        size_t len;
+        char *s = fs_stats_json(&len);
+        h->blob = s ? fs_blob_new(s, len) : NULL;
+        free(s);
+        if (!h->blob) rc = -ENOMEM;
+        fi->direct_io = 1; /* counters change between stat and read */
+    }
+    if (rc) {
+        fs_gen_unref(h->gen);
+        free(h);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+static int copy_out(const char *data, size_t len, char *buf, size_t size, off_t off)
+{
+    if ((uint64_t)off >= len) return 0;
+    size_t n = len - (size_t)off < size ? len - (size_t)off : size;
+    memcpy(buf, data + off, n);
+    return (int)n;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)path;
+    handle *h = (handle *)(uintptr_t)fi->fh;
+    atomic_fetch_add(&g_stats.reads, 1);
+    if (off < 0) return -EINVAL;
+    ap_err err = {0};
+    uint64_t total;
+    ap_status st;
+    switch (h->k) {
+    case K_MANIFEST: return copy_out(h->gen->manifest, h->gen->manifest_len, buf, size, off);
+    case K_HEALTH: return copy_out(h->gen->health, h->gen->health_len, buf, size, off);
+    case K_QUERY:
+    case K_DOC:
+    case K_STATS: return copy_out(h->blob->data, h->blob->len, buf, size, off);
+    case K_ANNPACK:
+    case K_META:
+        total = h->k == K_ANNPACK ? ap_view_annpack_size(h->gen->view) : ap_view_meta_size(h->gen->view);
+        if ((uint64_t)off >= total) return 0;
+        if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
+        st = h->k == K_ANNPACK ? ap_view_annpack_read(h->gen->view, (uint64_t)off, buf, size, &err)
+                               : ap_view_meta_read(h->gen->view, (uint64_t)off, buf, size, &err);
+        if (st) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", path, (long long)off, err.msg);
+            return -EIO;
+        }
+        return (int)size;
+    default: return -EIO;
+    }
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    handle *h = (handle *)(uintptr_t)fi->fh;
+    if (h) {
+        fs_blob_unref(h->blob);
+        fs_gen_unref(h->gen);
+        free(h);
+    }
+    return 0;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    (void)fi;
+    const char *name;
+    kind k = classify(path, &name);
+    return (k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR) ? 0 : -ENOTDIR;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    (void)conn;
+    /* Short caches: a reload is visible within a second even for names the kernel keeps;
+     * static files are invalidated explicitly on reload. */
+    cfg->entry_timeout = 1.0;
+    cfg->attr_timeout = 1.0;
+    cfg->negative_timeout = 0;
+    cfg->kernel_cache = 0;
+    return NULL;
+}
+
+const struct fuse_operations fs_ops = {
+    .init = op_init,
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .opendir = op_opendir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+};

@@ -1,0 +1,148 @@
+/* Reloading: SIGHUP (and, with -o watch, the root manifest or its signature being
+ * replaced) wakes the reload thread, which verifies the new packset completely and swaps
+ * it in; a packset that fails is refused with a log line and the old generation keeps
+ * serving. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+static int r_pipe[2] = {-1, -1};
+static int r_inotify = -1;
+static pthread_t r_thread;
+static int r_running;
+
+void fs_reload_request(void)
+{
+    /* Async-signal-safe: one byte into a non-blocking pipe. */
+    if (r_pipe[1] >= 0) {
+        char c = 'r';
+        ssize_t w = write(r_pipe[1], &c, 1);
+        (void)w;
+    }
+}
+
+/* Persists the highest accepted version so a replay is refused across restarts. */
+static void save_state(uint64_t version)
+{
+    if (!g_cfg.state) return;
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "{\"version\":%llu}\n", (unsigned long long)version);
+    ap_err err = {0};
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", g_cfg.state);
+    FILE *f = fopen(tmp, "we");
+    if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fflush(f) || fsync(fileno(f))) {
+        ap_log(AP_LOG_ERROR, "state", "cannot write %s: %s", tmp, strerror(errno));
+        if (f) fclose(f);
+        return;
+    }
+    fclose(f);
+    if (rename(tmp, g_cfg.state) != 0)
+        ap_log(AP_LOG_ERROR, "state", "cannot rename %s: %s", tmp, strerror(errno));
+    (void)err;
+}
+
+static void invalidate_name(const char *name, void *ud)
+{
+    (void)ud;
+    char path[2048];
+    snprintf(path, sizeof path, "/query/%s", name);
+    fuse_invalidate_path(g_fuse, path);
+}
+
+static void do_reload(void)
+{
+    fs_gen *cur = fs_gen_current();
+    ap_err err = {0};
+    fs_gen *next = NULL;
+    ap_status st = fs_gen_load(&g_cfg, cur->number + 1, cur->version, 1, &next, &err);
+    if (st) {
+        atomic_fetch_add(&g_stats.reload_failures, 1);
+        ap_log(AP_LOG_ERROR, "reload", "refused, generation %llu keeps serving: %s",
+               (unsigned long long)cur->number, err.msg);
+        fs_gen_unref(cur);
+        return;
+    }
+    uint64_t number = next->number, version = next->version;
+    fs_gen_install(next);
+    fs_gen_unref(cur);
+    save_state(version);
+    atomic_fetch_add(&g_stats.reloads, 1);
+    /* Drop what the kernel (and so nginx's open_file_cache) may hold of the old
+     * generation: static files and every query name we served. */
+    static const char *paths[] = {"/pack.manifest.json", "/pack.annpack", "/pack.meta.jsonl",
+                                  "/health", "/stats"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) fuse_invalidate_path(g_fuse, paths[i]);
+    fs_cache_drop_others(number, invalidate_name, NULL);
+    ap_log(AP_LOG_INFO, "reload", "generation %llu serving version %llu",
+           (unsigned long long)number, (unsigned long long)version);
+}
+
+static void *reload_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = r_pipe[0], .events = POLLIN}, {.fd = r_inotify, .events = POLLIN}};
+        int n = poll(p, r_inotify >= 0 ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        int want = 0;
+        if (p[0].revents & POLLIN) {
+            char buf[64];
+            ssize_t r = read(r_pipe[0], buf, sizeof buf);
+            if (r == 0) break;
+            for (ssize_t i = 0; i < r; i++) {
+                if (buf[i] == 'q') return NULL;
+                want = 1;
+            }
+        }
+        if (r_inotify >= 0 && (p[1].revents & POLLIN)) {
+            char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+            ssize_t r = read(r_inotify, buf, sizeof buf);
+            for (char *q = buf; r > 0 && q < buf + r;) {
+                struct inotify_event *e = (struct inotify_event *)(void *)q;
+                if (e->len && (!strcmp(e->name, "pack.manifest.json") ||
+                               !strcmp(e->name, "pack.manifest.json.sig")))
+                    want = 1;
+                q += sizeof *e + e->len;
+            }
+            /* Let a writer finish the manifest + signature pair before verifying. */
+            if (want) usleep(200 * 1000);
+        }
+        if (want) do_reload();
+    }
+    return NULL;
+}
+
+int fs_reload_start(void)
+{
+    if (pipe2(r_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    if (g_cfg.watch) {
+        r_inotify = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (r_inotify < 0 ||
+            inotify_add_watch(r_inotify, g_cfg.source, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            ap_log(AP_LOG_ERROR, "reload", "cannot watch %s: %s", g_cfg.source, strerror(errno));
+            return -1;
+        }
+    }
+    if (pthread_create(&r_thread, NULL, reload_main, NULL) != 0) return -1;
+    r_running = 1;
+    return 0;
+}
+
+void fs_reload_stop(void)
+{
+    if (!r_running) return;
+    char c = 'q';
+    ssize_t w = write(r_pipe[1], &c, 1);
+    (void)w;
+    pthread_join(r_thread, NULL);
+    r_running = 0;
+}
