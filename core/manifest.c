@@ -98,9 +98,19 @@ ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *er
                         (unsigned long long)v, v == 3 ? "; this is a packset" : "");
         goto out;
     }
-    if ((st = ap_json_u64(r, "dim", caps->max_dim, name, &v, err))) goto out;
+    if ((st = ap_json_u64(r, "dim", UINT32_MAX, name, &v, err))) goto out;
+    if (v > caps->max_dim) {
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: dim %llu exceeds ANNPACK_MAX_DIM (%u)", name,
+                        (unsigned long long)v, caps->max_dim);
+        goto out;
+    }
     m->dim = (uint32_t)v;
-    if ((st = ap_json_u64(r, "n_lists", caps->max_lists, name, &v, err))) goto out;
+    if ((st = ap_json_u64(r, "n_lists", UINT32_MAX, name, &v, err))) goto out;
+    if (v > caps->max_lists) {
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %llu exceeds ANNPACK_MAX_LISTS (%u)", name,
+                        (unsigned long long)v, caps->max_lists);
+        goto out;
+    }
     m->n_lists = (uint32_t)v;
     if ((st = ap_json_u64(r, "n_vectors", UINT32_MAX, name, &v, err))) goto out;
     m->n_vectors = (uint32_t)v;

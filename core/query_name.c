@@ -74,7 +74,9 @@ ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t 
         size_t klen = eq ? (size_t)(eq - p) : (size_t)(pe - p);
         const char *v = eq ? eq + 1 : pe;
         size_t vlen = (size_t)(pe - v);
-        if (klen == 1 && p[0] == 'k' && eq && !have_k) {
+        if (pe == p) {
+            /* An empty segment ("text?" or "k=1&&probe=2"): nothing to set. */
+        } else if (klen == 1 && p[0] == 'k' && eq && !have_k) {
             have_k = 1;
             if (!parse_uint(v, vlen, 1, AP_MAX_K, &k))
                 st = ap_err_set(err, AP_ERR_ARG, "k must be an integer in [1, %u]", AP_MAX_K);

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     uint64_t floor = read_state();
     if (fs_gen_load(&g_cfg, 1, floor, 0, &g, &err)) {
         fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
-        ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
+        if (g_logf) ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
         return 1;
     }
     fs_gen_install(g);

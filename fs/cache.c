@@ -10,8 +10,10 @@
 
 typedef struct centry {
     uint64_t gen;
-    char *name;
+    char *name; /* the canonical key */
+    char *path; /* the file name that computed it, for kernel cache invalidation */
     fs_blob *blob;
+    size_t bytes;                /* accounted size */
     struct centry *hnext;        /* hash chain */
     struct centry *prev, *next;  /* LRU list, most recent at head */
 } centry;
@@ -36,7 +38,7 @@ void fs_cache_init(uint64_t max_bytes)
 
 static size_t cost(const centry *e)
 {
-    return e->blob->len + strlen(e->name) + sizeof *e;
+    return e->blob->len + strlen(e->name) + (e->path ? strlen(e->path) : 0) + sizeof *e;
 }
 
 static void lru_unlink(centry *e)
@@ -63,10 +65,11 @@ static void remove_entry(centry *e)
     while (*pp && *pp != e) pp = &(*pp)->hnext;
     if (*pp) *pp = e->hnext;
     lru_unlink(e);
-    c_bytes -= cost(e);
+    c_bytes -= e->bytes;
     c_count--;
     fs_blob_unref(e->blob);
     free(e->name);
+    free(e->path);
     free(e);
 }
 
@@ -86,10 +89,11 @@ fs_blob *fs_cache_get(uint64_t gen, const char *name)
     return b;
 }
 
-void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
+void fs_cache_put(uint64_t gen, const char *name, const char *path, fs_blob *b)
 {
     centry *e = calloc(1, sizeof *e);
-    if (!e || !(e->name = strdup(name))) {
+    if (!e || !(e->name = strdup(name)) || !(e->path = strdup(path))) {
+        if (e) free(e->name);
         free(e);
         return;
     }
@@ -104,13 +108,15 @@ void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
             pthread_mutex_unlock(&c_lock);
             fs_blob_unref(e->blob);
             free(e->name);
+            free(e->path);
             free(e);
             return;
         }
     e->hnext = c_buckets[h];
     c_buckets[h] = e;
     lru_push_front(e);
-    c_bytes += cost(e);
+    e->bytes = cost(e);
+    c_bytes += e->bytes;
     c_count++;
     while (c_bytes > c_max && c_tail && c_tail != e) remove_entry(c_tail);
     pthread_mutex_unlock(&c_lock);
@@ -118,16 +124,36 @@ void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
 
 void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud)
 {
+    /* Collect the names under the lock but call fn after releasing it: fn asks the kernel
+     * to drop entries, which waits for lookups that may themselves wait for this lock. */
+    char **names = NULL;
+    size_t n = 0, cap = 0;
     pthread_mutex_lock(&c_lock);
     for (centry *e = c_head; e;) {
         centry *next = e->next;
         if (e->gen != keep) {
-            if (fn) fn(e->name, ud);
+            if (fn && n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                char **nn = realloc(names, ncap * sizeof *nn);
+                if (nn) {
+                    names = nn;
+                    cap = ncap;
+                }
+            }
+            if (fn && n < cap) {
+                names[n++] = e->path;
+                e->path = NULL;
+            }
             remove_entry(e);
         }
         e = next;
     }
     pthread_mutex_unlock(&c_lock);
+    for (size_t i = 0; i < n; i++) {
+        fn(names[i], ud);
+        free(names[i]);
+    }
+    free(names);
 }
 
 void fs_cache_usage(uint64_t *entries, uint64_t *bytes)

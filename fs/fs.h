@@ -61,11 +61,12 @@ typedef struct fs_blob {
 fs_blob *fs_blob_new(const char *data, size_t len);
 void fs_blob_unref(fs_blob *b);
 
-/* Bounded LRU of query results keyed by (generation, name). */
+/* Bounded LRU of query results keyed by (generation, canonical query). */
 void fs_cache_init(uint64_t max_bytes);
-fs_blob *fs_cache_get(uint64_t gen, const char *name);     /* referenced or NULL */
-void fs_cache_put(uint64_t gen, const char *name, fs_blob *b);
-/* Calls fn for each cached name of generations other than keep, and drops them. */
+fs_blob *fs_cache_get(uint64_t gen, const char *key);      /* referenced or NULL */
+void fs_cache_put(uint64_t gen, const char *key, const char *path, fs_blob *b);
+/* Calls fn with the file name of each entry of generations other than keep, and drops
+ * them. */
 void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud);
 void fs_cache_usage(uint64_t *entries, uint64_t *bytes);
 

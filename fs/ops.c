@@ -64,12 +64,6 @@ static char *row_of(void *ud, uint64_t id, uint32_t layer)
 /* The result of a query file name in generation g: cached, or computed and cached. */
 static int query_blob(fs_gen *g, const char *name, fs_blob **out)
 {
-    *out = fs_cache_get(g->number, name);
-    if (*out) {
-        atomic_fetch_add(&g_stats.cache_hits, 1);
-        return 0;
-    }
-    double t0 = now_us();
     ap_query q;
     ap_err err = {0};
     ap_status st = ap_query_parse(name, strlen(name), g_cfg.k, g_cfg.probe, &q, &err);
@@ -78,6 +72,21 @@ static int query_blob(fs_gen *g, const char *name, fs_blob **out)
         ap_log(AP_LOG_WARN, "query", "refused name (%zu bytes): %s", strlen(name), err.msg);
         return fs_errno(st);
     }
+    /* Names that decode to the same query share one result (and so identical bytes). */
+    char *key = malloc(q.len + 32);
+    if (!key) {
+        ap_query_free(&q);
+        return -ENOMEM;
+    }
+    snprintf(key, q.len + 32, "%u %u %s", q.k, q.probe, q.text);
+    *out = fs_cache_get(g->number, key);
+    if (*out) {
+        atomic_fetch_add(&g_stats.cache_hits, 1);
+        ap_query_free(&q);
+        free(key);
+        return 0;
+    }
+    double t0 = now_us();
     uint32_t dim = ap_view_dim(g->view);
     float *vec = malloc(dim * sizeof *vec);
     ap_hit *hits = malloc(q.k * sizeof *hits);
@@ -100,14 +109,19 @@ static int query_blob(fs_gen *g, const char *name, fs_blob **out)
         atomic_fetch_add(&g_stats.errors, 1);
         ap_log(AP_LOG_ERROR, "query", "search failed: %s", err.msg);
         free(json);
+        free(key);
         return fs_errno(st);
     }
     fs_blob *b = fs_blob_new(json, len);
     free(json);
-    if (!b) return -ENOMEM;
+    if (!b) {
+        free(key);
+        return -ENOMEM;
+    }
     atomic_fetch_add(&g_stats.queries, 1);
     fs_stats_record_latency(now_us() - t0);
-    fs_cache_put(g->number, name, b);
+    fs_cache_put(g->number, key, name, b);
+    free(key);
     *out = b;
     return 0;
 }
@@ -150,9 +164,27 @@ static void fill_attr(struct stat *st, const fs_gen *g, int dir, uint64_t size)
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
+/* Attributes of an open file: what that handle will read, whatever generation is current
+ * now (fstat after open must agree with the bytes served). */
+static void handle_attr(const handle *h, struct stat *stbuf)
+{
+    uint64_t size = 0;
+    switch (h->k) {
+    case K_MANIFEST: size = h->gen->manifest_len; break;
+    case K_HEALTH: size = h->gen->health_len; break;
+    case K_ANNPACK: size = ap_view_annpack_size(h->gen->view); break;
+    case K_META: size = ap_view_meta_size(h->gen->view); break;
+    default: size = h->blob ? h->blob->len : 0; break;
+    }
+    fill_attr(stbuf, h->gen, 0, size);
+}
+
 static int op_getattr(const char *path, struct stat *stbuf, struct fuse_file_info *fi)
 {
-    (void)fi;
+    if (fi && fi->fh) {
+        handle_attr((const handle *)(uintptr_t)fi->fh, stbuf);
+        return 0;
+    }
     const char *name;
     kind k = classify(path, &name);
     if (k == K_NONE) return -ENOENT;
@@ -229,8 +261,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         h->blob = s ? fs_blob_new(s, len) : NULL;
         free(s);
         if (!h->blob) rc = -ENOMEM;
-        fi->direct_io = 1; /* counters change between stat and read */
     }
+    /* A reload may come between the lookup that sized this file and this open: reads
+     * must not be cut at the kernel's idea of the size, and fstat on the handle answers
+     * for the generation the handle reads (handle_attr). */
+    fi->direct_io = 1;
     if (rc) {
         fs_gen_unref(h->gen);
         free(h);
@@ -303,10 +338,10 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     (void)conn;
-    /* Short caches: a reload is visible within a second even for names the kernel keeps;
-     * static files are invalidated explicitly on reload. */
+    /* Short entry cache: a reload is visible within a second even for names the kernel
+     * keeps; static files and served query names are also invalidated on reload. */
     cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 1.0;
+    cfg->attr_timeout = 0; /* fstat after open always asks us (see op_open) */
     cfg->negative_timeout = 0;
     cfg->kernel_cache = 0;
     return NULL;

@@ -1,0 +1,320 @@
+"""annpackfs: real FUSE mounts of signed packsets, with real nginx in front."""
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from mountlib import ANNPACKFS, Mount, Nginx, is_mounted
+
+
+@pytest.fixture
+def signed_ps(annpack, tmp_path):
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", d,
+               "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", d, "--add", EXAMPLES / "delta_add.csv",
+               "--delete-ids", "1,2", "--out", d / "deltas" / "0001.delta")
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
+    return d, tmp_path / "k.pem", tmp_path / "k.pub"
+
+
+@pytest.fixture
+def mount(tmp_path):
+    mounts = []
+
+    def make(source, *opts, **kw):
+        m = Mount(source, tmp_path / f"mnt{len(mounts)}", *opts, **kw)
+        mounts.append(m)
+        return m
+    yield make
+    for m in mounts:
+        m.close()
+
+
+def qpath(mnt, text, **params):
+    name = urllib.parse.quote(text, safe=" ")
+    if params:
+        name += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+    return mnt / "query" / name
+
+
+def test_query_equals_search(annpack, signed_ps, mount):
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    for text in ["kombucha tea", "bicycle chain degreaser", "a/b?c%d", "東京 café"]:
+        got = json.loads(qpath(m.mnt, text, k=5, probe=4).read_text())
+        want = annpack.ok("search", d, text, "-k", 5, "--probe", 4).json()
+        assert got["query"] == text and got["generation"] == 1
+        strip = lambda r: [(h["id"], h["score"], h["layer"], h["meta"]) for h in r["results"]]
+        assert strip(got) == strip(want)
+    # The same name gives identical bytes, and st_size is exact.
+    p = qpath(m.mnt, "kombucha tea")
+    a, b = p.read_bytes(), p.read_bytes()
+    assert a == b and os.stat(p).st_size == len(a)
+
+
+def test_doc_health_listing(signed_ps, mount):
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    assert json.loads((m.mnt / "doc" / "7").read_text())["title"].endswith("(updated)")
+    assert json.loads((m.mnt / "doc" / "40").read_text())["id"] == 40
+    assert json.loads((m.mnt / "doc" / "3").read_text())["id"] == 3
+    for missing in ["1", "2", "12345", "abc"]:
+        assert not (m.mnt / "doc" / missing).exists()
+    h = json.loads((m.mnt / "health").read_text())
+    assert h["status"] == "ok" and h["generation"] == 1 and h["n_vectors"] == 40
+    assert h["signature"] == "verified" and len(h["key_id"]) == 16
+    assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack",
+                                                "pack.meta.jsonl", "health", "stats", "query",
+                                                "doc"])
+    ls = subprocess.run(["ls", "-la", m.mnt], capture_output=True, text=True, check=True).stdout
+    assert "pack.annpack" in ls
+    found = subprocess.run(["find", m.mnt], capture_output=True, text=True, check=True).stdout
+    assert "pack.meta.jsonl" in found
+    s = json.loads((m.mnt / "stats").read_text())
+    assert s["docs"] >= 3
+
+
+def test_bad_query_names(signed_ps, mount):
+    d, pem, pub = signed_ps
+    m = mount(d, expect_errors=True)
+    cases = {"x?k=0": "EINVAL", "x?k=1001": "EINVAL", "x?probe=0": "EINVAL", "x?bogus=1": "EINVAL",
+             "bad%zz": "EINVAL", "x?k=1&k=2": "EINVAL", "?k=3": "EINVAL"}
+    import errno
+    for name, code in cases.items():
+        with pytest.raises(OSError) as e:
+            (m.mnt / "query" / name).read_bytes()
+        assert e.value.errno == getattr(errno, code), name
+    with pytest.raises(OSError) as e:
+        os.stat(m.mnt / "query" / ("q" * 1100))
+    assert e.value.errno == errno.ENAMETOOLONG
+    assert "refused name" in m.stderr() or True  # logged at WARN
+
+
+@pytest.mark.parametrize("case", ["wrong-key", "no-signature", "tampered", "path-escape", "cap"])
+def test_refusals_leave_nothing_mounted(annpack, signed_ps, tmp_path, case):
+    d, pem, pub = signed_ps
+    opts = f"pubkey={pub}"
+    env = dict(os.environ)
+    if case == "wrong-key":
+        annpack.ok("keygen", "--out", tmp_path / "other")
+        opts = f"pubkey={tmp_path / 'other.pub'}"
+        needle = "does not verify"
+    elif case == "no-signature":
+        os.unlink(d / "pack.manifest.json.sig")
+        needle = "signature missing"
+    elif case == "tampered":
+        p = d / "deltas" / "0001.delta" / "pack.annpack"
+        b = bytearray(p.read_bytes())
+        b[-3] ^= 1
+        p.write_bytes(bytes(b))
+        needle = "deltas/0001.delta/pack.annpack"
+    elif case == "path-escape":
+        m = json.loads((d / "pack.manifest.json").read_text())
+        m["base"]["annpack"] = "../../etc/passwd"
+        (d / "pack.manifest.json").write_text(json.dumps(m))
+        annpack.ok("keygen", "--out", tmp_path / "k2")
+        subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", pem, "-rawin", "-in",
+                        d / "pack.manifest.json", "-out", d / "pack.manifest.json.sig"], check=True)
+        needle = "path escape"
+    else:
+        env["ANNPACK_MAX_DIM"] = "128"
+        needle = "ANNPACK_MAX_DIM"
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    r = subprocess.run([ANNPACKFS, d, mnt, "-o", opts], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 1 and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not is_mounted(mnt)
+
+
+def test_copy_out_is_a_pack(annpack, signed_ps, mount, tmp_path):
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    out = tmp_path / "copy"
+    out.mkdir()
+    for f in ["pack.annpack", "pack.meta.jsonl", "pack.manifest.json"]:
+        subprocess.run(["cp", m.mnt / f, out / f], check=True)
+    rep = annpack.ok("verify", out, "--deep").json()
+    assert rep["ok"]
+    for text in ["kombucha tea", "sourdough", "bicycle chain", "chess opening"]:
+        for probe in (1, 2, 4):
+            a = json.loads(qpath(m.mnt, text, k=10, probe=probe).read_text())["results"]
+            b = annpack.ok("search", out, text, "-k", 10, "--probe", probe).json()["results"]
+            assert [(h["id"], h["score"], h["meta"]) for h in a] == \
+                   [(h["id"], h["score"], h["meta"]) for h in b]
+    man = json.loads((m.mnt / "pack.manifest.json").read_text())
+    assert man["packset"]["version"] == 2 and man["packset"]["delta_seqs"] == [1]
+    assert man["packset"]["signature"] == "verified"
+
+
+def test_random_ranges_equal_whole(signed_ps, mount):
+    d, pem, pub = signed_ps
+    m = mount(d)
+    whole = (m.mnt / "pack.annpack").read_bytes()
+    assert len(whole) == os.stat(m.mnt / "pack.annpack").st_size
+    rng = random.Random(5)
+    with open(m.mnt / "pack.annpack", "rb") as f:
+        for _ in range(300):
+            off = rng.randrange(len(whole))
+            n = rng.randrange(1, 5000)
+            f.seek(off)
+            assert f.read(n) == whole[off:off + n]
+    meta = (m.mnt / "pack.meta.jsonl").read_bytes()
+    ids = [json.loads(l)["id"] for l in meta.decode().splitlines()]
+    assert ids == sorted(ids) and 1 not in ids and 40 in ids and len(ids) == 40
+
+
+def test_daemon_mode_and_sigterm(signed_ps, tmp_path):
+    d, pem, pub = signed_ps
+    mnt = tmp_path / "bg"
+    mnt.mkdir()
+    r = subprocess.run([ANNPACKFS, d, mnt, "-o", f"pubkey={pub}"], capture_output=True,
+                       text=True, timeout=60)
+    try:
+        assert r.returncode == 0, r.stderr
+        # Usable as soon as the command returns.
+        assert json.loads((mnt / "health").read_text())["status"] == "ok"
+        pid = int(subprocess.run(["pgrep", "-f", f"annpackfs {d} {mnt}"], capture_output=True,
+                                 text=True).stdout.split()[0])
+        os.kill(pid, 15)
+        for _ in range(200):
+            if not is_mounted(mnt):
+                break
+            time.sleep(0.05)
+        assert not is_mounted(mnt)
+    finally:
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt])
+
+
+def test_reload_and_replay(annpack, signed_ps, mount, tmp_path):
+    d, pem, pub = signed_ps
+    state = tmp_path / "state.json"
+    m = mount(d, f"pubkey={pub}", f"state={state}", expect_errors=True)
+    old_manifest = (d / "pack.manifest.json").read_bytes()
+    old_sig = (d / "pack.manifest.json.sig").read_bytes()
+    before = os.stat(m.mnt / "pack.annpack").st_mtime_ns
+    src = tmp_path / "z.csv"
+    src.write_text("id,text\n99,brand new zebra document\n")
+    annpack.ok("packset", "build-delta", "--packset", d, "--add", src,
+               "--out", d / "deltas" / "0002.delta")
+    annpack.ok("sign", d, "--key", pem)
+    m.sighup()
+    for _ in range(100):
+        if json.loads((m.mnt / "health").read_text())["generation"] == 2:
+            break
+        time.sleep(0.05)
+    assert json.loads((m.mnt / "health").read_text())["generation"] == 2
+    assert json.loads((m.mnt / "doc" / "99").read_text())["text"] == "brand new zebra document"
+    assert json.loads(qpath(m.mnt, "zebra").read_text())["results"][0]["id"] == 99
+    assert os.stat(m.mnt / "pack.annpack").st_mtime_ns != before
+    assert json.loads(state.read_text())["version"] == 3
+    # A replayed older signed packset is refused; the new generation keeps serving.
+    (d / "pack.manifest.json").write_bytes(old_manifest)
+    (d / "pack.manifest.json.sig").write_bytes(old_sig)
+    m.sighup()
+    time.sleep(1)
+    h = json.loads((m.mnt / "health").read_text())
+    assert h["generation"] == 2 and h["version"] == 3
+    assert "not newer" in m.stderr()
+    # An unsigned change is refused too.
+    os.unlink(d / "pack.manifest.json.sig")
+    m.sighup()
+    time.sleep(1)
+    assert json.loads((m.mnt / "health").read_text())["generation"] == 2
+    assert "signature missing" in m.stderr()
+
+
+def test_open_file_keeps_generation(annpack, signed_ps, mount, tmp_path):
+    d, pem, pub = signed_ps
+    m = mount(d, "watch")
+    f = open(m.mnt / "pack.meta.jsonl", "rb")
+    first = f.read(100)
+    annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "3,4,5",
+               "--out", d / "deltas" / "0002.delta")
+    for _ in range(100):  # -o watch notices the new root manifest
+        if json.loads((m.mnt / "health").read_text())["generation"] == 2:
+            break
+        time.sleep(0.05)
+    assert json.loads((m.mnt / "health").read_text())["generation"] == 2
+    rest = f.read()
+    f.close()
+    old = first + rest
+    assert len([l for l in old.splitlines()]) == 40  # the old generation, whole
+    assert len((m.mnt / "pack.meta.jsonl").read_bytes().splitlines()) == 37
+
+
+def test_nginx_serves_the_mount(signed_ps, mount, tmp_path):
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    ng = Nginx(m.mnt, tmp_path, ROOT / "examples" / "nginx.conf")
+    try:
+        url = ng.url + "/query/" + urllib.parse.quote("kombucha tea") + "?k=3"
+        with urllib.request.urlopen(url) as r:
+            body = r.read()
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert body == qpath(m.mnt, "kombucha tea", k=3).read_bytes()
+        whole = (m.mnt / "pack.annpack").read_bytes()
+        req = urllib.request.Request(ng.url + "/pack.annpack", headers={"Range": "bytes=100-299"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 206 and r.read() == whole[100:300]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(ng.url + "/doc/1")
+        assert e.value.code == 404
+        with urllib.request.urlopen(ng.url + "/health") as r:
+            assert json.loads(r.read())["status"] == "ok"
+    finally:
+        ng.close()
+
+
+@pytest.mark.slow
+def test_load_with_reloads(annpack, signed_ps, mount, tmp_path):
+    """32 concurrent readers for 30 s while 10 reloads happen: no failed read, every
+    response valid JSON from one generation, RSS bounded."""
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    stop = time.time() + 30
+    failures, seen = [], set()
+    words = ["kombucha", "tea", "bicycle", "chain", "coffee", "solar", "bees", "volcano"]
+
+    def reader(i):
+        rng = random.Random(i)
+        while time.time() < stop:
+            text = " ".join(rng.sample(words, 2)) + f" {rng.randrange(50)}"
+            try:
+                j = json.loads(qpath(m.mnt, text, k=5).read_text())
+                seen.add(j["generation"])
+                assert len(j["results"]) == 5
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    pid = m.pid()
+    rss = []
+    for i in range(10):
+        time.sleep(2.5)
+        annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", str(10 + i),
+                   "--out", d / "deltas" / f"{i + 2:04d}.delta")
+        annpack.ok("sign", d, "--key", pem)
+        m.sighup()
+        rss.append(int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0]))
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    assert json.loads((m.mnt / "health").read_text())["generation"] == 11
+    assert len(seen) >= 5
+    assert max(rss) < 200 * 1024, rss
