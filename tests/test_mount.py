@@ -318,3 +318,32 @@ def test_load_with_reloads(annpack, signed_ps, mount, tmp_path):
     assert json.loads((m.mnt / "health").read_text())["generation"] == 11
     assert len(seen) >= 5
     assert max(rss) < 200 * 1024, rss
+
+
+def test_mount_helper_and_cli(annpack, signed_ps, tmp_path):
+    """`mount -t fuse.annpackfs` (what an fstab line does, via mount.fuse3) and the
+    `annpack mount/umount` conveniences."""
+    d, pem, pub = signed_ps
+    link = "/usr/local/sbin/annpackfs"
+    created = not os.path.lexists(link)
+    if created:
+        os.symlink(ANNPACKFS, link)
+    mnt = tmp_path / "fstab"
+    mnt.mkdir()
+    try:
+        r = subprocess.run(["mount", "-t", "fuse.annpackfs", d, mnt, "-o", f"pubkey={pub}"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert json.loads((mnt / "health").read_text())["signature"] == "verified"
+        annpack.ok("umount", mnt)
+        assert not is_mounted(mnt)
+        annpack.ok("mount", d, mnt, "-o", f"pubkey={pub}")
+        assert json.loads((mnt / "health").read_text())["status"] == "ok"
+        annpack.ok("umount", mnt)
+        assert not is_mounted(mnt)
+        assert annpack("umount", mnt).rc == 1
+    finally:
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt])
+        if created:
+            os.unlink(link)

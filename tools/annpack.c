@@ -17,6 +17,8 @@ static const struct {
     {"packset", cmd_packset, "manage packsets: build-base, build-delta, promote, revert, rebase"},
     {"keygen", cmd_keygen, "generate an Ed25519 key pair (OpenSSL-compatible PEM)"},
     {"sign", cmd_sign, "sign a verified pack or packset manifest"},
+    {"mount", cmd_mount, "mount a packset with annpackfs (verified, read-only)"},
+    {"umount", cmd_umount, "unmount an annpackfs mount"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
 };
 

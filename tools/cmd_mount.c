@@ -1,0 +1,68 @@
+/* annpack mount / annpack umount: conveniences over annpackfs and fusermount3. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* annpackfs next to this program (installed layout, or the build tree's fs/), else PATH. */
+static const char *find_annpackfs(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        const char *dir = dirname(self);
+        const char *cands[] = {"%s/annpackfs", "%s/../fs/annpackfs", "%s/../sbin/annpackfs"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(buf, len, cands[i], dir);
+            if (access(buf, X_OK) == 0) return buf;
+        }
+    }
+    return "annpackfs";
+}
+
+int cmd_mount(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        puts("usage: annpack mount SOURCE MOUNTPOINT [-o OPTIONS] [-f]\n"
+             "\n"
+             "Runs annpackfs (see `annpackfs --help` and docs/MOUNT.md): verifies SOURCE, mounts\n"
+             "it read-only and returns once the mount is live. Unmount with `annpack umount`.");
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    char buf[PATH_MAX + 32];
+    const char *exe = find_annpackfs(buf, sizeof buf);
+    argv[0] = (char *)exe;
+    execvp(exe, argv);
+    fprintf(stderr, "annpack mount: cannot run %s: %s\n", exe, strerror(errno));
+    return EXIT_FAIL;
+}
+
+int cmd_umount(int argc, char **argv)
+{
+    if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        puts("usage: annpack umount MOUNTPOINT\n\nUnmounts an annpackfs mount (fusermount3 -u); "
+             "the daemon exits 0.");
+        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        fprintf(stderr, "annpack umount: %s\n", strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "annpack umount: fusermount3 -u %s failed\n", argv[1]);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
