@@ -170,12 +170,13 @@ static ap_status skip_bom(ap_csv *c, ap_err *err)
 
 static ap_status push(ap_csv *c, char ch, uint64_t rec_line, ap_err *err)
 {
+    /* rec holds the field bytes plus one NUL per finished field. */
+    uint64_t cap_line = ap_caps_get()->meta_max_line;
+    if (c->rec_len + 1 > cap_line + c->nfields)
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s:%llu: record longer than ANNPACK_META_MAX_LINE (%llu bytes)", c->name,
+                          (unsigned long long)rec_line, (unsigned long long)cap_line);
     if (c->rec_len + 1 >= c->rec_cap) {
-        uint64_t cap_line = ap_caps_get()->meta_max_line;
-        if (c->rec_len + 1 > cap_line)
-            return ap_err_set(err, AP_ERR_LIMIT,
-                              "%s:%llu: record longer than ANNPACK_META_MAX_LINE (%llu bytes)",
-                              c->name, (unsigned long long)rec_line, (unsigned long long)cap_line);
         size_t ncap = c->rec_cap ? c->rec_cap * 2 : 4096;
         char *n = realloc(c->rec, ncap);
         if (!n) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");

@@ -184,7 +184,7 @@ ap_status ap_meta_writer_add(ap_meta_writer *w, uint64_t id, const char *row, si
 
 static ap_status write_idx(ap_meta_writer *w, ap_err *err)
 {
-    qsort(w->entries, w->n, sizeof *w->entries, cmp_entry_id);
+    if (w->n) qsort(w->entries, w->n, sizeof *w->entries, cmp_entry_id);
     for (size_t i = 1; i < w->n; i++)
         if (w->entries[i].id == w->entries[i - 1].id)
             return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate id %llu", w->rows_path,

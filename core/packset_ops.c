@@ -317,7 +317,7 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    memcpy(del, o->delete_ids, o->n_delete * sizeof *del);
+    if (o->n_delete) memcpy(del, o->delete_ids, o->n_delete * sizeof *del);
     qsort(del, o->n_delete, sizeof *del, cmp_u64);
     size_t nd = 0;
     for (size_t i = 0; i < o->n_delete; i++)

@@ -198,7 +198,7 @@ static ap_status load_tombstones(ap_layer *L, const char *path, ap_err *err)
     st = ap_parse_id_list(text, len, path, &L->tomb, &L->ntomb, err);
     free(text);
     if (st) return st;
-    qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
+    if (L->ntomb) qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
     for (size_t i = 1; i < L->ntomb; i++)
         if (L->tomb[i] == L->tomb[i - 1])
             return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", path,
@@ -435,7 +435,7 @@ int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l)
 {
     for (int32_t k = (int32_t)l - 1; k >= 0; k--) {
         const ap_layer *L = &v->layers[k];
-        if (k > 0 && bsearch(&id, L->tomb, L->ntomb, sizeof id, cmp_u64)) return 0;
+        if (k > 0 && L->ntomb && bsearch(&id, L->tomb, L->ntomb, sizeof id, cmp_u64)) return 0;
         if (meta_has(ap_pack_meta(L->pack), id)) return 1;
     }
     return 0;

@@ -117,18 +117,25 @@ static void single_threaded_blas(char **argv)
     /* If re-exec is impossible, carry on: searches then run without BLAS threads. */
 }
 
-int main(int argc, char **argv)
+static void free_opts(opts *o, struct fuse_args *args)
 {
-    single_threaded_blas(argv);
-    ap_log_set_program("annpackfs");
-    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    opts o = {.k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64};
-    if (fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0) return 2;
-    if (o.help) {
+    free(o->pubkey);
+    free(o->state);
+    free(o->log);
+    free(o->verify);
+    fuse_opt_free_args(args);
+    free(g_cfg.source);
+    g_cfg.source = NULL;
+}
+
+/* Verifies, mounts and serves; returns the exit status. */
+static int serve(opts *o, struct fuse_args *args)
+{
+    if (o->help) {
         usage();
         return 0;
     }
-    if (o.version) {
+    if (o->version) {
         printf("annpackfs %s (libfuse %s)\n", ap_version(), fuse_pkgversion());
         return 0;
     }
@@ -136,26 +143,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "annpackfs: missing SOURCE and MOUNTPOINT (see --help)\n");
         return 2;
     }
-    if (o.k < 1 || o.k > AP_MAX_K || o.probe < 1 || o.probe > AP_MAX_PROBE || o.cache_mb < 1) {
+    if (o->k < 1 || o->k > AP_MAX_K || o->probe < 1 || o->probe > AP_MAX_PROBE || o->cache_mb < 1) {
         fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [1, %u], cache_mb >= 1\n",
                 AP_MAX_K, AP_MAX_PROBE);
         return 2;
     }
-    if (o.verify && strcmp(o.verify, "full") && strcmp(o.verify, "none")) {
-        fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o.verify);
+    if (o->verify && strcmp(o->verify, "full") && strcmp(o->verify, "none")) {
+        fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o->verify);
         return 2;
     }
-    g_cfg.k = o.k;
-    g_cfg.probe = o.probe;
-    g_cfg.cache_mb = o.cache_mb;
-    g_cfg.watch = o.watch;
-    g_cfg.verify_full = !o.verify || !strcmp(o.verify, "full");
-    g_cfg.state = o.state;
-    g_cfg.pubkey = o.pubkey;
-    if (o.log) {
-        g_logf = fopen(o.log, "ae");
+    g_cfg.k = o->k;
+    g_cfg.probe = o->probe;
+    g_cfg.cache_mb = o->cache_mb;
+    g_cfg.watch = o->watch;
+    g_cfg.verify_full = !o->verify || !strcmp(o->verify, "full");
+    g_cfg.state = o->state;
+    g_cfg.pubkey = o->pubkey;
+    if (o->log) {
+        g_logf = fopen(o->log, "ae");
         if (!g_logf) {
-            fprintf(stderr, "annpackfs: log file %s: %s\n", o.log, strerror(errno));
+            fprintf(stderr, "annpackfs: log file %s: %s\n", o->log, strerror(errno));
             return 1;
         }
         ap_log_set_sink(log_to_file, NULL);
@@ -166,8 +173,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fs_gen *g = NULL;
-    uint64_t floor = read_state();
-    if (fs_gen_load(&g_cfg, 1, floor, 0, &g, &err)) {
+    if (fs_gen_load(&g_cfg, 1, read_state(), 0, &g, &err)) {
         fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
         if (g_logf) ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
         return 1;
@@ -178,17 +184,19 @@ int main(int argc, char **argv)
     /* Read-only, named after the source, unmounted by fusermount3 if we die. */
     char fsname[PATH_MAX + 16];
     snprintf(fsname, sizeof fsname, "-ofsname=%s", g_cfg.source);
-    fuse_opt_add_arg(&args, "-oro");
-    fuse_opt_add_arg(&args, "-osubtype=annpackfs");
-    fuse_opt_add_arg(&args, "-oauto_unmount");
-    fuse_opt_add_arg(&args, fsname);
-    struct fuse_cmdline_opts co;
-    if (fuse_parse_cmdline(&args, &co) != 0 || !co.mountpoint) {
+    fuse_opt_add_arg(args, "-oro");
+    fuse_opt_add_arg(args, "-osubtype=annpackfs");
+    fuse_opt_add_arg(args, "-oauto_unmount");
+    fuse_opt_add_arg(args, fsname);
+    struct fuse_cmdline_opts co = {0};
+    int rc = 1;
+    if (fuse_parse_cmdline(args, &co) != 0 || !co.mountpoint) {
         fprintf(stderr, "annpackfs: missing MOUNTPOINT (see --help)\n");
-        return 2;
+        rc = 2;
+        goto out_gen;
     }
-    g_fuse = fuse_new(&args, &fs_ops, sizeof fs_ops, NULL);
-    if (!g_fuse) return 1;
+    g_fuse = fuse_new(args, &fs_ops, sizeof fs_ops, NULL);
+    if (!g_fuse) goto out_gen;
     /* Our SIGHUP handler goes in first: libfuse only installs its (exiting) handlers on
      * signals still at their default disposition. */
     struct sigaction sa = {.sa_handler = on_sighup};
@@ -196,36 +204,46 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
     struct fuse_session *se = fuse_get_session(g_fuse);
-    if (fuse_set_signal_handlers(se) != 0) return 1;
+    if (fuse_set_signal_handlers(se) != 0) goto out_fuse;
     if (fuse_mount(g_fuse, co.mountpoint) != 0) {
         fprintf(stderr, "annpackfs: cannot mount on %s\n", co.mountpoint);
-        fuse_remove_signal_handlers(se);
-        fuse_destroy(g_fuse);
-        return 1;
+        goto out_signals;
     }
-    if (fuse_daemonize(co.foreground) != 0) return 1;
+    if (fuse_daemonize(co.foreground) != 0) goto out_unmount;
     if (fs_reload_start() != 0) {
         ap_log(AP_LOG_ERROR, "mount", "cannot start the reload thread");
-        fuse_unmount(g_fuse);
-        return 1;
+        goto out_unmount;
     }
     ap_log(AP_LOG_INFO, "mount", "serving %s on %s (generation 1, version %llu)", g_cfg.source,
            co.mountpoint, (unsigned long long)g->version);
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, 16);
-    int rc = fuse_loop_mt(g_fuse, lc);
+    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
+    rc = fuse_loop_mt(g_fuse, lc) < 0 ? 1 : 0;
     fuse_loop_cfg_destroy(lc);
     fs_reload_stop();
+    ap_log(AP_LOG_INFO, "mount", "unmounted");
+out_unmount:
     fuse_unmount(g_fuse);
+out_signals:
     fuse_remove_signal_handlers(se);
+out_fuse:
     fuse_destroy(g_fuse);
+out_gen:
+    free(co.mountpoint);
     fs_gen_install(NULL);
     fs_cache_drop_others(UINT64_MAX, NULL, NULL);
-    free(co.mountpoint);
-    fuse_opt_free_args(&args);
-    free(g_cfg.source);
-    ap_log(AP_LOG_INFO, "mount", "unmounted");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    single_threaded_blas(argv);
+    ap_log_set_program("annpackfs");
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    opts o = {.k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64};
+    int rc = fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0 ? 2 : serve(&o, &args);
+    free_opts(&o, &args);
     if (g_logf) fclose(g_logf);
-    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
-    return rc < 0 ? 1 : 0;
+    return rc;
 }
