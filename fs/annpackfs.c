@@ -178,6 +178,7 @@ static int serve(opts *o, struct fuse_args *args)
         if (g_logf) ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
         return 1;
     }
+    fs_state_save(g->version);
     fs_gen_install(g);
     fs_cache_init((uint64_t)g_cfg.cache_mb << 20);
 

@@ -91,6 +91,9 @@ void fs_reload_request(void);
 int fs_reload_start(void);
 void fs_reload_stop(void);
 
+/* Persists the highest accepted version to state= (no-op without it). */
+void fs_state_save(uint64_t version);
+
 /* Maps a core status to a negative errno. */
 int fs_errno(ap_status st);
 

@@ -29,7 +29,7 @@ void fs_reload_request(void)
 }
 
 /* Persists the highest accepted version so a replay is refused across restarts. */
-static void save_state(uint64_t version)
+void fs_state_save(uint64_t version)
 {
     if (!g_cfg.state) return;
     char buf[64];
@@ -71,9 +71,9 @@ static void do_reload(void)
         return;
     }
     uint64_t number = next->number, version = next->version;
+    fs_state_save(version); /* persisted before it is served */
     fs_gen_install(next);
     fs_gen_unref(cur);
-    save_state(version);
     atomic_fetch_add(&g_stats.reloads, 1);
     /* Drop what the kernel (and so nginx's open_file_cache) may hold of the old
      * generation: static files and every query name we served. */
