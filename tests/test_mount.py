@@ -347,3 +347,25 @@ def test_mount_helper_and_cli(annpack, signed_ps, tmp_path):
             subprocess.run(["fusermount3", "-u", "-z", mnt])
         if created:
             os.unlink(link)
+
+
+def test_replay_refused_across_restarts(annpack, signed_ps, tmp_path):
+    d, pem, pub = signed_ps
+    state = tmp_path / "state.json"
+    old = {n: (d / n).read_bytes() for n in ["pack.manifest.json", "pack.manifest.json.sig"]}
+    m = Mount(d, tmp_path / "m1", f"pubkey={pub}", f"state={state}")
+    m.close()
+    assert json.loads(state.read_text())["version"] == 2
+    annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
+               "--out", d / "deltas" / "0002.delta")
+    annpack.ok("sign", d, "--key", pem)
+    m = Mount(d, tmp_path / "m2", f"pubkey={pub}", f"state={state}")
+    m.close()
+    assert json.loads(state.read_text())["version"] == 3
+    for n, b in old.items():
+        (d / n).write_bytes(b)
+    mnt = tmp_path / "m3"
+    mnt.mkdir()
+    r = subprocess.run([ANNPACKFS, d, mnt, "-o", f"pubkey={pub},state={state}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not newer than 3" in r.stderr and not is_mounted(mnt)
