@@ -12,9 +12,12 @@
 #include "annpack/packset.h"
 #include "fp16.h"
 #include "fsops.h"
+#include "kmeans.h"
 #include "json.h"
 #include "manifest.h"
 #include "view.h"
+
+#define GROUP_BLOCK 4096u
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -123,10 +126,9 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     v->dstart = calloc(nl + 1ull, sizeof *v->dstart);
     v->ditems = malloc((n ? n : 1) * sizeof *v->ditems);
     uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
-    float *f = malloc(dim * sizeof *f);
-    float *scores = malloc(nl * sizeof *scores);
+    float *f = malloc((size_t)GROUP_BLOCK * dim * sizeof *f);
     ap_status st = AP_OK;
-    if (!v->dstart || !v->ditems || !assign || !f || !scores) {
+    if (!v->dstart || !v->ditems || !assign || !f) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -140,26 +142,20 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
             ap_annp_list_get(a, li, &list);
             for (uint32_t j = 0; j < list.count; j++, pos++) {
                 if (v->layers[l].dead[pos >> 3] & (1u << (pos & 7))) continue;
-                const uint8_t *vec = list.vecs + 2ull * dim * j;
-                ap_f16_to_f32_n(f, (const uint16_t *)(const void *)vec, dim);
-                /* Nearest base centroid by the same rule as the builder: best dot
-                 * product, ties to the lowest list. */
-                uint32_t best = 0;
-                float bs = 0;
-                for (uint32_t c = 0; c < nl; c++) {
-                    const float *cent = ap_annp_centroids(base) + (size_t)c * dim;
-                    float s = 0;
-                    for (uint32_t d = 0; d < dim; d++) s += cent[d] * f[d];
-                    if (c == 0 || s > bs) {
-                        bs = s;
-                        best = c;
-                    }
-                }
-                v->ditems[k] = (ap_item){.idp = list.ids + 8ull * j, .vec = vec, .layer = l};
-                assign[k++] = best;
+                v->ditems[k++] = (ap_item){.idp = list.ids + 8ull * j,
+                                           .vec = list.vecs + 2ull * dim * j, .layer = l};
             }
         }
     }
+    /* Nearest base centroid by the builder's rule (largest dot product, ties to the
+     * lowest list), in blocks through the same sgemm assignment. */
+    for (size_t at = 0; at < k && !st; at += GROUP_BLOCK) {
+        size_t m = k - at < GROUP_BLOCK ? k - at : GROUP_BLOCK;
+        for (size_t i = 0; i < m; i++)
+            ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec, dim);
+        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
+    }
+    if (st) goto out;
     v->nditems = k;
     /* Counting sort by list, stable. */
     for (size_t i = 0; i < k; i++) v->dstart[assign[i] + 1]++;
@@ -180,7 +176,6 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
 out:
     free(assign);
     free(f);
-    free(scores);
     return st;
 }
 
