@@ -201,3 +201,70 @@ def test_pack_integrity_script(annpack, tiny_pack, tmp_path):
     r = subprocess.run([ROOT / "tools" / "pack_integrity.sh", d, tmp_path / "k.pem",
                         tmp_path / "k.pub"], capture_output=True, text=True, env=env)
     assert r.returncode == 1 and r.stdout.startswith("FAIL") and "pack.meta.idx" in r.stdout
+
+
+@pytest.fixture
+def signed_packset(annpack, tmp_path):
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", ROOT / "examples" / "tiny_docs.csv",
+               "--packset", d, "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", d, "--add",
+               ROOT / "examples" / "delta_add.csv", "--delete-ids", "1,2",
+               "--out", d / "deltas" / "0001.delta")
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
+    return d, tmp_path / "k.pem", tmp_path / "k.pub"
+
+
+def test_tamper_matrix_packset(annpack, signed_packset, tmp_path):
+    d, pem, pub = signed_packset
+    annpack.ok("verify", d, "--pubkey", pub, "--deep")
+    files = sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+    assert any(f.endswith("tombstones.jsonl") for f in files)
+    failures = []
+    for rel in files:
+        size = (d / rel).stat().st_size
+        actions = [("flip", pos) for pos in sorted({0, size // 2, size - 1}) if size] + \
+                  [("truncate", size // 2), ("delete", 0)]
+        for action in actions:
+            t = tmp_path / "t"
+            if t.exists():
+                shutil.rmtree(t)
+            shutil.copytree(d, t)
+            import pathlib
+            sub = pathlib.Path(rel)
+            apply(t / sub.parent, sub.name, action)
+            r = annpack("verify", t, "--pubkey", pub, "--deep")
+            name = sub.name if sub.name != "pack.manifest.json.sig" else "pack.manifest.json.sig"
+            if r.rc != 1 or name not in r.err:
+                failures.append((rel, action, r.rc, r.err.strip()[:300]))
+    assert not failures, failures
+
+
+def test_swapped_delta_refused(annpack, signed_packset, tmp_path):
+    """Replacing a delta directory with another validly built delta breaks the hashes."""
+    d, pem, pub = signed_packset
+    other = tmp_path / "other.delta"
+    annpack.ok("packset", "build-delta", "--base", d / "base", "--delete-ids", "9", "--out", other)
+    shutil.rmtree(d / "deltas" / "0001.delta")
+    shutil.copytree(other, d / "deltas" / "0001.delta")
+    r = annpack("verify", d, "--pubkey", pub)
+    assert r.rc == 1 and "deltas/0001.delta/" in r.err and "sha256 mismatch" in r.err
+
+
+def test_packset_manifest_signed_by_other_key(annpack, signed_packset, tmp_path):
+    d, pem, pub = signed_packset
+    annpack.ok("keygen", "--out", tmp_path / "evil")
+    annpack.ok("sign", d, "--key", tmp_path / "evil.pem")
+    r = annpack("verify", d, "--pubkey", pub)
+    assert r.rc == 1 and "does not verify" in r.err
+
+
+def test_packset_compact_script(annpack, signed_packset, tmp_path):
+    d, pem, pub = signed_packset
+    env = dict(os.environ, ANNPACK=annpack.exe)
+    r = subprocess.run([ROOT / "tools" / "packset_compact.sh", d, tmp_path / "c", "3", "1"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["live"] == 40 and s["deltas"] == [] and s["version"] == 3
