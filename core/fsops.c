@@ -42,6 +42,13 @@ ap_status ap_mkdtemp_beside(const char *target, char **out, ap_err *err)
         free(parent);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
+    /* Outputs may name directories that do not exist yet (--output out/tiny). */
+    ap_status pst = ap_mkdir_p(parent, err);
+    if (pst) {
+        free(copy);
+        free(parent);
+        return pst;
+    }
     /* Strip trailing slashes so basename names the directory itself. */
     size_t n = strlen(copy);
     while (n > 1 && copy[n - 1] == '/') copy[--n] = '\0';
@@ -247,5 +254,26 @@ ap_status ap_copy_file(const char *src, const char *dst, ap_err *err)
     close(in);
     free(buf);
     if (st) unlink(dst);
+    return st;
+}
+
+ap_status ap_mkdir_p(const char *dir, ap_err *err)
+{
+    char *p = strdup(dir);
+    if (!p) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = AP_OK;
+    for (char *c = p + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char keep = *c;
+            *c = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                st = ap_err_errno(err, AP_ERR_IO, errno, "cannot create directory %s", p);
+                break;
+            }
+            *c = keep;
+            if (!keep) break;
+        }
+    }
+    free(p);
     return st;
 }

@@ -37,6 +37,9 @@ ap_status ap_replace_dir(const char *tmp, const char *target, ap_err *err);
 /* Copies a regular file (not following a symlink at src) to a new file dst, fsynced. */
 ap_status ap_copy_file(const char *src, const char *dst, ap_err *err);
 
+/* Creates dir and its missing parents (mode 0755). */
+ap_status ap_mkdir_p(const char *dir, ap_err *err);
+
 /* Parent directory of path (malloc'd; "." when none). */
 char *ap_dirname(const char *path);
 

@@ -206,10 +206,10 @@ static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
     }
     st = AP_OK;
     if (!found_text)
-        st = ap_err_set(err, AP_ERR_NOTFOUND, "%s: text column \"%s\" not found; columns: %s",
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: text column \"%s\" not found; columns: %s",
                         o->input_csv, o->text_col, list);
     else if (o->id_col && !found_id)
-        st = ap_err_set(err, AP_ERR_NOTFOUND, "%s: id column \"%s\" not found; columns: %s",
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: id column \"%s\" not found; columns: %s",
                         o->input_csv, o->id_col, list);
     b->has_id = found_id;
     for (size_t i = 0; i < b->ncols && !st; i++)

@@ -1,0 +1,129 @@
+"""Building and searching packs (and packsets, through the same merged view)."""
+import ctypes
+import json
+
+from . import _lib as L
+
+
+def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, seed=0,
+               offline=True, dim=None, max_rows=None, meta_compression="zstd", force=False):
+    """Builds a pack directory from a CSV (see docs/CLI.md, `annpack build`).
+
+    Returns a dict with rows, rows_skipped, lists_requested, lists_effective, dim.
+    `offline` is accepted for compatibility: the built-in embedder never uses the network."""
+    del offline
+    if meta_compression not in ("zstd", "none"):
+        raise L.AnnpackValueError("meta_compression must be 'zstd' or 'none'", L.AP_ERR_ARG)
+    o = L.BuildOpts(input_csv=L.enc(input_csv), text_col=L.enc(text_col), id_col=L.enc(id_col),
+                    output_dir=L.enc(output_dir),
+                    lists=L.positive("lists", lists, 1, 2**32 - 1) if lists is not None else 0,
+                    seed=L.positive("seed", seed), dim=L.positive("dim", dim, 1, 2**32 - 1) if dim else 0,
+                    max_rows=L.positive("max_rows", max_rows, 1) if max_rows else 0,
+                    meta_codec=0 if meta_compression == "zstd" else 1, force=bool(force))
+    rep, err = L.BuildReport(), L.Err()
+    L.check(L.lib.ap_pack_build(ctypes.byref(o), ctypes.byref(rep), ctypes.byref(err)), err)
+    return {"rows": rep.rows, "rows_skipped": rep.rows_skipped,
+            "lists_requested": rep.lists_requested, "lists_effective": rep.lists_effective,
+            "dim": rep.dim}
+
+
+class Pack:
+    """An open pack or packset (its merged view). Use as a context manager."""
+
+    def __init__(self, path):
+        self._v = ctypes.c_void_p()
+        err = L.Err()
+        L.check(L.lib.ap_view_open(L.enc(path), ctypes.byref(self._v), ctypes.byref(err)), err)
+        self.path = str(path)
+
+    def _handle(self):
+        if not self._v:
+            raise L.AnnpackValueError("the pack is closed", L.AP_ERR_ARG)
+        return self._v
+
+    @property
+    def dim(self):
+        return L.lib.ap_view_dim(self._handle())
+
+    @property
+    def n_lists(self):
+        return L.lib.ap_view_n_lists(self._handle())
+
+    @property
+    def n_vectors(self):
+        """Live documents."""
+        return L.lib.ap_view_live_count(self._handle())
+
+    @property
+    def version(self):
+        return L.lib.ap_view_version(self._handle())
+
+    def status(self):
+        return L.take_json(L.lib.ap_view_status_json(self._handle()))
+
+    def embed(self, text):
+        """The query vector this pack searches `text` with (list of floats)."""
+        b = str(text).encode("utf-8")
+        q = (ctypes.c_float * self.dim)()
+        err = L.Err()
+        L.check(L.lib.ap_view_embed(self._handle(), b, len(b), q, ctypes.byref(err)), err)
+        return list(q)
+
+    def search(self, text, top_k=10, probe=None):
+        """Top-k documents for a text query: [{"id","score","meta","layer"}], best first."""
+        return self.search_vec(self.embed(text), top_k=top_k, probe=probe)
+
+    def search_vec(self, vector, top_k=10, probe=None):
+        """Top-k documents for a query vector (normalised here to unit length)."""
+        v = [float(x) for x in vector]
+        if len(v) != self.dim:
+            raise L.AnnpackValueError(f"vector has {len(v)} dimensions, the pack has {self.dim}",
+                                      L.AP_ERR_ARG)
+        norm = sum(x * x for x in v) ** 0.5
+        if norm > 0:
+            v = [x / norm for x in v]
+        k = L.positive("top_k", top_k, 1, 1000)
+        p = L.positive("probe", probe, 1, 2**32 - 1) if probe is not None else 8
+        q = (ctypes.c_float * self.dim)(*v)
+        hits = (L.Hit * k)()
+        n = ctypes.c_uint32()
+        err = L.Err()
+        L.check(L.lib.ap_view_search(self._handle(), q, k, p, hits, ctypes.byref(n),
+                                     ctypes.byref(err)), err)
+        out = []
+        for h in hits[:n.value]:
+            out.append({"id": h.id, "score": h.score, "meta": self.get(h.id), "layer": h.layer})
+        return out
+
+    def get(self, doc_id):
+        """The live metadata row of doc_id as a dict, or None when absent or deleted."""
+        row, ln, layer, err = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_uint32(), L.Err()
+        st = L.lib.ap_view_get_row(self._handle(), int(doc_id), ctypes.byref(row),
+                                   ctypes.byref(ln), ctypes.byref(layer), ctypes.byref(err))
+        if st == L.AP_ERR_NOTFOUND:
+            return None
+        L.check(st, err)
+        return json.loads(L.take_string(row))
+
+    def close(self):
+        if self._v:
+            L.lib.ap_view_close(self._v)
+            self._v = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def open_pack(path):
+    """Opens a pack or a packset directory for searching."""
+    return Pack(path)

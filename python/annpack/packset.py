@@ -1,0 +1,106 @@
+"""Packsets: base + deltas + tombstones (docs/PACKSET.md)."""
+import ctypes
+
+from . import _lib as L
+from .api import Pack
+
+
+def _ids(delete_ids):
+    if delete_ids is None:
+        return []
+    if isinstance(delete_ids, (str, bytes)):
+        raise L.AnnpackValueError("delete_ids must be a list of integers, not a string",
+                                  L.AP_ERR_ARG)
+    out = []
+    for x in delete_ids:
+        out.append(L.positive("delete id", x))
+    return out
+
+
+def build_packset_base(input_csv, packset_dir, text_col="text", id_col="id", lists=None, seed=0,
+                       offline=True, dim=None, force=False):
+    """Builds packset_dir/base from a CSV and writes the root manifest (version 1)."""
+    del offline
+    o = L.BuildOpts(input_csv=L.enc(input_csv), text_col=L.enc(text_col), id_col=L.enc(id_col),
+                    output_dir=L.enc(packset_dir),
+                    lists=L.positive("lists", lists, 1, 2**32 - 1) if lists is not None else 0,
+                    seed=L.positive("seed", seed), dim=L.positive("dim", dim, 1, 2**32 - 1) if dim else 0,
+                    force=bool(force))
+    rep, err = L.BuildReport(), L.Err()
+    L.check(L.lib.ap_packset_build_base(ctypes.byref(o), ctypes.byref(rep), ctypes.byref(err)), err)
+    return status(packset_dir)
+
+
+def build_delta(base_dir, out_delta_dir, add_csv=None, delete_ids=None, text_col="text",
+                id_col="id", lists=None, seed=0, offline=True):
+    """Builds a delta directory against the base pack at base_dir (adds/updates from
+    add_csv, deletes from delete_ids). Append it with update_packset_manifest."""
+    del offline
+    ids = _ids(delete_ids)
+    arr = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
+    o = L.DeltaOpts(base_dir=L.enc(base_dir), add_csv=L.enc(add_csv), text_col=L.enc(text_col),
+                    id_col=L.enc(id_col), delete_ids=arr, n_delete=len(ids),
+                    out_dir=L.enc(out_delta_dir),
+                    lists=L.positive("lists", lists, 1, 2**32 - 1) if lists is not None else 0,
+                    seed=L.positive("seed", seed))
+    err = L.Err()
+    L.check(L.lib.ap_delta_build(ctypes.byref(o), ctypes.byref(err)), err)
+    return str(out_delta_dir)
+
+
+def update_packset_manifest(packset_dir, delta_dir, seq=None):
+    """Appends a delta directory (inside the packset) to the root manifest at seq
+    (default: next). Refused when seq is not greater than every existing seq, the delta
+    was built against another base, or it fails verification."""
+    s = 0 if seq is None else L.positive("seq", seq, 1, 2**32 - 1)
+    err = L.Err()
+    L.check(L.lib.ap_packset_append_delta(L.enc(packset_dir), L.enc(delta_dir), s,
+                                          ctypes.byref(err)), err)
+    return status(packset_dir)
+
+
+def promote_delta(packset_dir, delta_dir):
+    """Copies an outside delta in as the next seq and appends it; returns the seq."""
+    seq, err = ctypes.c_uint64(), L.Err()
+    L.check(L.lib.ap_packset_promote_delta(L.enc(packset_dir), L.enc(delta_dir),
+                                           ctypes.byref(seq), ctypes.byref(err)), err)
+    return seq.value
+
+
+def revert_packset(packset_dir, to_seq):
+    """Drops every delta after to_seq (the version still increases)."""
+    err = L.Err()
+    L.check(L.lib.ap_packset_revert(L.enc(packset_dir), L.positive("to_seq", to_seq),
+                                    ctypes.byref(err)), err)
+    return status(packset_dir)
+
+
+def rebase_packset(packset_dir, out_dir, lists=None, seed=0):
+    """Compacts the merged view into a new packset at out_dir."""
+    err = L.Err()
+    L.check(L.lib.ap_packset_rebase(L.enc(packset_dir), L.enc(out_dir),
+                                    L.positive("lists", lists, 1, 2**32 - 1) if lists else 0,
+                                    L.positive("seed", seed), L.PROGRESS(), None,
+                                    ctypes.byref(err)), err)
+    return status(out_dir)
+
+
+def create_packset(base_dir, delta_dirs, out_dir):
+    """Assembles a new packset from a base pack and delta directories (copied)."""
+    ds = [L.enc(d) for d in delta_dirs]
+    arr = (ctypes.c_char_p * max(1, len(ds)))(*ds)
+    err = L.Err()
+    L.check(L.lib.ap_packset_create(L.enc(base_dir), arr, len(ds), L.enc(out_dir),
+                                    ctypes.byref(err)), err)
+    return status(out_dir)
+
+
+def open_packset(packset_dir):
+    """Opens a packset (or a pack) as its merged view."""
+    return Pack(packset_dir)
+
+
+def status(packset_dir):
+    """The `annpack packset status` report as a dict."""
+    with Pack(packset_dir) as p:
+        return p.status()
