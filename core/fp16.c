@@ -1,6 +1,7 @@
 /* Half precision conversion: see fp16.h. */
 #include <string.h>
 
+#include "annpack/search.h"
 #include "fp16.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -96,12 +97,10 @@ __attribute__((target("f16c,avx"))) static void to_f32_f16c(float *dst, const ui
 
 static int have_f16c(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
+    static _Atomic int cached = -1;
+    int c = cached;
+    if (c < 0) cached = c = ap_cpu_has("f16c");
+    return c;
 }
 #endif
 

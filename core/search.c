@@ -156,16 +156,15 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *q, const
 typedef float (*dot_fn)(const float *, const uint8_t *, uint32_t);
 static int g_force_portable;
 
-static dot_fn pick(const char **name)
+static dot_fn pick_uncached(const char **name)
 {
 #if defined(__x86_64__)
     if (!g_force_portable) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) {
+        if (ap_cpu_has("avx512f")) {
             *name = "avx512";
             return dot_avx512;
         }
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+        if (ap_cpu_has("avx2") && ap_cpu_has("f16c")) {
             *name = "avx2";
             return dot_avx2;
         }
@@ -173,6 +172,25 @@ static dot_fn pick(const char **name)
 #endif
     *name = "portable";
     return dot_portable;
+}
+
+/* The choice is made once per process (and again when forced): CPU features do not
+ * change, and the hot loop must not re-detect them. */
+static dot_fn pick(const char **name)
+{
+    static _Atomic(dot_fn) cached;
+    static const char *_Atomic cached_name;
+    static int cached_force = -1;
+    dot_fn f = cached;
+    if (f && cached_force == g_force_portable) {
+        *name = cached_name;
+        return f;
+    }
+    f = pick_uncached(name);
+    cached_name = *name;
+    cached_force = g_force_portable;
+    cached = f;
+    return f;
 }
 
 void ap_search_force_portable(int on)

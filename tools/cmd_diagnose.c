@@ -20,16 +20,13 @@ int cmd_diagnose(int argc, char **argv)
     }
     if (argc != 1) return cli_usage_error("diagnose", "takes no arguments");
     const ap_caps *c = ap_caps_get();
-    __builtin_cpu_init();
     printf("{\n  \"annpack\": \"%s\",\n  \"libsodium\": \"%s\",\n  \"zstd\": \"%s\",\n"
            "  \"cjson\": \"%s\",\n  \"openblas\": \"%s\",\n  \"openblas_threads\": %d,\n",
            ap_version(), sodium_version_string(), ZSTD_versionString(), cJSON_Version(),
            openblas_get_config(), openblas_get_num_threads());
     printf("  \"cpu\": {\"avx2\": %s, \"f16c\": %s, \"fma\": %s, \"avx512f\": %s},\n",
-           __builtin_cpu_supports("avx2") ? "true" : "false",
-           __builtin_cpu_supports("f16c") ? "true" : "false",
-           __builtin_cpu_supports("fma") ? "true" : "false",
-           __builtin_cpu_supports("avx512f") ? "true" : "false");
+           ap_cpu_has("avx2") ? "true" : "false", ap_cpu_has("f16c") ? "true" : "false",
+           ap_cpu_has("fma") ? "true" : "false", ap_cpu_has("avx512f") ? "true" : "false");
     printf("  \"search_kernel\": \"%s\",\n", ap_search_kernel());
     printf("  \"caps\": {\"ANNPACK_MAX_DIM\": %u, \"ANNPACK_MAX_LISTS\": %u, "
            "\"ANNPACK_MAX_LIST_BYTES\": %llu, \"ANNPACK_MAX_META_BYTES\": %llu, "

@@ -56,6 +56,9 @@ AP_API float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim);
 AP_API ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
                                 ap_hit *out, uint32_t *n_out, ap_err *err);
 
+/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f". */
+AP_API int ap_cpu_has(const char *feature);
+
 /* The kernel in use: "avx512", "avx2", or "portable"; force_portable for tests. */
 AP_API const char *ap_search_kernel(void);
 AP_API void ap_search_force_portable(int on);
