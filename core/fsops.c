@@ -277,3 +277,10 @@ ap_status ap_mkdir_p(const char *dir, ap_err *err)
     free(p);
     return st;
 }
+
+ap_status ap_publish_dir(const char *tmp, const char *target, ap_err *err)
+{
+    if (chmod(tmp, 0755) != 0) return ap_err_errno(err, AP_ERR_IO, errno, "%s: chmod", tmp);
+    ap_status st = ap_fsync_dir(tmp, err);
+    return st ? st : ap_replace_dir(tmp, target, err);
+}

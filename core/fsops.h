@@ -40,6 +40,10 @@ ap_status ap_copy_file(const char *src, const char *dst, ap_err *err);
 /* Creates dir and its missing parents (mode 0755). */
 ap_status ap_mkdir_p(const char *dir, ap_err *err);
 
+/* Publishes a finished temporary directory (from ap_mkdtemp_beside) as target: gives it
+ * the usual 0755 mode (mkdtemp creates 0700), fsyncs it, then ap_replace_dir. */
+ap_status ap_publish_dir(const char *tmp, const char *target, ap_err *err);
+
 /* Parent directory of path (malloc'd; "." when none). */
 char *ap_dirname(const char *path);
 

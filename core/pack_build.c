@@ -582,11 +582,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (o->lists && rep->lists_effective < o->lists)
         ap_log(AP_LOG_INFO, "build", "--lists %u clamped to %u: only %zu vectors", o->lists,
                rep->lists_effective, b.n);
-    if (chmod(tmp, 0755) != 0) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s: chmod", tmp);
-        goto out;
-    }
-    if ((st = ap_replace_dir(tmp, o->output_dir, err))) goto out;
+    if ((st = ap_publish_dir(tmp, o->output_dir, err))) goto out;
     if (o->progress) o->progress(o->progress_ud, "write", 1, 1);
     free(tmp);
     tmp = NULL;

@@ -17,39 +17,6 @@
 #include "manifest.h"
 #include "verify.h"
 
-typedef struct report {
-    cJSON *root, *checks;
-} report;
-
-static void check_ok(report *r, const char *check, const char *file)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "check", check);
-    if (file) cJSON_AddStringToObject(c, "file", file);
-    cJSON_AddBoolToObject(c, "ok", 1);
-    cJSON_AddItemToArray(r->checks, c);
-}
-
-/* Records the failure (file may be NULL) and returns st. */
-static ap_status fail(report *r, const char *check, const char *file, ap_status st,
-                      const ap_err *err)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "check", check);
-    if (file) cJSON_AddStringToObject(c, "file", file);
-    cJSON_AddBoolToObject(c, "ok", 0);
-    cJSON_AddStringToObject(c, "reason", err->msg);
-    cJSON_AddItemToArray(r->checks, c);
-    cJSON *e = cJSON_AddObjectToObject(r->root, "error");
-    if (file)
-        cJSON_AddStringToObject(e, "file", file);
-    else
-        cJSON_AddNullToObject(e, "file");
-    cJSON_AddStringToObject(e, "kind", ap_status_name(st));
-    cJSON_AddStringToObject(e, "reason", err->msg);
-    return st;
-}
-
 /* Files that would change a pack's meaning if a reader picked them up. */
 static int meaningful(const char *name)
 {
@@ -285,28 +252,24 @@ ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **rep
 {
     ap_verify_opts none = {0};
     const ap_verify_opts *o = opts ? opts : &none;
-    report r = {.root = cJSON_CreateObject()};
+    ap_report r = ap_report_new(dir, "pack", o->deep);
     if (report_out) *report_out = NULL;
     if (!r.root) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_AddStringToObject(r.root, "path", dir);
-    cJSON_AddStringToObject(r.root, "kind", "pack");
-    cJSON_AddBoolToObject(r.root, "deep", o->deep);
-    r.checks = cJSON_AddArrayToObject(r.root, "checks");
     ap_pack_manifest m;
     ap_pack *p = NULL;
     ap_status st = ap_pack_manifest_load(dir, &m, err);
     if (st) {
-        fail(&r, "manifest", AP_MANIFEST, st, err);
+        ap_report_fail(&r, "manifest", AP_MANIFEST, st, err);
         goto done;
     }
-    check_ok(&r, "manifest", AP_MANIFEST);
+    ap_report_ok(&r, "manifest", AP_MANIFEST);
     if ((st = ap_verify_trust(dir, m.raw, m.raw_len, m.root, o, r.root, err))) {
-        fail(&r, "signature", o->sig_path ? o->sig_path : AP_SIGNATURE, st, err);
+        ap_report_fail(&r, "signature", o->sig_path ? o->sig_path : AP_SIGNATURE, st, err);
         goto done_m;
     }
     char bad[256];
     if (ap_pack_check_unlisted(dir, &m, bad, sizeof bad)) {
-        st = fail(&r, "unlisted", bad, ap_err_set(err, AP_ERR_VERIFY,
+        st = ap_report_fail(&r, "unlisted", bad, ap_err_set(err, AP_ERR_VERIFY,
                   "%s/%s: file not listed in the manifest could change the pack's meaning; remove it",
                   dir, bad), err);
         goto done_m;
@@ -314,7 +277,7 @@ ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **rep
     for (size_t i = 0; i < m.nfiles; i++) {
         const ap_manifest_file *f = &m.files[i];
         if ((st = ap_path_inside(dir, f->path, dir, err))) {
-            fail(&r, "path", f->path, st, err);
+            ap_report_fail(&r, "path", f->path, st, err);
             goto done_m;
         }
         char *full = ap_path_join(dir, f->path);
@@ -331,31 +294,29 @@ ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **rep
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: listed in the manifest but missing", full);
         free(full);
         if (st) {
-            fail(&r, "sha256", f->path, st, err);
+            ap_report_fail(&r, "sha256", f->path, st, err);
             goto done_m;
         }
-        check_ok(&r, "sha256", f->path);
+        ap_report_ok(&r, "sha256", f->path);
     }
     if ((st = ap_pack_open(dir, &p, err))) {
-        fail(&r, "structure", m.annpack, st, err);
+        ap_report_fail(&r, "structure", m.annpack, st, err);
         goto done_m;
     }
-    check_ok(&r, "structure", m.annpack);
+    ap_report_ok(&r, "structure", m.annpack);
     if (o->deep) {
         const char *bad_file = NULL;
         if ((st = deep_annp(p, m.annpack, m.meta, o, err, &bad_file))) {
-            fail(&r, "deep", bad_file, st, err);
+            ap_report_fail(&r, "deep", bad_file, st, err);
             goto done_m;
         }
-        check_ok(&r, "deep", NULL);
+        ap_report_ok(&r, "deep", NULL);
     }
 done_m:
     ap_pack_close(p);
     ap_pack_manifest_free(&m);
 done:
-    cJSON_AddBoolToObject(r.root, "ok", st == AP_OK);
-    if (report_out) *report_out = ap_json_render(r.root, NULL);
-    cJSON_Delete(r.root);
+    ap_report_finish(&r, st, report_out);
     return st;
 }
 

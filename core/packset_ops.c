@@ -253,12 +253,7 @@ ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep, ap
     bo.force = false;
     if ((st = ap_pack_build(&bo, rep, err))) goto out;
     if ((st = ap_root_write(tmp, 1, "base", NULL, 0, NULL, err))) goto out;
-    if (chmod(tmp, 0755) != 0) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-        goto out;
-    }
-    if ((st = ap_fsync_dir(tmp, err))) goto out;
-    st = ap_replace_dir(tmp, o->output_dir, err);
+    st = ap_publish_dir(tmp, o->output_dir, err);
     if (!st) {
         free(tmp);
         tmp = NULL;
@@ -393,12 +388,7 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         goto out;
     }
     if ((st = ap_write_file(dm, text, len, err))) goto out;
-    if ((st = ap_fsync_dir(tmp, err))) goto out;
-    if (chmod(tmp, 0755) != 0) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-        goto out;
-    }
-    if ((st = ap_replace_dir(tmp, o->out_dir, err))) goto out;
+    if ((st = ap_publish_dir(tmp, o->out_dir, err))) goto out;
     free(tmp);
     tmp = NULL;
 out:

@@ -101,10 +101,8 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     if ((st = ap_root_write(tmp, ap_view_version(v) + 1, "base", NULL, 0,
                             cJSON_GetObjectItemCaseSensitive(v->root.root, "expires"), err)))
         goto out;
-    if (chmod(tmp, 0755) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-    if (!st) st = ap_fsync_dir(tmp, err);
     ap_crash_point("rebase:before-rename");
-    if (!st) st = ap_replace_dir(tmp, out_dir, err);
+    st = ap_publish_dir(tmp, out_dir, err);
     if (!st) {
         free(tmp);
         tmp = NULL;

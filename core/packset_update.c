@@ -224,12 +224,8 @@ ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, uint64
     ap_rmtree(target);
     if ((st = ap_mkdtemp_beside(target, &tmp, err))) goto out;
     if ((st = copy_delta(delta_dir, tmp, err))) goto out;
-    if (chmod(tmp, 0755) != 0) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-        goto out;
-    }
     ap_crash_point("promote:copied");
-    if ((st = ap_replace_dir(tmp, target, err))) goto out;
+    if ((st = ap_publish_dir(tmp, target, err))) goto out;
     free(tmp);
     tmp = NULL;
     ap_crash_point("promote:renamed");
@@ -329,9 +325,7 @@ ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
         refs[i] = (ap_delta_ref){i + 1, paths[i]};
     }
     if ((st = ap_root_write(tmp, 1, "base", refs, n, NULL, err))) goto out;
-    if (chmod(tmp, 0755) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-    if (!st) st = ap_fsync_dir(tmp, err);
-    if (!st) st = ap_replace_dir(tmp, out_dir, err);
+    st = ap_publish_dir(tmp, out_dir, err);
     if (!st) {
         free(tmp);
         tmp = NULL;

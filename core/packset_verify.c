@@ -13,38 +13,6 @@
 #include "verify.h"
 #include "view.h"
 
-typedef struct vreport {
-    cJSON *root, *checks;
-} vreport;
-
-static void ok_check(vreport *r, const char *check, const char *file)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "check", check);
-    if (file) cJSON_AddStringToObject(c, "file", file);
-    cJSON_AddBoolToObject(c, "ok", 1);
-    cJSON_AddItemToArray(r->checks, c);
-}
-
-static ap_status bad_check(vreport *r, const char *check, const char *file, ap_status st,
-                           const ap_err *err)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "check", check);
-    if (file) cJSON_AddStringToObject(c, "file", file);
-    cJSON_AddBoolToObject(c, "ok", 0);
-    cJSON_AddStringToObject(c, "reason", err->msg);
-    cJSON_AddItemToArray(r->checks, c);
-    cJSON *e = cJSON_AddObjectToObject(r->root, "error");
-    if (file)
-        cJSON_AddStringToObject(e, "file", file);
-    else
-        cJSON_AddNullToObject(e, "file");
-    cJSON_AddStringToObject(e, "kind", ap_status_name(st));
-    cJSON_AddStringToObject(e, "reason", err->msg);
-    return st;
-}
-
 static ap_status check_hash(const char *dir, const char *rel, const char *want, ap_err *err)
 {
     ap_status st = ap_path_inside(dir, rel, dir, err);
@@ -95,14 +63,14 @@ static void sub_error_file(const char *report, const char *layer, char *out, siz
     cJSON_Delete(j);
 }
 
-static ap_status verify_layer(vreport *r, const char *dir, const char *path,
+static ap_status verify_layer(ap_report *r, const char *dir, const char *path,
                               const char *const *files, const char *const *hashes, size_t nfiles,
                               const ap_verify_opts *o, ap_err *err)
 {
     for (size_t i = 0; i < nfiles; i++) {
         ap_status st = check_hash(dir, files[i], hashes[i], err);
-        if (st) return bad_check(r, "sha256", files[i], st, err);
-        ok_check(r, "sha256", files[i]);
+        if (st) return ap_report_fail(r, "sha256", files[i], st, err);
+        ap_report_ok(r, "sha256", files[i]);
     }
     char *ld = ap_path_join(dir, path);
     if (!ld) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -114,14 +82,14 @@ static ap_status verify_layer(vreport *r, const char *dir, const char *path,
         char f[1024];
         sub_error_file(sub, path, f, sizeof f);
         free(sub);
-        return bad_check(r, "layer", f, st, err);
+        return ap_report_fail(r, "layer", f, st, err);
     }
     free(sub);
-    ok_check(r, o->deep ? "layer-deep" : "layer", path);
+    ap_report_ok(r, o->deep ? "layer-deep" : "layer", path);
     return AP_OK;
 }
 
-static ap_status verify_delta_manifest(vreport *r, const char *dir, const ap_delta_entry *d,
+static ap_status verify_delta_manifest(ap_report *r, const char *dir, const ap_delta_entry *d,
                                        ap_err *err)
 {
     char *dm = ap_path_join(dir, d->delta_manifest), *ddir = ap_path_join(dir, d->path);
@@ -148,32 +116,28 @@ static ap_status verify_delta_manifest(vreport *r, const char *dir, const ap_del
     cJSON_Delete(j);
     free(dm);
     free(ddir);
-    if (st) return bad_check(r, "delta-manifest", d->delta_manifest, st, err);
-    ok_check(r, "delta-manifest", d->delta_manifest);
+    if (st) return ap_report_fail(r, "delta-manifest", d->delta_manifest, st, err);
+    ap_report_ok(r, "delta-manifest", d->delta_manifest);
     return AP_OK;
 }
 
 ap_status ap_packset_verify(const char *dir, const ap_verify_opts *o, char **report_out,
                             ap_err *err)
 {
-    vreport r = {.root = cJSON_CreateObject()};
+    ap_report r = ap_report_new(dir, "packset", o->deep);
     if (report_out) *report_out = NULL;
     if (!r.root) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_AddStringToObject(r.root, "path", dir);
-    cJSON_AddStringToObject(r.root, "kind", "packset");
-    cJSON_AddBoolToObject(r.root, "deep", o->deep);
-    r.checks = cJSON_AddArrayToObject(r.root, "checks");
     ap_root_manifest m;
     ap_view *v = NULL;
     ap_status st = ap_root_manifest_load(dir, &m, err);
     if (st) {
-        bad_check(&r, "manifest", AP_MANIFEST, st, err);
+        ap_report_fail(&r, "manifest", AP_MANIFEST, st, err);
         goto done;
     }
-    ok_check(&r, "manifest", AP_MANIFEST);
+    ap_report_ok(&r, "manifest", AP_MANIFEST);
     ap_json_add_u64(r.root, "version", m.version);
     if ((st = ap_verify_trust(dir, m.raw, m.raw_len, m.root, o, r.root, err))) {
-        bad_check(&r, "signature", o->sig_path ? o->sig_path : AP_SIGNATURE, st, err);
+        ap_report_fail(&r, "signature", o->sig_path ? o->sig_path : AP_SIGNATURE, st, err);
         goto done_m;
     }
     char bad[256];
@@ -182,7 +146,7 @@ ap_status ap_packset_verify(const char *dir, const ap_verify_opts *o, char **rep
                         "%s/%s: file not listed in the manifest could change the packset's "
                         "meaning; remove it",
                         dir, bad);
-        bad_check(&r, "unlisted", bad, st, err);
+        ap_report_fail(&r, "unlisted", bad, st, err);
         goto done_m;
     }
     {
@@ -199,17 +163,15 @@ ap_status ap_packset_verify(const char *dir, const ap_verify_opts *o, char **rep
         if ((st = verify_delta_manifest(&r, dir, d, err))) goto done_m;
     }
     if ((st = ap_view_open(dir, &v, err))) {
-        bad_check(&r, "view", NULL, st, err);
+        ap_report_fail(&r, "view", NULL, st, err);
         goto done_m;
     }
     ap_json_add_u64(r.root, "live", ap_view_live_count(v));
-    ok_check(&r, "view", NULL);
+    ap_report_ok(&r, "view", NULL);
 done_m:
     ap_view_close(v);
     ap_root_manifest_free(&m);
 done:
-    cJSON_AddBoolToObject(r.root, "ok", st == AP_OK);
-    if (report_out) *report_out = ap_json_render(r.root, NULL);
-    cJSON_Delete(r.root);
+    ap_report_finish(&r, st, report_out);
     return st;
 }

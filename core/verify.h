@@ -7,6 +7,21 @@
 #include "annpack/pack.h"
 #include "manifest.h"
 
+/* A verify report under construction: {"path","kind","deep","checks":[...],"ok","error"}. */
+typedef struct ap_report {
+    cJSON *root, *checks;
+} ap_report;
+
+/* Starts a report (NULL root on allocation failure). */
+ap_report ap_report_new(const char *dir, const char *kind, bool deep);
+/* Records a passed check (file may be NULL). */
+void ap_report_ok(ap_report *r, const char *check, const char *file);
+/* Records the failure of a check and the report's "error"; returns st. */
+ap_status ap_report_fail(ap_report *r, const char *check, const char *file, ap_status st,
+                         const ap_err *err);
+/* Adds "ok", renders into *out (when out is non-NULL) and frees the report. */
+void ap_report_finish(ap_report *r, ap_status st, char **out);
+
 /* Checks the signature (when keys are given) and "expires" of a root manifest; records a
  * "signature" block (and "expires") in report. */
 ap_status ap_verify_trust(const char *dir, const char *raw, size_t len, const cJSON *root,

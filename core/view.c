@@ -399,6 +399,14 @@ ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len
     return st;
 }
 
+char *ap_view_row_of(void *view, uint64_t id, uint32_t layer)
+{
+    (void)layer;
+    char *row = NULL;
+    size_t len;
+    return ap_view_get_row(view, id, &row, &len, NULL, NULL) == AP_OK ? row : NULL;
+}
+
 static cJSON *layer_counts(const ap_view *v, uint32_t l)
 {
     /* adds = ids new to the live set before this layer; updates = ids that were live. */

@@ -53,14 +53,6 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static char *row_of(void *ud, uint64_t id, uint32_t layer)
-{
-    (void)layer;
-    char *row = NULL;
-    size_t len;
-    return ap_view_get_row(ud, id, &row, &len, NULL, NULL) == AP_OK ? row : NULL;
-}
-
 /* The result of a query file name in generation g: cached, or computed and cached. */
 static int query_blob(fs_gen *g, const char *name, fs_blob **out)
 {
@@ -99,7 +91,7 @@ static int query_blob(fs_gen *g, const char *name, fs_blob **out)
     if (!st) {
         uint32_t probe = q.probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q.probe;
         json = ap_results_json(q.text, q.k, probe, (long long)g->number, (now_us() - t0) / 1e3,
-                               hits, n, row_of, g->view, &len);
+                               hits, n, ap_view_row_of, g->view, &len);
         if (!json) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
     }
     free(vec);

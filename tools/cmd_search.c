@@ -32,15 +32,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static char *meta_of(void *ud, uint64_t id, uint32_t layer)
-{
-    (void)layer;
-    char *row = NULL;
-    size_t len;
-    if (ap_view_get_row(ud, id, &row, &len, NULL, NULL) != AP_OK) return NULL;
-    return row;
-}
-
 int cmd_search(int argc, char **argv)
 {
     static const struct option opts[] = {{"probe", required_argument, 0, 'p'},
@@ -86,7 +77,7 @@ int cmd_search(int argc, char **argv)
     }
     double took = now_ms() - t0;
     uint32_t eff_probe = probe > ap_view_n_lists(p) ? ap_view_n_lists(p) : (uint32_t)probe;
-    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, meta_of, p, NULL);
+    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p, NULL);
     if (!json) {
         ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
         cli_fail("search", &err);

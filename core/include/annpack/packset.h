@@ -64,6 +64,10 @@ AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, ui
 AP_API ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len,
                                  uint32_t *layer, ap_err *err);
 
+/* An ap_meta_lookup_fn for ap_results_json over a view (view is the ap_view *): the live
+ * row of id, malloc'd, or NULL. */
+AP_API char *ap_view_row_of(void *view, uint64_t id, uint32_t layer);
+
 /* `annpack inspect` / `annpack packset status` reports (malloc'd JSON). */
 AP_API char *ap_view_inspect_json(const ap_view *v);
 AP_API char *ap_view_status_json(const ap_view *v);
