@@ -205,7 +205,7 @@ static int serve(opts *o, struct fuse_args *args)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
     struct fuse_session *se = fuse_get_session(g_fuse);
-    if (fuse_set_signal_handlers(se) != 0) goto out_fuse;
+    if (fuse_set_signal_handlers(se) != 0 || fs_guard_install() != 0) goto out_fuse;
     if (fuse_mount(g_fuse, co.mountpoint) != 0) {
         fprintf(stderr, "annpackfs: cannot mount on %s\n", co.mountpoint);
         goto out_signals;

@@ -94,6 +94,13 @@ void fs_reload_stop(void);
 /* Persists the highest accepted version to state= (no-op without it). */
 void fs_state_save(uint64_t version);
 
+/* Installs the SIGBUS handler behind fs_guarded. */
+int fs_guard_install(void);
+
+/* Runs fn(arg); if it touches a vanished page of a mapped source file, returns -EIO
+ * (logging `what`) instead of crashing. */
+int fs_guarded(int (*fn)(void *), void *arg, const char *what);
+
 /* Maps a core status to a negative errno. */
 int fs_errno(ap_status st);
 

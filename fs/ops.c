@@ -54,7 +54,7 @@ static double now_us(void)
 }
 
 /* The result of a query file name in generation g: cached, or computed and cached. */
-static int query_blob(fs_gen *g, const char *name, fs_blob **out)
+static int query_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
 {
     ap_query q;
     ap_err err = {0};
@@ -118,7 +118,7 @@ static int query_blob(fs_gen *g, const char *name, fs_blob **out)
     return 0;
 }
 
-static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
+static int doc_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
 {
     *out = NULL;
     uint64_t id = 0;
@@ -141,6 +141,51 @@ static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
     if (*out) (*out)->data[len] = '\n', (*out)->len = len + 1; /* the blob has len + 1 bytes */
     atomic_fetch_add(&g_stats.docs, 1);
     return *out ? 0 : -ENOMEM;
+}
+
+typedef struct blob_call {
+    int (*fn)(fs_gen *, const char *, fs_blob **);
+    fs_gen *g;
+    const char *name;
+    fs_blob **out;
+} blob_call;
+
+static int run_blob_call(void *arg)
+{
+    blob_call *c = arg;
+    return c->fn(c->g, c->name, c->out);
+}
+
+/* Queries and docs read the mapped source files: guard them (guard.c). */
+static int query_blob(fs_gen *g, const char *name, fs_blob **out)
+{
+    *out = NULL;
+    blob_call c = {query_blob_unguarded, g, name, out};
+    return fs_guarded(run_blob_call, &c, "query");
+}
+
+static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
+{
+    *out = NULL;
+    blob_call c = {doc_blob_unguarded, g, name, out};
+    return fs_guarded(run_blob_call, &c, "doc");
+}
+
+typedef struct read_call {
+    const handle *h;
+    uint64_t off;
+    char *buf;
+    size_t size;
+    ap_err err;
+} read_call;
+
+static int run_read_call(void *arg)
+{
+    read_call *c = arg;
+    ap_status st = c->h->k == K_ANNPACK
+                       ? ap_view_annpack_read(c->h->gen->view, c->off, c->buf, c->size, &c->err)
+                       : ap_view_meta_read(c->h->gen->view, c->off, c->buf, c->size, &c->err);
+    return st ? -EIO : 0;
 }
 
 static void fill_attr(struct stat *st, const fs_gen *g, int dir, uint64_t size)
@@ -281,9 +326,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
     handle *h = (handle *)(uintptr_t)fi->fh;
     atomic_fetch_add(&g_stats.reads, 1);
     if (off < 0) return -EINVAL;
-    ap_err err = {0};
     uint64_t total;
-    ap_status st;
     switch (h->k) {
     case K_MANIFEST: return copy_out(h->gen->manifest, h->gen->manifest_len, buf, size, off);
     case K_HEALTH: return copy_out(h->gen->health, h->gen->health_len, buf, size, off);
@@ -295,14 +338,15 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
         total = h->k == K_ANNPACK ? ap_view_annpack_size(h->gen->view) : ap_view_meta_size(h->gen->view);
         if ((uint64_t)off >= total) return 0;
         if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
-        st = h->k == K_ANNPACK ? ap_view_annpack_read(h->gen->view, (uint64_t)off, buf, size, &err)
-                               : ap_view_meta_read(h->gen->view, (uint64_t)off, buf, size, &err);
-        if (st) {
-            atomic_fetch_add(&g_stats.errors, 1);
-            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", path, (long long)off, err.msg);
-            return -EIO;
+        {
+            read_call c = {.h = h, .off = (uint64_t)off, .buf = buf, .size = size};
+            int rc = fs_guarded(run_read_call, &c, path);
+            if (rc == -EIO && c.err.msg[0]) {
+                atomic_fetch_add(&g_stats.errors, 1);
+                ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", path, (long long)off, c.err.msg);
+            }
+            return rc ? rc : (int)size;
         }
-        return (int)size;
     default: return -EIO;
     }
 }
