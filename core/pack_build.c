@@ -73,14 +73,14 @@ static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, s
                              float *out, uint32_t threads, ap_err *err)
 {
     if (threads > 16) threads = 16;
-    if (n < 64 || threads < 2) threads = 1;
-    embed_job jobs[16];
+    if (n < 64 || threads < 2) threads = 1; /* so jobs[0] always exists */
+    embed_job jobs[16] = {{0}};
     pthread_t tid[16];
     uint32_t started = 0;
-    for (uint32_t t = 0; t < threads; t++) {
+    for (uint32_t t = 0; t < threads; t++)
         jobs[t] = (embed_job){.e = e, .texts = texts, .lens = lens, .n = n, .out = out,
                               .threads = threads, .t = t};
-        if (t == 0) continue;
+    for (uint32_t t = 1; t < threads; t++) {
         if (pthread_create(&tid[t], NULL, embed_worker, &jobs[t]) != 0) break;
         started = t;
     }

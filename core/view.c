@@ -280,7 +280,7 @@ out:
 void ap_view_close(ap_view *v)
 {
     if (!v) return;
-    for (uint32_t l = 0; l < v->nlayers; l++) {
+    for (uint32_t l = 0; v->layers && l < v->nlayers; l++) {
         ap_pack_close(v->layers[l].pack);
         free(v->layers[l].dir);
         free(v->layers[l].tomb);

@@ -395,3 +395,34 @@ def test_source_truncated_under_the_mount(annpack, tiny_pack, mount, tmp_path, m
     with open(m.mnt / "pack.annpack", "rb", buffering=0) as f:
         assert f.read(72) == good[:72]  # the header is generated, not read from the source
     assert "changed under the mount (SIGBUS)" in m.stderr()
+
+
+def test_no_descriptor_or_memory_leak(signed_ps, mount):
+    """Thousands of open/close cycles and a client killed mid-read leave the daemon's
+    descriptor count and RSS flat."""
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}", "cache_mb=1")
+    pid = m.pid()
+
+    def fds():
+        return len(os.listdir(f"/proc/{pid}/fd"))
+
+    def rss():
+        return int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0])
+
+    for i in range(300):  # warm up caches and thread pool
+        qpath(m.mnt, f"warm {i}").read_bytes()
+    fd0, rss0 = fds(), rss()
+    for i in range(3000):
+        with open(m.mnt / ("pack.annpack" if i % 3 else "health"), "rb") as f:
+            f.read(4096)
+        qpath(m.mnt, f"cycle {i % 500}").read_bytes()
+    # A client killed in the middle of reading a large file.
+    for _ in range(5):
+        p = subprocess.Popen(["sh", "-c", f"exec cat {m.mnt / 'pack.annpack'} > /dev/null"])
+        p.kill()
+        p.wait()
+    time.sleep(0.5)
+    assert fds() <= fd0 + 2
+    assert rss() < rss0 + 20 * 1024, (rss0, rss())
+    assert json.loads((m.mnt / "health").read_text())["status"] == "ok"
