@@ -247,3 +247,11 @@ def test_missing_file(annpack, pack_copy):
     os.unlink(pack_copy / "pack.meta.idx")
     r = annpack("verify", pack_copy)
     assert r.rc == 1 and "pack.meta.idx" in r.err and "missing" in r.err
+
+
+def test_manifest_size_cap(annpack, pack_copy):
+    text = (pack_copy / "pack.manifest.json").read_text()
+    (pack_copy / "pack.manifest.json").write_text(text[:-2] + " " * (16 << 20) + "}\n")
+    r = annpack("verify", pack_copy)
+    assert r.rc == 1 and "exceeds the manifest cap" in r.err
+    assert annpack("search", pack_copy, "x").rc == 1
