@@ -11,6 +11,7 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "endian.h"
+#include "fsops.h"
 
 struct ap_annp {
     char *path;
@@ -148,24 +149,17 @@ static ap_status finish_open(ap_annp *a, ap_annp **out, ap_err *err)
 ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s",
-                            path);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
-        close(fd);
-        return S_ISREG(sb.st_mode) ? ap_err_errno(err, AP_ERR_IO, e, "%s", path)
-                                   : ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
-    }
+    int fd;
+    uint64_t fsize;
+    ap_status st0 = ap_open_regular(path, &fd, &fsize, err);
+    if (st0) return st0;
     ap_annp *a = calloc(1, sizeof *a);
     if (!a || !(a->path = strdup(path))) {
         free(a);
         close(fd);
         return ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", path);
     }
-    a->size = (uint64_t)sb.st_size;
+    a->size = fsize;
     if (a->size > 0) {
         void *m = mmap(NULL, a->size, PROT_READ, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED) {

@@ -164,26 +164,41 @@ ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, i
     return st;
 }
 
-ap_status ap_read_file(const char *path, size_t max, char **out, size_t *len, ap_err *err)
+ap_status ap_open_regular(const char *path, int *fd, uint64_t *size, ap_err *err)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
         return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
     struct stat sb;
     ap_status st = AP_OK;
-    char *buf = NULL;
-    if (fstat(fd, &sb) != 0) {
+    if (fstat(*fd, &sb) != 0)
         st = ap_err_errno(err, AP_ERR_IO, errno, "%s", path);
-    } else if (!S_ISREG(sb.st_mode)) {
+    else if (!S_ISREG(sb.st_mode))
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
-    } else if ((uint64_t)sb.st_size > max) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %lld bytes exceeds the cap of %zu bytes", path,
-                        (long long)sb.st_size, max);
-    } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
+    if (st) {
+        close(*fd);
+        *fd = -1;
+        return st;
+    }
+    *size = (uint64_t)sb.st_size;
+    return AP_OK;
+}
+
+ap_status ap_read_file(const char *path, size_t max, char **out, size_t *len, ap_err *err)
+{
+    *out = NULL;
+    int fd;
+    uint64_t fsize;
+    ap_status st = ap_open_regular(path, &fd, &fsize, err);
+    if (st) return st;
+    char *buf = NULL;
+    if (fsize > max) {
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %llu bytes exceeds the cap of %zu bytes", path,
+                        (unsigned long long)fsize, max);
+    } else if (!(buf = malloc((size_t)fsize + 1))) {
         st = ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", path);
     } else {
-        size_t got = 0, n = (size_t)sb.st_size;
+        size_t got = 0, n = (size_t)fsize;
         while (got < n) {
             ssize_t r = read(fd, buf + got, n - got);
             if (r < 0 && errno == EINTR) continue;

@@ -27,6 +27,10 @@ ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, i
 /* Writes data to a new file (O_EXCL) and fsyncs it. */
 ap_status ap_write_file(const char *path, const void *data, size_t len, ap_err *err);
 
+/* Opens path read-only and checks it is a regular file; *size receives its size.
+ * Errors name the path: AP_ERR_NOTFOUND, AP_ERR_IO, AP_ERR_FORMAT (not a regular file). */
+ap_status ap_open_regular(const char *path, int *fd, uint64_t *size, ap_err *err);
+
 /* Reads a whole file of at most max bytes (AP_ERR_LIMIT above). malloc'd, NUL-terminated. */
 ap_status ap_read_file(const char *path, size_t max, char **out, size_t *len, ap_err *err);
 

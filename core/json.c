@@ -1,13 +1,10 @@
 /* Strict JSON helpers: see json.h. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fsops.h"
 #include "json.h"
 
 static const char *type_name(int type)
@@ -74,56 +71,20 @@ ap_status ap_json_load_file(const char *path, size_t max_bytes, cJSON **out, cha
 {
     *out = NULL;
     if (raw) *raw = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s",
-                            path);
-    ap_status st = AP_OK;
     char *buf = NULL;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", path);
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > max_bytes) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %lld bytes exceeds the manifest cap (%zu bytes)",
-                        path, (long long)sb.st_size, max_bytes);
-        goto out;
-    }
-    size_t n = (size_t)sb.st_size, got = 0;
-    buf = malloc(n + 1);
-    if (!buf) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: read", path);
-            goto out;
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    if (got != n) {
-        st = ap_err_set(err, AP_ERR_IO, "%s: file changed while reading", path);
-        goto out;
-    }
-    buf[n] = '\0';
+    size_t n = 0;
+    ap_status st = ap_read_file(path, max_bytes, &buf, &n, err);
+    if (st == AP_ERR_LIMIT)
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %zu bytes",
+                        path, max_bytes);
+    if (st) return st;
     st = ap_json_parse_strict(buf, n, path, out, err);
     if (st == AP_OK && raw) {
         *raw = buf;
         if (raw_len) *raw_len = n;
         buf = NULL;
     }
-out:
     free(buf);
-    close(fd);
     return st;
 }
 

@@ -271,15 +271,11 @@ static atomic_uint_fast64_t g_serial = 1;
 
 static ap_status map_file(const char *path, const uint8_t **map, size_t *len, ap_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
-    }
-    *len = (size_t)sb.st_size;
+    int fd;
+    uint64_t size;
+    ap_status st0 = ap_open_regular(path, &fd, &size, err);
+    if (st0) return st0;
+    *len = (size_t)size;
     *map = NULL;
     if (*len) {
         void *m = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);

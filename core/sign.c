@@ -14,6 +14,7 @@
 
 #include "annpack/log.h"
 #include "annpack/sign.h"
+#include "fsops.h"
 
 /* PKCS#8 PrivateKeyInfo for Ed25519: version 0, AlgorithmIdentifier 1.3.101.112,
  * OCTET STRING wrapping the 32-byte seed as an OCTET STRING. */
@@ -56,14 +57,9 @@ ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *si
 {
     ap_status st = ap_crypto_init(err);
     if (st) return st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ap_err_set(err, AP_ERR_IO, "%s: not a regular file", path);
-    }
+    int fd;
+    uint64_t fsize;
+    if ((st = ap_open_regular(path, &fd, &fsize, err))) return st;
     size_t cap = 1 << 20;
     unsigned char *buf = malloc(cap);
     if (!buf) {
@@ -240,31 +236,27 @@ ap_status ap_seckey_load(const char *path, ap_seckey **out, ap_err *err)
     *out = NULL;
     ap_status st = ap_crypto_init(err);
     if (st) return st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", path);
+    int fd;
+    uint64_t fsize;
+    if ((st = ap_open_regular(path, &fd, &fsize, err))) return st;
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: not a regular file", path);
-    }
-    if (sb.st_mode & 077)
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
         ap_log(AP_LOG_WARN, "sign",
                "private key %s is readable by group or others (mode %04o); chmod 600 it", path,
                (unsigned)(sb.st_mode & 07777));
-    if ((uint64_t)sb.st_size > AP_MAX_PEM_BYTES) {
+    if (fsize > AP_MAX_PEM_BYTES) {
         close(fd);
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: %lld bytes is too large for a key file", path,
-                          (long long)sb.st_size);
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu bytes is too large for a key file", path,
+                          (unsigned long long)fsize);
     }
-    char *buf = sodium_malloc((size_t)sb.st_size + 1);
+    char *buf = sodium_malloc((size_t)fsize + 1);
     if (!buf) {
         close(fd);
         return ap_err_set(err, AP_ERR_NOMEM, "out of secure memory");
     }
     size_t got = 0;
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+    while (got < (size_t)fsize) {
+        ssize_t r = read(fd, buf + got, (size_t)fsize - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         got += (size_t)r;
