@@ -424,5 +424,8 @@ def test_no_descriptor_or_memory_leak(signed_ps, mount):
         p.wait()
     time.sleep(0.5)
     assert fds() <= fd0 + 2
-    assert rss() < rss0 + 20 * 1024, (rss0, rss())
+    sanitized = "libasan" in subprocess.run(["ldd", ANNPACKFS], capture_output=True,
+                                            text=True).stdout
+    if not sanitized:  # ASan's quarantine and shadow memory make RSS meaningless
+        assert rss() < rss0 + 20 * 1024, (rss0, rss())
     assert json.loads((m.mnt / "health").read_text())["status"] == "ok"
