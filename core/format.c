@@ -96,8 +96,8 @@ static ap_status load(ap_annp *a, ap_err *err)
     uint32_t nl = a->h.n_lists, dim = a->h.dim;
     size_t cbytes = (size_t)nl * dim * sizeof(float);
     a->centroids = aligned_alloc(64, (cbytes + 63) & ~(size_t)63);
-    a->list_off = malloc(nl * sizeof *a->list_off);
-    a->list_count = malloc(nl * sizeof *a->list_count);
+    a->list_off = malloc((nl ? nl : 1) * sizeof *a->list_off);
+    a->list_count = malloc((nl ? nl : 1) * sizeof *a->list_count);
     a->list_start = malloc((nl + 1ull) * sizeof *a->list_start);
     if (!a->centroids || !a->list_off || !a->list_count || !a->list_start)
         return ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory for %u lists", a->path, nl);

@@ -118,7 +118,7 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
         char what[256];
         snprintf(what, sizeof what, "%.200s: row of id %llu", name, (unsigned long long)es[i].id);
         if ((st = ap_json_parse_strict(row, es[i].len, what, &j, err))) goto out;
-        uint64_t rid;
+        uint64_t rid = 0;
         const cJSON *idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
         st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, what, &rid, err)
                   : ap_err_set(err, AP_ERR_VERIFY, "%s: not an object with an \"id\"", what);

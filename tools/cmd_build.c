@@ -93,7 +93,7 @@ int cmd_build(int argc, char **argv)
     if (rep.rows_skipped)
         fprintf(stderr, "annpack build: --max-rows %llu: left out %llu of %llu rows\n",
                 (unsigned long long)o.max_rows, (unsigned long long)rep.rows_skipped,
-                (unsigned long long)(rep.rows + rep.rows_skipped));
+                (unsigned long long)rep.rows + (unsigned long long)rep.rows_skipped);
     if (lists_given && rep.lists_effective < rep.lists_requested)
         fprintf(stderr, "annpack build: --lists %u clamped to %u (the number of vectors)\n",
                 rep.lists_requested, rep.lists_effective);

@@ -131,7 +131,7 @@ static ap_status delete_list(const args *a, uint64_t **ids, size_t *n, ap_err *e
             free(more);
             return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         }
-        memcpy(all + *n, more, nm * sizeof *more);
+        if (nm) memcpy(all + *n, more, nm * sizeof *more);
         *ids = all;
         *n += nm;
         free(more);
