@@ -188,7 +188,7 @@ ap_status ap_read_file(const char *path, size_t max, char **out, size_t *len, ap
 {
     *out = NULL;
     int fd;
-    uint64_t fsize;
+    uint64_t fsize = 0;
     ap_status st = ap_open_regular(path, &fd, &fsize, err);
     if (st) return st;
     char *buf = NULL;

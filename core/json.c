@@ -103,7 +103,7 @@ ap_status ap_json_member(const cJSON *obj, const char *key, int type, const char
 ap_status ap_json_item_u64(const cJSON *item, uint64_t max, const char *what, uint64_t *out,
                            ap_err *err)
 {
-    if (!cJSON_IsNumber(item))
+    if (!item || !cJSON_IsNumber(item))
         return ap_err_set(err, AP_ERR_FORMAT, "%s is not a number", what);
     double d = item->valuedouble;
     if (!isfinite(d) || d < 0 || d != floor(d) || d > (double)AP_JSON_MAX_SAFE_INT)
@@ -132,7 +132,7 @@ ap_status ap_json_str(const cJSON *obj, const char *key, const char *name, const
 {
     const cJSON *it = NULL;
     ap_status st = ap_json_member(obj, key, cJSON_String, name, &it, err);
-    if (st) return st;
+    if (st || !it) return st ? st : AP_ERR_INTERNAL;
     *out = it->valuestring;
     return AP_OK;
 }

@@ -68,6 +68,7 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
     memset(acc, 0, (size_t)k * dim * sizeof *acc);
     memset(count, 0, k * sizeof *count);
     for (size_t i = 0; i < n; i++) {
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): filled by ap_kmeans_assign */
         double *a = acc + (size_t)assign[i] * dim;
         const float *v = x + i * dim;
         for (uint32_t d = 0; d < dim; d++) a[d] += v[d];
@@ -119,15 +120,20 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
     uint64_t rng = seed ^ 0x616e6e7061636b00ull;
     for (size_t i = 0; i < n; i++) perm[i] = i;
     for (size_t i = 0; i < m && m < n; i++) {
-        size_t j = i + (size_t)(ap_splitmix64(&rng) % (n - i));
+        size_t span = n - i; /* > 0: i < m < n */
+        if (span == 0) break;
+        /* NOLINTNEXTLINE(clang-analyzer-core.DivideZero): span > 0, checked just above */
+        size_t j = i + (size_t)(ap_splitmix64(&rng) % span);
         size_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
     }
-    for (size_t i = 0; i < m; i++) memcpy(sample + i * dim, x + perm[i] * dim, dim * sizeof *x);
+    for (size_t i = 0; i < m; i++)
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): perm filled above */
+        memcpy(sample + i * dim, x + perm[i] * dim, dim * sizeof *x);
     /* Initial centroids: k distinct sample rows chosen by the same generator. */
     for (size_t i = 0; i < m; i++) perm[i] = i;
-    for (uint32_t c = 0; c < k; c++) {
+    for (uint32_t c = 0; c < k && c < m; c++) { /* k <= m: m >= min(k, n) and k <= n */
         size_t j = c + (size_t)(ap_splitmix64(&rng) % (m - c));
         size_t t = perm[c];
         perm[c] = perm[j];

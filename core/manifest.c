@@ -64,7 +64,7 @@ ap_status ap_path_inside(const char *root, const char *path, const char *name, a
 const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path)
 {
     for (size_t i = 0; i < m->nfiles; i++)
-        if (strcmp(m->files[i].path, path) == 0) return &m->files[i];
+        if (m->files[i].path && strcmp(m->files[i].path, path) == 0) return &m->files[i];
     return NULL;
 }
 

@@ -424,6 +424,8 @@ ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size
         return AP_OK;
     }
     uint8_t *out = buf;
+    if (len && m->nframes == 0)
+        return ap_err_set(err, AP_ERR_INTERNAL, "%s: rows without frames", m->path);
     while (len) {
         uint32_t lo = 0, hi = m->nframes;
         while (hi - lo > 1) {
@@ -433,10 +435,11 @@ ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size
             else
                 hi = mid;
         }
-        const char *data;
-        size_t dl;
+        const char *data = NULL;
+        size_t dl = 0;
         ap_status st = get_frame(m, lo, &data, &dl, err);
         if (st) return st;
+        if (!data) return ap_err_set(err, AP_ERR_INTERNAL, "%s: frame %u unavailable", m->path, lo);
         size_t in = (size_t)(offset - m->d_off[lo]);
         size_t n = dl - in < len ? dl - in : len;
         memcpy(out, data + in, n);
@@ -451,11 +454,13 @@ static void entry_at(const ap_meta *m, uint64_t i, entry *e)
 {
     if (m->heap) {
         *e = m->heap[i];
-    } else {
+    } else if (m->idx) {
         const uint8_t *p = m->idx + 16 + 24 * i;
         e->id = ap_le64(p);
         e->off = ap_le64(p + 8);
         e->len = ap_le64(p + 16);
+    } else {
+        *e = (entry){0};
     }
 }
 
@@ -507,6 +512,7 @@ static ap_status scan_rows(ap_meta *m, ap_err *err)
         } else {
             data = (const char *)m->map;
             dl = m->map_len;
+            if (!data) break; /* an empty file maps nothing */
         }
         size_t pos = 0;
         while (pos < dl) {
@@ -656,6 +662,7 @@ ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap
     char *buf = malloc(e.len + 2);
     if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     ap_status st = ap_meta_read_stream(m, e.off, buf, e.len + (has_next ? 1 : 0), err);
+    /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): read_stream filled it */
     if (!st && ((has_next && buf[e.len] != '\n') || memchr(buf, '\n', e.len)))
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: index entry of id %llu does not match a row",
                         m->path, (unsigned long long)id);

@@ -152,7 +152,8 @@ ap_status ap_packset_append_delta(const char *ps, const char *delta_dir, uint64_
         goto out;
     }
     for (size_t i = 0; i < c.n; i++)
-        if (strcmp(c.refs[i].path, rel) == 0) {
+        /* rel is set: relative_inside succeeded above. */
+        if (c.refs[i].path && strcmp(c.refs[i].path, rel) == 0) { // NOLINT(clang-analyzer-core.NonNullParamChecker)
             st = ap_err_set(err, AP_ERR_ARG, "%s is already in %s as seq %llu", delta_dir, ps,
                             (unsigned long long)c.refs[i].seq);
             goto out;

@@ -59,7 +59,7 @@ static void sub_error_file(const char *report, const char *layer, char *out, siz
     cJSON *j = report ? cJSON_Parse(report) : NULL;
     const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
     const cJSON *f = e ? cJSON_GetObjectItemCaseSensitive(e, "file") : NULL;
-    if (cJSON_IsString(f)) snprintf(out, outlen, "%s/%s", layer, f->valuestring);
+    if (f && cJSON_IsString(f)) snprintf(out, outlen, "%s/%s", layer, f->valuestring);
     cJSON_Delete(j);
 }
 

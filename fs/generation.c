@@ -74,7 +74,7 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
             cJSON *j = cJSON_Parse(report);
             const cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, "signature") : NULL;
             const cJSON *k = s ? cJSON_GetObjectItemCaseSensitive(s, "key_id") : NULL;
-            if (cJSON_IsString(k)) snprintf(g->keyid, sizeof g->keyid, "%s", k->valuestring);
+            if (k && cJSON_IsString(k)) snprintf(g->keyid, sizeof g->keyid, "%s", k->valuestring);
             cJSON_Delete(j);
         }
     }
