@@ -25,16 +25,17 @@ int ap_cpu_has(const char *feature)
     if (!strcmp(feature, "avx")) return avx;
     if (!strcmp(feature, "f16c")) return avx && ((c >> 29) & 1);
     if (!strcmp(feature, "fma")) return avx && ((c >> 12) & 1);
-    unsigned int b7 = 0;
+    unsigned int b7 = 0, c7 = 0;
     if (__get_cpuid_max(0, NULL) >= 7) {
-        unsigned int a7, c7, d7;
+        unsigned int a7, d7;
         __cpuid_count(7, 0, a7, b7, c7, d7);
         (void)a7;
-        (void)c7;
         (void)d7;
     }
     if (!strcmp(feature, "avx2")) return avx && ((b7 >> 5) & 1);
     if (!strcmp(feature, "avx512f")) return avx512_os && ((b7 >> 16) & 1);
+    if (!strcmp(feature, "avx512bw")) return avx512_os && ((b7 >> 16) & 1) && ((b7 >> 30) & 1);
+    if (!strcmp(feature, "avx512vnni")) return avx512_os && ((b7 >> 16) & 1) && ((c7 >> 11) & 1);
     return 0;
 }
 #else

@@ -28,7 +28,9 @@ ap_status ap_embedder_create(const char *name, uint32_t dim, uint64_t seed, ap_e
         return ap_err_set(err, AP_ERR_LIMIT, "embedder dim %u exceeds ANNPACK_MAX_DIM (%u)", dim,
                           caps->max_dim);
     if (strcmp(name, "hash") == 0) return ap_embed_hash_create(dim, seed, out, err);
-    return ap_err_set(err, AP_ERR_UNSUPPORTED, "unknown embedder \"%s\" (known: hash)", name);
+    if (strcmp(name, "vectors") == 0) return ap_embed_vectors_create(dim, out, err);
+    return ap_err_set(err, AP_ERR_UNSUPPORTED, "unknown embedder \"%s\" (known: hash, vectors)",
+                      name);
 }
 
 ap_status ap_embedder_from_json(const char *json, size_t len, const char *name, ap_embedder **out,

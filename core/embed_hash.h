@@ -1,9 +1,11 @@
-/* The built-in "hash" embedder (internal constructor; see docs/FORMAT.md "Embedder"). */
+/* Internal constructors of the built-in embedders (docs/FORMAT.md "Embedder"): "hash",
+ * and "vectors" for packs built from given vectors (it refuses to embed text). */
 #ifndef ANNPACK_CORE_EMBED_HASH_H
 #define ANNPACK_CORE_EMBED_HASH_H
 
 #include "annpack/embed.h"
 
 ap_status ap_embed_hash_create(uint32_t dim, uint64_t seed, ap_embedder **out, ap_err *err);
+ap_status ap_embed_vectors_create(uint32_t dim, ap_embedder **out, ap_err *err);
 
 #endif

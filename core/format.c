@@ -11,6 +11,7 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "endian.h"
+#include "mapping.h"
 #include "fsops.h"
 
 struct ap_annp {
@@ -161,12 +162,12 @@ ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
     }
     a->size = fsize;
     if (a->size > 0) {
-        void *m = mmap(NULL, a->size, PROT_READ, MAP_SHARED, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
+        const void *m;
+        ap_status st = ap_map_file(fd, (size_t)a->size, path, &m, err);
+        if (st) {
             close(fd);
             ap_annp_close(a);
-            return ap_err_errno(err, AP_ERR_IO, e, "%s: mmap", path);
+            return st;
         }
         a->base = m;
         a->mapped = 1;
@@ -194,7 +195,7 @@ ap_status ap_annp_open_mem(const void *data, size_t len, const char *name, ap_an
 void ap_annp_close(ap_annp *a)
 {
     if (!a) return;
-    if (a->mapped) munmap((void *)a->base, a->size);
+    if (a->mapped) ap_unmap_file(a->base, a->size);
     free(a->centroids);
     free(a->list_off);
     free(a->list_count);

@@ -1,17 +1,36 @@
-/* Spherical k-means: see kmeans.h. */
+/* Spherical k-means: see kmeans.h.
+ *
+ * The expensive part is scoring rows against centroids (2·n·k·d flops per pass). Rows are
+ * cut into fixed blocks; T worker threads take blocks in turn, each scoring its block with a
+ * single-threaded OpenBLAS sgemm into a private buffer small enough to stay in L2 and
+ * taking the row maxima straight away, so the scores never travel through memory and the
+ * argmax runs in parallel too. A block's result does not depend on which thread computed
+ * it, so the assignment is the same for every thread count. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "annpack/log.h"
+#include "annpack/search.h"
 #include "kmeans.h"
 
-#define BLOCK_ROWS 4096u
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Rows per sgemm call: 256 rows x 1024 centroids of f32 scores is 1 MiB. */
+#define BLOCK_ROWS 256u
+#define MAX_THREADS 64u
 
 /* Declared by OpenBLAS; not in every cblas.h. */
 extern void openblas_set_num_threads(int num_threads);
+extern int openblas_get_num_threads(void);
+
+static atomic_uint g_threads = 1;
 
 uint32_t ap_blas_threads_from_env(void)
 {
@@ -19,36 +38,141 @@ uint32_t ap_blas_threads_from_env(void)
     if (!s || !*s) s = getenv("ANNPACK_FAISS_THREADS");
     long t = s && *s ? strtol(s, NULL, 10) : 0;
     if (t <= 0) t = 1;
-    if (t > 256) t = 256;
+    if (t > (long)MAX_THREADS) t = MAX_THREADS;
     openblas_set_num_threads((int)t);
+    g_threads = (uint32_t)t;
     return (uint32_t)t;
+}
+
+uint32_t ap_kmeans_threads(void)
+{
+    return g_threads;
+}
+
+/* Index of the largest of s[0..k) (the first one on ties) and its value. */
+static uint32_t argmax_portable(const float *s, uint32_t k, float *best)
+{
+    uint32_t bi = 0;
+    float bs = s[0];
+    for (uint32_t c = 1; c < k; c++)
+        if (s[c] > bs) {
+            bs = s[c];
+            bi = c;
+        }
+    *best = bs;
+    return bi;
+}
+
+#if defined(__x86_64__)
+/* Same result as argmax_portable: the maximum, then its first position (scores are finite,
+ * and -0 == +0 compares equal in both). */
+__attribute__((target("avx512f"))) static uint32_t argmax_avx512(const float *s, uint32_t k,
+                                                                  float *best)
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    uint32_t c = 0;
+    for (; c + 16 <= k; c += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + c));
+    if (c < k) m = _mm512_mask_max_ps(m, (__mmask16)((1u << (k - c)) - 1), m, _mm512_maskz_loadu_ps((__mmask16)((1u << (k - c)) - 1), s + c));
+    float mx = _mm512_reduce_max_ps(m);
+    __m512 vm = _mm512_set1_ps(mx);
+    for (c = 0; c + 16 <= k; c += 16) {
+        __mmask16 eq = _mm512_cmpeq_ps_mask(_mm512_loadu_ps(s + c), vm);
+        if (eq) {
+            *best = mx;
+            return c + (uint32_t)__builtin_ctz(eq);
+        }
+    }
+    for (; c < k; c++)
+        if (s[c] == mx) break;
+    *best = mx;
+    return c < k ? c : 0;
+}
+#endif
+
+typedef uint32_t (*argmax_fn)(const float *, uint32_t, float *);
+
+static argmax_fn pick_argmax(void)
+{
+#if defined(__x86_64__)
+    if (ap_cpu_has("avx512f")) return argmax_avx512;
+#endif
+    return argmax_portable;
+}
+
+typedef struct assign_job {
+    const float *x;
+    size_t n;
+    uint32_t dim, k;
+    const float *centroids;
+    uint32_t *assign;
+    float *best_score;
+    argmax_fn argmax;
+    atomic_size_t next; /* next block to take */
+    atomic_int failed;
+} assign_job;
+
+static void *assign_worker(void *arg)
+{
+    assign_job *j = arg;
+    float *scores = malloc((size_t)BLOCK_ROWS * j->k * sizeof *scores);
+    if (!scores) {
+        j->failed = 1;
+        return NULL;
+    }
+    size_t nblocks = (j->n + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    for (size_t b; (b = atomic_fetch_add(&j->next, 1)) < nblocks;) {
+        size_t r0 = b * BLOCK_ROWS;
+        size_t m = j->n - r0 < BLOCK_ROWS ? j->n - r0 : BLOCK_ROWS;
+        /* scores[m x k] = X_b[m x dim] * C^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)j->k, (int)j->dim, 1.0f,
+                    j->x + r0 * j->dim, (int)j->dim, j->centroids, (int)j->dim, 0.0f, scores,
+                    (int)j->k);
+        for (size_t i = 0; i < m; i++) {
+            float bs;
+            j->assign[r0 + i] = j->argmax(scores + i * j->k, j->k, &bs);
+            if (j->best_score) j->best_score[r0 + i] = bs;
+        }
+    }
+    free(scores);
+    return NULL;
+}
+
+/* Runs fn(arg_t) on T threads (the calling thread is one of them) with OpenBLAS limited to
+ * one thread each; returns how many ran (at least 1). */
+static uint32_t run_parallel(void *(*fn)(void *), void *args, size_t arg_size, uint32_t threads)
+{
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads == 0) threads = 1;
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    pthread_t tid[MAX_THREADS];
+    uint32_t started = 1;
+    for (uint32_t t = 1; t < threads; t++) {
+        if (pthread_create(&tid[t], NULL, fn, (char *)args + t * arg_size) != 0) break;
+        started++;
+    }
+    fn(args);
+    for (uint32_t t = 1; t < started; t++) pthread_join(tid[t], NULL);
+    openblas_set_num_threads(saved);
+    return started;
 }
 
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
                            uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
 {
-    size_t rows = n < BLOCK_ROWS ? n : BLOCK_ROWS;
-    float *scores = malloc(rows * (size_t)k * sizeof *scores);
-    if (!scores && n) return ap_err_set(err, AP_ERR_NOMEM, "k-means: out of memory");
-    for (size_t b = 0; b < n; b += BLOCK_ROWS) {
-        size_t m = n - b < BLOCK_ROWS ? n - b : BLOCK_ROWS;
-        /* scores[m x k] = X_b[m x dim] * C^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)dim, 1.0f,
-                    x + b * dim, (int)dim, centroids, (int)dim, 0.0f, scores, (int)k);
-        for (size_t i = 0; i < m; i++) {
-            const float *s = scores + i * k;
-            uint32_t best = 0;
-            float bs = s[0];
-            for (uint32_t c = 1; c < k; c++)
-                if (s[c] > bs) {
-                    bs = s[c];
-                    best = c;
-                }
-            assign[b + i] = best;
-            if (best_score) best_score[b + i] = bs;
-        }
-    }
-    free(scores);
+    if (n == 0) return AP_OK;
+    assign_job j = {.x = x, .n = n, .dim = dim, .k = k, .centroids = centroids,
+                    .assign = assign, .best_score = best_score, .argmax = pick_argmax()};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    uint32_t t = g_threads;
+    size_t nblocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    if (t > nblocks) t = (uint32_t)nblocks;
+    /* Every worker shares the one job: arg_size 0 hands each the same pointer. */
+    run_parallel(assign_worker, &j, 0, t);
+    /* A worker that cannot allocate takes no block; the others then take them all. */
+    if (atomic_load(&j.next) < nblocks)
+        return ap_err_set(err, AP_ERR_NOMEM, "k-means: out of memory for scores");
     return AP_OK;
 }
 
@@ -60,6 +184,32 @@ static int by_score(const void *a, const void *b, void *ud)
     return (i > j) - (i < j);
 }
 
+/* Accumulating member sums: thread t owns centroids c with c % T == t and adds its rows in
+ * ascending row order, so every sum is formed in the same order whatever T is. */
+typedef struct update_job {
+    const float *x;
+    size_t n;
+    uint32_t dim, k;
+    const uint32_t *assign;
+    double *acc;
+    uint32_t *count;
+    uint32_t t, nt;
+} update_job;
+
+static void *update_worker(void *arg)
+{
+    update_job *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        uint32_t c = j->assign[i];
+        if (c % j->nt != j->t) continue;
+        double *a = j->acc + (size_t)c * j->dim;
+        const float *v = j->x + i * j->dim;
+        for (uint32_t d = 0; d < j->dim; d++) a[d] += v[d];
+        j->count[c]++;
+    }
+    return NULL;
+}
+
 /* Mean of members, normalised; clusters left empty are re-seeded with the rows that fit
  * their own centroid worst (distinct rows, lowest score first, ties by row index). */
 static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uint32_t *assign,
@@ -67,13 +217,16 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
 {
     memset(acc, 0, (size_t)k * dim * sizeof *acc);
     memset(count, 0, k * sizeof *count);
-    for (size_t i = 0; i < n; i++) {
-        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): filled by ap_kmeans_assign */
-        double *a = acc + (size_t)assign[i] * dim;
-        const float *v = x + i * dim;
-        for (uint32_t d = 0; d < dim; d++) a[d] += v[d];
-        count[assign[i]]++;
-    }
+    uint32_t nt = g_threads < k ? g_threads : k;
+    if (nt > MAX_THREADS) nt = MAX_THREADS;
+    if (nt == 0) nt = 1;
+    update_job jobs[MAX_THREADS];
+    for (uint32_t t = 0; t < nt; t++)
+        jobs[t] = (update_job){.x = x, .n = n, .dim = dim, .k = k, .assign = assign, .acc = acc,
+                               .count = count, .t = t, .nt = nt};
+    uint32_t ran = run_parallel(update_worker, jobs, sizeof jobs[0], nt);
+    /* Threads that could not start leave their centroids to this thread. */
+    for (uint32_t t = ran; t < nt; t++) update_worker(&jobs[t]);
     size_t next_worst = 0;
     int sorted = 0;
     for (uint32_t c = 0; c < k; c++) {
@@ -98,8 +251,9 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
 
 ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t seed,
                           uint32_t iters, float *centroids, ap_kmeans_progress progress,
-                          void *progress_ud, ap_err *err)
+                          void *progress_ud, uint32_t *iters_done, ap_err *err)
 {
+    if (iters_done) *iters_done = 0;
     if (k == 0 || k > n) return ap_err_set(err, AP_ERR_ARG, "k-means: %u lists for %zu rows", k, n);
     size_t m = (size_t)k * AP_KMEANS_SAMPLE_PER_LIST;
     if (m > n) m = n;
@@ -143,6 +297,7 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
     for (uint32_t it = 0; it < iters; it++) {
         st = ap_kmeans_assign(sample, m, dim, centroids, k, assign, score, err);
         if (st) goto out;
+        if (iters_done) *iters_done = it + 1;
         if (it > 0 && memcmp(assign, prev, m * sizeof *assign) == 0) {
             ap_log(AP_LOG_DEBUG, "kmeans", "converged after %u iterations", it);
             break;

@@ -19,19 +19,21 @@ typedef void (*ap_kmeans_progress)(void *ud, uint32_t iter, uint32_t iters);
 
 /* Trains k centroids (k <= n) from a deterministic sample of at most
  * AP_KMEANS_SAMPLE_PER_LIST * k rows of x (n x dim, row-major) in at most iters
- * iterations. centroids receives k x dim floats. */
+ * iterations. centroids receives k x dim floats; *passes (may be NULL) the number of
+ * assignment passes over the sample (each 2 * sample * k * dim flops). */
 ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t seed,
                           uint32_t iters, float *centroids, ap_kmeans_progress progress,
-                          void *progress_ud, ap_err *err);
+                          void *progress_ud, uint32_t *passes, ap_err *err);
 
-/* Assigns every row of x to its best centroid, in blocks, with sgemm. best_score may be
- * NULL. */
+/* Assigns every row of x to its best centroid (ties: lowest index), in blocks scored with
+ * sgemm on ap_kmeans_threads() threads. best_score may be NULL. */
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
                            uint32_t k, uint32_t *assign, float *best_score, ap_err *err);
 
-/* Sets OpenBLAS's thread count from ANNPACK_THREADS (alias ANNPACK_FAISS_THREADS);
- * returns the count in force. */
+/* Sets the worker thread count of k-means (and OpenBLAS's) from ANNPACK_THREADS (alias
+ * ANNPACK_FAISS_THREADS; default 1); returns the count in force. */
 uint32_t ap_blas_threads_from_env(void);
+uint32_t ap_kmeans_threads(void);
 
 /* splitmix64: the project's deterministic PRNG step. */
 static inline uint64_t ap_splitmix64(uint64_t *state)

@@ -5,6 +5,7 @@
 
 #include "annpack/pack.h"
 #include "fsops.h"
+#include "ivf.h"
 #include "json.h"
 #include "manifest.h"
 
@@ -14,6 +15,7 @@ struct ap_pack {
     ap_annp *annp;
     ap_meta *meta;
     ap_embedder *emb;
+    ap_sq8 *sq8; /* the int8 sidecar when the manifest lists pack.sq8 */
 };
 
 const char *ap_version(void)
@@ -61,9 +63,17 @@ ap_status ap_pack_open(const char *dir, ap_pack **out, ap_err *err)
     char name[1100];
     snprintf(name, sizeof name, "%.1000s/%s: embedder", dir, AP_MANIFEST);
     if ((st = ap_embedder_from_json(emb, strlen(emb), name, &p->emb, err))) goto out;
-    if (p->emb->dim != h->dim)
+    if (p->emb->dim != h->dim) {
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
                         dir, p->emb->dim, h->dim);
+        goto out;
+    }
+    if (ap_pack_manifest_file(&p->m, AP_SQ8)) {
+        if ((st = ap_path_inside(dir, AP_SQ8, dir, err))) goto out;
+        char *sp = ap_path_join(dir, AP_SQ8);
+        st = sp ? ap_sq8_open(sp, p->annp, &p->sq8, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(sp);
+    }
 out:
     free(apath);
     free(mpath);
@@ -80,6 +90,7 @@ out:
 void ap_pack_close(ap_pack *p)
 {
     if (!p) return;
+    ap_sq8_close(p->sq8);
     ap_annp_close(p->annp);
     ap_meta_close(p->meta);
     ap_embedder_free(p->emb);
@@ -103,6 +114,11 @@ const ap_embedder *ap_pack_embedder(const ap_pack *p)
     return p->emb;
 }
 
+const ap_sq8 *ap_pack_sq8(const ap_pack *p)
+{
+    return p->sq8;
+}
+
 const char *ap_pack_manifest_raw(const ap_pack *p, size_t *len)
 {
     if (len) *len = p->m.raw_len;
@@ -123,7 +139,9 @@ ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, float *q
 ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
                              ap_hit *hits, uint32_t *n, ap_err *err)
 {
-    return ap_annp_search(p->annp, q, k, probe, hits, n, err);
+    ap_ivf ix = {.annp = p->annp, .sq8 = p->sq8};
+    ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
+    return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }
 
 char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,

@@ -18,11 +18,13 @@
 #include "annpack/csv.h"
 #include "annpack/log.h"
 #include "annpack/pack.h"
+#include "annpack/vecs.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
 #include "kmeans.h"
 #include "manifest.h"
+#include "mapping.h"
 #include "pack_write.h"
 #include "utf8.h"
 
@@ -120,6 +122,7 @@ typedef struct build_state {
     size_t ncols;
     size_t text_i, id_i;
     int has_id;
+    ap_vecs *vin; /* given vectors (build --vectors), or NULL: embed the text column */
     /* accumulated rows */
     float *vecs;
     size_t n, cap;
@@ -195,7 +198,7 @@ static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
     }
     int found_text = 0, found_id = 0;
     for (size_t i = 0; i < b->ncols; i++) {
-        if (strcmp(b->cols[i], o->text_col) == 0) {
+        if (o->text_col && strcmp(b->cols[i], o->text_col) == 0) {
             b->text_i = i;
             found_text = 1;
         }
@@ -205,7 +208,7 @@ static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
         }
     }
     st = AP_OK;
-    if (!found_text)
+    if (o->text_col && !found_text)
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: text column \"%s\" not found; columns: %s",
                         o->input_csv, o->text_col, list);
     else if (o->id_col && !found_id)
@@ -213,7 +216,12 @@ static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
                         o->input_csv, o->id_col, list);
     b->has_id = found_id;
     for (size_t i = 0; i < b->ncols && !st; i++)
-        if (strcmp(b->cols[i], "id") == 0 && !(found_id && i == b->id_i))
+        if (strcmp(b->cols[i], "id") == 0 && o->vectors)
+            st = ap_err_set(err, AP_ERR_FORMAT,
+                            "%s: column \"id\" is reserved: with --vectors the ids are row "
+                            "numbers; rename the column",
+                            o->input_csv);
+        else if (strcmp(b->cols[i], "id") == 0 && !(found_id && i == b->id_i))
             st = ap_err_set(err, AP_ERR_FORMAT,
                             "%s: column \"id\" is reserved for the integer document id: pass "
                             "--id-col id, or rename the column",
@@ -237,6 +245,39 @@ static char *row_json(const build_state *b, const ap_csv_record *rec, uint64_t i
 out:
     cJSON_Delete(o);
     return s;
+}
+
+/* Appends given vector number b->n, normalised (the slot was grown by the caller). */
+static ap_status take_vector(build_state *b, ap_err *err)
+{
+    float *dst = b->vecs + b->n * b->dim;
+    memcpy(dst, ap_vecs_f32(b->vin, b->n), b->dim * sizeof *dst);
+    if (ap_l2_normalize(dst, b->dim) == 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: row %zu is the zero vector (it has no direction)",
+                          b->o->vectors, b->n);
+    b->n++;
+    return AP_OK;
+}
+
+/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}. */
+static ap_status vector_rows(build_state *b, ap_meta_writer *mw, uint64_t *skipped, ap_err *err)
+{
+    size_t n = ap_vecs_count(b->vin);
+    if (b->o->max_rows && n > b->o->max_rows) {
+        *skipped = n - b->o->max_rows;
+        n = (size_t)b->o->max_rows;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ap_status st = grow(b, err);
+        if (st) return st;
+        b->ids[b->n] = (id_line){i, i + 1};
+        char row[40];
+        int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
+        if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
+        if ((st = take_vector(b, err))) return st;
+        if (b->o->progress && (i & 65535) == 65535) b->o->progress(b->o->progress_ud, "read", i, n);
+    }
+    return AP_OK;
 }
 
 static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
@@ -280,6 +321,15 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
         st = ap_meta_writer_add(mw, id, row, strlen(row), err);
         free(row);
         if (st) return st;
+        if (b->vin) {
+            if (b->n >= ap_vecs_count(b->vin))
+                return ap_err_set(err, AP_ERR_FORMAT,
+                                  "%s:%llu: more data rows than the %zu vectors of %s",
+                                  o->input_csv, (unsigned long long)rec.line,
+                                  ap_vecs_count(b->vin), o->vectors);
+            if ((st = take_vector(b, err))) return st;
+            continue;
+        }
         if (!(b->texts[b->pending] = malloc(rec.lens[b->text_i] + 1)))
             return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         memcpy(b->texts[b->pending], rec.fields[b->text_i], rec.lens[b->text_i] + 1);
@@ -293,6 +343,9 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
     ap_status st = flush_batch(b, err);
     if (st) return st;
     if (b->n == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no data rows", o->input_csv);
+    if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
+                          o->input_csv, b->n, o->vectors, ap_vecs_count(b->vin));
     /* Duplicate ids: report both lines. */
     id_line *sorted = malloc(b->n * sizeof *sorted);
     if (!sorted) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -316,7 +369,7 @@ static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
 
 /* Groups vectors by list (stable: row order within a list) and writes pack.annpack. */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                             const float *centroids, ap_err *err)
+                             const float *centroids, ap_build_report *rep, ap_err *err)
 {
     size_t n = sp->n;
     uint32_t dim = sp->emb->dim;
@@ -331,7 +384,9 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory grouping %zu vectors", n);
         goto out;
     }
+    double ta = now_s();
     if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
+    rep->seconds_assign = now_s() - ta;
     for (size_t i = 0; i < n; i++) counts[assign[i]]++;
     for (uint32_t l = 0; l < k; l++) start[l + 1] = start[l] + counts[l];
     for (size_t i = 0; i < n; i++) {
@@ -340,6 +395,11 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         ap_f32_to_f16_n(vecs + at * dim, sp->vecs + i * dim, dim);
     }
     st = ap_annp_write(path, dim, k, centroids, counts, ids, vecs, err);
+    if (!st && sp->sq8) {
+        double ts = now_s();
+        st = ap_sq8_build(dir, dim, k, counts, vecs, n, err);
+        rep->seconds_sq8 = now_s() - ts;
+    }
 out:
     free(assign);
     free(counts);
@@ -350,7 +410,8 @@ out:
     return st;
 }
 
-static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, ap_err *err)
+static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k,
+                                uint32_t iters, ap_err *err)
 {
     ap_status st = AP_OK;
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
@@ -373,8 +434,9 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     ap_json_add_u64(sh, "n_vectors", sp->n);
     cJSON *files = cJSON_AddObjectToObject(m, "files");
     /* Sorted by name, so the manifest is canonical. */
-    const char *names[3] = {AP_ANNPACK, AP_META_IDX, meta_name};
-    for (int i = 0; i < 3 && !st; i++) st = ap_manifest_add_file(files, dir, names[i], err);
+    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
+    for (int i = 0; i < (sp->sq8 ? 4 : 3) && !st; i++)
+        st = ap_manifest_add_file(files, dir, names[i], err);
     if (st) goto out;
     desc = ap_embedder_describe(sp->emb);
     if (!desc || ap_json_parse_strict(desc, strlen(desc), "embedder", &emb, err)) {
@@ -391,7 +453,7 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     ap_json_add_u64(b, "seed", sp->seed);
     ap_json_add_u64(b, "lists_requested", sp->lists ? sp->lists : ap_auto_lists(sp->n));
     ap_json_add_u64(b, "lists_effective", k);
-    ap_json_add_u64(b, "kmeans_iterations_max", AP_KMEANS_MAX_ITER);
+    ap_json_add_u64(b, "kmeans_iterations_max", iters);
     ap_json_add_u64(b, "kmeans_sample_max", (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST);
     ap_json_add_u64(b, "rows", sp->n);
     if (build) {
@@ -445,24 +507,41 @@ uint32_t ap_auto_lists(size_t n)
     return l > 65536 ? 65536 : l;
 }
 
-ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, uint32_t *lists_effective,
-                         double *seconds_kmeans, ap_err *err)
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_report *rep,
+                         ap_err *err)
 {
+    ap_build_report dummy = {0};
+    if (!rep) rep = &dummy;
     uint32_t dim = sp->emb->dim;
     uint32_t req = sp->lists ? sp->lists : ap_auto_lists(sp->n);
     uint32_t k = sp->n == 0 ? 1 : (req > sp->n ? (uint32_t)sp->n : req);
-    if (lists_effective) *lists_effective = k;
+    uint32_t iters = sp->iters ? sp->iters : AP_KMEANS_DEFAULT_ITERS;
+    rep->lists_effective = k;
+    rep->train_rows = (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST < sp->n
+                          ? (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST
+                          : sp->n;
+    rep->threads = ap_kmeans_threads();
     double tk = now_s();
     float *centroids = calloc((size_t)k * dim, sizeof *centroids);
     if (!centroids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %u centroids", k);
     ap_status st = AP_OK;
     if (sp->n)
-        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, AP_KMEANS_MAX_ITER, centroids,
-                             kmeans_progress, (void *)sp, err);
-    if (seconds_kmeans) *seconds_kmeans = now_s() - tk;
+        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids,
+                             kmeans_progress, (void *)sp, &rep->kmeans_passes, err);
+    rep->seconds_kmeans = now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
-    if (!st) st = write_lists(sp, dir, k, centroids, err);
-    if (!st) st = write_manifest(sp, dir, k, err);
+    if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
+    if (!st) st = write_manifest(sp, dir, k, iters, err);
+    if (!st) {
+        /* Hashing read the scanned files through 4 KiB folios; drop them so the first
+         * search faults them in as huge folios (mapping.h). */
+        const char *scanned[2] = {AP_ANNPACK, AP_SQ8};
+        for (int i = 0; i < (sp->sq8 ? 2 : 1); i++) {
+            char *p = ap_path_join(dir, scanned[i]);
+            if (p) ap_drop_cache(p);
+            free(p);
+        }
+    }
     if (!st) st = ap_fsync_dir(dir, err);
     free(centroids);
     return st;
@@ -508,11 +587,23 @@ static cJSON *build_block(const build_state *b, uint64_t skipped)
     const ap_build_opts *o = b->o;
     char hex[AP_SHA256_HEX];
     uint64_t size = 0;
-    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) return NULL;
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
     ap_json_add_u64(c, "rows_skipped", skipped);
-    cJSON_AddStringToObject(c, "text_col", o->text_col);
+    if (o->vectors) {
+        if (ap_sha256_file(o->vectors, hex, &size, NULL)) goto fail;
+        cJSON_AddStringToObject(c, "vectors_sha256", hex);
+        ap_json_add_u64(c, "vectors_size", size);
+        if (!o->input_csv) {
+            cJSON_AddStringToObject(c, "input", "vectors only");
+            return c;
+        }
+    }
+    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) goto fail;
+    if (o->text_col)
+        cJSON_AddStringToObject(c, "text_col", o->text_col);
+    else
+        cJSON_AddNullToObject(c, "text_col");
     if (o->id_col)
         cJSON_AddStringToObject(c, "id_col", o->id_col);
     else
@@ -520,6 +611,9 @@ static cJSON *build_block(const build_state *b, uint64_t skipped)
     cJSON_AddStringToObject(c, "input_sha256", hex);
     ap_json_add_u64(c, "input_size", size);
     return c;
+fail:
+    cJSON_Delete(c);
+    return NULL;
 }
 
 ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
@@ -528,8 +622,19 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     ap_build_report dummy;
     if (!rep) rep = &dummy;
     memset(rep, 0, sizeof *rep);
-    if (!o->input_csv || !o->text_col || !o->output_dir)
-        return ap_err_set(err, AP_ERR_ARG, "build needs an input CSV, a text column and an output");
+    if (!o->output_dir || (!o->vectors && (!o->input_csv || !o->text_col)))
+        return ap_err_set(err, AP_ERR_ARG,
+                          "build needs an output and either vectors or an input CSV and a text "
+                          "column");
+    if (o->vectors && o->id_col)
+        return ap_err_set(err, AP_ERR_ARG,
+                          "an id column cannot be used with vectors: ids are the row numbers of %s",
+                          o->vectors);
+    if (o->vectors && (o->embedder || o->embedder_json || o->dim))
+        return ap_err_set(err, AP_ERR_ARG,
+                          "an embedder or dim cannot be used with vectors: %s gives the vectors "
+                          "and their dim",
+                          o->vectors);
     const char *dev = getenv("ANNPACK_DEVICE");
     if (dev && *dev && strcmp(dev, "cpu") != 0)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
@@ -549,16 +654,26 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     char *tmp = NULL;
     ap_csv *csv = NULL;
     ap_meta_writer *mw = NULL;
-    st = o->embedder_json
-             ? ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b.emb, err)
-             : ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b.emb, err);
+    if (o->vectors) {
+        if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b.vin, err))) goto out;
+        st = ap_embedder_create("vectors", ap_vecs_dim(b.vin), 0, &b.emb, err);
+    } else if (o->embedder_json) {
+        st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b.emb,
+                                   err);
+    } else {
+        st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b.emb, err);
+    }
     if (st) goto out;
     b.dim = b.emb->dim;
-    if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
-    if ((st = read_header(&b, csv, err))) goto out;
+    if (o->input_csv) {
+        if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
+        if ((st = read_header(&b, csv, err))) goto out;
+    }
     if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
     if ((st = ap_meta_writer_open(tmp, o->meta_codec, 0, &mw, err))) goto out;
-    if ((st = read_rows(&b, csv, mw, &rep->rows_skipped, err))) goto out;
+    st = csv ? read_rows(&b, csv, mw, &rep->rows_skipped, err)
+             : vector_rows(&b, mw, &rep->rows_skipped, err);
+    if (st) goto out;
     if ((st = ap_meta_writer_finish(mw, err))) goto out;
     rep->seconds_embed = b.t_embed;
 
@@ -571,9 +686,10 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     for (size_t i = 0; i < b.n; i++) ids[i] = b.ids[i].id;
     ap_pack_spec sp = {.emb = b.emb, .n = b.n, .vecs = b.vecs, .ids = ids, .lists = o->lists,
                        .seed = o->seed, .codec = o->meta_codec, .build = build_block(&b, rep->rows_skipped),
+                       .iters = o->kmeans_iters, .sq8 = o->sq8,
                        .progress = o->progress, .progress_ud = o->progress_ud};
     double tw = now_s();
-    st = sp.build ? ap_pack_finish(tmp, &sp, &rep->lists_effective, &rep->seconds_kmeans, err)
+    st = sp.build ? ap_pack_finish(tmp, &sp, rep, err)
                   : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_Delete(sp.build);
     free(ids);
@@ -586,7 +702,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (o->progress) o->progress(o->progress_ud, "write", 1, 1);
     free(tmp);
     tmp = NULL;
-    rep->seconds_write = now_s() - tw;
+    rep->seconds_write = now_s() - tw - rep->seconds_kmeans - rep->seconds_assign - rep->seconds_sq8;
     rep->rows = b.n;
     rep->dim = b.dim;
 out:
@@ -601,5 +717,6 @@ out:
     free(b.vecs);
     free(b.ids);
     ap_embedder_free(b.emb);
+    ap_vecs_close(b.vin);
     return st;
 }

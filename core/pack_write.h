@@ -16,14 +16,18 @@ typedef struct ap_pack_spec {
     uint64_t seed;
     ap_meta_codec codec;  /* the meta files already written into the directory */
     cJSON *build;         /* "build" block to complete and adopt (tool fields added) */
+    uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;             /* also write the int8 sidecar */
     ap_progress_fn progress;
     void *progress_ud;
 } ap_pack_spec;
 
-/* dir already holds the metadata files; writes pack.annpack and pack.manifest.json.
- * n may be 0 (a delete-only delta): one list with a zero centroid. */
-ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, uint32_t *lists_effective,
-                         double *seconds_kmeans, ap_err *err);
+/* dir already holds the metadata files; writes pack.annpack (and pack.sq8) and
+ * pack.manifest.json. n may be 0 (a delete-only delta): one list with a zero centroid.
+ * rep (may be NULL) receives lists_effective, train_rows, kmeans_passes and the k-means,
+ * assignment and sidecar seconds. */
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep,
+                         ap_err *err);
 
 /* Automatic list count: about sqrt(n), at least 1, at most 65536. */
 uint32_t ap_auto_lists(size_t n);

@@ -343,7 +343,7 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         cJSON_AddStringToObject(bb, "input", "none (delete-only delta)");
         ap_pack_spec sp = {.emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec,
                            .build = bb};
-        if (!st) st = ap_pack_finish(tmp, &sp, NULL, NULL, err);
+        if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
         cJSON_Delete(bb);
         ap_embedder_free(e);
         if (st) goto out;

@@ -1,281 +1,438 @@
-/* IVF search primitives: see include/annpack/search.h. */
+/* IVF search: see include/annpack/search.h and ivf.h.
+ *
+ * One query: score the centroids (OpenBLAS sgemv), keep the probe best lists, scan each
+ * list in blocks with the dispatched kernel into a small score buffer, and push only the
+ * scores that reach the current top-k floor. With the int8 sidecar the scan keeps the best
+ * `rerank` integer scores instead, and those candidates are re-scored with the f16 kernel.
+ * Buffers live in per-thread scratch that grows once, so the hot path does not allocate. */
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
 #include "annpack/search.h"
-#include "fp16.h"
+#include "ivf.h"
+#include "kernels.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#define BLOCK 256u          /* vectors scored per kernel call */
+#define BATCH_QUERIES 64u   /* queries per centroid sgemm in a batch */
 
-/* --- top-k ------------------------------------------------------------------------- */
-
-/* a is worse than b: lower score, or same score and higher id. */
-static inline int worse(const ap_hit *a, const ap_hit *b)
+static uint64_t now_ns(void)
 {
-    return a->score < b->score || (a->score == b->score && a->id > b->id);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void ap_topk_init(ap_topk *t, ap_hit *buf, uint32_t k)
+/* --- per-thread scratch ------------------------------------------------------------------ */
+
+typedef struct cand {
+    int32_t s;
+    uint32_t list, pos;
+} cand;
+
+typedef struct scratch {
+    float *cs;        /* centroid scores */
+    size_t cs_cap;
+    uint32_t *lists;
+    size_t lists_cap;
+    ap_hit *sel;      /* list selection heap */
+    size_t sel_cap;
+    int8_t *w;        /* sq8 weights */
+    size_t w_cap;
+    cand *cand;       /* sq8 candidate heap */
+    size_t cand_cap;
+    float fs[BLOCK];
+    int32_t is[BLOCK];
+} scratch;
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
 {
-    t->h = buf;
-    t->k = k;
-    t->n = 0;
+    scratch *s = p;
+    if (!s) return;
+    free(s->cs);
+    free(s->lists);
+    free(s->sel);
+    free(s->w);
+    free(s->cand);
+    free(s);
 }
 
-static void sift_down(ap_hit *h, uint32_t n, uint32_t i)
+static void make_key(void)
 {
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && worse(&h[l], &h[w])) w = l;
-        if (r < n && worse(&h[r], &h[w])) w = r;
-        if (w == i) return;
-        ap_hit t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
+    pthread_key_create(&g_key, scratch_free);
+}
+
+static scratch *get_scratch(void)
+{
+    pthread_once(&g_once, make_key);
+    scratch *s = pthread_getspecific(g_key);
+    if (!s && (s = calloc(1, sizeof *s)) && pthread_setspecific(g_key, s) != 0) {
+        free(s);
+        s = NULL;
     }
+    return s;
 }
 
-void ap_topk_push(ap_topk *t, uint64_t id, float score, uint32_t layer)
+/* Ensures *p holds n elements of size sz. */
+static int grow(void **p, size_t *cap, size_t n, size_t sz)
 {
-    ap_hit x = {.id = id, .score = score, .layer = layer};
-    if (t->n < t->k) {
-        uint32_t i = t->n++;
-        t->h[i] = x;
-        while (i > 0) {
-            uint32_t p = (i - 1) / 2;
-            if (!worse(&t->h[i], &t->h[p])) break;
-            ap_hit tmp = t->h[i];
-            t->h[i] = t->h[p];
-            t->h[p] = tmp;
-            i = p;
-        }
-    } else if (t->k > 0 && worse(&t->h[0], &x)) {
-        t->h[0] = x;
-        sift_down(t->h, t->n, 0);
-    }
+    if (n <= *cap) return 1;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) c *= 2;
+    void *q = realloc(*p, c * sz);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
 }
+#define GROW(s, f, n) grow((void **)&(s)->f, &(s)->f##_cap, (n), sizeof *(s)->f)
 
-static int cmp_best_first(const void *a, const void *b)
-{
-    const ap_hit *x = a, *y = b;
-    if (worse(y, x)) return -1;
-    if (worse(x, y)) return 1;
-    return 0;
-}
-
-uint32_t ap_topk_finish(ap_topk *t)
-{
-    qsort(t->h, t->n, sizeof *t->h, cmp_best_first);
-    return t->n;
-}
-
-/* --- kernels -------------------------------------------------------------------------- */
-
-/* The canonical summation: 16 lane accumulators over the first dim & ~15 elements (lane l
- * sums elements l, l+16, ...), reduced as ((s0+s8)+(s4+s12))+... by reduce16, then the
- * tail added in order. Every kernel must follow it exactly. */
-static inline float reduce16(const float a[16])
-{
-    float s[8], t[4], u[2];
-    for (int l = 0; l < 8; l++) s[l] = a[l] + a[l + 8];
-    for (int l = 0; l < 4; l++) t[l] = s[l] + s[l + 4];
-    for (int l = 0; l < 2; l++) u[l] = t[l] + t[l + 2];
-    return u[0] + u[1];
-}
-
-static float dot_portable(const float *q, const uint8_t *vec, uint32_t dim)
-{
-    float acc[16] = {0};
-    uint32_t main = dim & ~15u, i = 0;
-    for (; i < main; i += 16)
-        for (int l = 0; l < 16; l++) {
-            uint16_t h;
-            memcpy(&h, vec + 2 * (i + l), 2);
-            acc[l] += q[i + l] * ap_f16_to_f32(h);
-        }
-    float r = reduce16(acc);
-    for (; i < dim; i++) {
-        uint16_t h;
-        memcpy(&h, vec + 2 * i, 2);
-        r += q[i] * ap_f16_to_f32(h);
-    }
-    return r;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("avx2,f16c"))) static float dot_avx2(const float *q, const uint8_t *vec,
-                                                            uint32_t dim)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    uint32_t main = dim & ~15u, i = 0;
-    for (; i < main; i += 16) {
-        __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(vec + 2 * i)));
-        __m256 v1 =
-            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(vec + 2 * i + 16)));
-        a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(q + i), v0));
-        a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(q + i + 8), v1));
-    }
-    float acc[16];
-    _mm256_storeu_ps(acc, a0);
-    _mm256_storeu_ps(acc + 8, a1);
-    float r = reduce16(acc);
-    for (; i < dim; i++) {
-        uint16_t h;
-        memcpy(&h, vec + 2 * i, 2);
-        r += q[i] * ap_f16_to_f32(h);
-    }
-    return r;
-}
-
-__attribute__((target("avx512f"))) static float dot_avx512(const float *q, const uint8_t *vec,
-                                                           uint32_t dim)
-{
-    __m512 a = _mm512_setzero_ps();
-    uint32_t main = dim & ~15u, i = 0;
-    for (; i < main; i += 16) {
-        __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(vec + 2 * i)));
-        a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_loadu_ps(q + i), v));
-    }
-    float acc[16];
-    _mm512_storeu_ps(acc, a);
-    float r = reduce16(acc);
-    for (; i < dim; i++) {
-        uint16_t h;
-        memcpy(&h, vec + 2 * i, 2);
-        r += q[i] * ap_f16_to_f32(h);
-    }
-    return r;
-}
-#endif
-
-typedef float (*dot_fn)(const float *, const uint8_t *, uint32_t);
-static int g_force_portable;
-
-static dot_fn pick_uncached(const char **name)
-{
-#if defined(__x86_64__)
-    if (!g_force_portable) {
-        if (ap_cpu_has("avx512f")) {
-            *name = "avx512";
-            return dot_avx512;
-        }
-        if (ap_cpu_has("avx2") && ap_cpu_has("f16c")) {
-            *name = "avx2";
-            return dot_avx2;
-        }
-    }
-#endif
-    *name = "portable";
-    return dot_portable;
-}
-
-/* The choice is made once per process (and again when forced): CPU features do not
- * change, and the hot loop must not re-detect them. */
-static dot_fn pick(const char **name)
-{
-    static _Atomic(dot_fn) cached;
-    static const char *_Atomic cached_name;
-    static int cached_force = -1;
-    dot_fn f = cached;
-    if (f && cached_force == g_force_portable) {
-        *name = cached_name;
-        return f;
-    }
-    f = pick_uncached(name);
-    cached_name = *name;
-    cached_force = g_force_portable;
-    cached = f;
-    return f;
-}
+/* --- kernels, public wrappers ------------------------------------------------------------ */
 
 void ap_search_force_portable(int on)
 {
-    g_force_portable = on;
+    ap_kernels_portable = on;
 }
 
 const char *ap_search_kernel(void)
 {
     const char *name;
-    pick(&name);
+    ap_kernel_f16(&name);
     return name;
+}
+
+const char *ap_search_kernel_sq8(void)
+{
+    const char *name;
+    ap_kernel_sq8(&name);
+    return name;
+}
+
+void ap_dot_f16_block(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim, float *out)
+{
+    ap_kernel_f16(NULL)(q, vecs, n, dim, out);
 }
 
 float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim)
 {
-    const char *name;
-    return pick(&name)(q, vec, dim);
+    float s;
+    ap_kernel_f16(NULL)(q, vec, 1, dim, &s);
+    return s;
 }
 
-/* --- probe and scan ------------------------------------------------------------------ */
+/* --- probing ----------------------------------------------------------------------------- */
+
+/* The probe best of n_lists scores, best first (ties: lower index). */
+static uint32_t select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hit *heap,
+                             uint32_t *lists)
+{
+    ap_topk t;
+    ap_topk_init(&t, heap, probe);
+    for (uint32_t i = 0; i < n_lists; i++)
+        if (s[i] >= ap_topk_floor(&t)) ap_topk_push(&t, i, s[i], 0);
+    uint32_t n = ap_topk_finish(&t);
+    for (uint32_t i = 0; i < n; i++) lists[i] = (uint32_t)heap[i].id;
+    return n;
+}
 
 uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, const float *q,
                         uint32_t probe, uint32_t *lists)
 {
     if (probe > n_lists) probe = n_lists;
-    float sbuf[4096];
-    float *s = n_lists <= 4096 ? sbuf : malloc(n_lists * sizeof *s);
-    if (!s) return 0;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids, (int)dim, q,
-                1, 0.0f, s, 1);
-    /* A top-probe selection through the same heap, with the list index as the id. */
-    ap_hit hb[256];
-    ap_hit *h = probe <= 256 ? hb : malloc(probe * sizeof *h);
-    if (!h) {
-        if (s != sbuf) free(s);
-        return 0;
+    float *s = malloc((n_lists ? n_lists : 1) * sizeof *s);
+    ap_hit *h = malloc((probe ? probe : 1) * sizeof *h);
+    uint32_t n = 0;
+    if (s && h) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids,
+                    (int)dim, q, 1, 0.0f, s, 1);
+        n = select_lists(s, n_lists, probe, h, lists);
     }
-    ap_topk t;
-    ap_topk_init(&t, h, probe);
-    for (uint32_t i = 0; i < n_lists; i++) ap_topk_push(&t, i, s[i], 0);
-    uint32_t n = ap_topk_finish(&t);
-    for (uint32_t i = 0; i < n; i++) lists[i] = (uint32_t)h[i].id;
-    if (h != hb) free(h);
-    if (s != sbuf) free(s);
+    free(s);
+    free(h);
     return n;
+}
+
+/* --- scanning ---------------------------------------------------------------------------- */
+
+static inline int is_dead(const uint8_t *dead, uint64_t b)
+{
+    return dead && (dead[b >> 3] & (1u << (b & 7)));
+}
+
+/* Exact f16 scan of one list into t. */
+static void scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
+                     const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer)
+{
+    const size_t stride = 2ull * dim;
+    for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
+        uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
+        fn(q, l->vecs + j0 * stride, m, dim, buf);
+        float floor = ap_topk_floor(t);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
+            ap_topk_push(t, ap_annp_list_id(l, j0 + j), buf[j], layer);
+            floor = ap_topk_floor(t);
+        }
+    }
 }
 
 void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *list,
                   const uint8_t *dead, uint64_t dead_base, uint32_t layer)
 {
-    const char *name;
-    dot_fn dot = pick(&name);
-    size_t stride = 2ull * dim;
-    for (uint32_t j = 0; j < list->count; j++) {
-        if (dead) {
-            uint64_t b = dead_base + j;
-            if (dead[b >> 3] & (1u << (b & 7))) continue;
+    float buf[BLOCK];
+    scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer);
+}
+
+/* The candidate heap of the sq8 scan: min-heap by (score, then later list/pos worse). */
+static inline int cand_worse(const cand *a, const cand *b)
+{
+    if (a->s != b->s) return a->s < b->s;
+    if (a->list != b->list) return a->list > b->list;
+    return a->pos > b->pos;
+}
+
+typedef struct cheap {
+    cand *h;
+    uint32_t n, cap;
+} cheap;
+
+static void cheap_push(cheap *c, cand x)
+{
+    if (c->n < c->cap) {
+        uint32_t i = c->n++;
+        c->h[i] = x;
+        while (i > 0) {
+            uint32_t p = (i - 1) / 2;
+            if (!cand_worse(&c->h[i], &c->h[p])) break;
+            cand t = c->h[i];
+            c->h[i] = c->h[p];
+            c->h[p] = t;
+            i = p;
         }
-        float s = dot(q, list->vecs + j * stride, dim);
-        ap_topk_push(t, ap_annp_list_id(list, j), s, layer);
+        return;
     }
+    if (!cand_worse(&c->h[0], &x)) return;
+    c->h[0] = x;
+    for (uint32_t i = 0;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < c->n && cand_worse(&c->h[l], &c->h[w])) w = l;
+        if (r < c->n && cand_worse(&c->h[r], &c->h[w])) w = r;
+        if (w == i) break;
+        cand t = c->h[i];
+        c->h[i] = c->h[w];
+        c->h[w] = t;
+        i = w;
+    }
+}
+
+static inline int32_t cheap_floor(const cheap *c)
+{
+    return c->n < c->cap ? INT32_MIN : c->h[0].s;
+}
+
+static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
+                     const ap_sq8 *sq, uint32_t li, uint32_t count, const uint8_t *dead,
+                     uint64_t dead_base)
+{
+    const uint32_t stride = ap_sq8_stride_of(sq);
+    const uint8_t *codes = ap_sq8_list_codes(sq, li);
+    for (uint32_t j0 = 0; j0 < count; j0 += BLOCK) {
+        uint32_t m = count - j0 < BLOCK ? count - j0 : BLOCK;
+        fn(w, codes + (size_t)j0 * stride, m, stride, buf);
+        int32_t floor = cheap_floor(c);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
+            cheap_push(c, (cand){buf[j], li, j0 + j});
+            floor = cheap_floor(c);
+        }
+    }
+}
+
+/* --- the engine -------------------------------------------------------------------------- */
+
+ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
+{
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    if (p->k == 0 || p->k > AP_MAX_K)
+        return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", p->k, AP_MAX_K);
+    if (p->probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
+    if (p->probe > h->n_lists) p->probe = h->n_lists;
+    if (p->scan == AP_SCAN_AUTO) p->scan = ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    if (p->scan == AP_SCAN_SQ8 && !ix->sq8)
+        return ap_err_set(err, AP_ERR_ARG,
+                          "int8 scan requested but %s has no int8 sidecar (%s): build with --sq8",
+                          ap_annp_path(ix->annp), AP_SQ8);
+    if (p->scan != AP_SCAN_F16 && p->scan != AP_SCAN_SQ8)
+        return ap_err_set(err, AP_ERR_ARG, "unknown scan mode %d", (int)p->scan);
+    if (p->rerank == 0) p->rerank = ap_default_rerank(p->k);
+    if (p->rerank < p->k) p->rerank = p->k;
+    if (p->rerank > AP_MAX_RERANK)
+        return ap_err_set(err, AP_ERR_ARG, "rerank %u exceeds %u", p->rerank, AP_MAX_RERANK);
+    return AP_OK;
+}
+
+/* Scans the selected lists of one query (scores already in cs) into hits. */
+static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, const float *cs,
+                            const ap_search_params *p, ap_hit *hits, uint32_t *n,
+                            ap_search_stats *st, ap_err *err)
+{
+    const ap_annp *a = ix->annp;
+    const uint32_t dim = ap_annp_get_header(a)->dim, n_lists = ap_annp_get_header(a)->n_lists;
+    uint64_t t0 = st ? now_ns() : 0;
+    uint32_t np = select_lists(cs, n_lists, p->probe, s->sel, s->lists);
+    uint64_t t1 = st ? now_ns() : 0;
+    const char *kname;
+    ap_f16_block_fn f16 = ap_kernel_f16(&kname);
+    ap_topk t;
+    ap_topk_init(&t, hits, p->k);
+    uint64_t vectors = 0, bytes = 0, reranked = 0;
+    if (p->scan == AP_SCAN_SQ8) {
+        if (!GROW(s, w, ap_sq8_stride_of(ix->sq8)) || !GROW(s, cand, p->rerank))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        ap_sq8_query(ix->sq8, q, s->w);
+        ap_sq8_block_fn fn = ap_kernel_sq8(&kname);
+        cheap c = {.h = s->cand, .n = 0, .cap = p->rerank};
+        const uint32_t stride = ap_sq8_stride_of(ix->sq8);
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            ap_annp_list l;
+            ap_annp_list_get(a, li, &l);
+            if (i + 1 < np) {
+                uint32_t nx = s->lists[i + 1];
+                ap_prefetch_range(ap_sq8_list_codes(ix->sq8, nx), 1024);
+            }
+            scan_sq8(&c, fn, s->is, s->w, ix->sq8, li, l.count, ix->dead, ap_annp_list_start(a, li));
+            vectors += l.count;
+            bytes += (uint64_t)l.count * stride;
+        }
+        /* Re-score the candidates exactly: fetch them all first, then score. */
+        for (uint32_t i = 0; i < c.n; i++) {
+            ap_annp_list l;
+            ap_annp_list_get(a, c.h[i].list, &l);
+            const uint8_t *v = l.vecs + (size_t)c.h[i].pos * 2 * dim;
+            for (uint32_t o = 0; o < 2 * dim; o += 64) __builtin_prefetch(v + o, 0, 3);
+        }
+        for (uint32_t i = 0; i < c.n; i++) {
+            ap_annp_list l;
+            ap_annp_list_get(a, c.h[i].list, &l);
+            float sc;
+            f16(q, l.vecs + (size_t)c.h[i].pos * 2 * dim, 1, dim, &sc);
+            ap_topk_push(&t, ap_annp_list_id(&l, c.h[i].pos), sc, 0);
+        }
+        reranked = c.n;
+    } else {
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            ap_annp_list l;
+            ap_annp_list_get(a, li, &l);
+            if (i + 1 < np) {
+                ap_annp_list nx;
+                ap_annp_list_get(a, s->lists[i + 1], &nx);
+                ap_prefetch_range(nx.vecs, 2ull * dim * nx.count);
+            }
+            scan_f16(&t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0);
+            vectors += l.count;
+            bytes += (uint64_t)l.count * 2 * dim;
+        }
+    }
+    /* Extra vectors (delta layers) are few: exact scores, straight into the top-k. */
+    if (ix->xstart)
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            for (size_t d = ix->xstart[li]; d < ix->xstart[li + 1]; d++) {
+                const ap_item *it = &ix->x[d];
+                float sc;
+                f16(q, it->vec, 1, dim, &sc);
+                ap_annp_list one = {.count = 1, .ids = it->idp};
+                if (sc >= ap_topk_floor(&t))
+                    ap_topk_push(&t, ap_annp_list_id(&one, 0), sc, (uint32_t)ix->layer_seq[it->layer]);
+                vectors++;
+                bytes += 2ull * dim;
+            }
+        }
+    *n = ap_topk_finish(&t);
+    if (st) {
+        uint64_t t2 = now_ns();
+        st->lists += np;
+        st->vectors += vectors;
+        st->bytes += bytes;
+        st->reranked += reranked;
+        st->ns_probe += t1 - t0;
+        st->ns_scan += t2 - t1;
+        st->kernel = kname;
+    }
+    return AP_OK;
+}
+
+ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *pin,
+                        ap_hit *hits, uint32_t *n, ap_search_stats *st, ap_err *err)
+{
+    uint64_t t0 = st ? now_ns() : 0;
+    ap_search_params p = *pin;
+    ap_status rc = ap_ivf_check(ix, &p, err);
+    if (rc) return rc;
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    scratch *s = get_scratch();
+    if (!s || !GROW(s, cs, h->n_lists) || !GROW(s, lists, p.probe) || !GROW(s, sel, p.probe))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)h->n_lists, (int)h->dim, 1.0f,
+                ap_annp_centroids(ix->annp), (int)h->dim, q, 1, 0.0f, s->cs, 1);
+    uint64_t t1 = st ? now_ns() : 0;
+    rc = scan_query(ix, s, q, s->cs, &p, hits, n, st, err);
+    if (st && !rc) {
+        st->searches++;
+        st->ns_probe += t1 - t0;
+        st->ns_total += now_ns() - t0;
+    }
+    return rc;
+}
+
+ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
+                              const ap_search_params *pin, ap_hit *hits, uint32_t *n,
+                              ap_search_stats *st, ap_err *err)
+{
+    ap_search_params p = *pin;
+    ap_status rc = ap_ivf_check(ix, &p, err);
+    if (rc) return rc;
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    scratch *s = get_scratch();
+    if (!s || !GROW(s, cs, (size_t)BATCH_QUERIES * h->n_lists) || !GROW(s, lists, p.probe) ||
+        !GROW(s, sel, p.probe))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    for (size_t b = 0; b < nq; b += BATCH_QUERIES) {
+        uint64_t t0 = st ? now_ns() : 0;
+        size_t m = nq - b < BATCH_QUERIES ? nq - b : BATCH_QUERIES;
+        /* cs[m x n_lists] = Q_b[m x dim] * C^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)h->n_lists, (int)h->dim,
+                    1.0f, q + b * h->dim, (int)h->dim, ap_annp_centroids(ix->annp), (int)h->dim,
+                    0.0f, s->cs, (int)h->n_lists);
+        uint64_t t1 = st ? now_ns() : 0;
+        if (st) st->ns_probe += t1 - t0;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t ti = st ? now_ns() : 0;
+            rc = scan_query(ix, s, q + (b + i) * h->dim, s->cs + i * h->n_lists, &p,
+                            hits + (b + i) * p.k, &n[b + i], st, err);
+            if (rc) return rc;
+            if (st) {
+                st->searches++;
+                st->ns_total += now_ns() - ti + (i == 0 ? t1 - t0 : 0);
+            }
+        }
+    }
+    return AP_OK;
 }
 
 ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
                          ap_hit *out, uint32_t *n_out, ap_err *err)
 {
-    const ap_annp_header *h = ap_annp_get_header(a);
-    if (k == 0 || k > AP_MAX_K)
-        return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", k, AP_MAX_K);
-    if (probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
-    if (probe > h->n_lists) probe = h->n_lists;
-    uint32_t lbuf[1024];
-    uint32_t *lists = probe <= 1024 ? lbuf : malloc(probe * sizeof *lists);
-    if (!lists) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    uint32_t np = ap_probe_lists(ap_annp_centroids(a), h->n_lists, h->dim, q, probe, lists);
-    ap_topk t;
-    ap_topk_init(&t, out, k);
-    for (uint32_t i = 0; i < np; i++) {
-        ap_annp_list l;
-        ap_annp_list_get(a, lists[i], &l);
-        ap_scan_list(&t, q, h->dim, &l, NULL, 0, 0);
-    }
-    *n_out = ap_topk_finish(&t);
-    if (lists != lbuf) free(lists);
-    if (np < probe) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    return AP_OK;
+    ap_ivf ix = {.annp = a};
+    ap_search_params p = {.k = k, .probe = probe, .scan = AP_SCAN_F16};
+    return ap_ivf_search(&ix, q, &p, out, n_out, NULL, err);
 }

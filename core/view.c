@@ -97,6 +97,12 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
         const ap_annp_header *h = ap_annp_get_header(a);
         L->dead = calloc(h->n_vectors / 8 + 1, 1);
         if (!L->dead) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        if (v->nmentions == 0) {
+            /* Nothing newer mentions any id: every vector is live (and the ids need not
+             * be read, which keeps a single pack's open from touching its lists). */
+            v->live += h->n_vectors;
+            continue;
+        }
         uint64_t pos = 0;
         for (uint32_t li = 0; li < h->n_lists; li++) {
             ap_annp_list list;
@@ -268,6 +274,17 @@ ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
     }
     if ((st = resolve_liveness(v, err))) goto out;
     if ((st = group_deltas(v, err))) goto out;
+    if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq))) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t l = 0; l < v->nlayers; l++) v->layer_seq[l] = v->layers[l].seq;
+    v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
+                      .sq8 = ap_pack_sq8(v->layers[0].pack),
+                      .dead = v->nlayers > 1 ? v->layers[0].dead : NULL,
+                      .xstart = v->nditems ? v->dstart : NULL,
+                      .x = v->ditems,
+                      .layer_seq = v->layer_seq};
 out:
     if (st) {
         ap_view_close(v);
@@ -290,6 +307,7 @@ void ap_view_close(ap_view *v)
     free(v->mentions);
     free(v->dstart);
     free(v->ditems);
+    free(v->layer_seq);
     ap_view_virtual_free(v);
     ap_root_manifest_free(&v->root);
     pthread_mutex_destroy(&v->virt_lock);
@@ -351,33 +369,26 @@ ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q
 ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
                          ap_hit *hits, uint32_t *n, ap_err *err)
 {
-    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
-    if (v->nlayers == 1) return ap_annp_search(base, q, k, probe, hits, n, err);
-    const ap_annp_header *h = ap_annp_get_header(base);
-    if (k == 0 || k > AP_MAX_K)
-        return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", k, AP_MAX_K);
-    if (probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
-    if (probe > h->n_lists) probe = h->n_lists;
-    uint32_t *lists = malloc(probe * sizeof *lists);
-    if (!lists) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    uint32_t np = ap_probe_lists(ap_annp_centroids(base), h->n_lists, h->dim, q, probe, lists);
-    ap_topk t;
-    ap_topk_init(&t, hits, k);
-    for (uint32_t i = 0; i < np; i++) {
-        uint32_t li = lists[i];
-        ap_annp_list l;
-        ap_annp_list_get(base, li, &l);
-        ap_scan_list(&t, q, h->dim, &l, v->layers[0].dead, ap_annp_list_start(base, li), 0);
-        for (size_t d = v->dstart[li]; d < v->dstart[li + 1]; d++) {
-            const ap_item *it = &v->ditems[d];
-            ap_annp_list one = {.count = 1, .ids = it->idp, .vecs = it->vec};
-            ap_scan_list(&t, q, h->dim, &one, NULL, 0, v->layers[it->layer].seq);
-        }
-    }
-    *n = ap_topk_finish(&t);
-    free(lists);
-    if (np < probe) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    return AP_OK;
+    ap_search_params p = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
+    return ap_ivf_search(&v->ivf, q, &p, hits, n, NULL, err);
+}
+
+ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
+                            ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err)
+{
+    return ap_ivf_search(&v->ivf, q, p, hits, n, stats, err);
+}
+
+ap_status ap_view_search_batch(const ap_view *v, const float *q, size_t nq,
+                               const ap_search_params *p, ap_hit *hits, uint32_t *n,
+                               ap_search_stats *stats, ap_err *err)
+{
+    return ap_ivf_search_batch(&v->ivf, q, nq, p, hits, n, stats, err);
+}
+
+bool ap_view_has_sq8(const ap_view *v)
+{
+    return v->ivf.sq8 != NULL;
 }
 
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id)

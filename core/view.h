@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "annpack/packset.h"
+#include "ivf.h"
 #include "manifest.h"
 
 typedef struct ap_delta_entry {
@@ -46,12 +47,6 @@ typedef struct ap_mention {
     uint32_t layer;
 } ap_mention;
 
-/* One vector of the merged view: pointers into a layer's mapped ANNP file. */
-typedef struct ap_item {
-    const uint8_t *idp;
-    const uint8_t *vec;
-    uint32_t layer; /* layer index */
-} ap_item;
 
 /* The merged virtual files, built on first use. */
 typedef struct ap_virtual {
@@ -78,6 +73,8 @@ struct ap_view {
     size_t *dstart; /* n_lists + 1 */
     ap_item *ditems;
     size_t nditems;
+    uint64_t *layer_seq; /* layer index -> seq */
+    ap_ivf ivf;          /* the search engine's view of all of the above */
     pthread_mutex_t virt_lock;
     int virt_built;
     ap_virtual *virt;

@@ -7,21 +7,33 @@
 
 static const char usage_text[] =
     "usage: annpack build --input CSV --text-col COL --output DIR [options]\n"
+    "       annpack build --vectors FILE.fvecs [--input CSV] --output DIR [options]\n"
     "\n"
     "Builds a pack directory (pack.annpack, metadata rows, id index, manifest) from a CSV\n"
     "with a header row. Every column goes into each row's metadata, plus an integer \"id\".\n"
+    "With --vectors the vectors are given (fvecs: per vector an int32 dim then dim float32)\n"
+    "and L2-normalised on the way in; ids are row numbers; an --input CSV is then optional\n"
+    "and supplies each row's metadata in the same row order. Such a pack is searched with\n"
+    "vectors (annpack search --queries), not text.\n"
     "\n"
     "  --input CSV            input file (RFC 4180; UTF-8)\n"
     "  --text-col COL         column to embed\n"
     "  --id-col COL           integer ids in [0, 2^53) (default: 0-based row numbers)\n"
+    "  --vectors FILE.fvecs   the vectors themselves (no embedding)\n"
     "  --output DIR           pack directory to create (replaced if an earlier output)\n"
     "  --lists N              IVF lists (default: about sqrt(rows); clamped to rows)\n"
     "  --seed S               k-means and embedder seed (default 0)\n"
+    "  --iters N              k-means iterations (default 20; fewer if it converges)\n"
+    "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
+    "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
     "  --meta-compression zstd|none   metadata encoding (default zstd, seekable)\n"
+    "  --json                 print a JSON report (rows, lists, seconds per phase) on stdout\n"
     "  --force                replace DIR even if it is not an annpack output\n"
-    "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n"
+    "\n"
+    "Environment: ANNPACK_THREADS worker threads (default 1; results never depend on it).\n";
 
 int cmd_build(int argc, char **argv)
 {
@@ -32,7 +44,10 @@ int cmd_build(int argc, char **argv)
         {"dim", required_argument, 0, 'd'},      {"max-rows", required_argument, 0, 'm'},
         {"meta-compression", required_argument, 0, 'c'},
         {"force", no_argument, 0, 'f'},          {"help", no_argument, 0, 'h'},
+        {"vectors", required_argument, 0, 'v'},  {"iters", required_argument, 0, 'n'},
+        {"sq8", no_argument, 0, 'q'},            {"json", no_argument, 0, 'j'},
         {0, 0, 0, 0}};
+    int json = 0;
     ap_build_opts o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress};
     uint64_t v;
     int lists_given = 0;
@@ -76,15 +91,26 @@ int cmd_build(int argc, char **argv)
                                        optarg);
             break;
         case 'f': o.force = true; break;
+        case 'v': o.vectors = optarg; break;
+        case 'n':
+            if (!cli_parse_u64("build", "--iters", optarg, 1, 1000, &v)) return EXIT_USAGE;
+            o.kmeans_iters = (uint32_t)v;
+            break;
+        case 'q': o.sq8 = true; break;
+        case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         case ':': return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error("build", "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
-    if (!o.input_csv) return cli_usage_error("build", "--input is required");
-    if (!o.text_col) return cli_usage_error("build", "--text-col is required");
+    if (!o.input_csv && !o.vectors) return cli_usage_error("build", "--input or --vectors is required");
+    if (!o.text_col && !o.vectors) return cli_usage_error("build", "--text-col is required");
     if (!o.output_dir) return cli_usage_error("build", "--output is required");
+    if (o.vectors && o.id_col)
+        return cli_usage_error("build", "--id-col cannot be used with --vectors (ids are row numbers)");
+    if (o.vectors && o.dim)
+        return cli_usage_error("build", "--dim cannot be used with --vectors (the file gives the dim)");
     ap_build_report rep;
     ap_err err = {0};
     ap_status st = ap_pack_build(&o, &rep, &err);
@@ -100,5 +126,15 @@ int cmd_build(int argc, char **argv)
     fprintf(stderr, "annpack build: %llu rows, dim %u, %u lists -> %s (%.2f s)\n",
             (unsigned long long)rep.rows, rep.dim, rep.lists_effective, o.output_dir,
             rep.seconds_total);
-    return EXIT_OK;
+    if (!json) return EXIT_OK;
+    char out[1024];
+    snprintf(out, sizeof out,
+             "{\"rows\":%llu,\"dim\":%u,\"lists\":%u,\"threads\":%u,\"train_rows\":%llu,"
+             "\"kmeans_passes\":%u,\"sq8\":%s,\"seconds\":{\"total\":%.3f,\"embed\":%.3f,"
+             "\"kmeans\":%.3f,\"assign\":%.3f,\"sq8\":%.3f,\"write\":%.3f}}\n",
+             (unsigned long long)rep.rows, rep.dim, rep.lists_effective, rep.threads,
+             (unsigned long long)rep.train_rows, rep.kmeans_passes, o.sq8 ? "true" : "false",
+             rep.seconds_total, rep.seconds_embed, rep.seconds_kmeans, rep.seconds_assign,
+             rep.seconds_sq8, rep.seconds_write);
+    return cli_emit(out);
 }

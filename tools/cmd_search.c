@@ -5,9 +5,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "search_eval.h"
 
 static const char search_usage[] =
-    "usage: annpack search DIR TEXT [-k N] [--probe N]\n"
+    "usage: annpack search DIR TEXT [-k N] [--probe N] [--scan auto|f16|sq8] [--rerank R]\n"
+    "       annpack search DIR --queries Q.fvecs [-k N] [--probe N] [--gt GT.ivecs]\n"
+    "                      [--ids-out OUT.ivecs] [--threads T] [--warmup W] [--scan ...]\n"
     "\n"
     "DIR is a pack or a packset (searched as its merged view: base + deltas - tombstones).\n"
     "\n"
@@ -15,9 +18,22 @@ static const char search_usage[] =
     "global top k as JSON: {\"query\",\"k\",\"probe\",\"took_ms\",\"results\":[{\"id\",\"score\",\n"
     "\"layer\",\"meta\"}]}, best first (ties by ascending id).\n"
     "\n"
-    "  -k N          results (default 10, at most 1000)\n"
-    "  --probe N     lists to scan (default 8; >= n_lists means exact search)\n"
-    "  -h, --help    show this help\n";
+    "With --queries, runs every vector of Q.fvecs as a query, one at a time (T client\n"
+    "threads), and prints one JSON summary: queries, qps, latency_us p50/p99/mean,\n"
+    "recall_at_k against --gt (ivecs of true neighbour ids, best first), vectors and bytes\n"
+    "scanned per query, probe/scan/overhead microseconds (p50) and the scan's GB/s.\n"
+    "\n"
+    "  -k N            results (default 10, at most 1000)\n"
+    "  --probe N       lists to scan (default 8; >= n_lists means exact search)\n"
+    "  --scan MODE     auto (default: the int8 sidecar when the pack has one), f16 (exact),\n"
+    "                  sq8 (int8 codes, then exact re-ranking; needs the sidecar)\n"
+    "  --rerank R      sq8 candidates re-scored exactly (default max(64, 8k))\n"
+    "  --queries F     .fvecs query vectors (normalised like the pack's vectors)\n"
+    "  --gt F          .ivecs ground truth for recall@k\n"
+    "  --ids-out F     write each query's k result ids as .ivecs (-1 pads short results)\n"
+    "  --threads T     client threads (default 1)\n"
+    "  --warmup W      unmeasured passes over the queries first (default 0)\n"
+    "  -h, --help      show this help\n";
 
 static const char embed_usage[] =
     "usage: annpack embed DIR TEXT\n"
@@ -36,8 +52,18 @@ int cmd_search(int argc, char **argv)
 {
     static const struct option opts[] = {{"probe", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"scan", required_argument, 0, 's'},
+                                         {"rerank", required_argument, 0, 'r'},
+                                         {"queries", required_argument, 0, 'Q'},
+                                         {"gt", required_argument, 0, 'g'},
+                                         {"ids-out", required_argument, 0, 'o'},
+                                         {"threads", required_argument, 0, 'T'},
+                                         {"warmup", required_argument, 0, 'w'},
                                          {0, 0, 0, 0}};
-    uint64_t k = AP_DEFAULT_K, probe = AP_DEFAULT_PROBE;
+    uint64_t k = AP_DEFAULT_K, probe = AP_DEFAULT_PROBE, v;
+    search_eval_opts eo = {.threads = 1};
+    ap_scan_mode scan = AP_SCAN_AUTO;
+    uint32_t rerank = 0;
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1;) {
@@ -48,11 +74,50 @@ int cmd_search(int argc, char **argv)
         case 'p':
             if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &probe)) return EXIT_USAGE;
             break;
+        case 's':
+            if (!strcmp(optarg, "auto"))
+                scan = AP_SCAN_AUTO;
+            else if (!strcmp(optarg, "f16"))
+                scan = AP_SCAN_F16;
+            else if (!strcmp(optarg, "sq8"))
+                scan = AP_SCAN_SQ8;
+            else
+                return cli_usage_error("search", "--scan must be auto, f16 or sq8, got '%s'", optarg);
+            break;
+        case 'r':
+            if (!cli_parse_u64("search", "--rerank", optarg, 1, AP_MAX_RERANK, &v)) return EXIT_USAGE;
+            rerank = (uint32_t)v;
+            break;
+        case 'Q': eo.queries = optarg; break;
+        case 'g': eo.gt = optarg; break;
+        case 'o': eo.ids_out = optarg; break;
+        case 'T':
+            if (!cli_parse_u64("search", "--threads", optarg, 1, 256, &v)) return EXIT_USAGE;
+            eo.threads = (uint32_t)v;
+            break;
+        case 'w':
+            if (!cli_parse_u64("search", "--warmup", optarg, 0, 100, &v)) return EXIT_USAGE;
+            eo.warmup = (uint32_t)v;
+            break;
         case 'h': fputs(search_usage, stdout); return EXIT_OK;
         case ':': return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
         }
     }
+    ap_search_params sp = {.k = (uint32_t)k, .probe = (uint32_t)probe, .scan = scan,
+                           .rerank = rerank};
+    if (eo.queries) {
+        if (argc - optind != 1) return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
+        ap_err err = {0};
+        ap_view *p = NULL;
+        if (ap_view_open(argv[optind], &p, &err)) return cli_fail("search", &err);
+        eo.params = sp;
+        int rc = search_eval(p, &eo);
+        ap_view_close(p);
+        return rc;
+    }
+    if (eo.gt || eo.ids_out || eo.threads != 1 || eo.warmup)
+        return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
     if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
     const char *dir = argv[optind], *text = argv[optind + 1];
     ap_err err = {0};
@@ -71,7 +136,7 @@ int cmd_search(int argc, char **argv)
     }
     double t0 = now_ms();
     if (ap_view_embed(p, text, strlen(text), q, &err) ||
-        ap_view_search(p, q, (uint32_t)k, (uint32_t)probe, hits, &n, &err)) {
+        ap_view_search_ex(p, q, &sp, hits, &n, NULL, &err)) {
         cli_fail("search", &err);
         goto out;
     }

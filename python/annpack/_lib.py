@@ -54,7 +54,8 @@ class BuildOpts(ctypes.Structure):
                 ("max_rows", ctypes.c_uint64), ("meta_codec", ctypes.c_int),
                 ("force", ctypes.c_bool), ("embedder", ctypes.c_char_p),
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
-                ("progress_ud", ctypes.c_void_p)]
+                ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
+                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool)]
 
 
 class BuildReport(ctypes.Structure):
@@ -62,7 +63,9 @@ class BuildReport(ctypes.Structure):
                 ("lists_requested", ctypes.c_uint32), ("lists_effective", ctypes.c_uint32),
                 ("dim", ctypes.c_uint32), ("seconds_total", ctypes.c_double),
                 ("seconds_embed", ctypes.c_double), ("seconds_kmeans", ctypes.c_double),
-                ("seconds_write", ctypes.c_double)]
+                ("seconds_write", ctypes.c_double), ("train_rows", ctypes.c_uint64),
+                ("kmeans_passes", ctypes.c_uint32), ("threads", ctypes.c_uint32),
+                ("seconds_assign", ctypes.c_double), ("seconds_sq8", ctypes.c_double)]
 
 
 class DeltaOpts(ctypes.Structure):

@@ -157,8 +157,8 @@ int main(void)
                             (float)((ap_splitmix64(&rng) >> 11) * 0x1p-53 - 0.5) * 0.2f;
         ap_l2_normalize(x + i * D, D);
     }
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent1, NULL, NULL, &err), &err);
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent2, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent2, NULL, NULL, NULL, &err), &err);
     CHECK(memcmp(cent1, cent2, sizeof cent1) == 0);
     uint32_t *as = malloc(P * sizeof *as);
     CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, as, NULL, &err), &err);
@@ -167,7 +167,7 @@ int main(void)
     CHECK(consistent && as[0] != as[1] && as[0] != as[2] && as[1] != as[3]);
     for (int c2 = 0; c2 < 4; c2++) CHECK(fabsf(dot(cent1 + c2 * D, cent1 + c2 * D, D) - 1) < 1e-4f);
     for (int i = 0; i < P * D; i++) x[i] = i % D == 0 ? 1.0f : 0.0f;
-    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, cent1, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
     int finite = 1;
     for (int i = 0; i < 3 * D; i++) finite &= isfinite(cent1[i]);
     CHECK(finite);

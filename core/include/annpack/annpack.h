@@ -13,7 +13,9 @@
 #include "query.h"
 #include "search.h"
 #include "sign.h"
+#include "sq8.h"
 #include "status.h"
 #include "trust.h"
+#include "vecs.h"
 
 #endif

@@ -16,6 +16,7 @@
 #include "meta.h"
 #include "search.h"
 #include "sign.h"
+#include "sq8.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -33,7 +34,7 @@ typedef void (*ap_progress_fn)(void *ud, const char *phase, uint64_t done, uint6
 
 typedef struct ap_build_opts {
     const char *input_csv;   /* CSV with a header row (required unless vectors given) */
-    const char *text_col;    /* column embedded (required with a CSV) */
+    const char *text_col;    /* column embedded (required with a CSV and no vectors) */
     const char *id_col;      /* optional: integer ids in [0, 2^53); default row numbers */
     const char *output_dir;  /* the pack directory to create */
     uint32_t lists;          /* IVF lists; 0 = automatic (about sqrt(rows)) */
@@ -46,6 +47,12 @@ typedef struct ap_build_opts {
     const char *embedder_json; /* when set, recreate this embedder block instead (deltas) */
     ap_progress_fn progress;
     void *progress_ud;
+    /* Vectors given instead of embedded text: an .fvecs file, L2-normalised on the way in;
+     * ids are row numbers; input_csv, if also given, supplies each row's metadata in the
+     * same row order (id_col is then refused). The embedder is "vectors". */
+    const char *vectors;
+    uint32_t kmeans_iters;   /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;                /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
 } ap_build_opts;
 
 typedef struct ap_build_report {
@@ -53,8 +60,17 @@ typedef struct ap_build_report {
     uint64_t rows_skipped;  /* rows left out by max_rows */
     uint32_t lists_requested, lists_effective;
     uint32_t dim;
-    double seconds_total, seconds_embed, seconds_kmeans, seconds_write;
+    double seconds_total, seconds_embed;
+    double seconds_kmeans;  /* training (sample passes + centroid updates) */
+    double seconds_write;
+    uint64_t train_rows;    /* k-means sample size */
+    uint32_t kmeans_passes; /* assignment passes over the sample (2*train_rows*lists*dim flops each) */
+    uint32_t threads;       /* worker threads used (ANNPACK_THREADS) */
+    double seconds_assign;  /* assigning every row to its list (2*rows*lists*dim flops) */
+    double seconds_sq8;     /* training and writing the int8 sidecar */
 } ap_build_report;
+
+#define AP_KMEANS_DEFAULT_ITERS 20u
 
 /* Builds a pack. Writes into a temporary directory beside output_dir and renames it
  * into place at the end, so a failure leaves no directory that looks like a pack. */
@@ -71,6 +87,8 @@ AP_API void ap_pack_close(ap_pack *p);
 AP_API const ap_annp *ap_pack_annp(const ap_pack *p);
 AP_API const ap_meta *ap_pack_meta(const ap_pack *p);
 AP_API const ap_embedder *ap_pack_embedder(const ap_pack *p);
+/* The int8 sidecar (validated against pack.annpack at open), or NULL. */
+AP_API const ap_sq8 *ap_pack_sq8(const ap_pack *p);
 /* The manifest bytes exactly as read. */
 AP_API const char *ap_pack_manifest_raw(const ap_pack *p, size_t *len);
 /* The manifest's "embedder" and "build" blocks as compact JSON text (malloc'd). */

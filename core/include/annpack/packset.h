@@ -59,6 +59,24 @@ AP_API ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, f
 AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
                                 ap_hit *hits, uint32_t *n, ap_err *err);
 
+/* The same with every search parameter (scan mode, rerank) and optional statistics
+ * (stats fields are added to). The base's int8 sidecar, when present, is used for the
+ * base lists in AP_SCAN_AUTO/AP_SCAN_SQ8; delta vectors are always scored exactly. The
+ * per-thread scratch makes repeated calls allocation-free. */
+AP_API ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
+                                   ap_hit *hits, uint32_t *n, ap_search_stats *stats,
+                                   ap_err *err);
+
+/* nq queries (row-major, unit length) at once: one sgemm scores every query's centroids,
+ * then each query's lists are scanned. hits holds nq * p->k entries (query i's at
+ * i * p->k), n receives nq counts. */
+AP_API ap_status ap_view_search_batch(const ap_view *v, const float *q, size_t nq,
+                                      const ap_search_params *p, ap_hit *hits, uint32_t *n,
+                                      ap_search_stats *stats, ap_err *err);
+
+/* Whether the base has the int8 sidecar (pack.sq8). */
+AP_API bool ap_view_has_sq8(const ap_view *v);
+
 /* The live row of id (malloc'd, without newline) and the layer it comes from.
  * AP_ERR_NOTFOUND when id is absent or deleted. */
 AP_API ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len,

@@ -1,9 +1,14 @@
 /* annpack — IVF search primitives.
  *
  * Scores are dot products of the f32 query with the stored f16 vectors (converted to
- * f32). Every kernel (AVX-512, AVX2+F16C, portable) sums in the same order — 16 lanes,
- * then a fixed reduction — so all give bit-identical scores and the same top-k. Results
- * are ordered by score descending, ties by ascending id. */
+ * f32). Every f16 kernel (AVX-512, AVX2+F16C, portable) sums in the same order — 16 lane
+ * accumulators of products (multiply, then add: no fused multiply-add), reduced as
+ * ((a[l]+a[l+8]) + ...) then the tail dims added in order — so all give bit-identical
+ * scores and the same top-k. Results are ordered by score descending, ties by ascending id.
+ *
+ * With an int8 sidecar (sq8.h), a search can scan the 1-byte codes instead of the 2-byte
+ * vectors, keep the best `rerank` candidates by their integer score, and re-score those
+ * exactly with the f16 kernel: the returned scores are always exact f16 scores. */
 #ifndef ANNPACK_SEARCH_H
 #define ANNPACK_SEARCH_H
 
@@ -20,6 +25,7 @@ extern "C" {
 #define AP_DEFAULT_K 10u
 #define AP_DEFAULT_PROBE 8u
 #define AP_MAX_K 1000u
+#define AP_MAX_RERANK 100000u
 
 typedef struct ap_hit {
     uint64_t id;
@@ -38,6 +44,45 @@ AP_API void ap_topk_init(ap_topk *t, ap_hit *buf, uint32_t k);
 AP_API void ap_topk_push(ap_topk *t, uint64_t id, float score, uint32_t layer);
 /* Sorts the collected hits best first; returns their number. */
 AP_API uint32_t ap_topk_finish(ap_topk *t);
+/* The score a new hit must reach to possibly enter (-inf until k hits are held). */
+static inline float ap_topk_floor(const ap_topk *t)
+{
+    return t->n < t->k ? -__builtin_inff() : t->h[0].score;
+}
+
+/* How a search scans its lists. */
+typedef enum ap_scan_mode {
+    AP_SCAN_AUTO = 0, /* the int8 sidecar when the pack has one, else f16 */
+    AP_SCAN_F16 = 1,  /* exact: every probed vector scored from its f16 copy */
+    AP_SCAN_SQ8 = 2   /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
+} ap_scan_mode;
+
+typedef struct ap_search_params {
+    uint32_t k;      /* results, 1..AP_MAX_K */
+    uint32_t probe;  /* lists scanned, >= 1 (clamped to n_lists) */
+    ap_scan_mode scan;
+    uint32_t rerank; /* sq8: candidates re-scored exactly; 0 = ap_default_rerank(k) */
+} ap_search_params;
+
+/* The default number of sq8 candidates re-ranked for k results. */
+static inline uint32_t ap_default_rerank(uint32_t k)
+{
+    return k * 8 < 64 ? 64 : k * 8;
+}
+
+/* What one search did (optional out-parameter; fields are added to, so a caller can sum
+ * several searches). Times are wall-clock nanoseconds. */
+typedef struct ap_search_stats {
+    uint64_t searches;
+    uint64_t lists;    /* lists scanned */
+    uint64_t vectors;  /* vectors scored in the scan */
+    uint64_t bytes;    /* list bytes streamed by the scan (f16 vectors or int8 codes) */
+    uint64_t reranked; /* sq8 candidates re-scored */
+    uint64_t ns_probe; /* centroid scoring and list selection */
+    uint64_t ns_scan;  /* scanning lists */
+    uint64_t ns_total; /* the whole call */
+    const char *kernel; /* the kernel used for the scan */
+} ap_search_stats;
 
 /* The probe best lists for q (score desc, ties by lower index); probe is clamped to
  * n_lists. lists receives min(probe, n_lists) indexes; returns that count. */
@@ -52,15 +97,22 @@ AP_API void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp
 /* Dot product of q with one stored f16 vector (the kernel the scans use). */
 AP_API float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim);
 
-/* Searches one ANNP file: probe lists, scan, top-k. out holds k hits; *n_out is set. */
+/* Scores n consecutive stored f16 vectors (dim each, stride 2*dim bytes) into out. */
+AP_API void ap_dot_f16_block(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
+                             float *out);
+
+/* Searches one ANNP file (f16 scan): probe lists, scan, top-k. out holds k hits. */
 AP_API ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
                                 ap_hit *out, uint32_t *n_out, ap_err *err);
 
-/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f". */
+/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f",
+ * "avx512bw", "avx512vnni". */
 AP_API int ap_cpu_has(const char *feature);
 
-/* The kernel in use: "avx512", "avx2", or "portable"; force_portable for tests. */
+/* The f16 kernel in use: "avx512", "avx2", or "portable"; the int8 one: "avx512vnni",
+ * "avx512bw", "avx2" or "portable". force_portable (tests) makes both portable. */
 AP_API const char *ap_search_kernel(void);
+AP_API const char *ap_search_kernel_sq8(void);
 AP_API void ap_search_force_portable(int on);
 
 #ifdef __cplusplus

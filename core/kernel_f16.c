@@ -1,0 +1,189 @@
+/* f16 dot-product kernels: see kernels.h and the summation contract in annpack/search.h.
+ *
+ * The canonical order, which every version follows exactly (products are rounded, then
+ * added: no fused multiply-add):
+ *   a[l] (32 lanes) += q[i+l] * v[i+l] for each 32-element chunk of the first dim & ~31;
+ *   s[l] = a[l] + a[l+16] (16 lanes); if dim & 16, s[l] += q[m+l] * v[m+l] for the next 16;
+ *   r = ((s0+s8)+(s4+s12)) + ((s2+s10)+(s6+s14)) + ... (reduce16); then the last dim & 15
+ *   products are added to r in order.
+ * Two independent 16-lane chains hide the add latency while the SIMD versions read each
+ * vector front to back, one cache line at a time: a single sequential stream with a
+ * software prefetch ahead is what reaches the memory bandwidth (interleaving several
+ * vectors measured slower). */
+#include <string.h>
+
+#include "annpack/search.h"
+#include "fp16.h"
+#include "kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+_Atomic int ap_kernels_portable;
+
+/* Bytes ahead of the current read position that the SIMD kernels prefetch. */
+#define PREFETCH_AHEAD 2048
+
+static inline float reduce16(const float s16[16])
+{
+    float s[8], t[4], u[2];
+    for (int l = 0; l < 8; l++) s[l] = s16[l] + s16[l + 8];
+    for (int l = 0; l < 4; l++) t[l] = s[l] + s[l + 4];
+    for (int l = 0; l < 2; l++) u[l] = t[l] + t[l + 2];
+    return u[0] + u[1];
+}
+
+static inline float f16_at(const uint8_t *vec, uint32_t i)
+{
+    uint16_t h;
+    memcpy(&h, vec + 2 * i, 2);
+    return ap_f16_to_f32(h);
+}
+
+static inline float tail(float r, const float *q, const uint8_t *vec, uint32_t from, uint32_t dim)
+{
+    for (uint32_t i = from; i < dim; i++) {
+        float p = q[i] * f16_at(vec, i);
+        r = r + p;
+    }
+    return r;
+}
+
+static float dot1_portable(const float *q, const uint8_t *vec, uint32_t dim)
+{
+    float a[32] = {0}, s[16];
+    uint32_t m32 = dim & ~31u;
+    for (uint32_t i = 0; i < m32; i += 32)
+        for (int l = 0; l < 32; l++) {
+            float p = q[i + l] * f16_at(vec, i + l);
+            a[l] = a[l] + p;
+        }
+    for (int l = 0; l < 16; l++) s[l] = a[l] + a[l + 16];
+    if (dim & 16)
+        for (int l = 0; l < 16; l++) {
+            float p = q[m32 + l] * f16_at(vec, m32 + l);
+            s[l] = s[l] + p;
+        }
+    return tail(reduce16(s), q, vec, dim & ~15u, dim);
+}
+
+static void block_portable(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
+                           float *out)
+{
+    for (uint32_t j = 0; j < n; j++) out[j] = dot1_portable(q, vecs + (size_t)j * 2 * dim, dim);
+}
+
+#if defined(__x86_64__)
+#define T_AVX512 __attribute__((target("avx512f")))
+#define T_AVX2 __attribute__((target("avx2,f16c")))
+
+/* reduce16 of the 16 lanes of s, in the canonical order. */
+T_AVX512 static inline float hsum512(__m512 s)
+{
+    __m256 t = _mm256_add_ps(_mm512_castps512_ps256(s),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));
+    return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+}
+
+T_AVX512 static void block_avx512(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
+                                  float *out)
+{
+    const size_t stride = 2ull * dim;
+    const uint32_t m32 = dim & ~31u;
+    for (uint32_t j = 0; j < n; j++) {
+        const uint8_t *v = vecs + j * stride;
+        const char *pf = (const char *)v + PREFETCH_AHEAD;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (uint32_t i = 0; i < m32; i += 32) {
+            _mm_prefetch(pf + 2 * i, _MM_HINT_T0);
+            __m512i x = _mm512_loadu_si512((const void *)(v + 2 * i));
+            __m512 lo = _mm512_cvtph_ps(_mm512_castsi512_si256(x));
+            __m512 hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1));
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_loadu_ps(q + i), lo));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_loadu_ps(q + i + 16), hi));
+        }
+        __m512 s = _mm512_add_ps(a0, a1);
+        if (dim & 16) {
+            __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(v + 2 * m32)));
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_loadu_ps(q + m32), x));
+        }
+        out[j] = tail(hsum512(s), q, v, dim & ~15u, dim);
+    }
+}
+
+/* The 16 lanes as lo (0-7) and hi (8-15): reduce16 in the canonical order. */
+T_AVX2 static inline float hsum2x256(__m256 lo, __m256 hi)
+{
+    __m256 s = _mm256_add_ps(lo, hi);
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
+}
+
+T_AVX2 static inline __m256 mul8(const float *q, const uint8_t *p)
+{
+    return _mm256_mul_ps(_mm256_loadu_ps(q),
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)));
+}
+
+T_AVX2 static void block_avx2(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
+                              float *out)
+{
+    const size_t stride = 2ull * dim;
+    const uint32_t m32 = dim & ~31u;
+    for (uint32_t j = 0; j < n; j++) {
+        const uint8_t *v = vecs + j * stride;
+        const char *pf = (const char *)v + PREFETCH_AHEAD;
+        /* lanes 0-7, 8-15, 16-23, 24-31 of the canonical 32 */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (uint32_t i = 0; i < m32; i += 32) {
+            _mm_prefetch(pf + 2 * i, _MM_HINT_T0);
+            a0 = _mm256_add_ps(a0, mul8(q + i, v + 2 * i));
+            a1 = _mm256_add_ps(a1, mul8(q + i + 8, v + 2 * i + 16));
+            a2 = _mm256_add_ps(a2, mul8(q + i + 16, v + 2 * i + 32));
+            a3 = _mm256_add_ps(a3, mul8(q + i + 24, v + 2 * i + 48));
+        }
+        __m256 lo = _mm256_add_ps(a0, a2), hi = _mm256_add_ps(a1, a3);
+        if (dim & 16) {
+            lo = _mm256_add_ps(lo, mul8(q + m32, v + 2 * m32));
+            hi = _mm256_add_ps(hi, mul8(q + m32 + 8, v + 2 * m32 + 16));
+        }
+        out[j] = tail(hsum2x256(lo, hi), q, v, dim & ~15u, dim);
+    }
+}
+#endif
+
+ap_f16_block_fn ap_kernel_f16(const char **name)
+{
+#if defined(__x86_64__)
+    /* CPU features do not change: detect once. */
+    static _Atomic int have512 = -1, have2 = -1;
+    if (have512 < 0) {
+        have2 = ap_cpu_has("avx2") && ap_cpu_has("f16c");
+        have512 = ap_cpu_has("avx512f");
+    }
+    if (!ap_kernels_portable) {
+        if (have512) {
+            if (name) *name = "avx512";
+            return block_avx512;
+        }
+        if (have2) {
+            if (name) *name = "avx2";
+            return block_avx2;
+        }
+    }
+#endif
+    if (name) *name = "portable";
+    return block_portable;
+}
+
+void ap_prefetch_range(const void *p, uint64_t len)
+{
+    /* Up to where the kernels' own prefetch starts. */
+    const char *c = p;
+    uint64_t n = len < PREFETCH_AHEAD ? len : PREFETCH_AHEAD;
+    for (uint64_t o = 0; o < n; o += 64) __builtin_prefetch(c + o, 0, 3);
+}

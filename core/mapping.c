@@ -1,0 +1,52 @@
+/* File mappings for the scanned files: see mapping.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mapping.h"
+
+#define HUGE_ALIGN (2u << 20)
+
+ap_status ap_map_file(int fd, size_t size, const char *path, const void **out, ap_err *err)
+{
+    *out = NULL;
+    if (size < HUGE_ALIGN) {
+        void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) return ap_err_errno(err, AP_ERR_IO, errno, "%s: mmap", path);
+        *out = m;
+        return AP_OK;
+    }
+    /* Reserve size + 2 MiB of address space, map the file at the first aligned address
+     * inside it, and give back the slack on both sides. */
+    size_t span = size + HUGE_ALIGN;
+    char *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED) return ap_err_errno(err, AP_ERR_IO, errno, "%s: mmap", path);
+    char *at = (char *)(((uintptr_t)res + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+    void *m = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        munmap(res, span);
+        return ap_err_errno(err, AP_ERR_IO, e, "%s: mmap", path);
+    }
+    if (at > res) munmap(res, (size_t)(at - res));
+    size_t tail_at = (size_t)(at - res) + ((size + 4095) & ~(size_t)4095);
+    if (tail_at < span) munmap(res + tail_at, span - tail_at);
+    madvise(m, size, MADV_HUGEPAGE); /* a hint: without THP support it changes nothing */
+    *out = m;
+    return AP_OK;
+}
+
+void ap_unmap_file(const void *p, size_t size)
+{
+    if (p && size) munmap((void *)p, size);
+}
+
+void ap_drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}

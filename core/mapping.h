@@ -1,0 +1,22 @@
+/* Read-only file mappings for the scanned files (internal to core).
+ *
+ * Search streams pack.annpack and pack.sq8 at the memory bandwidth, which 4 KiB pages do
+ * not reach (a TLB miss and a stopped hardware prefetcher at every page boundary). So
+ * these files are mapped at a 2 MiB-aligned address with MADV_HUGEPAGE: page-cache
+ * folios faulted in through such a mapping are 2 MiB and get mapped by PMD. Pages already
+ * cached in small folios stay small; ap_drop_cache lets the writer of a file leave none. */
+#ifndef ANNPACK_CORE_MAPPING_H
+#define ANNPACK_CORE_MAPPING_H
+
+#include <stddef.h>
+
+#include "annpack/status.h"
+
+/* Maps size bytes of fd read-only (shared) as described above; path for messages. */
+ap_status ap_map_file(int fd, size_t size, const char *path, const void **out, ap_err *err);
+void ap_unmap_file(const void *p, size_t size);
+
+/* Drops path's clean pages from the page cache (best effort; errors ignored). */
+void ap_drop_cache(const char *path);
+
+#endif
