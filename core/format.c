@@ -10,6 +10,7 @@
 
 #include "annpack/caps.h"
 #include "annpack/format.h"
+#include "coarse.h"
 #include "endian.h"
 #include "mapping.h"
 #include "fsops.h"
@@ -24,6 +25,7 @@ struct ap_annp {
     uint64_t *list_off;   /* n_lists offsets of list payloads */
     uint32_t *list_count; /* n_lists counts */
     uint64_t *list_start; /* n_lists + 1 prefix sums */
+    ap_coarse *coarse;    /* int8 centroid codes for probing, or NULL */
 };
 
 void ap_annp_header_encode(const ap_annp_header *h, uint8_t out[AP_ANNP_HEADER_SIZE])
@@ -143,6 +145,7 @@ static ap_status finish_open(ap_annp *a, ap_annp **out, ap_err *err)
         ap_annp_close(a);
         return st;
     }
+    a->coarse = ap_coarse_build(a->centroids, a->h.n_lists, a->h.dim);
     *out = a;
     return AP_OK;
 }
@@ -196,12 +199,18 @@ void ap_annp_close(ap_annp *a)
 {
     if (!a) return;
     if (a->mapped) ap_unmap_file(a->base, a->size);
+    ap_coarse_free(a->coarse);
     free(a->centroids);
     free(a->list_off);
     free(a->list_count);
     free(a->list_start);
     free(a->path);
     free(a);
+}
+
+const ap_coarse *ap_annp_coarse(const ap_annp *a)
+{
+    return a->coarse;
 }
 
 const ap_annp_header *ap_annp_get_header(const ap_annp *a)

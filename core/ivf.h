@@ -22,7 +22,8 @@ typedef struct ap_ivf {
     const ap_sq8 *sq8;           /* NULL: no sidecar */
     const uint8_t *dead;         /* bit per ANNP position, or NULL */
     const size_t *xstart;        /* n_lists + 1 ranges into x, or NULL */
-    const ap_item *x;            /* extra vectors, scanned exactly with their list */
+    const ap_item *x;            /* extra vectors, scanned with their list */
+    const uint8_t *xcodes;       /* sq8 codes of x (base params), when sq8 is set */
     const uint64_t *layer_seq;   /* item layer index -> the hit's layer (seq) */
 } ap_ivf;
 

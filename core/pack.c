@@ -144,56 +144,6 @@ ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint3
     return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }
 
-char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
-                      double took_ms, const ap_hit *hits, uint32_t n, ap_meta_lookup_fn meta_of,
-                      void *ud, size_t *len)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    char *s = NULL;
-    char buf[64];
-    if (query && !cJSON_AddStringToObject(o, "query", query)) goto out;
-    ap_json_add_u64(o, "k", k);
-    ap_json_add_u64(o, "probe", probe);
-    if (generation >= 0) ap_json_add_u64(o, "generation", (uint64_t)generation);
-    /* Right-aligned in 9 characters (JSON allows the spaces), so a result's size does not
-     * depend on how long it took: the mount reports sizes before reads. */
-    snprintf(buf, sizeof buf, "%9.3f", took_ms);
-    cJSON_AddRawToObject(o, "took_ms", buf);
-    cJSON *arr = cJSON_AddArrayToObject(o, "results");
-    if (!arr) goto out;
-    for (uint32_t i = 0; i < n; i++) {
-        cJSON *r = cJSON_CreateObject();
-        if (!r) goto out;
-        cJSON_AddItemToArray(arr, r);
-        ap_json_add_u64(r, "id", hits[i].id);
-        /* %.9g round-trips a float exactly. */
-        snprintf(buf, sizeof buf, "%.9g", (double)hits[i].score);
-        cJSON_AddRawToObject(r, "score", buf);
-        ap_json_add_u64(r, "layer", hits[i].layer);
-        char *row = meta_of ? meta_of(ud, hits[i].id, hits[i].layer) : NULL;
-        if (row)
-            cJSON_AddRawToObject(r, "meta", row);
-        else
-            cJSON_AddNullToObject(r, "meta");
-        free(row);
-    }
-    char *t = cJSON_PrintUnformatted(o);
-    if (t) {
-        size_t l = strlen(t);
-        s = realloc(t, l + 2);
-        if (!s) {
-            free(t);
-            goto out;
-        }
-        s[l] = '\n';
-        s[l + 1] = '\0';
-        if (len) *len = l + 1;
-    }
-out:
-    cJSON_Delete(o);
-    return s;
-}
 
 static int cmp_u32(const void *a, const void *b)
 {

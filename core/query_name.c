@@ -1,9 +1,14 @@
 /* Query file names: see include/annpack/query.h. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "annpack/embed.h"
 #include "annpack/query.h"
 #include "annpack/search.h"
+#include "fp16.h"
 #include "utf8.h"
 
 static int hexval(char c)
@@ -45,6 +50,37 @@ static int parse_uint(const char *s, size_t n, uint32_t min, uint32_t max, uint3
     return 1;
 }
 
+ap_status ap_query_params(const char *s, size_t len, uint32_t *k, uint32_t *probe, ap_err *err)
+{
+    int have_k = 0, have_probe = 0;
+    const char *p = s, *end = s + len;
+    while (p && p <= end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        size_t klen = eq ? (size_t)(eq - p) : (size_t)(pe - p);
+        const char *v = eq ? eq + 1 : pe;
+        size_t vlen = (size_t)(pe - v);
+        if (pe == p) {
+            /* An empty segment ("text?" or "k=1&&probe=2"): nothing to set. */
+        } else if (klen == 1 && p[0] == 'k' && eq && !have_k) {
+            have_k = 1;
+            if (!parse_uint(v, vlen, 1, AP_MAX_K, k))
+                return ap_err_set(err, AP_ERR_ARG, "k must be an integer in [1, %u]", AP_MAX_K);
+        } else if (klen == 5 && !memcmp(p, "probe", 5) && eq && !have_probe) {
+            have_probe = 1;
+            if (!parse_uint(v, vlen, 1, AP_MAX_PROBE, probe))
+                return ap_err_set(err, AP_ERR_ARG, "probe must be an integer in [1, %u]",
+                                  AP_MAX_PROBE);
+        } else {
+            return ap_err_set(err, AP_ERR_ARG, "unknown or repeated query parameter \"%.*s\"",
+                              (int)(klen > 32 ? 32 : klen), p);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return AP_OK;
+}
+
 ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t def_probe,
                          ap_query *out, ap_err *err)
 {
@@ -65,31 +101,7 @@ ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t 
     else if (memchr(text, '\0', dl) || ap_utf8_invalid_at(text, dl) != dl)
         st = ap_err_set(err, AP_ERR_ARG, "query text is not valid UTF-8");
     uint32_t k = def_k, probe = def_probe;
-    int have_k = 0, have_probe = 0;
-    const char *p = q ? q + 1 : NULL, *end = name + len;
-    while (!st && p && p <= end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        size_t klen = eq ? (size_t)(eq - p) : (size_t)(pe - p);
-        const char *v = eq ? eq + 1 : pe;
-        size_t vlen = (size_t)(pe - v);
-        if (pe == p) {
-            /* An empty segment ("text?" or "k=1&&probe=2"): nothing to set. */
-        } else if (klen == 1 && p[0] == 'k' && eq && !have_k) {
-            have_k = 1;
-            if (!parse_uint(v, vlen, 1, AP_MAX_K, &k))
-                st = ap_err_set(err, AP_ERR_ARG, "k must be an integer in [1, %u]", AP_MAX_K);
-        } else if (klen == 5 && !memcmp(p, "probe", 5) && eq && !have_probe) {
-            have_probe = 1;
-            if (!parse_uint(v, vlen, 1, AP_MAX_PROBE, &probe))
-                st = ap_err_set(err, AP_ERR_ARG, "probe must be an integer in [1, %u]", AP_MAX_PROBE);
-        } else {
-            st = ap_err_set(err, AP_ERR_ARG, "unknown or repeated query parameter \"%.*s\"",
-                            (int)(klen > 32 ? 32 : klen), p);
-        }
-        p = amp ? amp + 1 : NULL;
-    }
+    if (!st && q) st = ap_query_params(q + 1, (size_t)(name + len - (q + 1)), &k, &probe, err);
     if (st) {
         free(text);
         return st;
@@ -105,4 +117,68 @@ void ap_query_free(ap_query *q)
 {
     free(q->text);
     q->text = NULL;
+}
+
+ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, float *out,
+                                 ap_err *err)
+{
+    size_t cap = 4 * (size_t)dim;
+    if (len > ap_query_vector_len(2 * dim) + 4)
+        return ap_err_set(err, AP_ERR_ARG, "vector query: %zu characters is too long for dim %u",
+                          len, dim);
+    unsigned char *bin = malloc(cap ? cap : 1);
+    if (!bin) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    const char *end = NULL;
+    ap_status st = AP_OK;
+    if (sodium_base642bin(bin, cap, b64, len, NULL, &n, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != b64 + len) {
+        st = ap_err_set(err, AP_ERR_ARG,
+                        "vector query: not base64url (A-Z a-z 0-9 - _, no padding) of %u float16 "
+                        "or float32 values",
+                        dim);
+        goto out;
+    }
+    if (n != 2 * (size_t)dim && n != 4 * (size_t)dim) {
+        st = ap_err_set(err, AP_ERR_ARG,
+                        "vector query: %zu bytes; dim %u needs %zu (float16) or %zu (float32)", n,
+                        dim, 2 * (size_t)dim, 4 * (size_t)dim);
+        goto out;
+    }
+    for (uint32_t i = 0; i < dim; i++) {
+        if (n == 2 * (size_t)dim) {
+            out[i] = ap_f16_to_f32((uint16_t)(bin[2 * i] | bin[2 * i + 1] << 8));
+        } else {
+            uint32_t u = (uint32_t)bin[4 * i] | (uint32_t)bin[4 * i + 1] << 8 |
+                         (uint32_t)bin[4 * i + 2] << 16 | (uint32_t)bin[4 * i + 3] << 24;
+            memcpy(&out[i], &u, 4);
+        }
+        if (!isfinite(out[i])) {
+            st = ap_err_set(err, AP_ERR_ARG, "vector query: value %u is not finite", i);
+            goto out;
+        }
+    }
+    if (ap_l2_normalize(out, dim) == 0)
+        st = ap_err_set(err, AP_ERR_ARG, "vector query: the zero vector has no direction");
+out:
+    free(bin);
+    return st;
+}
+
+void ap_query_vector_encode(const float *v, uint32_t dim, char *out)
+{
+    unsigned char *bin = malloc(2 * (size_t)dim + 1);
+    if (!bin) {
+        out[0] = '\0';
+        return;
+    }
+    for (uint32_t i = 0; i < dim; i++) {
+        uint16_t h = ap_f32_to_f16(v[i]);
+        bin[2 * i] = (unsigned char)(h & 0xff);
+        bin[2 * i + 1] = (unsigned char)(h >> 8);
+    }
+    sodium_bin2base64(out, ap_query_vector_len(dim) + 1, bin, 2 * (size_t)dim,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    free(bin);
 }

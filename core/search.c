@@ -14,6 +14,7 @@
 #include <cblas.h>
 
 #include "annpack/search.h"
+#include "coarse.h"
 #include "ivf.h"
 #include "kernels.h"
 
@@ -29,9 +30,12 @@ static uint64_t now_ns(void)
 
 /* --- per-thread scratch ------------------------------------------------------------------ */
 
+/* An sq8 candidate: its integer score, and what re-ranking needs. */
 typedef struct cand {
     int32_t s;
-    uint32_t list, pos;
+    uint32_t layer;
+    uint64_t id;
+    const uint8_t *vec;
 } cand;
 
 typedef struct scratch {
@@ -45,6 +49,10 @@ typedef struct scratch {
     size_t w_cap;
     cand *cand;       /* sq8 candidate heap */
     size_t cand_cap;
+    int8_t *cw;       /* coarse probe: query weights, integer scores */
+    size_t cw_cap;
+    int32_t *cis;
+    size_t cis_cap;
     float fs[BLOCK];
     int32_t is[BLOCK];
 } scratch;
@@ -61,6 +69,8 @@ static void scratch_free(void *p)
     free(s->sel);
     free(s->w);
     free(s->cand);
+    free(s->cw);
+    free(s->cis);
     free(s);
 }
 
@@ -190,12 +200,11 @@ void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *
     scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer);
 }
 
-/* The candidate heap of the sq8 scan: min-heap by (score, then later list/pos worse). */
+/* The candidate heap of the sq8 scan: a min-heap by (score, then the higher id worse), so
+ * the candidates depend on the live vectors only, not on where they are stored. */
 static inline int cand_worse(const cand *a, const cand *b)
 {
-    if (a->s != b->s) return a->s < b->s;
-    if (a->list != b->list) return a->list > b->list;
-    return a->pos > b->pos;
+    return a->s < b->s || (a->s == b->s && a->id > b->id);
 }
 
 typedef struct cheap {
@@ -237,20 +246,38 @@ static inline int32_t cheap_floor(const cheap *c)
     return c->n < c->cap ? INT32_MIN : c->h[0].s;
 }
 
+/* Integer scores of one stored list's codes into the candidate heap. */
 static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
-                     const ap_sq8 *sq, uint32_t li, uint32_t count, const uint8_t *dead,
-                     uint64_t dead_base)
+                     const uint8_t *codes, uint32_t stride, const ap_annp_list *l, uint32_t dim,
+                     const uint8_t *dead, uint64_t dead_base)
 {
-    const uint32_t stride = ap_sq8_stride_of(sq);
-    const uint8_t *codes = ap_sq8_list_codes(sq, li);
-    for (uint32_t j0 = 0; j0 < count; j0 += BLOCK) {
-        uint32_t m = count - j0 < BLOCK ? count - j0 : BLOCK;
+    for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
+        uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
         fn(w, codes + (size_t)j0 * stride, m, stride, buf);
         int32_t floor = cheap_floor(c);
         for (uint32_t j = 0; j < m; j++) {
             if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
-            cheap_push(c, (cand){buf[j], li, j0 + j});
+            cheap_push(c, (cand){buf[j], 0, ap_annp_list_id(l, j0 + j),
+                                 l->vecs + (size_t)(j0 + j) * 2 * dim});
             floor = cheap_floor(c);
+        }
+    }
+}
+
+/* The same for extra vectors x[0..n) with their codes. */
+static void scan_sq8_extra(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
+                           const uint8_t *codes, uint32_t stride, const ap_item *x, size_t n,
+                           const uint64_t *layer_seq)
+{
+    for (size_t j0 = 0; j0 < n; j0 += BLOCK) {
+        uint32_t m = n - j0 < BLOCK ? (uint32_t)(n - j0) : BLOCK;
+        fn(w, codes + j0 * stride, m, stride, buf);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < cheap_floor(c)) continue;
+            const ap_item *it = &x[j0 + j];
+            ap_annp_list one = {.count = 1, .ids = it->idp};
+            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], ap_annp_list_id(&one, 0),
+                                 it->vec});
         }
     }
 }
@@ -278,15 +305,13 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
     return AP_OK;
 }
 
-/* Scans the selected lists of one query (scores already in cs) into hits. */
-static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, const float *cs,
+/* Scans the np lists in s->lists for one query into hits. */
+static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
                             const ap_search_params *p, ap_hit *hits, uint32_t *n,
                             ap_search_stats *st, ap_err *err)
 {
     const ap_annp *a = ix->annp;
-    const uint32_t dim = ap_annp_get_header(a)->dim, n_lists = ap_annp_get_header(a)->n_lists;
-    uint64_t t0 = st ? now_ns() : 0;
-    uint32_t np = select_lists(cs, n_lists, p->probe, s->sel, s->lists);
+    const uint32_t dim = ap_annp_get_header(a)->dim;
     uint64_t t1 = st ? now_ns() : 0;
     const char *kname;
     ap_f16_block_fn f16 = ap_kernel_f16(&kname);
@@ -304,27 +329,26 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, const 
             uint32_t li = s->lists[i];
             ap_annp_list l;
             ap_annp_list_get(a, li, &l);
-            if (i + 1 < np) {
-                uint32_t nx = s->lists[i + 1];
-                ap_prefetch_range(ap_sq8_list_codes(ix->sq8, nx), 1024);
-            }
-            scan_sq8(&c, fn, s->is, s->w, ix->sq8, li, l.count, ix->dead, ap_annp_list_start(a, li));
+            if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
+            scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim,
+                     ix->dead, ap_annp_list_start(a, li));
             vectors += l.count;
             bytes += (uint64_t)l.count * stride;
+            if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
+                size_t x0 = ix->xstart[li], nx = ix->xstart[li + 1] - x0;
+                scan_sq8_extra(&c, fn, s->is, s->w, ix->xcodes + x0 * stride, stride, ix->x + x0,
+                               nx, ix->layer_seq);
+                vectors += nx;
+                bytes += nx * stride;
+            }
         }
         /* Re-score the candidates exactly: fetch them all first, then score. */
+        for (uint32_t i = 0; i < c.n; i++)
+            for (uint32_t o = 0; o < 2 * dim; o += 64) __builtin_prefetch(c.h[i].vec + o, 0, 3);
         for (uint32_t i = 0; i < c.n; i++) {
-            ap_annp_list l;
-            ap_annp_list_get(a, c.h[i].list, &l);
-            const uint8_t *v = l.vecs + (size_t)c.h[i].pos * 2 * dim;
-            for (uint32_t o = 0; o < 2 * dim; o += 64) __builtin_prefetch(v + o, 0, 3);
-        }
-        for (uint32_t i = 0; i < c.n; i++) {
-            ap_annp_list l;
-            ap_annp_list_get(a, c.h[i].list, &l);
             float sc;
-            f16(q, l.vecs + (size_t)c.h[i].pos * 2 * dim, 1, dim, &sc);
-            ap_topk_push(&t, ap_annp_list_id(&l, c.h[i].pos), sc, 0);
+            f16(q, c.h[i].vec, 1, dim, &sc);
+            ap_topk_push(&t, c.h[i].id, sc, c.h[i].layer);
         }
         reranked = c.n;
     } else {
@@ -343,7 +367,7 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, const 
         }
     }
     /* Extra vectors (delta layers) are few: exact scores, straight into the top-k. */
-    if (ix->xstart)
+    if (ix->xstart && p->scan == AP_SCAN_F16)
         for (uint32_t i = 0; i < np; i++) {
             uint32_t li = s->lists[i];
             for (size_t d = ix->xstart[li]; d < ix->xstart[li + 1]; d++) {
@@ -364,7 +388,6 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, const 
         st->vectors += vectors;
         st->bytes += bytes;
         st->reranked += reranked;
-        st->ns_probe += t1 - t0;
         st->ns_scan += t2 - t1;
         st->kernel = kname;
     }
@@ -379,13 +402,29 @@ ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params
     ap_status rc = ap_ivf_check(ix, &p, err);
     if (rc) return rc;
     const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    const ap_coarse *co = ap_annp_coarse(ix->annp);
+    uint32_t m = AP_COARSE_SHORTLIST(p.probe);
     scratch *s = get_scratch();
-    if (!s || !GROW(s, cs, h->n_lists) || !GROW(s, lists, p.probe) || !GROW(s, sel, p.probe))
+    if (!s || !GROW(s, lists, m > p.probe ? m : p.probe) || !GROW(s, sel, m))
         return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)h->n_lists, (int)h->dim, 1.0f,
-                ap_annp_centroids(ix->annp), (int)h->dim, q, 1, 0.0f, s->cs, 1);
+    uint32_t np;
+    if (p.probe >= h->n_lists) {
+        /* Every list: no scoring needed. */
+        for (uint32_t i = 0; i < h->n_lists; i++) s->lists[i] = i;
+        np = h->n_lists;
+    } else if (co && AP_COARSE_USE(p.probe, h->n_lists)) {
+        if (!GROW(s, cw, ap_coarse_stride(co)) || !GROW(s, cis, 4ull * h->n_lists + 8))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        ap_coarse_work wk = {.w = s->cw, .is = s->cis, .tmp = s->cis + h->n_lists, .heap = s->sel};
+        np = ap_coarse_probe(co, ap_annp_centroids(ix->annp), q, p.probe, &wk, s->lists);
+    } else {
+        if (!GROW(s, cs, h->n_lists)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)h->n_lists, (int)h->dim, 1.0f,
+                    ap_annp_centroids(ix->annp), (int)h->dim, q, 1, 0.0f, s->cs, 1);
+        np = select_lists(s->cs, h->n_lists, p.probe, s->sel, s->lists);
+    }
     uint64_t t1 = st ? now_ns() : 0;
-    rc = scan_query(ix, s, q, s->cs, &p, hits, n, st, err);
+    rc = scan_query(ix, s, q, np, &p, hits, n, st, err);
     if (st && !rc) {
         st->searches++;
         st->ns_probe += t1 - t0;
@@ -417,8 +456,9 @@ ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
         if (st) st->ns_probe += t1 - t0;
         for (size_t i = 0; i < m; i++) {
             uint64_t ti = st ? now_ns() : 0;
-            rc = scan_query(ix, s, q + (b + i) * h->dim, s->cs + i * h->n_lists, &p,
-                            hits + (b + i) * p.k, &n[b + i], st, err);
+            uint32_t np = select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
+            rc = scan_query(ix, s, q + (b + i) * h->dim, np, &p, hits + (b + i) * p.k, &n[b + i],
+                            st, err);
             if (rc) return rc;
             if (st) {
                 st->searches++;

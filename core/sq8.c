@@ -27,15 +27,43 @@ static uint64_t align64(uint64_t x)
     return (x + 63) & ~63ull;
 }
 
+static inline uint8_t code_of(float x, float vmin, float step)
+{
+    float c = rintf((x - vmin) / step); /* round half to even (the default mode) */
+    return c <= 0.0f ? 0 : c >= 255.0f ? 255 : (uint8_t)c;
+}
+
 void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
                    const uint16_t *vec, uint8_t *codes)
 {
-    for (uint32_t d = 0; d < dim; d++) {
-        float x = ap_f16_to_f32(vec[d]);
-        float c = rintf((x - vmin[d]) / step[d]); /* round half to even (default mode) */
-        codes[d] = c <= 0.0f ? 0 : c >= 255.0f ? 255 : (uint8_t)c;
-    }
+    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(ap_f16_to_f32(vec[d]), vmin[d], step[d]);
     memset(codes + dim, 0, stride - dim);
+}
+
+void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                       const float *x, uint8_t *codes)
+{
+    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(x[d], vmin[d], step[d]);
+    memset(codes + dim, 0, stride - dim);
+}
+
+void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step)
+{
+    float *vmax = step;
+    for (uint32_t d = 0; d < dim; d++) {
+        vmin[d] = n ? INFINITY : 0;
+        vmax[d] = n ? -INFINITY : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t d = 0; d < dim; d++) {
+            float v = x[i * dim + d];
+            if (v < vmin[d]) vmin[d] = v;
+            if (v > vmax[d]) vmax[d] = v;
+        }
+    for (uint32_t d = 0; d < dim; d++) {
+        float s = (vmax[d] - vmin[d]) / 255.0f;
+        step[d] = s > 0 && isfinite(s) ? s : 1.0f;
+    }
 }
 
 /* Per-dimension min and max over every vector; a constant dimension gets step 1. */
@@ -253,19 +281,24 @@ const float *ap_sq8_step(const ap_sq8 *s)
     return s->step;
 }
 
-void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w)
+void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q, int8_t *w)
 {
     float amax = 0;
-    for (uint32_t d = 0; d < s->dim; d++) {
-        float x = fabsf(q[d] * s->step[d]);
+    for (uint32_t d = 0; d < dim; d++) {
+        float x = fabsf(q[d] * step[d]);
         if (x > amax) amax = x;
     }
     float scale = amax > 0 ? 127.0f / amax : 0;
-    for (uint32_t d = 0; d < s->dim; d++) {
-        float x = rintf(q[d] * s->step[d] * scale);
+    for (uint32_t d = 0; d < dim; d++) {
+        float x = rintf(q[d] * step[d] * scale);
         w[d] = (int8_t)(x > 127.0f ? 127 : x < -127.0f ? -127 : x);
     }
-    memset(w + s->dim, 0, s->stride - s->dim);
+    memset(w + dim, 0, stride - dim);
+}
+
+void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w)
+{
+    ap_sq8_weights(s->step, s->dim, s->stride, q, w);
 }
 
 ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err)

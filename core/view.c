@@ -185,6 +185,28 @@ out:
     return st;
 }
 
+/* With the base's int8 sidecar, live delta vectors get codes under the base's params, so
+ * an sq8 search treats them exactly like base vectors (and like the merged virtual
+ * sidecar, in which they are encoded the same way). */
+static ap_status encode_deltas(ap_view *v, ap_err *err)
+{
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    if (!sq || v->nditems == 0) return AP_OK;
+    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride_of(sq);
+    v->dcodes = malloc(v->nditems * stride);
+    uint16_t *tmp = malloc(dim * sizeof *tmp);
+    if (!v->dcodes || !tmp) {
+        free(tmp);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu delta codes", v->nditems);
+    }
+    for (size_t i = 0; i < v->nditems; i++) {
+        memcpy(tmp, v->ditems[i].vec, 2ull * dim);
+        ap_sq8_encode(ap_sq8_vmin(sq), ap_sq8_step(sq), dim, stride, tmp, v->dcodes + i * stride);
+    }
+    free(tmp);
+    return AP_OK;
+}
+
 static ap_status load_tombstones(ap_layer *L, const char *path, ap_err *err)
 {
     char *text = NULL;
@@ -279,11 +301,13 @@ ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
         goto out;
     }
     for (uint32_t l = 0; l < v->nlayers; l++) v->layer_seq[l] = v->layers[l].seq;
+    if ((st = encode_deltas(v, err))) goto out;
     v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
                       .sq8 = ap_pack_sq8(v->layers[0].pack),
                       .dead = v->nlayers > 1 ? v->layers[0].dead : NULL,
                       .xstart = v->nditems ? v->dstart : NULL,
                       .x = v->ditems,
+                      .xcodes = v->dcodes,
                       .layer_seq = v->layer_seq};
 out:
     if (st) {
@@ -308,6 +332,7 @@ void ap_view_close(ap_view *v)
     free(v->dstart);
     free(v->ditems);
     free(v->layer_seq);
+    free(v->dcodes);
     ap_view_virtual_free(v);
     ap_root_manifest_free(&v->root);
     pthread_mutex_destroy(&v->virt_lock);
@@ -412,9 +437,16 @@ ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len
 
 char *ap_view_row_of(void *view, uint64_t id, uint32_t layer)
 {
-    (void)layer;
+    const ap_view *v = view;
     char *row = NULL;
     size_t len;
+    /* A search hit names the layer (seq) its live vector came from, and that layer holds
+     * its row: look there directly instead of resolving liveness again. */
+    for (uint32_t l = 0; l < v->nlayers; l++)
+        if (v->layers[l].seq == layer)
+            return ap_meta_get(ap_pack_meta(v->layers[l].pack), id, &row, &len, NULL) == AP_OK
+                       ? row
+                       : NULL;
     return ap_view_get_row(view, id, &row, &len, NULL, NULL) == AP_OK ? row : NULL;
 }
 

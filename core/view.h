@@ -74,6 +74,7 @@ struct ap_view {
     ap_item *ditems;
     size_t nditems;
     uint64_t *layer_seq; /* layer index -> seq */
+    uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
     ap_ivf ivf;          /* the search engine's view of all of the above */
     pthread_mutex_t virt_lock;
     int virt_built;

@@ -217,6 +217,121 @@ ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t
     return AP_OK;
 }
 
+/* --- the merged int8 sidecar ------------------------------------------------------------- */
+
+/* Layout of the merged pack.sq8 (the writer's, for the merged counts). */
+typedef struct sq8_layout {
+    uint32_t dim, nl, stride;
+    uint64_t counts, codes, size;
+} sq8_layout;
+
+static int sq8_layout_of(const ap_view *v, sq8_layout *L)
+{
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    if (!sq || ap_view_virtual_build(v, NULL)) return 0;
+    L->dim = ap_sq8_dim(sq);
+    L->stride = ap_sq8_stride_of(sq);
+    L->nl = ap_view_n_lists(v);
+    L->counts = (AP_SQ8_HEADER_SIZE + 8ull * L->dim + 63) & ~63ull;
+    L->codes = (L->counts + 4ull * L->nl + 63) & ~63ull;
+    L->size = L->codes + v->live * L->stride;
+    return 1;
+}
+
+uint64_t ap_view_sq8_size(const ap_view *v)
+{
+    sq8_layout L;
+    return sq8_layout_of(v, &L) ? L.size : 0;
+}
+
+/* Codes of merged vector k (in merged list li): a base vector's own codes, or the codes a
+ * delta vector got under the base's params (view.c encode_deltas). */
+static const uint8_t *merged_codes(const ap_view *v, uint32_t li, uint64_t k, uint32_t stride)
+{
+    const ap_virtual *x = v->virt;
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    uint64_t ndelta = v->dstart[li + 1] - v->dstart[li];
+    uint64_t nbase = x->list_first[li + 1] - x->list_first[li] - ndelta;
+    uint64_t r = k - x->list_first[li];
+    if (r < nbase) {
+        ap_annp_list l;
+        ap_annp_list_get(ap_pack_annp(v->layers[0].pack), li, &l);
+        uint64_t j = (uint64_t)(x->items[k].vec - l.vecs) / (2ull * ap_sq8_dim(sq));
+        return ap_sq8_list_codes(sq, li) + j * stride;
+    }
+    return v->dcodes + (v->dstart[li] + (r - nbase)) * stride;
+}
+
+static size_t sq8_piece(const ap_view *v, const sq8_layout *L, uint64_t off, uint8_t *buf,
+                        size_t len)
+{
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    const ap_virtual *x = v->virt;
+    if (off < L->codes) {
+        /* Header, params and counts are small: render the whole prefix word by word. */
+        uint8_t w[8] = {0};
+        uint64_t at = off & ~3ull;
+        if (at < AP_SQ8_HEADER_SIZE) {
+            uint8_t h[AP_SQ8_HEADER_SIZE] = {0};
+            ap_put32(h + 0, AP_SQ8_MAGIC);
+            ap_put32(h + 4, AP_SQ8_VERSION);
+            ap_put32(h + 8, AP_SQ8_HEADER_SIZE);
+            ap_put32(h + 12, L->dim);
+            ap_put32(h + 16, L->nl);
+            ap_put32(h + 20, (uint32_t)v->live);
+            ap_put32(h + 24, L->stride);
+            ap_put64(h + 32, AP_SQ8_HEADER_SIZE);
+            ap_put64(h + 40, L->counts);
+            ap_put64(h + 48, L->codes);
+            ap_put64(h + 56, L->size);
+            memcpy(w, h + at, 4);
+        } else if (at < AP_SQ8_HEADER_SIZE + 8ull * L->dim) {
+            uint64_t d = (at - AP_SQ8_HEADER_SIZE) / 4;
+            float f = d < L->dim ? ap_sq8_vmin(sq)[d] : ap_sq8_step(sq)[d - L->dim];
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            ap_put32(w, u);
+        } else if (at >= L->counts && at < L->counts + 4ull * L->nl) {
+            uint64_t i = (at - L->counts) / 4;
+            ap_put32(w, (uint32_t)(x->list_first[i + 1] - x->list_first[i]));
+        } /* else zero padding */
+        size_t n = 4 - (off - at) < len ? 4 - (off - at) : len;
+        memcpy(buf, w + (off - at), n);
+        return n;
+    }
+    uint64_t k = (off - L->codes) / L->stride, in = (off - L->codes) % L->stride;
+    uint32_t lo = 0, hi = L->nl;
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (x->list_first[mid] <= k)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    while (lo < L->nl && x->list_first[lo + 1] <= k) lo++; /* skip empty lists */
+    size_t n = L->stride - in < len ? L->stride - in : len;
+    memcpy(buf, merged_codes(v, lo, k, L->stride) + in, n);
+    return n;
+}
+
+ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+{
+    sq8_layout L;
+    if (!sq8_layout_of(v, &L))
+        return ap_err_set(err, AP_ERR_NOTFOUND, "%s: the base has no int8 sidecar", v->dir);
+    if (off > L.size || len > L.size - off)
+        return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged sidecar",
+                          len, (unsigned long long)off);
+    uint8_t *p = buf;
+    while (len) {
+        size_t n = sq8_piece(v, &L, off, p, len);
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return AP_OK;
+}
+
 uint64_t ap_view_meta_size(const ap_view *v)
 {
     return ap_view_virtual_build(v, NULL) ? 0 : v->virt->row_off[v->virt->nrows];
@@ -288,9 +403,11 @@ static ap_status hash_virtual(const ap_view *v, reader_fn rd, uint64_t size, cha
 char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len, ap_err *err)
 {
     if (ap_view_virtual_build(v, err)) return NULL;
-    char ha[65], hm[65], hr[65];
+    char ha[65], hm[65], hr[65], hq[65];
+    uint64_t sq8_size = ap_view_sq8_size(v);
     if (hash_virtual(v, ap_view_annpack_read, v->virt->annp_size, ha, err) ||
-        hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err))
+        hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err) ||
+        (sq8_size && hash_virtual(v, ap_view_sq8_read, sq8_size, hq, err)))
         return NULL;
     ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
     cJSON *m = cJSON_CreateObject(), *prov = NULL;
@@ -315,6 +432,11 @@ char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len,
     cJSON *fm = cJSON_AddObjectToObject(files, AP_META_JSONL);
     ap_json_add_u64(fm, "size", ap_view_meta_size(v));
     cJSON_AddStringToObject(fm, "sha256", hm);
+    if (sq8_size) {
+        cJSON *fq = cJSON_AddObjectToObject(files, AP_SQ8);
+        ap_json_add_u64(fq, "size", sq8_size);
+        cJSON_AddStringToObject(fq, "sha256", hq);
+    }
     emb = ap_embedder_describe(ap_view_embedder(v));
     cJSON *e = NULL;
     if (!emb || ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err)) goto fail;

@@ -24,8 +24,8 @@ struct fuse *g_fuse;
 static FILE *g_logf;
 
 typedef struct opts {
-    char *pubkey, *state, *log, *verify;
-    unsigned k, probe, cache_mb;
+    char *pubkey, *state, *log, *verify, *scan;
+    unsigned k, probe, cache_mb, rerank;
     int watch, help, version;
 } opts;
 
@@ -34,6 +34,7 @@ static const struct fuse_opt OPTS[] = {
     OPT("pubkey=%s", pubkey),   OPT("state=%s", state),       OPT("log=%s", log),
     OPT("verify=%s", verify),   OPT("k=%u", k),               OPT("probe=%u", probe),
     OPT("cache_mb=%u", cache_mb), OPT("watch", watch),         OPT("-h", help),
+    OPT("scan=%s", scan),       OPT("rerank=%u", rerank),
     OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
     FUSE_OPT_END};
 
@@ -42,14 +43,18 @@ static void usage(void)
     printf("usage: annpackfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
            "\n"
            "Mounts SOURCE (a packset or a pack) read-only as one verified virtual pack:\n"
-           "pack.manifest.json, pack.annpack, pack.meta.jsonl, query/<text>[?k=N&probe=N],\n"
-           "doc/<id>, health, stats. See docs/MOUNT.md.\n"
+           "pack.manifest.json, pack.annpack, pack.meta.jsonl (and pack.sq8),\n"
+           "query/<text>[?k=N&probe=N], vquery/[k=N&probe=N/]<base64url vector>, doc/<id>,\n"
+           "health, stats. See docs/MOUNT.md.\n"
            "\n"
            "options:\n"
            "  -o pubkey=FILE     require a valid Ed25519 signature by a key in FILE\n"
            "  -o verify=full|none  hash every file before serving (default full)\n"
            "  -o k=N             default results per query (default 10, 1..1000)\n"
            "  -o probe=N         default lists probed (default 8, 1..65536)\n"
+           "  -o scan=auto|f16|sq8  how lists are scanned (default auto: the int8 sidecar\n"
+           "                     when the pack has one, then exact re-ranking)\n"
+           "  -o rerank=N        sq8 candidates re-scored exactly (default max(64, 8k))\n"
            "  -o cache_mb=N      query result cache size (default 64)\n"
            "  -o watch           reload when the root manifest or signature is replaced\n"
            "  -o state=FILE      persist the highest accepted version (replay protection)\n"
@@ -123,6 +128,7 @@ static void free_opts(opts *o, struct fuse_args *args)
     free(o->state);
     free(o->log);
     free(o->verify);
+    free(o->scan);
     fuse_opt_free_args(args);
     free(g_cfg.source);
     g_cfg.source = NULL;
@@ -152,6 +158,18 @@ static int serve(opts *o, struct fuse_args *args)
         fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o->verify);
         return 2;
     }
+    if (o->scan && strcmp(o->scan, "auto") && strcmp(o->scan, "f16") && strcmp(o->scan, "sq8")) {
+        fprintf(stderr, "annpackfs: scan must be auto, f16 or sq8, not '%s'\n", o->scan);
+        return 2;
+    }
+    if (o->rerank > AP_MAX_RERANK) {
+        fprintf(stderr, "annpackfs: rerank must be at most %u\n", AP_MAX_RERANK);
+        return 2;
+    }
+    g_cfg.scan = !o->scan || !strcmp(o->scan, "auto") ? AP_SCAN_AUTO
+                 : !strcmp(o->scan, "f16")            ? AP_SCAN_F16
+                                                      : AP_SCAN_SQ8;
+    g_cfg.rerank = o->rerank;
     g_cfg.k = o->k;
     g_cfg.probe = o->probe;
     g_cfg.cache_mb = o->cache_mb;

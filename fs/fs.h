@@ -21,6 +21,8 @@ typedef struct fs_config {
     char *state;      /* state= file persisting the highest accepted version */
     char *log;        /* log= file */
     uint32_t k, probe;
+    ap_scan_mode scan; /* scan= */
+    uint32_t rerank;   /* rerank= (0: the default for k) */
     int verify_full;  /* verify=full (default) or none */
     uint64_t cache_mb;
     int watch;

@@ -80,6 +80,11 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     }
     if ((st = ap_view_open(cfg->source, &g->view, err))) goto out;
     g->version = ap_view_version(g->view);
+    if (cfg->scan == AP_SCAN_SQ8 && !ap_view_has_sq8(g->view)) {
+        st = ap_err_set(err, AP_ERR_ARG, "%s: scan=sq8 but the base has no int8 sidecar (%s)",
+                        cfg->source, AP_SQ8);
+        goto out;
+    }
     if (cfg->nkeys && !cfg->verify_full) {
         /* verify=none still authenticates the root manifest the view was opened from. */
         size_t ml;
@@ -108,10 +113,13 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     char buf[1024];
     int n = snprintf(buf, sizeof buf,
                      "{\"status\":\"ok\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
-                     "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"signature\":\"%s\",\"key_id\":%s%s%s}\n",
+                     "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"embedder\":\"%s\",\"sq8\":%s,"
+                     "\"signature\":\"%s\",\"key_id\":%s%s%s}\n",
                      (unsigned long long)number, (unsigned long long)g->version,
                      (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
-                     ap_view_n_lists(g->view), ap_view_n_deltas(g->view), g->signature,
+                     ap_view_n_lists(g->view), ap_view_n_deltas(g->view),
+                     ap_view_embedder(g->view)->ops->name,
+                     ap_view_has_sq8(g->view) ? "true" : "false", g->signature,
                      g->keyid[0] ? "\"" : "", g->keyid[0] ? g->keyid : "null",
                      g->keyid[0] ? "\"" : "");
     g->health = strdup(buf);

@@ -11,7 +11,7 @@
 
 typedef enum kind {
     K_NONE, K_ROOT, K_QUERYDIR, K_DOCDIR, K_MANIFEST, K_ANNPACK, K_META, K_HEALTH, K_STATS,
-    K_QUERY, K_DOC
+    K_QUERY, K_DOC, K_SQ8, K_VQUERYDIR, K_VPARAMDIR, K_VQUERY
 } kind;
 
 static const struct {
@@ -19,7 +19,27 @@ static const struct {
     kind k;
 } STATIC[] = {{"/pack.manifest.json", K_MANIFEST}, {"/pack.annpack", K_ANNPACK},
               {"/pack.meta.jsonl", K_META},        {"/health", K_HEALTH},
-              {"/stats", K_STATS}};
+              {"/stats", K_STATS},                 {"/pack.sq8", K_SQ8}};
+
+static int is_dir(kind k)
+{
+    return k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR || k == K_VQUERYDIR || k == K_VPARAMDIR;
+}
+
+/* /vquery/<params>/ directories hold parameters ("k=N&probe=N"); vector names are
+ * base64url, which has no '=', so a '=' tells the two apart. */
+static kind classify_vquery(const char *rest, const char **name)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash) {
+        *name = rest;
+        return strchr(rest, '=') && !strchr(rest, '?') ? K_VPARAMDIR : K_VQUERY;
+    }
+    if (slash == rest || !slash[1] || strchr(slash + 1, '/') || !memchr(rest, '=', (size_t)(slash - rest)))
+        return K_NONE;
+    *name = rest;
+    return K_VQUERY;
+}
 
 static kind classify(const char *path, const char **name)
 {
@@ -27,12 +47,14 @@ static kind classify(const char *path, const char **name)
     if (!strcmp(path, "/")) return K_ROOT;
     if (!strcmp(path, "/query")) return K_QUERYDIR;
     if (!strcmp(path, "/doc")) return K_DOCDIR;
+    if (!strcmp(path, "/vquery")) return K_VQUERYDIR;
     for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
         if (!strcmp(path, STATIC[i].path)) return STATIC[i].k;
     if (!strncmp(path, "/query/", 7) && path[7]) {
         *name = path + 7;
         return K_QUERY;
     }
+    if (!strncmp(path, "/vquery/", 8) && path[8]) return classify_vquery(path + 8, name);
     if (!strncmp(path, "/doc/", 5) && path[5]) {
         *name = path + 5;
         return K_DOC;
@@ -51,6 +73,58 @@ static double now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static double now_us(void);
+
+/* Runs one query (text embedded, or a vector name decoded) and caches the JSON result. */
+static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *name,
+                       const char *key, fs_blob **out)
+{
+    double t0 = now_us();
+    ap_err err = {0};
+    ap_status st = AP_OK;
+    uint32_t dim = ap_view_dim(g->view);
+    float *vec = malloc(dim * sizeof *vec);
+    ap_hit *hits = malloc(q->k * sizeof *hits);
+    uint32_t n = 0;
+    char *json = NULL;
+    size_t len = 0;
+    if (!vec || !hits) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = vector ? ap_query_vector_decode(q->text, q->len, dim, vec, &err)
+                    : ap_view_embed(g->view, q->text, q->len, vec, &err);
+    ap_search_params sp = {.k = q->k, .probe = q->probe, .scan = g_cfg.scan, .rerank = g_cfg.rerank};
+    if (!st) st = ap_view_search_ex(g->view, vec, &sp, hits, &n, NULL, &err);
+    if (!st) {
+        uint32_t probe = q->probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q->probe;
+        json = ap_results_json(vector ? "vector" : q->text, q->k, probe, (long long)g->number,
+                               (now_us() - t0) / 1e3, hits, n, ap_view_row_of, g->view, &len);
+        if (!json) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+    }
+    free(vec);
+    free(hits);
+    if (st) {
+        atomic_fetch_add(&g_stats.errors, 1);
+        /* A malformed vector or an unembeddable pack is the caller's mistake. */
+        ap_log(st == AP_ERR_ARG || st == AP_ERR_UNSUPPORTED ? AP_LOG_WARN : AP_LOG_ERROR,
+               vector ? "vquery" : "query", "%s", err.msg);
+        free(json);
+        return fs_errno(st);
+    }
+    fs_blob *b = fs_blob_new(json, len);
+    free(json);
+    if (!b) return -ENOMEM;
+    atomic_fetch_add(&g_stats.queries, 1);
+    fs_stats_record_latency(now_us() - t0);
+    /* The cache remembers the path so a reload can invalidate the kernel's entry. */
+    size_t pl = strlen(name) + 10;
+    char *path = malloc(pl);
+    if (path) snprintf(path, pl, "%s/%s", vector ? "/vquery" : "/query", name);
+    fs_cache_put(g->number, key, path ? path : "", b);
+    free(path);
+    *out = b;
+    return 0;
 }
 
 /* The result of a query file name in generation g: cached, or computed and cached. */
@@ -78,44 +152,45 @@ static int query_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
         free(key);
         return 0;
     }
-    double t0 = now_us();
-    uint32_t dim = ap_view_dim(g->view);
-    float *vec = malloc(dim * sizeof *vec);
-    ap_hit *hits = malloc(q.k * sizeof *hits);
-    uint32_t n = 0;
-    char *json = NULL;
-    size_t len = 0;
-    if (!vec || !hits) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
-    if (!st) st = ap_view_embed(g->view, q.text, q.len, vec, &err);
-    if (!st) st = ap_view_search(g->view, vec, q.k, q.probe, hits, &n, &err);
-    if (!st) {
-        uint32_t probe = q.probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q.probe;
-        json = ap_results_json(q.text, q.k, probe, (long long)g->number, (now_us() - t0) / 1e3,
-                               hits, n, ap_view_row_of, g->view, &len);
-        if (!json) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
-    }
-    free(vec);
-    free(hits);
+    int rc = search_blob(g, &q, 0, name, key, out);
     ap_query_free(&q);
+    free(key);
+    return rc;
+}
+
+/* A vector query name: "[<params>/]<base64url>[?<params>]". */
+static int vquery_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
+{
+    ap_query q = {.k = g_cfg.k, .probe = g_cfg.probe};
+    ap_err err = {0};
+    const char *slash = strchr(name, '/'), *vec = slash ? slash + 1 : name;
+    const char *qm = strchr(vec, '?');
+    size_t vlen = qm ? (size_t)(qm - vec) : strlen(vec);
+    ap_status st = AP_OK;
+    if (strlen(name) > AP_QUERY_NAME_MAX + 256)
+        st = ap_err_set(&err, AP_ERR_LIMIT, "vector query name of %zu bytes is too long", strlen(name));
+    if (!st && slash) st = ap_query_params(name, (size_t)(slash - name), &q.k, &q.probe, &err);
+    if (!st && qm) st = ap_query_params(qm + 1, strlen(qm + 1), &q.k, &q.probe, &err);
+    if (!st && vlen == 0) st = ap_err_set(&err, AP_ERR_ARG, "vector query: no vector");
     if (st) {
         atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_ERROR, "query", "search failed: %s", err.msg);
-        free(json);
-        free(key);
+        ap_log(AP_LOG_WARN, "vquery", "refused name (%zu bytes): %s", strlen(name), err.msg);
         return fs_errno(st);
     }
-    fs_blob *b = fs_blob_new(json, len);
-    free(json);
-    if (!b) {
+    char *key = malloc(vlen + 48);
+    if (!key) return -ENOMEM;
+    snprintf(key, vlen + 48, "v %u %u %.*s", q.k, q.probe, (int)vlen, vec);
+    *out = fs_cache_get(g->number, key);
+    if (*out) {
+        atomic_fetch_add(&g_stats.cache_hits, 1);
         free(key);
-        return -ENOMEM;
+        return 0;
     }
-    atomic_fetch_add(&g_stats.queries, 1);
-    fs_stats_record_latency(now_us() - t0);
-    fs_cache_put(g->number, key, name, b);
+    q.text = (char *)vec;
+    q.len = vlen;
+    int rc = search_blob(g, &q, 1, name, key, out);
     free(key);
-    *out = b;
-    return 0;
+    return rc;
 }
 
 static int doc_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
@@ -164,6 +239,13 @@ static int query_blob(fs_gen *g, const char *name, fs_blob **out)
     return fs_guarded(run_blob_call, &c, "query");
 }
 
+static int vquery_blob(fs_gen *g, const char *name, fs_blob **out)
+{
+    *out = NULL;
+    blob_call c = {vquery_blob_unguarded, g, name, out};
+    return fs_guarded(run_blob_call, &c, "vquery");
+}
+
 static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
 {
     *out = NULL;
@@ -182,9 +264,10 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    ap_status st = c->h->k == K_ANNPACK
-                       ? ap_view_annpack_read(c->h->gen->view, c->off, c->buf, c->size, &c->err)
-                       : ap_view_meta_read(c->h->gen->view, c->off, c->buf, c->size, &c->err);
+    const ap_view *v = c->h->gen->view;
+    ap_status st = c->h->k == K_ANNPACK ? ap_view_annpack_read(v, c->off, c->buf, c->size, &c->err)
+                   : c->h->k == K_SQ8   ? ap_view_sq8_read(v, c->off, c->buf, c->size, &c->err)
+                                        : ap_view_meta_read(v, c->off, c->buf, c->size, &c->err);
     return st ? -EIO : 0;
 }
 
@@ -211,6 +294,7 @@ static void handle_attr(const handle *h, struct stat *stbuf)
     case K_HEALTH: size = h->gen->health_len; break;
     case K_ANNPACK: size = ap_view_annpack_size(h->gen->view); break;
     case K_META: size = ap_view_meta_size(h->gen->view); break;
+    case K_SQ8: size = ap_view_sq8_size(h->gen->view); break;
     default: size = h->blob ? h->blob->len : 0; break;
     }
     fill_attr(stbuf, h->gen, 0, size);
@@ -233,7 +317,22 @@ static int op_getattr(const char *path, struct stat *stbuf, struct fuse_file_inf
     switch (k) {
     case K_ROOT:
     case K_QUERYDIR:
+    case K_VQUERYDIR:
     case K_DOCDIR: fill_attr(stbuf, g, 1, 0); break;
+    case K_VPARAMDIR: {
+        uint32_t k = g_cfg.k, probe = g_cfg.probe;
+        ap_err err = {0};
+        if (ap_query_params(name, strlen(name), &k, &probe, &err)) rc = -EINVAL;
+        else fill_attr(stbuf, g, 1, 0);
+        break;
+    }
+    case K_SQ8:
+        if (ap_view_has_sq8(g->view)) fill_attr(stbuf, g, 0, ap_view_sq8_size(g->view));
+        else rc = -ENOENT;
+        break;
+    case K_VQUERY:
+        if (!(rc = vquery_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
+        break;
     case K_MANIFEST: fill_attr(stbuf, g, 0, g->manifest_len); break;
     case K_ANNPACK: fill_attr(stbuf, g, 0, ap_view_annpack_size(g->view)); break;
     case K_META: fill_attr(stbuf, g, 0, ap_view_meta_size(g->view)); break;
@@ -264,13 +363,17 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
     (void)flags;
     const char *name;
     kind k = classify(path, &name);
-    if (k != K_ROOT && k != K_QUERYDIR && k != K_DOCDIR) return -ENOTDIR;
+    if (!is_dir(k)) return -ENOTDIR;
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     if (k == K_ROOT) {
+        fs_gen *g = fs_gen_current();
         for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
-            filler(buf, STATIC[i].path + 1, NULL, 0, 0);
+            if (STATIC[i].k != K_SQ8 || ap_view_has_sq8(g->view))
+                filler(buf, STATIC[i].path + 1, NULL, 0, 0);
+        fs_gen_unref(g);
         filler(buf, "query", NULL, 0, 0);
+        filler(buf, "vquery", NULL, 0, 0);
         filler(buf, "doc", NULL, 0, 0);
     }
     return 0;
@@ -282,7 +385,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     const char *name;
     kind k = classify(path, &name);
     if (k == K_NONE) return -ENOENT;
-    if (k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR) return -EISDIR;
+    if (is_dir(k)) return -EISDIR;
     handle *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->k = k;
@@ -290,6 +393,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     int rc = 0;
     if (k == K_QUERY) {
         rc = query_blob(h->gen, name, &h->blob);
+    } else if (k == K_VQUERY) {
+        rc = vquery_blob(h->gen, name, &h->blob);
+    } else if (k == K_SQ8 && !ap_view_has_sq8(h->gen->view)) {
+        rc = -ENOENT;
     } else if (k == K_DOC) {
         rc = doc_blob(h->gen, name, &h->blob);
     } else if (k == K_STATS) {
@@ -331,11 +438,15 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
     case K_MANIFEST: return copy_out(h->gen->manifest, h->gen->manifest_len, buf, size, off);
     case K_HEALTH: return copy_out(h->gen->health, h->gen->health_len, buf, size, off);
     case K_QUERY:
+    case K_VQUERY:
     case K_DOC:
     case K_STATS: return copy_out(h->blob->data, h->blob->len, buf, size, off);
     case K_ANNPACK:
+    case K_SQ8:
     case K_META:
-        total = h->k == K_ANNPACK ? ap_view_annpack_size(h->gen->view) : ap_view_meta_size(h->gen->view);
+        total = h->k == K_ANNPACK ? ap_view_annpack_size(h->gen->view)
+                : h->k == K_SQ8   ? ap_view_sq8_size(h->gen->view)
+                                  : ap_view_meta_size(h->gen->view);
         if ((uint64_t)off >= total) return 0;
         if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
         {
@@ -368,7 +479,7 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
     (void)fi;
     const char *name;
     kind k = classify(path, &name);
-    return (k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR) ? 0 : -ENOTDIR;
+    return is_dir(k) ? 0 : -ENOTDIR;
 }
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)

@@ -52,9 +52,7 @@ void fs_state_save(uint64_t version)
 static void invalidate_name(const char *name, void *ud)
 {
     (void)ud;
-    char path[2048];
-    snprintf(path, sizeof path, "/query/%s", name);
-    fuse_invalidate_path(g_fuse, path);
+    if (name[0] == '/') fuse_invalidate_path(g_fuse, name);
 }
 
 static void do_reload(void)
@@ -78,7 +76,7 @@ static void do_reload(void)
     /* Drop what the kernel (and so nginx's open_file_cache) may hold of the old
      * generation: static files and every query name we served. */
     static const char *paths[] = {"/pack.manifest.json", "/pack.annpack", "/pack.meta.jsonl",
-                                  "/health", "/stats"};
+                                  "/pack.sq8", "/health", "/stats"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) fuse_invalidate_path(g_fuse, paths[i]);
     fs_cache_drop_others(number, invalidate_name, NULL);
     ap_log(AP_LOG_INFO, "reload", "generation %llu serving version %llu",

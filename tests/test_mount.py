@@ -76,7 +76,7 @@ def test_doc_health_listing(signed_ps, mount):
     assert h["signature"] == "verified" and len(h["key_id"]) == 16
     assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack",
                                                 "pack.meta.jsonl", "health", "stats", "query",
-                                                "doc"])
+                                                "vquery", "doc"])
     ls = subprocess.run(["ls", "-la", m.mnt], capture_output=True, text=True, check=True).stdout
     assert "pack.annpack" in ls
     found = subprocess.run(["find", m.mnt], capture_output=True, text=True, check=True).stdout

@@ -28,7 +28,8 @@ static const char usage_text[] =
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
-    "  --meta-compression zstd|none   metadata encoding (default zstd, seekable)\n"
+    "  --meta-compression zstd|none   metadata encoding (default zstd, seekable; none for\n"
+    "                         --vectors without --input)\n"
     "  --json                 print a JSON report (rows, lists, seconds per phase) on stdout\n"
     "  --force                replace DIR even if it is not an annpack output\n"
     "  -h, --help             show this help\n"
@@ -47,7 +48,7 @@ int cmd_build(int argc, char **argv)
         {"vectors", required_argument, 0, 'v'},  {"iters", required_argument, 0, 'n'},
         {"sq8", no_argument, 0, 'q'},            {"json", no_argument, 0, 'j'},
         {0, 0, 0, 0}};
-    int json = 0;
+    int json = 0, codec_given = 0;
     ap_build_opts o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress};
     uint64_t v;
     int lists_given = 0;
@@ -82,6 +83,7 @@ int cmd_build(int argc, char **argv)
             o.max_rows = v;
             break;
         case 'c':
+            codec_given = 1;
             if (!strcmp(optarg, "zstd"))
                 o.meta_codec = AP_META_ZSTD;
             else if (!strcmp(optarg, "none"))
@@ -111,6 +113,9 @@ int cmd_build(int argc, char **argv)
         return cli_usage_error("build", "--id-col cannot be used with --vectors (ids are row numbers)");
     if (o.vectors && o.dim)
         return cli_usage_error("build", "--dim cannot be used with --vectors (the file gives the dim)");
+    /* Rows of a vectors-only pack are just {"id":N}: compressing them buys little and costs
+     * every search result a frame decompression, so they stay plain unless asked. */
+    if (o.vectors && !o.input_csv && !codec_given) o.meta_codec = AP_META_NONE;
     ap_build_report rep;
     ap_err err = {0};
     ap_status st = ap_pack_build(&o, &rep, &err);

@@ -96,6 +96,12 @@ AP_API char *ap_view_status_json(const ap_view *v);
 AP_API uint64_t ap_view_annpack_size(const ap_view *v);
 AP_API ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t len,
                                       ap_err *err);
+/* Size of the merged int8 sidecar (0 when the base has none) and a byte range of it: the
+ * base's params, merged counts, and per merged list the live base vectors' codes then the
+ * live delta vectors encoded with the base's params — so a copy searches like the view. */
+AP_API uint64_t ap_view_sq8_size(const ap_view *v);
+AP_API ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len,
+                                  ap_err *err);
 /* Size of the merged plain JSONL (live rows, ascending id) and a byte range of it. */
 AP_API uint64_t ap_view_meta_size(const ap_view *v);
 AP_API ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len,

@@ -33,9 +33,33 @@ AP_API ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, ui
                                 ap_query *out, ap_err *err);
 AP_API void ap_query_free(ap_query *q);
 
+/* Parses the parameter part "k=N&probe=N" (either, both, in any order, each at most once;
+ * empty segments ignored) of s[0..len), setting *k and *probe for those present. Same
+ * errors as ap_query_parse. */
+AP_API ap_status ap_query_params(const char *s, size_t len, uint32_t *k, uint32_t *probe,
+                                 ap_err *err);
+
 /* Percent-decodes s[0..len) into out (at least len + 1 bytes); returns the decoded length,
  * or (size_t)-1 on a malformed escape. */
 AP_API size_t ap_percent_decode(const char *s, size_t len, char *out);
+
+/* Vector queries (the mount's /vquery/<vector>[?k=N&probe=N]): the text part of the name
+ * is base64url without padding (RFC 4648 section 5) of dim little-endian float16 values
+ * (2 * dim bytes) or float32 values (4 * dim bytes). Decodes it into out (dim floats),
+ * L2-normalised. Errors (AP_ERR_ARG): not base64url, a length that is neither, a value
+ * that is not finite, the zero vector. */
+AP_API ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, float *out,
+                                        ap_err *err);
+
+/* Length of the float16 encoding of a dim-vector (without a terminating NUL). */
+static inline size_t ap_query_vector_len(uint32_t dim)
+{
+    return (2 * (size_t)dim * 4 + 2) / 3;
+}
+
+/* Encodes v as the float16 base64url text into out (ap_query_vector_len(dim) + 1 bytes,
+ * NUL-terminated). */
+AP_API void ap_query_vector_encode(const float *v, uint32_t dim, char *out);
 
 #ifdef __cplusplus
 }

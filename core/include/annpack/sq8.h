@@ -71,6 +71,14 @@ AP_API void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, ui
 /* The integer query weights for q (stride entries, zero past dim). */
 AP_API void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w);
 
+/* The same three steps for any float32 data (the search's coarse centroid codes use them):
+ * per-dimension min/step over n rows, codes of one row, and query weights for a step. */
+AP_API void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step);
+AP_API void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                              const float *x, uint8_t *codes);
+AP_API void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q,
+                           int8_t *w);
+
 /* Deep check: every code equals the encoding of the matching vector of a. Names the first
  * list and position that differ. */
 AP_API ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err);
