@@ -20,7 +20,7 @@
 #include <fuse_lowlevel.h>
 
 fs_config g_cfg;
-struct fuse *g_fuse;
+struct fuse_session *g_se;
 static FILE *g_logf;
 
 typedef struct opts {
@@ -56,6 +56,7 @@ static void usage(void)
            "                     when the pack has one, then exact re-ranking)\n"
            "  -o rerank=N        sq8 candidates re-scored exactly (default max(64, 8k))\n"
            "  -o cache_mb=N      query result cache size (default 64)\n"
+
            "  -o watch           reload when the root manifest or signature is replaced\n"
            "  -o state=FILE      persist the highest accepted version (replay protection)\n"
            "  -o log=FILE        append log lines to FILE (default stderr)\n"
@@ -214,17 +215,16 @@ static int serve(opts *o, struct fuse_args *args)
         rc = 2;
         goto out_gen;
     }
-    g_fuse = fuse_new(args, &fs_ops, sizeof fs_ops, NULL);
-    if (!g_fuse) goto out_gen;
+    g_se = fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL);
+    if (!g_se) goto out_gen;
     /* Our SIGHUP handler goes in first: libfuse only installs its (exiting) handlers on
      * signals still at their default disposition. */
     struct sigaction sa = {.sa_handler = on_sighup};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
-    struct fuse_session *se = fuse_get_session(g_fuse);
-    if (fuse_set_signal_handlers(se) != 0 || fs_guard_install() != 0) goto out_fuse;
-    if (fuse_mount(g_fuse, co.mountpoint) != 0) {
+    if (fuse_set_signal_handlers(g_se) != 0 || fs_guard_install() != 0) goto out_session;
+    if (fuse_session_mount(g_se, co.mountpoint) != 0) {
         fprintf(stderr, "annpackfs: cannot mount on %s\n", co.mountpoint);
         goto out_signals;
     }
@@ -235,19 +235,20 @@ static int serve(opts *o, struct fuse_args *args)
     }
     ap_log(AP_LOG_INFO, "mount", "serving %s on %s (generation 1, version %llu)", g_cfg.source,
            co.mountpoint, (unsigned long long)g->version);
+    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, 16);
-    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
-    rc = fuse_loop_mt(g_fuse, lc) < 0 ? 1 : 0;
+    rc = fuse_session_loop_mt(g_se, lc) < 0 ? 1 : 0;
     fuse_loop_cfg_destroy(lc);
     fs_reload_stop();
     ap_log(AP_LOG_INFO, "mount", "unmounted");
 out_unmount:
-    fuse_unmount(g_fuse);
+    fuse_session_unmount(g_se);
 out_signals:
-    fuse_remove_signal_handlers(se);
-out_fuse:
-    fuse_destroy(g_fuse);
+    fuse_remove_signal_handlers(g_se);
+out_session:
+    fuse_session_destroy(g_se);
+    g_se = NULL;
 out_gen:
     free(co.mountpoint);
     fs_gen_install(NULL);

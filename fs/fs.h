@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "annpack/annpack.h"
 
@@ -31,6 +31,8 @@ typedef struct fs_config {
 } fs_config;
 
 /* One verified, immutable view of the source; readers hold references. */
+#define FS_GEN_FILES 5 /* pack.manifest.json, pack.annpack, pack.meta.jsonl, pack.sq8, health */
+
 typedef struct fs_gen {
     atomic_int refs;
     uint64_t number;
@@ -43,6 +45,7 @@ typedef struct fs_gen {
     struct timespec mtime;
     char keyid[AP_KEYID_HEX];
     const char *signature; /* "verified", "unchecked" */
+    void *files[FS_GEN_FILES]; /* ops.c's inodes of the static files (weak references) */
 } fs_gen;
 
 /* Loads and verifies a generation; refuses versions below min_version (or equal, when
@@ -67,8 +70,8 @@ void fs_blob_unref(fs_blob *b);
 void fs_cache_init(uint64_t max_bytes);
 fs_blob *fs_cache_get(uint64_t gen, const char *key);      /* referenced or NULL */
 void fs_cache_put(uint64_t gen, const char *key, const char *path, fs_blob *b);
-/* Calls fn with the file name of each entry of generations other than keep, and drops
- * them. */
+/* Calls fn (may be NULL) with the file name of each entry of generations other than keep,
+ * and drops them. */
 void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud);
 void fs_cache_usage(uint64_t *entries, uint64_t *bytes);
 
@@ -80,13 +83,17 @@ typedef struct fs_stats {
 
 extern fs_stats g_stats;
 extern fs_config g_cfg;
-extern struct fuse *g_fuse;
+extern struct fuse_session *g_se;
 
 void fs_stats_record_latency(double us);
 char *fs_stats_json(size_t *len);
 
-/* FUSE operations. */
-extern const struct fuse_operations fs_ops;
+/* FUSE operations (low-level API). */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Tells the kernel to forget every name it caches under the mount (after a reload): the
+ * static files and the query, vquery and doc directories with all names below them. */
+void fs_invalidate_generation(struct fuse_session *se);
 
 /* Reload: request from a signal handler (async-signal-safe) and the reload thread. */
 void fs_reload_request(void);

@@ -1,4 +1,13 @@
-/* FUSE operations: paths of the virtual tree (docs/MOUNT.md) mapped to core calls. */
+/* FUSE operations (the low-level API): names of the virtual tree (docs/MOUNT.md) mapped to
+ * core calls.
+ *
+ * Every file is an immutable inode: a lookup returns an inode bound to one generation and,
+ * for query, document and stats files, to the bytes computed at that lookup. So st_size is
+ * exact, the kernel may cache pages (no direct I/O), a file open across a reload keeps
+ * reading the generation it was looked up in, and no open or release request is needed at
+ * all (FUSE_CAP_NO_OPEN_SUPPORT): a query costs the kernel a LOOKUP and a READ. Static
+ * files keep one inode per generation (so nginx and the page cache share it); results get
+ * one per lookup, and the kernel's dentry cache and our result cache serve repeats. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,64 +18,29 @@
 
 #include "fs.h"
 
+/* Directories have fixed inode numbers; files are node pointers (never that small). */
+enum { INO_QUERYDIR = 2, INO_VQUERYDIR = 3, INO_DOCDIR = 4 };
+
 typedef enum kind {
-    K_NONE, K_ROOT, K_QUERYDIR, K_DOCDIR, K_MANIFEST, K_ANNPACK, K_META, K_HEALTH, K_STATS,
-    K_QUERY, K_DOC, K_SQ8, K_VQUERYDIR, K_VPARAMDIR, K_VQUERY
+    K_MANIFEST, K_ANNPACK, K_META, K_SQ8, K_HEALTH, /* per generation, FS_GEN_FILES of them */
+    K_STATS, K_QUERY, K_VQUERY, K_DOC, K_VPARAMDIR
 } kind;
 
-static const struct {
-    const char *path;
+static const char *const FILE_NAMES[FS_GEN_FILES] = {"pack.manifest.json", "pack.annpack",
+                                                     "pack.meta.jsonl", "pack.sq8", "health"};
+
+typedef struct node {
+    uint64_t nlookup; /* under g_nodes_lock */
     kind k;
-} STATIC[] = {{"/pack.manifest.json", K_MANIFEST}, {"/pack.annpack", K_ANNPACK},
-              {"/pack.meta.jsonl", K_META},        {"/health", K_HEALTH},
-              {"/stats", K_STATS},                 {"/pack.sq8", K_SQ8}};
+    fs_gen *gen;      /* referenced */
+    fs_blob *blob;    /* K_STATS, K_QUERY, K_VQUERY, K_DOC */
+    uint32_t k_res, probe; /* K_VPARAMDIR: the directory's parameters */
+} node;
 
-static int is_dir(kind k)
-{
-    return k == K_ROOT || k == K_QUERYDIR || k == K_DOCDIR || k == K_VQUERYDIR || k == K_VPARAMDIR;
-}
+static pthread_mutex_t g_nodes_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_no_open; /* the kernel can skip OPEN once we answer it with ENOSYS */
 
-/* /vquery/<params>/ directories hold parameters ("k=N&probe=N"); vector names are
- * base64url, which has no '=', so a '=' tells the two apart. */
-static kind classify_vquery(const char *rest, const char **name)
-{
-    const char *slash = strchr(rest, '/');
-    if (!slash) {
-        *name = rest;
-        return strchr(rest, '=') && !strchr(rest, '?') ? K_VPARAMDIR : K_VQUERY;
-    }
-    if (slash == rest || !slash[1] || strchr(slash + 1, '/') || !memchr(rest, '=', (size_t)(slash - rest)))
-        return K_NONE;
-    *name = rest;
-    return K_VQUERY;
-}
-
-static kind classify(const char *path, const char **name)
-{
-    *name = NULL;
-    if (!strcmp(path, "/")) return K_ROOT;
-    if (!strcmp(path, "/query")) return K_QUERYDIR;
-    if (!strcmp(path, "/doc")) return K_DOCDIR;
-    if (!strcmp(path, "/vquery")) return K_VQUERYDIR;
-    for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
-        if (!strcmp(path, STATIC[i].path)) return STATIC[i].k;
-    if (!strncmp(path, "/query/", 7) && path[7]) {
-        *name = path + 7;
-        return K_QUERY;
-    }
-    if (!strncmp(path, "/vquery/", 8) && path[8]) return classify_vquery(path + 8, name);
-    if (!strncmp(path, "/doc/", 5) && path[5]) {
-        *name = path + 5;
-        return K_DOC;
-    }
-    return K_NONE;
-}
-
-typedef struct handle {
-    kind k;
-    fs_gen *gen;
-    fs_blob *blob; /* query, doc, stats, manifest/health copies are in gen */
-} handle;
+static const double ENTRY_TIMEOUT = 1.0; /* a reload is visible within a second at worst */
 
 static double now_us(void)
 {
@@ -75,11 +49,121 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static double now_us(void);
+static node *node_of(fuse_ino_t ino)
+{
+    return (node *)(uintptr_t)ino;
+}
+
+static int is_dir_ino(fuse_ino_t ino)
+{
+    return ino == FUSE_ROOT_ID || ino == INO_QUERYDIR || ino == INO_VQUERYDIR || ino == INO_DOCDIR;
+}
+
+static node *node_new(kind k, fs_gen *g, fs_blob *b)
+{
+    node *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->k = k;
+    n->gen = g;
+    n->blob = b;
+    n->nlookup = 1;
+    return n;
+}
+
+static void node_free(node *n)
+{
+    fs_blob_unref(n->blob);
+    fs_gen_unref(n->gen);
+    free(n);
+}
+
+static void forget_one(fuse_ino_t ino, uint64_t count)
+{
+    if (is_dir_ino(ino)) return;
+    node *n = node_of(ino);
+    pthread_mutex_lock(&g_nodes_lock);
+    n->nlookup -= count < n->nlookup ? count : n->nlookup;
+    int gone = n->nlookup == 0;
+    /* A generation's file slot is a weak reference: clear it with the node. */
+    if (gone && n->k < FS_GEN_FILES && n->gen->files[n->k] == n) n->gen->files[n->k] = NULL;
+    pthread_mutex_unlock(&g_nodes_lock);
+    if (gone) node_free(n);
+}
+
+/* The node of a generation's static file, shared by every lookup of it in that generation. */
+static node *gen_file_node(fs_gen *g, kind k)
+{
+    pthread_mutex_lock(&g_nodes_lock);
+    node *n = g->files[k];
+    if (n) {
+        n->nlookup++;
+    } else if ((n = node_new(k, g, NULL))) {
+        atomic_fetch_add(&g->refs, 1);
+        g->files[k] = n;
+    }
+    pthread_mutex_unlock(&g_nodes_lock);
+    return n;
+}
+
+static uint64_t node_size(const node *n)
+{
+    switch (n->k) {
+    case K_MANIFEST: return n->gen->manifest_len;
+    case K_HEALTH: return n->gen->health_len;
+    case K_ANNPACK: return ap_view_annpack_size(n->gen->view);
+    case K_META: return ap_view_meta_size(n->gen->view);
+    case K_SQ8: return ap_view_sq8_size(n->gen->view);
+    case K_VPARAMDIR: return 0;
+    default: return n->blob ? n->blob->len : 0;
+    }
+}
+
+static void fill_attr(struct stat *st, fuse_ino_t ino, const fs_gen *g, int dir, uint64_t size)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+    st->st_nlink = dir ? 2 : 1;
+    st->st_size = (off_t)size;
+    if (g) {
+        st->st_mtim = g->mtime;
+        st->st_ctim = g->mtime;
+        st->st_atim = g->mtime;
+    }
+    st->st_blksize = 65536;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+static void reply_node(fuse_req_t req, node *n, double entry_timeout)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = (fuse_ino_t)(uintptr_t)n;
+    e.attr_timeout = entry_timeout;
+    e.entry_timeout = entry_timeout;
+    fill_attr(&e.attr, e.ino, n->gen, n->k == K_VPARAMDIR, node_size(n));
+    /* After the reply the kernel may forget n at any time: n is not touched again. */
+    if (fuse_reply_entry(req, &e) != 0) forget_one(e.ino, 1); /* the kernel never saw it */
+}
+
+static void reply_dir(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = ino;
+    e.attr_timeout = ENTRY_TIMEOUT;
+    e.entry_timeout = ENTRY_TIMEOUT;
+    fs_gen *g = fs_gen_current();
+    fill_attr(&e.attr, ino, g, 1, 0);
+    fs_gen_unref(g);
+    fuse_reply_entry(req, &e);
+}
+
+/* --- computed files ------------------------------------------------------------------- */
 
 /* Runs one query (text embedded, or a vector name decoded) and caches the JSON result. */
-static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *name,
-                       const char *key, fs_blob **out)
+static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *key, const char *path,
+                       fs_blob **out)
 {
     double t0 = now_us();
     ap_err err = {0};
@@ -117,19 +201,17 @@ static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *nam
     if (!b) return -ENOMEM;
     atomic_fetch_add(&g_stats.queries, 1);
     fs_stats_record_latency(now_us() - t0);
-    /* The cache remembers the path so a reload can invalidate the kernel's entry. */
-    size_t pl = strlen(name) + 10;
-    char *path = malloc(pl);
-    if (path) snprintf(path, pl, "%s/%s", vector ? "/vquery" : "/query", name);
-    fs_cache_put(g->number, key, path ? path : "", b);
-    free(path);
+    fs_cache_put(g->number, key, path, b);
     *out = b;
     return 0;
 }
 
 /* The result of a query file name in generation g: cached, or computed and cached. */
-static int query_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
+static int query_blob_unguarded(fs_gen *g, const char *name, uint32_t unused_k,
+                                uint32_t unused_probe, fs_blob **out)
 {
+    (void)unused_k;
+    (void)unused_probe;
     ap_query q;
     ap_err err = {0};
     ap_status st = ap_query_parse(name, strlen(name), g_cfg.k, g_cfg.probe, &q, &err);
@@ -145,32 +227,27 @@ static int query_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
         return -ENOMEM;
     }
     snprintf(key, q.len + 32, "%u %u %s", q.k, q.probe, q.text);
-    *out = fs_cache_get(g->number, key);
-    if (*out) {
+    int rc = 0;
+    if ((*out = fs_cache_get(g->number, key)))
         atomic_fetch_add(&g_stats.cache_hits, 1);
-        ap_query_free(&q);
-        free(key);
-        return 0;
-    }
-    int rc = search_blob(g, &q, 0, name, key, out);
+    else
+        rc = search_blob(g, &q, 0, key, "query", out);
     ap_query_free(&q);
     free(key);
     return rc;
 }
 
-/* A vector query name: "[<params>/]<base64url>[?<params>]". */
-static int vquery_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
+/* A vector query name "<base64url>[?<params>]", in /vquery or a parameter directory
+ * (whose k and probe come first; the name's own parameters override them). */
+static int vquery_blob_unguarded(fs_gen *g, const char *name, uint32_t k, uint32_t probe,
+                                 fs_blob **out)
 {
-    ap_query q = {.k = g_cfg.k, .probe = g_cfg.probe};
+    ap_query q = {.k = k, .probe = probe};
     ap_err err = {0};
-    const char *slash = strchr(name, '/'), *vec = slash ? slash + 1 : name;
-    const char *qm = strchr(vec, '?');
-    size_t vlen = qm ? (size_t)(qm - vec) : strlen(vec);
+    const char *qm = strchr(name, '?');
+    size_t vlen = qm ? (size_t)(qm - name) : strlen(name);
     ap_status st = AP_OK;
-    if (strlen(name) > AP_QUERY_NAME_MAX + 256)
-        st = ap_err_set(&err, AP_ERR_LIMIT, "vector query name of %zu bytes is too long", strlen(name));
-    if (!st && slash) st = ap_query_params(name, (size_t)(slash - name), &q.k, &q.probe, &err);
-    if (!st && qm) st = ap_query_params(qm + 1, strlen(qm + 1), &q.k, &q.probe, &err);
+    if (qm) st = ap_query_params(qm + 1, strlen(qm + 1), &q.k, &q.probe, &err);
     if (!st && vlen == 0) st = ap_err_set(&err, AP_ERR_ARG, "vector query: no vector");
     if (st) {
         atomic_fetch_add(&g_stats.errors, 1);
@@ -179,22 +256,24 @@ static int vquery_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
     }
     char *key = malloc(vlen + 48);
     if (!key) return -ENOMEM;
-    snprintf(key, vlen + 48, "v %u %u %.*s", q.k, q.probe, (int)vlen, vec);
-    *out = fs_cache_get(g->number, key);
-    if (*out) {
+    snprintf(key, vlen + 48, "v %u %u %.*s", q.k, q.probe, (int)vlen, name);
+    int rc = 0;
+    if ((*out = fs_cache_get(g->number, key))) {
         atomic_fetch_add(&g_stats.cache_hits, 1);
-        free(key);
-        return 0;
+    } else {
+        q.text = (char *)name;
+        q.len = vlen;
+        rc = search_blob(g, &q, 1, key, "vquery", out);
     }
-    q.text = (char *)vec;
-    q.len = vlen;
-    int rc = search_blob(g, &q, 1, name, key, out);
     free(key);
     return rc;
 }
 
-static int doc_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
+static int doc_blob_unguarded(fs_gen *g, const char *name, uint32_t unused_k,
+                              uint32_t unused_probe, fs_blob **out)
 {
+    (void)unused_k;
+    (void)unused_probe;
     *out = NULL;
     uint64_t id = 0;
     size_t n = strlen(name);
@@ -218,43 +297,188 @@ static int doc_blob_unguarded(fs_gen *g, const char *name, fs_blob **out)
     return *out ? 0 : -ENOMEM;
 }
 
+typedef int (*blob_fn)(fs_gen *, const char *, uint32_t, uint32_t, fs_blob **);
+
 typedef struct blob_call {
-    int (*fn)(fs_gen *, const char *, fs_blob **);
+    blob_fn fn;
     fs_gen *g;
     const char *name;
+    uint32_t k, probe;
     fs_blob **out;
 } blob_call;
 
 static int run_blob_call(void *arg)
 {
     blob_call *c = arg;
-    return c->fn(c->g, c->name, c->out);
+    return c->fn(c->g, c->name, c->k, c->probe, c->out);
 }
 
 /* Queries and docs read the mapped source files: guard them (guard.c). */
-static int query_blob(fs_gen *g, const char *name, fs_blob **out)
+static int guarded_blob(blob_fn fn, fs_gen *g, const char *name, uint32_t k, uint32_t probe,
+                        const char *what, fs_blob **out)
 {
     *out = NULL;
-    blob_call c = {query_blob_unguarded, g, name, out};
-    return fs_guarded(run_blob_call, &c, "query");
+    blob_call c = {fn, g, name, k, probe, out};
+    return fs_guarded(run_blob_call, &c, what);
 }
 
-static int vquery_blob(fs_gen *g, const char *name, fs_blob **out)
+/* --- operations ------------------------------------------------------------------------ */
+
+static void op_init(void *ud, struct fuse_conn_info *conn)
 {
-    *out = NULL;
-    blob_call c = {vquery_blob_unguarded, g, name, out};
-    return fs_guarded(run_blob_call, &c, "vquery");
+    (void)ud;
+    /* Files are immutable inodes: no open/release round trips needed, pages cacheable. */
+    if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+        conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+        g_no_open = 1;
+    }
 }
 
-static int doc_blob(fs_gen *g, const char *name, fs_blob **out)
+static void lookup_result(fuse_req_t req, fs_gen *g, kind k, blob_fn fn, const char *name,
+                          uint32_t kk, uint32_t probe, const char *what)
 {
-    *out = NULL;
-    blob_call c = {doc_blob_unguarded, g, name, out};
-    return fs_guarded(run_blob_call, &c, "doc");
+    fs_blob *b = NULL;
+    int rc = guarded_blob(fn, g, name, kk, probe, what, &b);
+    if (rc) {
+        fs_gen_unref(g);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    node *n = node_new(k, g, b);
+    if (!n) {
+        fs_blob_unref(b);
+        fs_gen_unref(g);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    reply_node(req, n, ENTRY_TIMEOUT);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs_gen *g = fs_gen_current();
+    if (parent == FUSE_ROOT_ID) {
+        if (!strcmp(name, "query") || !strcmp(name, "vquery") || !strcmp(name, "doc")) {
+            fs_gen_unref(g);
+            reply_dir(req, name[0] == 'q' ? INO_QUERYDIR : name[0] == 'v' ? INO_VQUERYDIR : INO_DOCDIR);
+            return;
+        }
+        if (!strcmp(name, "stats")) {
+            size_t len;
+            char *s = fs_stats_json(&len);
+            fs_blob *b = s ? fs_blob_new(s, len) : NULL;
+            free(s);
+            node *n = b ? node_new(K_STATS, g, b) : NULL;
+            if (!n) {
+                fs_blob_unref(b);
+                fs_gen_unref(g);
+                fuse_reply_err(req, ENOMEM);
+                return;
+            }
+            reply_node(req, n, 0); /* fresh counters on every lookup */
+            return;
+        }
+        for (int k = 0; k < FS_GEN_FILES; k++) {
+            if (strcmp(name, FILE_NAMES[k])) continue;
+            if (k == K_SQ8 && !ap_view_has_sq8(g->view)) break;
+            node *n = gen_file_node(g, (kind)k);
+            fs_gen_unref(g);
+            if (!n) {
+                fuse_reply_err(req, ENOMEM);
+                return;
+            }
+            reply_node(req, n, ENTRY_TIMEOUT);
+            return;
+        }
+        fs_gen_unref(g);
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (parent == INO_QUERYDIR) {
+        lookup_result(req, g, K_QUERY, query_blob_unguarded, name, 0, 0, "query");
+        return;
+    }
+    if (parent == INO_DOCDIR) {
+        lookup_result(req, g, K_DOC, doc_blob_unguarded, name, 0, 0, "doc");
+        return;
+    }
+    if (parent == INO_VQUERYDIR && strchr(name, '=') && !strchr(name, '?')) {
+        /* A parameter directory: base64url has no '=', so the two cannot be confused. */
+        uint32_t k = g_cfg.k, probe = g_cfg.probe;
+        ap_err err = {0};
+        node *n = NULL;
+        if (ap_query_params(name, strlen(name), &k, &probe, &err) == AP_OK &&
+            (n = node_new(K_VPARAMDIR, g, NULL))) {
+            n->k_res = k;
+            n->probe = probe;
+            reply_node(req, n, ENTRY_TIMEOUT);
+            return;
+        }
+        fs_gen_unref(g);
+        fuse_reply_err(req, n ? ENOMEM : EINVAL);
+        return;
+    }
+    if (parent == INO_VQUERYDIR) {
+        lookup_result(req, g, K_VQUERY, vquery_blob_unguarded, name, g_cfg.k, g_cfg.probe, "vquery");
+        return;
+    }
+    if (!is_dir_ino(parent) && node_of(parent)->k == K_VPARAMDIR) {
+        const node *d = node_of(parent);
+        lookup_result(req, g, K_VQUERY, vquery_blob_unguarded, name, d->k_res, d->probe, "vquery");
+        return;
+    }
+    fs_gen_unref(g);
+    fuse_reply_err(req, ENOTDIR);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    forget_one(ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++) forget_one(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    if (is_dir_ino(ino)) {
+        fs_gen *g = fs_gen_current();
+        fill_attr(&st, ino, g, 1, 0);
+        fs_gen_unref(g);
+    } else {
+        const node *n = node_of(ino);
+        fill_attr(&st, ino, n->gen, n->k == K_VPARAMDIR, node_size(n));
+    }
+    fuse_reply_attr(req, &st, ENTRY_TIMEOUT);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (is_dir_ino(ino) || node_of(ino)->k == K_VPARAMDIR) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if (g_no_open) {
+        /* "Success, and do not ask again": later opens stay in the kernel. */
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
+    fi->keep_cache = 1; /* the inode's bytes never change */
+    fuse_reply_open(req, fi);
 }
 
 typedef struct read_call {
-    const handle *h;
+    const node *n;
     uint64_t off;
     char *buf;
     size_t size;
@@ -264,242 +488,130 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    const ap_view *v = c->h->gen->view;
-    ap_status st = c->h->k == K_ANNPACK ? ap_view_annpack_read(v, c->off, c->buf, c->size, &c->err)
-                   : c->h->k == K_SQ8   ? ap_view_sq8_read(v, c->off, c->buf, c->size, &c->err)
+    const ap_view *v = c->n->gen->view;
+    ap_status st = c->n->k == K_ANNPACK ? ap_view_annpack_read(v, c->off, c->buf, c->size, &c->err)
+                   : c->n->k == K_SQ8   ? ap_view_sq8_read(v, c->off, c->buf, c->size, &c->err)
                                         : ap_view_meta_read(v, c->off, c->buf, c->size, &c->err);
     return st ? -EIO : 0;
 }
 
-static void fill_attr(struct stat *st, const fs_gen *g, int dir, uint64_t size)
+static void reply_bytes(fuse_req_t req, const char *data, uint64_t len, size_t size, off_t off)
 {
-    memset(st, 0, sizeof *st);
-    st->st_mode = dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
-    st->st_nlink = dir ? 2 : 1;
-    st->st_size = (off_t)size;
-    st->st_mtim = g->mtime;
-    st->st_ctim = g->mtime;
-    st->st_atim = g->mtime;
-    st->st_blksize = 65536;
-    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    if ((uint64_t)off >= len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t n = len - (uint64_t)off < size ? (size_t)(len - (uint64_t)off) : size;
+    fuse_reply_buf(req, data + off, n);
 }
 
-/* Attributes of an open file: what that handle will read, whatever generation is current
- * now (fstat after open must agree with the bytes served). */
-static void handle_attr(const handle *h, struct stat *stbuf)
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
 {
-    uint64_t size = 0;
-    switch (h->k) {
-    case K_MANIFEST: size = h->gen->manifest_len; break;
-    case K_HEALTH: size = h->gen->health_len; break;
-    case K_ANNPACK: size = ap_view_annpack_size(h->gen->view); break;
-    case K_META: size = ap_view_meta_size(h->gen->view); break;
-    case K_SQ8: size = ap_view_sq8_size(h->gen->view); break;
-    default: size = h->blob ? h->blob->len : 0; break;
-    }
-    fill_attr(stbuf, h->gen, 0, size);
-}
-
-static int op_getattr(const char *path, struct stat *stbuf, struct fuse_file_info *fi)
-{
-    if (fi && fi->fh) {
-        handle_attr((const handle *)(uintptr_t)fi->fh, stbuf);
-        return 0;
-    }
-    const char *name;
-    kind k = classify(path, &name);
-    if (k == K_NONE) return -ENOENT;
-    fs_gen *g = fs_gen_current();
-    int rc = 0;
-    fs_blob *b = NULL;
-    size_t stats_len = 0;
-    char *stats;
-    switch (k) {
-    case K_ROOT:
-    case K_QUERYDIR:
-    case K_VQUERYDIR:
-    case K_DOCDIR: fill_attr(stbuf, g, 1, 0); break;
-    case K_VPARAMDIR: {
-        uint32_t k = g_cfg.k, probe = g_cfg.probe;
-        ap_err err = {0};
-        if (ap_query_params(name, strlen(name), &k, &probe, &err)) rc = -EINVAL;
-        else fill_attr(stbuf, g, 1, 0);
-        break;
-    }
-    case K_SQ8:
-        if (ap_view_has_sq8(g->view)) fill_attr(stbuf, g, 0, ap_view_sq8_size(g->view));
-        else rc = -ENOENT;
-        break;
-    case K_VQUERY:
-        if (!(rc = vquery_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
-        break;
-    case K_MANIFEST: fill_attr(stbuf, g, 0, g->manifest_len); break;
-    case K_ANNPACK: fill_attr(stbuf, g, 0, ap_view_annpack_size(g->view)); break;
-    case K_META: fill_attr(stbuf, g, 0, ap_view_meta_size(g->view)); break;
-    case K_HEALTH: fill_attr(stbuf, g, 0, g->health_len); break;
-    case K_STATS:
-        stats = fs_stats_json(&stats_len);
-        free(stats);
-        fill_attr(stbuf, g, 0, stats_len);
-        break;
-    case K_QUERY:
-        if (!(rc = query_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
-        break;
-    case K_DOC:
-        if (!(rc = doc_blob(g, name, &b))) fill_attr(stbuf, g, 0, b->len);
-        break;
-    default: rc = -ENOENT;
-    }
-    fs_blob_unref(b);
-    fs_gen_unref(g);
-    return rc;
-}
-
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-    (void)off;
     (void)fi;
-    (void)flags;
-    const char *name;
-    kind k = classify(path, &name);
-    if (!is_dir(k)) return -ENOTDIR;
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
-    if (k == K_ROOT) {
-        fs_gen *g = fs_gen_current();
-        for (size_t i = 0; i < sizeof STATIC / sizeof STATIC[0]; i++)
-            if (STATIC[i].k != K_SQ8 || ap_view_has_sq8(g->view))
-                filler(buf, STATIC[i].path + 1, NULL, 0, 0);
-        fs_gen_unref(g);
-        filler(buf, "query", NULL, 0, 0);
-        filler(buf, "vquery", NULL, 0, 0);
-        filler(buf, "doc", NULL, 0, 0);
-    }
-    return 0;
-}
-
-static int op_open(const char *path, struct fuse_file_info *fi)
-{
-    if ((fi->flags & O_ACCMODE) != O_RDONLY) return -EROFS;
-    const char *name;
-    kind k = classify(path, &name);
-    if (k == K_NONE) return -ENOENT;
-    if (is_dir(k)) return -EISDIR;
-    handle *h = calloc(1, sizeof *h);
-    if (!h) return -ENOMEM;
-    h->k = k;
-    h->gen = fs_gen_current();
-    int rc = 0;
-    if (k == K_QUERY) {
-        rc = query_blob(h->gen, name, &h->blob);
-    } else if (k == K_VQUERY) {
-        rc = vquery_blob(h->gen, name, &h->blob);
-    } else if (k == K_SQ8 && !ap_view_has_sq8(h->gen->view)) {
-        rc = -ENOENT;
-    } else if (k == K_DOC) {
-        rc = doc_blob(h->gen, name, &h->blob);
-    } else if (k == K_STATS) {
-        size_t len;
-        char *s = fs_stats_json(&len);
-        h->blob = s ? fs_blob_new(s, len) : NULL;
-        free(s);
-        if (!h->blob) rc = -ENOMEM;
-    }
-    /* A reload may come between the lookup that sized this file and this open: reads
-     * must not be cut at the kernel's idea of the size, and fstat on the handle answers
-     * for the generation the handle reads (handle_attr). */
-    fi->direct_io = 1;
-    if (rc) {
-        fs_gen_unref(h->gen);
-        free(h);
-        return rc;
-    }
-    fi->fh = (uint64_t)(uintptr_t)h;
-    return 0;
-}
-
-static int copy_out(const char *data, size_t len, char *buf, size_t size, off_t off)
-{
-    if ((uint64_t)off >= len) return 0;
-    size_t n = len - (size_t)off < size ? len - (size_t)off : size;
-    memcpy(buf, data + off, n);
-    return (int)n;
-}
-
-static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
-{
-    (void)path;
-    handle *h = (handle *)(uintptr_t)fi->fh;
     atomic_fetch_add(&g_stats.reads, 1);
-    if (off < 0) return -EINVAL;
-    uint64_t total;
-    switch (h->k) {
-    case K_MANIFEST: return copy_out(h->gen->manifest, h->gen->manifest_len, buf, size, off);
-    case K_HEALTH: return copy_out(h->gen->health, h->gen->health_len, buf, size, off);
-    case K_QUERY:
-    case K_VQUERY:
-    case K_DOC:
-    case K_STATS: return copy_out(h->blob->data, h->blob->len, buf, size, off);
+    if (off < 0 || is_dir_ino(ino)) {
+        fuse_reply_err(req, off < 0 ? EINVAL : EISDIR);
+        return;
+    }
+    const node *n = node_of(ino);
+    switch (n->k) {
+    case K_MANIFEST: reply_bytes(req, n->gen->manifest, n->gen->manifest_len, size, off); return;
+    case K_HEALTH: reply_bytes(req, n->gen->health, n->gen->health_len, size, off); return;
     case K_ANNPACK:
     case K_SQ8:
-    case K_META:
-        total = h->k == K_ANNPACK ? ap_view_annpack_size(h->gen->view)
-                : h->k == K_SQ8   ? ap_view_sq8_size(h->gen->view)
-                                  : ap_view_meta_size(h->gen->view);
-        if ((uint64_t)off >= total) return 0;
-        if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
-        {
-            read_call c = {.h = h, .off = (uint64_t)off, .buf = buf, .size = size};
-            int rc = fs_guarded(run_read_call, &c, path);
-            if (rc == -EIO && c.err.msg[0]) {
-                atomic_fetch_add(&g_stats.errors, 1);
-                ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", path, (long long)off, c.err.msg);
-            }
-            return rc ? rc : (int)size;
+    case K_META: {
+        uint64_t total = node_size(n);
+        if ((uint64_t)off >= total) {
+            fuse_reply_buf(req, NULL, 0);
+            return;
         }
-    default: return -EIO;
+        if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
+        char *buf = malloc(size ? size : 1);
+        if (!buf) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        static const char *const what[] = {[K_ANNPACK] = "/pack.annpack", [K_SQ8] = "/pack.sq8",
+                                           [K_META] = "/pack.meta.jsonl"};
+        read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
+        int rc = fs_guarded(run_read_call, &c, what[n->k]);
+        if (rc == -EIO && c.err.msg[0]) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
+        }
+        if (rc)
+            fuse_reply_err(req, -rc);
+        else
+            fuse_reply_buf(req, buf, size);
+        free(buf);
+        return;
+    }
+    case K_VPARAMDIR: fuse_reply_err(req, EISDIR); return;
+    default: reply_bytes(req, n->blob->data, n->blob->len, size, off); return;
     }
 }
 
-static int op_release(const char *path, struct fuse_file_info *fi)
-{
-    (void)path;
-    handle *h = (handle *)(uintptr_t)fi->fh;
-    if (h) {
-        fs_blob_unref(h->blob);
-        fs_gen_unref(h->gen);
-        free(h);
-    }
-    return 0;
-}
-
-static int op_opendir(const char *path, struct fuse_file_info *fi)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
 {
     (void)fi;
-    const char *name;
-    kind k = classify(path, &name);
-    return is_dir(k) ? 0 : -ENOTDIR;
+    if (!is_dir_ino(ino) && node_of(ino)->k != K_VPARAMDIR) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    const char *names[16];
+    mode_t modes[16];
+    size_t nn = 0;
+    names[nn] = ".", modes[nn++] = S_IFDIR;
+    names[nn] = "..", modes[nn++] = S_IFDIR;
+    if (ino == FUSE_ROOT_ID) {
+        fs_gen *g = fs_gen_current();
+        for (int k = 0; k < FS_GEN_FILES; k++)
+            if (k != K_SQ8 || ap_view_has_sq8(g->view)) names[nn] = FILE_NAMES[k], modes[nn++] = S_IFREG;
+        fs_gen_unref(g);
+        names[nn] = "stats", modes[nn++] = S_IFREG;
+        names[nn] = "query", modes[nn++] = S_IFDIR;
+        names[nn] = "vquery", modes[nn++] = S_IFDIR;
+        names[nn] = "doc", modes[nn++] = S_IFDIR;
+    }
+    char buf[4096];
+    size_t used = 0;
+    for (size_t i = (size_t)off; i < nn; i++) {
+        struct stat st = {.st_ino = 1000 + i, .st_mode = modes[i]}; /* readdir skips ino 0 */
+        size_t need = fuse_add_direntry(req, buf + used, sizeof buf - used, names[i], &st, (off_t)i + 1);
+        if (need > sizeof buf - used || used + need > size) break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
 }
 
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)conn;
-    /* Short entry cache: a reload is visible within a second even for names the kernel
-     * keeps; static files and served query names are also invalidated on reload. */
-    cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 0; /* fstat after open always asks us (see op_open) */
-    cfg->negative_timeout = 0;
-    cfg->kernel_cache = 0;
-    return NULL;
+    if (!is_dir_ino(ino) && node_of(ino)->k != K_VPARAMDIR) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    fuse_reply_open(req, fi);
 }
 
-const struct fuse_operations fs_ops = {
+const struct fuse_lowlevel_ops fs_ops = {
     .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
     .getattr = op_getattr,
-    .readdir = op_readdir,
-    .opendir = op_opendir,
     .open = op_open,
     .read = op_read,
-    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
 };
+
+void fs_invalidate_generation(struct fuse_session *se)
+{
+    /* Dropping a directory's entry drops every name cached below it. */
+    static const char *const names[] = {"pack.manifest.json", "pack.annpack", "pack.meta.jsonl",
+                                        "pack.sq8", "health", "stats", "query", "vquery", "doc"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, names[i], strlen(names[i]));
+}

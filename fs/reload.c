@@ -49,12 +49,6 @@ void fs_state_save(uint64_t version)
     (void)err;
 }
 
-static void invalidate_name(const char *name, void *ud)
-{
-    (void)ud;
-    if (name[0] == '/') fuse_invalidate_path(g_fuse, name);
-}
-
 static void do_reload(void)
 {
     fs_gen *cur = fs_gen_current();
@@ -74,11 +68,9 @@ static void do_reload(void)
     fs_gen_unref(cur);
     atomic_fetch_add(&g_stats.reloads, 1);
     /* Drop what the kernel (and so nginx's open_file_cache) may hold of the old
-     * generation: static files and every query name we served. */
-    static const char *paths[] = {"/pack.manifest.json", "/pack.annpack", "/pack.meta.jsonl",
-                                  "/pack.sq8", "/health", "/stats"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) fuse_invalidate_path(g_fuse, paths[i]);
-    fs_cache_drop_others(number, invalidate_name, NULL);
+     * generation's names; files already open keep their (immutable) inodes. */
+    fs_invalidate_generation(g_se);
+    fs_cache_drop_others(number, NULL, NULL);
     ap_log(AP_LOG_INFO, "reload", "generation %llu serving version %llu",
            (unsigned long long)number, (unsigned long long)version);
 }

@@ -2,8 +2,10 @@
  *
  *   apbench membw [--mb N] [--runs R]      single-core sequential read bandwidth (GB/s)
  *   apbench sgemm [--threads T] [--runs R] OpenBLAS sgemm GFLOP/s on the k-means shape
- *   apbench fusefloor MOUNTPOINT           a trivial libfuse3 file system (foreground):
- *                                          every name under / is a small synthetic file
+ *   apbench fusefloor MOUNTPOINT [--busy-us N]  a trivial libfuse3 file system (foreground):
+ *                                          every name under / is a small synthetic file;
+ *                                          with --busy-us its lookup first computes for N us
+ *                                          (a query's work, so the same idle periods occur)
  *   apbench readnames DIR --n N [--prefix P]  open+read+close of N distinct names DIR/P<i>
  *   apbench mountq MOUNT --queries Q.fvecs [--probe P] [-k K] [--from I] [--n N]
  *                                          open+read+close of MOUNT/vquery/<params>/<vector>
@@ -165,6 +167,7 @@ static int cmd_sgemm(int argc, char **argv)
 /* --- fusefloor: the cheapest file a libfuse3 file system can serve ---------------------- */
 
 static const char FLOOR_BODY[] = "{\"floor\":true,\"results\":[]}\n";
+static double g_busy_us;
 
 static int ff_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -178,6 +181,12 @@ static int ff_getattr(const char *path, struct stat *st, struct fuse_file_info *
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
     st->st_size = (off_t)(sizeof FLOOR_BODY - 1);
+    /* Lookups come through getattr in the high-level API: spin like a search would. */
+    if (g_busy_us > 0 && !fi) {
+        double until = now_s() + g_busy_us * 1e-6;
+        while (now_s() < until) {
+        }
+    }
     return 0;
 }
 
@@ -211,7 +220,8 @@ static const struct fuse_operations ff_ops = {
 
 static int cmd_fusefloor(int argc, char **argv)
 {
-    if (argc < 2) return fprintf(stderr, "usage: apbench fusefloor MOUNTPOINT\n"), 2;
+    if (argc < 2) return fprintf(stderr, "usage: apbench fusefloor MOUNTPOINT [--busy-us N]\n"), 2;
+    g_busy_us = (double)arg_long(argc, argv, "--busy-us", 0);
     /* Multi-threaded, foreground, read-only: fuse_main parses the same options as ours. */
     char *fargv[] = {argv[0], argv[1], "-f", "-o", "ro,auto_unmount", NULL};
     return fuse_main(5, fargv, &ff_ops, NULL);
