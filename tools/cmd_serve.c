@@ -816,9 +816,9 @@ int cmd_serve(int argc, char **argv)
     }
     child_relay(&s.fs);
     child_relay(&s.nginx);
+    fprintf(stderr, "annpack serve: serving %s on %s (Ctrl-C stops)\n", s.dir, s.url);
     printf("%s\n", s.url);
     fflush(stdout);
-    fprintf(stderr, "annpack serve: serving %s on %s (Ctrl-C stops)\n", s.dir, s.url);
     rc = EXIT_OK;
     err[0] = '\0';
     while (!g_stop) {

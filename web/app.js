@@ -30,18 +30,26 @@
     banner.textContent = '';
   }
 
+  function readable(url) {
+    try {
+      return decodeURIComponent(url);
+    } catch (e) {
+      return url;
+    }
+  }
+
   async function getJSON(url, signal) {
     let res;
     try {
       res = await fetch(url, { signal, cache: 'no-store' });
     } catch (e) {
       if (e.name === 'AbortError') throw e;
-      throw new Error(`the server did not answer (${url.split('?')[0]}); is annpack serve running?`);
+      throw new Error(`the server did not answer (GET /${readable(url)}); is annpack serve running?`);
     }
     if (!res.ok) {
       const what = url.startsWith('query/')
         ? 'the mount refused the query (empty or invalid text, k or probe out of range)'
-        : url;
+        : `/${url}`;
       throw new Error(`HTTP ${res.status}: ${what}`);
     }
     try {
@@ -149,6 +157,7 @@
     });
     list.classList.remove('stale');
     list.replaceChildren(...items);
+    list.dataset.query = text; // what these results answer (tests wait for it)
     const n = items.length;
     status.textContent = `${n} result${n === 1 ? '' : 's'} in ${Number(data.took_ms).toFixed(2)} ms` +
       ` · k ${data.k} · probe ${data.probe} · generation ${data.generation}`;

@@ -68,6 +68,8 @@ try {
   // Search as you type: no Enter; the debounce fires the query.
   await page.keyboard.type(spec.query, { delay: 15 });
   const sel = `#results li[data-id="${spec.expect_id}"]`;
+  await page.waitForFunction((t) => document.getElementById('results').dataset.query === t,
+    spec.query, { timeout: 15000 });
   await page.waitForSelector(sel, { timeout: 15000 });
   seen.ids = await page.$$eval('#results li', (lis) => lis.map((li) => Number(li.dataset.id)));
   seen.top_text = await page.$eval(sel, (li) => li.textContent);
@@ -83,9 +85,10 @@ try {
     // Enter searches at once; metadata with markup must show as text.
     await page.fill('#q', spec.xss_query);
     await page.press('#q', 'Enter');
-    await page.waitForFunction(
-      (t) => [...document.querySelectorAll('#results li')].some((li) => li.textContent.includes(t)),
-      '<img', { timeout: 15000 });
+    await page.waitForFunction((t) => document.getElementById('results').dataset.query === t,
+      spec.xss_query, { timeout: 15000 });
+    seen.xss_text = await page.$eval('#results li', (li) => li.textContent);
+    check(seen.xss_text.includes('<img'), 'the markup in the metadata is shown as text');
     seen.xss = await page.evaluate(() => ({
       fired: window.__xss,
       injected: document.querySelectorAll('#results img, #results script, #results b').length,
