@@ -38,6 +38,29 @@ def procs_mentioning(needle):
     return out
 
 
+def cmdline(pid):
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def orphan_nginx_workers():
+    """nginx workers whose master is gone (their command line names no directory, so
+    they are found by their parent instead)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and cmdline(d).startswith("nginx: worker process") and alive(d):
+            try:
+                ppid = int(pathlib.Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if not cmdline(ppid).startswith("nginx: master process"):
+                out.append(int(d))
+    return out
+
+
 def children_of(pid):
     kids = []
     for d in os.listdir("/proc"):
@@ -69,6 +92,7 @@ def assert_clean(tmpdir, pids=(), timeout=10):
             "procs": procs_mentioning(tmpdir),
             "pids": [p for p in pids if alive(p)],
             "files": os.listdir(tmpdir) if os.path.isdir(tmpdir) else [],
+            "orphan nginx workers": orphan_nginx_workers(),
         }
         if not any(left.values()) or time.time() > deadline:
             break
