@@ -304,3 +304,33 @@ def test_serve_killed_leaves_no_mount_or_process(tiny_pack, tmp_path):
     for d in t.iterdir():
         shutil.rmtree(d)
     assert_clean(t)
+
+
+def test_serve_exits_when_nginx_dies(tiny_pack, tmp_path):
+    """nginx's workers outlive a SIGKILLed master: serve kills its process group."""
+    s = Serve(tiny_pack, tmp_path / "t")
+    parts = s.parts()
+    master = [p for p in parts if open(f"/proc/{p}/cmdline").read().startswith("nginx: master")]
+    assert master, parts
+    os.kill(master[0], signal.SIGKILL)
+    rc = s.proc.wait(timeout=60)
+    s.stop()
+    assert rc == 1
+    assert "nginx exited unexpectedly" in s.stderr(), s.stderr()
+    assert_clean(tmp_path / "t", parts)
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_smoke_ipv6(annpack, tiny_pack, tmp_path):
+    r = smoke(annpack, tiny_pack, tmp_path / "t", "--host", "::1")
+    assert r.rc == 0, r
+    assert "on http://[::1]:" in r.out

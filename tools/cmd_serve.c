@@ -84,6 +84,9 @@ static int signals_install(void)
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (sigaction(sigs[i], &sa, NULL) != 0) return -1;
     signal(SIGPIPE, SIG_IGN);
+    /* Orphans of our children (nginx workers of a killed master, annpackfs's unmount
+     * helper) become ours to stop and reap instead of init's. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     return 0;
 }
 
@@ -273,22 +276,45 @@ static int child_gone(child *c)
     return 0;
 }
 
-/* SIGTERM, wait up to grace_s, then SIGKILL to its whole process group (nginx's workers
- * would otherwise outlive a killed master). */
-static void child_stop(child *c, int grace_s)
+/* SIGTERM, wait up to grace_s, then SIGKILL. With whole_group, the rest of its process
+ * group is killed afterwards even when it exited by itself: nginx's workers outlive a
+ * master that was killed. (annpackfs's group holds the fusermount3 auto_unmount helper,
+ * which must be left to finish its job.) */
+static void child_stop(child *c, int grace_s, int whole_group)
 {
-    if (c->pid <= 0 || child_gone(c)) return;
-    kill(c->pid, SIGTERM);
-    double end = now_s() + grace_s;
-    while (!child_gone(c) && now_s() < end) sleep_ms(20);
+    if (c->pid <= 0) return;
     if (!child_gone(c)) {
-        kill(-c->pid, SIGKILL);
-        kill(c->pid, SIGKILL);
+        kill(c->pid, SIGTERM);
+        double end = now_s() + grace_s;
+        while (!child_gone(c) && now_s() < end) sleep_ms(20);
+    }
+    if (!child_gone(c)) {
+        kill(whole_group ? -c->pid : c->pid, SIGKILL);
         while (!child_gone(c)) {
             if (waitpid(c->pid, &c->status, 0) == c->pid) c->exited = 1;
         }
     }
-    kill(-c->pid, SIGKILL); /* stragglers of the group, if any; harmless when none */
+    if (!whole_group) return;
+    kill(-c->pid, SIGKILL); /* ESRCH when none is left */
+    /* As subreaper we inherited what was orphaned in the group: reap it. */
+    for (;;) {
+        pid_t r = waitpid(-c->pid, NULL, 0);
+        if (r < 0 && errno != EINTR) break;
+    }
+}
+
+/* Reaps what we inherited as subreaper (annpackfs's fusermount3 auto_unmount helper runs
+ * in a session of its own and exits just after the daemon), waiting up to grace_s. Call
+ * only once the tracked children are reaped. */
+static void reap_orphans(int grace_s)
+{
+    double end = now_s() + grace_s;
+    for (;;) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r > 0 || (r < 0 && errno == EINTR)) continue;
+        if (r < 0 || now_s() > end) break; /* ECHILD: no child left */
+        sleep_ms(20);
+    }
 }
 
 /* Reads the last LOG_KEEP bytes of a child's log. */
@@ -362,6 +388,7 @@ typedef struct server {
     socklen_t addrlen;
     char ip[INET6_ADDRSTRLEN]; /* numeric host, for nginx's listen and our URL */
     unsigned port;
+    char authority[INET6_ADDRSTRLEN + 16]; /* host:port as in the URL and Host header */
     char url[INET6_ADDRSTRLEN + 32];
     child fs, nginx;
 } server;
@@ -392,8 +419,9 @@ static void set_port(server *s, unsigned port)
     else
         ((struct sockaddr_in *)&s->addr)->sin_port = htons((uint16_t)port);
     int v6 = s->addr.ss_family == AF_INET6;
-    snprintf(s->url, sizeof s->url, "http://%s%s%s:%u/", v6 ? "[" : "", s->ip, v6 ? "]" : "",
-             port);
+    snprintf(s->authority, sizeof s->authority, "%s%s%s:%u", v6 ? "[" : "", s->ip,
+             v6 ? "]" : "", port);
+    snprintf(s->url, sizeof s->url, "http://%s/", s->authority);
 }
 
 /* Binds the address the way nginx will (SO_REUSEADDR) to tell "port in use" apart from
@@ -430,9 +458,7 @@ static int probe_port(server *s, unsigned port, char *err, size_t errlen)
 
 static int write_nginx_conf(server *s, char *err, size_t errlen)
 {
-    char listen[INET6_ADDRSTRLEN + 16];
-    int v6 = s->addr.ss_family == AF_INET6;
-    snprintf(listen, sizeof listen, "%s%s%s:%u", v6 ? "[" : "", s->ip, v6 ? "]" : "", s->port);
+    const char *listen = s->authority;
     FILE *f = fopen(s->conf, "we");
     if (!f) {
         errf(err, errlen, "%s: %s", s->conf, strerror(errno));
@@ -516,9 +542,9 @@ static int remove_entry(const char *p, const struct stat *st, int flag, struct F
 static int server_stop(server *s, char *err, size_t errlen)
 {
     int rc = 0;
-    child_stop(&s->nginx, 10);
+    child_stop(&s->nginx, 10, 1);
     /* annpackfs unmounts on SIGTERM and exits 0. */
-    child_stop(&s->fs, 20);
+    child_stop(&s->fs, 20, 0);
     if (s->mnt[0] && is_mounted(s->mnt)) {
         pid_t pid = fork();
         if (pid == 0) {
@@ -529,6 +555,7 @@ static int server_stop(server *s, char *err, size_t errlen)
         while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
     }
+    reap_orphans(5);
     if (s->mnt[0] && is_mounted(s->mnt)) {
         errf(err, errlen, "%s is still mounted; left it and %s in place", s->mnt, s->tmp);
         return -1;
@@ -878,7 +905,7 @@ static int get(smoke *k, const char *path, const char *range, http_sink sink, vo
                http_resp *r)
 {
     char e[512];
-    if (http_get((struct sockaddr *)&k->s->addr, k->s->addrlen, k->s->ip, path, range, sink, ud,
+    if (http_get((struct sockaddr *)&k->s->addr, k->s->addrlen, k->s->authority, path, range, sink, ud,
                  64u << 20, HTTP_TIMEOUT_S, r, e, sizeof e) != 0)
         return fail(k, "GET %s: %s", path, e);
     return 0;
