@@ -35,9 +35,11 @@ def test_search_page_in_chromium(annpack, tmp_path):
     pack = tmp_path / "pack"
     annpack.ok("build", "--input", csv, "--text-col", "text", "--id-col", "id", "--output", pack,
                "--lists", 4, "--seed", 1)
+    key_id = annpack.ok("keygen", "--out", tmp_path / "k").json()["key_id"]
+    annpack.ok("sign", pack, "--key", tmp_path / "k.pem")
     shots = tmp_path / "shots"
     shots.mkdir()
-    s = Serve(pack, tmp_path / "t")
+    s = Serve(pack, tmp_path / "t", "--pubkey", tmp_path / "k.pub")
     parts = s.parts()
     spec = {"query": "water my houseplants", "expect_id": 33,
             "expect_text": "Houseplant watering",
@@ -55,7 +57,7 @@ def test_search_page_in_chromium(annpack, tmp_path):
     seen = json.loads(r.stdout.strip().splitlines()[-1])
     assert seen["focused"] == "q"
     assert seen["facts"]["n_vectors"] == "41" and seen["facts"]["n_lists"] == "4"
-    assert seen["facts"]["signature"] == "unchecked" and seen["facts"]["key_id"] == "none"
+    assert seen["facts"]["signature"] == "verified" and seen["facts"]["key_id"] == key_id
     assert seen["ids"][0] == 33, seen
     assert "water" in [m.lower() for m in seen["marks"]], seen
     assert seen["xss"] == {"fired": 0, "injected": 0}
