@@ -5,6 +5,7 @@
  * Both children run in their own process groups (a terminal's Ctrl-C reaches only us, so
  * we stop them in order: nginx first, then the mount) and with PR_SET_PDEATHSIG, so even a
  * SIGKILL of this process stops them (annpackfs's auto_unmount then removes the mount). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +45,8 @@
 #define LOG_KEEP 8192 /* bytes of a child's startup output kept for error messages */
 
 /* Formats an error message; truncation of a long path in a message is acceptable. */
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -245,7 +246,8 @@ static int child_start(child *c, char *const argv[], char *err, size_t errlen)
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigemptyset(&dfl.sa_mask);
         int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &dfl, NULL);
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            sigaction(sigs[i], &dfl, NULL);
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0) dup2(null, 0);
         dup2(fd, 1);
@@ -286,7 +288,8 @@ static void child_stop(child *c, int grace_s, int whole_group)
     if (!child_gone(c)) {
         kill(c->pid, SIGTERM);
         double end = now_s() + grace_s;
-        while (!child_gone(c) && now_s() < end) sleep_ms(20);
+        while (!child_gone(c) && now_s() < end)
+            sleep_ms(20);
     }
     if (!child_gone(c)) {
         kill(whole_group ? -c->pid : c->pid, SIGKILL);
@@ -380,7 +383,7 @@ typedef struct serve_opts {
 
 typedef struct server {
     char dir[PATH_MAX];
-    char tmp[PATH_MAX];       /* private directory: mnt/, nginx/, logs */
+    char tmp[PATH_MAX]; /* private directory: mnt/, nginx/, logs */
     char mnt[PATH_MAX + 8];
     char web[PATH_MAX];
     char conf[PATH_MAX + 32];
@@ -419,8 +422,8 @@ static void set_port(server *s, unsigned port)
     else
         ((struct sockaddr_in *)&s->addr)->sin_port = htons((uint16_t)port);
     int v6 = s->addr.ss_family == AF_INET6;
-    snprintf(s->authority, sizeof s->authority, "%s%s%s:%u", v6 ? "[" : "", s->ip,
-             v6 ? "]" : "", port);
+    snprintf(s->authority, sizeof s->authority, "%s%s%s:%u", v6 ? "[" : "", s->ip, v6 ? "]" : "",
+             port);
     snprintf(s->url, sizeof s->url, "http://%s/", s->authority);
 }
 
@@ -439,8 +442,9 @@ static int probe_port(server *s, unsigned port, char *err, size_t errlen)
     int rc = 0;
     if (bind(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0) {
         if (errno == EADDRINUSE)
-            errf(err, errlen, "port %u on %s is in use (choose another --port, or 0 for a free one)",
-                     port, s->ip);
+            errf(err, errlen,
+                 "port %u on %s is in use (choose another --port, or 0 for a free one)", port,
+                 s->ip);
         else
             errf(err, errlen, "cannot listen on %s port %u: %s", s->ip, port, strerror(errno));
         rc = -1;
@@ -465,63 +469,65 @@ static int write_nginx_conf(server *s, char *err, size_t errlen)
         return -1;
     }
     const char *t = s->tmp, *m = s->mnt, *w = s->web;
-    fprintf(f,
-            "# Written by annpack serve; removed when it stops.\n"
-            "daemon off;\n"
-            "master_process on;\n"
-            "worker_processes 1;\n"
-            "%s"
-            "pid \"%s/nginx/nginx.pid\";\n"
-            "error_log stderr warn;\n"
-            "events { worker_connections 512; }\n"
-            "http {\n"
-            "  access_log off;\n"
-            "  log_not_found off;\n"
-            "  server_tokens off;\n"
-            "  client_body_temp_path \"%s/nginx/body\";\n"
-            "  proxy_temp_path \"%s/nginx/proxy\";\n"
-            "  fastcgi_temp_path \"%s/nginx/fastcgi\";\n"
-            "  uwsgi_temp_path \"%s/nginx/uwsgi\";\n"
-            "  scgi_temp_path \"%s/nginx/scgi\";\n"
-            "  types {\n"
-            "    text/html html; text/css css; text/javascript js; image/svg+xml svg;\n"
-            "    application/json json jsonl; application/octet-stream annpack;\n"
-            "  }\n"
-            "  default_type application/json;\n"
-            "  # As examples/nginx.conf: the raw request line, so the mount does the only\n"
-            "  # percent-decoding ('/', '?', '%%' in the text travel as %%2F, %%3F, %%25).\n"
-            "  map $request_uri $annpack_query_file {\n"
-            "    \"~^/query/(?<q>[^?]*)(?<a>[?].*)?$\"  \"/query/$q$a\";\n"
-            "    default                              \"\";\n"
-            "  }\n"
-            "  server {\n"
-            "    listen %s;\n"
-            "    root \"%s\";\n"
-            "    open_file_cache off;\n"
-            "    sendfile on;\n"
-            "    add_header Access-Control-Allow-Origin \"*\" always;\n"
-            "    add_header Access-Control-Allow-Methods \"GET, HEAD, OPTIONS\" always;\n"
-            "    add_header Access-Control-Allow-Headers \"Range\" always;\n"
-            "    add_header Access-Control-Expose-Headers \"Content-Length, Content-Range, ETag\" always;\n"
-            "    add_header X-Content-Type-Options nosniff always;\n"
-            "    add_header Content-Security-Policy \"default-src 'none'; script-src 'self'; "
-            "style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'\" always;\n"
-            "    if ($request_method = OPTIONS) { return 204; }\n"
-            "    location /query/ { try_files $annpack_query_file =404; }\n"
-            "    location /doc/ { }\n"
-            "    location = /health { }\n"
-            "    location = /stats { }\n"
-            "    # The virtual pack (Range requests work: nginx serves them as static files).\n"
-            "    location ~ \"^/pack/(pack\\.manifest\\.json|pack\\.annpack|pack\\.meta\\.jsonl)$\" {\n"
-            "      alias \"%s/$1\";\n"
-            "    }\n"
-            "    location /pack/ { return 404; }\n"
-            "    # The search page.\n"
-            "    location / { root \"%s\"; index index.html; }\n"
-            "  }\n"
-            "}\n",
-            geteuid() == 0 ? "user root;\n" : "", t, t, t, t, t, t, listen, m, m, w);
+    fprintf(
+        f,
+        "# Written by annpack serve; removed when it stops.\n"
+        "daemon off;\n"
+        "master_process on;\n"
+        "worker_processes 1;\n"
+        "%s"
+        "pid \"%s/nginx/nginx.pid\";\n"
+        "error_log stderr warn;\n"
+        "events { worker_connections 512; }\n"
+        "http {\n"
+        "  access_log off;\n"
+        "  log_not_found off;\n"
+        "  server_tokens off;\n"
+        "  client_body_temp_path \"%s/nginx/body\";\n"
+        "  proxy_temp_path \"%s/nginx/proxy\";\n"
+        "  fastcgi_temp_path \"%s/nginx/fastcgi\";\n"
+        "  uwsgi_temp_path \"%s/nginx/uwsgi\";\n"
+        "  scgi_temp_path \"%s/nginx/scgi\";\n"
+        "  types {\n"
+        "    text/html html; text/css css; text/javascript js; image/svg+xml svg;\n"
+        "    application/json json jsonl; application/octet-stream annpack;\n"
+        "  }\n"
+        "  default_type application/json;\n"
+        "  # As examples/nginx.conf: the raw request line, so the mount does the only\n"
+        "  # percent-decoding ('/', '?', '%%' in the text travel as %%2F, %%3F, %%25).\n"
+        "  map $request_uri $annpack_query_file {\n"
+        "    \"~^/query/(?<q>[^?]*)(?<a>[?].*)?$\"  \"/query/$q$a\";\n"
+        "    default                              \"\";\n"
+        "  }\n"
+        "  server {\n"
+        "    listen %s;\n"
+        "    root \"%s\";\n"
+        "    open_file_cache off;\n"
+        "    sendfile on;\n"
+        "    add_header Access-Control-Allow-Origin \"*\" always;\n"
+        "    add_header Access-Control-Allow-Methods \"GET, HEAD, OPTIONS\" always;\n"
+        "    add_header Access-Control-Allow-Headers \"Range\" always;\n"
+        "    add_header Access-Control-Expose-Headers \"Content-Length, Content-Range, ETag\" "
+        "always;\n"
+        "    add_header X-Content-Type-Options nosniff always;\n"
+        "    add_header Content-Security-Policy \"default-src 'none'; script-src 'self'; "
+        "style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'\" always;\n"
+        "    if ($request_method = OPTIONS) { return 204; }\n"
+        "    location /query/ { try_files $annpack_query_file =404; }\n"
+        "    location /doc/ { }\n"
+        "    location = /health { }\n"
+        "    location = /stats { }\n"
+        "    # The virtual pack (Range requests work: nginx serves them as static files).\n"
+        "    location ~ \"^/pack/(pack\\.manifest\\.json|pack\\.annpack|pack\\.meta\\.jsonl)$\" {\n"
+        "      alias \"%s/$1\";\n"
+        "    }\n"
+        "    location /pack/ { return 404; }\n"
+        "    # The search page.\n"
+        "    location / { root \"%s\"; index index.html; }\n"
+        "  }\n"
+        "}\n",
+        geteuid() == 0 ? "user root;\n" : "", t, t, t, t, t, t, listen, m, m, w);
     if (fclose(f) != 0) {
         errf(err, errlen, "%s: %s", s->conf, strerror(errno));
         return -1;
@@ -586,8 +592,7 @@ static void wait_tick(int ms)
     wake_drain();
 }
 
-static int start_mount(server *s, const char *fsexe, const serve_opts *o, char *err,
-                       size_t errlen)
+static int start_mount(server *s, const char *fsexe, const serve_opts *o, char *err, size_t errlen)
 {
     char opt[PATH_MAX + 16];
     char *argv[8] = {(char *)fsexe, s->dir, s->mnt, "-f", NULL, NULL, NULL, NULL};
@@ -617,8 +622,7 @@ static int start_mount(server *s, const char *fsexe, const serve_opts *o, char *
         }
         if (interrupted(err, errlen)) return -1;
         if (now_s() > end) {
-            errf(err, errlen, "annpackfs did not mount %s within %d s", s->dir,
-                     MOUNT_TIMEOUT_S);
+            errf(err, errlen, "annpackfs did not mount %s within %d s", s->dir, MOUNT_TIMEOUT_S);
             return -1;
         }
         wait_tick(20);
@@ -655,8 +659,8 @@ static int start_nginx(server *s, const char *nginx, char *err, size_t errlen)
             char tail[LOG_KEEP], line[1024];
             child_log_tail(&s->nginx, tail, sizeof tail);
             if (strstr(tail, "Address already in use")) {
-                errf(err, errlen, "port %u on %s is in use (nginx could not bind it)",
-                         s->port, s->ip);
+                errf(err, errlen, "port %u on %s is in use (nginx could not bind it)", s->port,
+                     s->ip);
                 return 1;
             }
             pick_line(tail, "[emerg]", line, sizeof line);
@@ -668,7 +672,7 @@ static int start_nginx(server *s, const char *nginx, char *err, size_t errlen)
         if (interrupted(err, errlen)) return -1;
         if (now_s() > end) {
             errf(err, errlen, "nginx did not start serving on %s within %d s", s->url,
-                     NGINX_TIMEOUT_S);
+                 NGINX_TIMEOUT_S);
             return -1;
         }
         wait_tick(20);
@@ -699,8 +703,8 @@ static int server_start(server *s, const serve_opts *o, char *err, size_t errlen
     }
     if (find_nginx(nginx, sizeof nginx) != 0) {
         errf(err, errlen,
-                 "nginx not found on PATH or in /usr/sbin: install Debian's nginx-light "
-                 "(apt-get install nginx-light), or set ANNPACK_NGINX");
+             "nginx not found on PATH or in /usr/sbin: install Debian's nginx-light "
+             "(apt-get install nginx-light), or set ANNPACK_NGINX");
         return -1;
     }
     if (find_web(s->web, sizeof s->web) != 0) {
@@ -729,7 +733,7 @@ static int server_start(server *s, const serve_opts *o, char *err, size_t errlen
     }
     if (!nginx_safe(s->tmp) || !nginx_safe(s->web)) {
         errf(err, errlen, "%s or %s has a character nginx cannot take in a path (\" \\ $ ; { } ')",
-                 s->tmp, s->web);
+             s->tmp, s->web);
         goto fail;
     }
     if (start_mount(s, fsexe, o, err, errlen) != 0) goto fail;
@@ -810,10 +814,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, serve_opts *o)
             if (!*optarg) return cli_usage_error(cmd, "--host must not be empty");
             o->host = optarg;
             break;
-        case 'k': o->pubkey = optarg; break;
-        case 'h': return -1;
-        case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        case 'k':
+            o->pubkey = optarg;
+            break;
+        case 'h':
+            return -1;
+        case ':':
+            return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -905,8 +914,8 @@ static int get(smoke *k, const char *path, const char *range, http_sink sink, vo
                http_resp *r)
 {
     char e[512];
-    if (http_get((struct sockaddr *)&k->s->addr, k->s->addrlen, k->s->authority, path, range, sink, ud,
-                 64u << 20, HTTP_TIMEOUT_S, r, e, sizeof e) != 0)
+    if (http_get((struct sockaddr *)&k->s->addr, k->s->addrlen, k->s->authority, path, range, sink,
+                 ud, 64u << 20, HTTP_TIMEOUT_S, r, e, sizeof e) != 0)
         return fail(k, "GET %s: %s", path, e);
     return 0;
 }
@@ -937,20 +946,26 @@ static int read_mounted(smoke *k, const char *name, uint64_t off, size_t n, char
 
 static int check_page(smoke *k)
 {
-    http_resp r;
-    char ct[128];
     const char *files[] = {"/", "/app.js", "/style.css"};
+    char ct[128];
     for (size_t i = 0; i < 3; i++) {
+        http_resp r;
+        int rc = -1;
         if (get(k, files[i], NULL, NULL, NULL, &r)) return -1;
-        int bad = expect_status(k, files[i], &r, 200);
-        if (!bad && i == 0) {
-            if (!http_header(&r, "Content-Type", ct, sizeof ct) || strncmp(ct, "text/html", 9))
-                bad = fail(k, "GET /: Content-Type is not text/html");
-            else if (!strstr(r.body, "app.js"))
-                bad = fail(k, "GET /: not the search page (no app.js)");
+        if (expect_status(k, files[i], &r, 200)) goto out;
+        if (i == 0 &&
+            (!http_header(&r, "Content-Type", ct, sizeof ct) || strncmp(ct, "text/html", 9))) {
+            fail(k, "GET /: Content-Type is not text/html");
+            goto out;
         }
+        if (i == 0 && !strstr(r.body, "app.js")) {
+            fail(k, "GET /: not the search page (no app.js)");
+            goto out;
+        }
+        rc = 0;
+    out:
         http_resp_free(&r);
-        if (bad) return -1;
+        if (rc) return rc;
     }
     printf("ok   page        /, /app.js, /style.css\n");
     return 0;
@@ -959,26 +974,40 @@ static int check_page(smoke *k)
 static int check_health(smoke *k)
 {
     http_resp r;
+    cJSON *j = NULL;
     char v[64];
+    int rc = -1;
     if (get(k, "/health", NULL, NULL, NULL, &r)) return -1;
-    int bad = expect_status(k, "/health", &r, 200);
-    cJSON *j = bad ? NULL : cJSON_Parse(r.body);
+    if (expect_status(k, "/health", &r, 200)) goto out;
+    j = cJSON_Parse(r.body);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
-    if (!bad && (!cJSON_IsString(st) || strcmp(st->valuestring, "ok")))
-        bad = fail(k, "GET /health: no \"status\":\"ok\" in %.200s", r.body);
-    if (!bad && (!http_header(&r, "Access-Control-Allow-Origin", v, sizeof v) || strcmp(v, "*")))
-        bad = fail(k, "GET /health: no Access-Control-Allow-Origin: * header");
-    if (!bad) printf("ok   health      %.*s\n", (int)strcspn(r.body, "\n"), r.body);
+    if (!cJSON_IsString(st) || strcmp(st->valuestring, "ok")) {
+        fail(k, "GET /health: no \"status\":\"ok\" in %.200s", r.body);
+        goto out;
+    }
+    if (!http_header(&r, "Access-Control-Allow-Origin", v, sizeof v) || strcmp(v, "*")) {
+        fail(k, "GET /health: no Access-Control-Allow-Origin: * header");
+        goto out;
+    }
+    printf("ok   health      %.*s\n", (int)strcspn(r.body, "\n"), r.body);
+    rc = 0;
+out:
     cJSON_Delete(j);
     http_resp_free(&r);
-    return bad;
+    return rc;
 }
 
-static uint64_t json_u64(const cJSON *o, const char *a, const char *b, const char *c)
+static const cJSON *json_at(const cJSON *o, const char *a, const char *b, const char *c)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
     if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
     if (c) x = cJSON_GetObjectItemCaseSensitive(x, c);
+    return x;
+}
+
+static uint64_t json_u64(const cJSON *o, const char *a, const char *b, const char *c)
+{
+    const cJSON *x = json_at(o, a, b, c);
     return cJSON_IsNumber(x) && x->valuedouble >= 0 ? (uint64_t)x->valuedouble : 0;
 }
 
@@ -986,38 +1015,42 @@ static int check_manifest(smoke *k)
 {
     const char *path = "/pack/pack.manifest.json";
     http_resp r;
+    char *disk = NULL;
+    int rc = -1;
     if (get(k, path, NULL, NULL, NULL, &r)) return -1;
-    int bad = expect_status(k, path, &r, 200);
-    char *disk = bad ? NULL : malloc(r.body_len + 1);
-    if (!bad && !disk) bad = fail(k, "out of memory");
-    if (!bad && read_mounted(k, "pack.manifest.json", 0, r.body_len, disk)) bad = -1;
-    if (!bad && memcmp(disk, r.body, r.body_len))
-        bad = fail(k, "GET %s: the bytes differ from the mounted file", path);
+    if (expect_status(k, path, &r, 200)) goto out;
+    if (!(disk = malloc(r.body_len + 1))) {
+        fail(k, "out of memory");
+        goto out;
+    }
+    if (read_mounted(k, "pack.manifest.json", 0, r.body_len, disk)) goto out;
+    if (memcmp(disk, r.body, r.body_len)) {
+        fail(k, "GET %s: the bytes differ from the mounted file", path);
+        goto out;
+    }
+    if (!(k->manifest = cJSON_Parse(r.body))) {
+        fail(k, "GET %s: not JSON", path);
+        goto out;
+    }
+    k->annp_size = json_u64(k->manifest, "files", "pack.annpack", "size");
+    k->meta_size = json_u64(k->manifest, "files", "pack.meta.jsonl", "size");
+    k->n_lists = json_u64(k->manifest, "n_lists", NULL, NULL);
+    const cJSON *sha = json_at(k->manifest, "files", "pack.meta.jsonl", "sha256");
+    if (cJSON_IsString(sha)) snprintf(k->meta_sha, sizeof k->meta_sha, "%s", sha->valuestring);
+    if (k->annp_size < 72 || !k->meta_sha[0] || !k->n_lists) {
+        fail(k, "GET %s: no files.pack.annpack.size, files.pack.meta.jsonl.sha256 or n_lists",
+             path);
+        goto out;
+    }
+    const cJSON *sig = json_at(k->manifest, "packset", "signature", NULL);
+    printf("ok   manifest    %llu vectors, %llu lists, signature %s\n",
+           (unsigned long long)json_u64(k->manifest, "n_vectors", NULL, NULL),
+           (unsigned long long)k->n_lists, cJSON_IsString(sig) ? sig->valuestring : "?");
+    rc = 0;
+out:
     free(disk);
-    if (!bad && !(k->manifest = cJSON_Parse(r.body)))
-        bad = fail(k, "GET %s: not JSON", path);
-    if (!bad) {
-        k->annp_size = json_u64(k->manifest, "files", "pack.annpack", "size");
-        k->meta_size = json_u64(k->manifest, "files", "pack.meta.jsonl", "size");
-        k->n_lists = json_u64(k->manifest, "n_lists", NULL, NULL);
-        const cJSON *sha = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(k->manifest, "files"), "pack.meta.jsonl"),
-            "sha256");
-        if (cJSON_IsString(sha)) snprintf(k->meta_sha, sizeof k->meta_sha, "%s", sha->valuestring);
-        if (k->annp_size < 72 || !k->meta_sha[0] || !k->n_lists)
-            bad = fail(k, "GET %s: no files.pack.annpack.size, files.pack.meta.jsonl.sha256 or n_lists",
-                       path);
-    }
-    if (!bad) {
-        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(k->manifest, "packset");
-        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(ps, "signature");
-        printf("ok   manifest    %llu vectors, %llu lists, signature %s\n",
-               (unsigned long long)json_u64(k->manifest, "n_vectors", NULL, NULL),
-               (unsigned long long)k->n_lists, cJSON_IsString(sig) ? sig->valuestring : "?");
-    }
     http_resp_free(&r);
-    return bad;
+    return rc;
 }
 
 /* One Range read of /pack/pack.annpack compared with the mounted file. */
@@ -1025,25 +1058,37 @@ static int check_range_at(smoke *k, uint64_t off, size_t len)
 {
     const char *path = "/pack/pack.annpack";
     char range[64], want_cr[96], cr[96];
-    snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1));
-    snprintf(want_cr, sizeof want_cr, "bytes %llu-%llu/%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1), (unsigned long long)k->annp_size);
+    unsigned long long first = off, last = off + len - 1;
+    snprintf(range, sizeof range, "bytes=%llu-%llu", first, last);
+    snprintf(want_cr, sizeof want_cr, "bytes %llu-%llu/%llu", first, last,
+             (unsigned long long)k->annp_size);
     http_resp r;
+    char *disk = NULL;
+    int rc = -1;
     if (get(k, path, range, NULL, NULL, &r)) return -1;
-    int bad = expect_status(k, path, &r, 206);
-    if (!bad && (!http_header(&r, "Content-Range", cr, sizeof cr) || strcmp(cr, want_cr)))
-        bad = fail(k, "GET %s (Range %s): Content-Range is not '%s'", path, range, want_cr);
-    if (!bad && r.body_len != len)
-        bad = fail(k, "GET %s (Range %s): %zu bytes, expected %zu", path, range, r.body_len, len);
-    char *disk = bad ? NULL : malloc(len);
-    if (!bad && !disk) bad = fail(k, "out of memory");
-    if (!bad && read_mounted(k, "pack.annpack", off, len, disk)) bad = -1;
-    if (!bad && memcmp(disk, r.body, len))
-        bad = fail(k, "GET %s (Range %s): the bytes differ from the mounted file", path, range);
+    if (expect_status(k, path, &r, 206)) goto out;
+    if (!http_header(&r, "Content-Range", cr, sizeof cr) || strcmp(cr, want_cr)) {
+        fail(k, "GET %s (Range %s): Content-Range is not '%s'", path, range, want_cr);
+        goto out;
+    }
+    if (r.body_len != len) {
+        fail(k, "GET %s (Range %s): %zu bytes, expected %zu", path, range, r.body_len, len);
+        goto out;
+    }
+    if (!(disk = malloc(len))) {
+        fail(k, "out of memory");
+        goto out;
+    }
+    if (read_mounted(k, "pack.annpack", off, len, disk)) goto out;
+    if (memcmp(disk, r.body, len)) {
+        fail(k, "GET %s (Range %s): the bytes differ from the mounted file", path, range);
+        goto out;
+    }
+    rc = 0;
+out:
     free(disk);
     http_resp_free(&r);
-    return bad;
+    return rc;
 }
 
 static int check_range(smoke *k)
@@ -1091,31 +1136,37 @@ static int check_meta(smoke *k)
 {
     const char *path = "/pack/pack.meta.jsonl";
     meta_sink m = {0};
-    crypto_hash_sha256_init(&m.h);
-    http_resp r;
-    if (get(k, path, NULL, meta_chunk, &m, &r)) {
-        free(m.first);
-        return -1;
-    }
-    int bad = expect_status(k, path, &r, 200);
     unsigned char dig[crypto_hash_sha256_BYTES];
     char hex[65];
+    http_resp r;
+    int rc = -1;
+    crypto_hash_sha256_init(&m.h);
+    if (get(k, path, NULL, meta_chunk, &m, &r)) goto out_first;
+    if (expect_status(k, path, &r, 200)) goto out;
     crypto_hash_sha256_final(&m.h, dig);
     sodium_bin2hex(hex, sizeof hex, dig, sizeof dig);
-    if (!bad && r.body_len != k->meta_size)
-        bad = fail(k, "GET %s: %zu bytes, the manifest says %llu", path, r.body_len,
-                   (unsigned long long)k->meta_size);
-    if (!bad && strcmp(hex, k->meta_sha))
-        bad = fail(k, "GET %s: SHA-256 %s, the manifest says %s", path, hex, k->meta_sha);
-    if (!bad && !m.first_len) bad = fail(k, "GET %s: no rows", path);
-    if (!bad) {
-        k->first_row = m.first;
-        m.first = NULL;
-        printf("ok   meta        %zu bytes, SHA-256 matches the manifest\n", r.body_len);
+    if (r.body_len != k->meta_size) {
+        fail(k, "GET %s: %zu bytes, the manifest says %llu", path, r.body_len,
+             (unsigned long long)k->meta_size);
+        goto out;
     }
-    free(m.first);
+    if (strcmp(hex, k->meta_sha)) {
+        fail(k, "GET %s: SHA-256 %s, the manifest says %s", path, hex, k->meta_sha);
+        goto out;
+    }
+    if (!m.first_len) {
+        fail(k, "GET %s: no rows", path);
+        goto out;
+    }
+    k->first_row = m.first;
+    m.first = NULL;
+    printf("ok   meta        %zu bytes, SHA-256 matches the manifest\n", r.body_len);
+    rc = 0;
+out:
     http_resp_free(&r);
-    return bad;
+out_first:
+    free(m.first);
+    return rc;
 }
 
 /* The text column: the manifest's build.text_col (the mount's virtual manifest has no
@@ -1174,61 +1225,76 @@ static void url_encode(const char *s, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* GET path and parse its JSON body into *out (caller frees). */
+static int get_json(smoke *k, const char *path, const char *what, cJSON **out)
+{
+    http_resp r;
+    int rc = -1;
+    *out = NULL;
+    if (get(k, path, NULL, NULL, NULL, &r)) return -1;
+    if (expect_status(k, what, &r, 200)) goto out;
+    if (!(*out = cJSON_Parse(r.body))) {
+        fail(k, "GET %s: not JSON: %.200s", what, r.body);
+        goto out;
+    }
+    rc = 0;
+out:
+    http_resp_free(&r);
+    return rc;
+}
+
 static int check_doc_and_query(smoke *k)
 {
-    char col[256];
+    char col[256], path[1200], enc[800];
+    cJSON *doc = NULL, *res = NULL;
+    int rc = -1;
     text_column(k, col, sizeof col);
     cJSON *row = cJSON_Parse(k->first_row);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(row, "id");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(row, col);
-    int bad = 0;
-    if (!cJSON_IsNumber(id) || !cJSON_IsString(text) || !text->valuestring[0])
-        bad = fail(k, "the first row of pack.meta.jsonl has no integer \"id\" and non-empty "
-                      "string \"%s\": %.200s",
-                   col, k->first_row);
-    long long want = bad ? 0 : (long long)id->valuedouble;
-    http_resp r = {0};
-    char path[1200];
-    if (!bad) {
-        snprintf(path, sizeof path, "/doc/%lld", want);
-        if (!(bad = get(k, path, NULL, NULL, NULL, &r))) {
-            bad = expect_status(k, path, &r, 200);
-            cJSON *d = bad ? NULL : cJSON_Parse(r.body);
-            const cJSON *did = cJSON_GetObjectItemCaseSensitive(d, "id");
-            if (!bad && (!cJSON_IsNumber(did) || (long long)did->valuedouble != want))
-                bad = fail(k, "GET %s: not the row with id %lld: %.200s", path, want, r.body);
-            cJSON_Delete(d);
-            http_resp_free(&r);
-            if (!bad) printf("ok   doc         %s\n", path);
-        }
+    if (!cJSON_IsNumber(id) || !cJSON_IsString(text) || !text->valuestring[0]) {
+        fail(k,
+             "the first row of pack.meta.jsonl has no integer \"id\" and non-empty string "
+             "\"%s\": %.200s",
+             col, k->first_row);
+        goto out;
     }
-    if (!bad) {
-        /* The mount caps a query file name at 1024 bytes; a long text is cut. Probing every
-         * list makes the search exact, so the check does not depend on IVF recall. */
-        char enc[800];
-        url_encode(text->valuestring, enc, sizeof enc);
-        uint64_t probe = k->n_lists < AP_MAX_PROBE ? k->n_lists : AP_MAX_PROBE;
-        snprintf(path, sizeof path, "/query/%s?k=3&probe=%llu", enc, (unsigned long long)probe);
-        if (!(bad = get(k, path, NULL, NULL, NULL, &r))) {
-            bad = expect_status(k, path, &r, 200);
-            cJSON *q = bad ? NULL : cJSON_Parse(r.body);
-            const cJSON *res = cJSON_GetObjectItemCaseSensitive(q, "results");
-            const cJSON *top = cJSON_IsArray(res) ? cJSON_GetArrayItem(res, 0) : NULL;
-            const cJSON *tid = cJSON_GetObjectItemCaseSensitive(top, "id");
-            if (!bad && !q) bad = fail(k, "GET /query/...: not JSON: %.200s", r.body);
-            if (!bad && !cJSON_IsNumber(tid))
-                bad = fail(k, "the query for the text of document %lld found nothing", want);
-            if (!bad && (long long)tid->valuedouble != want)
-                bad = fail(k, "the top hit for the text of document %lld is document %lld",
-                           want, (long long)tid->valuedouble);
-            if (!bad)
-                printf("ok   query       the text of document %lld finds it first\n", want);
-            cJSON_Delete(q);
-            http_resp_free(&r);
-        }
+    long long want = (long long)id->valuedouble;
+
+    snprintf(path, sizeof path, "/doc/%lld", want);
+    if (get_json(k, path, path, &doc)) goto out;
+    const cJSON *did = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    if (!cJSON_IsNumber(did) || (long long)did->valuedouble != want) {
+        fail(k, "GET %s: not the row with id %lld", path, want);
+        goto out;
     }
+    printf("ok   doc         %s\n", path);
+
+    /* The mount caps a query file name at 1024 bytes, so a long text is cut. Probing every
+     * list makes the search exact: the check does not depend on the IVF's recall. */
+    url_encode(text->valuestring, enc, sizeof enc);
+    uint64_t probe = k->n_lists < AP_MAX_PROBE ? k->n_lists : AP_MAX_PROBE;
+    snprintf(path, sizeof path, "/query/%s?k=3&probe=%llu", enc, (unsigned long long)probe);
+    if (get_json(k, path, "/query/<the first row's text>", &res)) goto out;
+    const cJSON *hits = cJSON_GetObjectItemCaseSensitive(res, "results");
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(
+        cJSON_IsArray(hits) ? cJSON_GetArrayItem(hits, 0) : NULL, "id");
+    if (!cJSON_IsNumber(tid)) {
+        fail(k, "the query for the text of document %lld found nothing", want);
+        goto out;
+    }
+    if ((long long)tid->valuedouble != want) {
+        fail(k, "the top hit for the text of document %lld is document %lld", want,
+             (long long)tid->valuedouble);
+        goto out;
+    }
+    printf("ok   query       the text of document %lld finds it first\n", want);
+    rc = 0;
+out:
+    cJSON_Delete(res);
+    cJSON_Delete(doc);
     cJSON_Delete(row);
-    return bad;
+    return rc;
 }
 
 int cmd_smoke(int argc, char **argv)

@@ -19,7 +19,8 @@ static int buf_add(buf *b, const char *data, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) return -1;
         b->p = p;
@@ -42,9 +43,9 @@ static int send_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-int http_get(const struct sockaddr *addr, socklen_t addrlen, const char *host,
-             const char *path, const char *range, http_sink sink, void *ud, size_t max_body,
-             int timeout_s, http_resp *resp, char *err, size_t errlen)
+int http_get(const struct sockaddr *addr, socklen_t addrlen, const char *host, const char *path,
+             const char *range, http_sink sink, void *ud, size_t max_body, int timeout_s,
+             http_resp *resp, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     buf head = {0}, body = {0};
@@ -83,8 +84,8 @@ int http_get(const struct sockaddr *addr, socklen_t addrlen, const char *host,
             goto out;
         }
         if (r < 0) {
-            snprintf(err, errlen, "%s", errno == EAGAIN ? "timed out waiting for the answer"
-                                                        : strerror(errno));
+            snprintf(err, errlen, "%s",
+                     errno == EAGAIN ? "timed out waiting for the answer" : strerror(errno));
             goto out;
         }
         if (r == 0) break;
@@ -161,7 +162,8 @@ const char *http_header(const http_resp *resp, const char *name, char *out, size
         if (!eol) break;
         if (!strncasecmp(line, name, nl) && line[nl] == ':') {
             const char *v = line + nl + 1;
-            while (*v == ' ' || *v == '\t') v++;
+            while (*v == ' ' || *v == '\t')
+                v++;
             size_t n = (size_t)(eol - v);
             if (n >= len) n = len - 1;
             memcpy(out, v, n);

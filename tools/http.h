@@ -10,18 +10,18 @@
 typedef int (*http_sink)(void *ud, const char *data, size_t len);
 
 typedef struct http_resp {
-    int status;       /* e.g. 200, 206, 404 */
-    char *head;       /* the status line and headers, NUL-terminated */
-    char *body;       /* the body, NUL-terminated (NULL when a sink took it) */
-    size_t body_len;  /* bytes of body received (also when streamed to a sink) */
+    int status;      /* e.g. 200, 206, 404 */
+    char *head;      /* the status line and headers, NUL-terminated */
+    char *body;      /* the body, NUL-terminated (NULL when a sink took it) */
+    size_t body_len; /* bytes of body received (also when streamed to a sink) */
 } http_resp;
 
 /* GETs path from addr. range is a Range header value ("bytes=0-71") or NULL. With a sink
  * the body is streamed to it, otherwise buffered up to max_body bytes. Times out after
  * timeout_s seconds without progress. On failure returns -1 and writes a reason to err. */
-int http_get(const struct sockaddr *addr, socklen_t addrlen, const char *host,
-             const char *path, const char *range, http_sink sink, void *ud, size_t max_body,
-             int timeout_s, http_resp *resp, char *err, size_t errlen);
+int http_get(const struct sockaddr *addr, socklen_t addrlen, const char *host, const char *path,
+             const char *range, http_sink sink, void *ud, size_t max_body, int timeout_s,
+             http_resp *resp, char *err, size_t errlen);
 
 /* The value of header name (case-insensitive) copied into buf, or NULL when absent. */
 const char *http_header(const http_resp *resp, const char *name, char *buf, size_t len);
