@@ -12,8 +12,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from conftest import BUILD, ROOT
 from mountlib import free_port
 from servelib import mounts_under, procs_mentioning
@@ -77,7 +75,6 @@ def stop_everything(w):
     return procs_mentioning(w), mounts_under(w)
 
 
-@pytest.mark.slow
 def test_production_guide_commands(tmp_path):
     w = tmp_path / "w"
     for d in ("bin", "run", "var/lib/nginx", "var/log", "etc/nginx/sites-enabled"):
