@@ -19,6 +19,8 @@ static const struct {
     {"sign", cmd_sign, "sign a verified pack or packset manifest"},
     {"mount", cmd_mount, "mount a packset with annpackfs (verified, read-only)"},
     {"umount", cmd_umount, "unmount an annpackfs mount"},
+    {"serve", cmd_serve, "serve a pack over HTTP: annpackfs + nginx + the search page"},
+    {"smoke", cmd_smoke, "serve a pack on a free port and check every URL, then stop"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
 };
 

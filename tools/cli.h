@@ -27,6 +27,10 @@ void cli_progress_end(void);
 /* Writes s to stdout, failing (EXIT_FAIL) on a write error such as a closed pipe. */
 int cli_emit(const char *s);
 
+/* The annpackfs to run: $ANNPACKFS, next to this program (bin/, the build tree's fs/,
+ * ../sbin), or on PATH; writes into buf and returns it ("annpackfs" when none is found). */
+const char *cli_find_annpackfs(char *buf, size_t len);
+
 int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
@@ -38,5 +42,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_packset(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_smoke(int argc, char **argv);
 
 #endif

@@ -9,9 +9,15 @@
 
 #include "cli.h"
 
-/* annpackfs next to this program (installed layout, or the build tree's fs/), else PATH. */
-static const char *find_annpackfs(char *buf, size_t len)
+/* $ANNPACKFS, else annpackfs next to this program (installed layout, or the build tree's
+ * fs/), else the first on PATH; "annpackfs" when none is found (exec reports it). */
+const char *cli_find_annpackfs(char *buf, size_t len)
 {
+    const char *env = getenv("ANNPACKFS");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return buf;
+    }
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
@@ -22,6 +28,13 @@ static const char *find_annpackfs(char *buf, size_t len)
             snprintf(buf, len, cands[i], dir);
             if (access(buf, X_OK) == 0) return buf;
         }
+    }
+    const char *path = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof dirs, "%s", path ? path : "");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, len, "%s/annpackfs", d);
+        if (access(buf, X_OK) == 0) return buf;
     }
     return "annpackfs";
 }
@@ -36,7 +49,7 @@ int cmd_mount(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     char buf[PATH_MAX + 32];
-    const char *exe = find_annpackfs(buf, sizeof buf);
+    const char *exe = cli_find_annpackfs(buf, sizeof buf);
     argv[0] = (char *)exe;
     execvp(exe, argv);
     fprintf(stderr, "annpack mount: cannot run %s: %s\n", exe, strerror(errno));

@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libsodium-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
-      python3 python3-pytest python3-numpy openssl zstd nginx-light)
+      python3 python3-pytest python3-numpy openssl zstd nginx-light chromium rsync curl)
+# The browser test drives chromium with playwright-core (npm, tests/browser/). A node that
+# came with the machine (it may bundle npm) is kept; Debian's is installed only when none.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,6 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# playwright-core only (no browser download: the test uses Debian's /usr/bin/chromium).
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ] ||
+   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+    echo "setup: installing playwright-core into tests/browser/node_modules" >&2
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 BUILD=${BUILD:-build}
