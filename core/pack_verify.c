@@ -311,6 +311,12 @@ ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **rep
             ap_report_fail(&r, "deep", bad_file, st, err);
             goto done_m;
         }
+        /* The sidecar must be exactly the encoding of the vectors it claims to copy. */
+        const ap_sq8 *sq = ap_pack_sq8(p);
+        if (sq && (st = ap_sq8_check_codes(sq, ap_pack_annp(p), err))) {
+            ap_report_fail(&r, "deep", AP_SQ8, st, err);
+            goto done_m;
+        }
         ap_report_ok(&r, "deep", NULL);
     }
 done_m:

@@ -96,7 +96,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     ap_json_add_u64(from, "deltas", ap_view_n_deltas(v));
     ap_pack_spec sp = {.emb = ap_view_embedder(v), .n = n, .vecs = vecs, .ids = ids,
                        .lists = lists, .seed = seed, .codec = AP_META_ZSTD, .build = build,
-                       .progress = progress, .progress_ud = progress_ud};
+                       .sq8 = ap_view_has_sq8(v), .progress = progress, .progress_ud = progress_ud};
     if ((st = ap_pack_finish(base, &sp, NULL, err))) goto out;
     if ((st = ap_root_write(tmp, ap_view_version(v) + 1, "base", NULL, 0,
                             cJSON_GetObjectItemCaseSensitive(v->root.root, "expires"), err)))

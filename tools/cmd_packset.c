@@ -12,13 +12,14 @@ static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
-    "                [--seed S] [--dim D] [--force]\n"
+    "                [--seed S] [--dim D] [--sq8] [--force]\n"
     "  build-delta   (--packset DIR | --base BASE_DIR) [--add CSV] [--delete-ids 1,2]\n"
     "                [--delete-ids-file F] --out DELTA_DIR [--seq N] [--text-col C]\n"
     "                [--id-col C] [--lists N] [--seed S]\n"
     "  promote-delta --packset DIR --delta DELTA_DIR\n"
     "  revert        --packset DIR --to SEQ\n"
-    "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S]\n"
+    "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S]   (the new base gets\n"
+    "                an int8 sidecar when the old base has one)\n"
     "  create        --base PACK --out DIR [--delta D ...]\n"
     "  status        [--packset] DIR\n"
     "\n"
@@ -31,7 +32,7 @@ typedef struct args {
         *delta, *deltas[256];
     size_t ndeltas;
     uint64_t lists, seed, dim, seq, to;
-    int has_to, force;
+    int has_to, force, sq8;
 } args;
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
@@ -45,7 +46,8 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         {"lists", required_argument, 0, 'l'},      {"seed", required_argument, 0, 's'},
         {"dim", required_argument, 0, 'm'},        {"seq", required_argument, 0, 'q'},
         {"to", required_argument, 0, 'T'},         {"force", no_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},             {"sq8", no_argument, 0, 'Q'},
+        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->text_col = "text";
     a->id_col = "id";
@@ -83,6 +85,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             a->has_to = 1;
             break;
         case 'f': a->force = 1; break;
+        case 'Q': a->sq8 = 1; break;
         case 'h': fputs(usage_text, stdout); return -1;
         case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
@@ -194,7 +197,8 @@ int cmd_packset(int argc, char **argv)
         if (!a.input || !a.packset) return cli_usage_error(cmd, "--input and --packset are required");
         ap_build_opts o = {.input_csv = a.input, .text_col = a.text_col, .id_col = a.id_col,
                            .output_dir = a.packset, .lists = (uint32_t)a.lists, .seed = a.seed,
-                           .dim = (uint32_t)a.dim, .force = a.force, .progress = cli_progress};
+                           .dim = (uint32_t)a.dim, .force = a.force, .progress = cli_progress,
+                           .sq8 = a.sq8};
         ap_build_report rep;
         st = ap_packset_build_base(&o, &rep, &err);
         cli_progress_end();
