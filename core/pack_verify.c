@@ -23,7 +23,8 @@ static int meaningful(const char *name)
     size_t n = strlen(name);
     return (n > 8 && strcmp(name + n - 8, ".annpack") == 0) || strncmp(name, "pack.meta", 9) == 0 ||
            (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
-           (n > 4 && strcmp(name + n - 4, ".zst") == 0) || (n > 6 && strcmp(name + n - 6, ".jsonl") == 0);
+           (n > 4 && strcmp(name + n - 4, ".zst") == 0) || (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
 }
 
 

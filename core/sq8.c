@@ -1,6 +1,7 @@
 /* The int8 sidecar pack.sq8: see include/annpack/sq8.h and docs/FORMAT.md. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "fp16.h"
 #include "fsops.h"
 #include "kernels.h"
+#include "kmeans.h"
 #include "mapping.h"
 
 struct ap_sq8 {
@@ -89,6 +91,44 @@ static void train(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, flo
     }
 }
 
+typedef struct encode_job {
+    const float *vmin, *step;
+    uint32_t dim, stride;
+    const uint16_t *vecs;
+    size_t from, to;
+    uint8_t *out;
+} encode_job;
+
+static void *encode_worker(void *arg)
+{
+    encode_job *j = arg;
+    for (size_t i = j->from; i < j->to; i++)
+        ap_sq8_encode(j->vmin, j->step, j->dim, j->stride, j->vecs + i * j->dim,
+                      j->out + i * j->stride);
+    return NULL;
+}
+
+/* Every vector is encoded on its own, so splitting the rows over threads changes nothing. */
+static void encode_all(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                       const uint16_t *vecs, size_t n, uint8_t *out)
+{
+    uint32_t t = ap_kmeans_threads();
+    if (t > 64) t = 64;
+    if (n < 4096 || t < 2) t = 1;
+    encode_job jobs[64];
+    pthread_t tid[64];
+    uint32_t started = 0;
+    for (uint32_t k = 0; k < t; k++)
+        jobs[k] = (encode_job){vmin, step, dim, stride, vecs, n * k / t, n * (k + 1) / t, out};
+    for (uint32_t k = 1; k < t; k++) {
+        if (pthread_create(&tid[k], NULL, encode_worker, &jobs[k]) != 0) break;
+        started = k;
+    }
+    encode_worker(&jobs[0]);
+    for (uint32_t k = 1; k <= started; k++) pthread_join(tid[k], NULL);
+    for (uint32_t k = started + 1; k < t; k++) encode_worker(&jobs[k]);
+}
+
 ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const uint32_t *counts,
                        const uint16_t *vecs, size_t n, ap_err *err)
 {
@@ -131,8 +171,7 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
         ap_put32(buf + params + 4ull * (dim + d), b);
     }
     for (uint32_t l = 0; l < n_lists; l++) ap_put32(buf + cnt + 4ull * l, counts[l]);
-    for (size_t i = 0; i < n; i++)
-        ap_sq8_encode(vmin, step, dim, stride, vecs + i * dim, buf + codes + i * stride);
+    encode_all(vmin, step, dim, stride, vecs, n, buf + codes);
     free(vmin);
     st = ap_write_file(path, buf, size, err);
 out:

@@ -24,10 +24,13 @@ int cmd_diagnose(int argc, char **argv)
            "  \"cjson\": \"%s\",\n  \"openblas\": \"%s\",\n  \"openblas_threads\": %d,\n",
            ap_version(), sodium_version_string(), ZSTD_versionString(), cJSON_Version(),
            openblas_get_config(), openblas_get_num_threads());
-    printf("  \"cpu\": {\"avx2\": %s, \"f16c\": %s, \"fma\": %s, \"avx512f\": %s},\n",
-           ap_cpu_has("avx2") ? "true" : "false", ap_cpu_has("f16c") ? "true" : "false",
-           ap_cpu_has("fma") ? "true" : "false", ap_cpu_has("avx512f") ? "true" : "false");
-    printf("  \"search_kernel\": \"%s\",\n", ap_search_kernel());
+    static const char *const feats[] = {"avx2", "f16c", "fma", "avx512f", "avx512bw", "avx512vnni"};
+    printf("  \"cpu\": {");
+    for (size_t i = 0; i < sizeof feats / sizeof feats[0]; i++)
+        printf("%s\"%s\": %s", i ? ", " : "", feats[i], ap_cpu_has(feats[i]) ? "true" : "false");
+    printf("},\n");
+    printf("  \"search_kernel\": \"%s\",\n  \"search_kernel_sq8\": \"%s\",\n", ap_search_kernel(),
+           ap_search_kernel_sq8());
     printf("  \"caps\": {\"ANNPACK_MAX_DIM\": %u, \"ANNPACK_MAX_LISTS\": %u, "
            "\"ANNPACK_MAX_LIST_BYTES\": %llu, \"ANNPACK_MAX_META_BYTES\": %llu, "
            "\"ANNPACK_META_MAX_LINE\": %llu, \"ANNPACK_ALLOW_LARGE_META\": %s}\n}\n",

@@ -2,10 +2,13 @@
  *
  *   apbench membw [--mb N] [--runs R]      single-core sequential read bandwidth (GB/s)
  *   apbench sgemm [--threads T] [--runs R] OpenBLAS sgemm GFLOP/s on the k-means shape
- *   apbench fusefloor MOUNTPOINT [--busy-us N]  a trivial libfuse3 file system (foreground):
- *                                          every name under / is a small synthetic file;
- *                                          with --busy-us its lookup first computes for N us
- *                                          (a query's work, so the same idle periods occur)
+ *   apbench fusefloor MOUNTPOINT [--busy-us N] [--busy-mb M]  a trivial libfuse3 file system
+ *                                          (foreground): every name under / is a small
+ *                                          synthetic file; with --busy-us its lookup first
+ *                                          works for N us (a query's time, so the same idle
+ *                                          periods occur), streaming through M MiB of memory
+ *                                          on the way when --busy-mb is given (a query's cache
+ *                                          footprint)
  *   apbench readnames DIR --n N [--prefix P]  open+read+close of N distinct names DIR/P<i>
  *   apbench mountq MOUNT --queries Q.fvecs [--probe P] [-k K] [--from I] [--n N]
  *                                          open+read+close of MOUNT/vquery/<params>/<vector>
@@ -168,6 +171,8 @@ static int cmd_sgemm(int argc, char **argv)
 
 static const char FLOOR_BODY[] = "{\"floor\":true,\"results\":[]}\n";
 static double g_busy_us;
+static uint8_t *g_busy_buf;
+static size_t g_busy_len, g_busy_at;
 
 static int ff_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -184,8 +189,12 @@ static int ff_getattr(const char *path, struct stat *st, struct fuse_file_info *
     /* Lookups come through getattr in the high-level API: spin like a search would. */
     if (g_busy_us > 0 && !fi) {
         double until = now_s() + g_busy_us * 1e-6;
-        while (now_s() < until) {
-        }
+        volatile uint8_t sink = 0;
+        while (now_s() < until)
+            if (g_busy_buf)
+                for (int i = 0; i < 64; i++, g_busy_at = (g_busy_at + 64) % g_busy_len)
+                    sink ^= g_busy_buf[g_busy_at];
+        (void)sink;
     }
     return 0;
 }
@@ -222,6 +231,8 @@ static int cmd_fusefloor(int argc, char **argv)
 {
     if (argc < 2) return fprintf(stderr, "usage: apbench fusefloor MOUNTPOINT [--busy-us N]\n"), 2;
     g_busy_us = (double)arg_long(argc, argv, "--busy-us", 0);
+    g_busy_len = (size_t)arg_long(argc, argv, "--busy-mb", 0) << 20;
+    if (g_busy_len && (g_busy_buf = malloc(g_busy_len))) memset(g_busy_buf, 1, g_busy_len);
     /* Multi-threaded, foreground, read-only: fuse_main parses the same options as ours. */
     char *fargv[] = {argv[0], argv[1], "-f", "-o", "ro,auto_unmount", NULL};
     return fuse_main(5, fargv, &ff_ops, NULL);

@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""The performance harness: annpack (in-process and through a live mount) against FAISS on the
+same files, in one run, next to the machine's own limits.
+
+usage: /usr/bin/python3 tools/bench/harness.py [--n 1000000] [--dim 384] [--lists 1024]
+           [--probes 1,2,4,8,16,32,64] [--runs 3] [--data DIR] [--work DIR]
+           [--faiss-queries 1000] [--no-faiss] [--no-mount] [--write-docs]
+
+Needs numpy, faiss and matplotlib from Debian (python3-numpy python3-faiss python3-matplotlib):
+run it with /usr/bin/python3. Steps, all single-threaded unless noted, queries one at a time:
+  1. data: tools/bench/gen_data.py (cached in --data when its info.json matches)
+  2. machine: single-core read bandwidth (apbench membw), OpenBLAS sgemm GFLOP/s (1, 2 threads)
+  3. annpack build --vectors --sq8 (2 threads, 10 k-means iterations, 256 x lists sample)
+  4. annpack search --queries for every probe, f16 and sq8 scans (median of --runs runs)
+  5. FAISS IndexIVFFlat and IndexIVFScalarQuantizer(QT_fp16): train + add (2 threads) with the
+     same nlist, sample size and iterations; search (1 thread) at every probe
+  6. through the mount: a trivial libfuse3 file (the floor), the same with a busy lookup, and
+     /vquery/ reads of every query; daemon RSS while serving
+Writes the results as JSON (WORK/results.json) and, with --write-docs, the tables and the
+recall-vs-QPS plot into docs/BENCHMARKS.md and docs/bench_recall_qps.png."""
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("ANNPACK_BUILD", ROOT / "build"))
+ANNPACK = BUILD / "tools" / "annpack"
+ANNPACKFS = BUILD / "fs" / "annpackfs"
+APBENCH = BUILD / "tools" / "bench" / "apbench"
+
+# The issue's orientation figures: CPU-tuned FAISS 1.12 (AVX-512), same machine kind, other run.
+FAISS_TUNED = {4: (0.953, 2910, 1380), 8: (0.980, 1590, 660), 16: (0.989, 846, 389),
+               32: (0.993, 494, 233)}
+
+
+def log(*a):
+    print("harness:", *a, file=sys.stderr, flush=True)
+
+
+def sh(args, env=None, timeout=3600):
+    r = subprocess.run([str(x) for x in args], capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args[:4]))}: exit {r.returncode}: {r.stderr[-2000:]}")
+    return r.stdout
+
+
+def timed(args, env=None):
+    """Runs args under GNU time; returns (stdout, wall seconds, peak RSS bytes)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        out = sh(["/usr/bin/time", "-f", "%M", "-o", tf.name, *args], env=env)
+        wall = time.perf_counter() - t0
+        rss = int(open(tf.name).read().strip().splitlines()[-1]) * 1024
+    return out, wall, rss
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def env_threads(t):
+    return dict(os.environ, ANNPACK_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
+                OMP_NUM_THREADS=str(t))
+
+
+# --- 1. data ----------------------------------------------------------------------------------
+
+def ensure_data(a):
+    d = pathlib.Path(a.data)
+    want = {"n": a.n, "dim": a.dim}
+    info = d / "info.json"
+    if info.exists():
+        have = json.loads(info.read_text())
+        if all(have.get(k) == v for k, v in want.items()):
+            log(f"data: reusing {d}")
+            return have
+    log(f"data: generating {a.n} x {a.dim} into {d}")
+    out = sh([sys.executable, ROOT / "tools" / "bench" / "gen_data.py", d, "--n", a.n,
+              "--dim", a.dim])
+    return json.loads(out)
+
+
+# --- 2. machine -------------------------------------------------------------------------------
+
+def machine(a):
+    bw = [json.loads(sh([APBENCH, "membw", "--mb", 1024, "--runs", 5]))["read_gbps_median"]
+          for _ in range(a.runs)]
+    g1 = [json.loads(sh([APBENCH, "sgemm", "--threads", 1]))["gflops_median"] for _ in range(a.runs)]
+    g2 = [json.loads(sh([APBENCH, "sgemm", "--threads", 2]))["gflops_median"] for _ in range(a.runs)]
+    cpu = ""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    diag = json.loads(sh([ANNPACK, "diagnose"]))
+    return {"read_gbps": med(bw), "read_gbps_runs": bw, "sgemm_gflops_1t": med(g1),
+            "sgemm_gflops_2t": med(g2), "cpu": cpu, "nproc": os.cpu_count(),
+            "kernel_f16": diag["search_kernel"], "kernel_sq8": diag.get("search_kernel_sq8"),
+            "openblas": diag["openblas"]}
+
+
+# --- 3, 4. annpack -----------------------------------------------------------------------------
+
+def annpack_build(a, info, pack):
+    d = pathlib.Path(a.data)
+    if pack.exists():
+        shutil.rmtree(pack)
+    out, wall, rss = timed([ANNPACK, "build", "--vectors", d / "base.fvecs", "--output", pack,
+                            "--lists", a.lists, "--iters", 10, "--sq8", "--json"],
+                           env=env_threads(2))
+    rep = json.loads(out)
+    s = rep["seconds"]
+    flop_train = rep["kmeans_passes"] * 2.0 * rep["train_rows"] * rep["lists"] * rep["dim"]
+    flop_assign = 2.0 * rep["rows"] * rep["lists"] * rep["dim"]
+    files = {p.name: p.stat().st_size for p in pack.iterdir()}
+    return {"report": rep, "wall_s": wall, "peak_rss": rss,
+            "train_gflops": flop_train / s["kmeans"] / 1e9,
+            "assign_gflops": flop_assign / s["assign"] / 1e9,
+            "kmeans_plus_assign_s": s["kmeans"] + s["assign"],
+            "files": files, "index_bytes": files["pack.annpack"],
+            "sq8_bytes": files.get("pack.sq8", 0)}
+
+
+def annpack_search(a, pack, probe, scan):
+    d = pathlib.Path(a.data)
+    runs = []
+    for _ in range(a.runs):
+        runs.append(json.loads(sh([ANNPACK, "search", pack, "--queries", d / "queries.fvecs",
+                                   "--gt", d / "gt.ivecs", "-k", 10, "--probe", probe,
+                                   "--scan", scan, "--warmup", 1], env=env_threads(1))))
+    keys = ["qps", "probe_us_p50", "scan_us_p50", "overhead_us_p50", "scan_gbps", "query_gbps",
+            "bytes_per_query", "vectors_per_query"]
+    r = {k: med([x[k] for x in runs]) for k in keys}
+    r["p50_us"] = med([x["latency_us"]["p50"] for x in runs])
+    r["p99_us"] = med([x["latency_us"]["p99"] for x in runs])
+    r["recall"] = runs[0]["recall_at_k"]
+    r["kernel"] = runs[0]["kernel"]
+    r["rerank"] = runs[0]["rerank"]
+    return r
+
+
+# --- 5. FAISS ----------------------------------------------------------------------------------
+
+def fvecs(path):
+    import numpy as np
+    x = np.fromfile(path, dtype=np.int32)
+    dim = int(x[0])
+    return x.reshape(-1, dim + 1)[:, 1:].view(np.float32)
+
+
+def faiss_bench(a, info):
+    import faiss
+    import numpy as np
+    d = pathlib.Path(a.data)
+    xb = fvecs(d / "base.fvecs")
+    xq = fvecs(d / "queries.fvecs")
+    xq = xq / np.linalg.norm(xq, axis=1, keepdims=True)
+    gt = fvecs(d / "gt.ivecs").view(np.int32)
+    nq = min(a.faiss_queries, len(xq))
+    rng = np.random.default_rng(0)
+    sample = xb[np.sort(rng.choice(len(xb), min(len(xb), 256 * a.lists), replace=False))]
+    out = {"version": faiss.__version__, "queries": nq}
+    for name, make in (("ivf_flat", lambda q: faiss.IndexIVFFlat(q, a.dim, a.lists,
+                                                                   faiss.METRIC_INNER_PRODUCT)),
+                       ("ivf_sq_fp16", lambda q: faiss.IndexIVFScalarQuantizer(
+                           q, a.dim, a.lists, faiss.ScalarQuantizer.QT_fp16,
+                           faiss.METRIC_INNER_PRODUCT))):
+        faiss.omp_set_num_threads(2)
+        quant = faiss.IndexFlatIP(a.dim)
+        idx = make(quant)
+        idx.cp.niter = 10
+        t = time.perf_counter()
+        idx.train(sample)
+        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        idx.add(xb)
+        add_s = time.perf_counter() - t
+        nbytes = len(faiss.serialize_index(idx))
+        faiss.omp_set_num_threads(1)
+        res = {"train_s": train_s, "add_s": add_s, "index_bytes": nbytes, "probes": {}}
+        for p in a.probes:
+            idx.nprobe = p
+            qps_runs, p50_runs, p99_runs, recall = [], [], [], None
+            for r in range(a.runs):
+                lat = []
+                ids = np.empty((nq, 10), dtype=np.int64)
+                t0 = time.perf_counter()
+                for i in range(nq):
+                    s = time.perf_counter()
+                    _, I = idx.search(xq[i:i + 1], 10)
+                    lat.append(time.perf_counter() - s)
+                    ids[i] = I[0]
+                wall = time.perf_counter() - t0
+                qps_runs.append(nq / wall)
+                lat.sort()
+                p50_runs.append(lat[len(lat) // 2] * 1e6)
+                p99_runs.append(lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e6)
+                if recall is None:
+                    recall = float(np.mean([len(set(ids[i]) & set(gt[i, :10])) / 10
+                                            for i in range(nq)]))
+            res["probes"][p] = {"qps": med(qps_runs), "p50_us": med(p50_runs),
+                                "p99_us": med(p99_runs), "recall": recall}
+            log(f"faiss {name} probe {p}: recall {recall:.4f} qps {med(qps_runs):.0f}")
+        out[name] = res
+        del idx
+    return out
+
+
+# --- 6. the mount ------------------------------------------------------------------------------
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    return any(line.split()[1] == path for line in open("/proc/mounts"))
+
+
+def wait_mounted(path, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not is_mounted(path):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{path}: the file system exited {proc.returncode}")
+        if time.time() > deadline:
+            raise RuntimeError(f"{path}: not mounted after {timeout} s")
+        time.sleep(0.05)
+
+
+def unmount(path, proc=None):
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-u", "-z", str(path)], check=False)
+    if proc is not None:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def proc_status(pid):
+    out = {}
+    for line in open(f"/proc/{pid}/status"):
+        k, _, v = line.partition(":")
+        if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+            out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def floor_bench(a, work, busy_us=0):
+    mnt = work / f"floor{busy_us}"
+    mnt.mkdir(exist_ok=True)
+    proc = subprocess.Popen([str(APBENCH), "fusefloor", str(mnt), "--busy-us", str(busy_us)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_mounted(mnt, proc)
+        runs = [json.loads(sh([APBENCH, "readnames", mnt, "--n", 2000, "--prefix", f"r{r}-"]))
+                for r in range(a.runs)]
+    finally:
+        unmount(mnt, proc)
+    return {"p50_us": med([r["p50_us"] for r in runs]), "p99_us": med([r["p99_us"] for r in runs]),
+            "runs_p50_us": [r["p50_us"] for r in runs]}
+
+
+def mount_bench(a, work, pack, in_process):
+    d = pathlib.Path(a.data)
+    mnt = work / "mnt"
+    mnt.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(ANNPACKFS), str(pack), str(mnt), "-f"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env_threads(1))
+    out = {}
+    try:
+        wait_mounted(mnt, proc, timeout=600)
+        out["mount_s"] = time.perf_counter() - t0
+        out["rss_after_mount"] = proc_status(proc.pid)
+        # Serving starts now: reset the peak so it measures serving, not verification.
+        with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
+            f.write("5")
+        out["probes"] = {}
+        for p in a.mount_probes:
+            # Warm the pages the queries touch with other names (k=11: a different result
+            # file, the same lists), so the measured pass computes every query afresh.
+            sh([APBENCH, "mountq", mnt, "--queries", d / "queries.fvecs", "--probe", p, "-k", 11])
+            runs = [json.loads(sh([APBENCH, "mountq", mnt, "--queries", d / "queries.fvecs",
+                                   "--probe", p, "-k", 10 + 2 * (r + 1)]))
+                    for r in range(a.runs)]
+            p50 = med([r["p50_us"] for r in runs])
+            out["probes"][p] = {"p50_us": p50, "p99_us": med([r["p99_us"] for r in runs]),
+                                "qps": med([r["qps"] for r in runs]),
+                                "added_p50_us": p50 - in_process[p]["p50_us"]}
+            log(f"mount probe {p}: p50 {p50:.0f} us, in-process {in_process[p]['p50_us']:.0f} us")
+        out["rss_serving"] = proc_status(proc.pid)
+    finally:
+        unmount(mnt, proc)
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def plot(res, png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    probes = sorted(res["annpack"]["f16"], key=int)
+    for key, label, style in (("f16", "annpack f16 scan", "o-"),
+                              ("sq8", "annpack int8 scan + f16 re-rank", "s-")):
+        pts = [res["annpack"][key][p] for p in probes]
+        ax.plot([x["recall"] for x in pts], [x["qps"] for x in pts], style, label=label)
+    if res.get("faiss"):
+        for key, label, style in (("ivf_flat", "FAISS IVF-Flat (Debian 1.7.3, generic)", "^--"),
+                                  ("ivf_sq_fp16", "FAISS IVF-SQfp16 (Debian 1.7.3, generic)", "v--")):
+            pts = [res["faiss"][key]["probes"][p] for p in sorted(res["faiss"][key]["probes"], key=int)]
+            ax.plot([x["recall"] for x in pts], [x["qps"] for x in pts], style, label=label)
+    ps = sorted(FAISS_TUNED)
+    ax.plot([FAISS_TUNED[p][0] for p in ps], [FAISS_TUNED[p][1] for p in ps], "x:", color="gray",
+            label="FAISS 1.12 IVF-SQfp16 AVX-512 (issue's figures, other run, other data)")
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10")
+    ax.set_ylabel("queries per second (one thread, one query at a time)")
+    ax.set_title(f"{res['data']['n']:,} x {res['data']['dim']}, {res['lists']} lists")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def markdown(res, a):
+    m, b = res["machine"], res["build"]
+    L = []
+    L.append(f"Run of {res['when']} on {m['cpu']} ({m['nproc']} cores), kernels "
+             f"{m['kernel_f16']} (f16) / {m['kernel_sq8']} (int8), {m['openblas']}. "
+             f"Data: `gen_data.py` {res['data']['n']:,} x {res['data']['dim']} "
+             f"({res['data'].get('centres')} centres in {res['data'].get('groups')} groups, "
+             f"sigma {res['data'].get('sigma')}), {res['data'].get('queries')} held-out queries, "
+             f"exact ground truth. Medians of {a.runs} runs.")
+    L.append("")
+    L.append("### Machine limits (same run)")
+    L.append("")
+    L.append("| figure | value |")
+    L.append("|---|---|")
+    L.append(f"| single-core sequential read bandwidth (`apbench membw`, 1 GiB) | {m['read_gbps']:.2f} GB/s |")
+    L.append(f"| OpenBLAS sgemm 8192x1024x384, 1 thread | {m['sgemm_gflops_1t']:.0f} GFLOP/s |")
+    L.append(f"| OpenBLAS sgemm 8192x1024x384, 2 threads | {m['sgemm_gflops_2t']:.0f} GFLOP/s |")
+    L.append("")
+    L.append("### Build (vectors given, 2 threads, 10 k-means iterations, 256 x lists sample)")
+    L.append("")
+    r = b["report"]["seconds"]
+    L.append("| engine | train | assign/add | train GFLOP/s (% of sgemm) | assign GFLOP/s (% of sgemm) | index bytes | peak RSS |")
+    L.append("|---|---|---|---|---|---|---|")
+    g2 = m["sgemm_gflops_2t"]
+    L.append(f"| annpack | {r['kmeans']:.2f} s | {r['assign']:.2f} s | {b['train_gflops']:.0f} "
+             f"({100 * b['train_gflops'] / g2:.0f}%) | {b['assign_gflops']:.0f} "
+             f"({100 * b['assign_gflops'] / g2:.0f}%) | {b['index_bytes']:,} (+ {b['sq8_bytes']:,} int8) | "
+             f"{b['peak_rss'] / 2**20:.0f} MiB |")
+    if res.get("faiss"):
+        for key, label in (("ivf_flat", "FAISS IVF-Flat"), ("ivf_sq_fp16", "FAISS IVF-SQfp16")):
+            f = res["faiss"][key]
+            L.append(f"| {label} (Debian {res['faiss']['version']}) | {f['train_s']:.2f} s | "
+                     f"{f['add_s']:.2f} s | | | {f['index_bytes']:,} | |")
+    L.append("")
+    L.append(f"annpack's whole build (read the fvecs, normalise, k-means, assign, f16 lists, int8 "
+             f"sidecar, metadata, hashes, fsync): {r['total']:.1f} s.")
+    L.append("")
+    L.append("### Search (one thread, one query at a time, k = 10)")
+    L.append("")
+    L.append("| probe | engine | recall@10 | QPS | p50 µs | p99 µs | scan GB/s (% of read bw) | overhead µs |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for p in sorted(res["annpack"]["f16"], key=int):
+        for key, label in (("f16", "annpack f16"), ("sq8", "annpack int8+rerank")):
+            x = res["annpack"][key][p]
+            L.append(f"| {p} | {label} | {x['recall']:.4f} | {x['qps']:.0f} | {x['p50_us']:.0f} | "
+                     f"{x['p99_us']:.0f} | {x['scan_gbps']:.2f} ({100 * x['scan_gbps'] / m['read_gbps']:.0f}%) | "
+                     f"{x['overhead_us_p50']:.1f} |")
+        if res.get("faiss"):
+            for key, label in (("ivf_flat", "FAISS IVF-Flat"), ("ivf_sq_fp16", "FAISS IVF-SQfp16")):
+                x = res["faiss"][key]["probes"].get(p) or res["faiss"][key]["probes"].get(int(p))
+                if x:
+                    L.append(f"| {p} | {label} (Debian) | {x['recall']:.4f} | {x['qps']:.0f} | "
+                             f"{x['p50_us']:.0f} | {x['p99_us']:.0f} | | |")
+        t = FAISS_TUNED.get(int(p))
+        if t:
+            L.append(f"| {p} | FAISS 1.12 SQfp16, AVX-512 (issue) | {t[0]:.3f} | {t[1]} | | | | |")
+    L.append("")
+    L.append("![recall vs QPS](bench_recall_qps.png)")
+    if res.get("mount"):
+        mt = res["mount"]
+        L.append("")
+        L.append("### Through the mount (`/vquery/` file reads, a fresh result each time)")
+        L.append("")
+        L.append("| figure | value |")
+        L.append("|---|---|")
+        L.append(f"| trivial libfuse3 file, open+read+close of a distinct name (the floor), p50 | "
+                 f"{res['floor']['p50_us']:.1f} µs (runs {', '.join(f'{x:.0f}' for x in res['floor']['runs_p50_us'])}) |")
+        bf = res.get("busy_floor")
+        if bf:
+            L.append(f"| the same with a {bf['busy_us']:.0f} µs busy lookup, minus the busy time, p50 | "
+                     f"{bf['p50_us'] - bf['busy_us']:.1f} µs |")
+        for p, x in sorted(mt["probes"].items(), key=lambda kv: int(kv[0])):
+            L.append(f"| probe {p}: mount p50 / in-process p50 / added | {x['p50_us']:.0f} / "
+                     f"{res['annpack']['sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
+                     f"({x['added_p50_us'] / res['floor']['p50_us']:.2f}x the floor) |")
+        L.append(f"| mount time (verify=full: hashes, virtual manifest) | {mt['mount_s']:.1f} s |")
+        rs = mt["rss_serving"]
+        L.append(f"| daemon while serving: peak RSS since mount / anonymous / file pages | "
+                 f"{rs['VmHWM'] / 2**20:.0f} / {rs['RssAnon'] / 2**20:.0f} / {rs['RssFile'] / 2**20:.0f} MiB |")
+    return "\n".join(L) + "\n"
+
+
+def write_docs(res, a):
+    md = ROOT / "docs" / "BENCHMARKS.md"
+    text = md.read_text()
+    body = markdown(res, a)
+    begin, end = "<!-- harness:begin -->", "<!-- harness:end -->"
+    if begin in text and end in text:
+        text = text[:text.index(begin) + len(begin)] + "\n" + body + text[text.index(end):]
+    else:
+        text += f"\n{begin}\n{body}{end}\n"
+    md.write_text(text)
+    plot(res, ROOT / "docs" / "bench_recall_qps.png")
+    log(f"wrote {md} and docs/bench_recall_qps.png")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--lists", type=int, default=1024)
+    ap.add_argument("--probes", default="1,2,4,8,16,32,64")
+    ap.add_argument("--mount-probes", default="8,32")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--faiss-queries", type=int, default=1000)
+    ap.add_argument("--no-faiss", action="store_true")
+    ap.add_argument("--no-mount", action="store_true")
+    ap.add_argument("--write-docs", action="store_true")
+    a = ap.parse_args()
+    a.probes = [int(x) for x in a.probes.split(",")]
+    a.mount_probes = [int(x) for x in a.mount_probes.split(",")]
+    for exe in (ANNPACK, ANNPACKFS, APBENCH):
+        if not exe.exists():
+            sys.exit(f"harness: {exe} not built (tools/setup.sh)")
+    tag = f"{a.n // 1000}k_{a.dim}"
+    a.data = a.data or str(ROOT / "build" / "bench" / f"data_{tag}")
+    work = pathlib.Path(a.work or ROOT / "build" / "bench" / f"work_{tag}")
+    work.mkdir(parents=True, exist_ok=True)
+    res = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "lists": a.lists}
+    res["data"] = ensure_data(a)
+    log("machine limits")
+    res["machine"] = machine(a)
+    log(f"read {res['machine']['read_gbps']:.2f} GB/s, sgemm {res['machine']['sgemm_gflops_2t']:.0f} GFLOP/s (2t)")
+    pack = work / "pack"
+    log("annpack build")
+    res["build"] = annpack_build(a, res["data"], pack)
+    log(f"build {res['build']['wall_s']:.1f} s; train {res['build']['train_gflops']:.0f} GFLOP/s, "
+        f"assign {res['build']['assign_gflops']:.0f} GFLOP/s")
+    res["annpack"] = {"f16": {}, "sq8": {}}
+    for p in a.probes:
+        for scan in ("f16", "sq8"):
+            res["annpack"][scan][p] = annpack_search(a, pack, p, scan)
+            x = res["annpack"][scan][p]
+            log(f"annpack {scan} probe {p}: recall {x['recall']:.4f} qps {x['qps']:.0f} "
+                f"scan {x['scan_gbps']:.2f} GB/s overhead {x['overhead_us_p50']:.1f} us")
+    if not a.no_faiss:
+        res["faiss"] = faiss_bench(a, res["data"])
+    if not a.no_mount:
+        res["floor"] = floor_bench(a, work)
+        busy = res["annpack"]["sq8"][a.mount_probes[0]]["p50_us"]
+        bf = floor_bench(a, work, int(busy))
+        bf["busy_us"] = int(busy)
+        res["busy_floor"] = bf
+        res["mount"] = mount_bench(a, work, pack, res["annpack"]["sq8"])
+    (work / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    log(f"results in {work / 'results.json'}")
+    print(markdown(res, a))
+    if a.write_docs:
+        write_docs(res, a)
+
+
+if __name__ == "__main__":
+    main()
