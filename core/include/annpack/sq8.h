@@ -15,9 +15,10 @@
  *   params: f32 vmin[dim], f32 step[dim]      counts: u32 per list (= the ANNP counts)
  *   codes: n_vectors x stride bytes, lists back to back; bytes past dim are zero.
  *
- * Scanning: a query q becomes integer weights w[d] = round(q[d] * step[d] / a) with
- * a = max|q[d] * step[d]| / 127, and a vector's approximate score is sum w[d] * code[d]
- * (exact in int32): a monotone estimate of q . x up to a per-query constant. */
+ * Scanning: a query q becomes integer weights w[d] = rint((q[d] * step[d]) * scale) with
+ * scale = 127 / max|q[d] * step[d]| (f32), and a vector's approximate score is
+ * sum w[d] * code[d] (exact in int32): an estimate of q . x, scaled, up to a per-query
+ * constant. */
 #ifndef ANNPACK_SQ8_H
 #define ANNPACK_SQ8_H
 
