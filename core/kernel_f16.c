@@ -23,7 +23,7 @@
 _Atomic int ap_kernels_portable;
 
 /* Bytes ahead of the current read position that the SIMD kernels prefetch. */
-#define PREFETCH_AHEAD 2048
+#define PREFETCH_AHEAD 3072
 
 static inline float reduce16(const float s16[16])
 {

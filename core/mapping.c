@@ -43,6 +43,21 @@ void ap_unmap_file(const void *p, size_t size)
     if (p && size) munmap((void *)p, size);
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+void ap_cache_warm(int fd, uint64_t size)
+{
+    if (size < 2 * HUGE_ALIGN || size > SIZE_MAX / 2) return;
+    const void *m;
+    if (ap_map_file(fd, (size_t)size, "", &m, NULL) != AP_OK) return;
+    /* Faults through the huge-page mapping read the file in as 2 MiB folios. Populating
+     * reports a vanished page as an error, where touching it would raise SIGBUS. */
+    (void)madvise((void *)m, (size_t)size, MADV_POPULATE_READ);
+    ap_unmap_file(m, (size_t)size);
+}
+
 void ap_drop_cache(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -9,12 +9,18 @@
 #define ANNPACK_CORE_MAPPING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "annpack/status.h"
 
 /* Maps size bytes of fd read-only (shared) as described above; path for messages. */
 ap_status ap_map_file(int fd, size_t size, const char *path, const void **out, ap_err *err);
 void ap_unmap_file(const void *p, size_t size);
+
+/* Reads fd's first size bytes into the page cache through such a mapping, so they are
+ * cached as huge folios (best effort, for files of at least 4 MiB; errors ignored). Used
+ * before hashing a file with read(2), which would otherwise cache it in small folios. */
+void ap_cache_warm(int fd, uint64_t size);
 
 /* Drops path's clean pages from the page cache (best effort; errors ignored). */
 void ap_drop_cache(const char *path);

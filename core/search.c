@@ -176,13 +176,17 @@ static inline int is_dead(const uint8_t *dead, uint64_t b)
     return dead && (dead[b >> 3] & (1u << (b & 7)));
 }
 
-/* Exact f16 scan of one list into t. */
+/* Exact f16 scan of one list into t; next (or NULL) is the next list's first vector,
+ * fetched while the last block of this one is scored, since the hardware prefetcher has
+ * to find the new stream anew. */
 static void scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
-                     const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer)
+                     const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer,
+                     const uint8_t *next, uint64_t next_len)
 {
     const size_t stride = 2ull * dim;
     for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
         uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
+        if (next && j0 + BLOCK >= l->count) ap_prefetch_range(next, next_len);
         fn(q, l->vecs + j0 * stride, m, dim, buf);
         float floor = ap_topk_floor(t);
         for (uint32_t j = 0; j < m; j++) {
@@ -197,7 +201,7 @@ void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *
                   const uint8_t *dead, uint64_t dead_base, uint32_t layer)
 {
     float buf[BLOCK];
-    scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer);
+    scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer, NULL, 0);
 }
 
 /* The candidate heap of the sq8 scan: a min-heap by (score, then the higher id worse), so
@@ -354,14 +358,11 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     } else {
         for (uint32_t i = 0; i < np; i++) {
             uint32_t li = s->lists[i];
-            ap_annp_list l;
+            ap_annp_list l, nx = {0};
             ap_annp_list_get(a, li, &l);
-            if (i + 1 < np) {
-                ap_annp_list nx;
-                ap_annp_list_get(a, s->lists[i + 1], &nx);
-                ap_prefetch_range(nx.vecs, 2ull * dim * nx.count);
-            }
-            scan_f16(&t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0);
+            if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
+            scan_f16(&t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
+                     nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
             vectors += l.count;
             bytes += (uint64_t)l.count * 2 * dim;
         }

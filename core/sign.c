@@ -14,6 +14,7 @@
 
 #include "annpack/log.h"
 #include "annpack/sign.h"
+#include "mapping.h"
 #include "fsops.h"
 
 /* PKCS#8 PrivateKeyInfo for Ed25519: version 0, AlgorithmIdentifier 1.3.101.112,
@@ -60,6 +61,7 @@ ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *si
     int fd;
     uint64_t fsize;
     if ((st = ap_open_regular(path, &fd, &fsize, err))) return st;
+    ap_cache_warm(fd, fsize);
     size_t cap = 1 << 20;
     unsigned char *buf = malloc(cap);
     if (!buf) {
