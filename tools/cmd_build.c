@@ -135,8 +135,8 @@ int cmd_build(int argc, char **argv)
     char out[1024];
     snprintf(out, sizeof out,
              "{\"rows\":%llu,\"dim\":%u,\"lists\":%u,\"threads\":%u,\"train_rows\":%llu,"
-             "\"kmeans_passes\":%u,\"sq8\":%s,\"seconds\":{\"total\":%.3f,\"embed\":%.3f,"
-             "\"kmeans\":%.3f,\"assign\":%.3f,\"sq8\":%.3f,\"write\":%.3f}}\n",
+             "\"kmeans_passes\":%u,\"sq8\":%s,\"seconds\":{\"total\":%.6f,\"embed\":%.6f,"
+             "\"kmeans\":%.6f,\"assign\":%.6f,\"sq8\":%.6f,\"write\":%.6f}}\n",
              (unsigned long long)rep.rows, rep.dim, rep.lists_effective, rep.threads,
              (unsigned long long)rep.train_rows, rep.kmeans_passes, o.sq8 ? "true" : "false",
              rep.seconds_total, rep.seconds_embed, rep.seconds_kmeans, rep.seconds_assign,

@@ -124,8 +124,8 @@ def annpack_build(a, info, pack):
     flop_assign = 2.0 * rep["rows"] * rep["lists"] * rep["dim"]
     files = {p.name: p.stat().st_size for p in pack.iterdir()}
     return {"report": rep, "wall_s": wall, "peak_rss": rss,
-            "train_gflops": flop_train / s["kmeans"] / 1e9,
-            "assign_gflops": flop_assign / s["assign"] / 1e9,
+            "train_gflops": flop_train / max(s["kmeans"], 1e-6) / 1e9,
+            "assign_gflops": flop_assign / max(s["assign"], 1e-6) / 1e9,
             "kmeans_plus_assign_s": s["kmeans"] + s["assign"],
             "files": files, "index_bytes": files["pack.annpack"],
             "sq8_bytes": files.get("pack.sq8", 0)}
@@ -446,6 +446,8 @@ def main():
     a = ap.parse_args()
     a.probes = [int(x) for x in a.probes.split(",")]
     a.mount_probes = [int(x) for x in a.mount_probes.split(",")]
+    # The mount's added latency is against the in-process figure at the same probe.
+    a.probes = sorted(set(a.probes) | set(a.mount_probes))
     for exe in (ANNPACK, ANNPACKFS, APBENCH):
         if not exe.exists():
             sys.exit(f"harness: {exe} not built (tools/setup.sh)")
