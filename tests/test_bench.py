@@ -99,6 +99,8 @@ def test_harness_tiny_end_to_end(tmp_path):
     # probe 16 of 16 lists is exact: recall is the f16 rounding's only.
     assert f16["16"]["recall"] >= 0.98 and sq8["16"]["recall"] >= f16["16"]["recall"] - 0.02
     assert f16["1"]["recall"] <= f16["16"]["recall"]
+    # The same lists scanned exactly in float32: only float16 rounding separates the two.
+    assert abs(f16["1"]["recall"] - res["exact_same_lists"]["1"]) <= 0.02
     assert res["mount"]["probes"]["4"]["p50_us"] > 0 and res["floor"]["p50_us"] > 0
     assert "### Search" in out and "| 16 | annpack f16 |" in out
     assert not is_mounted(tmp_path / "work" / "mnt")
