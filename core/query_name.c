@@ -131,7 +131,18 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
     size_t n = 0;
     const char *end = NULL;
     ap_status st = AP_OK;
-    if (sodium_base642bin(bin, cap, b64, len, NULL, &n, &end,
+    /* libsodium 1.0.18 decodes bytes >= 0x80 as base64 digits, so check the alphabet
+     * first: otherwise names outside it would alias valid vectors. */
+    size_t alpha = 0;
+    while (alpha < len) {
+        unsigned char c = (unsigned char)b64[alpha];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            break;
+        alpha++;
+    }
+    if (alpha != len ||
+        sodium_base642bin(bin, cap, b64, len, NULL, &n, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         end != b64 + len) {
         st = ap_err_set(err, AP_ERR_ARG,

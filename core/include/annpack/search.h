@@ -1,10 +1,11 @@
 /* annpack — IVF search primitives.
  *
  * Scores are dot products of the f32 query with the stored f16 vectors (converted to
- * f32). Every f16 kernel (AVX-512, AVX2+F16C, portable) sums in the same order — 16 lane
- * accumulators of products (multiply, then add: no fused multiply-add), reduced as
- * ((a[l]+a[l+8]) + ...) then the tail dims added in order — so all give bit-identical
- * scores and the same top-k. Results are ordered by score descending, ties by ascending id.
+ * f32). Every f16 kernel (AVX-512, AVX2+F16C, portable) sums in the same order — 32 lane
+ * accumulators of products (multiply, then add: no fused multiply-add), folded to 16
+ * lanes, a last 16-chunk, a fixed pairwise reduction, then the tail dims added in order
+ * (exactly as in core/kernel_f16.c) — so all give bit-identical scores and the same
+ * top-k. Results are ordered by score descending, ties by ascending id.
  *
  * With an int8 sidecar (sq8.h), a search can scan the 1-byte codes instead of the 2-byte
  * vectors, keep the best `rerank` candidates by their integer score, and re-score those
