@@ -35,9 +35,15 @@ typedef struct node {
     fs_gen *gen;      /* referenced */
     fs_blob *blob;    /* K_STATS, K_QUERY, K_VQUERY, K_DOC */
     uint32_t k_res, probe; /* K_VPARAMDIR: the directory's parameters */
+    struct node *prev, *next; /* every live node, under g_live_lock */
 } node;
 
 static pthread_mutex_t g_nodes_lock = PTHREAD_MUTEX_INITIALIZER;
+/* On unmount the kernel's lookup counts drop to zero without forget messages (libfuse:
+ * "not guaranteed"), so the live nodes are listed and freed by op_destroy. Never held
+ * while taking g_nodes_lock. */
+static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static node *g_live;
 static int g_no_open; /* the kernel can skip OPEN once we answer it with ENOSYS */
 
 static const double ENTRY_TIMEOUT = 1.0; /* a reload is visible within a second at worst */
@@ -67,11 +73,21 @@ static node *node_new(kind k, fs_gen *g, fs_blob *b)
     n->gen = g;
     n->blob = b;
     n->nlookup = 1;
+    pthread_mutex_lock(&g_live_lock);
+    n->next = g_live;
+    if (g_live) g_live->prev = n;
+    g_live = n;
+    pthread_mutex_unlock(&g_live_lock);
     return n;
 }
 
 static void node_free(node *n)
 {
+    pthread_mutex_lock(&g_live_lock);
+    if (n->prev) n->prev->next = n->next;
+    else g_live = n->next;
+    if (n->next) n->next->prev = n->prev;
+    pthread_mutex_unlock(&g_live_lock);
     fs_blob_unref(n->blob);
     fs_gen_unref(n->gen);
     free(n);
@@ -586,6 +602,23 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     fuse_reply_buf(req, buf, used);
 }
 
+/* After the session loop: free the nodes the kernel never forgot (and their generation
+ * references), so the generations and their views are released on exit. */
+static void op_destroy(void *ud)
+{
+    (void)ud;
+    for (;;) {
+        pthread_mutex_lock(&g_live_lock);
+        node *n = g_live;
+        pthread_mutex_unlock(&g_live_lock);
+        if (!n) break;
+        pthread_mutex_lock(&g_nodes_lock);
+        if (n->k < FS_GEN_FILES && n->gen->files[n->k] == n) n->gen->files[n->k] = NULL;
+        pthread_mutex_unlock(&g_nodes_lock);
+        node_free(n);
+    }
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (!is_dir_ino(ino) && node_of(ino)->k != K_VPARAMDIR) {
@@ -597,6 +630,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 const struct fuse_lowlevel_ops fs_ops = {
     .init = op_init,
+    .destroy = op_destroy,
     .lookup = op_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
