@@ -74,3 +74,35 @@ def read_idx(path):
 
 def rows(pack_dir):
     return [json.loads(l) for l in read_meta_stream(pack_dir).decode().splitlines()]
+
+
+SQ8_MAGIC = 0x38514E41
+
+
+def read_sq8(path):
+    """The int8 sidecar pack.sq8, from the layout in core/include/annpack/sq8.h: header,
+    per-dimension vmin and step, per-list counts, then the codes (stride bytes a vector)."""
+    data = open(path, "rb").read()
+    (magic, version, hsize, dim, n_lists, n_vectors, stride, zero, params, counts, codes,
+     size) = struct.unpack_from("<IIIIIIIIQQQQ", data, 0)
+    assert magic == SQ8_MAGIC and version == 1 and hsize == 64 and zero == 0
+    assert stride == (dim + 63) // 64 * 64
+    align = lambda x: (x + 63) // 64 * 64
+    assert params == 64 and counts == align(64 + 8 * dim) and codes == align(counts + 4 * n_lists)
+    assert size == len(data) == codes + n_vectors * stride
+    vmin = np.frombuffer(data, dtype="<f4", count=dim, offset=params).copy()
+    step = np.frombuffer(data, dtype="<f4", count=dim, offset=params + 4 * dim).copy()
+    cnt = np.frombuffer(data, dtype="<u4", count=n_lists, offset=counts).copy()
+    assert int(cnt.sum()) == n_vectors
+    c = np.frombuffer(data, dtype="u1", count=n_vectors * stride, offset=codes)
+    return {"dim": dim, "n_lists": n_lists, "n_vectors": n_vectors, "stride": stride,
+            "vmin": vmin, "step": step, "counts": cnt,
+            "codes": c.reshape(n_vectors, stride).copy(), "params_bytes": data[params:counts]}
+
+
+def sq8_encode(vecs, vmin, step):
+    """The documented code of each value: clamp(round_half_even((x - vmin) / step), 0, 255),
+    computed in float32 (vecs are the f16 values as float32)."""
+    x = np.asarray(vecs, dtype=np.float32)
+    c = np.rint((x - vmin.astype(np.float32)) / step.astype(np.float32))
+    return np.clip(c, 0, 255).astype(np.uint8)
