@@ -751,6 +751,20 @@ def test_mount_vquery_exact(annpack, packs, data, mount, tmp_path):
         assert a["results"] == b["results"]
 
 
+def test_mount_vquery_concurrent(packs, data, mount):
+    """Queries from many client threads at once (the daemon's worker threads each with
+    their own search scratch) give what one client gets, name by name."""
+    from concurrent.futures import ThreadPoolExecutor
+    names = [vname(data["q"][i]) + f"?k={5 + i % 7}&probe={1 + i % 9}" for i in range(NQ)]
+    drop = lambda r: {k: v for k, v in r.items() if k != "took_ms"}
+    for opts in ((), ("scan=f16",)):
+        one, many = mount(packs["sq8"], *opts), mount(packs["sq8"], *opts)
+        want = [drop(vread(one.mnt, n)) for n in names]
+        with ThreadPoolExecutor(16) as ex:
+            got = list(ex.map(lambda n: drop(vread(many.mnt, n)), names * 3))
+        assert got == want * 3
+
+
 def test_mount_vquery_bad_names(packs, data, mount):
     m = mount(packs["plain"])
     good = vname(data["q"][1])
@@ -895,6 +909,49 @@ def test_mount_copy_out_packset_with_deltas(annpack, sq8_packset, mount, tmp_pat
                 if scan == ["--scan", "sq8"]:
                     assert [(x["id"], x["score"], x["layer"]) for x in mnt_res["results"]] == \
                            [(x["id"], x["score"], x["layer"]) for x in a["results"]]
+
+
+def test_mount_packset_vquery_and_sq8_reload(annpack, sq8_packset, mount, tmp_path):
+    """/vquery/ over base + deltas (hash embedder, dim 256), and pack.sq8 across a reload:
+    the new generation's sidecar covers the new delta; an open one keeps the old bytes."""
+    import time
+    ps = sq8_packset
+    m = mount(ps)
+    emb = np.array(json.loads(annpack.ok("embed", ps, "kombucha sweet tea").out), np.float32)
+    assert emb.shape == (256,)
+    r = vread(m.mnt, vname(emb) + "?k=10&probe=4")
+    assert r["query"] == "vector" and r["results"][0]["id"] == 40 and r["results"][0]["layer"] == 1
+    assert r["results"][0]["meta"]["title"] == "Delta add: kombucha"
+    q = tmp_path / "q.fvecs"
+    write_fvecs(q, f16(emb)[None, :])
+    for scan in ("f16", "sq8"):
+        _, ids = evaluate(annpack, ps, q, tmp_path / "o.ivecs", "-k", 10, "--probe", 4, "--scan", scan)
+        assert [h["id"] for h in r["results"]] == list(ids[0]), scan
+    old = (m.mnt / "pack.sq8").read_bytes()
+    ino = os.stat(m.mnt / "pack.sq8").st_ino
+    assert os.stat(m.mnt / "pack.sq8").st_ino == ino  # one inode per file and generation
+    f = open(m.mnt / "pack.sq8", "rb")
+    head = f.read(64)
+    add = tmp_path / "more.csv"
+    add.write_text("id,title,text\n" + "".join(f"{200 + i},More {i},more text {i} about tea\n"
+                                               for i in range(5)))
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", add,
+               "--out", ps / "deltas" / "0002.delta")
+    m.sighup()
+    for _ in range(100):
+        if json.loads((m.mnt / "health").read_text())["generation"] == 2:
+            break
+        time.sleep(0.05)
+    h = json.loads((m.mnt / "health").read_text())
+    assert h["generation"] == 2 and h["n_vectors"] == LIVE + 5 and h["sq8"] is True
+    new = (m.mnt / "pack.sq8").read_bytes()
+    assert len(new) == len(old) + 5 * 256 and os.stat(m.mnt / "pack.sq8").st_size == len(new)
+    assert os.stat(m.mnt / "pack.sq8").st_ino != ino
+    assert head + f.read() == old  # the open file is the old generation's, whole
+    f.close()
+    out = copy_out(m, tmp_path / "copy2")
+    assert annpack.ok("verify", out, "--deep").json()["ok"]
+    assert read_sq8(out / "pack.sq8")["n_vectors"] == LIVE + 5
 
 
 def urlquote(text):
