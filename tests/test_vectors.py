@@ -479,6 +479,9 @@ def test_search_queries_sq8_default_and_threads(annpack, packs, data, tmp_path):
     _, ids = evaluate(annpack, packs["sq8"], data["queries"], tmp_path / "tie.ivecs", "--probe",
                       LISTS, "-k", 2, "--rerank", 2)
     assert list(ids[0]) == list(DUP[:2])
+    # A rerank below k is raised to k, and reported as used.
+    s = annpack.ok("search", packs["sq8"], "--queries", data["queries"], "--rerank", 3).json()
+    assert s["rerank"] == 10 and s["reranked_per_query"] == 10
     # Threads and warmup passes do not change results.
     for pack in (packs["plain"], packs["sq8"]):
         one = tmp_path / "t1.ivecs"

@@ -213,6 +213,7 @@ int search_eval(ap_view *v, const search_eval_opts *o)
     ap_search_params eff = o->params;
     if (eff.scan == AP_SCAN_AUTO) eff.scan = ap_view_has_sq8(v) ? AP_SCAN_SQ8 : AP_SCAN_F16;
     if (eff.rerank == 0) eff.rerank = ap_default_rerank(k);
+    if (eff.rerank < k) eff.rerank = k; /* as the search does (ap_ivf_check) */
     char recall[64] = "null";
     if (gt) snprintf(recall, sizeof recall, "%.4f", recall_at_k(&e, gt, k));
     char out[2048];
