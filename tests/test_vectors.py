@@ -615,6 +615,9 @@ def test_unlisted_sidecar_is_ignored(annpack, packs, data, tmp_path):
     p = tmp_path / "p"
     shutil.copytree(packs["plain"], p)
     shutil.copy(packs["sq8"] / "pack.sq8", p / "pack.sq8")
+    # verify names the file the manifest does not cover; searches never read it.
+    r = annpack("verify", p)
+    assert r.rc == 1 and "pack.sq8" in r.err and "not listed" in r.err, r
     s = annpack.ok("search", p, "--queries", data["queries"]).json()
     assert s["scan"] == "f16"
     r = annpack("search", p, "--queries", data["queries"], "--scan", "sq8")
