@@ -124,7 +124,7 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
 {
     size_t cap = 4 * (size_t)dim;
     if (len > ap_query_vector_len(2 * dim) + 4)
-        return ap_err_set(err, AP_ERR_ARG, "vector query: %zu characters is too long for dim %u",
+        return ap_err_set(err, AP_ERR_LIMIT, "vector query: %zu characters is too long for dim %u",
                           len, dim);
     unsigned char *bin = malloc(cap ? cap : 1);
     if (!bin) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");

@@ -20,6 +20,7 @@ int fs_errno(ap_status st)
     case AP_ERR_ARG: return -EINVAL;
     case AP_ERR_LIMIT: return -ENAMETOOLONG;
     case AP_ERR_NOMEM: return -ENOMEM;
+    case AP_ERR_UNSUPPORTED: return -EOPNOTSUPP; /* e.g. a text query on a vectors pack */
     default: return -EIO;
     }
 }

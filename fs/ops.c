@@ -207,7 +207,8 @@ static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *key
     if (st) {
         atomic_fetch_add(&g_stats.errors, 1);
         /* A malformed vector or an unembeddable pack is the caller's mistake. */
-        ap_log(st == AP_ERR_ARG || st == AP_ERR_UNSUPPORTED ? AP_LOG_WARN : AP_LOG_ERROR,
+        ap_log(st == AP_ERR_ARG || st == AP_ERR_UNSUPPORTED || st == AP_ERR_LIMIT ? AP_LOG_WARN
+                                                                                 : AP_LOG_ERROR,
                vector ? "vquery" : "query", "%s", err.msg);
         free(json);
         return fs_errno(st);

@@ -779,8 +779,8 @@ def test_mount_vquery_bad_names(packs, data, mount):
     cases = {
         "!!!!": errno.EINVAL,
         "A" * 20: errno.EINVAL,                                 # a length that is neither width
-        "A" * 600: errno.EINVAL,                                # longer than float32
-        "A" * 1100: errno.EINVAL,
+        "A" * 600: errno.ENAMETOOLONG,                          # longer than float32
+        "A" * 1100: errno.ENAMETOOLONG,
         vname(data["q"][1][:DIM - 1]): errno.EINVAL,            # dim - 1 values
         b64url(inf.astype("<f2").tobytes()): errno.EINVAL,      # not finite
         vname(np.zeros(DIM)): errno.EINVAL,                     # the zero vector
@@ -819,8 +819,9 @@ def test_mount_vquery_bad_names(packs, data, mount):
 
 def test_mount_text_query_on_vector_pack(packs, mount):
     m = mount(packs["plain"])
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as e:
         (m.mnt / "query" / "hello").read_bytes()
+    assert e.value.errno == errno.EOPNOTSUPP  # the pack cannot embed text: not an I/O error
     assert "built from vectors" in m.stderr()
     assert json.loads((m.mnt / "health").read_text())["status"] == "ok"
 
