@@ -176,6 +176,14 @@ static int next_block(const char *pem, size_t len, size_t *pos, const char **lab
 /* Decodes a PEM body (base64 with line breaks) into out (cap bytes). */
 static int decode_body(const char *body, size_t len, uint8_t *out, size_t cap, size_t *got)
 {
+    /* libsodium 1.0.18 takes bytes >= 0x80 for base64 digits: check the alphabet first, so
+     * a body with such bytes is refused instead of decoding to some other key. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n'))
+            return -1;
+    }
     const char *end = NULL;
     if (sodium_base642bin(out, cap, body, len, "\r\n", got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0)

@@ -133,7 +133,7 @@ static void vector_queries(void)
     char longname[200];
     memset(longname, 'A', sizeof longname - 1);
     longname[sizeof longname - 1] = 0;
-    CHECK_ERR(vdecode(longname, 4, out, &err), AP_ERR_ARG, &err, "too long");
+    CHECK_ERR(vdecode(longname, 4, out, &err), AP_ERR_LIMIT, &err, "too long");
     /* Non-finite values (f16 Inf and NaN, f32 NaN and Inf) name the value. */
     uint16_t hinf[4] = {0x3c00, 0x3c00, 0x7c00, 0}, hnan[4] = {0x7e00, 0, 0, 0};
     char *s1 = b64(hinf, 8), *s2 = b64(hnan, 8);
