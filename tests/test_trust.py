@@ -268,3 +268,16 @@ def test_packset_compact_script(annpack, signed_packset, tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["live"] == 40 and s["deltas"] == [] and s["version"] == 3
+
+
+def test_pem_bytes_outside_base64_refused(annpack, signed, tmp_path):
+    """A key whose body holds bytes outside the base64 alphabet is refused, not decoded to
+    some other key (libsodium 1.0.18 reads bytes >= 0x80 as digits)."""
+    d, pem, pub = signed
+    lines = pub.read_bytes().split(b"\n")
+    bad = tmp_path / "bad.pub"
+    lines[1] = lines[1][:10] + b"\xc3\xa9" + lines[1][10:]
+    bad.write_bytes(b"\n".join(lines))
+    r = annpack("verify", d, "--pubkey", bad)
+    assert r.rc == 1 and "bad.pub" in r.err
+    assert annpack.ok("verify", d, "--pubkey", pub).json()["signature"]["valid"]
