@@ -32,7 +32,8 @@ static uint64_t align64(uint64_t x)
 static inline uint8_t code_of(float x, float vmin, float step)
 {
     float c = rintf((x - vmin) / step); /* round half to even (the default mode) */
-    return c <= 0.0f ? 0 : c >= 255.0f ? 255 : (uint8_t)c;
+    /* NaN (only in a pack that fails verify --deep) codes as 0, like anything below 0. */
+    return !(c > 0.0f) ? 0 : c >= 255.0f ? 255 : (uint8_t)c;
 }
 
 void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
@@ -330,7 +331,8 @@ void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const floa
     float scale = amax > 0 ? 127.0f / amax : 0;
     for (uint32_t d = 0; d < dim; d++) {
         float x = rintf(q[d] * step[d] * scale);
-        w[d] = (int8_t)(x > 127.0f ? 127 : x < -127.0f ? -127 : x);
+        /* NaN only from extreme (unverified) params: weigh that dimension 0. */
+        w[d] = (int8_t)(x > 127.0f ? 127 : x < -127.0f ? -127 : x == x ? x : 0);
     }
     memset(w + dim, 0, stride - dim);
 }

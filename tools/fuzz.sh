@@ -13,11 +13,12 @@ fi
 ninja -C build-fuzz >/dev/null || exit 1
 status=0
 total=0
-for t in annp csv json manifest pem query meta idlist; do
+for t in annp csv json manifest pem query meta idlist vecs sq8 vname; do
     mkdir -p build-fuzz/corpus/$t build-fuzz/crashes/$t
     log=build-fuzz/fuzz_$t.log
     dict=""
     case $t in json|manifest) dict=-dict=tests/fuzz/dict/json.dict ;; query) dict=-dict=tests/fuzz/dict/query.dict ;; esac
+    [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $t "* ]] && continue
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
         build-fuzz/tests/fuzz/fuzz_$t $dict -max_total_time="$SECS" -max_len=65536 -timeout=10 \
         -artifact_prefix=build-fuzz/crashes/$t/ build-fuzz/corpus/$t tests/fuzz/corpus/$t \
