@@ -45,6 +45,10 @@ void ap_pack_manifest_free(ap_pack_manifest *m);
 /* Finds a listed file; NULL when absent. */
 const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path);
 
+/* The manifest entry an opened pack lists for name, or NULL (pack.c). */
+struct ap_pack;
+const ap_manifest_file *ap_pack_listed(const struct ap_pack *p, const char *name);
+
 /* Adds {"size","sha256"} for DIR/name to a "files" object (hashing the file). */
 ap_status ap_manifest_add_file(cJSON *files, const char *dir, const char *name, ap_err *err);
 

@@ -119,6 +119,11 @@ const ap_sq8 *ap_pack_sq8(const ap_pack *p)
     return p->sq8;
 }
 
+const ap_manifest_file *ap_pack_listed(const ap_pack *p, const char *name)
+{
+    return ap_pack_manifest_file(&p->m, name);
+}
+
 const char *ap_pack_manifest_raw(const ap_pack *p, size_t *len)
 {
     if (len) *len = p->m.raw_len;

@@ -40,12 +40,12 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     float *vecs = NULL;
     uint64_t *ids = NULL;
     id_item *items = NULL;
+    ap_virtual *x = NULL;
     ap_meta_writer *w = NULL;
     cJSON *build = NULL;
     uint64_t n = ap_view_live_count(v);
     uint32_t dim = ap_view_dim(v);
-    if ((st = ap_view_virtual_build(v, err))) goto out;
-    const ap_virtual *x = v->virt;
+    if ((st = ap_view_merged_tables(v, &x, err))) goto out;
     items = malloc((n ? n : 1) * sizeof *items);
     vecs = malloc((n ? n : 1) * dim * sizeof *vecs);
     ids = malloc((n ? n : 1) * sizeof *ids);
@@ -108,6 +108,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
         tmp = NULL;
     }
 out:
+    ap_merged_tables_free(x);
     ap_meta_writer_free(w);
     cJSON_Delete(build);
     if (tmp) ap_rmtree(tmp);

@@ -296,6 +296,12 @@ void ap_sq8_close(ap_sq8 *s)
     free(s);
 }
 
+const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size)
+{
+    *size = s->size;
+    return s->map;
+}
+
 uint32_t ap_sq8_dim(const ap_sq8 *s)
 {
     return s->dim;

@@ -58,6 +58,8 @@ typedef struct ap_virtual {
     uint32_t *row_layer;
     uint64_t *row_off;    /* nrows + 1 offsets in the merged JSONL */
     uint64_t nrows;
+    int annp_pass; /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
+    int meta_pass; /* single layer whose row stream is already the merged JSONL */
 } ap_virtual;
 
 struct ap_view {
@@ -86,7 +88,13 @@ struct ap_view {
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
 int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);
 void ap_view_virtual_free(ap_view *v);
-/* Builds the merged virtual structures once (thread-safe). */
+/* Builds the merged virtual structures once (thread-safe). A single canonical layer is
+ * served from its own files (annp_pass/meta_pass): its tables are then not built. */
 ap_status ap_view_virtual_build(const ap_view *v, ap_err *err);
+
+/* Every live vector and row in merged order (items, row_id, row_layer, ...), whatever the
+ * layers: for rebase. Caller frees with ap_merged_tables_free. */
+ap_status ap_view_merged_tables(const ap_view *v, ap_virtual **out, ap_err *err);
+void ap_merged_tables_free(ap_virtual *x);
 
 #endif

@@ -22,6 +22,43 @@ static int cmp_row(const void *a, const void *b)
     return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
+static ap_status build_lists(ap_view *v, ap_virtual *x, uint32_t nl, uint32_t dim, ap_err *err);
+static ap_status build_rows(ap_view *v, ap_virtual *x, ap_err *err);
+
+/* Whether a's bytes are exactly what the merged writer produces for its lists: the header
+ * as encoded, lists back to back in order after the centroids, the offset table right
+ * after them, nothing else. (Our writer's files are; a single-layer view of one is then
+ * served straight from the file.) */
+static int annp_canonical(const ap_annp *a)
+{
+    const ap_annp_header *h = ap_annp_get_header(a);
+    uint8_t hdr[AP_ANNP_HEADER_SIZE];
+    ap_annp_header_encode(h, hdr);
+    if (memcmp(hdr, ap_annp_bytes(a), AP_ANNP_HEADER_SIZE) != 0) return 0;
+    uint64_t off = AP_ANNP_HEADER_SIZE + (uint64_t)h->n_lists * h->dim * 4;
+    for (uint32_t i = 0; i < h->n_lists; i++) {
+        ap_annp_list l;
+        ap_annp_list_get(a, i, &l);
+        if (l.offset != off) return 0;
+        off += ap_annp_list_bytes(l.count, h->dim);
+    }
+    return h->offset_table_pos == off && ap_annp_file_size(a) == off + 16ull * h->n_lists;
+}
+
+/* Whether a layer's row stream is already the merged JSONL: rows in ascending id order,
+ * each followed by one newline, nothing else. */
+static int meta_canonical(const ap_meta *m)
+{
+    uint64_t at = 0;
+    for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+        uint64_t id, off, len;
+        ap_meta_entry(m, i, &id, &off, &len);
+        if (off != at) return 0;
+        at = off + len + 1;
+    }
+    return at == ap_meta_stream_size(m);
+}
+
 static ap_status build(ap_view *v, ap_err *err)
 {
     const ap_annp *base = ap_pack_annp(v->layers[0].pack);
@@ -33,6 +70,29 @@ static ap_status build(ap_view *v, ap_err *err)
     if (v->live > UINT32_MAX)
         return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
                           v->dir, (unsigned long long)v->live);
+    /* A single pack needs no merging: no per-vector or per-row tables then. */
+    x->annp_pass = v->nlayers == 1 && annp_canonical(base);
+    x->meta_pass = v->nlayers == 1 && meta_canonical(ap_pack_meta(v->layers[0].pack));
+    if (x->annp_pass) {
+        x->annp_size = ap_annp_file_size(base);
+    } else {
+        ap_status st = build_lists(v, x, nl, dim, err);
+        if (st) return st;
+    }
+    if (x->meta_pass) {
+        x->nrows = ap_meta_count(ap_pack_meta(v->layers[0].pack));
+        if (x->nrows != v->live)
+            return ap_err_set(err, AP_ERR_VERIFY, "%s: %llu rows but %llu vectors", v->dir,
+                              (unsigned long long)x->nrows, (unsigned long long)v->live);
+        return AP_OK;
+    }
+    return build_rows(v, x, err);
+}
+
+/* The merged lists: every live vector in merged order, and the lists' offsets. */
+static ap_status build_lists(ap_view *v, ap_virtual *x, uint32_t nl, uint32_t dim, ap_err *err)
+{
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
     x->list_off = malloc((nl + 1ull) * sizeof *x->list_off);
     x->list_first = malloc((nl + 1ull) * sizeof *x->list_first);
     x->items = malloc((v->live ? v->live : 1) * sizeof *x->items);
@@ -60,8 +120,12 @@ static ap_status build(ap_view *v, ap_err *err)
     if (n != v->live)
         return ap_err_set(err, AP_ERR_INTERNAL, "merged %llu vectors, expected %llu",
                           (unsigned long long)n, (unsigned long long)v->live);
+    return AP_OK;
+}
 
-    /* Live rows, ascending id, with their layer and length. */
+/* Live rows, ascending id, with their layer and length. */
+static ap_status build_rows(ap_view *v, ap_virtual *x, ap_err *err)
+{
     uint64_t cap = 0;
     for (uint32_t l = 0; l < v->nlayers; l++) cap += ap_meta_count(ap_pack_meta(v->layers[l].pack));
     uint64_t *rows = malloc((cap ? cap : 1) * 3 * sizeof *rows); /* (id, layer, len) */
@@ -116,18 +180,50 @@ ap_status ap_view_virtual_build(const ap_view *cv, ap_err *err)
     return v->virt_status;
 }
 
-void ap_view_virtual_free(ap_view *v)
+static void tables_free(ap_virtual *x)
 {
-    ap_virtual *x = v->virt;
-    if (!x) return;
     free(x->list_off);
     free(x->list_first);
     free(x->items);
     free(x->row_id);
     free(x->row_layer);
     free(x->row_off);
+}
+
+void ap_view_virtual_free(ap_view *v)
+{
+    ap_virtual *x = v->virt;
+    if (!x) return;
+    tables_free(x);
     free(x);
     v->virt = NULL;
+}
+
+ap_status ap_view_merged_tables(const ap_view *cv, ap_virtual **out, ap_err *err)
+{
+    ap_view *v = (ap_view *)cv;
+    *out = NULL;
+    ap_virtual *x = calloc(1, sizeof *x);
+    if (!x) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    const ap_annp_header *h = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
+    ap_status st = v->live > UINT32_MAX
+                       ? ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
+                                    v->dir, (unsigned long long)v->live)
+                       : build_lists(v, x, h->n_lists, h->dim, err);
+    if (!st) st = build_rows(v, x, err);
+    if (st) {
+        ap_merged_tables_free(x);
+        return st;
+    }
+    *out = x;
+    return AP_OK;
+}
+
+void ap_merged_tables_free(ap_virtual *x)
+{
+    if (!x) return;
+    tables_free(x);
+    free(x);
 }
 
 uint64_t ap_view_annpack_size(const ap_view *v)
@@ -207,6 +303,10 @@ ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t
     if (off > v->virt->annp_size || len > v->virt->annp_size - off)
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged file", len,
                           (unsigned long long)off);
+    if (v->virt->annp_pass) {
+        memcpy(buf, ap_annp_bytes(ap_pack_annp(v->layers[0].pack)) + off, len);
+        return AP_OK;
+    }
     uint8_t *p = buf;
     while (len) {
         size_t n = piece(v, off, p, len);
@@ -322,6 +422,16 @@ ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len
     if (off > L.size || len > L.size - off)
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged sidecar",
                           len, (unsigned long long)off);
+    if (v->virt->annp_pass) {
+        /* Same lists, same params, our writer's layout: the base's own bytes. */
+        size_t size;
+        const uint8_t *b = ap_sq8_bytes(ap_pack_sq8(v->layers[0].pack), &size);
+        if (size != L.size)
+            return ap_err_set(err, AP_ERR_INTERNAL, "%s: sidecar of %zu bytes, merged %llu", v->dir,
+                              size, (unsigned long long)L.size);
+        memcpy(buf, b + off, len);
+        return AP_OK;
+    }
     uint8_t *p = buf;
     while (len) {
         size_t n = sq8_piece(v, &L, off, p, len);
@@ -334,7 +444,9 @@ ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len
 
 uint64_t ap_view_meta_size(const ap_view *v)
 {
-    return ap_view_virtual_build(v, NULL) ? 0 : v->virt->row_off[v->virt->nrows];
+    if (ap_view_virtual_build(v, NULL)) return 0;
+    return v->virt->meta_pass ? ap_meta_stream_size(ap_pack_meta(v->layers[0].pack))
+                              : v->virt->row_off[v->virt->nrows];
 }
 
 ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
@@ -342,6 +454,13 @@ ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t le
     ap_status st = ap_view_virtual_build(v, err);
     if (st) return st;
     const ap_virtual *x = v->virt;
+    if (x->meta_pass) {
+        const ap_meta *m = ap_pack_meta(v->layers[0].pack);
+        if (off > ap_meta_stream_size(m) || len > ap_meta_stream_size(m) - off)
+            return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged rows",
+                              len, (unsigned long long)off);
+        return ap_meta_read_stream(m, off, buf, len, err);
+    }
     if (off > x->row_off[x->nrows] || len > x->row_off[x->nrows] - off)
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged rows", len,
                           (unsigned long long)off);
@@ -405,9 +524,21 @@ char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len,
     if (ap_view_virtual_build(v, err)) return NULL;
     char ha[65], hm[65], hr[65], hq[65];
     uint64_t sq8_size = ap_view_sq8_size(v);
-    if (hash_virtual(v, ap_view_annpack_read, v->virt->annp_size, ha, err) ||
-        hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err) ||
-        (sq8_size && hash_virtual(v, ap_view_sq8_read, sq8_size, hq, err)))
+    const ap_pack *bp = v->layers[0].pack;
+    /* Bytes that are a base file's own bytes have that file's hash in the base manifest
+     * (checked at mount with verify=full): no need to read them again. */
+    const ap_manifest_file *fa0 = v->virt->annp_pass ? ap_pack_listed(bp, AP_ANNPACK) : NULL;
+    const ap_manifest_file *fq0 = v->virt->annp_pass ? ap_pack_listed(bp, AP_SQ8) : NULL;
+    const ap_manifest_file *fm0 = v->virt->meta_pass ? ap_pack_listed(bp, AP_META_JSONL) : NULL;
+    if (fa0 && fa0->size != v->virt->annp_size) fa0 = NULL;
+    if (fq0 && fq0->size != sq8_size) fq0 = NULL;
+    if (fm0 && fm0->size != ap_view_meta_size(v)) fm0 = NULL;
+    if (fa0) snprintf(ha, sizeof ha, "%s", fa0->sha256);
+    if (fq0) snprintf(hq, sizeof hq, "%s", fq0->sha256);
+    if (fm0) snprintf(hm, sizeof hm, "%s", fm0->sha256);
+    if ((!fa0 && hash_virtual(v, ap_view_annpack_read, v->virt->annp_size, ha, err)) ||
+        (!fm0 && hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err)) ||
+        (sq8_size && !fq0 && hash_virtual(v, ap_view_sq8_read, sq8_size, hq, err)))
         return NULL;
     ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
     cJSON *m = cJSON_CreateObject(), *prov = NULL;

@@ -59,6 +59,8 @@ AP_API ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, a
 AP_API void ap_sq8_close(ap_sq8 *s);
 
 AP_API uint32_t ap_sq8_dim(const ap_sq8 *s);
+/* The whole file as mapped (valid until ap_sq8_close). */
+AP_API const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size);
 AP_API uint32_t ap_sq8_stride_of(const ap_sq8 *s);
 /* Codes of list i's first vector (stride bytes per vector). */
 AP_API const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i);
