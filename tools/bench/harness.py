@@ -331,6 +331,20 @@ def mount_bench(a, work, pack, in_process):
                                 "added_p50_us": p50 - in_process[p]["p50_us"]}
             log(f"mount probe {p}: p50 {p50:.0f} us, in-process {in_process[p]['p50_us']:.0f} us")
         out["rss_serving"] = proc_status(proc.pid)
+        # Where the daemon's threads run relative to the client matters on a VM: every
+        # request and reply that crosses CPUs is an interrupt-driven wakeup. Measure the
+        # first probe with both on one CPU, then on two different CPUs.
+        if os.cpu_count() and os.cpu_count() >= 2 and shutil.which("taskset"):
+            p = a.mount_probes[0]
+            out["pinned"] = {}
+            for label, dcpu in (("same_cpu", "0"), ("other_cpu", "1")):
+                sh(["taskset", "-a", "-p", "-c", dcpu, proc.pid])
+                runs = [json.loads(sh(["taskset", "-c", "0", APBENCH, "mountq", mnt, "--queries",
+                                       d / "queries.fvecs", "--probe", p, "-k", 30 + 2 * r + (label == "other_cpu")]))
+                        for r in range(a.runs)]
+                p50 = med([r["p50_us"] for r in runs])
+                out["pinned"][label] = {"p50_us": p50, "added_p50_us": p50 - in_process[p]["p50_us"]}
+            sh(["taskset", "-a", "-p", "-c", f"0-{os.cpu_count() - 1}", proc.pid])
     finally:
         unmount(mnt, proc)
     return out
@@ -445,6 +459,13 @@ def markdown(res, a):
             L.append(f"| probe {p}: mount p50 / in-process p50 / added | {x['p50_us']:.0f} / "
                      f"{res['annpack']['sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
                      f"({x['added_p50_us'] / res['floor']['p50_us']:.2f}x the floor) |")
+        pin = mt.get("pinned")
+        if pin:
+            p0 = a.mount_probes[0]
+            L.append(f"| probe {p0}, daemon and client pinned to one CPU: mount p50 / added | "
+                     f"{pin['same_cpu']['p50_us']:.0f} / {pin['same_cpu']['added_p50_us']:.0f} µs |")
+            L.append(f"| probe {p0}, daemon and client pinned to different CPUs: mount p50 / added | "
+                     f"{pin['other_cpu']['p50_us']:.0f} / {pin['other_cpu']['added_p50_us']:.0f} µs |")
         L.append(f"| mount time (verify=full: hashes, virtual manifest) | {mt['mount_s']:.1f} s |")
         rs = mt["rss_serving"]
         L.append(f"| daemon while serving: peak RSS since mount / anonymous / file pages | "
