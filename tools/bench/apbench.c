@@ -88,7 +88,10 @@ __attribute__((target("avx512f"))) static uint64_t read_pass_avx512(const uint8_
         a = _mm512_xor_si512(a, _mm512_load_si512((const void *)(p + i)));
         b = _mm512_xor_si512(b, _mm512_load_si512((const void *)(p + i + 64)));
     }
-    return (uint64_t)_mm512_reduce_add_epi64(_mm512_xor_si512(a, b));
+    uint64_t lanes[8], r = 0; /* xor the lanes: a sum could overflow (UBSan) */
+    _mm512_storeu_si512((void *)lanes, _mm512_xor_si512(a, b));
+    for (int i = 0; i < 8; i++) r ^= lanes[i];
+    return r;
 }
 #endif
 
