@@ -54,17 +54,27 @@ T_VNNI static void block_vnni(const int8_t *w, const uint8_t *codes, uint32_t n,
     }
 }
 
+#define WIDE_MAX 4096
+
+/* The weights as int16, once per call, for the kernels that multiply-add int16 pairs;
+ * 0 when stride is too large (only with ANNPACK_MAX_DIM raised past its default). */
+static int widen(const int8_t *w, uint32_t stride, int16_t *w16)
+{
+    if (stride > WIDE_MAX) return 0;
+    for (uint32_t i = 0; i < stride; i++) w16[i] = w[i];
+    return 1;
+}
+
 /* Without VNNI: widen codes to int16 and multiply-add pairs (vpmaddwd) against the
  * weights widened once per call. */
 T_BW static void block_bw(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
                           int32_t *out)
 {
-    int16_t w16[4096];
-    if (stride > 4096) { /* only with ANNPACK_MAX_DIM raised past its default */
+    int16_t w16[WIDE_MAX];
+    if (!widen(w, stride, w16)) {
         block_portable(w, codes, n, stride, out);
         return;
     }
-    for (uint32_t i = 0; i < stride; i++) w16[i] = w[i];
     for (uint32_t j = 0; j < n; j++) {
         const uint8_t *c = codes + (size_t)j * stride;
         __m512i a = _mm512_setzero_si512();
@@ -80,12 +90,11 @@ T_BW static void block_bw(const int8_t *w, const uint8_t *codes, uint32_t n, uin
 T_AVX2 static void block_avx2(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
                               int32_t *out)
 {
-    int16_t w16[4096];
-    if (stride > 4096) { /* only with ANNPACK_MAX_DIM raised past its default */
+    int16_t w16[WIDE_MAX];
+    if (!widen(w, stride, w16)) {
         block_portable(w, codes, n, stride, out);
         return;
     }
-    for (uint32_t i = 0; i < stride; i++) w16[i] = w[i];
     for (uint32_t j = 0; j < n; j++) {
         const uint8_t *c = codes + (size_t)j * stride;
         __m256i a = _mm256_setzero_si256();

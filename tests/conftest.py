@@ -62,3 +62,27 @@ def tiny_pack(annpack, tmp_path_factory):
     annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text",
                "--id-col", "id", "--output", out, "--lists", 4, "--seed", 1)
     return out
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """Real annpackfs mounts (mountlib.Mount) that are all unmounted at the end, even when
+    closing one of them fails (its daemon exited nonzero or logged an error): the first
+    failure is raised after every mount is gone."""
+    from mountlib import Mount  # mountlib imports this module
+
+    mounts = []
+
+    def make(source, *opts, **kw):
+        m = Mount(source, tmp_path / f"mnt{len(mounts)}", *opts, **kw)
+        mounts.append(m)
+        return m
+    yield make
+    failures = []
+    for m in mounts:
+        try:
+            m.close()
+        except Exception as e:  # keep unmounting the others
+            failures.append(e)
+    if failures:
+        raise failures[0]

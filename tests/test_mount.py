@@ -28,19 +28,6 @@ def signed_ps(annpack, tmp_path):
     return d, tmp_path / "k.pem", tmp_path / "k.pub"
 
 
-@pytest.fixture
-def mount(tmp_path):
-    mounts = []
-
-    def make(source, *opts, **kw):
-        m = Mount(source, tmp_path / f"mnt{len(mounts)}", *opts, **kw)
-        mounts.append(m)
-        return m
-    yield make
-    for m in mounts:
-        m.close()
-
-
 def qpath(mnt, text, **params):
     name = urllib.parse.quote(text, safe=" ")
     if params:

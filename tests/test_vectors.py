@@ -190,27 +190,6 @@ def packs(data, tmp_path_factory):
             "ref": ref, "gt": gt, "gt_path": d / "gt.ivecs", "dir": d}
 
 
-@pytest.fixture
-def mount(tmp_path):
-    """Mounts that are all unmounted at the end, even when closing one of them fails (its
-    daemon exited nonzero or logged an error): the first failure is raised after."""
-    mounts = []
-
-    def make(source, *opts, **kw):
-        m = Mount(source, tmp_path / f"mnt{len(mounts)}", *opts, **kw)
-        mounts.append(m)
-        return m
-    yield make
-    failures = []
-    for m in mounts:
-        try:
-            m.close()
-        except Exception as e:  # keep unmounting the others
-            failures.append(e)
-    if failures:
-        raise failures[0]
-
-
 def evaluate(annpack, pack, queries, out, *args, env=None):
     s = annpack.ok("search", pack, "--queries", queries, "--ids-out", out, *args, env=env).json()
     return s, read_ivecs(out)
