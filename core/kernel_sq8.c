@@ -61,7 +61,8 @@ T_VNNI static void block_vnni(const int8_t *w, const uint8_t *codes, uint32_t n,
 static int widen(const int8_t *w, uint32_t stride, int16_t *w16)
 {
     if (stride > WIDE_MAX) return 0;
-    for (uint32_t i = 0; i < stride; i++) w16[i] = w[i];
+    /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): the weights are signed by design */
+    for (uint32_t i = 0; i < stride; i++) w16[i] = (int16_t)w[i];
     return 1;
 }
 

@@ -450,11 +450,16 @@ static int probe_port(server *s, unsigned port, char *err, size_t errlen)
         rc = -1;
     } else if (port == 0) {
         struct sockaddr_storage got;
+        memset(&got, 0, sizeof got);
         socklen_t gl = sizeof got;
-        getsockname(fd, (struct sockaddr *)&got, &gl);
-        port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
-                                               : ((struct sockaddr_in *)&got)->sin_port);
-        set_port(s, port);
+        if (getsockname(fd, (struct sockaddr *)&got, &gl) != 0) {
+            errf(err, errlen, "cannot read the port chosen on %s: %s", s->ip, strerror(errno));
+            rc = -1;
+        } else {
+            port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                   : ((struct sockaddr_in *)&got)->sin_port);
+            set_port(s, port);
+        }
     }
     close(fd);
     return rc;

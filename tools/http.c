@@ -26,6 +26,7 @@ static int buf_add(buf *b, const char *data, size_t n)
         b->p = p;
         b->cap = cap;
     }
+    if (!b->p) return -1;
     memcpy(b->p + b->len, data, n);
     b->len += n;
     b->p[b->len] = '\0';
