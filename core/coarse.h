@@ -29,7 +29,7 @@ typedef struct ap_coarse ap_coarse;
 ap_coarse *ap_coarse_build(const float *centroids, uint32_t n_lists, uint32_t dim);
 void ap_coarse_free(ap_coarse *c);
 
-/* The codes built when a was opened (NULL: score the float32 centroids). */
+/* a's codes, built on the first call (thread-safe); NULL: score the float32 centroids. */
 const ap_coarse *ap_annp_coarse(const ap_annp *a);
 
 /* Buffers a probe needs, owned by the caller (per-thread scratch). */

@@ -1,6 +1,8 @@
 /* ANNP v1 reader and writer: see include/annpack/format.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,11 @@ struct ap_annp {
     uint32_t *list_count; /* n_lists counts */
     uint64_t *list_start; /* n_lists + 1 prefix sums */
     ap_coarse *coarse;    /* int8 centroid codes for probing, or NULL */
+    /* Built on the first single-query search, not at open: verify, copies and batch
+     * searches never need them. */
+    atomic_int coarse_built;
+    int coarse_init; /* coarse_lock is initialised */
+    pthread_mutex_t coarse_lock;
 };
 
 void ap_annp_header_encode(const ap_annp_header *h, uint8_t out[AP_ANNP_HEADER_SIZE])
@@ -145,7 +152,8 @@ static ap_status finish_open(ap_annp *a, ap_annp **out, ap_err *err)
         ap_annp_close(a);
         return st;
     }
-    a->coarse = ap_coarse_build(a->centroids, a->h.n_lists, a->h.dim);
+    pthread_mutex_init(&a->coarse_lock, NULL);
+    a->coarse_init = 1;
     *out = a;
     return AP_OK;
 }
@@ -200,6 +208,7 @@ void ap_annp_close(ap_annp *a)
     if (!a) return;
     if (a->mapped) ap_unmap_file(a->base, a->size);
     ap_coarse_free(a->coarse);
+    if (a->coarse_init) pthread_mutex_destroy(&a->coarse_lock);
     free(a->centroids);
     free(a->list_off);
     free(a->list_count);
@@ -208,8 +217,16 @@ void ap_annp_close(ap_annp *a)
     free(a);
 }
 
-const ap_coarse *ap_annp_coarse(const ap_annp *a)
+const ap_coarse *ap_annp_coarse(const ap_annp *ca)
 {
+    ap_annp *a = (ap_annp *)ca; /* the lazily built part is logically const */
+    if (atomic_load_explicit(&a->coarse_built, memory_order_acquire)) return a->coarse;
+    pthread_mutex_lock(&a->coarse_lock);
+    if (!atomic_load_explicit(&a->coarse_built, memory_order_relaxed)) {
+        a->coarse = ap_coarse_build(a->centroids, a->h.n_lists, a->h.dim);
+        atomic_store_explicit(&a->coarse_built, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&a->coarse_lock);
     return a->coarse;
 }
 

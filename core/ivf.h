@@ -17,6 +17,13 @@ typedef struct ap_item {
     uint32_t layer; /* layer index */
 } ap_item;
 
+/* The item's id (u64 little-endian, possibly unaligned, as in its list). */
+static inline uint64_t ap_item_id(const ap_item *it)
+{
+    ap_annp_list one = {.count = 1, .ids = it->idp};
+    return ap_annp_list_id(&one, 0);
+}
+
 typedef struct ap_ivf {
     const ap_annp *annp;
     const ap_sq8 *sq8;           /* NULL: no sidecar */

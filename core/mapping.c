@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -56,6 +57,13 @@ void ap_cache_warm(int fd, uint64_t size)
      * reports a vanished page as an error, where touching it would raise SIGBUS. */
     (void)madvise((void *)m, (size_t)size, MADV_POPULATE_READ);
     ap_unmap_file(m, (size_t)size);
+}
+
+int ap_is_scanned_file(const char *path)
+{
+    size_t n = strlen(path);
+    return (n >= 8 && strcmp(path + n - 8, ".annpack") == 0) ||
+           (n >= 4 && strcmp(path + n - 4, ".sq8") == 0);
 }
 
 void ap_drop_cache(const char *path)

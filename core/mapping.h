@@ -22,6 +22,10 @@ void ap_unmap_file(const void *p, size_t size);
  * before hashing a file with read(2), which would otherwise cache it in small folios. */
 void ap_cache_warm(int fd, uint64_t size);
 
+/* Whether path names a file searches map and stream (*.annpack, *.sq8): the ones worth
+ * ap_cache_warm before hashing. */
+int ap_is_scanned_file(const char *path);
+
 /* Drops path's clean pages from the page cache (best effort; errors ignored). */
 void ap_drop_cache(const char *path);
 

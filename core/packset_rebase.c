@@ -53,11 +53,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for %llu vectors", (unsigned long long)n);
         goto out;
     }
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t id;
-        memcpy(&id, x->items[i].idp, 8);
-        items[i] = (id_item){id, x->items[i].vec};
-    }
+    for (uint64_t i = 0; i < n; i++) items[i] = (id_item){ap_item_id(&x->items[i]), x->items[i].vec};
     /* The new base holds the live set in ascending id order. */
     qsort(items, n, sizeof *items, cmp_id_item);
     for (uint64_t i = 0; i < n; i++) {

@@ -279,9 +279,7 @@ static void scan_sq8_extra(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int
         for (uint32_t j = 0; j < m; j++) {
             if (buf[j] < cheap_floor(c)) continue;
             const ap_item *it = &x[j0 + j];
-            ap_annp_list one = {.count = 1, .ids = it->idp};
-            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], ap_annp_list_id(&one, 0),
-                                 it->vec});
+            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], ap_item_id(it), it->vec});
         }
     }
 }
@@ -375,9 +373,8 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
                 const ap_item *it = &ix->x[d];
                 float sc;
                 f16(q, it->vec, 1, dim, &sc);
-                ap_annp_list one = {.count = 1, .ids = it->idp};
                 if (sc >= ap_topk_floor(&t))
-                    ap_topk_push(&t, ap_annp_list_id(&one, 0), sc, (uint32_t)ix->layer_seq[it->layer]);
+                    ap_topk_push(&t, ap_item_id(it), sc, (uint32_t)ix->layer_seq[it->layer]);
                 vectors++;
                 bytes += 2ull * dim;
             }
@@ -403,7 +400,7 @@ ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params
     ap_status rc = ap_ivf_check(ix, &p, err);
     if (rc) return rc;
     const ap_annp_header *h = ap_annp_get_header(ix->annp);
-    const ap_coarse *co = ap_annp_coarse(ix->annp);
+    const ap_coarse *co = NULL;
     uint32_t m = AP_COARSE_SHORTLIST(p.probe);
     scratch *s = get_scratch();
     if (!s || !GROW(s, lists, m > p.probe ? m : p.probe) || !GROW(s, sel, m))
@@ -413,7 +410,7 @@ ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params
         /* Every list: no scoring needed. */
         for (uint32_t i = 0; i < h->n_lists; i++) s->lists[i] = i;
         np = h->n_lists;
-    } else if (co && AP_COARSE_USE(p.probe, h->n_lists)) {
+    } else if (AP_COARSE_USE(p.probe, h->n_lists) && (co = ap_annp_coarse(ix->annp))) {
         if (!GROW(s, cw, ap_coarse_stride(co)) || !GROW(s, cis, 4ull * h->n_lists + 8))
             return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         ap_coarse_work wk = {.w = s->cw, .is = s->cis, .tmp = s->cis + h->n_lists, .heap = s->sel};

@@ -61,7 +61,7 @@ ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *si
     int fd;
     uint64_t fsize;
     if ((st = ap_open_regular(path, &fd, &fsize, err))) return st;
-    ap_cache_warm(fd, fsize);
+    if (ap_is_scanned_file(path)) ap_cache_warm(fd, fsize);
     size_t cap = 1 << 20;
     unsigned char *buf = malloc(cap);
     if (!buf) {

@@ -50,46 +50,50 @@ void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint3
     memset(codes + dim, 0, stride - dim);
 }
 
-void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step)
+/* Per-dimension ranges: vmin/vmax start empty (0 when there are no rows), take every value
+ * (NaN never compares, so it is skipped), and end as steps; a constant or non-finite range
+ * gets step 1. vmax is stored in step until range_steps. */
+static void range_start(float *vmin, float *vmax, uint32_t dim, size_t n)
 {
-    float *vmax = step;
     for (uint32_t d = 0; d < dim; d++) {
         vmin[d] = n ? INFINITY : 0;
         vmax[d] = n ? -INFINITY : 0;
     }
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t d = 0; d < dim; d++) {
-            float v = x[i * dim + d];
-            if (v < vmin[d]) vmin[d] = v;
-            if (v > vmax[d]) vmax[d] = v;
-        }
+}
+
+static void range_add(float *vmin, float *vmax, const float *x, uint32_t dim)
+{
     for (uint32_t d = 0; d < dim; d++) {
-        float s = (vmax[d] - vmin[d]) / 255.0f;
+        if (x[d] < vmin[d]) vmin[d] = x[d];
+        if (x[d] > vmax[d]) vmax[d] = x[d];
+    }
+}
+
+static void range_steps(const float *vmin, float *step, uint32_t dim)
+{
+    for (uint32_t d = 0; d < dim; d++) {
+        float s = (step[d] - vmin[d]) / 255.0f;
         step[d] = s > 0 && isfinite(s) ? s : 1.0f;
     }
 }
 
-/* Per-dimension min and max over every vector; a constant dimension gets step 1. */
-static void train(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step)
+void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step)
 {
-    float *vmax = step;
-    for (uint32_t d = 0; d < dim; d++) {
-        vmin[d] = INFINITY;
-        vmax[d] = -INFINITY;
-    }
+    range_start(vmin, step, dim, n);
+    for (size_t i = 0; i < n; i++) range_add(vmin, step, x + i * dim, dim);
+    range_steps(vmin, step, dim);
+}
+
+/* The same over f16 vectors (their values as f32); row is dim floats of scratch. */
+static void train(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step,
+                  float *row)
+{
+    range_start(vmin, step, dim, n);
     for (size_t i = 0; i < n; i++) {
-        const uint16_t *v = vecs + i * dim;
-        for (uint32_t d = 0; d < dim; d++) {
-            float x = ap_f16_to_f32(v[d]);
-            if (x < vmin[d]) vmin[d] = x;
-            if (x > vmax[d]) vmax[d] = x;
-        }
+        ap_f16_to_f32_n(row, vecs + i * dim, dim);
+        range_add(vmin, step, row, dim);
     }
-    for (uint32_t d = 0; d < dim; d++) {
-        if (n == 0) vmin[d] = vmax[d] = 0;
-        float s = (vmax[d] - vmin[d]) / 255.0f;
-        step[d] = s > 0 && isfinite(s) ? s : 1.0f;
-    }
+    range_steps(vmin, step, dim);
 }
 
 typedef struct encode_job {
@@ -157,13 +161,13 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
     ap_put64(buf + 40, cnt);
     ap_put64(buf + 48, codes);
     ap_put64(buf + 56, size);
-    float *vmin = malloc(2ull * dim * sizeof *vmin);
+    float *vmin = malloc(3ull * dim * sizeof *vmin);
     if (!vmin) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
     float *step = vmin + dim;
-    train(vecs, n, dim, vmin, step);
+    train(vecs, n, dim, vmin, step, vmin + 2ull * dim);
     for (uint32_t d = 0; d < dim; d++) {
         uint32_t a, b;
         memcpy(&a, &vmin[d], 4);
