@@ -158,25 +158,19 @@ static ap_status finish_open(ap_annp *a, ap_annp **out, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
+ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out, ap_err *err)
 {
     *out = NULL;
-    int fd;
-    uint64_t fsize;
-    ap_status st0 = ap_open_regular(path, &fd, &fsize, err);
-    if (st0) return st0;
     ap_annp *a = calloc(1, sizeof *a);
-    if (!a || !(a->path = strdup(path))) {
+    if (!a || !(a->path = strdup(name))) {
         free(a);
-        close(fd);
-        return ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", path);
+        return ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", name);
     }
-    a->size = fsize;
+    a->size = size;
     if (a->size > 0) {
         const void *m;
-        ap_status st = ap_map_file(fd, (size_t)a->size, path, &m, err);
+        ap_status st = ap_map_file(fd, (size_t)a->size, name, &m, err);
         if (st) {
-            close(fd);
             ap_annp_close(a);
             return st;
         }
@@ -185,8 +179,19 @@ ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
     } else {
         a->base = (const uint8_t *)"";
     }
-    close(fd);
     return finish_open(a, out, err);
+}
+
+ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
+{
+    *out = NULL;
+    int fd;
+    uint64_t fsize;
+    ap_status st = ap_open_regular(path, &fd, &fsize, err);
+    if (st) return st;
+    st = ap_annp_open_fd(fd, fsize, path, out, err);
+    close(fd);
+    return st;
 }
 
 ap_status ap_annp_open_mem(const void *data, size_t len, const char *name, ap_annp **out,

@@ -81,10 +81,26 @@ ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *er
     memset(m, 0, sizeof *m);
     char *path = ap_path_join(dir, AP_MANIFEST);
     if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    char *raw = NULL;
+    size_t len = 0;
+    ap_status st = ap_read_file(path, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
+    if (st == AP_ERR_LIMIT)
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", path,
+                        (unsigned)AP_MAX_MANIFEST_BYTES);
+    if (!st) st = ap_pack_manifest_parse(raw, len, path, m, err);
+    free(path);
+    return st;
+}
+
+ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_pack_manifest *m, ap_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->raw = raw;
+    m->raw_len = raw_len;
     const ap_caps *caps = ap_caps_get();
-    ap_status st = ap_json_load_file(path, AP_MAX_MANIFEST_BYTES, &m->root, &m->raw, &m->raw_len, err);
+    ap_status st = ap_json_parse_strict(raw, raw_len, name, &m->root, err);
     if (st) goto out;
-    const char *name = path;
     const cJSON *r = m->root, *shards, *files, *it;
     uint64_t v;
     if (!cJSON_IsObject(r)) {
@@ -178,7 +194,6 @@ ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *er
     }
     m->build = it;
 out:
-    free(path);
     if (st) ap_pack_manifest_free(m);
     return st;
 }

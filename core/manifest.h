@@ -42,6 +42,11 @@ ap_status ap_path_inside(const char *root, const char *path, const char *name, a
 ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *err);
 void ap_pack_manifest_free(ap_pack_manifest *m);
 
+/* Validates manifest bytes already read (raw: malloc'd, NUL-terminated; ownership passes
+ * to m even on failure). name goes in messages. */
+ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_pack_manifest *m, ap_err *err);
+
 /* Finds a listed file; NULL when absent. */
 const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path);
 

@@ -269,24 +269,16 @@ struct ap_meta {
 
 static atomic_uint_fast64_t g_serial = 1;
 
-static ap_status map_file(const char *path, const uint8_t **map, size_t *len, ap_err *err)
+static ap_status map_fd(int fd, uint64_t size, const char *path, const uint8_t **map,
+                        size_t *len, ap_err *err)
 {
-    int fd;
-    uint64_t size;
-    ap_status st0 = ap_open_regular(path, &fd, &size, err);
-    if (st0) return st0;
     *len = (size_t)size;
     *map = NULL;
     if (*len) {
         void *m = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
-        if (m == MAP_FAILED) {
-            ap_status st = ap_err_errno(err, AP_ERR_IO, errno, "%s: mmap", path);
-            close(fd);
-            return st;
-        }
+        if (m == MAP_FAILED) return ap_err_errno(err, AP_ERR_IO, errno, "%s: mmap", path);
         *map = m;
     }
-    close(fd);
     return AP_OK;
 }
 
@@ -560,10 +552,12 @@ static ap_status scan_rows(ap_meta *m, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out, ap_err *err)
+ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx, ap_meta **out,
+                           ap_err *err)
 {
     *out = NULL;
     const ap_caps *caps = ap_caps_get();
+    const char *rows_path = rows->name;
     ap_meta *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(rows_path))) {
         free(m);
@@ -572,7 +566,7 @@ ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_met
     m->serial = atomic_fetch_add(&g_serial, 1);
     size_t pl = strlen(rows_path);
     m->zst = pl > 4 && strcmp(rows_path + pl - 4, ".zst") == 0;
-    ap_status st = map_file(rows_path, &m->map, &m->map_len, err);
+    ap_status st = map_fd(rows->fd, rows->size, rows_path, &m->map, &m->map_len, err);
     if (st) goto out;
     if (m->zst) {
         if ((st = parse_seek_table(m, err))) goto out;
@@ -585,13 +579,13 @@ ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_met
                         (unsigned long long)caps->max_meta_bytes);
         goto out;
     }
-    if (idx_path) {
-        if ((st = map_file(idx_path, &m->idx, &m->idx_map_len, err))) goto out;
+    if (idx) {
+        if ((st = map_fd(idx->fd, idx->size, idx->name, &m->idx, &m->idx_map_len, err))) goto out;
         if (!m->idx) {
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s: empty file", idx_path);
+            st = ap_err_set(err, AP_ERR_FORMAT, "%s: empty file", idx->name);
             goto out;
         }
-        st = check_idx(m, idx_path, err);
+        st = check_idx(m, idx->name, err);
     } else {
         st = scan_rows(m, err);
     }
@@ -602,6 +596,18 @@ out:
     }
     *out = m;
     return AP_OK;
+}
+
+ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out, ap_err *err)
+{
+    *out = NULL;
+    ap_meta_file rows = {.fd = -1, .name = rows_path}, idx = {.fd = -1, .name = idx_path};
+    ap_status st = ap_open_regular(rows_path, &rows.fd, &rows.size, err);
+    if (!st && idx_path) st = ap_open_regular(idx_path, &idx.fd, &idx.size, err);
+    if (!st) st = ap_meta_open_fds(&rows, idx_path ? &idx : NULL, out, err);
+    if (rows.fd >= 0) close(rows.fd);
+    if (idx.fd >= 0) close(idx.fd);
+    return st;
 }
 
 ap_status ap_meta_open(const char *dir, ap_meta **out, ap_err *err)
@@ -640,6 +646,27 @@ void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset,
     *len = e.len;
 }
 
+/* The row an index entry points at must carry that id: an index altered alongside an
+ * unsigned manifest would otherwise serve another document's row. */
+static ap_status check_row_id(const ap_meta *m, const char *row, size_t len, uint64_t id,
+                              ap_err *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "%.250s: row of id %llu", m->path, (unsigned long long)id);
+    cJSON *j = NULL;
+    ap_status st = ap_json_parse_strict(row, len, what, &j, err);
+    if (st) return st;
+    const cJSON *it = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+    uint64_t got = 0;
+    st = it ? ap_json_item_u64(it, AP_JSON_MAX_SAFE_INT, what, &got, err)
+            : ap_err_set(err, AP_ERR_VERIFY, "%s: not an object with an \"id\"", what);
+    cJSON_Delete(j);
+    if (!st && got != id)
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: the index points at the row of id %llu", what,
+                        (unsigned long long)got);
+    return st;
+}
+
 ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
 {
     *row = NULL;
@@ -672,11 +699,12 @@ ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap
     if (!st && ((has_next && buf[e.len] != '\n') || memchr(buf, '\n', e.len)))
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: index entry of id %llu does not match a row",
                         m->path, (unsigned long long)id);
+    buf[e.len] = '\0';
+    if (!st) st = check_row_id(m, buf, e.len, id, err);
     if (st) {
         free(buf);
         return st;
     }
-    buf[e.len] = '\0';
     *row = buf;
     *len = e.len;
     return AP_OK;

@@ -15,41 +15,9 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
+#include "pack_open.h"
 #include "verify.h"
-
-/* Files that would change a pack's meaning if a reader picked them up. */
-static int meaningful(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 8 && strcmp(name + n - 8, ".annpack") == 0) || strncmp(name, "pack.meta", 9) == 0 ||
-           (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
-           (n > 4 && strcmp(name + n - 4, ".zst") == 0) || (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
-}
-
-
-ap_status ap_pack_check_unlisted(const char *dir, const ap_pack_manifest *m, char *bad, size_t badlen)
-{
-    DIR *d = opendir(dir);
-    if (!d) return AP_ERR_IO;
-    /* A delta directory's tombstones are covered by its delta manifest (and the packset's
-     * root manifest), which checks them; see packset_verify.c. */
-    char *dm = ap_path_join(dir, "delta.manifest.json");
-    int is_delta = dm && access(dm, F_OK) == 0;
-    free(dm);
-    struct dirent *e;
-    ap_status st = AP_OK;
-    while ((e = readdir(d))) {
-        if (!meaningful(e->d_name)) continue;
-        if (is_delta && strcmp(e->d_name, "tombstones.jsonl") == 0) continue;
-        if (ap_pack_manifest_file(m, e->d_name)) continue;
-        snprintf(bad, badlen, "%s", e->d_name);
-        st = AP_ERR_VERIFY;
-        break;
-    }
-    closedir(d);
-    return st;
-}
+#include "view.h"
 
 typedef struct ent {
     uint64_t id, off, len;
@@ -69,7 +37,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Rows: the index entries, sorted by offset, must tile the stream exactly, and each row
  * must be a JSON object whose "id" is the entry's id. Read in large chunks. */
-static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_verify_opts *o,
+static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_checks *o,
                                 ap_err *err)
 {
     uint64_t n = ap_meta_count(meta), total = ap_meta_stream_size(meta);
@@ -146,7 +114,7 @@ out:
 
 /* Structure: ids unique and equal to the metadata ids; vectors finite and unit-norm. */
 static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mname,
-                           const ap_verify_opts *o, ap_err *err, const char **bad_file)
+                           const ap_checks *o, ap_err *err, const char **bad_file)
 {
     const ap_annp *a = ap_pack_annp(p);
     const ap_meta *meta = ap_pack_meta(p);
@@ -216,131 +184,73 @@ out:
     return st;
 }
 
-ap_status ap_verify_trust(const char *dir, const char *raw, size_t len, const cJSON *root,
-                          const ap_verify_opts *o, cJSON *report, ap_err *err)
+ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char **bad_file,
+                             ap_err *err)
 {
-    cJSON *sig = cJSON_AddObjectToObject(report, "signature");
-    char *sp = o->sig_path ? NULL : ap_path_join(dir, AP_SIGNATURE);
-    struct stat sb;
-    cJSON_AddBoolToObject(sig, "present", stat(o->sig_path ? o->sig_path : sp, &sb) == 0);
-    free(sp);
-    cJSON_AddBoolToObject(sig, "checked", o->npubkeys > 0);
-    if (o->npubkeys) {
-        char keyid[AP_KEYID_HEX];
-        ap_status st = ap_manifest_check_signature(dir, raw, len, o->pubkeys, o->npubkeys,
-                                                   o->sig_path, keyid, err);
-        cJSON_AddBoolToObject(sig, "valid", st == AP_OK);
-        if (st) return st;
-        cJSON_AddStringToObject(sig, "key_id", keyid);
+    const ap_pack_manifest *m = ap_pack_manifest_of(p);
+    char aname[1100], mname[1100];
+    snprintf(aname, sizeof aname, "%.800s/%s", ap_pack_dir(p), m->annpack);
+    snprintf(mname, sizeof mname, "%.800s/%s", ap_pack_dir(p), m->meta);
+    ap_status st = deep_annp(p, aname, mname, cx, err, bad_file);
+    if (st) {
+        *bad_file = *bad_file == aname ? m->annpack : m->meta;
+        return st;
     }
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires");
-    if (exp) {
-        long long t;
-        if (!cJSON_IsString(exp))
-            return ap_err_set(err, AP_ERR_FORMAT, "%s/%s: \"expires\" is not a string", dir, AP_MANIFEST);
-        ap_status st = ap_parse_rfc3339_utc(exp->valuestring, &t, err);
-        if (st) return st;
-        cJSON_AddStringToObject(report, "expires", exp->valuestring);
-        if ((long long)time(NULL) > t && !o->allow_expired)
-            return ap_err_set(err, AP_ERR_VERIFY,
-                              "%s/%s: expired at %s (pass --allow-expired to accept it)", dir,
-                              AP_MANIFEST, exp->valuestring);
-    }
-    return AP_OK;
+    /* The sidecar must be exactly the encoding of the vectors it claims to copy. */
+    const ap_sq8 *sq = ap_pack_sq8(p);
+    *bad_file = AP_SQ8;
+    return sq ? ap_sq8_check_codes(sq, ap_pack_annp(p), err) : AP_OK;
 }
 
-ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **report_out,
-                         ap_err *err)
+/* Verification of a pack (require_pack) or of a pack or packset: the verified open does
+ * every check as it reads, recording them in the report. */
+static ap_status verify(const char *dir, const ap_verify_opts *opts, bool require_pack,
+                        char **report_out, ap_err *err)
 {
     ap_verify_opts none = {0};
     const ap_verify_opts *o = opts ? opts : &none;
     ap_report r = ap_report_new(dir, "pack", o->deep);
     if (report_out) *report_out = NULL;
     if (!r.root) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_pack_manifest m;
-    ap_pack *p = NULL;
-    ap_status st = ap_pack_manifest_load(dir, &m, err);
-    if (st) {
-        ap_report_fail(&r, "manifest", AP_MANIFEST, st, err);
-        goto done;
+    ap_view_open_opts vo = {.keys = o->pubkeys, .nkeys = o->npubkeys, .sig_path = o->sig_path,
+                            .allow_expired = o->allow_expired,
+                            .checks = {.hash = true, .deep = o->deep, .rep = &r,
+                                       .progress = o->progress, .progress_ud = o->progress_ud}};
+    ap_view *v = NULL;
+    ap_view_trust t;
+    ap_status st = ap_view_open_ex(dir, &vo, &v, &t, err);
+    if (!st && require_pack && ap_view_is_packset(v))
+        st = ap_report_fail(&r, "manifest", AP_MANIFEST,
+                            ap_err_set(err, AP_ERR_UNSUPPORTED,
+                                       "%s/%s: schema_version 3 is not a pack manifest (need 2; "
+                                       "this is a packset)",
+                                       dir, AP_MANIFEST),
+                            err);
+    if (!st && ap_view_is_packset(v)) {
+        ap_json_add_u64(r.root, "version", ap_view_version(v));
+        ap_json_add_u64(r.root, "live", ap_view_live_count(v));
+        ap_report_ok(&r, "view", NULL);
     }
-    ap_report_ok(&r, "manifest", AP_MANIFEST);
-    if ((st = ap_verify_trust(dir, m.raw, m.raw_len, m.root, o, r.root, err))) {
-        ap_report_fail(&r, "signature", o->sig_path ? o->sig_path : AP_SIGNATURE, st, err);
-        goto done_m;
+    if (!st && t.sig_present && !t.sig_checked) {
+        /* Without a trusted key a signature proves nothing: say so rather than "ok". */
+        cJSON *sig = cJSON_GetObjectItemCaseSensitive(r.root, "signature");
+        if (sig)
+            cJSON_AddStringToObject(sig, "note",
+                                    "present but not checked: pass a public key (--pubkey) to "
+                                    "check it");
     }
-    char bad[256];
-    if (ap_pack_check_unlisted(dir, &m, bad, sizeof bad)) {
-        st = ap_report_fail(&r, "unlisted", bad, ap_err_set(err, AP_ERR_VERIFY,
-                  "%s/%s: file not listed in the manifest could change the pack's meaning; remove it",
-                  dir, bad), err);
-        goto done_m;
-    }
-    for (size_t i = 0; i < m.nfiles; i++) {
-        const ap_manifest_file *f = &m.files[i];
-        if ((st = ap_path_inside(dir, f->path, dir, err))) {
-            ap_report_fail(&r, "path", f->path, st, err);
-            goto done_m;
-        }
-        char *full = ap_path_join(dir, f->path);
-        char hex[AP_SHA256_HEX];
-        uint64_t size = 0;
-        st = full ? ap_sha256_file(full, hex, &size, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        if (st == AP_OK && size != f->size)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: size %llu, manifest says %llu", full,
-                            (unsigned long long)size, (unsigned long long)f->size);
-        else if (st == AP_OK && strcmp(hex, f->sha256) != 0)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: sha256 mismatch (manifest %.16s..., file %.16s...)",
-                            full, f->sha256, hex);
-        else if (st == AP_ERR_NOTFOUND)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: listed in the manifest but missing", full);
-        free(full);
-        if (st) {
-            ap_report_fail(&r, "sha256", f->path, st, err);
-            goto done_m;
-        }
-        ap_report_ok(&r, "sha256", f->path);
-    }
-    if ((st = ap_pack_open(dir, &p, err))) {
-        ap_report_fail(&r, "structure", m.annpack, st, err);
-        goto done_m;
-    }
-    ap_report_ok(&r, "structure", m.annpack);
-    if (o->deep) {
-        const char *bad_file = NULL;
-        if ((st = deep_annp(p, m.annpack, m.meta, o, err, &bad_file))) {
-            ap_report_fail(&r, "deep", bad_file, st, err);
-            goto done_m;
-        }
-        /* The sidecar must be exactly the encoding of the vectors it claims to copy. */
-        const ap_sq8 *sq = ap_pack_sq8(p);
-        if (sq && (st = ap_sq8_check_codes(sq, ap_pack_annp(p), err))) {
-            ap_report_fail(&r, "deep", AP_SQ8, st, err);
-            goto done_m;
-        }
-        ap_report_ok(&r, "deep", NULL);
-    }
-done_m:
-    ap_pack_close(p);
-    ap_pack_manifest_free(&m);
-done:
+    ap_view_close(v);
     ap_report_finish(&r, st, report_out);
     return st;
 }
 
+ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **report_out,
+                         ap_err *err)
+{
+    return verify(dir, opts, true, report_out, err);
+}
+
 ap_status ap_verify_dir(const char *dir, const ap_verify_opts *opts, char **report, ap_err *err)
 {
-    char *path = ap_path_join(dir, AP_MANIFEST);
-    if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON *root = NULL;
-    ap_status st = ap_json_load_file(path, AP_MAX_MANIFEST_BYTES, &root, NULL, NULL, err);
-    free(path);
-    uint64_t schema = 0;
-    if (st == AP_OK && cJSON_IsObject(root))
-        ap_json_u64(root, "schema_version", 1000, dir, &schema, NULL);
-    cJSON_Delete(root);
-    ap_verify_opts none = {0};
-    if (schema == 3) return ap_packset_verify(dir, opts ? opts : &none, report, err);
-    /* Errors reading the manifest are reported by the pack verifier with its report. */
-    return ap_pack_verify(dir, opts, report, err);
+    return verify(dir, opts, false, report, err);
 }

@@ -40,8 +40,36 @@ ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *er
     memset(m, 0, sizeof *m);
     char *path = ap_path_join(dir, AP_MANIFEST);
     if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    const char *name = path;
-    ap_status st = ap_json_load_file(path, AP_MAX_MANIFEST_BYTES, &m->root, &m->raw, &m->raw_len, err);
+    char *raw = NULL;
+    size_t len = 0;
+    ap_status st = ap_read_file(path, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
+    if (st == AP_ERR_LIMIT)
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", path,
+                        (unsigned)AP_MAX_MANIFEST_BYTES);
+    if (!st) st = ap_root_manifest_parse(raw, len, path, m, err);
+    free(path);
+    return st;
+}
+
+/* A layer file's root-relative path must be the layer path plus the file's own name, so
+ * the root manifest and the layer's manifest name the same file. */
+static ap_status layer_file(const char *layer, const char *rel, const char *name,
+                            const char *field, ap_err *err)
+{
+    size_t n = strlen(layer);
+    if (strncmp(rel, layer, n) != 0 || rel[n] != '/' || strchr(rel + n + 1, '/'))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %s \"%s\" is not a file directly in \"%s\"",
+                          name, field, rel, layer);
+    return AP_OK;
+}
+
+ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_root_manifest *m, ap_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->raw = raw;
+    m->raw_len = raw_len;
+    ap_status st = ap_json_parse_strict(raw, raw_len, name, &m->root, err);
     if (st) goto out;
     const cJSON *r = m->root, *base, *deltas;
     uint64_t v;
@@ -67,6 +95,13 @@ ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *er
         (st = hash_field(base, "sha256_meta", name, &m->base_sha256_meta, err)) ||
         (st = hash_field(base, "sha256_manifest", name, &m->base_sha256_manifest, err)))
         goto out;
+    if ((st = layer_file(m->base_path, m->base_annpack, name, "base.annpack", err)) ||
+        (st = layer_file(m->base_path, m->base_meta, name, "base.meta", err)) ||
+        (st = layer_file(m->base_path, m->base_manifest, name, "base.manifest", err)))
+        goto out;
+    if ((st = ap_json_u64(r, "dim", UINT32_MAX, name, &v, err))) goto out;
+    m->dim = (uint32_t)v;
+    if ((st = ap_json_member(r, "embedder", cJSON_Object, name, &m->embedder, err))) goto out;
     if ((st = ap_json_member(r, "deltas", cJSON_Array, name, &deltas, err))) goto out;
     int nd = cJSON_GetArraySize(deltas);
     if ((unsigned)nd > AP_MAX_DELTAS) {
@@ -111,6 +146,12 @@ ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *er
             (st = hash_field(d, "sha256_manifest", name, &e->sha256_manifest, err)) ||
             (st = hash_field(d, "sha256_delta_manifest", name, &e->sha256_delta_manifest, err)))
             goto out;
+        if ((st = layer_file(e->path, e->annpack, name, "annpack", err)) ||
+            (st = layer_file(e->path, e->meta, name, "meta", err)) ||
+            (st = layer_file(e->path, e->tombstones, name, "tombstones", err)) ||
+            (st = layer_file(e->path, e->manifest, name, "manifest", err)) ||
+            (st = layer_file(e->path, e->delta_manifest, name, "delta_manifest", err)))
+            goto out;
         if (strcmp(e->base_sha256_annpack, m->base_sha256_annpack) != 0) {
             st = ap_err_set(err, AP_ERR_VERIFY,
                             "%s: %s (seq %llu) was built against another base (base_sha256_annpack "
@@ -122,7 +163,6 @@ ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *er
         i++;
     }
 out:
-    free(path);
     if (st) ap_root_manifest_free(m);
     return st;
 }

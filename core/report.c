@@ -1,4 +1,6 @@
 /* Verify reports shared by pack and packset verification: see verify.h. */
+#include <stdio.h>
+
 #include "json.h"
 #include "verify.h"
 
@@ -25,20 +27,44 @@ static cJSON *add_check(ap_report *r, const char *check, const char *file, int o
 
 void ap_report_ok(ap_report *r, const char *check, const char *file)
 {
-    add_check(r, check, file, 1);
+    if (r && r->root) add_check(r, check, file, 1);
+}
+
+/* "prefix/file" in buf, or file itself without a prefix. */
+static const char *prefixed(const char *prefix, const char *file, char *buf, size_t len)
+{
+    if (!prefix || !file) return file;
+    snprintf(buf, len, "%s/%s", prefix, file);
+    return buf;
+}
+
+void ap_report_okp(ap_report *r, const char *check, const char *prefix, const char *file)
+{
+    char buf[2200];
+    ap_report_ok(r, check, prefixed(prefix, file, buf, sizeof buf));
+}
+
+ap_status ap_report_failp(ap_report *r, const char *check, const char *prefix, const char *file,
+                          ap_status st, const ap_err *err)
+{
+    char buf[2200];
+    return ap_report_fail(r, check, prefixed(prefix, file, buf, sizeof buf), st, err);
 }
 
 ap_status ap_report_fail(ap_report *r, const char *check, const char *file, ap_status st,
                          const ap_err *err)
 {
-    cJSON_AddStringToObject(add_check(r, check, file, 0), "reason", err->msg);
+    /* Only the first failure is the report's error. */
+    if (!r || !r->root || cJSON_GetObjectItemCaseSensitive(r->root, "error")) return st;
+    const char *msg = err ? err->msg : ap_status_name(st);
+    cJSON_AddStringToObject(add_check(r, check, file, 0), "reason", msg);
     cJSON *e = cJSON_AddObjectToObject(r->root, "error");
     if (file)
         cJSON_AddStringToObject(e, "file", file);
     else
         cJSON_AddNullToObject(e, "file");
     cJSON_AddStringToObject(e, "kind", ap_status_name(st));
-    cJSON_AddStringToObject(e, "reason", err->msg);
+    cJSON_AddStringToObject(e, "reason", msg);
     return st;
 }
 

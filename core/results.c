@@ -83,8 +83,8 @@ static void put_string(sbuf *b, const char *s)
 }
 
 char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
-                      double took_ms, const ap_hit *hits, uint32_t n, ap_meta_lookup_fn meta_of,
-                      void *ud, size_t *len)
+                      double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of,
+                      void *ud, size_t *len, ap_err *err)
 {
     sbuf b = {0};
     put(&b, "{", 1);
@@ -102,7 +102,11 @@ char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long g
         /* %.9g round-trips a float exactly. */
         printf_(&b, "%s{\"id\":%llu,\"score\":%.9g,\"layer\":%u,\"meta\":", i ? "," : "",
                 (unsigned long long)hits[i].id, (double)hits[i].score, hits[i].layer);
-        char *row = meta_of ? meta_of(ud, hits[i].id, hits[i].layer) : NULL;
+        char *row = NULL;
+        if (row_of && row_of(ud, hits[i].id, hits[i].layer, &row, err) != AP_OK) {
+            free(b.s);
+            return NULL;
+        }
         puts_(&b, row ? row : "null");
         free(row);
         put(&b, "}", 1);
@@ -110,6 +114,7 @@ char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long g
     put(&b, "]}\n", 3);
     if (b.failed) {
         free(b.s);
+        ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         return NULL;
     }
     if (len) *len = b.len;

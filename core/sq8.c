@@ -258,35 +258,42 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err)
+ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a,
+                         ap_sq8 **out, ap_err *err)
 {
     *out = NULL;
     ap_sq8 *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) {
+    if (!s || !(s->path = strdup(name))) {
         free(s);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
-    int fd = -1;
-    uint64_t size = 0;
-    ap_status st = ap_open_regular(path, &fd, &size, err);
-    if (st) goto fail;
+    ap_status st = AP_OK;
     s->size = (size_t)size;
     if (size >= AP_SQ8_HEADER_SIZE) {
         const void *m;
-        if ((st = ap_map_file(fd, s->size, path, &m, err))) goto fail;
+        if ((st = ap_map_file(fd, s->size, name, &m, err))) goto fail;
         s->map = m;
     } else {
         static const uint8_t none[AP_SQ8_HEADER_SIZE];
         s->map = none; /* validate() reports the short file */
     }
-    close(fd);
-    fd = -1;
     if ((st = validate(s, a, err))) goto fail;
     *out = s;
     return AP_OK;
 fail:
-    if (fd >= 0) close(fd);
     ap_sq8_close(s);
+    return st;
+}
+
+ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err)
+{
+    *out = NULL;
+    int fd = -1;
+    uint64_t size = 0;
+    ap_status st = ap_open_regular(path, &fd, &size, err);
+    if (st) return st;
+    st = ap_sq8_open_fd(fd, size, path, a, out, err);
+    close(fd);
     return st;
 }
 

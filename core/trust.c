@@ -9,6 +9,7 @@
 #include "annpack/pack.h"
 #include "annpack/trust.h"
 #include "fsops.h"
+#include "trust_check.h"
 
 ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err)
 {
@@ -50,19 +51,11 @@ ap_status ap_manifest_check_signature(const char *dir, const char *manifest, siz
     if (st == AP_ERR_NOTFOUND) {
         st = ap_err_set(err, AP_ERR_NOTFOUND, "%s: signature missing (the manifest is not signed)",
                         path);
-    } else if (st == AP_ERR_LIMIT || (st == AP_OK && slen != AP_SIG_BYTES)) {
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: a signature is %d raw bytes, this file has %zu",
-                        path, AP_SIG_BYTES, slen);
+    } else if (st == AP_ERR_LIMIT) {
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: a signature is %d raw bytes, this file is larger",
+                        path, AP_SIG_BYTES);
     } else if (st == AP_OK) {
-        size_t which = 0;
-        st = ap_verify_sig(keys, nkeys, manifest, len, (const uint8_t *)sig, &which, err);
-        if (st == AP_OK) {
-            if (keyid) memcpy(keyid, keys[which].keyid, AP_KEYID_HEX);
-        } else if (st == AP_ERR_VERIFY) {
-            char tmp[AP_ERR_MSG_MAX];
-            snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: %s", path, tmp);
-        }
+        st = ap_signature_check_bytes(sig, slen, path, manifest, len, keys, nkeys, keyid, err);
     }
     free(sig);
     free(own);
@@ -101,4 +94,44 @@ out:
     free(own);
     free(manifest);
     return st;
+}
+
+ap_status ap_signature_check_bytes(const char *sig, size_t slen, const char *sig_name,
+                                   const char *manifest, size_t len, const ap_pubkey *keys,
+                                   size_t nkeys, char keyid[AP_KEYID_HEX], ap_err *err)
+{
+    if (slen != AP_SIG_BYTES)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: a signature is %d raw bytes, this file has %zu",
+                          sig_name, AP_SIG_BYTES, slen);
+    size_t which = 0;
+    ap_status st = ap_verify_sig(keys, nkeys, manifest, len, (const uint8_t *)sig, &which, err);
+    if (st == AP_OK) {
+        if (keyid) memcpy(keyid, keys[which].keyid, AP_KEYID_HEX);
+    } else if (st == AP_ERR_VERIFY) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: %s", sig_name, tmp);
+    }
+    return st;
+}
+
+ap_status ap_expiry_check(const cJSON *root, const char *name, bool allow_expired,
+                          long long now, long long *expires, ap_err *err)
+{
+    *expires = -1;
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires");
+    if (!exp) return AP_OK;
+    if (!cJSON_IsString(exp))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: \"expires\" is not a string", name);
+    ap_status st = ap_parse_rfc3339_utc(exp->valuestring, expires, err);
+    if (st) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        return ap_err_set(err, st, "%s: \"expires\": %s", name, tmp);
+    }
+    if (now > *expires && !allow_expired)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s: expired at %s (pass --allow-expired to accept it)", name,
+                          exp->valuestring);
+    return AP_OK;
 }

@@ -208,101 +208,57 @@ static ap_status encode_deltas(ap_view *v, ap_err *err)
     return AP_OK;
 }
 
-static ap_status load_tombstones(ap_layer *L, const char *path, ap_err *err)
+ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
+                                 ap_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    const ap_caps *caps = ap_caps_get();
-    ap_status st = ap_read_file(path, caps->max_meta_bytes > SIZE_MAX ? SIZE_MAX : (size_t)caps->max_meta_bytes,
-                                &text, &len, err);
-    if (st == AP_ERR_LIMIT)
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: larger than ANNPACK_MAX_META_BYTES (%llu)", path,
-                        (unsigned long long)caps->max_meta_bytes);
-    if (st) return st;
-    st = ap_parse_id_list(text, len, path, &L->tomb, &L->ntomb, err);
-    free(text);
+    ap_status st = ap_parse_id_list(text, len, name, &L->tomb, &L->ntomb, err);
     if (st) return st;
     if (L->ntomb) qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
     for (size_t i = 1; i < L->ntomb; i++)
         if (L->tomb[i] == L->tomb[i - 1])
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", path,
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", name,
                               (unsigned long long)L->tomb[i]);
+    return AP_OK;
+}
+
+/* A delta must fit its base: no id both added and deleted, the base's dim and embedder. */
+static ap_status check_delta_fits(const ap_view *v, const ap_layer *L, ap_err *err)
+{
+    for (size_t i = 0; i < L->ntomb; i++)
+        if (meta_has(ap_pack_meta(L->pack), L->tomb[i]))
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu is both added and deleted", L->dir,
+                              (unsigned long long)L->tomb[i]);
+    const ap_annp_header *bh = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
+    const ap_annp_header *dh = ap_annp_get_header(ap_pack_annp(L->pack));
+    if (dh->dim != bh->dim)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta dim %u differs from the base dim %u",
+                          L->dir, dh->dim, bh->dim);
+    char *be = ap_embedder_describe(ap_pack_embedder(v->layers[0].pack));
+    char *de = ap_embedder_describe(ap_pack_embedder(L->pack));
+    int same = be && de && strcmp(be, de) == 0;
+    free(be);
+    free(de);
+    if (!same)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta embedder differs from the base's", L->dir);
     return AP_OK;
 }
 
 ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
 {
-    *out = NULL;
-    ap_view *v = calloc(1, sizeof *v);
-    if (!v || !(v->dir = strdup(dir))) {
-        free(v);
+    return ap_view_open_ex(dir, NULL, out, NULL, err);
+}
+
+ap_status ap_view_finish(ap_view *v, ap_err *err)
+{
+    ap_status st;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        if ((st = check_delta_fits(v, &v->layers[l], err))) return st;
+    if ((st = resolve_liveness(v, err))) return st;
+    if ((st = group_deltas(v, err))) return st;
+    if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    pthread_mutex_init(&v->virt_lock, NULL);
-    ap_status st = ap_root_manifest_load(dir, &v->root, err);
-    if (st) goto out;
-    v->packset = v->root.schema == AP_PACKSET_SCHEMA;
-    v->version = v->root.version;
-    v->nlayers = 1 + (uint32_t)v->root.ndeltas;
-    v->layers = calloc(v->nlayers, sizeof *v->layers);
-    if (!v->layers) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint32_t l = 0; l < v->nlayers; l++) {
-        ap_layer *L = &v->layers[l];
-        const char *sub = l == 0 ? v->root.base_path : v->root.deltas[l - 1].path;
-        L->seq = l == 0 ? 0 : v->root.deltas[l - 1].seq;
-        L->dir = sub ? ap_path_join(dir, sub) : strdup(dir);
-        if (!L->dir) {
-            st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (sub && (st = ap_path_inside(dir, sub, dir, err))) goto out;
-        if ((st = ap_pack_open(L->dir, &L->pack, err))) goto out;
-        if (l > 0) {
-            char *tp = ap_path_join(dir, v->root.deltas[l - 1].tombstones);
-            if (!tp) {
-                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            st = ap_path_inside(dir, v->root.deltas[l - 1].tombstones, dir, err);
-            if (!st) st = load_tombstones(L, tp, err);
-            free(tp);
-            if (st) goto out;
-            for (size_t i = 0; i < L->ntomb; i++)
-                if (meta_has(ap_pack_meta(L->pack), L->tomb[i])) {
-                    st = ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu is both added and deleted",
-                                    L->dir, (unsigned long long)L->tomb[i]);
-                    goto out;
-                }
-            const ap_annp_header *bh = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
-            const ap_annp_header *dh = ap_annp_get_header(ap_pack_annp(L->pack));
-            if (dh->dim != bh->dim) {
-                st = ap_err_set(err, AP_ERR_VERIFY, "%s: delta dim %u differs from the base dim %u",
-                                L->dir, dh->dim, bh->dim);
-                goto out;
-            }
-            char *be = ap_embedder_describe(ap_pack_embedder(v->layers[0].pack));
-            char *de = ap_embedder_describe(ap_pack_embedder(L->pack));
-            int same = be && de && strcmp(be, de) == 0;
-            free(be);
-            free(de);
-            if (!same) {
-                st = ap_err_set(err, AP_ERR_VERIFY, "%s: delta embedder differs from the base's",
-                                L->dir);
-                goto out;
-            }
-        }
-    }
-    if ((st = resolve_liveness(v, err))) goto out;
-    if ((st = group_deltas(v, err))) goto out;
-    if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq))) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
     for (uint32_t l = 0; l < v->nlayers; l++) v->layer_seq[l] = v->layers[l].seq;
-    if ((st = encode_deltas(v, err))) goto out;
+    if ((st = encode_deltas(v, err))) return st;
     v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
                       .sq8 = ap_pack_sq8(v->layers[0].pack),
                       .dead = v->nlayers > 1 ? v->layers[0].dead : NULL,
@@ -310,12 +266,6 @@ ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
                       .x = v->ditems,
                       .xcodes = v->dcodes,
                       .layer_seq = v->layer_seq};
-out:
-    if (st) {
-        ap_view_close(v);
-        return st;
-    }
-    *out = v;
     return AP_OK;
 }
 
@@ -436,19 +386,21 @@ ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len
     return st;
 }
 
-char *ap_view_row_of(void *view, uint64_t id, uint32_t layer)
+ap_status ap_view_row_of(void *view, uint64_t id, uint32_t layer, char **row, ap_err *err)
 {
     const ap_view *v = view;
-    char *row = NULL;
     size_t len;
     /* A search hit names the layer (seq) its live vector came from, and that layer holds
      * its row: look there directly instead of resolving liveness again. */
     for (uint32_t l = 0; l < v->nlayers; l++)
-        if (v->layers[l].seq == layer)
-            return ap_meta_get(ap_pack_meta(v->layers[l].pack), id, &row, &len, NULL) == AP_OK
-                       ? row
-                       : NULL;
-    return ap_view_get_row(view, id, &row, &len, NULL, NULL) == AP_OK ? row : NULL;
+        if (v->layers[l].seq == layer) {
+            ap_status st = ap_meta_get(ap_pack_meta(v->layers[l].pack), id, row, &len, err);
+            if (st == AP_ERR_NOTFOUND)
+                st = ap_err_set(err, AP_ERR_VERIFY, "%s: search hit id %llu has no row",
+                                v->layers[l].dir, (unsigned long long)id);
+            return st;
+        }
+    return ap_view_get_row(view, id, row, &len, NULL, err);
 }
 
 static cJSON *layer_counts(const ap_view *v, uint32_t l)

@@ -5,8 +5,10 @@
 #include <pthread.h>
 
 #include "annpack/packset.h"
+#include "annpack/trust.h"
 #include "ivf.h"
 #include "manifest.h"
+#include "pack_open.h"
 
 typedef struct ap_delta_entry {
     uint64_t seq;
@@ -25,12 +27,17 @@ typedef struct ap_root_manifest {
     const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
     ap_delta_entry *deltas;
     size_t ndeltas;
+    uint32_t dim;             /* schema 3: the root's "dim" */
+    const cJSON *embedder;    /* schema 3: the root's "embedder" */
     cJSON *root;
     char *raw;
     size_t raw_len;
 } ap_root_manifest;
 
 ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
+/* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */
+ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_root_manifest *m, ap_err *err);
 void ap_root_manifest_free(ap_root_manifest *m);
 
 typedef struct ap_layer {
@@ -84,6 +91,36 @@ struct ap_view {
     ap_status virt_status;
     ap_err virt_err;
 };
+
+/* How ap_view_open_ex checks what it opens. */
+typedef struct ap_view_open_opts {
+    const ap_pubkey *keys; /* nkeys > 0: the root manifest's signature must verify */
+    size_t nkeys;
+    const char *sig_path; /* NULL: DIR/pack.manifest.json.sig */
+    bool allow_expired;
+    ap_checks checks; /* hashing, deep checks, report */
+} ap_view_open_opts;
+
+/* What ap_view_open_ex learned about the signature and expiry. */
+typedef struct ap_view_trust {
+    bool sig_present, sig_checked;
+    char key_id[AP_KEYID_HEX];
+    long long expires; /* -1: none */
+} ap_view_trust;
+
+/* Opens dir with every file opened once beneath its directory descriptor: reads the root
+ * manifest's bytes once, checks their signature before parsing them (when keys are
+ * given), then each layer against what those bytes say (o NULL: no signature, no
+ * hashing beyond the small manifests and tombstones). t may be NULL. */
+ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view **out,
+                          ap_view_trust *t, ap_err *err);
+
+/* view.c: resolves liveness and groups deltas once the layers are open. */
+ap_status ap_view_finish(ap_view *v, ap_err *err);
+
+/* view.c: parses a layer's tombstones (name for messages). */
+ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
+                                 ap_err *err);
 
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
 int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);

@@ -65,42 +65,21 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     atomic_init(&g->refs, 1);
     g->number = number;
     g->signature = "unchecked";
-    ap_status st = AP_OK;
-    char *report = NULL;
-    if (cfg->verify_full) {
-        /* Signature first (when keys are given), then every hash, recursively. */
-        ap_verify_opts vo = {.pubkeys = cfg->keys, .npubkeys = cfg->nkeys};
-        if ((st = ap_verify_dir(cfg->source, &vo, &report, err))) goto out;
-        if (cfg->nkeys) {
-            cJSON *j = cJSON_Parse(report);
-            const cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, "signature") : NULL;
-            const cJSON *k = s ? cJSON_GetObjectItemCaseSensitive(s, "key_id") : NULL;
-            if (k && cJSON_IsString(k)) snprintf(g->keyid, sizeof g->keyid, "%s", k->valuestring);
-            cJSON_Delete(j);
-        }
-    }
-    if ((st = ap_view_open(cfg->source, &g->view, err))) goto out;
-    g->version = ap_view_version(g->view);
+    /* One read of the root manifest, its signature checked over those bytes, every file
+     * opened once and served from the descriptor that was checked (trust.h). */
+    ap_trust_policy pol = {.keys = cfg->keys, .nkeys = cfg->nkeys, .hash_files = cfg->verify_full,
+                           .min_version = min_version, .strict_version = strict};
+    ap_trust_result tr;
+    ap_status st = ap_view_open_trusted(cfg->source, &pol, &g->view, &tr, err);
+    if (st) goto out;
+    g->version = tr.version;
+    memcpy(g->keyid, tr.key_id, sizeof g->keyid);
     if (cfg->scan == AP_SCAN_SQ8 && !ap_view_has_sq8(g->view)) {
         st = ap_err_set(err, AP_ERR_ARG, "%s: scan=sq8 but the base has no int8 sidecar (%s)",
                         cfg->source, AP_SQ8);
         goto out;
     }
-    if (cfg->nkeys && !cfg->verify_full) {
-        /* verify=none still authenticates the root manifest the view was opened from. */
-        size_t ml;
-        const char *raw = ap_view_manifest_raw(g->view, &ml);
-        if ((st = ap_manifest_check_signature(cfg->source, raw, ml, cfg->keys, cfg->nkeys, NULL,
-                                              g->keyid, err)))
-            goto out;
-    }
-    if (cfg->nkeys) g->signature = "verified";
-    if (g->version < min_version || (strict && g->version == min_version)) {
-        st = ap_err_set(err, AP_ERR_VERIFY,
-                        "%s: version %llu is not newer than %llu (replay of an older packset?)",
-                        cfg->source, (unsigned long long)g->version, (unsigned long long)min_version);
-        goto out;
-    }
+    if (tr.signature_checked) g->signature = "verified";
     char extra[256];
     snprintf(extra, sizeof extra,
              "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
@@ -131,7 +110,6 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     }
     clock_gettime(CLOCK_REALTIME, &g->mtime);
 out:
-    free(report);
     if (st) {
         gen_free(g);
         return st;

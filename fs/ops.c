@@ -199,8 +199,9 @@ static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *key
     if (!st) {
         uint32_t probe = q->probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q->probe;
         json = ap_results_json(vector ? "vector" : q->text, q->k, probe, (long long)g->number,
-                               (now_us() - t0) / 1e3, hits, n, ap_view_row_of, g->view, &len);
-        if (!json) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+                               (now_us() - t0) / 1e3, hits, n, ap_view_row_of, g->view, &len,
+                               &err);
+        if (!json) st = err.status ? err.status : AP_ERR_INTERNAL;
     }
     free(vec);
     free(hits);

@@ -142,9 +142,9 @@ int cmd_search(int argc, char **argv)
     }
     double took = now_ms() - t0;
     uint32_t eff_probe = probe > ap_view_n_lists(p) ? ap_view_n_lists(p) : (uint32_t)probe;
-    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p, NULL);
+    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p,
+                           NULL, &err);
     if (!json) {
-        ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
         cli_fail("search", &err);
         goto out;
     }

@@ -73,6 +73,11 @@ static inline uint64_t ap_annp_list_id(const ap_annp_list *l, uint32_t j)
  * access through this API can leave the mapping. */
 AP_API ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err);
 
+/* As ap_annp_open, from a descriptor of a file of size bytes (the mapping outlives the
+ * descriptor, which stays the caller's); name is used in messages. */
+AP_API ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out,
+                                 ap_err *err);
+
 /* Same over a caller-owned buffer that must outlive the reader (fuzzing, virtual files). */
 AP_API ap_status ap_annp_open_mem(const void *data, size_t len, const char *name, ap_annp **out,
                                   ap_err *err);

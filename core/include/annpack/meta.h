@@ -64,6 +64,18 @@ AP_API ap_status ap_meta_open(const char *dir, ap_meta **out, ap_err *err);
 AP_API ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out,
                                     ap_err *err);
 
+/* An open file for ap_meta_open_fds: descriptor, size and the name used for the codec
+ * choice (suffix ".zst") and in messages. The descriptors stay the caller's. */
+typedef struct ap_meta_file {
+    int fd;
+    uint64_t size;
+    const char *name;
+} ap_meta_file;
+
+/* As ap_meta_open_files, from descriptors (idx may be NULL). */
+AP_API ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx,
+                                  ap_meta **out, ap_err *err);
+
 /* Number of rows. */
 AP_API uint64_t ap_meta_count(const ap_meta *m);
 

@@ -102,13 +102,16 @@ AP_API ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, f
 AP_API ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
                                     ap_hit *hits, uint32_t *n, ap_err *err);
 
+/* Fetches the metadata row of a hit into *row (malloc'd, the caller frees it). */
+typedef ap_status (*ap_row_fn)(void *ud, uint64_t id, uint32_t layer, char **row, ap_err *err);
+
 /* Renders search results as the JSON object of the CLI and the mount:
  * {"query","k","probe",["generation",]"took_ms","results":[{"id","score","layer","meta"}]}
- * generation < 0 omits it. meta_of returns the row of id (malloc'd) or NULL. */
-typedef char *(*ap_meta_lookup_fn)(void *ud, uint64_t id, uint32_t layer);
+ * generation < 0 omits it; row_of NULL gives "meta": null. Returns malloc'd text, or NULL
+ * with err set when a row cannot be fetched (never a result without its row). */
 AP_API char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
-                             double took_ms, const ap_hit *hits, uint32_t n,
-                             ap_meta_lookup_fn meta_of, void *ud, size_t *len);
+                             double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of,
+                             void *ud, size_t *len, ap_err *err);
 
 /* Pack facts as JSON (the `annpack inspect` report). malloc'd. */
 AP_API char *ap_pack_inspect_json(const ap_pack *p);

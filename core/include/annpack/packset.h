@@ -39,6 +39,11 @@ typedef struct ap_view ap_view;
 AP_API ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err);
 AP_API void ap_view_close(ap_view *v);
 
+/* AP_OK while every file the view has mapped is still the file it opened (same inode,
+ * size, mtime and ctime); AP_ERR_VERIFY naming the file once one was changed in place.
+ * Callers that promise verified bytes check it after reading them (docs/SECURITY.md). */
+AP_API ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err);
+
 AP_API bool ap_view_is_packset(const ap_view *v);
 AP_API uint64_t ap_view_version(const ap_view *v);        /* 0 for a single pack */
 AP_API uint32_t ap_view_dim(const ap_view *v);
@@ -82,9 +87,9 @@ AP_API bool ap_view_has_sq8(const ap_view *v);
 AP_API ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len,
                                  uint32_t *layer, ap_err *err);
 
-/* An ap_meta_lookup_fn for ap_results_json over a view (view is the ap_view *): the live
- * row of id, malloc'd, or NULL. */
-AP_API char *ap_view_row_of(void *view, uint64_t id, uint32_t layer);
+/* An ap_row_fn for ap_results_json over a view (view is the const ap_view *): the row of
+ * a hit from the layer (seq) it names. */
+AP_API ap_status ap_view_row_of(void *view, uint64_t id, uint32_t layer, char **row, ap_err *err);
 
 /* `annpack inspect` / `annpack packset status` reports (malloc'd JSON). */
 AP_API char *ap_view_inspect_json(const ap_view *v);

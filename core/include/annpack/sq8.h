@@ -56,6 +56,9 @@ AP_API ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists,
  * n_lists, n_vectors and every list count equal to a's, finite params with step > 0,
  * exact file size. Errors name the file and field. */
 AP_API ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err);
+/* As ap_sq8_open, from a descriptor (which stays the caller's); name for messages. */
+AP_API ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a,
+                                ap_sq8 **out, ap_err *err);
 AP_API void ap_sq8_close(ap_sq8 *s);
 
 AP_API uint32_t ap_sq8_dim(const ap_sq8 *s);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "packset.h"
 #include "sign.h"
 #include "status.h"
 
@@ -35,6 +36,35 @@ AP_API ap_status ap_manifest_check_signature(const char *dir, const char *manife
 /* Parses an RFC 3339 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" (fractional seconds allowed)
  * into Unix seconds. */
 AP_API ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err);
+
+/* The trust policy a serving host applies when it opens a pack or packset: shared by
+ * the mount and `annpack verify`. */
+typedef struct ap_trust_policy {
+    const ap_pubkey *keys; /* nkeys > 0: a valid signature by one of them is required */
+    size_t nkeys;
+    const char *sig_path; /* NULL: DIR/pack.manifest.json.sig */
+    bool hash_files;      /* hash every file against the manifests (else only the small
+                             manifests and tombstones are checked) */
+    bool allow_expired;   /* accept a manifest whose "expires" has passed */
+    uint64_t min_version; /* refuse a lower version ... */
+    bool strict_version;  /* ... or an equal one (a reload must be newer) */
+} ap_trust_policy;
+
+/* What was established about an opened directory. */
+typedef struct ap_trust_result {
+    bool signature_present; /* a signature file exists */
+    bool signature_checked; /* and it verified with one of the policy's keys */
+    char key_id[AP_KEYID_HEX]; /* that key's id, or "" */
+    uint64_t version;          /* the root manifest's version (0 for a single pack) */
+    long long expires;         /* Unix seconds of "expires", or -1 */
+} ap_trust_result;
+
+/* Opens DIR as a view under policy: the root manifest is read once and its signature
+ * checked over those bytes before they are parsed; every file is opened once beneath DIR
+ * and checked against what the verified bytes say, then served from that same open file.
+ * res (may be NULL) is filled on success. The view is the caller's (ap_view_close). */
+AP_API ap_status ap_view_open_trusted(const char *dir, const ap_trust_policy *policy,
+                                      ap_view **out, ap_trust_result *res, ap_err *err);
 
 #ifdef __cplusplus
 }
