@@ -80,6 +80,14 @@ def test_invalid_utf8(annpack, tmp_path):
     assert_failed(r, out, "in.csv:2", "UTF-8")
 
 
+def test_too_many_columns(annpack, tmp_path):
+    # Each row is a JSON object with a key per column plus "id": the readers' cap on keys
+    # per object (65536) would refuse every row, so the build refuses the header.
+    header = ",".join(["text"] + [f"c{i}" for i in range(65535)])
+    r, out = build(annpack, tmp_path, header + "\n" + "a" + "," * 65535 + "\n", id_col=None)
+    assert_failed(r, out, "65536 columns; at most 65535")
+
+
 def test_reserved_id_column(annpack, tmp_path):
     r, out = build(annpack, tmp_path, "id,text\n1,a\n", id_col=None)
     assert_failed(r, out, 'column "id" is reserved')
