@@ -263,3 +263,37 @@ def test_manifest_size_cap(annpack, pack_copy):
     r = annpack("verify", pack_copy)
     assert r.rc == 1 and "exceeds the manifest cap" in r.err
     assert annpack("search", pack_copy, "x").rc == 1
+
+
+@pytest.fixture(scope="module")
+def base_ps(tmp_path_factory):
+    from conftest import BUILD, Cli
+    d = tmp_path_factory.mktemp("idlist") / "ps"
+    Cli(BUILD / "tools" / "annpack").ok("packset", "build-base", "--input",
+                                        EXAMPLES / "tiny_docs.csv", "--packset", d,
+                                        "--lists", 4, "--seed", 1)
+    return d
+
+
+@pytest.mark.parametrize("content,needles", [
+    # The old message echoed every following line of the file.
+    (b"7\nseven\n8\n9\n10\n", ['bad.txt:2: "seven" is not an id']),
+    (b"7\n\tab\"c\\d\x01\xff \r\n8\n", ['bad.txt:2: "ab\\"c\\\\d\\x01\\xff" is not an id']),
+    (b"1\n2\n" + b"x" * 5000 + b"\n3\n", ['bad.txt:3: "' + "x" * 40 + '..." is not an id']),
+    (b"12345678901234567\n", ['bad.txt:1: "12345678901234567" is not an id']),
+    (b"7\nlast line without newline", ['bad.txt:2: "last line without newline"']),
+    (b'{"id": 3}\n{"id": 3, "id": 4}\n5\n', ['bad.txt:2: duplicate key "id" at byte 10']),
+    (b'{"id": 3}\n{"id": 03}\n5\n', ["bad.txt:2: number with a leading zero at byte 7"]),
+    (b'{"x\\ny": 3}\n', ['bad.txt:1: expected {"id": N}']),
+], ids=["word", "escaped", "long", "too-big", "no-newline", "dup-key", "leading-zero", "no-id"])
+def test_bad_id_list_line_is_one_line(annpack, base_ps, tmp_path, content, needles):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    r = annpack("packset", "build-delta", "--packset", base_ps, "--delete-ids-file", bad,
+                "--out", base_ps / "deltas" / "0001.delta")
+    assert r.rc == 1, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 400 + len(str(bad)), r
+    for n in needles:
+        assert n in lines[0], r
+    assert not (base_ps / "deltas" / "0001.delta").exists()
