@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -297,3 +298,57 @@ def test_bad_id_list_line_is_one_line(annpack, base_ps, tmp_path, content, needl
     for n in needles:
         assert n in lines[0], r
     assert not (base_ps / "deltas" / "0001.delta").exists()
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory):
+    """Keys of other algorithms, made by real openssl."""
+    d = tmp_path_factory.mktemp("keys")
+
+    def ossl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    ossl("genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:2048", "-out", d / "rsa.pem")
+    ossl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", d / "ec.pem")
+    ossl("genpkey", "-algorithm", "ed448", "-out", d / "ed448.pem")
+    ossl("genpkey", "-algorithm", "x25519", "-out", d / "x25519.pem")
+    for k in ["rsa", "ec", "ed448", "x25519"]:
+        ossl("pkey", "-in", d / f"{k}.pem", "-pubout", "-out", d / f"{k}.pub")
+    ossl("pkey", "-in", d / "rsa.pem", "-traditional", "-out", d / "rsa-trad.pem")
+    ossl("pkey", "-in", d / "ec.pem", "-traditional", "-out", d / "ec-trad.pem")
+    ossl("rsa", "-in", d / "rsa.pem", "-RSAPublicKey_out", "-out", d / "rsa-pkcs1.pub")
+    ossl("genpkey", "-algorithm", "ed25519", "-out", d / "ed25519.pem")
+    return d
+
+
+@pytest.mark.parametrize("key,needle", [
+    ("rsa.pem", "not an Ed25519 key: it is an RSA private key (algorithm 1.2.840.113549.1.1.1)"),
+    ("ec.pem", "not an Ed25519 key: it is an EC (P-256) private key (algorithm 1.2.840.10045.2.1)"),
+    ("ed448.pem", "not an Ed25519 key: it is an Ed448 private key (algorithm 1.3.101.113)"),
+    ("x25519.pem", "not an Ed25519 key: it is an X25519 private key (algorithm 1.3.101.110)"),
+    ("rsa-trad.pem", 'not an Ed25519 key: it is an RSA private key (PEM "RSA PRIVATE KEY")'),
+    ("ec-trad.pem", 'not an Ed25519 key: it is an EC private key (PEM "EC PRIVATE KEY")'),
+    ("rsa.pub", 'a public key (PEM "PUBLIC KEY"), not a private key'),
+])
+def test_sign_with_other_key_types(annpack, tiny_pack, tmp_path, other_keys, key, needle):
+    d = tmp_path / "pack"
+    shutil.copytree(tiny_pack, d)
+    r = annpack("sign", d, "--key", other_keys / key)
+    assert r.rc == 1 and f"{key}: {needle}" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1
+    assert "base64" not in r.err
+    assert not (d / "pack.manifest.json.sig").exists()
+
+
+@pytest.mark.parametrize("key,needle", [
+    ("rsa.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an RSA public key "
+                "(algorithm 1.2.840.113549.1.1.1)"),
+    ("ec.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an EC (P-256) public key"),
+    ("ed448.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an Ed448 public key"),
+    ("rsa-pkcs1.pub", 'not an Ed25519 key: it is an RSA public key (PEM "RSA PUBLIC KEY")'),
+    ("ed25519.pem", 'a private key (PEM "PRIVATE KEY"), not a public key: give the .pub file'),
+])
+def test_pubkey_of_other_key_types(annpack, tiny_pack, other_keys, key, needle):
+    r = annpack("verify", tiny_pack, "--pubkey", other_keys / key)
+    assert r.rc == 1 and f"{key}: {needle}" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1
+    assert "base64" not in r.err
