@@ -1,6 +1,7 @@
 """Bad input gives one clear error, exit 1, and leaves no output directory."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -109,7 +110,7 @@ def test_device_other_than_cpu(annpack, tmp_path):
     src.write_text("id,text\n1,a\n")
     r = annpack("build", "--input", src, "--text-col", "text", "--id-col", "id",
                 "--output", tmp_path / "out", env={"ANNPACK_DEVICE": "cuda"})
-    assert_failed(r, tmp_path / "out", "ANNPACK_DEVICE=cuda")
+    assert_failed(r, tmp_path / "out", "ANNPACK_DEVICE=cuda", "expected cpu", rc=2)
 
 
 def test_refuses_to_overwrite_foreign_dir(annpack, tmp_path):
@@ -352,3 +353,129 @@ def test_pubkey_of_other_key_types(annpack, tiny_pack, other_keys, key, needle):
     assert r.rc == 1 and f"{key}: {needle}" in r.err, r
     assert len(r.err.strip().splitlines()) == 1
     assert "base64" not in r.err
+
+
+BAD_ENV = [
+    ("ANNPACK_LOG_LEVEL", "bogus", "expected ERROR, WARN, INFO or DEBUG"),
+    ("ANNPACK_LOG_LEVEL", "3", "expected ERROR, WARN, INFO or DEBUG"),
+    ("ANNPACK_LOG_JSON", "yes", "expected 0 or 1"),
+    ("ANNPACK_THREADS", "abc", "expected a positive integer"),
+    ("ANNPACK_THREADS", "0", "expected a positive integer"),
+    ("ANNPACK_THREADS", "-2", "expected a positive integer"),
+    ("ANNPACK_THREADS", "4x", "expected a positive integer"),
+    ("ANNPACK_FAISS_THREADS", "many", "expected a positive integer"),
+    ("ANNPACK_MAX_DIM", "12x", "expected a positive integer"),
+    ("ANNPACK_MAX_LIST_BYTES", "0", "expected a positive integer"),
+    ("ANNPACK_META_MAX_LINE", "1e6", "expected a positive integer"),
+    ("ANNPACK_ALLOW_LARGE_META", "true", "expected 0 or 1"),
+    ("ANNPACK_DEVICE", "cuda", "expected cpu"),
+]
+
+
+@pytest.mark.parametrize("var,value,needle", BAD_ENV, ids=[f"{v}={x}" for v, x, _ in BAD_ENV])
+def test_bad_environment_refused(annpack, tiny_pack, tmp_path, var, value, needle):
+    """Every ANNPACK_* variable libannpack reads is checked at start: one line naming the
+    variable and the accepted values, exit 2, from annpack and annpackfs alike."""
+    for args in (["inspect", tiny_pack], ["--version"]):
+        r = annpack(*args, env={var: value})
+        assert r.rc == 2, r
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and f"{var}={value}" in lines[0] and needle in lines[0], r
+        assert r.out == ""
+    from mountlib import ANNPACKFS, is_mounted
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    e = dict(os.environ, **{var: value})
+    r = subprocess.run([ANNPACKFS, tiny_pack, mnt], capture_output=True, text=True, env=e,
+                       timeout=60)
+    try:
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{var}={value}" in lines[0] and needle in lines[0], r.stderr
+    finally:
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt])
+    assert not is_mounted(mnt)
+
+
+@pytest.mark.parametrize("env", [
+    {"ANNPACK_LOG_LEVEL": "debug"}, {"ANNPACK_LOG_LEVEL": "Warning"},
+    {"ANNPACK_LOG_JSON": "0"}, {"ANNPACK_THREADS": "1000"}, {"ANNPACK_THREADS": ""},
+    {"ANNPACK_FAISS_THREADS": "3"}, {"ANNPACK_MAX_DIM": "8192"},
+    {"ANNPACK_ALLOW_LARGE_META": "0"}, {"ANNPACK_DEVICE": "cpu"}, {"ANNPACK_LOG_LEVEL": ""},
+])
+def test_good_environment_accepted(annpack, tiny_pack, env):
+    r = annpack("inspect", tiny_pack, env=env)
+    assert r.rc == 0, r
+
+
+def _json_lines(text):
+    lines = [l for l in text.splitlines() if l.strip()]
+    for l in lines:
+        o = json.loads(l)  # raises on a plain-text line
+        assert {"ts", "level", "program", "component", "msg"} <= set(o), l
+    return [json.loads(l) for l in lines]
+
+
+def test_log_json_every_stderr_line(annpack, tmp_path):
+    """With ANNPACK_LOG_JSON=1 every line on stderr is a JSON object: core's log lines, the
+    build's summary and notes, errors and usage errors."""
+    env = {"ANNPACK_LOG_JSON": "1", "ANNPACK_LOG_LEVEL": "INFO"}
+    out = tmp_path / "p"
+    r = annpack("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text",
+                "--id-col", "id", "--output", out, "--lists", 400, env=env)
+    assert r.rc == 0, r
+    objs = _json_lines(r.err)
+    build = [o for o in objs if o["component"] == "build" and o["program"] == "annpack"]
+    assert any("40 rows, dim 256" in o["msg"] for o in build), objs
+    assert any("--lists 400 clamped" in o["msg"] for o in build), objs
+    # A failure (cli_fail) and a usage error, each one JSON line.
+    r = annpack("verify", tmp_path / "nope", env=env)
+    assert r.rc == 1
+    (o,) = _json_lines(r.err)
+    assert o["level"] == "ERROR" and o["component"] == "verify" and "nope" in o["msg"]
+    r = annpack("build", "--bogus", env=env)
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "unknown option --bogus" in o["msg"] and "--help" in o["msg"]
+    r = annpack("frobnicate", env=env)
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "unknown command" in o["msg"]
+    r = annpack(env=env)
+    assert r.rc == 2
+    _json_lines(r.err)
+    # A bad environment value is reported in JSON too.
+    r = annpack("inspect", out, env=dict(env, ANNPACK_THREADS="abc"))
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "ANNPACK_THREADS=abc" in o["msg"]
+
+
+def test_log_json_no_progress_bar_on_a_tty(annpack, tmp_path):
+    """On a terminal the build draws a progress bar, except with ANNPACK_LOG_JSON=1."""
+    import pty
+    for env, want_bar in (({}, True), ({"ANNPACK_LOG_JSON": "1"}, False)):
+        master, slave = pty.openpty()
+        e = dict(os.environ, ANNPACK_THREADS="2", **env)
+        args = [annpack.exe, "build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col",
+                "text", "--id-col", "id", "--output", tmp_path / f"p{len(env)}", "--lists", 4]
+        p = subprocess.Popen([str(a) for a in args],
+                             stdout=subprocess.DEVNULL, stderr=slave, env=e)
+        os.close(slave)
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        assert p.wait(timeout=60) == 0
+        os.close(master)
+        text = data.decode()
+        bar = re.search(r"\r(?!\n)", text) is not None  # a bare CR redraws the bar
+        assert bar == want_bar, text
+        if not want_bar:
+            _json_lines(text.replace("\r\n", "\n"))
