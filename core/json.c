@@ -1,9 +1,13 @@
-/* Strict JSON helpers: see json.h. */
+/* Strict JSON helpers: see json.h (the validator is json_check.c). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "annpack/sign.h"
 #include "fsops.h"
 #include "json.h"
 
@@ -19,45 +23,131 @@ static const char *type_name(int type)
     }
 }
 
-/* Refuses duplicate keys anywhere in the tree. Quadratic per object, which is fine: the
- * documents checked here have tens of keys per object. */
-static ap_status check_tree(const cJSON *item, const char *name, int depth, ap_err *err)
+/* ---- duplicate keys: linear, with a SipHash set per object --------------------------- */
+
+/* Objects with at most this many keys are checked pairwise (cheaper than hashing). */
+#define SMALL_OBJECT 16
+
+typedef struct {
+    uint64_t h;
+    const char *key; /* NULL: empty slot */
+} slot;
+
+typedef struct {
+    const char *name;
+    const size_t *key_at; /* byte offset of every key, in document order */
+    size_t nkeys, next;   /* next: index of the next key in document order */
+    slot *tab;
+    size_t tab_cap;
+    ap_err *err;
+} dups;
+
+/* Keys of untrusted documents are hashed with a random key, so no one can choose keys
+ * that all land in one bucket. */
+static unsigned char g_hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t g_hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_key_init(void)
 {
-    if (depth > 64) return ap_err_set(err, AP_ERR_FORMAT, "%s: JSON nested too deeply", name);
-    for (const cJSON *c = item->child; c; c = c->next) {
-        if (cJSON_IsObject(item)) {
-            for (const cJSON *d = item->child; d != c; d = d->next)
-                if (strcmp(d->string, c->string) == 0)
-                    return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate key \"%s\"", name,
-                                      c->string);
+    ap_crypto_init(NULL);
+    randombytes_buf(g_hash_key, sizeof g_hash_key);
+}
+
+static ap_status duplicate(dups *d, const char *key, size_t k)
+{
+    char ex[200];
+    ap_json_excerpt(ex, sizeof ex, key, strlen(key), 80);
+    return ap_err_set(d->err, AP_ERR_FORMAT, "%s: duplicate key \"%s\" at byte %zu", d->name, ex,
+                      k < d->nkeys ? d->key_at[k] : 0);
+}
+
+/* Checks the n keys of obj, whose document-order indexes are idx[0..n). */
+static ap_status object_keys(dups *d, const cJSON *obj, size_t n, const size_t *idx)
+{
+    if (n <= SMALL_OBJECT) {
+        size_t j = 0;
+        for (const cJSON *c = obj->child; c; c = c->next, j++)
+            for (const cJSON *e = obj->child; e != c; e = e->next)
+                if (strcmp(e->string, c->string) == 0) return duplicate(d, c->string, idx[j]);
+        return AP_OK;
+    }
+    size_t cap = 64;
+    while (cap < 2 * n)
+        cap *= 2;
+    if (cap > d->tab_cap) {
+        free(d->tab);
+        d->tab_cap = 0;
+        if (!(d->tab = malloc(cap * sizeof *d->tab)))
+            return ap_err_set(d->err, AP_ERR_NOMEM, "%s: out of memory", d->name);
+        d->tab_cap = cap;
+    }
+    memset(d->tab, 0, cap * sizeof *d->tab);
+    size_t j = 0;
+    for (const cJSON *c = obj->child; c; c = c->next, j++) {
+        size_t klen = strlen(c->string);
+        unsigned char hb[crypto_shorthash_BYTES];
+        crypto_shorthash(hb, (const unsigned char *)c->string, klen, g_hash_key);
+        uint64_t h;
+        memcpy(&h, hb, sizeof h);
+        size_t at = (size_t)h & (cap - 1);
+        while (d->tab[at].key) {
+            if (d->tab[at].h == h && strcmp(d->tab[at].key, c->string) == 0)
+                return duplicate(d, c->string, idx[j]);
+            at = (at + 1) & (cap - 1);
         }
-        ap_status st = check_tree(c, name, depth + 1, err);
-        if (st) return st;
+        d->tab[at].h = h;
+        d->tab[at].key = c->string;
     }
     return AP_OK;
+}
+
+/* Walks the tree in document order (a key, then its value), so the k-th key met is the
+ * k-th key the validator recorded. Depth is at most AP_JSON_MAX_DEPTH. */
+static ap_status walk(dups *d, const cJSON *it)
+{
+    if (!cJSON_IsObject(it) && !cJSON_IsArray(it)) return AP_OK;
+    int obj = cJSON_IsObject(it);
+    size_t n = 0, small[SMALL_OBJECT], *idx = small;
+    if (obj) {
+        for (const cJSON *c = it->child; c; c = c->next)
+            n++;
+        if (n > SMALL_OBJECT && !(idx = malloc(n * sizeof *idx)))
+            return ap_err_set(d->err, AP_ERR_NOMEM, "%s: out of memory", d->name);
+    }
+    ap_status st = AP_OK;
+    size_t j = 0;
+    for (const cJSON *c = it->child; c && !st; c = c->next) {
+        if (obj) idx[j++] = d->next++;
+        st = walk(d, c);
+    }
+    if (!st && obj) st = object_keys(d, it, n, idx);
+    if (idx != small) free(idx);
+    return st;
 }
 
 ap_status ap_json_parse_strict(const char *buf, size_t len, const char *name, cJSON **out,
                                ap_err *err)
 {
     *out = NULL;
-    if (memchr(buf, '\0', len))
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: NUL byte in JSON", name);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    size_t *key_at = NULL, nkeys = 0;
+    ap_status st = ap_json_check(buf, len, name, &key_at, &nkeys, err);
+    if (st) return st;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
     if (!root) {
+        free(key_at);
         const char *at = cJSON_GetErrorPtr();
         long off = (at && at >= buf && at <= buf + len) ? (long)(at - buf) : -1;
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: invalid JSON near byte %ld", name, off);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: cJSON refused the JSON near byte %ld", name,
+                          off);
     }
-    for (const char *p = end; p < buf + len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            cJSON_Delete(root);
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: trailing bytes after JSON at byte %ld",
-                              name, (long)(p - buf));
-        }
-    }
-    ap_status st = check_tree(root, name, 0, err);
+    pthread_once(&g_hash_once, hash_key_init);
+    dups d = {.name = name, .key_at = key_at, .nkeys = nkeys, .err = err};
+    st = walk(&d, root);
+    if (!st && d.next != nkeys)
+        st = ap_err_set(err, AP_ERR_INTERNAL, "%s: cJSON saw %zu keys, the validator %zu", name,
+                        d.next, nkeys);
+    free(d.tab);
+    free(key_at);
     if (st) {
         cJSON_Delete(root);
         return st;

@@ -1,9 +1,13 @@
 /* Strict JSON helpers over cJSON (internal to core).
  *
- * Untrusted JSON (manifests, metadata rows, tombstones) is parsed strictly: no trailing
- * bytes, object keys compared case-sensitively, duplicate keys refused (cJSON would keep
- * the first, Python the last: two readers must never see two different documents), and
- * integers must be exact non-negative integers below 2^53 so every JSON reader agrees. */
+ * Untrusted JSON (manifests, metadata rows, tombstones) is parsed strictly, so that every
+ * JSON reader sees the same document (docs/FORMAT.md, "Strict JSON"): exactly RFC 8259
+ * (no trailing bytes, no BOM, no leading zeros, valid UTF-8 without overlongs or
+ * surrogates, paired \u surrogate escapes, no \u0000 which would cut a C string), at most
+ * AP_JSON_MAX_DEPTH levels of nesting and AP_JSON_MAX_KEYS keys per object, duplicate keys
+ * refused (cJSON would keep the first, Python the last), keys compared case-sensitively,
+ * and integers that must be exact non-negative integers below 2^53. Time and memory are
+ * linear in the input. */
 #ifndef ANNPACK_CORE_JSON_H
 #define ANNPACK_CORE_JSON_H
 
@@ -15,8 +19,20 @@
 #include "annpack/status.h"
 
 #define AP_JSON_MAX_SAFE_INT ((1ull << 53) - 1)
+/* Arrays and objects nested deeper than this are refused. */
+#define AP_JSON_MAX_DEPTH 64u
+/* Keys per object (a metadata row has one per CSV column; builds refuse wider CSVs). */
+#define AP_JSON_MAX_KEYS 65536u
 
-/* Parses len bytes; name is used in error messages ("NAME: ..."). */
+/* Checks that len bytes are exactly one RFC 8259 JSON text within the caps above (duplicate
+ * keys are not checked here). One pass, no recursion. Errors are AP_ERR_FORMAT (AP_ERR_LIMIT
+ * for a cap) "NAME: WHAT at byte N". When key_at is not NULL it receives a malloc'd array
+ * of the byte offset of every object key in document order, and *nkeys their number. */
+ap_status ap_json_check(const char *buf, size_t len, const char *name, size_t **key_at,
+                        size_t *nkeys, ap_err *err);
+
+/* Parses len bytes: ap_json_check, cJSON, then duplicate keys (decoded keys compared; a
+ * SipHash set per object, so linear). name is used in error messages ("NAME: ..."). */
 ap_status ap_json_parse_strict(const char *buf, size_t len, const char *name, cJSON **out,
                                ap_err *err);
 
@@ -44,6 +60,11 @@ ap_status ap_json_str(const cJSON *obj, const char *key, const char *name, const
 /* Adds an unsigned integer printed exactly in decimal (cJSON would print large values
  * in exponent form, which other readers parse as floats). */
 cJSON *ap_json_add_u64(cJSON *obj, const char *key, uint64_t v);
+
+/* Writes at most max bytes of s (len bytes) into out (cap bytes, always NUL-terminated)
+ * as a one-line excerpt for an error message: quotes, backslashes, control bytes and
+ * invalid UTF-8 escaped (\n, \", \x01), "..." appended when cut. Returns out. */
+char *ap_json_excerpt(char *out, size_t cap, const char *s, size_t len, size_t max);
 
 /* Renders with cJSON's formatted printer plus a trailing newline; malloc'd. */
 char *ap_json_render(const cJSON *obj, size_t *len);

@@ -16,6 +16,7 @@
 
 #include "annpack/log.h"
 #include "annpack/search.h"
+#include "env.h"
 #include "kmeans.h"
 
 #if defined(__x86_64__)
@@ -34,11 +35,8 @@ static atomic_uint g_threads = 1;
 
 uint32_t ap_blas_threads_from_env(void)
 {
-    const char *s = getenv("ANNPACK_THREADS");
-    if (!s || !*s) s = getenv("ANNPACK_FAISS_THREADS");
-    long t = s && *s ? strtol(s, NULL, 10) : 0;
-    if (t <= 0) t = 1;
-    if (t > (long)MAX_THREADS) t = MAX_THREADS;
+    uint32_t t = ap_env_get()->threads; /* ANNPACK_THREADS, parsed in env.c; at least 1 */
+    if (t > MAX_THREADS) t = MAX_THREADS;
     openblas_set_num_threads((int)t);
     g_threads = (uint32_t)t;
     return (uint32_t)t;

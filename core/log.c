@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "annpack/log.h"
+#include "env.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -24,16 +25,18 @@ static const char *level_name(ap_log_level l)
     return (unsigned)l < 4 ? names[l] : "?";
 }
 
+/* ANNPACK_LOG_LEVEL and ANNPACK_LOG_JSON, as env.c parsed them. */
 static void init(void)
 {
-    const char *lv = getenv("ANNPACK_LOG_LEVEL");
-    if (lv) {
-        for (int i = 0; i < 4; i++)
-            if (strcasecmp(lv, level_name((ap_log_level)i)) == 0) g_level = (ap_log_level)i;
-        if (strcasecmp(lv, "WARNING") == 0) g_level = AP_LOG_WARN;
-    }
-    const char *js = getenv("ANNPACK_LOG_JSON");
-    g_json = js && strcmp(js, "1") == 0;
+    const ap_env *e = ap_env_get();
+    g_level = e->log_level;
+    g_json = e->log_json;
+}
+
+int ap_log_json(void)
+{
+    pthread_once(&g_once, init);
+    return g_json;
 }
 
 int ap_log_enabled(ap_log_level level)
@@ -87,6 +90,17 @@ static void default_sink(ap_log_level level, const char *component, const char *
     } else {
         fprintf(stderr, "%s: %s: %s: %s\n", g_program, level_name(level), component, msg);
     }
+}
+
+void ap_log_emit(ap_log_level level, const char *component, const char *msg)
+{
+    pthread_once(&g_once, init);
+    pthread_mutex_lock(&g_lock);
+    if (g_sink)
+        g_sink(level, component, msg, g_sink_ud);
+    else
+        default_sink(level, component, msg);
+    pthread_mutex_unlock(&g_lock);
 }
 
 void ap_log(ap_log_level level, const char *component, const char *fmt, ...)

@@ -171,6 +171,13 @@ static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
     ap_status st = ap_csv_next(csv, &rec, &eof, err);
     if (st) return st;
     if (eof) return ap_err_set(err, AP_ERR_FORMAT, "%s: empty input (no header row)", o->input_csv);
+    /* A row is a JSON object with a key per column plus "id"; readers cap keys per object. */
+    if (rec.nfields >= AP_JSON_MAX_KEYS)
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s:%llu: %zu columns; at most %u (a row has one JSON key per column "
+                          "plus \"id\", and readers refuse objects of more than %u keys)",
+                          o->input_csv, (unsigned long long)rec.line, rec.nfields,
+                          AP_JSON_MAX_KEYS - 1, AP_JSON_MAX_KEYS);
     b->ncols = rec.nfields;
     b->cols = calloc(rec.nfields, sizeof *b->cols);
     if (!b->cols) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");

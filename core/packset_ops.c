@@ -71,9 +71,12 @@ ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint6
                 id = id * 10 + (uint64_t)(*c - '0');
             }
             if (!ok || id > AP_JSON_MAX_SAFE_INT) {
+                /* Only this line, escaped and cut: the message stays one line. */
+                char ex[200];
+                ap_json_excerpt(ex, sizeof ex, a, (size_t)(b - a), 40);
                 st = ap_err_set(err, AP_ERR_FORMAT,
-                                "%s: \"%.40s\" is not an id (an integer in [0, 2^53) or {\"id\": N})",
-                                what, a);
+                                "%s: \"%s\" is not an id (an integer in [0, 2^53) or {\"id\": N})",
+                                what, ex);
                 break;
             }
         }

@@ -258,6 +258,11 @@ out_gen:
 
 int main(int argc, char **argv)
 {
+    ap_err env_err = {0};
+    if (ap_env_check(&env_err)) { /* a bad ANNPACK_* value: a usage error */
+        fprintf(stderr, "annpackfs: %s\n", env_err.msg);
+        return 2;
+    }
     single_threaded_blas(argv);
     ap_log_set_program("annpackfs");
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);

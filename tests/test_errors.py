@@ -1,7 +1,9 @@
 """Bad input gives one clear error, exit 1, and leaves no output directory."""
 import json
 import os
+import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -80,6 +82,14 @@ def test_invalid_utf8(annpack, tmp_path):
     assert_failed(r, out, "in.csv:2", "UTF-8")
 
 
+def test_too_many_columns(annpack, tmp_path):
+    # Each row is a JSON object with a key per column plus "id": the readers' cap on keys
+    # per object (65536) would refuse every row, so the build refuses the header.
+    header = ",".join(["text"] + [f"c{i}" for i in range(65535)])
+    r, out = build(annpack, tmp_path, header + "\n" + "a" + "," * 65535 + "\n", id_col=None)
+    assert_failed(r, out, "65536 columns; at most 65535")
+
+
 def test_reserved_id_column(annpack, tmp_path):
     r, out = build(annpack, tmp_path, "id,text\n1,a\n", id_col=None)
     assert_failed(r, out, 'column "id" is reserved')
@@ -100,7 +110,7 @@ def test_device_other_than_cpu(annpack, tmp_path):
     src.write_text("id,text\n1,a\n")
     r = annpack("build", "--input", src, "--text-col", "text", "--id-col", "id",
                 "--output", tmp_path / "out", env={"ANNPACK_DEVICE": "cuda"})
-    assert_failed(r, tmp_path / "out", "ANNPACK_DEVICE=cuda")
+    assert_failed(r, tmp_path / "out", "ANNPACK_DEVICE=cuda", "expected cpu", rc=2)
 
 
 def test_refuses_to_overwrite_foreign_dir(annpack, tmp_path):
@@ -255,3 +265,217 @@ def test_manifest_size_cap(annpack, pack_copy):
     r = annpack("verify", pack_copy)
     assert r.rc == 1 and "exceeds the manifest cap" in r.err
     assert annpack("search", pack_copy, "x").rc == 1
+
+
+@pytest.fixture(scope="module")
+def base_ps(tmp_path_factory):
+    from conftest import BUILD, Cli
+    d = tmp_path_factory.mktemp("idlist") / "ps"
+    Cli(BUILD / "tools" / "annpack").ok("packset", "build-base", "--input",
+                                        EXAMPLES / "tiny_docs.csv", "--packset", d,
+                                        "--lists", 4, "--seed", 1)
+    return d
+
+
+@pytest.mark.parametrize("content,needles", [
+    # The old message echoed every following line of the file.
+    (b"7\nseven\n8\n9\n10\n", ['bad.txt:2: "seven" is not an id']),
+    (b"7\n\tab\"c\\d\x01\xff \r\n8\n", ['bad.txt:2: "ab\\"c\\\\d\\x01\\xff" is not an id']),
+    (b"1\n2\n" + b"x" * 5000 + b"\n3\n", ['bad.txt:3: "' + "x" * 40 + '..." is not an id']),
+    (b"12345678901234567\n", ['bad.txt:1: "12345678901234567" is not an id']),
+    (b"7\nlast line without newline", ['bad.txt:2: "last line without newline"']),
+    (b'{"id": 3}\n{"id": 3, "id": 4}\n5\n', ['bad.txt:2: duplicate key "id" at byte 10']),
+    (b'{"id": 3}\n{"id": 03}\n5\n', ["bad.txt:2: number with a leading zero at byte 7"]),
+    (b'{"x\\ny": 3}\n', ['bad.txt:1: expected {"id": N}']),
+], ids=["word", "escaped", "long", "too-big", "no-newline", "dup-key", "leading-zero", "no-id"])
+def test_bad_id_list_line_is_one_line(annpack, base_ps, tmp_path, content, needles):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    r = annpack("packset", "build-delta", "--packset", base_ps, "--delete-ids-file", bad,
+                "--out", base_ps / "deltas" / "0001.delta")
+    assert r.rc == 1, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 400 + len(str(bad)), r
+    for n in needles:
+        assert n in lines[0], r
+    assert not (base_ps / "deltas" / "0001.delta").exists()
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory):
+    """Keys of other algorithms, made by real openssl."""
+    d = tmp_path_factory.mktemp("keys")
+
+    def ossl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    ossl("genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:2048", "-out", d / "rsa.pem")
+    ossl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", d / "ec.pem")
+    ossl("genpkey", "-algorithm", "ed448", "-out", d / "ed448.pem")
+    ossl("genpkey", "-algorithm", "x25519", "-out", d / "x25519.pem")
+    for k in ["rsa", "ec", "ed448", "x25519"]:
+        ossl("pkey", "-in", d / f"{k}.pem", "-pubout", "-out", d / f"{k}.pub")
+    ossl("pkey", "-in", d / "rsa.pem", "-traditional", "-out", d / "rsa-trad.pem")
+    ossl("pkey", "-in", d / "ec.pem", "-traditional", "-out", d / "ec-trad.pem")
+    ossl("rsa", "-in", d / "rsa.pem", "-RSAPublicKey_out", "-out", d / "rsa-pkcs1.pub")
+    ossl("genpkey", "-algorithm", "ed25519", "-out", d / "ed25519.pem")
+    return d
+
+
+@pytest.mark.parametrize("key,needle", [
+    ("rsa.pem", "not an Ed25519 key: it is an RSA private key (algorithm 1.2.840.113549.1.1.1)"),
+    ("ec.pem", "not an Ed25519 key: it is an EC (P-256) private key (algorithm 1.2.840.10045.2.1)"),
+    ("ed448.pem", "not an Ed25519 key: it is an Ed448 private key (algorithm 1.3.101.113)"),
+    ("x25519.pem", "not an Ed25519 key: it is an X25519 private key (algorithm 1.3.101.110)"),
+    ("rsa-trad.pem", 'not an Ed25519 key: it is an RSA private key (PEM "RSA PRIVATE KEY")'),
+    ("ec-trad.pem", 'not an Ed25519 key: it is an EC private key (PEM "EC PRIVATE KEY")'),
+    ("rsa.pub", 'a public key (PEM "PUBLIC KEY"), not a private key'),
+])
+def test_sign_with_other_key_types(annpack, tiny_pack, tmp_path, other_keys, key, needle):
+    d = tmp_path / "pack"
+    shutil.copytree(tiny_pack, d)
+    r = annpack("sign", d, "--key", other_keys / key)
+    assert r.rc == 1 and f"{key}: {needle}" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1
+    assert "base64" not in r.err
+    assert not (d / "pack.manifest.json.sig").exists()
+
+
+@pytest.mark.parametrize("key,needle", [
+    ("rsa.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an RSA public key "
+                "(algorithm 1.2.840.113549.1.1.1)"),
+    ("ec.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an EC (P-256) public key"),
+    ("ed448.pub", "PUBLIC KEY block 1 is not an Ed25519 key: it is an Ed448 public key"),
+    ("rsa-pkcs1.pub", 'not an Ed25519 key: it is an RSA public key (PEM "RSA PUBLIC KEY")'),
+    ("ed25519.pem", 'a private key (PEM "PRIVATE KEY"), not a public key: give the .pub file'),
+])
+def test_pubkey_of_other_key_types(annpack, tiny_pack, other_keys, key, needle):
+    r = annpack("verify", tiny_pack, "--pubkey", other_keys / key)
+    assert r.rc == 1 and f"{key}: {needle}" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1
+    assert "base64" not in r.err
+
+
+BAD_ENV = [
+    ("ANNPACK_LOG_LEVEL", "bogus", "expected ERROR, WARN, INFO or DEBUG"),
+    ("ANNPACK_LOG_LEVEL", "3", "expected ERROR, WARN, INFO or DEBUG"),
+    ("ANNPACK_LOG_JSON", "yes", "expected 0 or 1"),
+    ("ANNPACK_THREADS", "abc", "expected a positive integer"),
+    ("ANNPACK_THREADS", "0", "expected a positive integer"),
+    ("ANNPACK_THREADS", "-2", "expected a positive integer"),
+    ("ANNPACK_THREADS", "4x", "expected a positive integer"),
+    ("ANNPACK_FAISS_THREADS", "many", "expected a positive integer"),
+    ("ANNPACK_MAX_DIM", "12x", "expected a positive integer"),
+    ("ANNPACK_MAX_LIST_BYTES", "0", "expected a positive integer"),
+    ("ANNPACK_META_MAX_LINE", "1e6", "expected a positive integer"),
+    ("ANNPACK_ALLOW_LARGE_META", "true", "expected 0 or 1"),
+    ("ANNPACK_DEVICE", "cuda", "expected cpu"),
+]
+
+
+@pytest.mark.parametrize("var,value,needle", BAD_ENV, ids=[f"{v}={x}" for v, x, _ in BAD_ENV])
+def test_bad_environment_refused(annpack, tiny_pack, tmp_path, var, value, needle):
+    """Every ANNPACK_* variable libannpack reads is checked at start: one line naming the
+    variable and the accepted values, exit 2, from annpack and annpackfs alike."""
+    for args in (["inspect", tiny_pack], ["--version"]):
+        r = annpack(*args, env={var: value})
+        assert r.rc == 2, r
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and f"{var}={value}" in lines[0] and needle in lines[0], r
+        assert r.out == ""
+    from mountlib import ANNPACKFS, is_mounted
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    e = dict(os.environ, **{var: value})
+    r = subprocess.run([ANNPACKFS, tiny_pack, mnt], capture_output=True, text=True, env=e,
+                       timeout=60)
+    try:
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{var}={value}" in lines[0] and needle in lines[0], r.stderr
+    finally:
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt])
+    assert not is_mounted(mnt)
+
+
+@pytest.mark.parametrize("env", [
+    {"ANNPACK_LOG_LEVEL": "debug"}, {"ANNPACK_LOG_LEVEL": "Warning"},
+    {"ANNPACK_LOG_JSON": "0"}, {"ANNPACK_THREADS": "1000"}, {"ANNPACK_THREADS": ""},
+    {"ANNPACK_FAISS_THREADS": "3"}, {"ANNPACK_MAX_DIM": "8192"},
+    {"ANNPACK_ALLOW_LARGE_META": "0"}, {"ANNPACK_DEVICE": "cpu"}, {"ANNPACK_LOG_LEVEL": ""},
+])
+def test_good_environment_accepted(annpack, tiny_pack, env):
+    r = annpack("inspect", tiny_pack, env=env)
+    assert r.rc == 0, r
+
+
+def _json_lines(text):
+    lines = [l for l in text.splitlines() if l.strip()]
+    for l in lines:
+        o = json.loads(l)  # raises on a plain-text line
+        assert {"ts", "level", "program", "component", "msg"} <= set(o), l
+    return [json.loads(l) for l in lines]
+
+
+def test_log_json_every_stderr_line(annpack, tmp_path):
+    """With ANNPACK_LOG_JSON=1 every line on stderr is a JSON object: core's log lines, the
+    build's summary and notes, errors and usage errors."""
+    env = {"ANNPACK_LOG_JSON": "1", "ANNPACK_LOG_LEVEL": "INFO"}
+    out = tmp_path / "p"
+    r = annpack("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text",
+                "--id-col", "id", "--output", out, "--lists", 400, env=env)
+    assert r.rc == 0, r
+    objs = _json_lines(r.err)
+    build = [o for o in objs if o["component"] == "build" and o["program"] == "annpack"]
+    assert any("40 rows, dim 256" in o["msg"] for o in build), objs
+    assert any("--lists 400 clamped" in o["msg"] for o in build), objs
+    # A failure (cli_fail) and a usage error, each one JSON line.
+    r = annpack("verify", tmp_path / "nope", env=env)
+    assert r.rc == 1
+    (o,) = _json_lines(r.err)
+    assert o["level"] == "ERROR" and o["component"] == "verify" and "nope" in o["msg"]
+    r = annpack("build", "--bogus", env=env)
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "unknown option --bogus" in o["msg"] and "--help" in o["msg"]
+    r = annpack("frobnicate", env=env)
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "unknown command" in o["msg"]
+    r = annpack(env=env)
+    assert r.rc == 2
+    _json_lines(r.err)
+    # A bad environment value is reported in JSON too.
+    r = annpack("inspect", out, env=dict(env, ANNPACK_THREADS="abc"))
+    assert r.rc == 2
+    (o,) = _json_lines(r.err)
+    assert "ANNPACK_THREADS=abc" in o["msg"]
+
+
+def test_log_json_no_progress_bar_on_a_tty(annpack, tmp_path):
+    """On a terminal the build draws a progress bar, except with ANNPACK_LOG_JSON=1."""
+    import pty
+    for env, want_bar in (({}, True), ({"ANNPACK_LOG_JSON": "1"}, False)):
+        master, slave = pty.openpty()
+        e = dict(os.environ, ANNPACK_THREADS="2", **env)
+        args = [annpack.exe, "build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col",
+                "text", "--id-col", "id", "--output", tmp_path / f"p{len(env)}", "--lists", 4]
+        p = subprocess.Popen([str(a) for a in args],
+                             stdout=subprocess.DEVNULL, stderr=slave, env=e)
+        os.close(slave)
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        assert p.wait(timeout=60) == 0
+        os.close(master)
+        text = data.decode()
+        bar = re.search(r"\r(?!\n)", text) is not None  # a bare CR redraws the bar
+        assert bar == want_bar, text
+        if not want_bar:
+            _json_lines(text.replace("\r\n", "\n"))

@@ -85,7 +85,13 @@ def test_bad_query_names(signed_ps, mount):
     with pytest.raises(OSError) as e:
         os.stat(m.mnt / "query" / ("q" * 1100))
     assert e.value.errno == errno.ENAMETOOLONG
-    assert "refused name" in m.stderr() or True  # logged at WARN
+    # Each refusal is logged at WARN, one line with the name's length and the reason.
+    log = m.stderr().splitlines()
+    assert log[0] == ("annpackfs: WARN: query: refused name (5 bytes): "
+                      "k must be an integer in [1, 1000]"), log
+    assert all(l.startswith("annpackfs: WARN: query: refused name (") for l in log), log
+    assert any("(1100 bytes): query name of 1100 bytes exceeds the cap of 1024" in l
+               for l in log), log
 
 
 @pytest.mark.parametrize("case", ["wrong-key", "no-signature", "tampered", "path-escape", "cap"])

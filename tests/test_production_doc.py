@@ -60,6 +60,31 @@ def test_nginx_block_is_the_example():
     assert strip_comments(shown) == strip_comments((ROOT / "examples/nginx.conf").read_text())
 
 
+def deployment_paths(text):
+    """Every absolute path under the guide's deployment prefixes, e.g. /srv/annpack/ps."""
+    prefixes = [p for p in PATHS if p not in ("/etc/nginx", "/secure")]
+    pat = "(?:" + "|".join(map(re.escape, prefixes)) + r")[\w./-]*"
+    return {m.rstrip(".") for m in re.findall(pat, text)}
+
+
+def test_one_set_of_deployment_paths():
+    """docs/, the examples and the guide name the same files (the packset is
+    /srv/annpack/ps, never /srv/annpack/packset; the log is /var/log/annpack/annpackfs.log)."""
+    guide = deployment_paths(DOC.read_text())
+    assert {"/srv/annpack/ps", "/srv/annpack/mnt", "/etc/annpack/ci.pub",
+            "/var/lib/annpack/state.json", "/var/log/annpack/annpackfs.log"} <= guide
+    others = sorted(p for p in (ROOT / "docs").rglob("*.md")) + \
+        sorted(p for p in (ROOT / "examples").iterdir() if p.is_file())
+    bad = {}
+    for f in others:
+        text = f.read_text(errors="replace")
+        wrong = {old for old in ("/srv/annpack/packset", "/var/log/annpackfs.log") if old in text}
+        wrong |= deployment_paths(text) - guide
+        if wrong:
+            bad[str(f.relative_to(ROOT))] = sorted(wrong)
+    assert not bad, f"paths that docs/PRODUCTION.md does not use: {bad}"
+
+
 def stop_everything(w):
     pid = pathlib.Path(w, "run", "nginx.pid")
     if pid.exists():

@@ -35,7 +35,13 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     ap_log_set_program("annpack");
+    int rc = cli_check_env();
+    if (rc) return rc;
     if (argc < 2) {
+        if (ap_log_json()) {
+            cli_msg(NULL, AP_LOG_ERROR, "no command given (see 'annpack --help')");
+            return EXIT_USAGE;
+        }
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -49,6 +55,10 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    if (ap_log_json()) {
+        cli_msg(NULL, AP_LOG_ERROR, "unknown command '%s' (see 'annpack --help')", argv[1]);
+        return EXIT_USAGE;
+    }
     fprintf(stderr, "annpack: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -7,21 +7,55 @@
 
 #include "cli.h"
 
+static void vmsg(const char *cmd, ap_log_level level, const char *fmt, va_list ap)
+{
+    char msg[AP_ERR_MSG_MAX + 256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (ap_log_json())
+        ap_log_emit(level, cmd ? cmd : "cli", msg);
+    else if (cmd)
+        fprintf(stderr, "annpack %s: %s\n", cmd, msg);
+    else
+        fprintf(stderr, "annpack: %s\n", msg);
+}
+
+void cli_msg(const char *cmd, ap_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(cmd, level, fmt, ap);
+    va_end(ap);
+}
+
 int cli_fail(const char *cmd, const ap_err *err)
 {
     cli_progress_end();
-    fprintf(stderr, "annpack %s: %s\n", cmd, err->msg[0] ? err->msg : ap_status_name(err->status));
+    cli_msg(cmd, AP_LOG_ERROR, "%s", err->msg[0] ? err->msg : ap_status_name(err->status));
     return EXIT_FAIL;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[AP_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "annpack %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'annpack %s --help'.\n", cmd);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (ap_log_json()) {
+        cli_msg(cmd, AP_LOG_ERROR, "%s (try 'annpack %s --help')", msg, cmd);
+    } else {
+        fprintf(stderr, "annpack %s: %s\nTry 'annpack %s --help'.\n", cmd, msg, cmd);
+    }
+    return EXIT_USAGE;
+}
+
+int cli_check_env(void)
+{
+    ap_err err = {0};
+    if (ap_env_check(&err) == AP_OK) return EXIT_OK;
+    /* ANNPACK_LOG_JSON itself may be the bad one: then ap_log_json() is off (its default)
+     * and the line is plain text. */
+    cli_msg(NULL, AP_LOG_ERROR, "%s", err.msg);
     return EXIT_USAGE;
 }
 
@@ -46,7 +80,8 @@ static int g_drawn;
 void cli_progress(void *ud, const char *phase, uint64_t done, uint64_t total)
 {
     (void)ud;
-    if (!isatty(STDERR_FILENO)) return;
+    /* A bar only on a terminal, and never with ANNPACK_LOG_JSON=1 (every line JSON). */
+    if (!isatty(STDERR_FILENO) || ap_log_json()) return;
     if (total) {
         int pct = (int)(done * 100 / total);
         int w = pct * 30 / 100;
@@ -68,7 +103,7 @@ void cli_progress_end(void)
 int cli_emit(const char *s)
 {
     if (fputs(s, stdout) == EOF || fflush(stdout) != 0) {
-        fprintf(stderr, "annpack: cannot write output: %s\n", strerror(errno));
+        cli_msg(NULL, AP_LOG_ERROR, "cannot write output: %s", strerror(errno));
         return EXIT_FAIL;
     }
     return EXIT_OK;

@@ -9,8 +9,17 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-/* Prints "annpack CMD: MESSAGE" to stderr and returns EXIT_FAIL. */
+/* One line on stderr: "annpack CMD: MESSAGE" ("annpack: MESSAGE" when cmd is NULL), or
+ * with ANNPACK_LOG_JSON=1 a JSON object like every log line, component CMD. */
+void cli_msg(const char *cmd, ap_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints "annpack CMD: MESSAGE" to stderr (cli_msg) and returns EXIT_FAIL. */
 int cli_fail(const char *cmd, const ap_err *err);
+
+/* Checks the environment (ap_env_check); on a bad value prints it and returns EXIT_USAGE,
+ * else EXIT_OK. */
+int cli_check_env(void);
 
 /* Prints a usage error (with a hint to --help) and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -63,7 +63,7 @@ int cmd_build(int argc, char **argv)
         case 'l':
             /* --lists 0 is bad input (exit 1), not a usage slip. */
             if (!strcmp(optarg, "0")) {
-                fprintf(stderr, "annpack build: --lists must be at least 1\n");
+                cli_msg("build", AP_LOG_ERROR, "--lists must be at least 1");
                 return EXIT_FAIL;
             }
             if (!cli_parse_u64("build", "--lists", optarg, 1, UINT32_MAX, &v)) return EXIT_USAGE;
@@ -122,13 +122,13 @@ int cmd_build(int argc, char **argv)
     cli_progress_end();
     if (st) return cli_fail("build", &err);
     if (rep.rows_skipped)
-        fprintf(stderr, "annpack build: --max-rows %llu: left out %llu of %llu rows\n",
+        cli_msg("build", AP_LOG_WARN, "--max-rows %llu: left out %llu of %llu rows",
                 (unsigned long long)o.max_rows, (unsigned long long)rep.rows_skipped,
                 (unsigned long long)rep.rows + (unsigned long long)rep.rows_skipped);
     if (lists_given && rep.lists_effective < rep.lists_requested)
-        fprintf(stderr, "annpack build: --lists %u clamped to %u (the number of vectors)\n",
+        cli_msg("build", AP_LOG_WARN, "--lists %u clamped to %u (the number of vectors)",
                 rep.lists_requested, rep.lists_effective);
-    fprintf(stderr, "annpack build: %llu rows, dim %u, %u lists -> %s (%.2f s)\n",
+    cli_msg("build", AP_LOG_INFO, "%llu rows, dim %u, %u lists -> %s (%.2f s)",
             (unsigned long long)rep.rows, rep.dim, rep.lists_effective, o.output_dir,
             rep.seconds_total);
     if (!json) return EXIT_OK;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "annpack/caps.h"
@@ -43,12 +44,49 @@ int main(void)
     CHECK_OK(ap_caps_reload(&err), &err);
     CHECK(ap_caps_get()->meta_max_line == (1u << 20));
 
+    /* The environment check: every variable core reads, one line naming it, its value and
+     * what it accepts; empty counts as unset; valid values pass. */
+    static const struct {
+        const char *var, *bad, *good, *needle;
+    } env[] = {
+        {"ANNPACK_LOG_LEVEL", "bogus", "debug", "expected ERROR, WARN, INFO or DEBUG"},
+        {"ANNPACK_LOG_JSON", "true", "1", "expected 0 or 1"},
+        {"ANNPACK_THREADS", "abc", "8", "expected a positive integer"},
+        {"ANNPACK_THREADS", "0", "1000", "expected a positive integer"},
+        {"ANNPACK_FAISS_THREADS", "-1", "2", "expected a positive integer"},
+        {"ANNPACK_MAX_DIM", "99999999999", "16", "expected a positive integer"},
+        {"ANNPACK_MAX_META_BYTES", " 5", "5", "expected a positive integer"},
+        {"ANNPACK_ALLOW_LARGE_META", "yes", "0", "expected 0 or 1"},
+        {"ANNPACK_DEVICE", "gpu", "cpu", "expected cpu"},
+    };
+    CHECK_OK(ap_env_check(&err), &err);
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "%s=%s is not valid: %s", env[i].var, env[i].bad,
+                 env[i].needle);
+        setenv(env[i].var, env[i].bad, 1);
+        CHECK_ERR(ap_env_check(&err), AP_ERR_ARG, &err, want);
+        setenv(env[i].var, env[i].good, 1);
+        CHECK_OK(ap_env_check(&err), &err);
+        setenv(env[i].var, "", 1);
+        CHECK_OK(ap_env_check(&err), &err);
+        unsetenv(env[i].var);
+    }
+    /* A value with a newline is escaped: the message stays one line. */
+    setenv("ANNPACK_LOG_LEVEL", "INFO\nx", 1);
+    CHECK_ERR(ap_env_check(&err), AP_ERR_ARG, &err, "ANNPACK_LOG_LEVEL=INFO\\nx is not valid");
+    unsetenv("ANNPACK_LOG_LEVEL");
+
     /* Logging goes through the sink; below-threshold messages are dropped. */
     ap_log_set_sink(sink, NULL);
     ap_log_set_level(AP_LOG_INFO);
     ap_log(AP_LOG_INFO, "test", "hello %d", 42);
     ap_log(AP_LOG_DEBUG, "test", "hello %d", 42);
     CHECK(sink_calls == 1);
+    /* ap_log_emit ignores the threshold (programs' own errors and summaries). */
+    ap_log_set_level(AP_LOG_ERROR);
+    ap_log_emit(AP_LOG_INFO, "test", "hello 42");
+    CHECK(sink_calls == 2);
     ap_log_set_sink(NULL, NULL);
     return check_done();
 }

@@ -1,7 +1,8 @@
 /* annpack — security caps on untrusted input.
  *
  * Every reader of untrusted bytes checks these. Defaults come from DESIGN.md; each can be
- * changed through the environment variable of the same name (read once, on first use).
+ * changed through the environment variable of the same name (read once, on first use, with
+ * the other ANNPACK_* variables: see ap_env_check).
  * ANNPACK_ALLOW_LARGE_META=1 lifts the two metadata caps. Error messages that report a
  * cap name its variable, e.g. "dim 5000 exceeds ANNPACK_MAX_DIM (4096)". */
 #ifndef ANNPACK_CAPS_H
@@ -34,13 +35,23 @@ typedef struct ap_caps {
 } ap_caps;
 
 /* The caps in force. Thread-safe; reads the environment on first call. An unparsable
- * environment value leaves that cap at its default (ap_caps_check_env reports it). */
+ * environment value leaves that cap at its default (ap_env_check reports it). */
 AP_API const ap_caps *ap_caps_get(void);
 
 /* Re-reads the environment (tests and long-running tools that changed it). Not
- * thread-safe against concurrent ap_caps_get. Returns an error naming the variable when
- * a value is not a positive integer. */
+ * thread-safe against concurrent ap_caps_get. Returns the ap_env_check error of the first
+ * bad variable. */
 AP_API ap_status ap_caps_reload(ap_err *err);
+
+/* Checks every environment variable libannpack reads: the caps above,
+ * ANNPACK_ALLOW_LARGE_META (0|1), ANNPACK_LOG_LEVEL (ERROR|WARN|INFO|DEBUG, any case),
+ * ANNPACK_LOG_JSON (0|1), ANNPACK_THREADS and ANNPACK_FAISS_THREADS (positive integers),
+ * ANNPACK_DEVICE (cpu). An empty value counts as unset. Returns AP_ERR_ARG with one line
+ * naming the first bad variable, its value and the values it accepts, e.g.
+ * "ANNPACK_THREADS=abc is not valid: expected a positive integer (...)". Programs call it
+ * first and exit 2 (a usage error) when it fails; the library itself falls back to the
+ * default for a bad value. */
+AP_API ap_status ap_env_check(ap_err *err);
 
 #ifdef __cplusplus
 }

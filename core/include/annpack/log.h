@@ -3,7 +3,8 @@
  * Core code reports progress and non-fatal conditions here and nowhere else. The default
  * sink writes one line per message to stderr: "annpack: LEVEL: component: message", or,
  * with ANNPACK_LOG_JSON=1, one JSON object per line {"ts","level","component","msg"}.
- * ANNPACK_LOG_LEVEL=ERROR|WARN|INFO|DEBUG selects the threshold (default WARN). */
+ * ANNPACK_LOG_LEVEL=ERROR|WARN|INFO|DEBUG selects the threshold (default WARN). Both are
+ * read once (env.c); ap_env_check refuses other values. */
 #ifndef ANNPACK_LOG_H
 #define ANNPACK_LOG_H
 
@@ -39,6 +40,14 @@ AP_API void ap_log_set_level(ap_log_level level);
 
 /* Tags every default-sink line with a program name (default "annpack"). */
 AP_API void ap_log_set_program(const char *name);
+
+/* True when ANNPACK_LOG_JSON=1: then every line a program writes to stderr should be a
+ * JSON object, so programs print their own messages with ap_log_emit. */
+AP_API int ap_log_json(void);
+
+/* Writes one message through the sink whatever the threshold (a program's errors and
+ * summaries, which are always shown), in the same shape as ap_log's lines. */
+AP_API void ap_log_emit(ap_log_level level, const char *component, const char *msg);
 
 #ifdef __cplusplus
 }
