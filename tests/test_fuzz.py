@@ -50,3 +50,17 @@ def test_replay_fails_on_unreadable_file(tmp_path, kind):
     r = replay(tmp_path)
     assert r.returncode == 1, r.stdout
     assert str(bad) in r.stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--bogus"], "unknown argument '--bogus'"),
+    (["--budget"], "--budget needs a positive number of seconds"),
+    (["--per-target", "0"], "--per-target needs a positive number of seconds"),
+    (["--only", "nope", "--budget", "5"], "no target 'nope'"),
+])
+def test_fuzz_script_usage_errors(args, msg):
+    """Usage errors exit 2 with one message before anything is built or run."""
+    r = subprocess.run([str(ROOT / "tools" / "fuzz.sh"), *args], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2
+    assert msg in r.stderr

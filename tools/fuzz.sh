@@ -121,7 +121,7 @@ if [ "$mode" = merge ]; then
         rm -f "$c"/*
         cp "$tmp"/* "$c"/
         rm -rf "$tmp" "$old"
-        echo "fuzz_$t: corpus $before -> $(ls "$c" | wc -l) files, $(du -sk "$c" | cut -f1) KiB"
+        echo "fuzz_$t: corpus $before -> $(ls "$c" | wc -l) files, $(du -sb "$c" | cut -f1) bytes"
     done
     exit 0
 fi
@@ -140,7 +140,6 @@ total=0
 for t in "${targets[@]}"; do
     corpus=$bdir/corpus/$t crashes=$bdir/crashes/$t log=$bdir/fuzz_$t.log
     mkdir -p "$corpus" "$crashes"
-    before=$(ls "$corpus" | wc -l)
     # The first corpus directory receives the new entries; the committed one is read only.
     "$bdir/tests/fuzz/fuzz_$t" $(dict_of "$t") "${common[@]}" -max_total_time="$each" \
         -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "tests/fuzz/corpus/$t" \
@@ -150,14 +149,16 @@ for t in "${targets[@]}"; do
     [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
     cov0=$(grep -m1 -oE 'INITED cov: [0-9]+' "$log" | grep -oE '[0-9]+$')
     cov1=$(grep -oE '^#[0-9]+.*cov: [0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+')
-    added=$(($(ls "$corpus" | wc -l) - before))
+    # Inputs found while fuzzing (after the seeds were loaded): libFuzzer's NEW lines.
+    added=$(awk '/INITED/ {on = 1; next} on && /^#[0-9]+\tNEW / {n++} END {print n + 0}' "$log")
     total=$((total + ${execs:-0}))
-    line="fuzz_$t: ${execs:-?} executions in ${each}s, cov ${cov0:-?} -> ${cov1:-${cov0:-?}}, $added new corpus entries"
+    cov="cov ${cov0:-?} -> ${cov1:-${cov0:-?}}, $added new corpus entries"
     if [ $rc -ne 0 ]; then
-        echo "$line, FAILED (rc $rc): $(ls -t "$crashes" | head -1 | sed "s|^|$crashes/|") (log: $log)"
+        art=$(ls -t "$crashes" | head -1)
+        echo "fuzz_$t: FAILED (exit $rc) after ${execs:-?} executions, $cov: ${art:+$crashes/$art }(log: $log)"
         status=1
     else
-        echo "$line, no crash"
+        echo "fuzz_$t: ${execs:-?} executions in ${each}s, $cov, no crash"
     fi
 done
 echo "total: $total executions; new entries in $bdir/corpus/, crashes in $bdir/crashes/"
