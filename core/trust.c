@@ -11,22 +11,42 @@
 #include "fsops.h"
 #include "trust_check.h"
 
+/* The value of n decimal digits at s, or -1 when one is not a digit (no sign, no space). */
+static int fixed_digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err)
 {
-    int Y, M, D, h, m, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19)
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    /* Exactly YYYY-MM-DDTHH:MM:SS[.fraction]Z: every field its digits, nothing else. */
+    if (strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':')
         goto bad;
-    const char *p = s + n;
+    int Y = fixed_digits(s, 4), M = fixed_digits(s + 5, 2), D = fixed_digits(s + 8, 2),
+        h = fixed_digits(s + 11, 2), m = fixed_digits(s + 14, 2), sec = fixed_digits(s + 17, 2);
+    const char *p = s + 19;
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9') goto bad;
         while (*p >= '0' && *p <= '9') p++;
     }
     if (strcmp(p, "Z") != 0) goto bad;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970) goto bad;
+    if (Y < 1970 || M < 1 || M > 12 || D < 1 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
+        sec > 60)
+        goto bad;
+    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (D > mdays[M - 1] + (M == 2 && leap)) goto bad;
+    /* A leap second (:60) is the instant after :59. */
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
-                    .tm_min = m, .tm_sec = sec};
-    *out = (long long)timegm(&tm);
+                    .tm_min = m, .tm_sec = sec == 60 ? 59 : sec};
+    *out = (long long)timegm(&tm) + (sec == 60);
     return AP_OK;
 bad:
     return ap_err_set(err, AP_ERR_FORMAT, "\"%.64s\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)",

@@ -30,5 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ap_root_manifest r;
     if (ap_root_manifest_load(dir, &r, NULL) == AP_OK) ap_root_manifest_free(&r);
     unlink(path);
+    rmdir(dir);
     return 0;
 }
