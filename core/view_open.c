@@ -135,8 +135,49 @@ static void report_trust(const ap_checks *cx, const ap_view_trust *t, ap_status 
 /* Checks a delta's own manifest against the root's: the base it was built against and
  * the hashes of the files it lists (its pack manifest and tombstones, whose bytes the
  * root manifest already pinned). */
+/* The delta manifest's own fields: kind, schema, the counts and embedder of the layer. */
+static ap_status check_delta_fields(const cJSON *j, const char *name, const ap_layer *L,
+                                    ap_err *err)
+{
+    uint64_t schema, adds, tombs;
+    const char *kind;
+    const cJSON *emb;
+    ap_status st;
+    if ((st = ap_json_u64(j, "schema_version", 1000, name, &schema, err)) ||
+        (st = ap_json_str(j, "kind", name, &kind, err)) ||
+        (st = ap_json_u64(j, "adds", AP_JSON_MAX_SAFE_INT, name, &adds, err)) ||
+        (st = ap_json_u64(j, "tombstones", AP_JSON_MAX_SAFE_INT, name, &tombs, err)) ||
+        (st = ap_json_member(j, "embedder", cJSON_Object, name, &emb, err)))
+        return st;
+    if (schema != 1 || strcmp(kind, "annpack-delta") != 0)
+        return ap_err_set(err, AP_ERR_UNSUPPORTED,
+                          "%s: not an annpack-delta manifest of schema_version 1", name);
+    if (adds != ap_meta_count(ap_pack_meta(L->pack)) || tombs != L->ntomb)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s: says %llu adds and %llu tombstones, the layer has %llu and %zu",
+                          name, (unsigned long long)adds, (unsigned long long)tombs,
+                          (unsigned long long)ap_meta_count(ap_pack_meta(L->pack)), L->ntomb);
+    char *want = ap_embedder_describe(ap_pack_embedder(L->pack)), *text = NULL, *got = NULL;
+    ap_embedder *e = NULL;
+    st = want && (text = cJSON_PrintUnformatted(emb))
+             ? AP_OK
+             : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
+    if (!st && !(got = ap_embedder_describe(e)))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st && strcmp(got, want) != 0)
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the layer's %s", name,
+                        got, want);
+    ap_embedder_free(e);
+    free(want);
+    free(text);
+    free(got);
+    return st;
+}
+
 static ap_status check_delta_manifest(int layerfd, const char *display, const ap_root_manifest *m,
-                                      const ap_delta_entry *d, const ap_checks *cx, ap_err *err)
+                                      const ap_delta_entry *d, const ap_layer *L,
+                                      const ap_checks *cx, ap_err *err)
 {
     char *text = NULL, *name = ap_path_join(display, base_name(d->delta_manifest));
     size_t len = 0;
@@ -151,7 +192,13 @@ static ap_status check_delta_manifest(int layerfd, const char *display, const ap
     if (!st) st = ap_json_str(j, "base_sha256_annpack", name, &bh, err);
     if (!st && strcmp(bh, m->base_sha256_annpack) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: built against another base", name);
+    if (!st) st = check_delta_fields(j, name, L, err);
     if (!st) st = ap_json_member(j, "files", cJSON_Object, name, &files, err);
+    /* It must pin the layer's manifest and tombstones (which the root pins too). */
+    if (!st && (!cJSON_GetObjectItemCaseSensitive(files, AP_MANIFEST) ||
+                !cJSON_GetObjectItemCaseSensitive(files, base_name(d->tombstones))))
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: files must list %s and %s", name, AP_MANIFEST,
+                        base_name(d->tombstones));
     cJSON_ArrayForEach(f, files)
     {
         const char *want = NULL;
@@ -227,7 +274,7 @@ static ap_status open_layer(ap_view *v, int rootfd, uint32_t l, const ap_checks 
                          .delta = d != NULL};
     st = ap_pack_open_at(fd, L->dir, path, NULL, 0, &ex, cx, &L->pack, err);
     if (!st && d) st = load_tombstones(L, fd, L->dir, d, cx, err);
-    if (!st && d) st = check_delta_manifest(fd, L->dir, m, d, cx, err);
+    if (!st && d) st = check_delta_manifest(fd, L->dir, m, d, L, cx, err);
     close(fd);
     if (st) return st;
     ap_report_ok(cx->rep, cx->deep ? "layer-deep" : "layer", path);

@@ -226,3 +226,31 @@ def test_unchecked_signature_is_said(annpack, signed_ps):
     rep = annpack.ok("verify", d).json()
     assert rep["signature"]["present"] and not rep["signature"]["checked"]
     assert "not checked" in rep["signature"]["note"]
+
+
+@pytest.mark.parametrize("change", ["files", "kind", "adds", "embedder"])
+def test_delta_manifest_fields_are_checked(annpack, tmp_path, change):
+    """A delta manifest must say what it is (kind, schema), pin the layer's manifest and
+    tombstones, and agree with the layer's counts and embedder (found by fuzz_delta)."""
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", d,
+               "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", d, "--add", EXAMPLES / "delta_add.csv",
+               "--delete-ids", "1,2", "--out", d / "deltas" / "0001.delta")
+    dm = d / "deltas" / "0001.delta" / "delta.manifest.json"
+    j = json.loads(dm.read_text())
+    if change == "files":
+        j["files"] = {}
+    elif change == "kind":
+        del j["kind"]
+    elif change == "adds":
+        j["adds"] += 1
+    else:
+        j["embedder"] = dict(j["embedder"], seed=j["embedder"].get("seed", 0) + 1)
+    data = (json.dumps(j, indent=2) + "\n").encode()
+    dm.write_bytes(data)
+    root = json.loads((d / "pack.manifest.json").read_text())
+    root["deltas"][0]["sha256_delta_manifest"] = hashlib.sha256(data).hexdigest()
+    (d / "pack.manifest.json").write_text(json.dumps(root, indent=2) + "\n")
+    r = annpack("verify", d)
+    assert r.rc == 1 and "delta.manifest.json" in r.err, repr(r)
