@@ -81,13 +81,39 @@ ap_status ap_query_params(const char *s, size_t len, uint32_t *k, uint32_t *prob
     return AP_OK;
 }
 
+/* The Unicode White_Space code points. */
+static int is_space_cp(uint32_t c)
+{
+    return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+           c == 0x205f || c == 0x3000;
+}
+
+ap_status ap_query_text_check(const char *text, size_t len, ap_err *err)
+{
+    if (len > 0 && (memchr(text, '\0', len) || ap_utf8_invalid_at(text, len) != len))
+        return ap_err_set(err, AP_ERR_ARG, "query text is not valid UTF-8");
+    /* Valid UTF-8 from here on: decode code points to find one that is not a space. */
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    while (p < end) {
+        uint32_t c = *p;
+        int n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        if (n > 1) c &= 0x3fu >> (n - 1);
+        for (int i = 1; i < n; i++)
+            c = c << 6 | (p[i] & 0x3fu);
+        if (!is_space_cp(c)) return AP_OK;
+        p += n;
+    }
+    return ap_err_set(err, AP_ERR_ARG, "query text is empty or only whitespace");
+}
+
 ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t def_probe,
                          ap_query *out, ap_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (len > AP_QUERY_NAME_MAX)
+    if (len > AP_QUERY_RAW_MAX)
         return ap_err_set(err, AP_ERR_LIMIT, "query name of %zu bytes exceeds the cap of %u", len,
-                          AP_QUERY_NAME_MAX);
+                          AP_QUERY_RAW_MAX);
     const char *q = memchr(name, '?', len);
     size_t tlen = q ? (size_t)(q - name) : len;
     char *text = malloc(tlen + 1);
@@ -96,10 +122,11 @@ ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t 
     ap_status st = AP_OK;
     if (dl == (size_t)-1)
         st = ap_err_set(err, AP_ERR_ARG, "query name has a malformed %%-escape");
-    else if (dl == 0)
-        st = ap_err_set(err, AP_ERR_ARG, "query text is empty");
-    else if (memchr(text, '\0', dl) || ap_utf8_invalid_at(text, dl) != dl)
-        st = ap_err_set(err, AP_ERR_ARG, "query text is not valid UTF-8");
+    else if (dl > AP_QUERY_NAME_MAX)
+        st = ap_err_set(err, AP_ERR_LIMIT, "query text of %zu bytes exceeds the cap of %u", dl,
+                        AP_QUERY_NAME_MAX);
+    else
+        st = ap_query_text_check(text, dl, err);
     uint32_t k = def_k, probe = def_probe;
     if (!st && q) st = ap_query_params(q + 1, (size_t)(name + len - (q + 1)), &k, &probe, err);
     if (st) {

@@ -10,6 +10,7 @@
 
 #include "annpack/caps.h"
 #include "annpack/packset.h"
+#include "annpack/trust.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "kmeans.h"
@@ -335,6 +336,16 @@ const char *ap_view_manifest_raw(const ap_view *v, size_t *len)
 {
     if (len) *len = v->root.raw_len;
     return v->root.raw;
+}
+
+ap_status ap_view_expires(const ap_view *v, long long *t, ap_err *err)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(v->root.root, "expires");
+    if (!e) return AP_ERR_NOTFOUND;
+    if (!cJSON_IsString(e))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s/%s: \"expires\" is not a string", v->dir,
+                          AP_MANIFEST);
+    return ap_parse_rfc3339_utc(e->valuestring, t, err);
 }
 
 ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q, ap_err *err)

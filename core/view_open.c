@@ -371,7 +371,7 @@ static ap_status open_root(ap_view *v, int rootfd, const ap_view_open_opts *o, a
     if (cx->rep && cx->rep->root && v->root.schema == AP_PACKSET_SCHEMA)
         cJSON_ReplaceItemInObjectCaseSensitive(cx->rep->root, "kind",
                                                cJSON_CreateString("packset"));
-    st = ap_expiry_check(v->root.root, name, o && o->allow_expired, (long long)time(NULL),
+    st = ap_expiry_check(v->root.root, name, !o || o->allow_expired, (long long)time(NULL),
                          &t->expires, err);
     report_trust(cx, t, AP_OK, v->root.root);
     free(name);

@@ -1,6 +1,7 @@
-/* The query result cache: a bounded LRU keyed by (generation, name). Results are computed
- * at lookup (so st_size is exact) and served from here, so the same name reads the same
- * bytes within a generation while it stays cached. */
+/* The result cache: a bounded LRU of computed files (query results, document rows) keyed by
+ * (generation, canonical key). It is the only place their bytes live beyond one request:
+ * an inode keeps what recomputes its bytes (ops.c), so all result memory is bounded by
+ * cache_mb. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,6 @@
 typedef struct centry {
     uint64_t gen;
     char *name; /* the canonical key */
-    char *path; /* the file name that computed it, for kernel cache invalidation */
     fs_blob *blob;
     size_t bytes;                /* accounted size */
     struct centry *hnext;        /* hash chain */
@@ -38,7 +38,7 @@ void fs_cache_init(uint64_t max_bytes)
 
 static size_t cost(const centry *e)
 {
-    return e->blob->len + strlen(e->name) + (e->path ? strlen(e->path) : 0) + sizeof *e;
+    return e->blob->len + sizeof *e->blob + strlen(e->name) + 1 + sizeof *e;
 }
 
 static void lru_unlink(centry *e)
@@ -69,7 +69,6 @@ static void remove_entry(centry *e)
     c_count--;
     fs_blob_unref(e->blob);
     free(e->name);
-    free(e->path);
     free(e);
 }
 
@@ -89,71 +88,48 @@ fs_blob *fs_cache_get(uint64_t gen, const char *name)
     return b;
 }
 
-void fs_cache_put(uint64_t gen, const char *name, const char *path, fs_blob *b)
+void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
 {
     centry *e = calloc(1, sizeof *e);
-    if (!e || !(e->name = strdup(name)) || !(e->path = strdup(path))) {
-        if (e) free(e->name);
+    if (!e || !(e->name = strdup(name))) {
         free(e);
         return;
     }
     e->gen = gen;
     e->blob = b;
     atomic_fetch_add(&b->refs, 1);
+    e->bytes = cost(e);
     pthread_mutex_lock(&c_lock);
     /* Another thread may have computed the same name meanwhile: keep the first. */
     uint32_t h = bucket(gen, name);
-    for (centry *x = c_buckets[h]; x; x = x->hnext)
-        if (x->gen == gen && strcmp(x->name, name) == 0) {
-            pthread_mutex_unlock(&c_lock);
-            fs_blob_unref(e->blob);
-            free(e->name);
-            free(e->path);
-            free(e);
-            return;
-        }
+    int dup = 0;
+    for (centry *x = c_buckets[h]; x && !dup; x = x->hnext)
+        dup = x->gen == gen && !strcmp(x->name, name);
+    if (dup || e->bytes > c_max) { /* an entry larger than the whole cache is not kept */
+        pthread_mutex_unlock(&c_lock);
+        fs_blob_unref(e->blob);
+        free(e->name);
+        free(e);
+        return;
+    }
     e->hnext = c_buckets[h];
     c_buckets[h] = e;
     lru_push_front(e);
-    e->bytes = cost(e);
     c_bytes += e->bytes;
     c_count++;
     while (c_bytes > c_max && c_tail && c_tail != e) remove_entry(c_tail);
     pthread_mutex_unlock(&c_lock);
 }
 
-void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud)
+void fs_cache_drop_others(uint64_t keep)
 {
-    /* Collect the names under the lock but call fn after releasing it: fn asks the kernel
-     * to drop entries, which waits for lookups that may themselves wait for this lock. */
-    char **names = NULL;
-    size_t n = 0, cap = 0;
     pthread_mutex_lock(&c_lock);
     for (centry *e = c_head; e;) {
         centry *next = e->next;
-        if (e->gen != keep) {
-            if (fn && n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                char **nn = realloc(names, ncap * sizeof *nn);
-                if (nn) {
-                    names = nn;
-                    cap = ncap;
-                }
-            }
-            if (fn && n < cap) {
-                names[n++] = e->path;
-                e->path = NULL;
-            }
-            remove_entry(e);
-        }
+        if (e->gen != keep) remove_entry(e);
         e = next;
     }
     pthread_mutex_unlock(&c_lock);
-    for (size_t i = 0; i < n; i++) {
-        fn(names[i], ud);
-        free(names[i]);
-    }
-    free(names);
 }
 
 void fs_cache_usage(uint64_t *entries, uint64_t *bytes)

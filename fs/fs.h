@@ -14,6 +14,7 @@
 #include <fuse_lowlevel.h>
 
 #include "annpack/annpack.h"
+#include "state.h"
 
 typedef struct fs_config {
     char *source;     /* realpath of the packset or pack */
@@ -26,12 +27,15 @@ typedef struct fs_config {
     int verify_full;  /* verify=full (default) or none */
     uint64_t cache_mb;
     int watch;
+    int state_init;    /* state_init: a missing state= file is created (the first mount) */
+    int allow_expired; /* allow_expired: accept a manifest whose "expires" has passed */
+    int expiry_refuse; /* on_expiry=refuse: answers stop once "expires" passes */
     ap_pubkey keys[AP_MAX_PUBKEYS];
     size_t nkeys;
 } fs_config;
 
 /* One verified, immutable view of the source; readers hold references. */
-#define FS_GEN_FILES 5 /* pack.manifest.json, pack.annpack, pack.meta.jsonl, pack.sq8, health */
+#define FS_GEN_FILES 6 /* manifest, annpack, meta, sq8, health, health once expired */
 
 typedef struct fs_gen {
     atomic_int refs;
@@ -42,6 +46,13 @@ typedef struct fs_gen {
     size_t manifest_len;
     char *health;
     size_t health_len;
+    char *health_expired; /* the health file once "expires" has passed (NULL: no expiry) */
+    size_t health_expired_len;
+    int has_expires;
+    long long expires; /* Unix seconds */
+    char expires_text[64];
+    atomic_int expiry_logged;
+    char no_text[AP_ERR_MSG_MAX]; /* why text queries are refused ("" when they are not) */
     struct timespec mtime;
     char keyid[AP_KEYID_HEX];
     const char *signature; /* "verified", "unchecked" */
@@ -53,31 +64,37 @@ typedef struct fs_gen {
 ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_version, int strict,
                       fs_gen **out, ap_err *err);
 fs_gen *fs_gen_current(void);            /* referenced; release with fs_gen_unref */
+/* Whether g's "expires" has passed (logging it once per generation). */
+int fs_gen_expired(fs_gen *g);
 void fs_gen_unref(fs_gen *g);
 void fs_gen_install(fs_gen *g);          /* becomes current; the old one is released */
 
-/* A computed file body (query result, doc row), shared by the cache and open handles. */
+/* A computed file body (query result, doc row), shared by the cache and readers. */
 typedef struct fs_blob {
     atomic_int refs;
     size_t len;
+    double took_ms; /* the time written into a query result */
+    uint64_t hash;  /* of the bytes: a recomputed result must be the same */
     char data[];
 } fs_blob;
 
 fs_blob *fs_blob_new(const char *data, size_t len);
 void fs_blob_unref(fs_blob *b);
 
-/* Bounded LRU of query results keyed by (generation, canonical query). */
+/* Bounded LRU of computed files keyed by (generation, canonical key): the only place their
+ * bytes live beyond a request. */
 void fs_cache_init(uint64_t max_bytes);
 fs_blob *fs_cache_get(uint64_t gen, const char *key);      /* referenced or NULL */
-void fs_cache_put(uint64_t gen, const char *key, const char *path, fs_blob *b);
-/* Calls fn (may be NULL) with the file name of each entry of generations other than keep,
- * and drops them. */
-void fs_cache_drop_others(uint64_t keep, void (*fn)(const char *name, void *ud), void *ud);
+void fs_cache_put(uint64_t gen, const char *key, fs_blob *b);
+/* Drops the entries of generations other than keep. */
+void fs_cache_drop_others(uint64_t keep);
 void fs_cache_usage(uint64_t *entries, uint64_t *bytes);
 
 /* Counters for /stats. */
 typedef struct fs_stats {
-    atomic_uint_fast64_t queries, cache_hits, errors, reloads, reload_failures, reads, docs;
+    atomic_uint_fast64_t queries, cache_hits, errors, reloads, reload_failures, reloads_noop, reads,
+        docs, refused, recomputed, trims;
+    atomic_uint_fast64_t nodes, node_bytes; /* live inodes of computed files, their bytes */
     atomic_uint_fast64_t latency[12]; /* query latency histogram, see stats.c */
 } fs_stats;
 
@@ -88,20 +105,27 @@ extern struct fuse_session *g_se;
 void fs_stats_record_latency(double us);
 char *fs_stats_json(size_t *len);
 
+/* Counts a refused name and logs it at WARN — at most one line a second, the next line
+ * saying how many were not logged (anonymous clients must not be able to flood the log). */
+void fs_note_refusal(const char *component, size_t name_len, const char *msg);
+/* Replaces every byte outside printable ASCII with '?' (messages that echo a name). */
+void fs_printable(char *s);
+
 /* FUSE operations (low-level API). */
 extern const struct fuse_lowlevel_ops fs_ops;
 
 /* Tells the kernel to forget every name it caches under the mount (after a reload): the
- * static files and the query, vquery and doc directories with all names below them. */
+ * static files and the query, vquery, doc and refusal directories with all names below. */
 void fs_invalidate_generation(struct fuse_session *se);
+/* The same for the computed files only (their inodes went over budget, ops.c). */
+void fs_invalidate_results(struct fuse_session *se);
 
-/* Reload: request from a signal handler (async-signal-safe) and the reload thread. */
+/* The reload thread: reload requests (from a signal handler: async-signal-safe) and
+ * requests to make the kernel forget computed files (never from a request handler). */
 void fs_reload_request(void);
+void fs_trim_request(void);
 int fs_reload_start(void);
 void fs_reload_stop(void);
-
-/* Persists the highest accepted version to state= (no-op without it). */
-void fs_state_save(uint64_t version);
 
 /* Installs the SIGBUS handler behind fs_guarded. */
 int fs_guard_install(void);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include "fs.h"
 
@@ -30,7 +31,41 @@ static void gen_free(fs_gen *g)
     ap_view_close(g->view);
     free(g->manifest);
     free(g->health);
+    free(g->health_expired);
     free(g);
+}
+
+int fs_gen_expired(fs_gen *g)
+{
+    if (!g->has_expires || (long long)time(NULL) <= g->expires) return 0;
+    if (!atomic_exchange(&g->expiry_logged, 1))
+        ap_log(AP_LOG_WARN, "expiry",
+               "generation %llu (version %llu) expired at %s; on_expiry=%s: %s",
+               (unsigned long long)g->number, (unsigned long long)g->version, g->expires_text,
+               g_cfg.expiry_refuse ? "refuse" : "serve",
+               g_cfg.expiry_refuse ? "answers stop (EKEYEXPIRED) until a newer version is loaded"
+                                   : "still answering; health says expired");
+    return 1;
+}
+
+/* The health file: status "ok", or "expired" once "expires" has passed. */
+static char *health_json(const fs_gen *g, const char *status, size_t *len)
+{
+    char buf[1024];
+    char expires[96] = "null";
+    if (g->has_expires) snprintf(expires, sizeof expires, "\"%s\"", g->expires_text);
+    int n = snprintf(
+        buf, sizeof buf,
+        "{\"status\":\"%s\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
+        "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"embedder\":\"%s\",\"sq8\":%s,"
+        "\"signature\":\"%s\",\"key_id\":%s%s%s,\"expires\":%s}\n",
+        status, (unsigned long long)g->number, (unsigned long long)g->version,
+        (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
+        ap_view_n_lists(g->view), ap_view_n_deltas(g->view), ap_view_embedder(g->view)->ops->name,
+        ap_view_has_sq8(g->view) ? "true" : "false", g->signature, g->keyid[0] ? "\"" : "",
+        g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "", expires);
+    *len = (size_t)n;
+    return strdup(buf);
 }
 
 void fs_gen_unref(fs_gen *g)
@@ -66,9 +101,11 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     g->number = number;
     g->signature = "unchecked";
     /* One read of the root manifest, its signature checked over those bytes, every file
-     * opened once and served from the descriptor that was checked (trust.h). */
+     * opened once and served from the descriptor that was checked (trust.h). Expiry is
+     * checked below, for verify=none too, with the mount's option in the message. */
     ap_trust_policy pol = {.keys = cfg->keys, .nkeys = cfg->nkeys, .hash_files = cfg->verify_full,
-                           .min_version = min_version, .strict_version = strict};
+                           .allow_expired = true, .min_version = min_version,
+                           .strict_version = strict};
     ap_trust_result tr;
     ap_status st = ap_view_open_trusted(cfg->source, &pol, &g->view, &tr, err);
     if (st) goto out;
@@ -80,6 +117,34 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
         goto out;
     }
     if (tr.signature_checked) g->signature = "verified";
+    long long t = 0;
+    ap_status xs = ap_view_expires(g->view, &t, err);
+    if (xs != AP_OK && xs != AP_ERR_NOTFOUND) {
+        st = xs;
+        goto out;
+    }
+    if (xs == AP_OK) {
+        g->has_expires = 1;
+        g->expires = t;
+        struct tm tm;
+        time_t tt = (time_t)t;
+        gmtime_r(&tt, &tm);
+        strftime(g->expires_text, sizeof g->expires_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if ((long long)time(NULL) > t && !cfg->allow_expired) {
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s/%s: expired at %s (pass -o allow_expired to accept it)",
+                            cfg->source, AP_MANIFEST, g->expires_text);
+            goto out;
+        }
+    }
+    /* A pack built from vectors cannot embed text: text queries are refused by name. */
+    if (!strcmp(ap_view_embedder(g->view)->ops->name, "vectors")) {
+        ap_err e = {0};
+        float *q = malloc(ap_view_dim(g->view) * sizeof *q);
+        if (q) ap_view_embed(g->view, "x", 1, q, &e);
+        free(q);
+        snprintf(g->no_text, sizeof g->no_text, "%s", e.msg[0] ? e.msg : "cannot embed text");
+    }
     char extra[256];
     snprintf(extra, sizeof extra,
              "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
@@ -90,21 +155,9 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
         st = err ? err->status : AP_ERR_INTERNAL;
         goto out;
     }
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf,
-                     "{\"status\":\"ok\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
-                     "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"embedder\":\"%s\",\"sq8\":%s,"
-                     "\"signature\":\"%s\",\"key_id\":%s%s%s}\n",
-                     (unsigned long long)number, (unsigned long long)g->version,
-                     (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
-                     ap_view_n_lists(g->view), ap_view_n_deltas(g->view),
-                     ap_view_embedder(g->view)->ops->name,
-                     ap_view_has_sq8(g->view) ? "true" : "false", g->signature,
-                     g->keyid[0] ? "\"" : "", g->keyid[0] ? g->keyid : "null",
-                     g->keyid[0] ? "\"" : "");
-    g->health = strdup(buf);
-    g->health_len = (size_t)n;
-    if (!g->health) {
+    g->health = health_json(g, "ok", &g->health_len);
+    if (g->has_expires) g->health_expired = health_json(g, "expired", &g->health_expired_len);
+    if (!g->health || (g->has_expires && !g->health_expired)) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -124,8 +177,14 @@ fs_blob *fs_blob_new(const char *data, size_t len)
     if (!b) return NULL;
     atomic_init(&b->refs, 1);
     b->len = len;
+    b->took_ms = 0;
     memcpy(b->data, data, len);
     b->data[len] = '\0';
+    /* Not a secret: only to tell a recomputed result from the one looked up. */
+    static const unsigned char key[crypto_shorthash_KEYBYTES] = {0};
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)b->data, len, key);
+    memcpy(&b->hash, h, sizeof b->hash);
     return b;
 }
 

@@ -1,13 +1,20 @@
-/* FUSE operations (the low-level API): names of the virtual tree (docs/MOUNT.md) mapped to
- * core calls.
+/* FUSE operations (the low-level API): names of the virtual tree (docs/MOUNT.md), routed by
+ * route.c and mapped to core calls.
  *
- * Every file is an immutable inode: a lookup returns an inode bound to one generation and,
- * for query, document and stats files, to the bytes computed at that lookup. So st_size is
- * exact, the kernel may cache pages (no direct I/O), a file open across a reload keeps
- * reading the generation it was looked up in, and no open or release request is needed at
- * all (FUSE_CAP_NO_OPEN_SUPPORT): a query costs the kernel a LOOKUP and a READ. Static
- * files keep one inode per generation (so nginx and the page cache share it); results get
- * one per lookup, and the kernel's dentry cache and our result cache serve repeats. */
+ * Every file is an immutable inode bound to one generation, so st_size is exact, the
+ * kernel may cache pages (no direct I/O), a file open across a reload keeps reading the
+ * generation it was looked up in, and no open or release request is needed at all
+ * (FUSE_CAP_NO_OPEN_SUPPORT): a query costs the kernel a LOOKUP and a READ.
+ *
+ * Static files keep one inode per generation (so nginx and the page cache share it). A
+ * query, vector query or document lookup computes the answer, puts its bytes in the
+ * bounded result cache (cache.c) and returns a new inode that keeps only what recomputes
+ * them: the canonical key, the size, the took_ms written into the result and a hash of
+ * the bytes. A read serves the cached bytes or recomputes them — a search is
+ * deterministic, so the same generation, query and took_ms give the same bytes (checked
+ * against the hash). Result bytes are so bounded by cache_mb however many names the
+ * kernel keeps, and the inodes themselves by a budget: past it the kernel is asked to
+ * forget the computed names (fs_invalidate_results, from the reload thread). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,25 +23,49 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "fs.h"
+#include <cjson/cJSON.h>
 
-/* Directories have fixed inode numbers; files are node pointers (never that small). */
-enum { INO_QUERYDIR = 2, INO_VQUERYDIR = 3, INO_DOCDIR = 4 };
+#include "fs.h"
+#include "route.h"
+
+/* Directories have fixed inode numbers; every other inode is a node pointer. */
+enum {
+    INO_QUERY = 2,
+    INO_VQUERY,
+    INO_DOC,
+    INO_REFUSAL,
+    INO_REFUSAL_QUERY,
+    INO_REFUSAL_VQUERY,
+    INO_LAST_DIR = INO_REFUSAL_VQUERY
+};
 
 typedef enum kind {
-    K_MANIFEST, K_ANNPACK, K_META, K_SQ8, K_HEALTH, /* per generation, FS_GEN_FILES of them */
-    K_STATS, K_QUERY, K_VQUERY, K_DOC, K_VPARAMDIR
+    K_MANIFEST,
+    K_ANNPACK,
+    K_META,
+    K_SQ8,
+    K_HEALTH,
+    K_HEALTH_EXPIRED, /* FS_GEN_FILES */
+    K_STATS,
+    K_REFUSAL, /* small bytes held by the inode */
+    K_QUERY,
+    K_VQUERY,
+    K_DOC, /* recomputable answers */
+    K_VPARAM,
+    K_RVPARAM /* parameter directories (vquery/, refusal/vquery/) */
 } kind;
-
-static const char *const FILE_NAMES[FS_GEN_FILES] = {"pack.manifest.json", "pack.annpack",
-                                                     "pack.meta.jsonl", "pack.sq8", "health"};
 
 typedef struct node {
     uint64_t nlookup; /* under g_nodes_lock */
     kind k;
     fs_gen *gen;      /* referenced */
-    fs_blob *blob;    /* K_STATS, K_QUERY, K_VQUERY, K_DOC */
-    uint32_t k_res, probe; /* K_VPARAMDIR: the directory's parameters */
+    fs_blob *blob;    /* K_STATS, K_REFUSAL; K_RVPARAM: why its own name is refused, or NULL */
+    char *key;        /* K_QUERY, K_VQUERY, K_DOC: the canonical key (route.h) */
+    size_t key_len;
+    uint64_t size, hash;      /* K_QUERY, K_VQUERY, K_DOC: of the bytes computed at lookup */
+    double took_ms;           /* K_QUERY, K_VQUERY: written into them */
+    uint32_t k_res, probe;    /* parameter directories */
+    size_t cost;              /* bytes counted against the inode budget */
     struct node *prev, *next; /* every live node, under g_live_lock */
 } node;
 
@@ -45,6 +76,7 @@ static pthread_mutex_t g_nodes_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
 static node *g_live;
 static int g_no_open; /* the kernel can skip OPEN once we answer it with ENOSYS */
+static atomic_llong g_last_trim_ms;
 
 static const double ENTRY_TIMEOUT = 1.0; /* a reload is visible within a second at worst */
 
@@ -62,16 +94,26 @@ static node *node_of(fuse_ino_t ino)
 
 static int is_dir_ino(fuse_ino_t ino)
 {
-    return ino == FUSE_ROOT_ID || ino == INO_QUERYDIR || ino == INO_VQUERYDIR || ino == INO_DOCDIR;
+    return ino == FUSE_ROOT_ID || (ino >= INO_QUERY && ino <= INO_LAST_DIR);
 }
 
-static node *node_new(kind k, fs_gen *g, fs_blob *b)
+static int is_param_dir(const node *n)
+{
+    return n->k == K_VPARAM || n->k == K_RVPARAM;
+}
+
+/* Whether a generation's answers are refused: on_expiry=refuse and "expires" passed. */
+static int refusing(fs_gen *g)
+{
+    return fs_gen_expired(g) && g_cfg.expiry_refuse;
+}
+
+static node *node_new(kind k, fs_gen *g)
 {
     node *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->k = k;
     n->gen = g;
-    n->blob = b;
     n->nlookup = 1;
     pthread_mutex_lock(&g_live_lock);
     n->next = g_live;
@@ -81,6 +123,27 @@ static node *node_new(kind k, fs_gen *g, fs_blob *b)
     return n;
 }
 
+/* The budget of the inodes of computed files: a quarter of cache_mb, at least 4 MiB. */
+static uint64_t node_budget(void)
+{
+    uint64_t b = (g_cfg.cache_mb << 20) / 4;
+    return b < (4u << 20) ? 4u << 20 : b;
+}
+
+/* Counts a computed file's inode; past the budget the kernel is asked (at most once a
+ * second) to forget the computed names, so their inodes go away unless a file is open. */
+static void node_account(node *n)
+{
+    n->cost =
+        sizeof *n + (n->key ? n->key_len + 1 : 0) + (n->blob ? sizeof *n->blob + n->blob->len : 0);
+    atomic_fetch_add(&g_stats.nodes, 1);
+    uint64_t total = atomic_fetch_add(&g_stats.node_bytes, n->cost) + n->cost;
+    if (total <= node_budget()) return;
+    long long ms = (long long)(now_us() / 1000), last = atomic_load(&g_last_trim_ms);
+    if (ms - last >= 1000 && atomic_compare_exchange_strong(&g_last_trim_ms, &last, ms))
+        fs_trim_request();
+}
+
 static void node_free(node *n)
 {
     pthread_mutex_lock(&g_live_lock);
@@ -88,7 +151,12 @@ static void node_free(node *n)
     else g_live = n->next;
     if (n->next) n->next->prev = n->prev;
     pthread_mutex_unlock(&g_live_lock);
+    if (n->cost) {
+        atomic_fetch_sub(&g_stats.nodes, 1);
+        atomic_fetch_sub(&g_stats.node_bytes, n->cost);
+    }
     fs_blob_unref(n->blob);
+    free(n->key);
     fs_gen_unref(n->gen);
     free(n);
 }
@@ -106,18 +174,20 @@ static void forget_one(fuse_ino_t ino, uint64_t count)
     if (gone) node_free(n);
 }
 
-/* The node of a generation's static file, shared by every lookup of it in that generation. */
+/* The node of a generation's static file, shared by every lookup of it in that generation
+ * (takes over the caller's reference to g). */
 static node *gen_file_node(fs_gen *g, kind k)
 {
     pthread_mutex_lock(&g_nodes_lock);
     node *n = g->files[k];
     if (n) {
         n->nlookup++;
-    } else if ((n = node_new(k, g, NULL))) {
+    } else if ((n = node_new(k, g))) {
         atomic_fetch_add(&g->refs, 1);
         g->files[k] = n;
     }
     pthread_mutex_unlock(&g_nodes_lock);
+    fs_gen_unref(g);
     return n;
 }
 
@@ -126,12 +196,23 @@ static uint64_t node_size(const node *n)
     switch (n->k) {
     case K_MANIFEST: return n->gen->manifest_len;
     case K_HEALTH: return n->gen->health_len;
+    case K_HEALTH_EXPIRED:
+        return n->gen->health_expired_len;
     case K_ANNPACK: return ap_view_annpack_size(n->gen->view);
     case K_META: return ap_view_meta_size(n->gen->view);
     case K_SQ8: return ap_view_sq8_size(n->gen->view);
-    case K_VPARAMDIR: return 0;
-    default: return n->blob ? n->blob->len : 0;
+    case K_STATS:
+    case K_REFUSAL:
+        return n->blob->len;
+    case K_QUERY:
+    case K_VQUERY:
+    case K_DOC:
+        return n->size;
+    case K_VPARAM:
+    case K_RVPARAM:
+        return 0;
     }
+    return 0;
 }
 
 static void fill_attr(struct stat *st, fuse_ino_t ino, const fs_gen *g, int dir, uint64_t size)
@@ -152,192 +233,152 @@ static void fill_attr(struct stat *st, fuse_ino_t ino, const fs_gen *g, int dir,
 
 static void reply_node(fuse_req_t req, node *n, double entry_timeout)
 {
+    if (!n) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = (fuse_ino_t)(uintptr_t)n;
     e.attr_timeout = entry_timeout;
     e.entry_timeout = entry_timeout;
-    fill_attr(&e.attr, e.ino, n->gen, n->k == K_VPARAMDIR, node_size(n));
+    fill_attr(&e.attr, e.ino, n->gen, is_param_dir(n), node_size(n));
     /* After the reply the kernel may forget n at any time: n is not touched again. */
     if (fuse_reply_entry(req, &e) != 0) forget_one(e.ino, 1); /* the kernel never saw it */
 }
 
-static void reply_dir(fuse_req_t req, fuse_ino_t ino)
+static void reply_dir(fuse_req_t req, fuse_ino_t ino, const fs_gen *g)
 {
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = ino;
     e.attr_timeout = ENTRY_TIMEOUT;
     e.entry_timeout = ENTRY_TIMEOUT;
-    fs_gen *g = fs_gen_current();
     fill_attr(&e.attr, ino, g, 1, 0);
-    fs_gen_unref(g);
     fuse_reply_entry(req, &e);
 }
 
 /* --- computed files ------------------------------------------------------------------- */
 
-/* Runs one query (text embedded, or a vector name decoded) and caches the JSON result. */
-static int search_blob(fs_gen *g, const ap_query *q, int vector, const char *key, const char *path,
-                       fs_blob **out)
+typedef struct compute_call {
+    fs_gen *g;
+    const fs_route *r; /* kind, k, probe, id, text_off, text_len of key */
+    const char *key;
+    double took_ms; /* < 0: a new answer, timed; else recomputing one that has this */
+    fs_blob **out;
+} compute_call;
+
+/* Runs one query (text embedded, or a vector decoded) into JSON. */
+static int compute_search(const compute_call *c)
 {
+    fs_gen *g = c->g;
+    const fs_route *r = c->r;
+    int vector = r->kind == FS_ROUTE_VQUERY;
+    const char *text = c->key + r->text_off;
     double t0 = now_us();
     ap_err err = {0};
     ap_status st = AP_OK;
     uint32_t dim = ap_view_dim(g->view);
     float *vec = malloc(dim * sizeof *vec);
-    ap_hit *hits = malloc(q->k * sizeof *hits);
+    ap_hit *hits = malloc(r->k * sizeof *hits);
     uint32_t n = 0;
     char *json = NULL;
     size_t len = 0;
+    double took = c->took_ms;
     if (!vec || !hits) st = ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
     if (!st)
-        st = vector ? ap_query_vector_decode(q->text, q->len, dim, vec, &err)
-                    : ap_view_embed(g->view, q->text, q->len, vec, &err);
-    ap_search_params sp = {.k = q->k, .probe = q->probe, .scan = g_cfg.scan, .rerank = g_cfg.rerank};
+        st = vector ? ap_query_vector_decode(text, r->text_len, dim, vec, &err)
+                    : ap_view_embed(g->view, text, r->text_len, vec, &err);
+    ap_search_params sp = {
+        .k = r->k, .probe = r->probe, .scan = g_cfg.scan, .rerank = g_cfg.rerank};
     if (!st) st = ap_view_search_ex(g->view, vec, &sp, hits, &n, NULL, &err);
     if (!st) {
-        uint32_t probe = q->probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : q->probe;
-        json = ap_results_json(vector ? "vector" : q->text, q->k, probe, (long long)g->number,
-                               (now_us() - t0) / 1e3, hits, n, ap_view_row_of, g->view, &len,
-                               &err);
+        uint32_t probe = r->probe > ap_view_n_lists(g->view) ? ap_view_n_lists(g->view) : r->probe;
+        if (took < 0) took = (now_us() - t0) / 1e3;
+        json = ap_results_json(vector ? "vector" : text, r->k, probe, (long long)g->number, took,
+                               hits, n, ap_view_row_of, g->view, &len, &err);
         if (!json) st = err.status ? err.status : AP_ERR_INTERNAL;
     }
     free(vec);
     free(hits);
     if (st) {
         atomic_fetch_add(&g_stats.errors, 1);
-        /* A malformed vector or an unembeddable pack is the caller's mistake. */
-        ap_log(st == AP_ERR_ARG || st == AP_ERR_UNSUPPORTED || st == AP_ERR_LIMIT ? AP_LOG_WARN
-                                                                                 : AP_LOG_ERROR,
-               vector ? "vquery" : "query", "%s", err.msg);
+        ap_log(AP_LOG_ERROR, vector ? "vquery" : "query", "%s", err.msg);
         free(json);
         return fs_errno(st);
     }
     fs_blob *b = fs_blob_new(json, len);
     free(json);
     if (!b) return -ENOMEM;
-    atomic_fetch_add(&g_stats.queries, 1);
-    fs_stats_record_latency(now_us() - t0);
-    fs_cache_put(g->number, key, path, b);
-    *out = b;
+    b->took_ms = took;
+    if (c->took_ms < 0) {
+        atomic_fetch_add(&g_stats.queries, 1);
+        fs_stats_record_latency(now_us() - t0);
+    }
+    *c->out = b;
     return 0;
 }
 
-/* The result of a query file name in generation g: cached, or computed and cached. */
-static int query_blob_unguarded(fs_gen *g, const char *name, uint32_t unused_k,
-                                uint32_t unused_probe, fs_blob **out)
+/* One live row as JSON plus a newline. */
+static int compute_doc(const compute_call *c)
 {
-    (void)unused_k;
-    (void)unused_probe;
-    ap_query q;
-    ap_err err = {0};
-    ap_status st = ap_query_parse(name, strlen(name), g_cfg.k, g_cfg.probe, &q, &err);
-    if (st) {
-        atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_WARN, "query", "refused name (%zu bytes): %s", strlen(name), err.msg);
-        return fs_errno(st);
-    }
-    /* Names that decode to the same query share one result (and so identical bytes). */
-    char *key = malloc(q.len + 32);
-    if (!key) {
-        ap_query_free(&q);
-        return -ENOMEM;
-    }
-    snprintf(key, q.len + 32, "%u %u %s", q.k, q.probe, q.text);
-    int rc = 0;
-    if ((*out = fs_cache_get(g->number, key)))
-        atomic_fetch_add(&g_stats.cache_hits, 1);
-    else
-        rc = search_blob(g, &q, 0, key, "query", out);
-    ap_query_free(&q);
-    free(key);
-    return rc;
-}
-
-/* A vector query name "<base64url>[?<params>]", in /vquery or a parameter directory
- * (whose k and probe come first; the name's own parameters override them). */
-static int vquery_blob_unguarded(fs_gen *g, const char *name, uint32_t k, uint32_t probe,
-                                 fs_blob **out)
-{
-    ap_query q = {.k = k, .probe = probe};
-    ap_err err = {0};
-    const char *qm = strchr(name, '?');
-    size_t vlen = qm ? (size_t)(qm - name) : strlen(name);
-    ap_status st = AP_OK;
-    if (qm) st = ap_query_params(qm + 1, strlen(qm + 1), &q.k, &q.probe, &err);
-    if (!st && vlen == 0) st = ap_err_set(&err, AP_ERR_ARG, "vector query: no vector");
-    if (st) {
-        atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_WARN, "vquery", "refused name (%zu bytes): %s", strlen(name), err.msg);
-        return fs_errno(st);
-    }
-    char *key = malloc(vlen + 48);
-    if (!key) return -ENOMEM;
-    snprintf(key, vlen + 48, "v %u %u %.*s", q.k, q.probe, (int)vlen, name);
-    int rc = 0;
-    if ((*out = fs_cache_get(g->number, key))) {
-        atomic_fetch_add(&g_stats.cache_hits, 1);
-    } else {
-        q.text = (char *)name;
-        q.len = vlen;
-        rc = search_blob(g, &q, 1, key, "vquery", out);
-    }
-    free(key);
-    return rc;
-}
-
-static int doc_blob_unguarded(fs_gen *g, const char *name, uint32_t unused_k,
-                              uint32_t unused_probe, fs_blob **out)
-{
-    (void)unused_k;
-    (void)unused_probe;
-    *out = NULL;
-    uint64_t id = 0;
-    size_t n = strlen(name);
-    if (n == 0 || n > 16) return -ENOENT;
-    for (size_t i = 0; i < n; i++) {
-        if (name[i] < '0' || name[i] > '9') return -ENOENT;
-        id = id * 10 + (uint64_t)(name[i] - '0');
-    }
     char *row = NULL;
     size_t len = 0;
     ap_err err = {0};
-    ap_status st = ap_view_get_row(g->view, id, &row, &len, NULL, &err);
+    ap_status st = ap_view_get_row(c->g->view, c->r->id, &row, &len, NULL, &err);
     if (st) {
-        if (st != AP_ERR_NOTFOUND) ap_log(AP_LOG_ERROR, "doc", "doc/%s: %s", name, err.msg);
+        if (st != AP_ERR_NOTFOUND)
+            ap_log(AP_LOG_ERROR, "doc", "doc/%llu: %s", (unsigned long long)c->r->id, err.msg);
         return fs_errno(st);
     }
-    *out = fs_blob_new(row, len);
-    free(row);
-    if (*out) (*out)->data[len] = '\n', (*out)->len = len + 1; /* the blob has len + 1 bytes */
-    atomic_fetch_add(&g_stats.docs, 1);
-    return *out ? 0 : -ENOMEM;
+    char *line = realloc(row, len + 1);
+    if (!line) {
+        free(row);
+        return -ENOMEM;
+    }
+    line[len] = '\n';
+    *c->out = fs_blob_new(line, len + 1);
+    free(line);
+    if (!*c->out) return -ENOMEM;
+    if (c->took_ms < 0) atomic_fetch_add(&g_stats.docs, 1);
+    return 0;
 }
 
-typedef int (*blob_fn)(fs_gen *, const char *, uint32_t, uint32_t, fs_blob **);
-
-typedef struct blob_call {
-    blob_fn fn;
-    fs_gen *g;
-    const char *name;
-    uint32_t k, probe;
-    fs_blob **out;
-} blob_call;
-
-static int run_blob_call(void *arg)
+static int run_compute(void *arg)
 {
-    blob_call *c = arg;
-    return c->fn(c->g, c->name, c->k, c->probe, c->out);
+    const compute_call *c = arg;
+    return c->r->kind == FS_ROUTE_DOC ? compute_doc(c) : compute_search(c);
 }
 
 /* Queries and docs read the mapped source files: guard them (guard.c). */
-static int guarded_blob(blob_fn fn, fs_gen *g, const char *name, uint32_t k, uint32_t probe,
-                        const char *what, fs_blob **out)
+static int compute(fs_gen *g, const fs_route *r, const char *key, double took_ms, fs_blob **out)
 {
     *out = NULL;
-    blob_call c = {fn, g, name, k, probe, out};
-    return fs_guarded(run_blob_call, &c, what);
+    compute_call c = {g, r, key, took_ms, out};
+    return fs_guarded(run_compute, &c, r->kind == FS_ROUTE_DOC ? "doc" : "query");
+}
+
+/* {"error":"<why>"} and a newline: the content of a refusal file. */
+static fs_blob *refusal_blob(const char *why)
+{
+    char clean[AP_ERR_MSG_MAX];
+    snprintf(clean, sizeof clean, "%s", why);
+    fs_printable(clean);
+    cJSON *o = cJSON_CreateObject();
+    char *s = o && cJSON_AddStringToObject(o, "error", clean) ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    fs_blob *b = NULL;
+    if (s) {
+        size_t n = strlen(s);
+        char *line = realloc(s, n + 2);
+        if (line) {
+            s = line;
+            s[n] = '\n';
+            b = fs_blob_new(s, n + 1);
+        }
+    }
+    free(s);
+    return b;
 }
 
 /* --- operations ------------------------------------------------------------------------ */
@@ -352,101 +393,209 @@ static void op_init(void *ud, struct fuse_conn_info *conn)
     }
 }
 
-static void lookup_result(fuse_req_t req, fs_gen *g, kind k, blob_fn fn, const char *name,
-                          uint32_t kk, uint32_t probe, const char *what)
+static fuse_ino_t dir_ino(fs_dir d)
 {
-    fs_blob *b = NULL;
-    int rc = guarded_blob(fn, g, name, kk, probe, what, &b);
-    if (rc) {
-        fs_gen_unref(g);
-        fuse_reply_err(req, -rc);
-        return;
+    switch (d) {
+    case FS_DIR_QUERY:
+        return INO_QUERY;
+    case FS_DIR_VQUERY:
+        return INO_VQUERY;
+    case FS_DIR_DOC:
+        return INO_DOC;
+    case FS_DIR_REFUSAL:
+        return INO_REFUSAL;
+    case FS_DIR_REFUSAL_QUERY:
+        return INO_REFUSAL_QUERY;
+    case FS_DIR_REFUSAL_VQUERY:
+        return INO_REFUSAL_VQUERY;
+    default:
+        return FUSE_ROOT_ID;
     }
-    node *n = node_new(k, g, b);
+}
+
+/* The directory an inode is, with a parameter directory's node; 0 for a file. */
+static int dir_of(fuse_ino_t ino, fs_dir *d, const node **pn)
+{
+    *pn = NULL;
+    switch (ino) {
+    case FUSE_ROOT_ID:
+        *d = FS_DIR_ROOT;
+        return 1;
+    case INO_QUERY:
+        *d = FS_DIR_QUERY;
+        return 1;
+    case INO_VQUERY:
+        *d = FS_DIR_VQUERY;
+        return 1;
+    case INO_DOC:
+        *d = FS_DIR_DOC;
+        return 1;
+    case INO_REFUSAL:
+        *d = FS_DIR_REFUSAL;
+        return 1;
+    case INO_REFUSAL_QUERY:
+        *d = FS_DIR_REFUSAL_QUERY;
+        return 1;
+    case INO_REFUSAL_VQUERY:
+        *d = FS_DIR_REFUSAL_VQUERY;
+        return 1;
+    default:
+        break;
+    }
+    const node *n = node_of(ino);
+    if (!is_param_dir(n)) return 0;
+    *d = n->k == K_VPARAM ? FS_DIR_VPARAM : FS_DIR_REFUSAL_VPARAM;
+    *pn = n;
+    return 1;
+}
+
+/* A query, vector query or document: cached, or computed and cached. Takes over g. */
+static void lookup_computed(fuse_req_t req, fs_gen *g, fs_route *r)
+{
+    fs_blob *b = fs_cache_get(g->number, r->key);
+    int rc = 0;
+    if (b) {
+        atomic_fetch_add(&g_stats.cache_hits, 1);
+    } else if (!(rc = compute(g, r, r->key, -1, &b))) {
+        fs_cache_put(g->number, r->key, b);
+    }
+    node *n = rc ? NULL
+                 : node_new(r->kind == FS_ROUTE_QUERY    ? K_QUERY
+                            : r->kind == FS_ROUTE_VQUERY ? K_VQUERY
+                                                         : K_DOC,
+                            g);
     if (!n) {
         fs_blob_unref(b);
         fs_gen_unref(g);
-        fuse_reply_err(req, ENOMEM);
+        fuse_reply_err(req, rc ? -rc : ENOMEM);
         return;
     }
+    n->key = r->key; /* the node keeps the key */
+    n->key_len = r->key_len;
+    r->key = NULL;
+    n->size = b->len;
+    n->hash = b->hash;
+    n->took_ms = b->took_ms;
+    fs_blob_unref(b);
+    node_account(n);
     reply_node(req, n, ENTRY_TIMEOUT);
+}
+
+/* A node holding small bytes (stats, a refusal file, a refused parameter directory's
+ * reason). Takes over g and b. */
+static node *blob_node(kind k, fs_gen *g, fs_blob *b)
+{
+    node *n = b ? node_new(k, g) : NULL;
+    if (!n) {
+        fs_blob_unref(b);
+        fs_gen_unref(g);
+        return NULL;
+    }
+    n->blob = b;
+    node_account(n);
+    return n;
+}
+
+static int route_errno(ap_status st)
+{
+    /* A refused name does not exist (ENOENT: nginx's try_files then falls back quietly to
+     * the refusal file, see examples/nginx.conf); a name too long is ENAMETOOLONG. */
+    return st == AP_ERR_LIMIT ? ENAMETOOLONG : ENOENT;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    fs_dir pd;
+    const node *pn;
+    if (!dir_of(parent, &pd, &pn)) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
     fs_gen *g = fs_gen_current();
-    if (parent == FUSE_ROOT_ID) {
-        if (!strcmp(name, "query") || !strcmp(name, "vquery") || !strcmp(name, "doc")) {
+    fs_route_ctx ctx = {.k = g_cfg.k,
+                        .probe = g_cfg.probe,
+                        .dim = ap_view_dim(g->view),
+                        .sq8 = ap_view_has_sq8(g->view),
+                        .no_text = g->no_text[0] ? g->no_text : NULL};
+    if (pn) {
+        ctx.k = pn->k_res;
+        ctx.probe = pn->probe;
+        ctx.dir_refused = pn->blob ? pn->blob->data : NULL;
+    }
+    fs_route r;
+    if (fs_route_name(pd, &ctx, name, strlen(name), &r) != AP_OK) {
+        fs_gen_unref(g);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    switch (r.kind) {
+    case FS_ROUTE_ABSENT:
+        fs_gen_unref(g);
+        fuse_reply_err(req, ENOENT);
+        break;
+    case FS_ROUTE_DIR:
+        if (r.dir == FS_DIR_VPARAM || r.dir == FS_DIR_REFUSAL_VPARAM) {
+            kind k = r.dir == FS_DIR_VPARAM ? K_VPARAM : K_RVPARAM;
+            node *n;
+            if (r.status) { /* refusal/vquery/<refused params>/: keeps why */
+                n = blob_node(k, g, fs_blob_new(r.err.msg, strlen(r.err.msg)));
+            } else if ((n = node_new(k, g))) {
+                node_account(n);
+            } else {
+                fs_gen_unref(g);
+            }
+            if (n) {
+                n->k_res = r.k;
+                n->probe = r.probe;
+            }
+            reply_node(req, n, ENTRY_TIMEOUT);
+        } else {
+            reply_dir(req, dir_ino(r.dir), g);
             fs_gen_unref(g);
-            reply_dir(req, name[0] == 'q' ? INO_QUERYDIR : name[0] == 'v' ? INO_VQUERYDIR : INO_DOCDIR);
-            return;
         }
-        if (!strcmp(name, "stats")) {
+        break;
+    case FS_ROUTE_FILE:
+        if (r.file == FS_FILE_STATS) {
             size_t len;
             char *s = fs_stats_json(&len);
             fs_blob *b = s ? fs_blob_new(s, len) : NULL;
             free(s);
-            node *n = b ? node_new(K_STATS, g, b) : NULL;
-            if (!n) {
-                fs_blob_unref(b);
-                fs_gen_unref(g);
-                fuse_reply_err(req, ENOMEM);
-                return;
-            }
-            reply_node(req, n, 0); /* fresh counters on every lookup */
-            return;
-        }
-        for (int k = 0; k < FS_GEN_FILES; k++) {
-            if (strcmp(name, FILE_NAMES[k])) continue;
-            if (k == K_SQ8 && !ap_view_has_sq8(g->view)) break;
-            node *n = gen_file_node(g, (kind)k);
+            reply_node(req, blob_node(K_STATS, g, b), 0); /* fresh counters every lookup */
+        } else if ((r.file == FS_FILE_ANNPACK || r.file == FS_FILE_META || r.file == FS_FILE_SQ8) &&
+                   refusing(g)) {
             fs_gen_unref(g);
-            if (!n) {
-                fuse_reply_err(req, ENOMEM);
-                return;
-            }
-            reply_node(req, n, ENTRY_TIMEOUT);
-            return;
+            fuse_reply_err(req, EKEYEXPIRED);
+        } else {
+            kind k = r.file == FS_FILE_HEALTH ? (fs_gen_expired(g) ? K_HEALTH_EXPIRED : K_HEALTH)
+                                              : (kind)r.file;
+            reply_node(req, gen_file_node(g, k), ENTRY_TIMEOUT);
         }
-        fs_gen_unref(g);
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    if (parent == INO_QUERYDIR) {
-        lookup_result(req, g, K_QUERY, query_blob_unguarded, name, 0, 0, "query");
-        return;
-    }
-    if (parent == INO_DOCDIR) {
-        lookup_result(req, g, K_DOC, doc_blob_unguarded, name, 0, 0, "doc");
-        return;
-    }
-    if (parent == INO_VQUERYDIR && strchr(name, '=') && !strchr(name, '?')) {
-        /* A parameter directory: base64url has no '=', so the two cannot be confused. */
-        uint32_t k = g_cfg.k, probe = g_cfg.probe;
-        ap_err err = {0};
-        node *n = NULL;
-        if (ap_query_params(name, strlen(name), &k, &probe, &err) == AP_OK &&
-            (n = node_new(K_VPARAMDIR, g, NULL))) {
-            n->k_res = k;
-            n->probe = probe;
-            reply_node(req, n, ENTRY_TIMEOUT);
-            return;
+        break;
+    case FS_ROUTE_QUERY:
+    case FS_ROUTE_VQUERY:
+    case FS_ROUTE_DOC:
+        if (refusing(g)) {
+            fs_gen_unref(g);
+            fuse_reply_err(req, EKEYEXPIRED);
+            break;
         }
+        lookup_computed(req, g, &r);
+        break;
+    case FS_ROUTE_REFUSED:
         fs_gen_unref(g);
-        fuse_reply_err(req, n ? ENOMEM : EINVAL);
-        return;
+        fs_note_refusal(pd == FS_DIR_QUERY ? "query" : "vquery", strlen(name), r.err.msg);
+        fuse_reply_err(req, route_errno(r.status));
+        break;
+    case FS_ROUTE_REFUSAL:
+        if (refusing(g)) {
+            fs_gen_unref(g);
+            fuse_reply_err(req, EKEYEXPIRED);
+            break;
+        }
+        reply_node(req, blob_node(K_REFUSAL, g, refusal_blob(r.err.msg)), ENTRY_TIMEOUT);
+        break;
     }
-    if (parent == INO_VQUERYDIR) {
-        lookup_result(req, g, K_VQUERY, vquery_blob_unguarded, name, g_cfg.k, g_cfg.probe, "vquery");
-        return;
-    }
-    if (!is_dir_ino(parent) && node_of(parent)->k == K_VPARAMDIR) {
-        const node *d = node_of(parent);
-        lookup_result(req, g, K_VQUERY, vquery_blob_unguarded, name, d->k_res, d->probe, "vquery");
-        return;
-    }
-    fs_gen_unref(g);
-    fuse_reply_err(req, ENOTDIR);
+    fs_route_free(&r);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -471,7 +620,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fs_gen_unref(g);
     } else {
         const node *n = node_of(ino);
-        fill_attr(&st, ino, n->gen, n->k == K_VPARAMDIR, node_size(n));
+        fill_attr(&st, ino, n->gen, is_param_dir(n), node_size(n));
     }
     fuse_reply_attr(req, &st, ENTRY_TIMEOUT);
 }
@@ -482,7 +631,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
-    if (is_dir_ino(ino) || node_of(ino)->k == K_VPARAMDIR) {
+    if (is_dir_ino(ino) || is_param_dir(node_of(ino))) {
         fuse_reply_err(req, EISDIR);
         return;
     }
@@ -523,6 +672,68 @@ static void reply_bytes(fuse_req_t req, const char *data, uint64_t len, size_t s
     fuse_reply_buf(req, data + off, n);
 }
 
+static void read_source(fuse_req_t req, const node *n, size_t size, off_t off)
+{
+    uint64_t total = node_size(n);
+    if ((uint64_t)off >= total) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    static const char *const what[] = {
+        [K_ANNPACK] = "/pack.annpack", [K_SQ8] = "/pack.sq8", [K_META] = "/pack.meta.jsonl"};
+    read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
+    int rc = fs_guarded(run_read_call, &c, what[n->k]);
+    if (rc == -EIO && c.err.msg[0]) {
+        atomic_fetch_add(&g_stats.errors, 1);
+        ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
+    }
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, buf, size);
+    free(buf);
+}
+
+/* A computed file's bytes: from the cache, or recomputed from the inode's key with the
+ * took_ms it was looked up with — the same bytes (checked), so a read never mixes two. */
+static void read_computed(fuse_req_t req, const node *n, size_t size, off_t off)
+{
+    fs_blob *b = fs_cache_get(n->gen->number, n->key);
+    if (b && (b->len != n->size || b->hash != n->hash)) { /* another lookup's took_ms */
+        fs_blob_unref(b);
+        b = NULL;
+    }
+    if (!b) {
+        fs_route r;
+        int rc = fs_route_parse_key(n->key, n->key_len, &r) == AP_OK
+                     ? compute(n->gen, &r, n->key, n->took_ms, &b)
+                     : -EIO;
+        if (!rc && (b->len != n->size || b->hash != n->hash)) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "read",
+                   "recomputing \"%.64s\" gave %zu bytes unlike the %llu "
+                   "looked up; returning EIO",
+                   n->key, b->len, (unsigned long long)n->size);
+            rc = -EIO;
+        }
+        if (rc) {
+            fs_blob_unref(b);
+            fuse_reply_err(req, -rc);
+            return;
+        }
+        atomic_fetch_add(&g_stats.recomputed, 1);
+        fs_cache_put(n->gen->number, n->key, b);
+    }
+    reply_bytes(req, b->data, b->len, size, off);
+    fs_blob_unref(b);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -536,37 +747,35 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     switch (n->k) {
     case K_MANIFEST: reply_bytes(req, n->gen->manifest, n->gen->manifest_len, size, off); return;
     case K_HEALTH: reply_bytes(req, n->gen->health, n->gen->health_len, size, off); return;
-    case K_ANNPACK:
-    case K_SQ8:
-    case K_META: {
-        uint64_t total = node_size(n);
-        if ((uint64_t)off >= total) {
-            fuse_reply_buf(req, NULL, 0);
-            return;
-        }
-        if (size > total - (uint64_t)off) size = (size_t)(total - (uint64_t)off);
-        char *buf = malloc(size ? size : 1);
-        if (!buf) {
-            fuse_reply_err(req, ENOMEM);
-            return;
-        }
-        static const char *const what[] = {[K_ANNPACK] = "/pack.annpack", [K_SQ8] = "/pack.sq8",
-                                           [K_META] = "/pack.meta.jsonl"};
-        read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
-        int rc = fs_guarded(run_read_call, &c, what[n->k]);
-        if (rc == -EIO && c.err.msg[0]) {
-            atomic_fetch_add(&g_stats.errors, 1);
-            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
-        }
-        if (rc)
-            fuse_reply_err(req, -rc);
-        else
-            fuse_reply_buf(req, buf, size);
-        free(buf);
+    case K_HEALTH_EXPIRED:
+        reply_bytes(req, n->gen->health_expired, n->gen->health_expired_len, size, off);
+        return;
+    case K_STATS:
+        reply_bytes(req, n->blob->data, n->blob->len, size, off);
+        return;
+    case K_VPARAM:
+    case K_RVPARAM:
+        fuse_reply_err(req, EISDIR);
+        return;
+    default:
+        break;
+    }
+    if (refusing(n->gen)) {
+        fuse_reply_err(req, EKEYEXPIRED);
         return;
     }
-    case K_VPARAMDIR: fuse_reply_err(req, EISDIR); return;
-    default: reply_bytes(req, n->blob->data, n->blob->len, size, off); return;
+    switch (n->k) {
+    case K_ANNPACK:
+    case K_SQ8:
+    case K_META:
+        read_source(req, n, size, off);
+        return;
+    case K_REFUSAL:
+        reply_bytes(req, n->blob->data, n->blob->len, size, off);
+        return;
+    default:
+        read_computed(req, n, size, off);
+        return;
     }
 }
 
@@ -574,7 +783,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
     (void)fi;
-    if (!is_dir_ino(ino) && node_of(ino)->k != K_VPARAMDIR) {
+    fs_dir d;
+    const node *pn;
+    if (!dir_of(ino, &d, &pn)) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -584,14 +795,19 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     names[nn] = ".", modes[nn++] = S_IFDIR;
     names[nn] = "..", modes[nn++] = S_IFDIR;
     if (ino == FUSE_ROOT_ID) {
+        static const char *const files[] = {"pack.manifest.json", "pack.annpack", "pack.meta.jsonl",
+                                            "pack.sq8",           "health",       "stats"};
         fs_gen *g = fs_gen_current();
-        for (int k = 0; k < FS_GEN_FILES; k++)
-            if (k != K_SQ8 || ap_view_has_sq8(g->view)) names[nn] = FILE_NAMES[k], modes[nn++] = S_IFREG;
+        for (size_t k = 0; k < sizeof files / sizeof files[0]; k++)
+            if (k != K_SQ8 || ap_view_has_sq8(g->view)) names[nn] = files[k], modes[nn++] = S_IFREG;
         fs_gen_unref(g);
-        names[nn] = "stats", modes[nn++] = S_IFREG;
         names[nn] = "query", modes[nn++] = S_IFDIR;
         names[nn] = "vquery", modes[nn++] = S_IFDIR;
         names[nn] = "doc", modes[nn++] = S_IFDIR;
+        names[nn] = "refusal", modes[nn++] = S_IFDIR;
+    } else if (ino == INO_REFUSAL) {
+        names[nn] = "query", modes[nn++] = S_IFDIR;
+        names[nn] = "vquery", modes[nn++] = S_IFDIR;
     }
     char buf[4096];
     size_t used = 0;
@@ -623,7 +839,9 @@ static void op_destroy(void *ud)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    if (!is_dir_ino(ino) && node_of(ino)->k != K_VPARAMDIR) {
+    fs_dir d;
+    const node *pn;
+    if (!dir_of(ino, &d, &pn)) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -643,11 +861,31 @@ const struct fuse_lowlevel_ops fs_ops = {
     .readdir = op_readdir,
 };
 
-void fs_invalidate_generation(struct fuse_session *se)
+static void invalidate(struct fuse_session *se, const char *const *names, size_t n)
 {
     /* Dropping a directory's entry drops every name cached below it. */
-    static const char *const names[] = {"pack.manifest.json", "pack.annpack", "pack.meta.jsonl",
-                                        "pack.sq8", "health", "stats", "query", "vquery", "doc"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    for (size_t i = 0; i < n; i++)
         fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, names[i], strlen(names[i]));
+}
+
+void fs_invalidate_generation(struct fuse_session *se)
+{
+    static const char *const names[] = {"pack.manifest.json",
+                                        "pack.annpack",
+                                        "pack.meta.jsonl",
+                                        "pack.sq8",
+                                        "health",
+                                        "stats",
+                                        "query",
+                                        "vquery",
+                                        "doc",
+                                        "refusal"};
+    invalidate(se, names, sizeof names / sizeof names[0]);
+}
+
+void fs_invalidate_results(struct fuse_session *se)
+{
+    static const char *const names[] = {"query", "vquery", "doc", "refusal"};
+    atomic_fetch_add(&g_stats.trims, 1);
+    invalidate(se, names, sizeof names / sizeof names[0]);
 }

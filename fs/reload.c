@@ -1,7 +1,9 @@
 /* Reloading: SIGHUP (and, with -o watch, the root manifest or its signature being
  * replaced) wakes the reload thread, which verifies the new packset completely and swaps
  * it in; a packset that fails is refused with a log line and the old generation keeps
- * serving. */
+ * serving; a root manifest identical to the one served is "nothing new" (INFO). The same
+ * thread asks the kernel to forget computed names when their inodes go over budget
+ * (ops.c): notifications must not come from a request handler. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,34 +30,52 @@ void fs_reload_request(void)
     }
 }
 
-/* Persists the highest accepted version so a replay is refused across restarts. */
-void fs_state_save(uint64_t version)
+void fs_trim_request(void)
 {
-    if (!g_cfg.state) return;
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "{\"version\":%llu}\n", (unsigned long long)version);
-    ap_err err = {0};
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g_cfg.state);
-    FILE *f = fopen(tmp, "we");
-    if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fflush(f) || fsync(fileno(f))) {
-        ap_log(AP_LOG_ERROR, "state", "cannot write %s: %s", tmp, strerror(errno));
-        if (f) fclose(f);
-        return;
+    if (r_pipe[1] >= 0) {
+        char c = 't';
+        ssize_t w = write(r_pipe[1], &c, 1);
+        (void)w;
     }
-    fclose(f);
-    if (rename(tmp, g_cfg.state) != 0)
-        ap_log(AP_LOG_ERROR, "state", "cannot rename %s: %s", tmp, strerror(errno));
-    (void)err;
+}
+
+/* Whether the source's root manifest is byte for byte the one cur serves: a reload then has
+ * nothing to do (the second inotify event of a publish, a SIGHUP with nothing new). */
+static int nothing_new(const fs_gen *cur)
+{
+    char *path = malloc(strlen(g_cfg.source) + sizeof "/" AP_MANIFEST);
+    if (!path) return 0;
+    sprintf(path, "%s/%s", g_cfg.source, AP_MANIFEST);
+    char *buf = NULL;
+    size_t len = 0, cl = 0;
+    ap_err err = {0};
+    const char *raw = ap_view_manifest_raw(cur->view, &cl);
+    int same = fs_read_file(path, AP_MAX_MANIFEST_BYTES, &buf, &len, &err) == AP_OK && len == cl &&
+               memcmp(buf, raw, len) == 0;
+    free(buf);
+    free(path);
+    return same;
 }
 
 static void do_reload(void)
 {
     fs_gen *cur = fs_gen_current();
+    if (nothing_new(cur)) {
+        atomic_fetch_add(&g_stats.reloads_noop, 1);
+        ap_log(AP_LOG_INFO, "reload",
+               "nothing new: generation %llu keeps serving version %llu "
+               "(the root manifest is unchanged)",
+               (unsigned long long)cur->number, (unsigned long long)cur->version);
+        fs_gen_unref(cur);
+        return;
+    }
     ap_err err = {0};
     fs_gen *next = NULL;
     ap_status st = fs_gen_load(&g_cfg, cur->number + 1, cur->version, 1, &next, &err);
+    /* The new version is persisted before it is served: a restart never accepts less. */
+    if (!st && g_cfg.state) st = fs_state_save(g_cfg.state, next->version, &err);
     if (st) {
+        fs_gen_unref(next);
         atomic_fetch_add(&g_stats.reload_failures, 1);
         ap_log(AP_LOG_ERROR, "reload", "refused, generation %llu keeps serving: %s",
                (unsigned long long)cur->number, err.msg);
@@ -63,14 +83,13 @@ static void do_reload(void)
         return;
     }
     uint64_t number = next->number, version = next->version;
-    fs_state_save(version); /* persisted before it is served */
     fs_gen_install(next);
     fs_gen_unref(cur);
     atomic_fetch_add(&g_stats.reloads, 1);
     /* Drop what the kernel (and so nginx's open_file_cache) may hold of the old
      * generation's names; files already open keep their (immutable) inodes. */
     fs_invalidate_generation(g_se);
-    fs_cache_drop_others(number, NULL, NULL);
+    fs_cache_drop_others(number);
     ap_log(AP_LOG_INFO, "reload", "generation %llu serving version %llu",
            (unsigned long long)number, (unsigned long long)version);
 }
@@ -83,16 +102,20 @@ static void *reload_main(void *arg)
         int n = poll(p, r_inotify >= 0 ? 2 : 1, -1);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
-        int want = 0;
+        int want = 0, trim = 0;
         if (p[0].revents & POLLIN) {
             char buf[64];
             ssize_t r = read(r_pipe[0], buf, sizeof buf);
             if (r == 0) break;
             for (ssize_t i = 0; i < r; i++) {
                 if (buf[i] == 'q') return NULL;
-                want = 1;
+                if (buf[i] == 't')
+                    trim = 1;
+                else
+                    want = 1;
             }
         }
+        if (trim) fs_invalidate_results(g_se);
         if (r_inotify >= 0 && (p[1].revents & POLLIN)) {
             char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
             ssize_t r = read(r_inotify, buf, sizeof buf);

@@ -63,7 +63,8 @@ def test_doc_health_listing(signed_ps, mount):
     assert h["signature"] == "verified" and len(h["key_id"]) == 16
     assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack",
                                                 "pack.meta.jsonl", "health", "stats", "query",
-                                                "vquery", "doc"])
+                                                "vquery", "doc", "refusal"])
+    assert sorted(os.listdir(m.mnt / "refusal")) == ["query", "vquery"]
     ls = subprocess.run(["ls", "-la", m.mnt], capture_output=True, text=True, check=True).stdout
     assert "pack.annpack" in ls
     found = subprocess.run(["find", m.mnt], capture_output=True, text=True, check=True).stdout
@@ -75,8 +76,9 @@ def test_doc_health_listing(signed_ps, mount):
 def test_bad_query_names(signed_ps, mount):
     d, pem, pub = signed_ps
     m = mount(d, expect_errors=True)
-    cases = {"x?k=0": "EINVAL", "x?k=1001": "EINVAL", "x?probe=0": "EINVAL", "x?bogus=1": "EINVAL",
-             "bad%zz": "EINVAL", "x?k=1&k=2": "EINVAL", "?k=3": "EINVAL"}
+    # A refused name does not exist (ENOENT); refusal/query/<name> says why.
+    cases = {"x?k=0": "ENOENT", "x?k=1001": "ENOENT", "x?probe=0": "ENOENT", "x?bogus=1": "ENOENT",
+             "bad%zz": "ENOENT", "x?k=1&k=2": "ENOENT", "?k=3": "ENOENT", "%20": "ENOENT"}
     import errno
     for name, code in cases.items():
         with pytest.raises(OSError) as e:
@@ -85,13 +87,12 @@ def test_bad_query_names(signed_ps, mount):
     with pytest.raises(OSError) as e:
         os.stat(m.mnt / "query" / ("q" * 1100))
     assert e.value.errno == errno.ENAMETOOLONG
-    # Each refusal is logged at WARN, one line with the name's length and the reason.
+    # A refusal is logged at WARN, one line with the name's length and the reason; the
+    # rest within the same second are counted, not logged (test_mount_safety.py).
     log = m.stderr().splitlines()
     assert log[0] == ("annpackfs: WARN: query: refused name (5 bytes): "
                       "k must be an integer in [1, 1000]"), log
     assert all(l.startswith("annpackfs: WARN: query: refused name (") for l in log), log
-    assert any("(1100 bytes): query name of 1100 bytes exceeds the cap of 1024" in l
-               for l in log), log
 
 
 @pytest.mark.parametrize("case", ["wrong-key", "no-signature", "tampered", "path-escape", "cap"])
@@ -195,7 +196,7 @@ def test_daemon_mode_and_sigterm(signed_ps, tmp_path):
 def test_reload_and_replay(annpack, signed_ps, mount, tmp_path):
     d, pem, pub = signed_ps
     state = tmp_path / "state.json"
-    m = mount(d, f"pubkey={pub}", f"state={state}", expect_errors=True)
+    m = mount(d, f"pubkey={pub}", f"state={state}", "state_init", expect_errors=True)
     old_manifest = (d / "pack.manifest.json").read_bytes()
     old_sig = (d / "pack.manifest.json.sig").read_bytes()
     before = os.stat(m.mnt / "pack.annpack").st_mtime_ns
@@ -346,7 +347,7 @@ def test_replay_refused_across_restarts(annpack, signed_ps, tmp_path):
     d, pem, pub = signed_ps
     state = tmp_path / "state.json"
     old = {n: (d / n).read_bytes() for n in ["pack.manifest.json", "pack.manifest.json.sig"]}
-    m = Mount(d, tmp_path / "m1", f"pubkey={pub}", f"state={state}")
+    m = Mount(d, tmp_path / "m1", f"pubkey={pub}", f"state={state}", "state_init")
     m.close()
     assert json.loads(state.read_text())["version"] == 2
     annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
@@ -425,3 +426,29 @@ def test_no_descriptor_or_memory_leak(signed_ps, mount):
     if not sanitized:  # ASan's quarantine and shadow memory make RSS meaningless
         assert rss() < rss0 + 20 * 1024, (rss0, rss())
     assert json.loads((m.mnt / "health").read_text())["status"] == "ok"
+
+
+def test_refusal_files_say_why(signed_ps, mount):
+    """refusal/query/<name> and refusal/vquery/[<params>/]<name> hold why the same name is
+    refused, as {"error": ...}; a name that is not refused has no refusal file."""
+    import errno
+    d, pem, pub = signed_ps
+    m = mount(d)
+    why = lambda p: json.loads((m.mnt / "refusal" / p).read_text())["error"]
+    assert why("query/x?k=0") == "k must be an integer in [1, 1000]"
+    assert why("query/x?probe=0") == "probe must be an integer in [1, 65536]"
+    assert why("query/bad%zz") == "query name has a malformed %-escape"
+    assert why("query/%FF") == "query text is not valid UTF-8"
+    assert why("query/" + "q" * 1100) == "query text of 1100 bytes exceeds the cap of 1024"
+    assert why("query/x?k=1&\x01=2").startswith("unknown or repeated query parameter")
+    assert "\x01" not in (m.mnt / "refusal" / "query" / "x?k=1&\x01=2").read_text()
+    assert "not base64url" in why("vquery/!!!!")
+    assert why("vquery/k=0/AAAA") == "k must be an integer in [1, 1000]"
+    assert why("vquery/k=3&x=1/AAAA").startswith("unknown or repeated query parameter")
+    for fine in ("query/kombucha", "query/kombucha?k=3"):
+        with pytest.raises(OSError) as e:
+            (m.mnt / "refusal" / fine).read_bytes()
+        assert e.value.errno == errno.ENOENT, fine
+    p = m.mnt / "refusal" / "query" / "x?k=0"
+    assert os.stat(p).st_size == len(p.read_bytes())
+    assert json.loads(qpath(m.mnt, "kombucha", k=3).read_text())["k"] == 3

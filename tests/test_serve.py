@@ -227,7 +227,7 @@ def test_serve_end_to_end_and_sigterm(tiny_pack, tmp_path):
         st, _, body = fetch(s.url + "doc/7")
         assert st == 200 and json.loads(body)["id"] == 7
         assert fetch(s.url + "doc/999")[0] == 404
-        assert fetch(s.url + "query/x?k=0")[0] == 404  # the mount refuses k=0
+        assert fetch(s.url + "query/x?k=0")[0] == 400  # the mount refuses k=0
         # Only the three pack files are under /pack/.
         assert fetch(s.url + "pack/health")[0] == 404
         assert fetch(s.url + "pack/query/water")[0] == 404
@@ -334,3 +334,124 @@ def test_smoke_ipv6(annpack, tiny_pack, tmp_path):
     r = smoke(annpack, tiny_pack, tmp_path / "t", "--host", "::1")
     assert r.rc == 0, r
     assert "on http://[::1]:" in r.out
+
+
+# ---- HTTP semantics of queries: examples/nginx.conf and serve's config alike ----
+
+REFUSED = [
+    ("query/x?k=0", "k must be an integer in [1, 1000]"),
+    ("query/x?k=1001", "k must be an integer in [1, 1000]"),
+    ("query/x?probe=0", "probe must be an integer in [1, 65536]"),
+    ("query/x?bogus=1", "unknown or repeated query parameter \"bogus\""),
+    ("query/x?k=1&k=2", "unknown or repeated query parameter \"k\""),
+    ("query/", "query text is empty or only whitespace"),
+    ("query/?k=3", "query text is empty or only whitespace"),
+    ("query/%20%09%20", "query text is empty or only whitespace"),
+    ("query/%FF", "query text is not valid UTF-8"),
+    ("query/caf%C3", "query text is not valid UTF-8"),
+    ("query/" + "a" * 1100, "query text of 1100 bytes exceeds the cap of 1024"),
+    ("query/" + "a" * 1000 + "%C3%A9" * 20, "query text of 1040 bytes exceeds the cap of 1024"),
+    ("query/" + "%41" * 1100, "query path of more than 3072 bytes"),
+    ("vquery/!!!!", "not base64url"),
+    ("vquery/AAAA?k=0", "k must be an integer in [1, 1000]"),
+    ("vquery/k=0/AAAA", "k must be an integer in [1, 1000]"),
+    ("query/a/b", "malformed query path"),
+    ("query/..", "malformed query path"),
+    ("vquery/k=2/..", "malformed query path"),
+]
+
+
+def check_http_queries(base, log):
+    """base: the URL the mount's files are under; log(): nginx's error log so far."""
+    for path, reason in REFUSED:
+        st, h, body = fetch(base + path)
+        assert st == 400, (path, st, body[:200])
+        assert h["Content-Type"].startswith("application/json"), (path, h["Content-Type"])
+        assert h["Access-Control-Allow-Origin"] == "*", path
+        err = json.loads(body)["error"]
+        assert reason in err, (path, err)
+    # A malformed %-escape is refused by nginx itself while parsing the request (its own 400).
+    assert fetch(base + "query/bad%zz")[0] == 400
+    # Preflight, as `annpack serve` answers it.
+    st, h, _ = fetch(base + "query/x?k=3", {"Origin": "http://example.test",
+                                          "Access-Control-Request-Method": "GET"},
+                     method="OPTIONS")
+    assert st == 204 and h["Access-Control-Allow-Origin"] == "*", st
+    # Encoded slashes and dots stay inside the text: a query, not /health.
+    st, _, body = fetch(base + "query/x%2F..%2F..%2Fhealth")
+    r = json.loads(body)
+    assert st == 200 and r["query"] == "x/../../health" and "results" in r, body[:200]
+    # (One that climbs above the root once decoded is nginx's own 400, never /health.)
+    assert fetch(base + "query/..%2F..%2Fhealth?k=2")[0] == 400
+    # The name cap counts decoded bytes: 1,800 encoded bytes of 600 decoded ones pass.
+    st, _, body = fetch(base + "query/" + "%41" * 600 + "?k=1")
+    assert st == 200 and json.loads(body)["query"] == "A" * 600
+    # A query file is JSON whatever its name ends with.
+    st, h, body = fetch(base + "query/%3Cb%3Ehi%3C%2Fb%3E.html")
+    assert st == 200 and h["Content-Type"].startswith("application/json"), h["Content-Type"]
+    assert fetch(base + "refusal/query/x?k=0")[0] == 404  # internal only
+    assert fetch(base + "doc/999")[0] == 404
+    assert "[crit]" not in log() and "[alert]" not in log(), log()
+
+
+def test_http_queries_through_examples_nginx_conf(signed_ps, tmp_path):
+    from conftest import ROOT
+    from mountlib import Mount, Nginx
+    d, _, pub = signed_ps
+    m = Mount(d, tmp_path / "m", f"pubkey={pub}", expect_errors=False)
+    ng = None
+    try:
+        ng = Nginx(m.mnt, tmp_path, ROOT / "examples" / "nginx.conf")
+        logf = tmp_path / "nginx-logs" / "error.log"
+        check_http_queries(ng.url + "/", lambda: logf.read_text() if logf.exists() else "")
+    finally:
+        if ng:
+            ng.close()
+        m.close()
+
+
+def test_http_queries_through_serve(signed_ps, tmp_path):
+    d, _, pub = signed_ps
+    s = Serve(d, tmp_path / "t", "--pubkey", pub)
+    try:
+        check_http_queries(s.url, s.stderr)
+    finally:
+        parts = s.parts()
+        assert s.stop() == 0, s.stderr()
+    assert_clean(tmp_path / "t", parts)
+
+
+def nginx_rules(conf):
+    """The parts of an nginx config that decide how a request reaches the mount: the query
+    map, the server-level rules, and the mount's locations (comments and spacing aside)."""
+    text = "\n".join(l.split("#", 1)[0].rstrip() for l in conf.splitlines()
+                     if not l.lstrip().startswith("#"))
+    text = re.sub(r"\s+", " ", text)
+    out = {"map": re.search(r"map \$request_uri \$annpack_query_file \{.*?\}", text).group(0)}
+    for m in re.finditer(r"if \(([^)]*)\) \{([^}]*)\}", text):
+        out["if " + m.group(1).strip()] = m.group(2).strip()
+    for m in re.finditer(r"location ([^{]*?) \{((?:[^{}]|\{[^{}]*\})*)\}", text):
+        out["location " + m.group(1).strip()] = m.group(2).strip()
+    return out
+
+
+def test_nginx_configs_agree(tiny_pack, tmp_path):
+    """examples/nginx.conf and the config `annpack serve` writes route queries, refusals,
+    preflights and the mount's files identically."""
+    from conftest import ROOT
+    example = nginx_rules((ROOT / "examples" / "nginx.conf").read_text())
+    s = Serve(tiny_pack, tmp_path / "t")
+    try:
+        conf = next((tmp_path / "t").glob("annpack-serve-*/nginx/nginx.conf")).read_text()
+    finally:
+        parts = s.parts()
+        assert s.stop() == 0, s.stderr()
+    assert_clean(tmp_path / "t", parts)
+    served = nginx_rules(conf)
+    keys = ["map", "if $request_method = OPTIONS", "location = /annpack-query",
+            "location @annpack_refused", "location /refusal/", "location /query/",
+            "location /vquery/", "location /doc/", "location = /health", "location = /stats"]
+    keys += [k for k in example if k.startswith("if ")]
+    for k in keys:
+        assert k in example, (k, sorted(example))
+        assert served.get(k) == example[k], (k, served.get(k), example[k])

@@ -756,25 +756,25 @@ def test_mount_vquery_bad_names(packs, data, mount):
     inf = np.zeros(DIM, np.float16)
     inf[0], inf[7] = 1, np.inf
     cases = {
-        "!!!!": errno.EINVAL,
-        "A" * 20: errno.EINVAL,                                 # a length that is neither width
+        "!!!!": errno.ENOENT,
+        "A" * 20: errno.ENOENT,                                 # a length that is neither width
         "A" * 600: errno.ENAMETOOLONG,                          # longer than float32
         "A" * 1100: errno.ENAMETOOLONG,
-        vname(data["q"][1][:DIM - 1]): errno.EINVAL,            # dim - 1 values
-        b64url(inf.astype("<f2").tobytes()): errno.EINVAL,      # not finite
-        vname(np.zeros(DIM)): errno.EINVAL,                     # the zero vector
-        good + "?k=0": errno.EINVAL,
-        good + "?k=1001": errno.EINVAL,
-        good + "?probe=0": errno.EINVAL,
-        good + "?bogus=1": errno.EINVAL,
-        good + "?k=2&k=3": errno.EINVAL,
-        "?k=3": errno.EINVAL,                                   # no vector
-        good[:-1] + "+": errno.EINVAL,                          # standard base64, not url
-        "\u00e9" * 40: errno.EINVAL,                            # bytes outside the alphabet
-        good[:10] + "\udcff" + good[11:]: errno.EINVAL,         # ... one byte 0xff
-        "k=0": errno.EINVAL,                                    # bad parameter directory
-        "k=3&x=1": errno.EINVAL,
-        "k=3&k=4": errno.EINVAL,
+        vname(data["q"][1][:DIM - 1]): errno.ENOENT,            # dim - 1 values
+        b64url(inf.astype("<f2").tobytes()): errno.ENOENT,      # not finite
+        vname(np.zeros(DIM)): errno.ENOENT,                     # the zero vector
+        good + "?k=0": errno.ENOENT,
+        good + "?k=1001": errno.ENOENT,
+        good + "?probe=0": errno.ENOENT,
+        good + "?bogus=1": errno.ENOENT,
+        good + "?k=2&k=3": errno.ENOENT,
+        "?k=3": errno.ENOENT,                                   # no vector
+        good[:-1] + "+": errno.ENOENT,                          # standard base64, not url
+        "\u00e9" * 40: errno.ENOENT,                            # bytes outside the alphabet
+        good[:10] + "\udcff" + good[11:]: errno.ENOENT,         # ... one byte 0xff
+        "k=0": errno.ENOENT,                                    # bad parameter directory
+        "k=3&x=1": errno.ENOENT,
+        "k=3&k=4": errno.ENOENT,
     }
     before = json.loads((m.mnt / "stats").read_text())["errors"]
     for name, code in cases.items():
@@ -783,10 +783,12 @@ def test_mount_vquery_bad_names(packs, data, mount):
         assert e.value.errno == code, name
     after = json.loads((m.mnt / "stats").read_text())["errors"]
     assert after - before >= len(cases) - 3  # parameter directories are refused before counting
-    for bad in ["k=0", "k=3&x=1"]:
+    for bad, why in [("k=0", "k must be"), ("k=3&x=1", "unknown or repeated query parameter")]:
         with pytest.raises(OSError) as e:
             (m.mnt / "vquery" / bad / good).read_bytes()
-        assert e.value.errno == errno.EINVAL
+        assert e.value.errno == errno.ENOENT
+        refusal = json.loads((m.mnt / "refusal" / "vquery" / bad / good).read_text())
+        assert refusal["error"].startswith(why), refusal
     with pytest.raises(OSError) as e:
         (m.mnt / "vquery" / good / "x").read_bytes()
     assert e.value.errno == errno.ENOTDIR
@@ -800,8 +802,10 @@ def test_mount_text_query_on_vector_pack(packs, mount):
     m = mount(packs["plain"])
     with pytest.raises(OSError) as e:
         (m.mnt / "query" / "hello").read_bytes()
-    assert e.value.errno == errno.EOPNOTSUPP  # the pack cannot embed text: not an I/O error
+    assert e.value.errno == errno.ENOENT  # refused by name: not an I/O error
     assert "built from vectors" in m.stderr()
+    why = json.loads((m.mnt / "refusal" / "query" / "hello").read_text())["error"]
+    assert "cannot embed text" in why and "/vquery/" in why
     assert json.loads((m.mnt / "health").read_text())["status"] == "ok"
 
 

@@ -121,6 +121,8 @@ int cmd_search(int argc, char **argv)
     if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
     const char *dir = argv[optind], *text = argv[optind + 1];
     ap_err err = {0};
+    /* The same check as the mount's query names and Python's search(). */
+    if (ap_query_text_check(text, strlen(text), &err)) return cli_fail("search", &err);
     ap_view *p = NULL;
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
     int rc = EXIT_FAIL;

@@ -4,6 +4,10 @@ import json
 
 from . import _lib as L
 
+_text_check = L.lib.ap_query_text_check
+_text_check.argtypes = [L.P, ctypes.c_size_t, L.E]
+_text_check.restype = ctypes.c_int
+
 
 def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, seed=0,
                offline=True, dim=None, max_rows=None, meta_compression="zstd", force=False):
@@ -70,7 +74,12 @@ class Pack:
         return list(q)
 
     def search(self, text, top_k=10, probe=None):
-        """Top-k documents for a text query: [{"id","score","meta","layer"}], best first."""
+        """Top-k documents for a text query: [{"id","score","meta","layer"}], best first.
+        An empty or whitespace-only text is refused (ValueError), as by `annpack search`
+        and the mount."""
+        b = str(text).encode("utf-8")
+        err = L.Err()
+        L.check(_text_check(b, len(b), ctypes.byref(err)), err)
         return self.search_vec(self.embed(text), top_k=top_k, probe=probe)
 
     def search_vec(self, vector, top_k=10, probe=None):

@@ -54,6 +54,9 @@ AP_API uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i);
 AP_API const ap_embedder *ap_view_embedder(const ap_view *v);
 /* The root manifest bytes exactly as read. */
 AP_API const char *ap_view_manifest_raw(const ap_view *v, size_t *len);
+/* The root manifest's "expires" (RFC 3339 UTC) as Unix seconds in *t: AP_OK, or
+ * AP_ERR_NOTFOUND when it has none (err untouched), AP_ERR_FORMAT when it is malformed. */
+AP_API ap_status ap_view_expires(const ap_view *v, long long *t, ap_err *err);
 
 AP_API ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q,
                                ap_err *err);

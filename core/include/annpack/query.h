@@ -1,7 +1,8 @@
 /* annpack — query file names of the mount: "<percent-encoded text>[?k=N&probe=N]".
  *
  * The name is split at its first literal '?'; the text part is percent-decoded (so '/'
- * and '?' travel as %2F and %3F) and must be non-empty valid UTF-8 without NUL; the
+ * and '?' travel as %2F and %3F) and must be valid UTF-8 without NUL, not empty or only
+ * whitespace (ap_query_text_check), at most AP_QUERY_NAME_MAX bytes once decoded; the
  * parameters are k and probe, each at most once, decimal, within bounds. Untrusted input:
  * every malformed name is refused with a status the mount maps to an errno. */
 #ifndef ANNPACK_QUERY_H
@@ -16,7 +17,8 @@
 extern "C" {
 #endif
 
-#define AP_QUERY_NAME_MAX 1024u /* raw name bytes; longer names: AP_ERR_LIMIT (ENAMETOOLONG) */
+#define AP_QUERY_NAME_MAX 1024u /* decoded text bytes; longer: AP_ERR_LIMIT (ENAMETOOLONG) */
+#define AP_QUERY_RAW_MAX 4096u  /* raw name bytes (a %-encoded text at most triples) */
 #define AP_MAX_PROBE 65536u
 
 typedef struct ap_query {
@@ -26,12 +28,18 @@ typedef struct ap_query {
 } ap_query;
 
 /* Parses name[0..len). k and probe default to def_k and def_probe. Errors:
- * AP_ERR_LIMIT when len > AP_QUERY_NAME_MAX; AP_ERR_ARG for a bad escape, empty or
- * invalid text, an unknown/duplicate parameter, or k outside [1, AP_MAX_K] / probe
- * outside [1, AP_MAX_PROBE]. */
+ * AP_ERR_LIMIT when len > AP_QUERY_RAW_MAX or the decoded text is longer than
+ * AP_QUERY_NAME_MAX; AP_ERR_ARG for a bad escape, text that ap_query_text_check refuses,
+ * an unknown/duplicate parameter, or k outside [1, AP_MAX_K] / probe outside
+ * [1, AP_MAX_PROBE]. */
 AP_API ap_status ap_query_parse(const char *name, size_t len, uint32_t def_k, uint32_t def_probe,
                                 ap_query *out, ap_err *err);
 AP_API void ap_query_free(ap_query *q);
+
+/* Checks a (decoded) query text the way every front end does — the CLI's `search`, the
+ * mount and Python alike: AP_ERR_ARG "query text is not valid UTF-8" (or it holds a NUL),
+ * or "query text is empty or only whitespace" (Unicode White_Space only). */
+AP_API ap_status ap_query_text_check(const char *text, size_t len, ap_err *err);
 
 /* Parses the parameter part "k=N&probe=N" (either, both, in any order, each at most once;
  * empty segments ignored) of s[0..len), setting *k and *probe for those present. Same
