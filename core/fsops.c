@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,18 +75,20 @@ ap_status ap_mkdtemp_beside(const char *target, char **out, ap_err *err)
     return st;
 }
 
-static void rmtree_at(int dfd, const char *name)
+/* Removes dfd/name: a directory tree (each level opened with O_NOFOLLOW, so a symlink
+ * inside is removed, never followed), or a single non-directory entry. */
+static void rmtree_at(int dfd, const char *name, int depth)
 {
+    if (unlinkat(dfd, name, 0) == 0) return; /* a file or a symlink */
+    if (depth > 64) return;
     int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         DIR *d = fdopendir(fd);
         if (d) {
             struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-                if (unlinkat(fd, e->d_name, 0) != 0 && (errno == EISDIR || errno == EPERM))
-                    rmtree_at(fd, e->d_name);
-            }
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                    rmtree_at(fd, e->d_name, depth + 1);
             closedir(d);
         } else {
             close(fd);
@@ -95,7 +99,55 @@ static void rmtree_at(int dfd, const char *name)
 
 void ap_rmtree(const char *path)
 {
-    if (path) rmtree_at(AT_FDCWD, path);
+    if (path) rmtree_at(AT_FDCWD, path, 0);
+}
+
+ap_status ap_rmtree_under(const char *root, const char *rel, ap_err *err)
+{
+    char *copy = strdup(rel);
+    if (!copy) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = AP_OK;
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", root);
+        goto out;
+    }
+    char *name = copy, *slash;
+    while ((slash = strchr(name, '/'))) {
+        *slash = '\0';
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        *slash = '/';
+        if (next < 0) {
+            if (e != ENOENT)
+                st = ap_err_set(err, AP_ERR_VERIFY,
+                                "%s/%s: not removed: the path goes through a symlink or a "
+                                "non-directory (%.*s), which is never followed",
+                                root, rel, (int)(slash - copy), copy);
+            goto out;
+        }
+        close(fd);
+        fd = next;
+        name = slash + 1;
+    }
+    struct stat sb;
+    if (fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT) st = ap_err_errno(err, AP_ERR_IO, errno, "%s/%s", root, rel);
+        goto out;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: not removed: not a directory", root, rel);
+        goto out;
+    }
+    rmtree_at(fd, name, 0);
+    if (fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        st = ap_err_set(err, AP_ERR_IO, "%s/%s: could not be removed completely", root, rel);
+    else if (fsync(fd) != 0 && errno != EINVAL)
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", root);
+out:
+    if (fd >= 0) close(fd);
+    free(copy);
+    return st;
 }
 
 ap_status ap_fsync_dir(const char *dir, ap_err *err)
@@ -135,9 +187,10 @@ ap_status ap_write_file(const char *path, const void *data, size_t len, ap_err *
     return st;
 }
 
-ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, int mode,
-                               ap_err *err)
+ap_status ap_stage_file(const char *path, const void *data, size_t len, int mode, char **tmp_out,
+                        ap_err *err)
 {
+    *tmp_out = NULL;
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -152,8 +205,21 @@ ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, i
     if (fchmod(fd, (mode_t)mode) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: chmod", tmp);
     if (!st) st = write_fd(fd, data, len, tmp, err);
     if (close(fd) != 0 && !st) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: close", tmp);
-    if (!st && rename(tmp, path) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: rename", path);
     if (st) {
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    *tmp_out = tmp;
+    return AP_OK;
+}
+
+ap_status ap_commit_file(char *tmp, const char *path, ap_err *err)
+{
+    if (!tmp) return ap_err_set(err, AP_ERR_INTERNAL, "%s: no temporary file to commit", path);
+    ap_status st = AP_OK;
+    if (rename(tmp, path) != 0) {
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s: rename", path);
         unlink(tmp);
     } else {
         char *dir = ap_dirname(path);
@@ -162,6 +228,14 @@ ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, i
     }
     free(tmp);
     return st;
+}
+
+ap_status ap_write_file_atomic(const char *path, const void *data, size_t len, int mode,
+                               ap_err *err)
+{
+    char *tmp = NULL;
+    ap_status st = ap_stage_file(path, data, len, mode, &tmp, err);
+    return st ? st : ap_commit_file(tmp, path, err);
 }
 
 ap_status ap_open_regular(const char *path, int *fd, uint64_t *size, ap_err *err)
@@ -219,11 +293,14 @@ ap_status ap_read_file(const char *path, size_t max, char **out, size_t *len, ap
     return st;
 }
 
-ap_status ap_replace_dir(const char *tmp, const char *target, ap_err *err)
+ap_status ap_replace_dir(const char *tmp, const char *target, bool replace, ap_err *err)
 {
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_NOREPLACE) == 0) goto synced;
     if (errno != EEXIST)
         return ap_err_errno(err, AP_ERR_IO, errno, "cannot rename %s to %s", tmp, target);
+    if (!replace)
+        return ap_err_set(err, AP_ERR_EXISTS, "%s appeared while it was being written; not replaced",
+                          target);
     /* Swap the new tree in atomically; the old one ends up at tmp and is removed. */
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) != 0)
         return ap_err_errno(err, AP_ERR_IO, errno, "cannot replace %s", target);
@@ -293,9 +370,190 @@ ap_status ap_mkdir_p(const char *dir, ap_err *err)
     return st;
 }
 
-ap_status ap_publish_dir(const char *tmp, const char *target, ap_err *err)
+ap_status ap_publish_dir(const char *tmp, const char *target, bool replace, ap_err *err)
 {
     if (chmod(tmp, 0755) != 0) return ap_err_errno(err, AP_ERR_IO, errno, "%s: chmod", tmp);
     ap_status st = ap_fsync_dir(tmp, err);
-    return st ? st : ap_replace_dir(tmp, target, err);
+    return st ? st : ap_replace_dir(tmp, target, replace, err);
+}
+
+/* ---- comparing trees, locks, removing one file ------------------------------------ */
+
+static int files_equal_at(int da, int db, const char *name)
+{
+    int fa = openat(da, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fb = openat(db, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sa, sb;
+    int eq = fa >= 0 && fb >= 0 && fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0 &&
+             S_ISREG(sa.st_mode) && S_ISREG(sb.st_mode) && sa.st_size == sb.st_size;
+    char *ba = eq ? malloc(1 << 16) : NULL, *bb = eq ? malloc(1 << 16) : NULL;
+    if (eq && (!ba || !bb)) eq = 0;
+    while (eq) {
+        ssize_t ra = read(fa, ba, 1 << 16);
+        if (ra < 0 && errno == EINTR) continue;
+        if (ra <= 0) {
+            eq = ra == 0;
+            break;
+        }
+        size_t got = 0;
+        while (got < (size_t)ra) {
+            ssize_t rb = read(fb, bb + got, (size_t)ra - got);
+            if (rb < 0 && errno == EINTR) continue;
+            if (rb <= 0) break;
+            got += (size_t)rb;
+        }
+        eq = got == (size_t)ra && memcmp(ba, bb, got) == 0;
+    }
+    free(ba);
+    free(bb);
+    if (fa >= 0) close(fa);
+    if (fb >= 0) close(fb);
+    return eq;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The sorted names in directory fd (without . and ..); NULL on error. */
+static char **dir_names(int fd, size_t *n)
+{
+    *n = 0;
+    int dup_fd = dup(fd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        return NULL;
+    }
+    size_t cap = 16, got = 0;
+    char **v = malloc(cap * sizeof *v);
+    int ok = v != NULL;
+    struct dirent *e;
+    while (ok && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (got == cap) {
+            char **g = realloc(v, cap * 2 * sizeof *v);
+            if (!g) {
+                ok = 0;
+                break;
+            }
+            v = g;
+            cap *= 2;
+        }
+        char *name = strdup(e->d_name);
+        if (!name) {
+            ok = 0;
+            break;
+        }
+        v[got++] = name;
+    }
+    closedir(d);
+    if (!ok) {
+        free_names(v, got);
+        return NULL;
+    }
+    qsort(v, got, sizeof *v, cmp_str);
+    *n = got;
+    return v;
+}
+
+static int tree_equal_at(int da, int db, int depth)
+{
+    size_t na, nb;
+    char **a = dir_names(da, &na), **b = dir_names(db, &nb);
+    int eq = a && b && na == nb && depth < 32;
+    for (size_t i = 0; eq && i < na; i++) eq = strcmp(a[i], b[i]) == 0;
+    for (size_t i = 0; eq && i < na; i++) {
+        struct stat sa, sb;
+        if (fstatat(da, a[i], &sa, AT_SYMLINK_NOFOLLOW) != 0 ||
+            fstatat(db, a[i], &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (sa.st_mode & S_IFMT) != (sb.st_mode & S_IFMT)) {
+            eq = 0;
+        } else if (S_ISREG(sa.st_mode)) {
+            eq = files_equal_at(da, db, a[i]);
+        } else if (S_ISDIR(sa.st_mode)) {
+            int ca = openat(da, a[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int cb = openat(db, a[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            eq = ca >= 0 && cb >= 0 && tree_equal_at(ca, cb, depth + 1);
+            if (ca >= 0) close(ca);
+            if (cb >= 0) close(cb);
+        } else {
+            eq = 0; /* symlinks and special files are never what a command writes */
+        }
+    }
+    for (size_t i = 0; a && i < na; i++) free(a[i]);
+    for (size_t i = 0; b && i < nb; i++) free(b[i]);
+    free(a);
+    free(b);
+    return eq;
+}
+
+bool ap_tree_equal(const char *a, const char *b)
+{
+    int da = open(a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int db = open(b, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool eq = da >= 0 && db >= 0 && tree_equal_at(da, db, 0);
+    if (da >= 0) close(da);
+    if (db >= 0) close(db);
+    return eq;
+}
+
+int ap_dir_entries(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t n;
+    char **v = dir_names(fd, &n);
+    close(fd);
+    if (!v) return -1;
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+ap_status ap_dir_lock(const char *dir, int *fd, ap_err *err)
+{
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return ap_err_errno(err, errno == ENOENT ? AP_ERR_NOTFOUND : AP_ERR_IO, errno, "%s", dir);
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return AP_OK;
+    int e = errno;
+    close(*fd);
+    *fd = -1;
+    if (e == EWOULDBLOCK)
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s: another annpack command is changing it (it holds the lock); try "
+                          "again when it is done",
+                          dir);
+    return ap_err_errno(err, AP_ERR_IO, e, "%s: lock", dir);
+}
+
+void ap_dir_unlock(int fd)
+{
+    if (fd >= 0) close(fd);
+}
+
+ap_status ap_unlink_in(const char *dir, const char *name, bool *removed, ap_err *err)
+{
+    if (removed) *removed = false;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
+    ap_status st = AP_OK;
+    if (unlinkat(fd, name, 0) == 0) {
+        if (removed) *removed = true;
+        if (fsync(fd) != 0 && errno != EINVAL)
+            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", dir);
+    } else if (errno != ENOENT) {
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s/%s: cannot remove", dir, name);
+    }
+    close(fd);
+    return st;
 }

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,9 +160,27 @@ static ap_status layer_block(cJSON *o, const char *root, const char *path, ap_er
     return st;
 }
 
+/* Adds a delta's entry: its layer block, tombstones, delta manifest, and the base hash. */
+static ap_status delta_block(cJSON *d, const char *root, uint64_t seq, const char *path,
+                             const char *base_hex, ap_err *err)
+{
+    ap_json_add_u64(d, "seq", seq);
+    ap_status st = layer_block(d, root, path, err);
+    if (st) return st;
+    char *t = rel_join(path, AP_TOMBSTONES);
+    char *dm = rel_join(path, AP_DELTA_MANIFEST);
+    if (!t || !dm) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = add_hashed(d, root, "tombstones", t, err);
+    if (!st) st = add_hashed(d, root, "delta_manifest", dm, err);
+    free(t);
+    free(dm);
+    if (!st) cJSON_AddStringToObject(d, "base_sha256_annpack", base_hex);
+    return st;
+}
+
 /* Writes root/pack.manifest.json atomically. */
 ap_status ap_root_write(const char *root, uint64_t version, const char *base_path,
-                            const ap_delta_ref *deltas, size_t n, const cJSON *expires, ap_err *err)
+                        const ap_delta_ref *deltas, size_t n, const cJSON *expires, ap_err *err)
 {
     cJSON *m = cJSON_CreateObject();
     char *text = NULL, *bdir = ap_path_join(root, base_path), *emb = NULL;
@@ -190,16 +209,7 @@ ap_status ap_root_write(const char *root, uint64_t version, const char *base_pat
     for (size_t i = 0; i < n && !st; i++) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddItemToArray(arr, d);
-        ap_json_add_u64(d, "seq", deltas[i].seq);
-        if ((st = layer_block(d, root, deltas[i].path, err))) break;
-        char *t = rel_join(deltas[i].path, AP_TOMBSTONES);
-        char *dm = rel_join(deltas[i].path, AP_DELTA_MANIFEST);
-        if (!t || !dm) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        if (!st) st = add_hashed(d, root, "tombstones", t, err);
-        if (!st) st = add_hashed(d, root, "delta_manifest", dm, err);
-        free(t);
-        free(dm);
-        cJSON_AddStringToObject(d, "base_sha256_annpack", base_hex);
+        st = delta_block(d, root, deltas[i].seq, deltas[i].path, base_hex, err);
     }
     if (st) goto out;
     size_t len;
@@ -217,36 +227,249 @@ out:
     return st;
 }
 
+/* ---- changing a packset ------------------------------------------------------------ */
+
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
+                          ap_change *c, ap_err *err)
+{
+    static const ap_change_opts none = {0};
+    if (!co) co = &none;
+    memset(c, 0, sizeof *c);
+    c->dir = dir;
+    c->lock_fd = -1;
+    ap_status st = ap_dir_lock(dir, &c->lock_fd, err);
+    if (st) return st;
+    char *sig = ap_path_join(dir, AP_SIGNATURE);
+    struct stat sb;
+    if (!sig) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    c->was_signed = lstat(sig, &sb) == 0;
+    if (c->was_signed && !co->npubkeys) {
+        st = ap_err_set(err, AP_ERR_VERIFY,
+                        "%s is signed (%s): pass its public key (--pubkey PUB) so the signature "
+                        "is checked before it is read or changed; refusing to %s it",
+                        dir, sig, what);
+        goto fail;
+    }
+    /* Integrity, not freshness: an expired packset may be changed (and re-signed). */
+    ap_verify_opts vo = {.pubkeys = co->pubkeys, .npubkeys = co->npubkeys, .allow_expired = true};
+    if ((st = ap_verify_dir(dir, &vo, NULL, err))) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        st = ap_err_set(err, st, "refusing to %s %s: it does not verify: %s", what, dir, tmp);
+        goto fail;
+    }
+    if ((st = ap_root_manifest_load(dir, &c->m, err))) goto fail;
+    if (c->m.schema != AP_PACKSET_SCHEMA) {
+        st = ap_err_set(err, AP_ERR_ARG, "%s is a pack, not a packset (schema_version 3)", dir);
+        goto fail;
+    }
+    if (!(c->base_dir = ap_path_join(dir, c->m.base_path))) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    free(sig);
+    return AP_OK;
+fail:
+    free(sig);
+    ap_change_end(c);
+    return st;
+}
+
+void ap_change_end(ap_change *c)
+{
+    ap_root_manifest_free(&c->m);
+    free(c->base_dir);
+    c->base_dir = NULL;
+    ap_dir_unlock(c->lock_fd);
+    c->lock_fd = -1;
+}
+
+cJSON *ap_change_next_root(const ap_change *c, size_t keep, ap_err *err)
+{
+    if (c->m.version >= AP_JSON_MAX_SAFE_INT) {
+        ap_err_set(err, AP_ERR_LIMIT, "%s: version %llu cannot increase further", c->dir,
+                   (unsigned long long)c->m.version);
+        return NULL;
+    }
+    cJSON *r = cJSON_Duplicate(c->m.root, 1);
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)c->m.version + 1);
+    cJSON *nv = cJSON_CreateRaw(v);
+    if (!r || !nv || !cJSON_ReplaceItemInObjectCaseSensitive(r, "version", nv)) {
+        if (!r || !cJSON_GetObjectItemCaseSensitive(r, "version")) cJSON_Delete(nv);
+        cJSON_Delete(r);
+        ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "deltas");
+    if (!d) d = cJSON_AddArrayToObject(r, "deltas");
+    if (!cJSON_IsArray(d)) {
+        cJSON_Delete(r);
+        ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    while (cJSON_GetArraySize(d) > (int)keep) cJSON_DeleteItemFromArray(d, (int)keep);
+    return r;
+}
+
+ap_status ap_root_add_delta(cJSON *root, const char *dir, uint64_t seq, const char *path,
+                            ap_err *err)
+{
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "deltas");
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(root, "base");
+    const cJSON *bh = base ? cJSON_GetObjectItemCaseSensitive(base, "sha256_annpack") : NULL;
+    if (!arr || !bh || !cJSON_IsArray(arr) || !cJSON_IsString(bh) || !bh->valuestring)
+        return ap_err_set(err, AP_ERR_INTERNAL, "%s: root manifest without deltas or base hash", dir);
+    cJSON *d = cJSON_CreateObject();
+    if (!d) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    cJSON_AddItemToArray(arr, d);
+    return delta_block(d, dir, seq, path, bh->valuestring, err);
+}
+
+ap_status ap_change_commit(ap_change *c, const cJSON *root, const char *step, ap_err *err)
+{
+    size_t len;
+    char *text = ap_json_render(root, &len), *path = ap_path_join(c->dir, AP_MANIFEST);
+    char point[64];
+    ap_status st = text && path ? AP_OK : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) {
+        snprintf(point, sizeof point, "%s:before-manifest", step);
+        ap_crash_point(point);
+        st = ap_write_file_atomic(path, text, len, 0644, err);
+    }
+    if (!st) {
+        snprintf(point, sizeof point, "%s:after-manifest", step);
+        ap_crash_point(point);
+        /* The old signature signs the old manifest bytes only: never leave it beside the new
+         * ones (the caller says so; the packset must be signed again). */
+        ap_err e2 = {0};
+        if (ap_unlink_in(c->dir, AP_SIGNATURE, NULL, &e2))
+            st = ap_err_set(err, AP_ERR_IO,
+                            "%s changed to version %llu, but its old signature could not be "
+                            "removed (remove %s/%s): %s",
+                            c->dir, (unsigned long long)c->m.version + 1, c->dir, AP_SIGNATURE,
+                            e2.msg);
+    }
+    free(text);
+    free(path);
+    return st;
+}
+
+bool ap_paths_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+    if (strncmp(a, b, n) != 0) return false;
+    return la == lb || (la < lb ? b[la] == '/' : a[lb] == '/');
+}
+
+ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err *err)
+{
+    *exists = false;
+    struct stat sb;
+    if (lstat(out, &sb) != 0) {
+        if (errno == ENOENT) return AP_OK;
+        return ap_err_errno(err, AP_ERR_IO, errno, "%s", out);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return ap_err_set(err, AP_ERR_EXISTS, "%s exists and is not a directory; refusing to replace it",
+                          out);
+    *exists = true;
+    if (force || ap_dir_entries(out) == 0) return AP_OK;
+    char *sig = ap_path_join(out, AP_SIGNATURE);
+    bool is_signed = sig && lstat(sig, &sb) == 0;
+    free(sig);
+    if (is_signed)
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is signed; refusing to replace it (use --force)", out);
+    ap_root_manifest m;
+    ap_status st = ap_root_manifest_load(out, &m, NULL);
+    bool packset = !st && m.schema == AP_PACKSET_SCHEMA;
+    ap_root_manifest_free(&m);
+    if (!packset)
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a packset; refusing to overwrite it (use --force)",
+                          out);
+    return AP_OK; /* it may be this very result (an interrupted run): compared at the end */
+}
+
+ap_status ap_publish_packset_out(const char *tmp, const char *out, bool exists, bool force,
+                                 ap_err *err)
+{
+    bool empty = exists && ap_dir_entries(out) == 0;
+    if (exists && !empty && ap_tree_equal(tmp, out)) {
+        ap_rmtree(tmp); /* exactly this result already (an interrupted run wrote it) */
+        return AP_OK;
+    }
+    if (exists && !empty && !force)
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and differs from the packset this command writes; refusing "
+                          "to replace it (use --force)",
+                          out);
+    return ap_publish_dir(tmp, out, exists, err);
+}
+
 /* ---- build-base ------------------------------------------------------------------------ */
 
-static int is_packset_dir(const char *dir)
+/* An existing packset directory may be replaced without force only when it is exactly an
+ * earlier build-base output: unsigned, version 1, no deltas, nothing but the root manifest
+ * and a base holding only build files. */
+static ap_status check_base_output(const char *dir, bool force, bool *replace, ap_err *err)
 {
+    *replace = false;
+    struct stat sb;
+    if (lstat(dir, &sb) != 0) {
+        if (errno == ENOENT) return AP_OK;
+        return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return ap_err_set(err, AP_ERR_EXISTS, "%s exists and is not a directory; refusing to replace it",
+                          dir);
+    *replace = true;
+    if (force || ap_dir_entries(dir) == 0) return AP_OK;
+    char *ps = NULL;
+    if (ap_enclosing_packset(dir, &ps)) {
+        ap_status st = ap_err_set(err, AP_ERR_EXISTS,
+                                  "%s is inside the packset %s; refusing to replace it (use --force)",
+                                  dir, ps);
+        free(ps);
+        return st;
+    }
     ap_root_manifest m;
-    if (ap_root_manifest_load(dir, &m, NULL)) return 0;
-    int ok = m.schema == AP_PACKSET_SCHEMA;
+    if (ap_root_manifest_load(dir, &m, NULL) || m.schema != AP_PACKSET_SCHEMA) {
+        ap_root_manifest_free(&m);
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a packset; refusing to overwrite it (use --force)",
+                          dir);
+    }
+    char *sig = ap_path_join(dir, AP_SIGNATURE), *base = ap_path_join(dir, "base");
+    int is_signed = sig && lstat(sig, &sb) == 0;
+    ap_status st = AP_OK;
+    if (m.version != 1 || m.ndeltas || is_signed || strcmp(m.base_path, "base") != 0 ||
+        ap_dir_entries(dir) != 2 || !base || ap_only_build_files(base, NULL))
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s is a packset (version %llu, %zu deltas%s) and not an earlier "
+                        "build-base output; build-base would replace it with a new version 1: "
+                        "refusing (use --force to replace it; build-delta, revert and rebase "
+                        "change a packset)",
+                        dir, (unsigned long long)m.version, m.ndeltas,
+                        is_signed ? ", signed" : ", other files");
+    free(sig);
+    free(base);
     ap_root_manifest_free(&m);
-    return ok;
+    return st;
 }
 
 ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
 {
-    struct stat sb;
     if (!o->output_dir) return ap_err_set(err, AP_ERR_ARG, "build-base needs --packset DIR");
-    if (lstat(o->output_dir, &sb) == 0 && !o->force && !is_packset_dir(o->output_dir)) {
-        DIR *d = opendir(o->output_dir);
-        int empty = 1;
-        struct dirent *e;
-        while (d && empty && (e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-        if (d) closedir(d);
-        if (!d || !empty)
-            return ap_err_set(err, AP_ERR_EXISTS,
-                              "%s exists and is not a packset; refusing to overwrite it (use --force)",
-                              o->output_dir);
-    }
-    char *tmp = NULL, *base = NULL;
-    ap_status st = ap_mkdtemp_beside(o->output_dir, &tmp, err);
+    bool replace = false;
+    ap_status st = check_base_output(o->output_dir, o->force, &replace, err);
     if (st) return st;
+    char *tmp = NULL, *base = NULL;
+    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) return st;
     if (!(base = ap_path_join(tmp, "base"))) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
@@ -256,7 +479,7 @@ ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep, ap
     bo.force = false;
     if ((st = ap_pack_build(&bo, rep, err))) goto out;
     if ((st = ap_root_write(tmp, 1, "base", NULL, 0, NULL, err))) goto out;
-    st = ap_publish_dir(tmp, o->output_dir, err);
+    st = ap_publish_dir(tmp, o->output_dir, replace, err);
     if (!st) {
         free(tmp);
         tmp = NULL;
@@ -290,6 +513,28 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The refusal for an existing out_dir that is not the delta just built. */
+static ap_status differs(const char *out, ap_err *err)
+{
+    char *ps = NULL;
+    ap_status st;
+    if (ap_enclosing_packset(out, &ps))
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s exists, is not in the root manifest of %s and is not the delta this "
+                        "command builds: a leftover of an interrupted build-delta or "
+                        "promote-delta, or a delta staged there; remove it, or pass --force to "
+                        "replace it",
+                        out, ps);
+    else
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s exists and is not the delta this command builds (a leftover of an "
+                        "interrupted run, or another delta); remove it, or pass --force to "
+                        "replace it",
+                        out);
+    free(ps);
+    return st;
+}
+
 ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
 {
     if (!o->base_dir || !o->out_dir)
@@ -297,9 +542,22 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
     if (!o->add_csv && !o->n_delete)
         return ap_err_set(err, AP_ERR_ARG, "build-delta needs --add and/or --delete-ids");
     struct stat sb;
-    if (lstat(o->out_dir, &sb) == 0)
-        return ap_err_set(err, AP_ERR_EXISTS, "%s exists; a delta is written to a new directory",
+    bool exists = lstat(o->out_dir, &sb) == 0;
+    if (exists && !S_ISDIR(sb.st_mode))
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a directory; a delta is written to a new directory",
                           o->out_dir);
+    bool empty = exists && ap_dir_entries(o->out_dir) == 0;
+    if (exists && !empty && !o->force) {
+        /* Only a delta can equal the one built: refuse anything else before building. */
+        char *dmp = ap_path_join(o->out_dir, AP_DELTA_MANIFEST);
+        bool delta = dmp && lstat(dmp, &sb) == 0;
+        free(dmp);
+        if (!delta)
+            return ap_err_set(err, AP_ERR_EXISTS,
+                              "%s exists and is not a delta; refusing to replace it (use --force)",
+                              o->out_dir);
+    }
     ap_pack *base = NULL;
     char *tmp = NULL, *emb = NULL, *bann = NULL, *bman = NULL, *dm = NULL, *text = NULL;
     uint64_t *del = NULL;
@@ -320,13 +578,6 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
     size_t nd = 0;
     for (size_t i = 0; i < o->n_delete; i++)
         if (nd == 0 || del[nd - 1] != del[i]) del[nd++] = del[i];
-    char *parent = ap_dirname(o->out_dir);
-    if (parent && mkdir(parent, 0755) != 0 && errno != EEXIST) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", parent);
-        free(parent);
-        goto out;
-    }
-    free(parent);
     if ((st = ap_mkdtemp_beside(o->out_dir, &tmp, err))) goto out;
     if (o->add_csv) {
         ap_build_opts bo = {.input_csv = o->add_csv, .text_col = o->text_col, .id_col = o->id_col,
@@ -391,7 +642,15 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         goto out;
     }
     if ((st = ap_write_file(dm, text, len, err))) goto out;
-    if ((st = ap_publish_dir(tmp, o->out_dir, err))) goto out;
+    if (exists && !empty && ap_tree_equal(tmp, o->out_dir)) {
+        /* Exactly what this command builds (an interrupted run left it): keep it. */
+        ap_rmtree(tmp);
+    } else if (exists && !empty && !o->force) {
+        st = differs(o->out_dir, err);
+        goto out;
+    } else if ((st = ap_publish_dir(tmp, o->out_dir, exists, err))) {
+        goto out;
+    }
     free(tmp);
     tmp = NULL;
 out:

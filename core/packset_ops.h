@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "annpack/packset.h"
+#include "view.h"
 
 typedef struct ap_delta_ref {
     uint64_t seq;
@@ -14,6 +15,50 @@ typedef struct ap_delta_ref {
 /* Writes root/pack.manifest.json (schema 3) atomically, hashing the layer files in place. */
 ap_status ap_root_write(const char *root, uint64_t version, const char *base_path,
                         const ap_delta_ref *deltas, size_t n, const cJSON *expires, ap_err *err);
+
+/* A packset being changed: locked (ap_dir_lock), verified (ap_change_opts), its root
+ * manifest loaded. */
+typedef struct ap_change {
+    const char *dir;
+    int lock_fd;
+    ap_root_manifest m;
+    char *base_dir;     /* dir/base path */
+    bool was_signed;    /* DIR/pack.manifest.json.sig was present */
+} ap_change;
+
+/* Locks, verifies and loads the packset dir for a change. what names the operation in
+ * messages ("append", "revert"...). On error nothing is held. */
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
+                          ap_change *c, ap_err *err);
+void ap_change_end(ap_change *c);
+
+/* The root manifest of the next version: the loaded one with version + 1 and only its
+ * first keep deltas, every kept entry copied as it is (its hashes were just verified:
+ * nothing is re-hashed, so bytes changed since are never laundered into the new version). */
+cJSON *ap_change_next_root(const ap_change *c, size_t keep, ap_err *err);
+
+/* Appends the entry of a new delta at path (relative to the packset) to root's "deltas",
+ * hashing its files; the base hash is the root's verified one. */
+ap_status ap_root_add_delta(cJSON *root, const char *dir, uint64_t seq, const char *path,
+                            ap_err *err);
+
+/* Writes root as dir/pack.manifest.json atomically, then removes the signature of the old
+ * version (it does not sign the new one). Crash points "<step>:before-manifest" and
+ * "<step>:after-manifest" (after the rename, before the signature is removed). */
+ap_status ap_change_commit(ap_change *c, const cJSON *root, const char *step, ap_err *err);
+
+/* Whether the paths a and b (relative, checked) are equal or one contains the other. */
+bool ap_paths_overlap(const char *a, const char *b);
+
+/* The output of rebase and create: a missing or empty directory, an unsigned packset
+ * (compared with the result when it is published), or anything with force; otherwise
+ * AP_ERR_EXISTS. *exists says whether it exists. */
+ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err *err);
+
+/* Publishes tmp as out after ap_check_packset_out: an out identical to tmp is kept (tmp
+ * removed), a different one replaced atomically only with force. */
+ap_status ap_publish_packset_out(const char *tmp, const char *out, bool exists, bool force,
+                                 ap_err *err);
 
 /* Test hook: SIGKILLs the process when ANNPACK_TEST_CRASH_AT names this step. */
 void ap_crash_point(const char *step);

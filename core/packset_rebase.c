@@ -28,14 +28,21 @@ static int cmp_id_item(const void *a, const void *b)
 }
 
 ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists, uint64_t seed,
-                            ap_progress_fn progress, void *progress_ud, ap_err *err)
+                            const ap_change_opts *co, ap_progress_fn progress, void *progress_ud,
+                            ap_err *err)
 {
-    struct stat sb;
-    if (lstat(out_dir, &sb) == 0)
-        return ap_err_set(err, AP_ERR_EXISTS, "%s exists; rebase writes a new packset", out_dir);
-    ap_view *v = NULL;
-    ap_status st = ap_view_open(ps, &v, err);
+    bool exists = false, force = co && co->force;
+    ap_status st = ap_check_packset_out(out_dir, force, &exists, err);
     if (st) return st;
+    /* Read only what verifies (and, with keys, what was signed): a rebase that compacted
+     * tampered bytes would hand them to the next signature. */
+    ap_change c;
+    if ((st = ap_change_begin(ps, co, "rebase", &c, err))) return st;
+    ap_view *v = NULL;
+    if ((st = ap_view_open(ps, &v, err))) {
+        ap_change_end(&c);
+        return st;
+    }
     char *tmp = NULL, *base = NULL;
     float *vecs = NULL;
     uint64_t *ids = NULL;
@@ -98,7 +105,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
                             cJSON_GetObjectItemCaseSensitive(v->root.root, "expires"), err)))
         goto out;
     ap_crash_point("rebase:before-rename");
-    st = ap_publish_dir(tmp, out_dir, err);
+    st = ap_publish_packset_out(tmp, out_dir, exists, force, err);
     if (!st) {
         free(tmp);
         tmp = NULL;
@@ -114,5 +121,6 @@ out:
     free(vecs);
     free(ids);
     ap_view_close(v);
+    ap_change_end(&c);
     return st;
 }

@@ -110,7 +110,7 @@ def test_watch_picks_up_genuine_version_past_hostile_manifest(annpack, mount, tm
     src = tmp_path / "z.csv"
     src.write_text("id,text\n99,brand new zebra document\n")
     annpack.ok("packset", "build-delta", "--packset", d2, "--add", src,
-               "--out", d2 / "deltas" / "0001.delta")
+               "--out", d2 / "deltas" / "0001.delta", "--pubkey", tmp_path / "k.pub")
     annpack.ok("sign", d2, "--key", tmp_path / "k.pem")
 
     m = mount(d, f"pubkey={tmp_path / 'k.pub'}", "watch", expect_errors=True)

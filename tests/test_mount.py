@@ -202,7 +202,7 @@ def test_reload_and_replay(annpack, signed_ps, mount, tmp_path):
     before = os.stat(m.mnt / "pack.annpack").st_mtime_ns
     src = tmp_path / "z.csv"
     src.write_text("id,text\n99,brand new zebra document\n")
-    annpack.ok("packset", "build-delta", "--packset", d, "--add", src,
+    annpack.ok("packset", "build-delta", "--packset", d, "--pubkey", pub, "--add", src,
                "--out", d / "deltas" / "0002.delta")
     annpack.ok("sign", d, "--key", pem)
     m.sighup()
@@ -236,7 +236,7 @@ def test_open_file_keeps_generation(annpack, signed_ps, mount, tmp_path):
     m = mount(d, "watch")
     f = open(m.mnt / "pack.meta.jsonl", "rb")
     first = f.read(100)
-    annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "3,4,5",
+    annpack.ok("packset", "build-delta", "--packset", d, "--pubkey", pub, "--delete-ids", "3,4,5",
                "--out", d / "deltas" / "0002.delta")
     for _ in range(100):  # -o watch notices the new root manifest
         if json.loads((m.mnt / "health").read_text())["generation"] == 2:
@@ -301,8 +301,8 @@ def test_load_with_reloads(annpack, signed_ps, mount, tmp_path):
     rss = []
     for i in range(10):
         time.sleep(2.5)
-        annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", str(10 + i),
-                   "--out", d / "deltas" / f"{i + 2:04d}.delta")
+        annpack.ok("packset", "build-delta", "--packset", d, "--pubkey", pub, "--delete-ids",
+                   str(10 + i), "--out", d / "deltas" / f"{i + 2:04d}.delta")
         annpack.ok("sign", d, "--key", pem)
         m.sighup()
         rss.append(int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0]))
@@ -350,7 +350,7 @@ def test_replay_refused_across_restarts(annpack, signed_ps, tmp_path):
     m = Mount(d, tmp_path / "m1", f"pubkey={pub}", f"state={state}", "state_init")
     m.close()
     assert json.loads(state.read_text())["version"] == 2
-    annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
+    annpack.ok("packset", "build-delta", "--packset", d, "--pubkey", pub, "--delete-ids", "5",
                "--out", d / "deltas" / "0002.delta")
     annpack.ok("sign", d, "--key", pem)
     m = Mount(d, tmp_path / "m2", f"pubkey={pub}", f"state={state}")

@@ -6,6 +6,7 @@ import base64
 import errno
 import json
 import os
+import pathlib
 import re
 import subprocess
 import time
@@ -44,7 +45,8 @@ def unmount_all(mnt):
 
 def new_version(annpack, d, pem, delete):
     annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", str(delete),
-               "--out", d / "deltas" / f"{delete + 1000:04d}.delta")
+               "--out", d / "deltas" / f"{delete + 1000:04d}.delta",
+               "--pubkey", pathlib.Path(pem).with_suffix(".pub"))
     annpack.ok("sign", d, "--key", pem)
 
 
@@ -323,7 +325,8 @@ def test_expiry_while_serving(annpack, signed_ps, tmp_path, mount):
     assert stats(refuse.mnt)["generation"] == 1
     # A reload to a newer version that has not expired clears it.
     annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
-               "--out", d / "deltas" / "0002.delta")  # carries the passed "expires" over
+               "--out", d / "deltas" / "0002.delta",  # carries the passed "expires" over
+               "--pubkey", pathlib.Path(pem).with_suffix(".pub"))
     set_expires(d, time.time() + 3600, pem, annpack)
     for m in (serve, refuse):
         m.sighup()

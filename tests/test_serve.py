@@ -260,7 +260,7 @@ def test_serve_signed_packset_reload_on_sighup(annpack, signed_ps, tmp_path):
         assert h["signature"] == "verified" and h["generation"] == 1 and h["deltas"] == 1
         man = json.loads(fetch(s.url + "pack/pack.manifest.json")[2])
         assert man["packset"]["key_id"] == h["key_id"] and man["packset"]["delta_seqs"] == [1]
-        annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
+        annpack.ok("packset", "build-delta", "--packset", d, "--pubkey", pub, "--delete-ids", "5",
                    "--out", d / "deltas" / "0002.delta")
         annpack.ok("sign", d, "--key", pem)
         s.proc.send_signal(signal.SIGHUP)

@@ -265,6 +265,9 @@ def test_packset_compact_script(annpack, signed_packset, tmp_path):
     env = dict(os.environ, ANNPACK=annpack.exe)
     r = subprocess.run([ROOT / "tools" / "packset_compact.sh", d, tmp_path / "c", "3", "1"],
                        capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "--pubkey" in r.stderr    # signed: its key is needed
+    r = subprocess.run([ROOT / "tools" / "packset_compact.sh", d, tmp_path / "c", "3", "1", pub],
+                       capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["live"] == 40 and s["deltas"] == [] and s["version"] == 3

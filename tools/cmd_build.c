@@ -20,7 +20,8 @@ static const char usage_text[] =
     "  --text-col COL         column to embed\n"
     "  --id-col COL           integer ids in [0, 2^53) (default: 0-based row numbers)\n"
     "  --vectors FILE.fvecs   the vectors themselves (no embedding)\n"
-    "  --output DIR           pack directory to create (replaced if an earlier output)\n"
+    "  --output DIR           pack directory to create (replaced if empty or an earlier\n"
+    "                         unsigned build output; never a packset or one of its layers)\n"
     "  --lists N              IVF lists (default: about sqrt(rows); clamped to rows)\n"
     "  --seed S               k-means and embedder seed (default 0)\n"
     "  --iters N              k-means iterations (default 20; fewer if it converges)\n"
@@ -31,7 +32,7 @@ static const char usage_text[] =
     "  --meta-compression zstd|none   metadata encoding (default zstd, seekable; none for\n"
     "                         --vectors without --input)\n"
     "  --json                 print a JSON report (rows, lists, seconds per phase) on stdout\n"
-    "  --force                replace DIR even if it is not an annpack output\n"
+    "  --force                replace DIR (atomically) even if it is not an earlier output\n"
     "  -h, --help             show this help\n"
     "\n"
     "Environment: ANNPACK_THREADS worker threads (default 1; results never depend on it).\n";

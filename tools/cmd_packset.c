@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -13,23 +14,27 @@ static const char usage_text[] =
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
     "                [--seed S] [--dim D] [--sq8] [--force]\n"
-    "  build-delta   (--packset DIR | --base BASE_DIR) [--add CSV] [--delete-ids 1,2]\n"
-    "                [--delete-ids-file F] --out DELTA_DIR [--seq N] [--text-col C]\n"
-    "                [--id-col C] [--lists N] [--seed S]\n"
-    "  promote-delta --packset DIR --delta DELTA_DIR\n"
-    "  revert        --packset DIR --to SEQ\n"
-    "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S]   (the new base gets\n"
-    "                an int8 sidecar when the old base has one)\n"
-    "  create        --base PACK --out DIR [--delta D ...]\n"
+    "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
+    "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
+    "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
+    "  promote-delta --packset DIR --delta DELTA_DIR [--pubkey PUB] [--force]\n"
+    "  revert        --packset DIR --to SEQ [--pubkey PUB]\n"
+    "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S] [--pubkey PUB]\n"
+    "                [--force]   (the new base gets an int8 sidecar when the old base has one)\n"
+    "  create        --base PACK --out DIR [--delta D ...] [--force]\n"
     "  status        [--packset] DIR\n"
     "\n"
     "--text-col defaults to \"text\", --id-col to \"id\". Every change is atomic: new files\n"
     "are written and fsynced, then the root manifest is renamed into place; its integer\n"
-    "\"version\" increases with every change. Re-sign the packset after changing it.\n";
+    "\"version\" increases with every change. A packset is verified before it is changed or\n"
+    "rebased; a signed one needs --pubkey PUB (its signature is checked first). A change\n"
+    "removes the old signature: re-sign the packset after changing it. An existing output\n"
+    "that is not what the command writes is refused unless --force, which replaces it\n"
+    "atomically (docs/CLI.md).\n";
 
 typedef struct args {
     const char *input, *packset, *text_col, *id_col, *base, *add, *delete_ids, *delete_file, *out,
-        *delta, *deltas[256];
+        *delta, *pubkey, *deltas[256];
     size_t ndeltas;
     uint64_t lists, seed, dim, seq, to;
     int has_to, force, sq8;
@@ -47,7 +52,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         {"dim", required_argument, 0, 'm'},        {"seq", required_argument, 0, 'q'},
         {"to", required_argument, 0, 'T'},         {"force", no_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'},             {"sq8", no_argument, 0, 'Q'},
-        {0, 0, 0, 0}};
+        {"pubkey", required_argument, 0, 'K'},     {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->text_col = "text";
     a->id_col = "id";
@@ -86,6 +91,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'f': a->force = 1; break;
         case 'Q': a->sq8 = 1; break;
+        case 'K': a->pubkey = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
@@ -166,6 +172,23 @@ static int inside(const char *dir, const char *path)
     return strncmp(rp, rd, n) == 0 && (rp[n] == '/' || rp[n] == '\0');
 }
 
+/* Whether dir carries a signature (a change removes it). */
+static int signed_dir(const char *dir)
+{
+    char p[PATH_MAX];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/pack.manifest.json.sig", dir);
+    return lstat(p, &sb) == 0;
+}
+
+static void resign_note(const char *cmd, const char *dir)
+{
+    fprintf(stderr,
+            "annpack %s: removed %s/pack.manifest.json.sig (it signed the previous version); "
+            "re-sign before publishing: annpack sign %s --key KEY.pem\n",
+            cmd, dir, dir);
+}
+
 static int status_json(const char *dir)
 {
     ap_err err = {0};
@@ -205,10 +228,21 @@ int cmd_packset(int argc, char **argv)
         if (st) return cli_fail(cmd, &err);
         return status_json(a.packset);
     }
+    ap_pubkey keys[AP_MAX_PUBKEYS];
+    ap_change_opts co = {.force = a.force};
+    if (a.pubkey) {
+        if (strcmp(sub, "build-delta") && strcmp(sub, "promote-delta") && strcmp(sub, "revert") &&
+            strcmp(sub, "rebase"))
+            return cli_usage_error(cmd, "--pubkey applies to build-delta, promote-delta, revert "
+                                        "and rebase");
+        if (ap_pubkeys_load(a.pubkey, keys, &co.npubkeys, &err)) return cli_fail(cmd, &err);
+        co.pubkeys = keys;
+    }
     if (!strcmp(sub, "build-delta")) {
         if (!a.out) return cli_usage_error(cmd, "--out DELTA_DIR is required");
         if (!!a.packset == !!a.base) return cli_usage_error(cmd, "give exactly one of --packset and --base");
         if (a.seq && !a.packset) return cli_usage_error(cmd, "--seq needs --packset");
+        if (a.pubkey && !a.packset) return cli_usage_error(cmd, "--pubkey needs --packset");
         if (a.packset && !inside(a.packset, a.out))
             return cli_usage_error(cmd,
                                    "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
@@ -217,55 +251,47 @@ int cmd_packset(int argc, char **argv)
         uint64_t *del = NULL;
         size_t nd = 0;
         if (delete_list(&a, &del, &nd, &err)) return cli_fail(cmd, &err);
-        char *base = NULL;
-        if (a.packset) {
-            /* The base is the packset's: read its path from the root manifest. */
-            ap_view *v = NULL;
-            if (ap_view_open(a.packset, &v, &err)) {
-                free(del);
-                return cli_fail(cmd, &err);
-            }
-            ap_view_close(v);
-            base = malloc(strlen(a.packset) + 8);
-            if (base) sprintf(base, "%s/base", a.packset);
-        }
-        ap_delta_opts o = {.base_dir = a.base ? a.base : base, .add_csv = a.add,
-                           .text_col = a.text_col, .id_col = a.id_col, .delete_ids = del,
-                           .n_delete = nd, .out_dir = a.out, .lists = (uint32_t)a.lists,
-                           .seed = a.seed, .progress = cli_progress};
-        st = ap_delta_build(&o, &err);
+        ap_delta_opts o = {.base_dir = a.base, .add_csv = a.add, .text_col = a.text_col,
+                           .id_col = a.id_col, .delete_ids = del, .n_delete = nd,
+                           .out_dir = a.out, .lists = (uint32_t)a.lists, .seed = a.seed,
+                           .progress = cli_progress, .force = a.force};
+        int was_signed = a.packset && signed_dir(a.packset);
+        st = a.packset ? ap_packset_add_delta(a.packset, &o, a.seq, &co, &err)
+                       : ap_delta_build(&o, &err);
         cli_progress_end();
-        if (!st && a.packset) {
-            st = ap_packset_append_delta(a.packset, a.out, a.seq, &err);
-            /* Built but refused: remove it, so no unlisted delta is left behind. */
-            if (st) ap_packset_discard_delta(a.out);
-        }
         free(del);
-        free(base);
         if (st) return cli_fail(cmd, &err);
-        return a.packset ? status_json(a.packset) : EXIT_OK;
+        if (!a.packset) return EXIT_OK;
+        if (was_signed) resign_note(cmd, a.packset);
+        return status_json(a.packset);
     }
     if (!strcmp(sub, "promote-delta")) {
         if (!a.packset || !a.delta) return cli_usage_error(cmd, "--packset and --delta are required");
         uint64_t seq = 0;
-        if (ap_packset_promote_delta(a.packset, a.delta, &seq, &err)) return cli_fail(cmd, &err);
+        int was_signed = signed_dir(a.packset);
+        if (ap_packset_promote_delta(a.packset, a.delta, &co, &seq, &err)) return cli_fail(cmd, &err);
+        if (was_signed) resign_note(cmd, a.packset);
         return status_json(a.packset);
     }
     if (!strcmp(sub, "revert")) {
         if (!a.packset || !a.has_to) return cli_usage_error(cmd, "--packset and --to are required");
-        if (ap_packset_revert(a.packset, a.to, &err)) return cli_fail(cmd, &err);
+        int was_signed = signed_dir(a.packset);
+        if (ap_packset_revert(a.packset, a.to, &co, &err)) return cli_fail(cmd, &err);
+        if (was_signed) resign_note(cmd, a.packset);
         return status_json(a.packset);
     }
     if (!strcmp(sub, "rebase")) {
         if (!a.packset || !a.out) return cli_usage_error(cmd, "--packset and --out are required");
-        st = ap_packset_rebase(a.packset, a.out, (uint32_t)a.lists, a.seed, cli_progress, NULL, &err);
+        st = ap_packset_rebase(a.packset, a.out, (uint32_t)a.lists, a.seed, &co, cli_progress, NULL,
+                               &err);
         cli_progress_end();
         if (st) return cli_fail(cmd, &err);
         return status_json(a.out);
     }
     if (!strcmp(sub, "create")) {
         if (!a.base || !a.out) return cli_usage_error(cmd, "--base and --out are required");
-        if (ap_packset_create(a.base, a.deltas, a.ndeltas, a.out, &err)) return cli_fail(cmd, &err);
+        if (ap_packset_create(a.base, a.deltas, a.ndeltas, a.out, &co, &err))
+            return cli_fail(cmd, &err);
         return status_json(a.out);
     }
     if (!strcmp(sub, "status")) {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Compacts a packset: rebase it into OUT, verify the result deeply, print its summary.
-# Usage: tools/packset_compact.sh PACKSET OUT LISTS SEED
+# Usage: tools/packset_compact.sh PACKSET OUT LISTS SEED [PUBKEY]
+# PUBKEY (needed when PACKSET is signed) checks PACKSET's signature before it is read.
 set -euo pipefail
-if [ $# -ne 4 ]; then
-    echo "usage: $0 PACKSET OUT LISTS SEED" >&2
+if [ $# -ne 4 ] && [ $# -ne 5 ]; then
+    echo "usage: $0 PACKSET OUT LISTS SEED [PUBKEY]" >&2
     exit 2
 fi
 A=${ANNPACK:-$(dirname "$0")/../build/tools/annpack}
-"$A" packset rebase --packset "$1" --out "$2" --lists "$3" --seed "$4" >/dev/null
+key=()
+if [ $# -eq 5 ]; then key=(--pubkey "$5"); fi
+"$A" packset rebase --packset "$1" --out "$2" --lists "$3" --seed "$4" "${key[@]}" >/dev/null
 "$A" verify "$2" --deep >/dev/null
 "$A" packset status "$2"

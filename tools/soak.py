@@ -79,7 +79,7 @@ def main():
             seq += 1
             csv = tmp / f"d{seq}.csv"
             csv.write_text(f"id,text\n{1000 + seq},soak document number {seq}\n")
-            sh("packset", "build-delta", "--packset", ps, "--add", csv,
+            sh("packset", "build-delta", "--packset", ps, "--pubkey", tmp / "k.pub", "--add", csv,
                "--out", ps / "deltas" / f"{seq:04d}.delta")
             sh("sign", ps, "--key", tmp / "k.pem")
             m.sighup()

@@ -74,7 +74,8 @@ class DeltaOpts(ctypes.Structure):
                 ("delete_ids", ctypes.POINTER(ctypes.c_uint64)), ("n_delete", ctypes.c_size_t),
                 ("out_dir", ctypes.c_char_p), ("lists", ctypes.c_uint32),
                 ("seed", ctypes.c_uint64), ("meta_codec", ctypes.c_int),
-                ("progress", PROGRESS), ("progress_ud", ctypes.c_void_p)]
+                ("progress", PROGRESS), ("progress_ud", ctypes.c_void_p),
+                ("force", ctypes.c_bool)]
 
 
 class Pubkey(ctypes.Structure):
@@ -86,6 +87,11 @@ class VerifyOpts(ctypes.Structure):
                 ("npubkeys", ctypes.c_size_t), ("sig_path", ctypes.c_char_p),
                 ("allow_expired", ctypes.c_bool), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p)]
+
+
+class ChangeOpts(ctypes.Structure):
+    _fields_ = [("pubkeys", ctypes.POINTER(Pubkey)), ("npubkeys", ctypes.c_size_t),
+                ("force", ctypes.c_bool)]
 
 
 class Hit(ctypes.Structure):
@@ -135,11 +141,15 @@ _sigs = {
     "ap_packset_build_base": ([ctypes.POINTER(BuildOpts), ctypes.POINTER(BuildReport), E],
                               ctypes.c_int),
     "ap_delta_build": ([ctypes.POINTER(DeltaOpts), E], ctypes.c_int),
-    "ap_packset_append_delta": ([P, P, ctypes.c_uint64, E], ctypes.c_int),
-    "ap_packset_promote_delta": ([P, P, ctypes.POINTER(ctypes.c_uint64), E], ctypes.c_int),
-    "ap_packset_revert": ([P, ctypes.c_uint64, E], ctypes.c_int),
-    "ap_packset_rebase": ([P, P, ctypes.c_uint32, ctypes.c_uint64, PROGRESS, V, E], ctypes.c_int),
-    "ap_packset_create": ([P, ctypes.POINTER(P), ctypes.c_size_t, P, E], ctypes.c_int),
+    "ap_packset_append_delta": ([P, P, ctypes.c_uint64, ctypes.POINTER(ChangeOpts), E],
+                                ctypes.c_int),
+    "ap_packset_promote_delta": ([P, P, ctypes.POINTER(ChangeOpts),
+                                  ctypes.POINTER(ctypes.c_uint64), E], ctypes.c_int),
+    "ap_packset_revert": ([P, ctypes.c_uint64, ctypes.POINTER(ChangeOpts), E], ctypes.c_int),
+    "ap_packset_rebase": ([P, P, ctypes.c_uint32, ctypes.c_uint64, ctypes.POINTER(ChangeOpts),
+                           PROGRESS, V, E], ctypes.c_int),
+    "ap_packset_create": ([P, ctypes.POINTER(P), ctypes.c_size_t, P, ctypes.POINTER(ChangeOpts),
+                           E], ctypes.c_int),
     "ap_view_open": ([P, ctypes.POINTER(V), E], ctypes.c_int),
     "ap_view_close": ([V], None),
     "ap_view_embedder": ([V], ctypes.POINTER(Embedder)),

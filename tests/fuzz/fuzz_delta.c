@@ -34,7 +34,7 @@ static void init(void)
     uint64_t del[] = {0, 3};
     fx_delta(base, delta, add, del, 2, AP_META_ZSTD);
     ap_err err = {0};
-    if (ap_packset_append_delta(ps, delta, 1, &err)) fx_die("append", &err);
+    if (ap_packset_append_delta(ps, delta, 1, NULL, &err)) fx_die("append", &err);
     dm_path = fx_path(delta, AP_DELTA_MANIFEST);
     root_path = fx_path(ps, AP_MANIFEST);
     char *bann = fx_path(base, AP_ANNPACK);

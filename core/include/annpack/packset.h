@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pack.h"
+#include "sign.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -122,8 +123,24 @@ AP_API char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_
 
 /* ---- operations (each atomic: temp files, fsync, rename of the root manifest last) ---- */
 
+/* What an operation that changes or reads a packset checks first, and what it may replace.
+ * NULL means all defaults. */
+typedef struct ap_change_opts {
+    /* The packset is verified (every hash and the structure; an "expires" in the past is
+     * accepted) before anything is read or changed. With keys, its signature must verify
+     * with one of them; a signed packset (DIR/pack.manifest.json.sig present) without keys
+     * is refused, so a change never launders bytes that no longer match their signature. */
+    const ap_pubkey *pubkeys;
+    size_t npubkeys;
+    /* Replace an existing output that is not what the operation would write (never a
+     * delta the root manifest references). */
+    bool force;
+} ap_change_opts;
+
 /* Builds DIR/base from a CSV and writes the root manifest (version 1). o->output_dir is
- * the packset directory. */
+ * the packset directory. An existing directory is replaced only when empty, when it is an
+ * earlier build-base output (unsigned, version 1, no deltas, nothing else in it) or with
+ * o->force; otherwise AP_ERR_EXISTS. */
 AP_API ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep,
                                        ap_err *err);
 
@@ -139,6 +156,10 @@ typedef struct ap_delta_opts {
     ap_meta_codec meta_codec;
     ap_progress_fn progress;
     void *progress_ud;
+    /* An existing out_dir that differs from the delta built (byte for byte) is replaced
+     * (atomically) only with force; an identical one (the leftover of an interrupted run
+     * of the same command) is kept. */
+    bool force;
 } ap_delta_opts;
 
 /* Builds a delta directory: a pack of the added rows embedded with the base's embedder,
@@ -146,29 +167,48 @@ typedef struct ap_delta_opts {
  * and deleted is refused. */
 AP_API ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err);
 
+/* Verifies the packset (ap_change_opts), builds a delta at o->out_dir (inside the
+ * packset; o->base_dir is ignored: the packset's base is used) and appends it as seq
+ * (0 = next). An out_dir the root manifest references is refused; an unreferenced one is
+ * handled as ap_delta_build does. A built delta that cannot be appended is removed. */
+AP_API ap_status ap_packset_add_delta(const char *packset_dir, const ap_delta_opts *o,
+                                      uint64_t seq, const ap_change_opts *co, ap_err *err);
+
 /* Appends the delta at DIR/<delta_dir> (already inside the packset) to the root manifest
- * as seq (0 = next), bumping version. Refused: seq not greater than every existing seq,
- * built against another base, embedder/dim mismatch, the delta fails verification. */
+ * as seq (0 = next), bumping version. Refused: the packset does not verify (co), seq not
+ * greater than every existing seq, built against another base, embedder/dim mismatch, the
+ * delta fails verification. */
 AP_API ap_status ap_packset_append_delta(const char *packset_dir, const char *delta_dir,
-                                         uint64_t seq, ap_err *err);
+                                         uint64_t seq, const ap_change_opts *co, ap_err *err);
 
-/* Copies an outside delta into DIR/deltas/NNNN.delta as the next seq and appends it. */
+/* Copies an outside delta into DIR/deltas/NNNN.delta as the next seq and appends it (a
+ * delta already at that place is appended where it is). A name the root manifest uses is
+ * skipped (NNNN-2.delta, ...); an unreferenced directory there is kept when it is an exact
+ * copy (a leftover of an interrupted promote), replaced with co->force, else refused. */
 AP_API ap_status ap_packset_promote_delta(const char *packset_dir, const char *delta_dir,
-                                          uint64_t *seq_out, ap_err *err);
+                                          const ap_change_opts *co, uint64_t *seq_out,
+                                          ap_err *err);
 
-/* Drops deltas with seq > to_seq; version still increases. */
-AP_API ap_status ap_packset_revert(const char *packset_dir, uint64_t to_seq, ap_err *err);
+/* Drops deltas with seq > to_seq; version still increases. The dropped directories are
+ * then removed without following symlinks (one reached through a symlink is left, with a
+ * warning in the log). */
+AP_API ap_status ap_packset_revert(const char *packset_dir, uint64_t to_seq,
+                                   const ap_change_opts *co, ap_err *err);
 
 /* Compacts base + deltas − tombstones into a new packset at out_dir (a new base, no
  * deltas, version = old version + 1), reusing stored vectors and metadata rows byte for
- * byte, with the recorded embedder. */
+ * byte, with the recorded embedder. The source is verified first (co). An existing
+ * out_dir is kept when identical to the result, replaced atomically with co->force, else
+ * refused. */
 AP_API ap_status ap_packset_rebase(const char *packset_dir, const char *out_dir, uint32_t lists,
-                                   uint64_t seed, ap_progress_fn progress, void *progress_ud,
-                                   ap_err *err);
+                                   uint64_t seed, const ap_change_opts *co,
+                                   ap_progress_fn progress, void *progress_ud, ap_err *err);
 
-/* Creates a packset at out_dir from a base pack directory and delta directories (copied). */
+/* Creates a packset at out_dir from a base pack directory and delta directories (copied).
+ * An existing out_dir is handled as by rebase (co->force; keys are not used). */
 AP_API ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
-                                   size_t n_deltas, const char *out_dir, ap_err *err);
+                                   size_t n_deltas, const char *out_dir,
+                                   const ap_change_opts *co, ap_err *err);
 
 /* Removes a delta directory that was built but not appended (nothing references it). */
 AP_API void ap_packset_discard_delta(const char *delta_dir);

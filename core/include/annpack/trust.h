@@ -20,9 +20,39 @@ extern "C" {
 
 /* Signs DIR's manifest after verifying DIR (hashes and structure, not deep): an
  * unverifiable directory is refused. Writes the signature atomically to sig_path
- * (NULL = DIR/pack.manifest.json.sig). keyid (may be NULL) receives the signer's key id. */
+ * (NULL = DIR/pack.manifest.json.sig). keyid (may be NULL) receives the signer's key id.
+ * = ap_dir_sign_ex with only sig_path set. */
 AP_API ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_path,
                              char keyid[AP_KEYID_HEX], ap_err *err);
+
+/* "YYYY-MM-DDTHH:MM:SSZ" plus the NUL. */
+#define AP_RFC3339_LEN 21
+
+typedef struct ap_sign_opts {
+    const char *sig_path; /* NULL = DIR/pack.manifest.json.sig */
+    /* NULL: keep the manifest's "expires". Else a duration from now or an RFC 3339 UTC time
+     * (ap_parse_expires) written into the manifest before signing: for a packset that is a
+     * change (version + 1, the root manifest replaced atomically); for a single pack its
+     * manifest's "expires". A layer of a packset is refused (its bytes are pinned by the
+     * packset's manifest). */
+    const char *expires;
+    /* Replace a sig_path that exists and is not a signature (a regular 64-byte file). */
+    bool force;
+} ap_sign_opts;
+
+/* Signs DIR (see ap_dir_sign) with options. The directory is locked while it is signed.
+ * With o->expires, expires_out (may be NULL) receives the time written. */
+AP_API ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_opts *o,
+                                char keyid[AP_KEYID_HEX], char expires_out[AP_RFC3339_LEN],
+                                ap_err *err);
+
+/* Parses an expiry: a duration from now (a positive integer and one unit: s, m, h, d or w,
+ * e.g. "90s", "12h", "30d") or an RFC 3339 UTC time, which must be after now. *out
+ * receives Unix seconds (at most the end of year 9999). Errors: AP_ERR_ARG naming s. */
+AP_API ap_status ap_parse_expires(const char *s, long long now, long long *out, ap_err *err);
+
+/* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
+AP_API void ap_format_rfc3339_utc(long long t, char out[AP_RFC3339_LEN]);
 
 /* Checks the signature of the manifest bytes against keys. sig_path NULL = the default
  * file beside the manifest. On success keyid receives the id of the key that verified.
