@@ -7,8 +7,7 @@
 # usage: tests/golden/make.sh OUT_DIR      (ANNPACK=path/to/annpack, default build/tools/annpack)
 #
 # OUT_DIR must not exist or be empty. To regenerate the committed files (a deliberate
-# format change, see README.md):
-#   tests/golden/make.sh /tmp/g && tests/golden/update.sh /tmp/g
+# format change, see README.md): tests/golden/regen.sh
 set -eu
 
 [ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
