@@ -54,7 +54,8 @@ cat tests/golden/keys/test-key-DO-NOT-USE.pem >"$KEY"
 q sign "$PS" --key "$KEY"
 
 # --- its rebase: the merged view compacted into a new base, no deltas ---------------
-q packset rebase --packset "$PS" --out "$OUT/packset-rebased" --lists 4 --seed 1
+q packset rebase --packset "$PS" --out "$OUT/packset-rebased" --lists 4 --seed 1 \
+    --pubkey tests/golden/keys/test-key-DO-NOT-USE.pub
 
 # --- named malformed packs, each derived from one of the above with one defect ------
 ANNPACK=$A /usr/bin/python3 "$HERE/make_bad.py" "$OUT"
