@@ -35,7 +35,7 @@ typedef struct fs_config {
 } fs_config;
 
 /* One verified, immutable view of the source; readers hold references. */
-#define FS_GEN_FILES 6 /* manifest, annpack, meta, sq8, health, health once expired */
+#define FS_GEN_FILES 7 /* manifest, annpack, meta, sq8, health, once expired, once changed */
 
 typedef struct fs_gen {
     atomic_int refs;
@@ -48,6 +48,9 @@ typedef struct fs_gen {
     size_t health_len;
     char *health_expired; /* the health file once "expires" has passed (NULL: no expiry) */
     size_t health_expired_len;
+    char *health_changed; /* the health file once a source file changed in place */
+    size_t health_changed_len;
+    atomic_int changed;   /* a mapped source file changed since it was verified */
     int has_expires;
     long long expires; /* Unix seconds */
     char expires_text[64];
@@ -66,6 +69,10 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
 fs_gen *fs_gen_current(void);            /* referenced; release with fs_gen_unref */
 /* Whether g's "expires" has passed (logging it once per generation). */
 int fs_gen_expired(fs_gen *g);
+/* 0 while every file g serves from is still the one verified; once one has changed in
+ * place, -EIO from then on for g (logged once, and a re-verifying reload requested). Called
+ * before and after every answer that reads source bytes. */
+int fs_gen_check_source(fs_gen *g);
 void fs_gen_unref(fs_gen *g);
 void fs_gen_install(fs_gen *g);          /* becomes current; the old one is released */
 

@@ -32,6 +32,7 @@ static void gen_free(fs_gen *g)
     free(g->manifest);
     free(g->health);
     free(g->health_expired);
+    free(g->health_changed);
     free(g);
 }
 
@@ -48,7 +49,23 @@ int fs_gen_expired(fs_gen *g)
     return 1;
 }
 
-/* The health file: status "ok", or "expired" once "expires" has passed. */
+int fs_gen_check_source(fs_gen *g)
+{
+    if (atomic_load(&g->changed)) return -EIO;
+    ap_err err = {0};
+    if (ap_view_check_unchanged(g->view, &err) == AP_OK) return 0;
+    if (!atomic_exchange(&g->changed, 1)) {
+        atomic_fetch_add(&g_stats.errors, 1);
+        ap_log(AP_LOG_ERROR, "source",
+               "%s; generation %llu answers EIO until a reload has verified the source again",
+               err.msg, (unsigned long long)g->number);
+        fs_reload_request();
+    }
+    return -EIO;
+}
+
+/* The health file: status "ok", "expired" once "expires" has passed, "source-changed" once
+ * a file changed in place. */
 static char *health_json(const fs_gen *g, const char *status, size_t *len)
 {
     char buf[1024];
@@ -157,7 +174,8 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     }
     g->health = health_json(g, "ok", &g->health_len);
     if (g->has_expires) g->health_expired = health_json(g, "expired", &g->health_expired_len);
-    if (!g->health || (g->has_expires && !g->health_expired)) {
+    g->health_changed = health_json(g, "source-changed", &g->health_changed_len);
+    if (!g->health || !g->health_changed || (g->has_expires && !g->health_expired)) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }

@@ -45,7 +45,8 @@ typedef enum kind {
     K_META,
     K_SQ8,
     K_HEALTH,
-    K_HEALTH_EXPIRED, /* FS_GEN_FILES */
+    K_HEALTH_EXPIRED,
+    K_HEALTH_CHANGED, /* FS_GEN_FILES */
     K_STATS,
     K_REFUSAL, /* small bytes held by the inode */
     K_QUERY,
@@ -198,6 +199,7 @@ static uint64_t node_size(const node *n)
     case K_HEALTH: return n->gen->health_len;
     case K_HEALTH_EXPIRED:
         return n->gen->health_expired_len;
+    case K_HEALTH_CHANGED: return n->gen->health_changed_len;
     case K_ANNPACK: return ap_view_annpack_size(n->gen->view);
     case K_META: return ap_view_meta_size(n->gen->view);
     case K_SQ8: return ap_view_sq8_size(n->gen->view);
@@ -355,7 +357,14 @@ static int compute(fs_gen *g, const fs_route *r, const char *key, double took_ms
 {
     *out = NULL;
     compute_call c = {g, r, key, took_ms, out};
-    return fs_guarded(run_compute, &c, r->kind == FS_ROUTE_DOC ? "doc" : "query");
+    int rc = fs_gen_check_source(g);
+    if (!rc) rc = fs_guarded(run_compute, &c, r->kind == FS_ROUTE_DOC ? "doc" : "query");
+    /* Checked after reading: a write changes ctime before the bytes (SECURITY.md). */
+    if (!rc && (rc = fs_gen_check_source(g))) {
+        fs_blob_unref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* {"error":"<why>"} and a newline: the content of a refusal file. */
@@ -566,7 +575,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             fs_gen_unref(g);
             fuse_reply_err(req, EKEYEXPIRED);
         } else {
-            kind k = r.file == FS_FILE_HEALTH ? (fs_gen_expired(g) ? K_HEALTH_EXPIRED : K_HEALTH)
+            kind k = r.file == FS_FILE_HEALTH ? (atomic_load(&g->changed) ? K_HEALTH_CHANGED
+                                                 : fs_gen_expired(g)      ? K_HEALTH_EXPIRED
+                                                                          : K_HEALTH)
                                               : (kind)r.file;
             reply_node(req, gen_file_node(g, k), ENTRY_TIMEOUT);
         }
@@ -688,7 +699,9 @@ static void read_source(fuse_req_t req, const node *n, size_t size, off_t off)
     static const char *const what[] = {
         [K_ANNPACK] = "/pack.annpack", [K_SQ8] = "/pack.sq8", [K_META] = "/pack.meta.jsonl"};
     read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
-    int rc = fs_guarded(run_read_call, &c, what[n->k]);
+    int rc = fs_gen_check_source(n->gen);
+    if (!rc) rc = fs_guarded(run_read_call, &c, what[n->k]);
+    if (!rc) rc = fs_gen_check_source(n->gen);
     if (rc == -EIO && c.err.msg[0]) {
         atomic_fetch_add(&g_stats.errors, 1);
         ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
@@ -747,6 +760,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     switch (n->k) {
     case K_MANIFEST: reply_bytes(req, n->gen->manifest, n->gen->manifest_len, size, off); return;
     case K_HEALTH: reply_bytes(req, n->gen->health, n->gen->health_len, size, off); return;
+    case K_HEALTH_CHANGED:
+        reply_bytes(req, n->gen->health_changed, n->gen->health_changed_len, size, off);
+        return;
     case K_HEALTH_EXPIRED:
         reply_bytes(req, n->gen->health_expired, n->gen->health_expired_len, size, off);
         return;

@@ -60,7 +60,9 @@ static int nothing_new(const fs_gen *cur)
 static void do_reload(void)
 {
     fs_gen *cur = fs_gen_current();
-    if (nothing_new(cur)) {
+    /* After a file changed in place the same version is verified again from scratch. */
+    int changed = atomic_load(&cur->changed);
+    if (!changed && nothing_new(cur)) {
         atomic_fetch_add(&g_stats.reloads_noop, 1);
         ap_log(AP_LOG_INFO, "reload",
                "nothing new: generation %llu keeps serving version %llu "
@@ -71,7 +73,7 @@ static void do_reload(void)
     }
     ap_err err = {0};
     fs_gen *next = NULL;
-    ap_status st = fs_gen_load(&g_cfg, cur->number + 1, cur->version, 1, &next, &err);
+    ap_status st = fs_gen_load(&g_cfg, cur->number + 1, cur->version, !changed, &next, &err);
     /* The new version is persisted before it is served: a restart never accepts less. */
     if (!st && g_cfg.state) st = fs_state_save(g_cfg.state, next->version, &err);
     if (st) {

@@ -254,3 +254,46 @@ def test_delta_manifest_fields_are_checked(annpack, tmp_path, change):
     (d / "pack.manifest.json").write_text(json.dumps(root, indent=2) + "\n")
     r = annpack("verify", d)
     assert r.rc == 1 and "delta.manifest.json" in r.err, repr(r)
+
+
+def wait_for(cond, what, timeout=10):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("name", ["pack.annpack", "pack.meta.jsonl.zst"])
+def test_in_place_overwrite_is_never_served_as_verified(annpack, tiny_pack, tmp_path, mount,
+                                                        name):
+    """Item 7: bytes overwritten in place after mounting (same size, so the mapping still
+    covers them) are never served: the next answer touching the source is EIO, health says
+    source-changed, and once the file is restored a reload verifies it and serving resumes."""
+    d = tmp_path / "pack"
+    shutil.copytree(tiny_pack, d)
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
+    m = mount(d, f"pubkey={tmp_path / 'k.pub'}", expect_errors=True)
+    before = json.loads((m.mnt / "query" / "espresso").read_text())
+    good = (d / name).read_bytes()
+    with open(d / name, "r+b") as f:  # an attacker with write access to the file
+        f.seek(len(good) // 2)
+        f.write(bytes(b ^ 0xFF for b in good[len(good) // 2:len(good) // 2 + 64]))
+    for path in ("query/sourdough bread", "doc/5", "pack.annpack"):
+        with pytest.raises(OSError) as e:
+            with open(m.mnt / path, "rb", buffering=0) as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                f.read()
+        assert e.value.errno == errno.EIO, path
+    assert json.loads((m.mnt / "health").read_text())["status"] == "source-changed"
+    assert "changed since it was verified" in m.stderr()
+    # The reload the daemon asked for refused the tampered bytes; restoring them lets the
+    # next reload verify the same version again.
+    with open(d / name, "r+b") as f:
+        f.write(good)
+    m.sighup()
+    wait_for(lambda: json.loads((m.mnt / "health").read_text())["status"] == "ok", "ok again")
+    assert json.loads((m.mnt / "query" / "espresso").read_text())["results"] == before["results"]
