@@ -71,7 +71,7 @@ fs_gen *fs_gen_current(void);            /* referenced; release with fs_gen_unre
 int fs_gen_expired(fs_gen *g);
 /* 0 while every file g serves from is still the one verified; once one has changed in
  * place, -EIO from then on for g (logged once, and a re-verifying reload requested). Called
- * before and after every answer that reads source bytes. */
+ * after every answer that read source bytes (before one, g->changed is enough). */
 int fs_gen_check_source(fs_gen *g);
 void fs_gen_unref(fs_gen *g);
 void fs_gen_install(fs_gen *g);          /* becomes current; the old one is released */

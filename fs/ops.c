@@ -357,7 +357,7 @@ static int compute(fs_gen *g, const fs_route *r, const char *key, double took_ms
 {
     *out = NULL;
     compute_call c = {g, r, key, took_ms, out};
-    int rc = fs_gen_check_source(g);
+    int rc = atomic_load(&g->changed) ? -EIO : 0;
     if (!rc) rc = fs_guarded(run_compute, &c, r->kind == FS_ROUTE_DOC ? "doc" : "query");
     /* Checked after reading: a write changes ctime before the bytes (SECURITY.md). */
     if (!rc && (rc = fs_gen_check_source(g))) {
@@ -699,7 +699,7 @@ static void read_source(fuse_req_t req, const node *n, size_t size, off_t off)
     static const char *const what[] = {
         [K_ANNPACK] = "/pack.annpack", [K_SQ8] = "/pack.sq8", [K_META] = "/pack.meta.jsonl"};
     read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
-    int rc = fs_gen_check_source(n->gen);
+    int rc = atomic_load(&n->gen->changed) ? -EIO : 0;
     if (!rc) rc = fs_guarded(run_read_call, &c, what[n->k]);
     if (!rc) rc = fs_gen_check_source(n->gen);
     if (rc == -EIO && c.err.msg[0]) {
