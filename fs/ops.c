@@ -359,8 +359,11 @@ static int compute(fs_gen *g, const fs_route *r, const char *key, double took_ms
     compute_call c = {g, r, key, took_ms, out};
     int rc = atomic_load(&g->changed) ? -EIO : 0;
     if (!rc) rc = fs_guarded(run_compute, &c, r->kind == FS_ROUTE_DOC ? "doc" : "query");
-    /* Checked after reading: a write changes ctime before the bytes (SECURITY.md). */
-    if (!rc && (rc = fs_gen_check_source(g))) {
+    /* Checked after reading (a write changes ctime before the bytes, SECURITY.md), also
+     * after a failed read: a truncation shows up as SIGBUS first. */
+    int changed = fs_gen_check_source(g);
+    if (!rc && changed) {
+        rc = changed;
         fs_blob_unref(*out);
         *out = NULL;
     }
@@ -701,7 +704,8 @@ static void read_source(fuse_req_t req, const node *n, size_t size, off_t off)
     read_call c = {.n = n, .off = (uint64_t)off, .buf = buf, .size = size};
     int rc = atomic_load(&n->gen->changed) ? -EIO : 0;
     if (!rc) rc = fs_guarded(run_read_call, &c, what[n->k]);
-    if (!rc) rc = fs_gen_check_source(n->gen);
+    int changed = fs_gen_check_source(n->gen);
+    if (!rc) rc = changed;
     if (rc == -EIO && c.err.msg[0]) {
         atomic_fetch_add(&g_stats.errors, 1);
         ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
