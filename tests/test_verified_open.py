@@ -297,3 +297,26 @@ def test_in_place_overwrite_is_never_served_as_verified(annpack, tiny_pack, tmp_
     m.sighup()
     wait_for(lambda: json.loads((m.mnt / "health").read_text())["status"] == "ok", "ok again")
     assert json.loads((m.mnt / "query" / "espresso").read_text())["results"] == before["results"]
+
+
+def test_duplicate_id_is_never_answered(annpack, tiny_pack, tmp_path, mount):
+    """An unverified pack storing one id twice never answers with the same document twice:
+    a search whose hits hold it refuses (verify --deep names it)."""
+    d = tmp_path / "pack"
+    shutil.copytree(tiny_pack, d)
+    b = bytearray((d / "pack.annpack").read_bytes())
+    dim, n_lists = struct.unpack_from("<I", b, 20)[0], struct.unpack_from("<I", b, 28)[0]
+    table = struct.unpack_from("<Q", b, 36)[0]
+    (off0, _), (off1, _) = (struct.unpack_from("<QQ", b, table + 16 * i) for i in (0, 1))
+    first = struct.unpack_from("<Q", b, off0 + 4)[0]
+    struct.pack_into("<Q", b, off1 + 4, first)  # list 1's first vector now claims that id
+    retamper(d, "pack.annpack", bytes(b))
+    assert dim == 256 and n_lists == 4
+    r = annpack("verify", d, "--deep")
+    assert r.rc == 1 and f"id {first} appears twice" in r.err, repr(r)
+    r = annpack("search", d, "espresso", "-k", 40, "--probe", 4)
+    assert r.rc == 1 and f"id {first} is stored twice" in r.err, repr(r)
+    m = mount(d, expect_errors=True)
+    with pytest.raises(OSError) as e:
+        (m.mnt / "query" / "espresso?k=40&probe=4").read_text()
+    assert e.value.errno == errno.EIO
