@@ -53,6 +53,8 @@ typedef struct scratch {
     size_t cw_cap;
     int32_t *cis;
     size_t cis_cap;
+    uint64_t *ids; /* duplicate check of the final hits */
+    size_t ids_cap;
     float fs[BLOCK];
     int32_t is[BLOCK];
 } scratch;
@@ -71,6 +73,7 @@ static void scratch_free(void *p)
     free(s->cand);
     free(s->cw);
     free(s->cis);
+    free(s->ids);
     free(s);
 }
 
@@ -103,6 +106,28 @@ static int grow(void **p, size_t *cap, size_t n, size_t sz)
     return 1;
 }
 #define GROW(s, f, n) grow((void **)&(s)->f, &(s)->f##_cap, (n), sizeof *(s)->f)
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Ids are unique in a verified index (verify --deep checks it); one stored twice in an
+ * unverified pack would give the same document twice: refuse the answer instead. */
+static ap_status check_unique(scratch *s, const ap_hit *hits, uint32_t n, ap_err *err)
+{
+    if (n < 2) return AP_OK;
+    if (!GROW(s, ids, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    for (uint32_t i = 0; i < n; i++) s->ids[i] = hits[i].id;
+    qsort(s->ids, n, sizeof *s->ids, cmp_id);
+    for (uint32_t i = 1; i < n; i++)
+        if (s->ids[i] == s->ids[i - 1])
+            return ap_err_set(err, AP_ERR_VERIFY,
+                              "search: id %llu is stored twice in the index (run verify --deep)",
+                              (unsigned long long)s->ids[i]);
+    return AP_OK;
+}
 
 /* --- kernels, public wrappers ------------------------------------------------------------ */
 
@@ -380,6 +405,8 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
             }
         }
     *n = ap_topk_finish(&t);
+    ap_status dup = check_unique(s, hits, *n, err);
+    if (dup) return dup;
     if (st) {
         uint64_t t2 = now_ns();
         st->lists += np;
