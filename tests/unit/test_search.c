@@ -265,9 +265,12 @@ static void coarse(const char *dir, ap_err *err)
     CHECK_OK(ap_annp_write(path, DIM, NL, cent, counts, ids, h, err), err);
     ap_annp *a = NULL;
     CHECK_OK(ap_annp_open(path, &a, err), err);
-    const ap_coarse *co = a ? ap_annp_coarse(a) : NULL;
+    ap_coarse_cache cc;
+    ap_coarse_cache_init(&cc);
+    const ap_coarse *co = a ? ap_coarse_cache_get(&cc, a) : NULL;
     CHECK(co != NULL); /* >= AP_COARSE_MIN_LISTS lists get codes */
     if (!co) {
+        ap_coarse_cache_free(&cc);
         ap_annp_close(a);
         free(path), free(cent), free(v), free(h), free(ids), free(counts);
         return;
@@ -338,13 +341,17 @@ static void coarse(const char *dir, ap_err *err)
     CHECK_OK(ap_annp_write(small, DIM, AP_COARSE_MIN_LISTS - 1, cent, counts, ids, h, err), err);
     ap_annp *b = NULL;
     CHECK_OK(ap_annp_open(small, &b, err), err);
-    CHECK(b && ap_annp_coarse(b) == NULL);
+    ap_coarse_cache cb;
+    ap_coarse_cache_init(&cb);
+    CHECK(b && ap_coarse_cache_get(&cb, b) == NULL);
+    ap_coarse_cache_free(&cb);
     ap_annp_close(b);
     free(small);
     free(w);
     free(is);
     free(hits);
     free(ref);
+    ap_coarse_cache_free(&cc);
     ap_annp_close(a);
     free(path);
     free(cent);

@@ -2,7 +2,9 @@
 #ifndef ANNPACK_H
 #define ANNPACK_H
 
+#include "build.h"
 #include "caps.h"
+#include "cpu.h"
 #include "csv.h"
 #include "embed.h"
 #include "format.h"

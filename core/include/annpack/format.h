@@ -22,6 +22,16 @@
 extern "C" {
 #endif
 
+/* File names and schema numbers of pack and packset directories (docs/FORMAT.md,
+ * docs/PACKSET.md). */
+#define AP_MANIFEST "pack.manifest.json"
+#define AP_ANNPACK "pack.annpack"
+#define AP_PACK_SCHEMA 2
+#define AP_PACKSET_SCHEMA 3
+#define AP_TOMBSTONES "tombstones.jsonl"
+#define AP_DELTA_MANIFEST "delta.manifest.json"
+#define AP_MAX_DELTAS 10000u
+
 #define AP_ANNP_MAGIC 0x504E4E41ull
 #define AP_ANNP_VERSION 1u
 #define AP_ANNP_HEADER_SIZE 72u

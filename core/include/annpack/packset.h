@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build.h"
 #include "pack.h"
 #include "sign.h"
 #include "status.h"
@@ -24,10 +25,34 @@
 extern "C" {
 #endif
 
-#define AP_PACKSET_SCHEMA 3
-#define AP_TOMBSTONES "tombstones.jsonl"
-#define AP_DELTA_MANIFEST "delta.manifest.json"
-#define AP_MAX_DELTAS 10000u
+
+/* ---- verification -------------------------------------------------------------------- */
+
+typedef struct ap_verify_opts {
+    bool deep;
+    /* Signature: when npubkeys > 0 the manifest's signature (sig_path, default
+     * DIR/pack.manifest.json.sig) must verify with one of pubkeys; the report names the
+     * key id. An "expires" field in the past fails unless allow_expired. */
+    const ap_pubkey *pubkeys;
+    size_t npubkeys;
+    const char *sig_path;
+    bool allow_expired;
+    ap_progress_fn progress;
+    void *progress_ud;
+} ap_verify_opts;
+
+/* Verifies a pack directory: manifest strictness and paths, every listed file's size and
+ * SHA-256, no unlisted file that could change meaning; with deep, also the structure
+ * (ids unique, one metadata row per id and no other, vectors finite and unit-norm within
+ * f16 tolerance, idx consistent with the rows). *report receives a JSON report (malloc'd)
+ * whether or not verification passed; the status and err name the first failure. */
+AP_API ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **report,
+                                ap_err *err);
+
+/* Verifies a pack or a packset directory, dispatching on the manifest's schema_version
+ * (2: pack, 3: packset). Same contract as ap_pack_verify. */
+AP_API ap_status ap_verify_dir(const char *dir, const ap_verify_opts *opts, char **report,
+                               ap_err *err);
 
 /* ---- the merged view ------------------------------------------------------------------ */
 

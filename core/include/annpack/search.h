@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "format.h"
+#include "cpu.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -106,15 +107,22 @@ AP_API void ap_dot_f16_block(const float *q, const uint8_t *vecs, uint32_t n, ui
 AP_API ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
                                 ap_hit *out, uint32_t *n_out, ap_err *err);
 
-/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f",
- * "avx512bw", "avx512vnni". */
-AP_API int ap_cpu_has(const char *feature);
-
 /* The f16 kernel in use: "avx512", "avx2", or "portable"; the int8 one: "avx512vnni",
  * "avx512bw", "avx2" or "portable". force_portable (tests) makes both portable. */
 AP_API const char *ap_search_kernel(void);
 AP_API const char *ap_search_kernel_sq8(void);
 AP_API void ap_search_force_portable(int on);
+
+/* Fetches the metadata row of a hit into *row (malloc'd, the caller frees it). */
+typedef ap_status (*ap_row_fn)(void *ud, uint64_t id, uint32_t layer, char **row, ap_err *err);
+
+/* Renders search results as the JSON object of the CLI and the mount:
+ * {"query","k","probe",["generation",]"took_ms","results":[{"id","score","layer","meta"}]}
+ * generation < 0 omits it; row_of NULL gives "meta": null. Returns malloc'd text, or NULL
+ * with err set when a row cannot be fetched (never a result without its row). */
+AP_API char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
+                             double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of,
+                             void *ud, size_t *len, ap_err *err);
 
 #ifdef __cplusplus
 }

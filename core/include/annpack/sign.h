@@ -26,6 +26,7 @@ extern "C" {
 #define AP_KEYID_HEX 17 /* 16 hex digits + NUL */
 #define AP_MAX_PEM_BYTES (64u * 1024u)
 #define AP_MAX_PUBKEYS 64
+#define AP_SIGNATURE "pack.manifest.json.sig" /* beside pack.manifest.json */
 
 /* Initialises libsodium (idempotent, thread-safe). Every function below calls it. */
 AP_API ap_status ap_crypto_init(ap_err *err);
@@ -86,6 +87,32 @@ AP_API char *ap_pubkey_to_pem(const ap_pubkey *key);
  * key that verified. AP_ERR_VERIFY when none does. */
 AP_API ap_status ap_verify_sig(const ap_pubkey *keys, size_t nkeys, const void *msg, size_t len,
                                const uint8_t sig[AP_SIG_BYTES], size_t *matched, ap_err *err);
+
+/* ---- manifest signatures and expiry ---------------------------------------------------- */
+
+/* "YYYY-MM-DDTHH:MM:SSZ" plus the NUL. */
+#define AP_RFC3339_LEN 21
+
+/* Checks the signature of the manifest bytes against keys. sig_path NULL = the default
+ * file beside the manifest. On success keyid receives the id of the key that verified.
+ * Errors: AP_ERR_NOTFOUND (no signature file), AP_ERR_FORMAT (not 64 bytes),
+ * AP_ERR_VERIFY (no key verifies; the message lists the key ids tried). */
+AP_API ap_status ap_manifest_check_signature(const char *dir, const char *manifest, size_t len,
+                                             const ap_pubkey *keys, size_t nkeys,
+                                             const char *sig_path, char keyid[AP_KEYID_HEX],
+                                             ap_err *err);
+
+/* Parses an RFC 3339 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" (fractional seconds allowed)
+ * into Unix seconds. */
+AP_API ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err);
+
+/* Parses an expiry: a duration from now (a positive integer and one unit: s, m, h, d or w,
+ * e.g. "90s", "12h", "30d") or an RFC 3339 UTC time, which must be after now. *out
+ * receives Unix seconds (at most the end of year 9999). Errors: AP_ERR_ARG naming s. */
+AP_API ap_status ap_parse_expires(const char *s, long long now, long long *out, ap_err *err);
+
+/* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
+AP_API void ap_format_rfc3339_utc(long long t, char out[AP_RFC3339_LEN]);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #define ANNPACK_STATUS_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +56,13 @@ AP_API void ap_err_clear(ap_err *err);
 
 /* A stable short name for a status ("format", "limit", ...), for logs and JSON reports. */
 AP_API const char *ap_status_name(ap_status status);
+
+/* Progress callback for long operations: phase name, units done, units total (0 when
+ * unknown). Called from the calling thread only. */
+typedef void (*ap_progress_fn)(void *ud, const char *phase, uint64_t done, uint64_t total);
+
+/* Library version string. */
+AP_API const char *ap_version(void);
 
 #ifdef __cplusplus
 }

@@ -25,9 +25,6 @@ extern "C" {
 AP_API ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_path,
                              char keyid[AP_KEYID_HEX], ap_err *err);
 
-/* "YYYY-MM-DDTHH:MM:SSZ" plus the NUL. */
-#define AP_RFC3339_LEN 21
-
 typedef struct ap_sign_opts {
     const char *sig_path; /* NULL = DIR/pack.manifest.json.sig */
     /* NULL: keep the manifest's "expires". Else a duration from now or an RFC 3339 UTC time
@@ -45,27 +42,6 @@ typedef struct ap_sign_opts {
 AP_API ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_opts *o,
                                 char keyid[AP_KEYID_HEX], char expires_out[AP_RFC3339_LEN],
                                 ap_err *err);
-
-/* Parses an expiry: a duration from now (a positive integer and one unit: s, m, h, d or w,
- * e.g. "90s", "12h", "30d") or an RFC 3339 UTC time, which must be after now. *out
- * receives Unix seconds (at most the end of year 9999). Errors: AP_ERR_ARG naming s. */
-AP_API ap_status ap_parse_expires(const char *s, long long now, long long *out, ap_err *err);
-
-/* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
-AP_API void ap_format_rfc3339_utc(long long t, char out[AP_RFC3339_LEN]);
-
-/* Checks the signature of the manifest bytes against keys. sig_path NULL = the default
- * file beside the manifest. On success keyid receives the id of the key that verified.
- * Errors: AP_ERR_NOTFOUND (no signature file), AP_ERR_FORMAT (not 64 bytes),
- * AP_ERR_VERIFY (no key verifies; the message lists the key ids tried). */
-AP_API ap_status ap_manifest_check_signature(const char *dir, const char *manifest, size_t len,
-                                             const ap_pubkey *keys, size_t nkeys,
-                                             const char *sig_path, char keyid[AP_KEYID_HEX],
-                                             ap_err *err);
-
-/* Parses an RFC 3339 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" (fractional seconds allowed)
- * into Unix seconds. */
-AP_API ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err);
 
 /* The trust policy a serving host applies when it opens a pack or packset: shared by
  * the mount and `annpack verify`. */

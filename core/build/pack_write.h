@@ -1,0 +1,54 @@
+/* Finishing a pack directory from vectors (internal to core): k-means, the ANNP file and
+ * the manifest. Shared by CSV builds, packset rebase and delta builds. */
+#ifndef ANNPACK_CORE_PACK_WRITE_H
+#define ANNPACK_CORE_PACK_WRITE_H
+
+#include <cjson/cJSON.h>
+
+#include "annpack/build.h"
+#include "annpack/embed.h"
+#include "annpack/format.h"
+#include "annpack/sign.h"
+#include "annpack/sq8.h"
+
+typedef struct ap_pack_spec {
+    const ap_embedder *emb;
+    size_t n;
+    const float *vecs;    /* n x dim, unit length */
+    const uint64_t *ids;  /* n, unique */
+    uint32_t lists;       /* requested; 0 = automatic */
+    uint64_t seed;
+    ap_meta_codec codec;  /* the meta files already written into the directory */
+    cJSON *build;         /* "build" block to complete and adopt (tool fields added) */
+    uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;             /* also write the int8 sidecar */
+    ap_progress_fn progress;
+    void *progress_ud;
+} ap_pack_spec;
+
+/* dir already holds the metadata files; writes pack.annpack (and pack.sq8) and
+ * pack.manifest.json. n may be 0 (a delete-only delta): one list with a zero centroid.
+ * rep (may be NULL) receives lists_effective, train_rows, kmeans_passes and the k-means,
+ * assignment and sidecar seconds. */
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep,
+                         ap_err *err);
+
+/* Checks an existing output directory before a build replaces it. Replaceable (and
+ * *replace set): an empty directory, an earlier unsigned pack build output holding only
+ * the files a build writes, or anything when force. Refused (AP_ERR_EXISTS, naming it and
+ * why): not a directory, a layer of a packset (its parent or grandparent is a packset), a
+ * signed directory, a delta, a packset, anything else. A missing output is fine. */
+ap_status ap_check_build_output(const char *out, bool force, bool *replace, ap_err *err);
+
+/* AP_OK when dir holds only regular files named as a build names them (else AP_ERR_EXISTS
+ * naming the first other entry). */
+ap_status ap_only_build_files(const char *dir, ap_err *err);
+
+/* Whether dir's parent or grandparent is a packset root (schema 3); *ps receives that
+ * path (malloc'd). */
+int ap_enclosing_packset(const char *dir, char **ps);
+
+/* Automatic list count: about sqrt(n), at least 1, at most 65536. */
+uint32_t ap_auto_lists(size_t n);
+
+#endif

@@ -1,0 +1,106 @@
+/* Writing the int8 sidecar pack.sq8 of a pack being built: see include/annpack/sq8.h
+ * (ap_sq8_build) and docs/FORMAT.md. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "annpack/sq8.h"
+#include "endian.h"
+#include "fsops.h"
+#include "kmeans.h"
+#include "quant8.h"
+
+static uint64_t align64(uint64_t x)
+{
+    return (x + 63) & ~63ull;
+}
+
+typedef struct encode_job {
+    const float *vmin, *step;
+    uint32_t dim, stride;
+    const uint16_t *vecs;
+    size_t from, to;
+    uint8_t *out;
+} encode_job;
+
+static void *encode_worker(void *arg)
+{
+    encode_job *j = arg;
+    for (size_t i = j->from; i < j->to; i++)
+        ap_sq8_encode(j->vmin, j->step, j->dim, j->stride, j->vecs + i * j->dim,
+                      j->out + i * j->stride);
+    return NULL;
+}
+
+/* Every vector is encoded on its own, so splitting the rows over threads changes nothing. */
+static void encode_all(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                       const uint16_t *vecs, size_t n, uint8_t *out)
+{
+    uint32_t t = ap_kmeans_threads();
+    if (t > 64) t = 64;
+    if (n < 4096 || t < 2) t = 1;
+    encode_job jobs[64];
+    pthread_t tid[64];
+    uint32_t started = 0;
+    for (uint32_t k = 0; k < t; k++)
+        jobs[k] = (encode_job){vmin, step, dim, stride, vecs, n * k / t, n * (k + 1) / t, out};
+    for (uint32_t k = 1; k < t; k++) {
+        if (pthread_create(&tid[k], NULL, encode_worker, &jobs[k]) != 0) break;
+        started = k;
+    }
+    encode_worker(&jobs[0]);
+    for (uint32_t k = 1; k <= started; k++) pthread_join(tid[k], NULL);
+    for (uint32_t k = started + 1; k < t; k++) encode_worker(&jobs[k]);
+}
+
+ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const uint32_t *counts,
+                       const uint16_t *vecs, size_t n, ap_err *err)
+{
+    uint32_t stride = ap_sq8_stride(dim);
+    uint64_t params = AP_SQ8_HEADER_SIZE;
+    uint64_t cnt = align64(params + 8ull * dim);
+    uint64_t codes = align64(cnt + 4ull * n_lists);
+    uint64_t size = codes + (uint64_t)n * stride;
+    uint8_t *buf = calloc(1, size);
+    char *path = ap_path_join(dir, AP_SQ8);
+    ap_status st = AP_OK;
+    if (!buf || !path) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for the int8 sidecar (%llu bytes)",
+                        (unsigned long long)size);
+        goto out;
+    }
+    ap_put32(buf + 0, AP_SQ8_MAGIC);
+    ap_put32(buf + 4, AP_SQ8_VERSION);
+    ap_put32(buf + 8, AP_SQ8_HEADER_SIZE);
+    ap_put32(buf + 12, dim);
+    ap_put32(buf + 16, n_lists);
+    ap_put32(buf + 20, (uint32_t)n);
+    ap_put32(buf + 24, stride);
+    ap_put64(buf + 32, params);
+    ap_put64(buf + 40, cnt);
+    ap_put64(buf + 48, codes);
+    ap_put64(buf + 56, size);
+    float *vmin = malloc(3ull * dim * sizeof *vmin);
+    if (!vmin) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    float *step = vmin + dim;
+    ap_sq8_train_f16(vecs, n, dim, vmin, step, vmin + 2ull * dim);
+    for (uint32_t d = 0; d < dim; d++) {
+        uint32_t a, b;
+        memcpy(&a, &vmin[d], 4);
+        memcpy(&b, &step[d], 4);
+        ap_put32(buf + params + 4ull * d, a);
+        ap_put32(buf + params + 4ull * (dim + d), b);
+    }
+    for (uint32_t l = 0; l < n_lists; l++) ap_put32(buf + cnt + 4ull * l, counts[l]);
+    encode_all(vmin, step, dim, stride, vecs, n, buf + codes);
+    free(vmin);
+    st = ap_write_file(path, buf, size, err);
+out:
+    free(buf);
+    free(path);
+    return st;
+}
+

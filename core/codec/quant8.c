@@ -1,0 +1,91 @@
+/* The int8 scalar quantiser of the sidecar and of the coarse centroid codes: see
+ * quant8.h and docs/FORMAT.md ("The int8 sidecar"). Pure arithmetic on vectors. */
+#include <math.h>
+#include <string.h>
+
+#include "fp16.h"
+#include "quant8.h"
+
+static inline uint8_t code_of(float x, float vmin, float step)
+{
+    float c = rintf((x - vmin) / step); /* round half to even (the default mode) */
+    /* NaN (only in a pack that fails verify --deep) codes as 0, like anything below 0. */
+    return !(c > 0.0f) ? 0 : c >= 255.0f ? 255 : (uint8_t)c;
+}
+
+void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                   const uint16_t *vec, uint8_t *codes)
+{
+    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(ap_f16_to_f32(vec[d]), vmin[d], step[d]);
+    memset(codes + dim, 0, stride - dim);
+}
+
+void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                       const float *x, uint8_t *codes)
+{
+    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(x[d], vmin[d], step[d]);
+    memset(codes + dim, 0, stride - dim);
+}
+
+/* Per-dimension ranges: vmin/vmax start empty (0 when there are no rows), take every value
+ * (NaN never compares, so it is skipped), and end as steps; a constant or non-finite range
+ * gets step 1. vmax is stored in step until range_steps. */
+static void range_start(float *vmin, float *vmax, uint32_t dim, size_t n)
+{
+    for (uint32_t d = 0; d < dim; d++) {
+        vmin[d] = n ? INFINITY : 0;
+        vmax[d] = n ? -INFINITY : 0;
+    }
+}
+
+static void range_add(float *vmin, float *vmax, const float *x, uint32_t dim)
+{
+    for (uint32_t d = 0; d < dim; d++) {
+        if (x[d] < vmin[d]) vmin[d] = x[d];
+        if (x[d] > vmax[d]) vmax[d] = x[d];
+    }
+}
+
+static void range_steps(const float *vmin, float *step, uint32_t dim)
+{
+    for (uint32_t d = 0; d < dim; d++) {
+        float s = (step[d] - vmin[d]) / 255.0f;
+        step[d] = s > 0 && isfinite(s) ? s : 1.0f;
+    }
+}
+
+void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step)
+{
+    range_start(vmin, step, dim, n);
+    for (size_t i = 0; i < n; i++) range_add(vmin, step, x + i * dim, dim);
+    range_steps(vmin, step, dim);
+}
+
+/* The same over f16 vectors (their values as f32); row is dim floats of scratch. */
+void ap_sq8_train_f16(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step,
+                  float *row)
+{
+    range_start(vmin, step, dim, n);
+    for (size_t i = 0; i < n; i++) {
+        ap_f16_to_f32_n(row, vecs + i * dim, dim);
+        range_add(vmin, step, row, dim);
+    }
+    range_steps(vmin, step, dim);
+}
+
+void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q, int8_t *w)
+{
+    float amax = 0;
+    for (uint32_t d = 0; d < dim; d++) {
+        float x = fabsf(q[d] * step[d]);
+        if (x > amax) amax = x;
+    }
+    float scale = amax > 0 ? 127.0f / amax : 0;
+    for (uint32_t d = 0; d < dim; d++) {
+        float x = rintf(q[d] * step[d] * scale);
+        /* NaN only from extreme (unverified) params: weigh that dimension 0. */
+        w[d] = (int8_t)(x > 127.0f ? 127 : x < -127.0f ? -127 : x == x ? x : 0);
+    }
+    memset(w + dim, 0, stride - dim);
+}
+

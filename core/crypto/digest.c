@@ -1,0 +1,49 @@
+/* SHA-256 of source files: see digest.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "digest.h"
+#include "mapping.h"
+
+ap_status ap_src_sha256(const ap_src *s, char hex[AP_SHA256_HEX], ap_err *err)
+{
+    ap_status st = ap_crypto_init(err);
+    if (st) return st;
+    if (ap_is_scanned_file(s->name)) ap_cache_warm(s->fd, s->size);
+    size_t cap = 1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    for (uint64_t off = 0; off < s->size && !st;) {
+        size_t n = s->size - off < cap ? (size_t)(s->size - off) : cap;
+        st = ap_src_read_at(s, off, buf, n, err);
+        if (!st) crypto_hash_sha256_update(&h, buf, n);
+        off += n;
+    }
+    free(buf);
+    if (st) return st;
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&h, d);
+    sodium_bin2hex(hex, AP_SHA256_HEX, d, sizeof d);
+    return AP_OK;
+}
+
+ap_status ap_src_check_digest(const ap_src *s, uint64_t size, const char *sha256,
+                              const char *listed_in, ap_err *err)
+{
+    const char *in = listed_in ? listed_in : "the manifest";
+    if (size != UINT64_MAX && s->size != size)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: size %llu, %s says %llu", s->name,
+                          (unsigned long long)s->size, in, (unsigned long long)size);
+    char hex[AP_SHA256_HEX];
+    ap_status st = ap_src_sha256(s, hex, err);
+    if (st) return st;
+    if (strcmp(hex, sha256) != 0)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: sha256 mismatch (%s %.16s..., file %.16s...)",
+                          s->name, in, sha256, hex);
+    return AP_OK;
+}
+

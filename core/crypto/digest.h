@@ -1,0 +1,19 @@
+/* SHA-256 of source files read from their descriptors (internal to core; base/source.h
+ * opens them, this checks them against manifests). */
+#ifndef ANNPACK_CORE_DIGEST_H
+#define ANNPACK_CORE_DIGEST_H
+
+#include <stdint.h>
+
+#include "annpack/sign.h"
+#include "source.h"
+
+/* SHA-256 of the file's bytes, read from the descriptor. */
+ap_status ap_src_sha256(const ap_src *s, char hex[AP_SHA256_HEX], ap_err *err);
+
+/* Checks size and SHA-256 against expected values (size UINT64_MAX: not checked).
+ * AP_ERR_VERIFY naming the file and, when given, the manifest that lists it. */
+ap_status ap_src_check_digest(const ap_src *s, uint64_t size, const char *sha256,
+                              const char *listed_in, ap_err *err);
+
+#endif

@@ -1,0 +1,92 @@
+/* The pack manifest, schema 2 (internal to core; docs/FORMAT.md is the contract). */
+#ifndef ANNPACK_CORE_MANIFEST_H
+#define ANNPACK_CORE_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "annpack/sign.h"
+#include "annpack/status.h"
+
+typedef struct ap_manifest_file {
+    const char *path; /* relative to the pack directory (points into root) */
+    uint64_t size;
+    const char *sha256;
+} ap_manifest_file;
+
+typedef struct ap_pack_manifest {
+    uint32_t dim, n_lists, n_vectors;
+    const char *annpack; /* shards[0].annpack */
+    const char *meta;    /* shards[0].meta */
+    const char *idx;     /* "pack.meta.idx" when listed in files, else NULL */
+    ap_manifest_file *files;
+    size_t nfiles;
+    const cJSON *embedder;
+    const cJSON *build;
+    cJSON *root;
+    char *raw;
+    size_t raw_len;
+} ap_pack_manifest;
+
+/* ---- the packset root manifest, schema 3 (root_manifest.c; docs/PACKSET.md) ---- */
+
+typedef struct ap_delta_entry {
+    uint64_t seq;
+    const char *path, *annpack, *meta, *tombstones, *manifest, *delta_manifest;
+    const char *base_sha256_annpack;
+    const char *sha256_annpack, *sha256_meta, *sha256_tombstones, *sha256_manifest,
+        *sha256_delta_manifest;
+} ap_delta_entry;
+
+/* A root manifest: schema 3 (packset) or 2 (a single pack seen as a base-only view). */
+typedef struct ap_root_manifest {
+    uint32_t schema;
+    uint64_t version;
+    const char *base_path; /* NULL for a single pack */
+    const char *base_annpack, *base_meta, *base_manifest;
+    const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
+    ap_delta_entry *deltas;
+    size_t ndeltas;
+    uint32_t dim;             /* schema 3: the root's "dim" */
+    const cJSON *embedder;    /* schema 3: the root's "embedder" */
+    cJSON *root;
+    char *raw;
+    size_t raw_len;
+} ap_root_manifest;
+
+ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
+/* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */
+ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_root_manifest *m, ap_err *err);
+void ap_root_manifest_free(ap_root_manifest *m);
+
+/* Checks that a manifest path is a safe relative path: not empty, not absolute, no "..",
+ * "." or empty components, no backslash or control bytes. name/field go in messages. */
+ap_status ap_path_check(const char *path, const char *name, const char *field, ap_err *err);
+
+/* Checks that root/path, with symlinks resolved, stays inside root (when it exists). */
+ap_status ap_path_inside(const char *root, const char *path, const char *name, ap_err *err);
+
+/* Reads and validates DIR/pack.manifest.json (strict JSON, schema 2, required fields,
+ * safe paths, annpack and meta listed in files). */
+ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *err);
+void ap_pack_manifest_free(ap_pack_manifest *m);
+
+/* Validates manifest bytes already read (raw: malloc'd, NUL-terminated; ownership passes
+ * to m even on failure). name goes in messages. */
+ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name,
+                                 ap_pack_manifest *m, ap_err *err);
+
+/* Finds a listed file; NULL when absent. */
+const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path);
+
+/* The manifest entry an opened pack lists for name, or NULL (pack.c). */
+struct ap_pack;
+const ap_manifest_file *ap_pack_listed(const struct ap_pack *p, const char *name);
+
+/* Adds {"size","sha256"} for DIR/name to a "files" object (hashing the file). */
+ap_status ap_manifest_add_file(cJSON *files, const char *dir, const char *name, ap_err *err);
+
+#endif

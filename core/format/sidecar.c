@@ -1,0 +1,217 @@
+/* The int8 sidecar pack.sq8: see include/annpack/sq8.h and docs/FORMAT.md. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "annpack/sq8.h"
+#include "endian.h"
+#include "fp16.h"
+#include "fsops.h"
+#include "quant8.h"
+#include "mapping.h"
+
+struct ap_sq8 {
+    char *path;
+    const uint8_t *map;
+    size_t size;
+    uint32_t dim, n_lists, n_vectors, stride;
+    float *vmin, *step;      /* aligned copies of the params */
+    uint64_t *first;         /* n_lists + 1: first vector of each list */
+    const uint8_t *codes;
+};
+
+static uint64_t align64(uint64_t x)
+{
+    return (x + 63) & ~63ull;
+}
+
+static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
+{
+    const char *p = s->path;
+    const ap_annp_header *h = ap_annp_get_header(a);
+    if (s->size < AP_SQ8_HEADER_SIZE)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %zu bytes is shorter than the %u-byte header",
+                          p, s->size, AP_SQ8_HEADER_SIZE);
+    const uint8_t *m = s->map;
+    if (ap_le32(m) != AP_SQ8_MAGIC)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: bad magic 0x%08x (not an int8 sidecar)", p,
+                          ap_le32(m));
+    if (ap_le32(m + 4) != AP_SQ8_VERSION)
+        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: version %u not supported (need %u)", p,
+                          ap_le32(m + 4), AP_SQ8_VERSION);
+    if (ap_le32(m + 8) != AP_SQ8_HEADER_SIZE)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: header_size %u (need %u)", p, ap_le32(m + 8),
+                          AP_SQ8_HEADER_SIZE);
+    s->dim = ap_le32(m + 12);
+    s->n_lists = ap_le32(m + 16);
+    s->n_vectors = ap_le32(m + 20);
+    s->stride = ap_le32(m + 24);
+    if (s->dim != h->dim || s->n_lists != h->n_lists || s->n_vectors != h->n_vectors)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u", p, s->dim,
+                          s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
+                          h->n_vectors);
+    if (s->stride != ap_sq8_stride(s->dim))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: stride %u (need %u for dim %u)", p, s->stride,
+                          ap_sq8_stride(s->dim), s->dim);
+    uint64_t params = ap_le64(m + 32), cnt = ap_le64(m + 40), codes = ap_le64(m + 48),
+             size = ap_le64(m + 56);
+    /* The layout is fixed by dim and n_lists; anything else is not our writer's. */
+    uint64_t want_cnt = align64(AP_SQ8_HEADER_SIZE + 8ull * s->dim);
+    uint64_t want_codes = align64(want_cnt + 4ull * s->n_lists);
+    uint64_t want_size = want_codes + (uint64_t)s->n_vectors * s->stride;
+    if (params != AP_SQ8_HEADER_SIZE || cnt != want_cnt || codes != want_codes ||
+        size != want_size || size != s->size)
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: layout (params %llu, counts %llu, codes %llu, size %llu) does not "
+                          "match dim %u, %u lists, %u vectors and the file's %zu bytes",
+                          p, (unsigned long long)params, (unsigned long long)cnt,
+                          (unsigned long long)codes, (unsigned long long)size, s->dim, s->n_lists,
+                          s->n_vectors, s->size);
+    s->vmin = malloc(2ull * s->dim * sizeof *s->vmin);
+    s->first = malloc((s->n_lists + 1ull) * sizeof *s->first);
+    if (!s->vmin || !s->first) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    s->step = s->vmin + s->dim;
+    for (uint32_t d = 0; d < 2 * s->dim; d++) {
+        uint32_t bits = ap_le32(m + params + 4ull * d);
+        memcpy(&s->vmin[d], &bits, 4);
+        if (!isfinite(s->vmin[d]))
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: %s[%u] is not finite", p,
+                              d < s->dim ? "vmin" : "step", d % s->dim);
+    }
+    for (uint32_t d = 0; d < s->dim; d++)
+        if (!(s->step[d] > 0))
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: step[%u] is not positive", p, d);
+    uint64_t at = 0;
+    for (uint32_t l = 0; l < s->n_lists; l++) {
+        ap_annp_list al;
+        ap_annp_list_get(a, l, &al);
+        uint32_t c = ap_le32(m + cnt + 4ull * l);
+        if (c != al.count)
+            return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u",
+                              p, l, c, ap_annp_path(a), al.count);
+        s->first[l] = at;
+        at += c;
+    }
+    s->first[s->n_lists] = at;
+    s->codes = m + codes;
+    return AP_OK;
+}
+
+ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a,
+                         ap_sq8 **out, ap_err *err)
+{
+    *out = NULL;
+    ap_sq8 *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(name))) {
+        free(s);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    ap_status st = AP_OK;
+    s->size = (size_t)size;
+    if (size >= AP_SQ8_HEADER_SIZE) {
+        const void *m;
+        if ((st = ap_map_file(fd, s->size, name, &m, err))) goto fail;
+        s->map = m;
+    } else {
+        static const uint8_t none[AP_SQ8_HEADER_SIZE];
+        s->map = none; /* validate() reports the short file */
+    }
+    if ((st = validate(s, a, err))) goto fail;
+    *out = s;
+    return AP_OK;
+fail:
+    ap_sq8_close(s);
+    return st;
+}
+
+ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err)
+{
+    *out = NULL;
+    int fd = -1;
+    uint64_t size = 0;
+    ap_status st = ap_open_regular(path, &fd, &size, err);
+    if (st) return st;
+    st = ap_sq8_open_fd(fd, size, path, a, out, err);
+    close(fd);
+    return st;
+}
+
+void ap_sq8_close(ap_sq8 *s)
+{
+    if (!s) return;
+    if (s->map && s->size >= AP_SQ8_HEADER_SIZE) ap_unmap_file(s->map, s->size);
+    free(s->vmin);
+    free(s->first);
+    free(s->path);
+    free(s);
+}
+
+const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size)
+{
+    *size = s->size;
+    return s->map;
+}
+
+uint32_t ap_sq8_dim(const ap_sq8 *s)
+{
+    return s->dim;
+}
+
+uint32_t ap_sq8_stride_of(const ap_sq8 *s)
+{
+    return s->stride;
+}
+
+const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i)
+{
+    return s->codes + s->first[i] * s->stride;
+}
+
+const float *ap_sq8_vmin(const ap_sq8 *s)
+{
+    return s->vmin;
+}
+
+const float *ap_sq8_step(const ap_sq8 *s)
+{
+    return s->step;
+}
+
+void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w)
+{
+    ap_sq8_weights(s->step, s->dim, s->stride, q, w);
+}
+
+ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err)
+{
+    uint8_t *tmp = malloc(s->stride);
+    uint16_t *v = malloc(s->dim * sizeof *v);
+    if (!tmp || !v) {
+        free(tmp);
+        free(v);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    ap_status st = AP_OK;
+    for (uint32_t l = 0; l < s->n_lists && !st; l++) {
+        ap_annp_list al;
+        ap_annp_list_get(a, l, &al);
+        const uint8_t *codes = ap_sq8_list_codes(s, l);
+        for (uint32_t j = 0; j < al.count; j++) {
+            memcpy(v, al.vecs + (size_t)j * 2 * s->dim, 2ull * s->dim);
+            ap_sq8_encode(s->vmin, s->step, s->dim, s->stride, v, tmp);
+            if (memcmp(tmp, codes + (size_t)j * s->stride, s->stride) != 0) {
+                st = ap_err_set(err, AP_ERR_VERIFY,
+                                "%s: list %u vector %u: codes differ from the encoding of %s's "
+                                "vector",
+                                s->path, l, j, ap_annp_path(a));
+                break;
+            }
+        }
+    }
+    free(tmp);
+    free(v);
+    return st;
+}

@@ -1,0 +1,18 @@
+/* annpack — CPU features (base layer). */
+#ifndef ANNPACK_CPU_H
+#define ANNPACK_CPU_H
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f",
+ * "avx512bw", "avx512vnni". Unknown names: 0. */
+AP_API int ap_cpu_has(const char *feature);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

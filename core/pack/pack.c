@@ -1,0 +1,381 @@
+/* Opening and searching a pack directory: see include/annpack/pack.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "annpack/caps.h"
+#include "annpack/format.h"
+#include "fsops.h"
+#include "coarse.h"
+#include "ivf.h"
+#include "json.h"
+#include "manifest.h"
+#include "pack_open.h"
+
+/* The files a pack keeps open while it is open (mapped or read on demand). */
+enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_COUNT };
+
+struct ap_pack {
+    char *dir;
+    ap_pack_manifest m;
+    ap_annp *annp;
+    ap_meta *meta;
+    ap_embedder *emb;
+    ap_sq8 *sq8; /* the int8 sidecar when the manifest lists pack.sq8 */
+    ap_src src[SRC_COUNT]; /* fd -1 where the pack has no such file */
+    ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
+};
+
+const char *ap_version(void)
+{
+    return ANNPACK_VERSION;
+}
+
+bool ap_meaningful_name(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 8 && strcmp(name + n - 8, ".annpack") == 0) || strncmp(name, "pack.meta", 9) == 0 ||
+           (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
+           (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
+           (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
+}
+
+/* A file in the pack directory that could change its meaning but that the manifest does
+ * not list (a delta's tombstones are covered by its delta manifest instead). */
+static ap_status check_unlisted(int dirfd, const ap_pack *p, bool delta, const char *prefix,
+                                const ap_checks *cx, ap_err *err)
+{
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return ap_err_errno(err, AP_ERR_IO, errno, "%s", p->dir);
+    }
+    ap_status st = AP_OK;
+    for (struct dirent *e; !st && (e = readdir(d));) {
+        if (!ap_meaningful_name(e->d_name) || ap_pack_manifest_file(&p->m, e->d_name)) continue;
+        if (delta && strcmp(e->d_name, AP_TOMBSTONES) == 0) continue;
+        st = ap_err_set(err, AP_ERR_VERIFY,
+                        "%s/%s: file not listed in the manifest could change the pack's meaning; "
+                        "remove it",
+                        p->dir, e->d_name);
+        ap_report_failp(cx->rep, "unlisted", prefix, e->d_name, st, err);
+    }
+    closedir(d);
+    return st;
+}
+
+/* Reads and checks the pack's own manifest (unless the caller read it). */
+static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *raw,
+                               size_t raw_len, const ap_pack_expect *ex, const ap_checks *cx,
+                               ap_err *err)
+{
+    char *name = ap_path_join(p->dir, AP_MANIFEST);
+    if (!name) {
+        free(raw);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    ap_status st = AP_OK;
+    if (!raw) {
+        ap_src s;
+        st = ap_src_open(dirfd, AP_MANIFEST, p->dir, &s, err);
+        if (!st) {
+            st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &raw_len, err);
+            if (st == AP_ERR_LIMIT)
+                st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes",
+                                name, (unsigned)AP_MAX_MANIFEST_BYTES);
+            ap_src_close(&s);
+        }
+        if (!st && ex && ex->sha256_manifest) {
+            char hex[AP_SHA256_HEX];
+            ap_sha256_hex(raw, raw_len, hex);
+            if (strcmp(hex, ex->sha256_manifest) != 0)
+                st = ap_err_set(err, AP_ERR_VERIFY,
+                                "%s: sha256 mismatch (root manifest %.16s..., file %.16s...)", name,
+                                ex->sha256_manifest, hex);
+            if (st) ap_report_failp(cx->rep, "sha256", prefix, AP_MANIFEST, st, err);
+            else ap_report_okp(cx->rep, "sha256", prefix, AP_MANIFEST);
+        }
+        if (st) {
+            free(raw);
+            free(name);
+            if (st == AP_ERR_NOTFOUND && ex)
+                st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing",
+                                p->dir, AP_MANIFEST);
+            return st;
+        }
+    }
+    st = ap_pack_manifest_parse(raw, raw_len, name, &p->m, err);
+    free(name);
+    if (st) return st;
+    /* The root manifest and this manifest must name the same files. */
+    if (ex && ((ex->annpack && strcmp(ex->annpack, p->m.annpack) != 0) ||
+               (ex->meta && strcmp(ex->meta, p->m.meta) != 0)))
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s: the root manifest names %s and %s, the pack's manifest %s and %s",
+                          p->dir, ex->annpack ? ex->annpack : "-", ex->meta ? ex->meta : "-",
+                          p->m.annpack, p->m.meta);
+    return AP_OK;
+}
+
+/* The root manifest's hash of a file must agree with the pack manifest's. */
+static ap_status agree(const ap_pack *p, const char *name, const char *root_sha,
+                       const char *own_sha, ap_err *err)
+{
+    if (!root_sha || strcmp(root_sha, own_sha) == 0) return AP_OK;
+    return ap_err_set(err, AP_ERR_VERIFY,
+                      "%s/%s: the root manifest's sha256 %.16s... differs from the pack "
+                      "manifest's %.16s...",
+                      p->dir, name, root_sha, own_sha);
+}
+
+/* Opens (and with cx->hash, hashes) every file the manifest lists; keeps the ones the
+ * pack uses open in p->src. */
+static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_pack_expect *ex,
+                            const ap_checks *cx, ap_err *err)
+{
+    const char *used[SRC_COUNT] = {p->m.annpack, p->m.meta, p->m.idx,
+                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL};
+    for (size_t i = 0; i < p->m.nfiles; i++) {
+        const ap_manifest_file *f = &p->m.files[i];
+        int slot = -1;
+        for (int k = 0; k < SRC_COUNT; k++)
+            if (used[k] && strcmp(used[k], f->path) == 0) slot = k;
+        if (slot < 0 && !cx->hash) continue;
+        ap_src tmp, *s = slot >= 0 ? &p->src[slot] : &tmp;
+        ap_status st = ap_src_open(dirfd, f->path, p->dir, s, err);
+        const char *check = st == AP_ERR_VERIFY ? "path" : "sha256";
+        if (st == AP_ERR_NOTFOUND)
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing",
+                            p->dir, f->path);
+        if (st) return ap_report_failp(cx->rep, check, prefix, f->path, st, err);
+        if (!st && ex && slot == SRC_ANNPACK) st = agree(p, f->path, ex->sha256_annpack, f->sha256, err);
+        if (!st && ex && slot == SRC_META) st = agree(p, f->path, ex->sha256_meta, f->sha256, err);
+        if (!st && cx->hash) st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
+        if (slot < 0) ap_src_close(&tmp);
+        if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
+        if (cx->hash) ap_report_okp(cx->rep, "sha256", prefix, f->path);
+    }
+    return AP_OK;
+}
+
+static ap_status open_readers(ap_pack *p, ap_err *err)
+{
+    const ap_src *a = &p->src[SRC_ANNPACK], *m = &p->src[SRC_META], *x = &p->src[SRC_IDX];
+    ap_status st = ap_annp_open_fd(a->fd, a->size, a->name, &p->annp, err);
+    if (st) return st;
+    const ap_annp_header *h = ap_annp_get_header(p->annp);
+    if (h->dim != p->m.dim || h->n_lists != p->m.n_lists || h->n_vectors != p->m.n_vectors)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s: manifest says dim %u, %u lists, %u vectors; %s has %u, %u, %u",
+                          p->dir, p->m.dim, p->m.n_lists, p->m.n_vectors, a->name, h->dim,
+                          h->n_lists, h->n_vectors);
+    ap_meta_file rows = {m->fd, m->size, m->name}, idx = {x->fd, x->size, x->name};
+    if ((st = ap_meta_open_fds(&rows, p->m.idx ? &idx : NULL, &p->meta, err))) return st;
+    char *emb = cJSON_PrintUnformatted(p->m.embedder);
+    if (!emb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    char name[1100];
+    snprintf(name, sizeof name, "%.1000s/%s: embedder", p->dir, AP_MANIFEST);
+    st = ap_embedder_from_json(emb, strlen(emb), name, &p->emb, err);
+    free(emb);
+    if (st) return st;
+    if (p->emb->dim != h->dim)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
+                          p->dir, p->emb->dim, h->dim);
+    const ap_src *q = &p->src[SRC_SQ8];
+    if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
+    return st;
+}
+
+ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, char *raw,
+                          size_t raw_len, const ap_pack_expect *ex, const ap_checks *cx,
+                          ap_pack **out, ap_err *err)
+{
+    static const ap_checks none;
+    if (!cx) cx = &none;
+    *out = NULL;
+    ap_pack *p = calloc(1, sizeof *p);
+    if (!p || !(p->dir = strdup(display))) {
+        free(p);
+        free(raw);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < SRC_COUNT; k++) p->src[k].fd = -1;
+    if (!(p->coarse = malloc(sizeof *p->coarse))) {
+        ap_pack_close(p);
+        free(raw);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    ap_coarse_cache_init(p->coarse);
+    bool given = raw != NULL; /* the caller read (and recorded) the manifest */
+    ap_status st = read_manifest(dirfd, p, prefix, raw, raw_len, ex, cx, err);
+    if (st) {
+        ap_report_failp(cx->rep, "manifest", prefix, AP_MANIFEST, st, err);
+        goto out;
+    }
+    if (!given) ap_report_okp(cx->rep, "manifest", prefix, AP_MANIFEST);
+    /* A delta directory verified on its own is recognised by its delta manifest. */
+    bool delta = ex ? ex->delta : faccessat(dirfd, AP_DELTA_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+    if (cx->hash && (st = check_unlisted(dirfd, p, delta, prefix, cx, err))) goto out;
+    if ((st = open_files(dirfd, p, prefix, ex, cx, err))) goto out;
+    if ((st = open_readers(p, err))) {
+        ap_report_failp(cx->rep, "structure", prefix, p->m.annpack, st, err);
+        goto out;
+    }
+    ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
+    if (cx->deep) {
+        const char *bad = NULL;
+        if ((st = ap_pack_check_deep(p, cx, &bad, err))) {
+            ap_report_failp(cx->rep, "deep", prefix, bad, st, err);
+            goto out;
+        }
+        ap_report_okp(cx->rep, "deep", prefix, NULL);
+    }
+out:
+    if (st) {
+        ap_pack_close(p);
+        return st;
+    }
+    *out = p;
+    return AP_OK;
+}
+
+ap_status ap_pack_open(const char *dir, ap_pack **out, ap_err *err)
+{
+    *out = NULL;
+    int fd;
+    ap_status st = ap_dir_open_path(dir, &fd, err);
+    if (st) return st;
+    st = ap_pack_open_at(fd, dir, NULL, NULL, 0, NULL, NULL, out, err);
+    close(fd);
+    return st;
+}
+
+void ap_pack_close(ap_pack *p)
+{
+    if (!p) return;
+    ap_sq8_close(p->sq8);
+    ap_annp_close(p->annp);
+    ap_meta_close(p->meta);
+    ap_embedder_free(p->emb);
+    ap_pack_manifest_free(&p->m);
+    for (int k = 0; k < SRC_COUNT; k++) ap_src_close(&p->src[k]);
+    if (p->coarse) ap_coarse_cache_free(p->coarse);
+    free(p->coarse);
+    free(p->dir);
+    free(p);
+}
+
+size_t ap_pack_sources(const ap_pack *p, const ap_src **out)
+{
+    *out = p->src;
+    return SRC_COUNT;
+}
+
+const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p)
+{
+    return &p->m;
+}
+
+const char *ap_pack_dir(const ap_pack *p)
+{
+    return p->dir;
+}
+
+const ap_annp *ap_pack_annp(const ap_pack *p)
+{
+    return p->annp;
+}
+
+const ap_meta *ap_pack_meta(const ap_pack *p)
+{
+    return p->meta;
+}
+
+const ap_embedder *ap_pack_embedder(const ap_pack *p)
+{
+    return p->emb;
+}
+
+const ap_sq8 *ap_pack_sq8(const ap_pack *p)
+{
+    return p->sq8;
+}
+
+const ap_manifest_file *ap_pack_listed(const ap_pack *p, const char *name)
+{
+    return ap_pack_manifest_file(&p->m, name);
+}
+
+const char *ap_pack_manifest_raw(const ap_pack *p, size_t *len)
+{
+    if (len) *len = p->m.raw_len;
+    return p->m.raw;
+}
+
+char *ap_pack_manifest_block(const ap_pack *p, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(p->m.root, key);
+    return it ? cJSON_PrintUnformatted(it) : NULL;
+}
+
+ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, float *q, ap_err *err)
+{
+    return ap_embedder_embed(p->emb, text, len, q, err);
+}
+
+ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
+                             ap_hit *hits, uint32_t *n, ap_err *err)
+{
+    ap_ivf ix = {.annp = p->annp, .sq8 = p->sq8, .coarse = p->coarse};
+    ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
+    return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
+}
+
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+char *ap_pack_inspect_json(const ap_pack *p)
+{
+    const ap_annp_header *h = ap_annp_get_header(p->annp);
+    uint32_t *sizes = malloc((h->n_lists ? h->n_lists : 1) * sizeof *sizes);
+    if (!sizes) return NULL;
+    for (uint32_t i = 0; i < h->n_lists; i++) {
+        ap_annp_list l;
+        ap_annp_list_get(p->annp, i, &l);
+        sizes[i] = l.count;
+    }
+    qsort(sizes, h->n_lists, sizeof *sizes, cmp_u32);
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (!o) goto out;
+    cJSON_AddStringToObject(o, "path", p->dir);
+    cJSON_AddStringToObject(o, "kind", "pack");
+    ap_json_add_u64(o, "dim", h->dim);
+    ap_json_add_u64(o, "n_lists", h->n_lists);
+    ap_json_add_u64(o, "n_vectors", h->n_vectors);
+    cJSON *ls = cJSON_AddObjectToObject(o, "list_size");
+    ap_json_add_u64(ls, "min", sizes[0]);
+    ap_json_add_u64(ls, "median", sizes[h->n_lists / 2]);
+    ap_json_add_u64(ls, "max", sizes[h->n_lists - 1]);
+    ap_json_add_u64(o, "meta_rows", ap_meta_count(p->meta));
+    cJSON_AddItemToObject(o, "embedder", cJSON_Duplicate(p->m.embedder, 1));
+    if (p->m.build) cJSON_AddItemToObject(o, "build", cJSON_Duplicate(p->m.build, 1));
+    cJSON_AddItemToObject(o, "files",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p->m.root, "files"), 1));
+    s = ap_json_render(o, NULL);
+out:
+    cJSON_Delete(o);
+    free(sizes);
+    return s;
+}

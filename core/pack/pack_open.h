@@ -1,0 +1,55 @@
+/* Opening a pack directory beneath a directory descriptor, checking as it goes (internal
+ * to core). Shared by plain opens, verification and the mount: each file is opened once,
+ * hashed from that descriptor when hashing is asked for, and read or mapped from it. */
+#ifndef ANNPACK_CORE_PACK_OPEN_H
+#define ANNPACK_CORE_PACK_OPEN_H
+
+#include <stdbool.h>
+
+#include "annpack/pack.h"
+#include "manifest.h"
+#include "digest.h"
+#include "source.h"
+#include "report.h"
+
+/* What the opener checks besides structure. */
+typedef struct ap_checks {
+    bool hash;      /* every listed file's size and SHA-256, and no unlisted file */
+    bool deep;      /* plus the deep structure checks (ap_pack_check_deep) */
+    ap_report *rep; /* may be NULL: every check is recorded there */
+    ap_progress_fn progress;
+    void *progress_ud;
+} ap_checks;
+
+/* What a packset's root manifest says about one of its layers (all may be NULL). */
+typedef struct ap_pack_expect {
+    const char *sha256_manifest;          /* of the layer's pack.manifest.json */
+    const char *annpack, *sha256_annpack; /* file names in the layer and their hashes */
+    const char *meta, *sha256_meta;
+    bool delta; /* a delta layer: tombstones.jsonl and delta.manifest.json are expected */
+} ap_pack_expect;
+
+/* Opens the pack in dirfd. display names the directory in messages; prefix (NULL for a
+ * single pack) prefixes file names in the report. raw/raw_len: the manifest bytes when
+ * the caller has read them already (a single pack is its own root manifest; ownership
+ * passes), else NULL. */
+ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, char *raw,
+                          size_t raw_len, const ap_pack_expect *ex, const ap_checks *cx,
+                          ap_pack **out, ap_err *err);
+
+/* The files of p that stay mapped (annpack, meta rows, idx, sq8), for change detection;
+ * entries with fd -1 are files this pack does not have. */
+size_t ap_pack_sources(const ap_pack *p, const ap_src **out);
+
+const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p);
+const char *ap_pack_dir(const ap_pack *p);
+
+/* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes); *bad_file
+ * receives the failing file's name within the pack. */
+ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char **bad_file,
+                             ap_err *err);
+
+/* Whether a file name could change a pack's meaning if a reader picked it up. */
+bool ap_meaningful_name(const char *name);
+
+#endif

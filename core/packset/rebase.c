@@ -1,0 +1,126 @@
+/* Rebase: compact base + deltas − tombstones into a new packset with a single base
+ * (docs/PACKSET.md). Vectors are the stored f16 vectors (widened to f32 for k-means and
+ * narrowed back, which is exact), rows are copied byte for byte, the embedder block is the
+ * recorded one: nothing is re-embedded. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "annpack/packset.h"
+#include "fp16.h"
+#include "fsops.h"
+#include "json.h"
+#include "pack_write.h"
+#include "ops.h"
+#include "view.h"
+
+typedef struct id_item {
+    uint64_t id;
+    const uint8_t *vec;
+} id_item;
+
+static int cmp_id_item(const void *a, const void *b)
+{
+    const id_item *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists, uint64_t seed,
+                            const ap_change_opts *co, ap_progress_fn progress, void *progress_ud,
+                            ap_err *err)
+{
+    bool exists = false, force = co && co->force;
+    ap_status st = ap_check_packset_out(out_dir, force, &exists, err);
+    if (st) return st;
+    /* Read only what verifies (and, with keys, what was signed): a rebase that compacted
+     * tampered bytes would hand them to the next signature. */
+    ap_change c;
+    if ((st = ap_change_begin(ps, co, "rebase", &c, err))) return st;
+    ap_view *v = NULL;
+    if ((st = ap_view_open(ps, &v, err))) {
+        ap_change_end(&c);
+        return st;
+    }
+    char *tmp = NULL, *base = NULL;
+    float *vecs = NULL;
+    uint64_t *ids = NULL;
+    id_item *items = NULL;
+    ap_virtual *x = NULL;
+    ap_meta_writer *w = NULL;
+    cJSON *build = NULL;
+    uint64_t n = ap_view_live_count(v);
+    uint32_t dim = ap_view_dim(v);
+    if ((st = ap_view_merged_tables(v, &x, err))) goto out;
+    items = malloc((n ? n : 1) * sizeof *items);
+    vecs = malloc((n ? n : 1) * dim * sizeof *vecs);
+    ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!items || !vecs || !ids) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for %llu vectors", (unsigned long long)n);
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) items[i] = (id_item){ap_item_id(&x->items[i]), x->items[i].vec};
+    /* The new base holds the live set in ascending id order. */
+    qsort(items, n, sizeof *items, cmp_id_item);
+    for (uint64_t i = 0; i < n; i++) {
+        ids[i] = items[i].id;
+        ap_f16_to_f32_n(vecs + i * dim, (const uint16_t *)(const void *)items[i].vec, dim);
+    }
+    if ((st = ap_mkdtemp_beside(out_dir, &tmp, err))) goto out;
+    if (!(base = ap_path_join(tmp, "base")) || mkdir(base, 0755) != 0) {
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s/base", tmp);
+        goto out;
+    }
+    if ((st = ap_meta_writer_open(base, AP_META_ZSTD, 0, &w, err))) goto out;
+    for (uint64_t i = 0; i < n; i++) {
+        if (x->row_id[i] != ids[i]) {
+            st = ap_err_set(err, AP_ERR_INTERNAL, "rebase: rows and vectors disagree at id %llu",
+                            (unsigned long long)ids[i]);
+            goto out;
+        }
+        char *row = NULL;
+        size_t len;
+        st = ap_meta_get(ap_pack_meta(v->layers[x->row_layer[i]].pack), ids[i], &row, &len, err);
+        if (!st) st = ap_meta_writer_add(w, ids[i], row, len, err);
+        free(row);
+        if (st) goto out;
+        if (progress && (i & 0xffff) == 0) progress(progress_ud, "rows", i, n);
+    }
+    if ((st = ap_meta_writer_finish(w, err))) goto out;
+    build = cJSON_CreateObject();
+    char hr[AP_SHA256_HEX];
+    size_t rl;
+    const char *raw = ap_view_manifest_raw(v, &rl);
+    ap_sha256_hex(raw, rl, hr);
+    cJSON *from = cJSON_AddObjectToObject(build, "rebased_from");
+    ap_json_add_u64(from, "version", ap_view_version(v));
+    cJSON_AddStringToObject(from, "root_manifest_sha256", hr);
+    ap_json_add_u64(from, "deltas", ap_view_n_deltas(v));
+    ap_pack_spec sp = {.emb = ap_view_embedder(v), .n = n, .vecs = vecs, .ids = ids,
+                       .lists = lists, .seed = seed, .codec = AP_META_ZSTD, .build = build,
+                       .sq8 = ap_view_has_sq8(v), .progress = progress, .progress_ud = progress_ud};
+    if ((st = ap_pack_finish(base, &sp, NULL, err))) goto out;
+    if ((st = ap_root_write(tmp, ap_view_version(v) + 1, "base", NULL, 0,
+                            cJSON_GetObjectItemCaseSensitive(v->root.root, "expires"), err)))
+        goto out;
+    ap_crash_point("rebase:before-rename");
+    st = ap_publish_packset_out(tmp, out_dir, exists, force, err);
+    if (!st) {
+        free(tmp);
+        tmp = NULL;
+    }
+out:
+    ap_merged_tables_free(x);
+    ap_meta_writer_free(w);
+    cJSON_Delete(build);
+    if (tmp) ap_rmtree(tmp);
+    free(tmp);
+    free(base);
+    free(items);
+    free(vecs);
+    free(ids);
+    ap_view_close(v);
+    ap_change_end(&c);
+    return st;
+}

@@ -1,0 +1,256 @@
+/* Verifying a pack directory: see include/annpack/pack.h (ap_pack_verify). */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "annpack/caps.h"
+#include "annpack/pack.h"
+#include "annpack/sign.h"
+#include "fp16.h"
+#include "fsops.h"
+#include "json.h"
+#include "manifest.h"
+#include "pack_open.h"
+#include "report.h"
+#include "view.h"
+
+typedef struct ent {
+    uint64_t id, off, len;
+} ent;
+
+static int cmp_off(const void *a, const void *b)
+{
+    const ent *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rows: the index entries, sorted by offset, must tile the stream exactly, and each row
+ * must be a JSON object whose "id" is the entry's id. Read in large chunks. */
+static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_checks *o,
+                                ap_err *err)
+{
+    uint64_t n = ap_meta_count(meta), total = ap_meta_stream_size(meta);
+    ent *es = malloc((n ? n : 1) * sizeof *es);
+    size_t cap = 4u << 20;
+    char *chunk = malloc(cap);
+    ap_status st = AP_OK;
+    if (!es || !chunk) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) ap_meta_entry(meta, i, &es[i].id, &es[i].off, &es[i].len);
+    qsort(es, n, sizeof *es, cmp_off);
+    uint64_t pos = 0, cbeg = 0, clen = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (es[i].off != pos) {
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s: index does not tile the rows: row of id %llu at offset %llu, "
+                            "expected %llu",
+                            name, (unsigned long long)es[i].id, (unsigned long long)es[i].off,
+                            (unsigned long long)pos);
+            goto out;
+        }
+        uint64_t need = es[i].len + 1;
+        if (es[i].off + need > total) need = total - es[i].off; /* last row may lack '\n' */
+        if (es[i].off < cbeg || es[i].off + need > cbeg + clen) {
+            if (need > cap) {
+                char *c = realloc(chunk, need);
+                if (!c) {
+                    st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                    goto out;
+                }
+                chunk = c;
+                cap = need;
+            }
+            cbeg = es[i].off;
+            clen = total - cbeg < cap ? total - cbeg : cap;
+            if ((st = ap_meta_read_stream(meta, cbeg, chunk, clen, err))) goto out;
+        }
+        const char *row = chunk + (es[i].off - cbeg);
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the chunk holds the row */
+        if (need == es[i].len + 1 && row[es[i].len] != '\n') {
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: row of id %llu is not followed by a newline",
+                            name, (unsigned long long)es[i].id);
+            goto out;
+        }
+        cJSON *j = NULL;
+        char what[256];
+        snprintf(what, sizeof what, "%.200s: row of id %llu", name, (unsigned long long)es[i].id);
+        if ((st = ap_json_parse_strict(row, es[i].len, what, &j, err))) goto out;
+        uint64_t rid = 0;
+        const cJSON *idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+        st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, what, &rid, err)
+                  : ap_err_set(err, AP_ERR_VERIFY, "%s: not an object with an \"id\"", what);
+        cJSON_Delete(j);
+        if (st) goto out;
+        if (rid != es[i].id) {
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: index says id %llu, row says %llu", name,
+                            (unsigned long long)es[i].id, (unsigned long long)rid);
+            goto out;
+        }
+        pos = es[i].off + es[i].len + 1;
+        if (o->progress && (i & 0xffff) == 0) o->progress(o->progress_ud, "verify meta", i, n);
+    }
+    if (pos < total) {
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: %llu bytes of rows after the last indexed row",
+                        name, (unsigned long long)(total - pos));
+    }
+out:
+    free(es);
+    free(chunk);
+    return st;
+}
+
+/* Structure: ids unique and equal to the metadata ids; vectors finite and unit-norm. */
+static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mname,
+                           const ap_checks *o, ap_err *err, const char **bad_file)
+{
+    const ap_annp *a = ap_pack_annp(p);
+    const ap_meta *meta = ap_pack_meta(p);
+    const ap_annp_header *h = ap_annp_get_header(a);
+    uint64_t n = h->n_vectors;
+    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    float *v = malloc(h->dim * sizeof *v);
+    ap_status st = AP_OK;
+    *bad_file = aname;
+    if (!ids || !v) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    uint64_t at = 0;
+    for (uint32_t li = 0; li < h->n_lists; li++) {
+        ap_annp_list l;
+        ap_annp_list_get(a, li, &l);
+        for (uint32_t j = 0; j < l.count; j++) {
+            uint64_t id = ap_annp_list_id(&l, j);
+            ids[at++] = id;
+            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j), h->dim);
+            double s = 0;
+            for (uint32_t d = 0; d < h->dim; d++) {
+                if (!isfinite(v[d])) {
+                    st = ap_err_set(err, AP_ERR_VERIFY, "%s: list %u: vector of id %llu is not finite",
+                                    aname, li, (unsigned long long)id);
+                    goto out;
+                }
+                s += (double)v[d] * v[d];
+            }
+            if (fabs(sqrt(s) - 1.0) > 0.01) {
+                st = ap_err_set(err, AP_ERR_VERIFY,
+                                "%s: list %u: vector of id %llu has norm %.4f (want 1 within 0.01)",
+                                aname, li, (unsigned long long)id, sqrt(s));
+                goto out;
+            }
+        }
+        if (o->progress && (li & 0xff) == 0) o->progress(o->progress_ud, "verify lists", li, h->n_lists);
+    }
+    qsort(ids, n, sizeof *ids, cmp_u64);
+    for (uint64_t i = 1; i < n; i++)
+        if (ids[i] == ids[i - 1]) {
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: id %llu appears twice", aname,
+                            (unsigned long long)ids[i]);
+            goto out;
+        }
+    *bad_file = mname;
+    if (ap_meta_count(meta) != n) {
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: %llu metadata rows for %llu vectors", mname,
+                        (unsigned long long)ap_meta_count(meta), (unsigned long long)n);
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id, off, len;
+        ap_meta_entry(meta, i, &id, &off, &len);
+        if (id != ids[i]) {
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: id %llu has %s", mname,
+                            (unsigned long long)(id < ids[i] ? id : ids[i]),
+                            id < ids[i] ? "a metadata row but no vector" : "a vector but no metadata row");
+            goto out;
+        }
+    }
+    st = deep_meta_rows(meta, mname, o, err);
+out:
+    free(ids);
+    free(v);
+    return st;
+}
+
+ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char **bad_file,
+                             ap_err *err)
+{
+    const ap_pack_manifest *m = ap_pack_manifest_of(p);
+    char aname[1100], mname[1100];
+    snprintf(aname, sizeof aname, "%.800s/%s", ap_pack_dir(p), m->annpack);
+    snprintf(mname, sizeof mname, "%.800s/%s", ap_pack_dir(p), m->meta);
+    ap_status st = deep_annp(p, aname, mname, cx, err, bad_file);
+    if (st) {
+        *bad_file = *bad_file == aname ? m->annpack : m->meta;
+        return st;
+    }
+    /* The sidecar must be exactly the encoding of the vectors it claims to copy. */
+    const ap_sq8 *sq = ap_pack_sq8(p);
+    *bad_file = AP_SQ8;
+    return sq ? ap_sq8_check_codes(sq, ap_pack_annp(p), err) : AP_OK;
+}
+
+/* Verification of a pack (require_pack) or of a pack or packset: the verified open does
+ * every check as it reads, recording them in the report. */
+static ap_status verify(const char *dir, const ap_verify_opts *opts, bool require_pack,
+                        char **report_out, ap_err *err)
+{
+    ap_verify_opts none = {0};
+    const ap_verify_opts *o = opts ? opts : &none;
+    ap_report r = ap_report_new(dir, "pack", o->deep);
+    if (report_out) *report_out = NULL;
+    if (!r.root) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_view_open_opts vo = {.keys = o->pubkeys, .nkeys = o->npubkeys, .sig_path = o->sig_path,
+                            .allow_expired = o->allow_expired,
+                            .checks = {.hash = true, .deep = o->deep, .rep = &r,
+                                       .progress = o->progress, .progress_ud = o->progress_ud}};
+    ap_view *v = NULL;
+    ap_view_trust t;
+    ap_status st = ap_view_open_ex(dir, &vo, &v, &t, err);
+    if (!st && require_pack && ap_view_is_packset(v))
+        st = ap_report_fail(&r, "manifest", AP_MANIFEST,
+                            ap_err_set(err, AP_ERR_UNSUPPORTED,
+                                       "%s/%s: schema_version 3 is not a pack manifest (need 2; "
+                                       "this is a packset)",
+                                       dir, AP_MANIFEST),
+                            err);
+    if (!st && ap_view_is_packset(v)) {
+        ap_json_add_u64(r.root, "version", ap_view_version(v));
+        ap_json_add_u64(r.root, "live", ap_view_live_count(v));
+        ap_report_ok(&r, "view", NULL);
+    }
+    if (!st && t.sig_present && !t.sig_checked) {
+        /* Without a trusted key a signature proves nothing: say so rather than "ok". */
+        cJSON *sig = cJSON_GetObjectItemCaseSensitive(r.root, "signature");
+        if (sig)
+            cJSON_AddStringToObject(sig, "note",
+                                    "present but not checked: pass a public key (--pubkey) to "
+                                    "check it");
+    }
+    ap_view_close(v);
+    ap_report_finish(&r, st, report_out);
+    return st;
+}
+
+ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **report_out,
+                         ap_err *err)
+{
+    return verify(dir, opts, true, report_out, err);
+}
+
+ap_status ap_verify_dir(const char *dir, const ap_verify_opts *opts, char **report, ap_err *err)
+{
+    return verify(dir, opts, false, report, err);
+}

@@ -1,0 +1,494 @@
+/* The merged view of a packset (or of a single pack): see include/annpack/packset.h.
+ *
+ * Opening resolves, once, which stored vector is live: the newest layer mentioning an id
+ * decides. Search then scans base lists with a per-position dead bitmap and the live
+ * delta vectors grouped under their nearest base centroid — the same grouping as the
+ * merged virtual ANNP file, so copying that file out gives identical answers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "annpack/caps.h"
+#include "annpack/packset.h"
+#include "annpack/sign.h"
+#include "fp16.h"
+#include "fsops.h"
+#include "kmeans.h"
+#include "json.h"
+#include "manifest.h"
+#include "view.h"
+
+#define GROUP_BLOCK 4096u
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_mention(const void *a, const void *b)
+{
+    const ap_mention *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->layer < y->layer) - (x->layer > y->layer); /* newest layer first */
+}
+
+/* The newest layer mentioning id among deltas, or -1. */
+static int32_t newest_mention(const ap_view *v, uint64_t id)
+{
+    size_t lo = 0, hi = v->nmentions;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->mentions[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nmentions && v->mentions[lo].id == id ? (int32_t)v->mentions[lo].layer : -1;
+}
+
+/* Whether a layer's metadata (hence its vectors) holds id: binary search of the index. */
+static int meta_has(const ap_meta *m, uint64_t id)
+{
+    uint64_t lo = 0, hi = ap_meta_count(m);
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2, mid_id, off, len;
+        ap_meta_entry(m, mid, &mid_id, &off, &len);
+        if (mid_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t got = 0, off, len;
+    if (lo < ap_meta_count(m)) ap_meta_entry(m, lo, &got, &off, &len);
+    return lo < ap_meta_count(m) && got == id;
+}
+
+/* The layer index holding the live row of id, or -1. */
+static ap_status resolve_liveness(ap_view *v, ap_err *err)
+{
+    /* Every id each delta mentions (adds and tombstones), newest layer first per id. */
+    size_t total = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        total += ap_meta_count(ap_pack_meta(v->layers[l].pack)) + v->layers[l].ntomb;
+    v->mentions = malloc((total ? total : 1) * sizeof *v->mentions);
+    if (!v->mentions) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++) {
+        const ap_meta *m = ap_pack_meta(v->layers[l].pack);
+        for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+            uint64_t id, off, len;
+            ap_meta_entry(m, i, &id, &off, &len);
+            v->mentions[at++] = (ap_mention){id, l};
+        }
+        for (size_t i = 0; i < v->layers[l].ntomb; i++)
+            v->mentions[at++] = (ap_mention){v->layers[l].tomb[i], l};
+    }
+    qsort(v->mentions, at, sizeof *v->mentions, cmp_mention);
+    /* Keep only the newest mention of each id. */
+    size_t w = 0;
+    for (size_t i = 0; i < at; i++)
+        if (w == 0 || v->mentions[w - 1].id != v->mentions[i].id) v->mentions[w++] = v->mentions[i];
+    v->nmentions = w;
+
+    v->live = 0;
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        ap_layer *L = &v->layers[l];
+        const ap_annp *a = ap_pack_annp(L->pack);
+        const ap_annp_header *h = ap_annp_get_header(a);
+        L->dead = calloc(h->n_vectors / 8 + 1, 1);
+        if (!L->dead) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        if (v->nmentions == 0) {
+            /* Nothing newer mentions any id: every vector is live (and the ids need not
+             * be read, which keeps a single pack's open from touching its lists). */
+            v->live += h->n_vectors;
+            continue;
+        }
+        uint64_t pos = 0;
+        for (uint32_t li = 0; li < h->n_lists; li++) {
+            ap_annp_list list;
+            ap_annp_list_get(a, li, &list);
+            for (uint32_t j = 0; j < list.count; j++, pos++) {
+                int32_t nm = newest_mention(v, ap_annp_list_id(&list, j));
+                int live = l == 0 ? nm < 0 : nm == (int32_t)l;
+                if (live)
+                    v->live++;
+                else
+                    L->dead[pos >> 3] |= (uint8_t)(1u << (pos & 7));
+            }
+        }
+    }
+    return AP_OK;
+}
+
+/* Groups live delta vectors under their nearest base centroid, in (seq, position) order. */
+static ap_status group_deltas(ap_view *v, ap_err *err)
+{
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
+    const ap_annp_header *bh = ap_annp_get_header(base);
+    uint32_t nl = bh->n_lists, dim = bh->dim;
+    size_t n = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        n += ap_annp_get_header(ap_pack_annp(v->layers[l].pack))->n_vectors;
+    v->dstart = calloc(nl + 1ull, sizeof *v->dstart);
+    v->ditems = malloc((n ? n : 1) * sizeof *v->ditems);
+    uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
+    float *f = malloc((size_t)GROUP_BLOCK * dim * sizeof *f);
+    ap_status st = AP_OK;
+    if (!v->dstart || !v->ditems || !assign || !f) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (uint32_t l = 1; l < v->nlayers; l++) {
+        const ap_annp *a = ap_pack_annp(v->layers[l].pack);
+        const ap_annp_header *h = ap_annp_get_header(a);
+        uint64_t pos = 0;
+        for (uint32_t li = 0; li < h->n_lists; li++) {
+            ap_annp_list list;
+            ap_annp_list_get(a, li, &list);
+            for (uint32_t j = 0; j < list.count; j++, pos++) {
+                if (v->layers[l].dead[pos >> 3] & (1u << (pos & 7))) continue;
+                v->ditems[k++] = (ap_item){.idp = list.ids + 8ull * j,
+                                           .vec = list.vecs + 2ull * dim * j, .layer = l};
+            }
+        }
+    }
+    /* Nearest base centroid by the builder's rule (largest dot product, ties to the
+     * lowest list), in blocks through the same sgemm assignment. */
+    for (size_t at = 0; at < k && !st; at += GROUP_BLOCK) {
+        size_t m = k - at < GROUP_BLOCK ? k - at : GROUP_BLOCK;
+        for (size_t i = 0; i < m; i++)
+            ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec, dim);
+        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
+    }
+    if (st) goto out;
+    v->nditems = k;
+    /* Counting sort by list, stable. */
+    for (size_t i = 0; i < k; i++) v->dstart[assign[i] + 1]++;
+    for (uint32_t c = 0; c < nl; c++) v->dstart[c + 1] += v->dstart[c];
+    ap_item *sorted = malloc((k ? k : 1) * sizeof *sorted);
+    size_t *fill = malloc((nl + 1ull) * sizeof *fill);
+    if (!sorted || !fill) {
+        free(sorted);
+        free(fill);
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(fill, v->dstart, (nl + 1ull) * sizeof *fill);
+    for (size_t i = 0; i < k; i++) sorted[fill[assign[i]]++] = v->ditems[i];
+    free(v->ditems);
+    v->ditems = sorted;
+    free(fill);
+out:
+    free(assign);
+    free(f);
+    return st;
+}
+
+/* With the base's int8 sidecar, live delta vectors get codes under the base's params, so
+ * an sq8 search treats them exactly like base vectors (and like the merged virtual
+ * sidecar, in which they are encoded the same way). */
+static ap_status encode_deltas(ap_view *v, ap_err *err)
+{
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    if (!sq || v->nditems == 0) return AP_OK;
+    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride_of(sq);
+    v->dcodes = malloc(v->nditems * stride);
+    uint16_t *tmp = malloc((dim ? dim : 1) * sizeof *tmp);
+    if (!v->dcodes || !tmp) {
+        free(tmp);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu delta codes", v->nditems);
+    }
+    for (size_t i = 0; i < v->nditems; i++) {
+        /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): group_deltas filled nditems items */
+        memcpy(tmp, v->ditems[i].vec, 2ull * dim);
+        ap_sq8_encode(ap_sq8_vmin(sq), ap_sq8_step(sq), dim, stride, tmp, v->dcodes + i * stride);
+    }
+    free(tmp);
+    return AP_OK;
+}
+
+ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
+                                 ap_err *err)
+{
+    ap_status st = ap_parse_id_list(text, len, name, &L->tomb, &L->ntomb, err);
+    if (st) return st;
+    if (L->ntomb) qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
+    for (size_t i = 1; i < L->ntomb; i++)
+        if (L->tomb[i] == L->tomb[i - 1])
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", name,
+                              (unsigned long long)L->tomb[i]);
+    return AP_OK;
+}
+
+/* A delta must fit its base: no id both added and deleted, the base's dim and embedder. */
+static ap_status check_delta_fits(const ap_view *v, const ap_layer *L, ap_err *err)
+{
+    for (size_t i = 0; i < L->ntomb; i++)
+        if (meta_has(ap_pack_meta(L->pack), L->tomb[i]))
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu is both added and deleted", L->dir,
+                              (unsigned long long)L->tomb[i]);
+    const ap_annp_header *bh = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
+    const ap_annp_header *dh = ap_annp_get_header(ap_pack_annp(L->pack));
+    if (dh->dim != bh->dim)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta dim %u differs from the base dim %u",
+                          L->dir, dh->dim, bh->dim);
+    char *be = ap_embedder_describe(ap_pack_embedder(v->layers[0].pack));
+    char *de = ap_embedder_describe(ap_pack_embedder(L->pack));
+    int same = be && de && strcmp(be, de) == 0;
+    free(be);
+    free(de);
+    if (!same)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta embedder differs from the base's", L->dir);
+    return AP_OK;
+}
+
+ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
+{
+    return ap_view_open_ex(dir, NULL, out, NULL, err);
+}
+
+ap_status ap_view_finish(ap_view *v, ap_err *err)
+{
+    ap_status st;
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        if ((st = check_delta_fits(v, &v->layers[l], err))) return st;
+    if ((st = resolve_liveness(v, err))) return st;
+    if ((st = group_deltas(v, err))) return st;
+    if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (uint32_t l = 0; l < v->nlayers; l++) v->layer_seq[l] = v->layers[l].seq;
+    if ((st = encode_deltas(v, err))) return st;
+    v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
+                      .coarse = &v->coarse,
+                      .sq8 = ap_pack_sq8(v->layers[0].pack),
+                      .dead = v->nlayers > 1 ? v->layers[0].dead : NULL,
+                      .xstart = v->nditems ? v->dstart : NULL,
+                      .x = v->ditems,
+                      .xcodes = v->dcodes,
+                      .layer_seq = v->layer_seq};
+    return AP_OK;
+}
+
+void ap_view_close(ap_view *v)
+{
+    if (!v) return;
+    for (uint32_t l = 0; v->layers && l < v->nlayers; l++) {
+        ap_pack_close(v->layers[l].pack);
+        free(v->layers[l].dir);
+        free(v->layers[l].tomb);
+        free(v->layers[l].dead);
+    }
+    free(v->layers);
+    free(v->mentions);
+    free(v->dstart);
+    free(v->ditems);
+    free(v->layer_seq);
+    free(v->dcodes);
+    ap_view_virtual_free(v);
+    ap_coarse_cache_free(&v->coarse);
+    ap_root_manifest_free(&v->root);
+    pthread_mutex_destroy(&v->virt_lock);
+    free(v->dir);
+    free(v);
+}
+
+bool ap_view_is_packset(const ap_view *v)
+{
+    return v->packset;
+}
+
+uint64_t ap_view_version(const ap_view *v)
+{
+    return v->version;
+}
+
+uint32_t ap_view_dim(const ap_view *v)
+{
+    return ap_annp_get_header(ap_pack_annp(v->layers[0].pack))->dim;
+}
+
+uint32_t ap_view_n_lists(const ap_view *v)
+{
+    return ap_annp_get_header(ap_pack_annp(v->layers[0].pack))->n_lists;
+}
+
+uint64_t ap_view_live_count(const ap_view *v)
+{
+    return v->live;
+}
+
+uint32_t ap_view_n_deltas(const ap_view *v)
+{
+    return v->nlayers - 1;
+}
+
+uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i)
+{
+    return v->layers[i + 1].seq;
+}
+
+const ap_embedder *ap_view_embedder(const ap_view *v)
+{
+    return ap_pack_embedder(v->layers[0].pack);
+}
+
+const char *ap_view_manifest_raw(const ap_view *v, size_t *len)
+{
+    if (len) *len = v->root.raw_len;
+    return v->root.raw;
+}
+
+ap_status ap_view_expires(const ap_view *v, long long *t, ap_err *err)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(v->root.root, "expires");
+    if (!e) return AP_ERR_NOTFOUND;
+    if (!cJSON_IsString(e))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s/%s: \"expires\" is not a string", v->dir,
+                          AP_MANIFEST);
+    return ap_parse_rfc3339_utc(e->valuestring, t, err);
+}
+
+ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q, ap_err *err)
+{
+    return ap_embedder_embed(ap_view_embedder(v), text, len, q, err);
+}
+
+ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
+                         ap_hit *hits, uint32_t *n, ap_err *err)
+{
+    ap_search_params p = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
+    return ap_ivf_search(&v->ivf, q, &p, hits, n, NULL, err);
+}
+
+ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
+                            ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err)
+{
+    return ap_ivf_search(&v->ivf, q, p, hits, n, stats, err);
+}
+
+ap_status ap_view_search_batch(const ap_view *v, const float *q, size_t nq,
+                               const ap_search_params *p, ap_hit *hits, uint32_t *n,
+                               ap_search_stats *stats, ap_err *err)
+{
+    return ap_ivf_search_batch(&v->ivf, q, nq, p, hits, n, stats, err);
+}
+
+bool ap_view_has_sq8(const ap_view *v)
+{
+    return v->ivf.sq8 != NULL;
+}
+
+int32_t ap_view_live_layer(const ap_view *v, uint64_t id)
+{
+    int32_t nm = newest_mention(v, id);
+    if (nm > 0) return meta_has(ap_pack_meta(v->layers[nm].pack), id) ? nm : -1;
+    return meta_has(ap_pack_meta(v->layers[0].pack), id) ? 0 : -1;
+}
+
+ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len, uint32_t *layer,
+                          ap_err *err)
+{
+    int32_t l = ap_view_live_layer(v, id);
+    if (l < 0) return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu is deleted", (unsigned long long)id);
+    ap_status st = ap_meta_get(ap_pack_meta(v->layers[l].pack), id, row, len, err);
+    if (st == AP_ERR_NOTFOUND)
+        return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu not found", (unsigned long long)id);
+    if (!st && layer) *layer = v->layers[l].seq;
+    return st;
+}
+
+ap_status ap_view_row_of(void *view, uint64_t id, uint32_t layer, char **row, ap_err *err)
+{
+    const ap_view *v = view;
+    size_t len;
+    /* A search hit names the layer (seq) its live vector came from, and that layer holds
+     * its row: look there directly instead of resolving liveness again. */
+    for (uint32_t l = 0; l < v->nlayers; l++)
+        if (v->layers[l].seq == layer) {
+            ap_status st = ap_meta_get(ap_pack_meta(v->layers[l].pack), id, row, &len, err);
+            if (st == AP_ERR_NOTFOUND)
+                st = ap_err_set(err, AP_ERR_VERIFY, "%s: search hit id %llu has no row",
+                                v->layers[l].dir, (unsigned long long)id);
+            return st;
+        }
+    return ap_view_get_row(view, id, row, &len, NULL, err);
+}
+
+static cJSON *layer_counts(const ap_view *v, uint32_t l)
+{
+    /* adds = ids new to the live set before this layer; updates = ids that were live. */
+    const ap_meta *m = ap_pack_meta(v->layers[l].pack);
+    uint64_t adds = 0, updates = 0;
+    for (uint64_t i = 0; i < ap_meta_count(m); i++) {
+        uint64_t id, off, len;
+        ap_meta_entry(m, i, &id, &off, &len);
+        if (ap_view_live_before(v, id, l))
+            updates++;
+        else
+            adds++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    ap_json_add_u64(o, "seq", v->layers[l].seq);
+    cJSON_AddStringToObject(o, "path", l == 0 ? (v->root.base_path ? v->root.base_path : ".")
+                                              : v->root.deltas[l - 1].path);
+    ap_json_add_u64(o, "rows", ap_meta_count(m));
+    if (l > 0) {
+        ap_json_add_u64(o, "adds", adds);
+        ap_json_add_u64(o, "updates", updates);
+        ap_json_add_u64(o, "tombstones", v->layers[l].ntomb);
+    }
+    return o;
+}
+
+/* Whether id is live in the layers strictly older than l (used for add/update counts). */
+int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l)
+{
+    for (int32_t k = (int32_t)l - 1; k >= 0; k--) {
+        const ap_layer *L = &v->layers[k];
+        if (k > 0 && L->ntomb && bsearch(&id, L->tomb, L->ntomb, sizeof id, cmp_u64)) return 0;
+        if (meta_has(ap_pack_meta(L->pack), id)) return 1;
+    }
+    return 0;
+}
+
+char *ap_view_status_json(const ap_view *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "path", v->dir);
+    cJSON_AddStringToObject(o, "kind", v->packset ? "packset" : "pack");
+    ap_json_add_u64(o, "version", v->version);
+    ap_json_add_u64(o, "dim", ap_view_dim(v));
+    ap_json_add_u64(o, "n_lists", ap_view_n_lists(v));
+    cJSON_AddItemToObject(o, "base", layer_counts(v, 0));
+    cJSON *d = cJSON_AddArrayToObject(o, "deltas");
+    for (uint32_t l = 1; l < v->nlayers; l++) cJSON_AddItemToArray(d, layer_counts(v, l));
+    ap_json_add_u64(o, "live", v->live);
+    char *s = ap_json_render(o, NULL);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *ap_view_inspect_json(const ap_view *v)
+{
+    char *base = ap_pack_inspect_json(v->layers[0].pack);
+    if (!v->packset || !base) return base;
+    cJSON *o = NULL;
+    if (ap_json_parse_strict(base, strlen(base), "inspect", &o, NULL)) {
+        free(base);
+        return NULL;
+    }
+    free(base);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "path", cJSON_CreateString(v->dir));
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "kind", cJSON_CreateString("packset"));
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v->live);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "n_vectors", cJSON_CreateRaw(buf));
+    ap_json_add_u64(o, "version", v->version);
+    ap_json_add_u64(o, "n_deltas", v->nlayers - 1);
+    char *s = ap_json_render(o, NULL);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,109 @@
+/* Internals of the merged view (internal to core). */
+#ifndef ANNPACK_CORE_VIEW_H
+#define ANNPACK_CORE_VIEW_H
+
+#include <pthread.h>
+
+#include "annpack/packset.h"
+#include "annpack/sign.h"
+#include "coarse.h"
+#include "ivf.h"
+#include "manifest.h"
+#include "pack_open.h"
+
+typedef struct ap_layer {
+    uint64_t seq;
+    char *dir;
+    ap_pack *pack;
+    uint64_t *tomb; /* sorted */
+    size_t ntomb;
+    uint8_t *dead; /* bit per position in the layer's ANNP file */
+} ap_layer;
+
+typedef struct ap_mention {
+    uint64_t id;
+    uint32_t layer;
+} ap_mention;
+
+
+/* The merged virtual files, built on first use. */
+typedef struct ap_virtual {
+    uint64_t *list_off;   /* n_lists + 1 byte offsets of merged lists */
+    uint64_t *list_first; /* n_lists + 1 first merged item of each list */
+    ap_item *items;       /* every live vector in merged order */
+    uint64_t annp_size;
+    uint64_t *row_id;     /* live ids ascending */
+    uint32_t *row_layer;
+    uint64_t *row_off;    /* nrows + 1 offsets in the merged JSONL */
+    uint64_t nrows;
+    int annp_pass; /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
+    int meta_pass; /* single layer whose row stream is already the merged JSONL */
+} ap_virtual;
+
+struct ap_view {
+    char *dir;
+    bool packset;
+    uint64_t version;
+    ap_root_manifest root;
+    ap_layer *layers;
+    uint32_t nlayers;
+    ap_mention *mentions; /* newest mention per id among deltas, sorted by id */
+    size_t nmentions;
+    uint64_t live;
+    size_t *dstart; /* n_lists + 1 */
+    ap_item *ditems;
+    size_t nditems;
+    uint64_t *layer_seq; /* layer index -> seq */
+    uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
+    ap_ivf ivf;          /* the search engine's view of all of the above */
+    ap_coarse_cache coarse; /* its centroid codes, built on first use */
+    pthread_mutex_t virt_lock;
+    int virt_built;
+    ap_virtual *virt;
+    ap_status virt_status;
+    ap_err virt_err;
+};
+
+/* How ap_view_open_ex checks what it opens. */
+typedef struct ap_view_open_opts {
+    const ap_pubkey *keys; /* nkeys > 0: the root manifest's signature must verify */
+    size_t nkeys;
+    const char *sig_path; /* NULL: DIR/pack.manifest.json.sig */
+    bool allow_expired;
+    ap_checks checks; /* hashing, deep checks, report */
+} ap_view_open_opts;
+
+/* What ap_view_open_ex learned about the signature and expiry. */
+typedef struct ap_view_trust {
+    bool sig_present, sig_checked;
+    char key_id[AP_KEYID_HEX];
+    long long expires; /* -1: none */
+} ap_view_trust;
+
+/* Opens dir with every file opened once beneath its directory descriptor: reads the root
+ * manifest's bytes once, checks their signature before parsing them (when keys are
+ * given), then each layer against what those bytes say (o NULL: no signature, no
+ * hashing beyond the small manifests and tombstones). t may be NULL. */
+ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view **out,
+                          ap_view_trust *t, ap_err *err);
+
+/* view.c: resolves liveness and groups deltas once the layers are open. */
+ap_status ap_view_finish(ap_view *v, ap_err *err);
+
+/* view.c: parses a layer's tombstones (name for messages). */
+ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
+                                 ap_err *err);
+
+int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
+int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);
+void ap_view_virtual_free(ap_view *v);
+/* Builds the merged virtual structures once (thread-safe). A single canonical layer is
+ * served from its own files (annp_pass/meta_pass): its tables are then not built. */
+ap_status ap_view_virtual_build(const ap_view *v, ap_err *err);
+
+/* Every live vector and row in merged order (items, row_id, row_layer, ...), whatever the
+ * layers: for rebase. Caller frees with ap_merged_tables_free. */
+ap_status ap_view_merged_tables(const ap_view *v, ap_virtual **out, ap_err *err);
+void ap_merged_tables_free(ap_virtual *x);
+
+#endif

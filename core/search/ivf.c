@@ -1,0 +1,516 @@
+/* IVF search: see include/annpack/search.h and ivf.h.
+ *
+ * One query: score the centroids (OpenBLAS sgemv), keep the probe best lists, scan each
+ * list in blocks with the dispatched kernel into a small score buffer, and push only the
+ * scores that reach the current top-k floor. With the int8 sidecar the scan keeps the best
+ * `rerank` integer scores instead, and those candidates are re-scored with the f16 kernel.
+ * Buffers live in per-thread scratch that grows once, so the hot path does not allocate. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "annpack/search.h"
+#include "coarse.h"
+#include "ivf.h"
+#include "kernels.h"
+
+#define BLOCK 256u          /* vectors scored per kernel call */
+#define BATCH_QUERIES 64u   /* queries per centroid sgemm in a batch */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --- per-thread scratch ------------------------------------------------------------------ */
+
+/* An sq8 candidate: its integer score, and what re-ranking needs. */
+typedef struct cand {
+    int32_t s;
+    uint32_t layer;
+    uint64_t id;
+    const uint8_t *vec;
+} cand;
+
+typedef struct scratch {
+    float *cs;        /* centroid scores */
+    size_t cs_cap;
+    uint32_t *lists;
+    size_t lists_cap;
+    ap_hit *sel;      /* list selection heap */
+    size_t sel_cap;
+    int8_t *w;        /* sq8 weights */
+    size_t w_cap;
+    cand *cand;       /* sq8 candidate heap */
+    size_t cand_cap;
+    int8_t *cw;       /* coarse probe: query weights, integer scores */
+    size_t cw_cap;
+    int32_t *cis;
+    size_t cis_cap;
+    uint64_t *ids; /* duplicate check of the final hits */
+    size_t ids_cap;
+    float fs[BLOCK];
+    int32_t is[BLOCK];
+} scratch;
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    if (!s) return;
+    free(s->cs);
+    free(s->lists);
+    free(s->sel);
+    free(s->w);
+    free(s->cand);
+    free(s->cw);
+    free(s->cis);
+    free(s->ids);
+    free(s);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&g_key, scratch_free);
+}
+
+static scratch *get_scratch(void)
+{
+    pthread_once(&g_once, make_key);
+    scratch *s = pthread_getspecific(g_key);
+    if (!s && (s = calloc(1, sizeof *s)) && pthread_setspecific(g_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Ensures *p holds n elements of size sz. */
+static int grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap) return 1;
+    size_t c = *cap ? *cap : 64;
+    while (c < n) c *= 2;
+    void *q = realloc(*p, c * sz);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+#define GROW(s, f, n) grow((void **)&(s)->f, &(s)->f##_cap, (n), sizeof *(s)->f)
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Ids are unique in a verified index (verify --deep checks it); one stored twice in an
+ * unverified pack would give the same document twice: refuse the answer instead. */
+static ap_status check_unique(scratch *s, const ap_hit *hits, uint32_t n, ap_err *err)
+{
+    if (n < 2) return AP_OK;
+    if (!GROW(s, ids, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    for (uint32_t i = 0; i < n; i++) s->ids[i] = hits[i].id;
+    qsort(s->ids, n, sizeof *s->ids, cmp_id);
+    for (uint32_t i = 1; i < n; i++)
+        if (s->ids[i] == s->ids[i - 1])
+            return ap_err_set(err, AP_ERR_VERIFY,
+                              "search: id %llu is stored twice in the index (run verify --deep)",
+                              (unsigned long long)s->ids[i]);
+    return AP_OK;
+}
+
+/* --- kernels, public wrappers ------------------------------------------------------------ */
+
+void ap_search_force_portable(int on)
+{
+    ap_kernels_portable = on;
+}
+
+const char *ap_search_kernel(void)
+{
+    const char *name;
+    ap_kernel_f16(&name);
+    return name;
+}
+
+const char *ap_search_kernel_sq8(void)
+{
+    const char *name;
+    ap_kernel_sq8(&name);
+    return name;
+}
+
+void ap_dot_f16_block(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim, float *out)
+{
+    ap_kernel_f16(NULL)(q, vecs, n, dim, out);
+}
+
+float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim)
+{
+    float s;
+    ap_kernel_f16(NULL)(q, vec, 1, dim, &s);
+    return s;
+}
+
+/* --- probing ----------------------------------------------------------------------------- */
+
+/* The probe best of n_lists scores, best first (ties: lower index). */
+static uint32_t select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hit *heap,
+                             uint32_t *lists)
+{
+    ap_topk t;
+    ap_topk_init(&t, heap, probe);
+    for (uint32_t i = 0; i < n_lists; i++)
+        if (s[i] >= ap_topk_floor(&t)) ap_topk_push(&t, i, s[i], 0);
+    uint32_t n = ap_topk_finish(&t);
+    for (uint32_t i = 0; i < n; i++) lists[i] = (uint32_t)heap[i].id;
+    return n;
+}
+
+uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, const float *q,
+                        uint32_t probe, uint32_t *lists)
+{
+    if (probe > n_lists) probe = n_lists;
+    float *s = malloc((n_lists ? n_lists : 1) * sizeof *s);
+    ap_hit *h = malloc((probe ? probe : 1) * sizeof *h);
+    uint32_t n = 0;
+    if (s && h) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids,
+                    (int)dim, q, 1, 0.0f, s, 1);
+        n = select_lists(s, n_lists, probe, h, lists);
+    }
+    free(s);
+    free(h);
+    return n;
+}
+
+/* --- scanning ---------------------------------------------------------------------------- */
+
+static inline int is_dead(const uint8_t *dead, uint64_t b)
+{
+    return dead && (dead[b >> 3] & (1u << (b & 7)));
+}
+
+/* Exact f16 scan of one list into t; next (or NULL) is the next list's first vector,
+ * fetched while the last block of this one is scored, since the hardware prefetcher has
+ * to find the new stream anew. */
+static void scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
+                     const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer,
+                     const uint8_t *next, uint64_t next_len)
+{
+    const size_t stride = 2ull * dim;
+    for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
+        uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
+        if (next && j0 + BLOCK >= l->count) ap_prefetch_range(next, next_len);
+        fn(q, l->vecs + j0 * stride, m, dim, buf);
+        float floor = ap_topk_floor(t);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
+            ap_topk_push(t, ap_annp_list_id(l, j0 + j), buf[j], layer);
+            floor = ap_topk_floor(t);
+        }
+    }
+}
+
+void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *list,
+                  const uint8_t *dead, uint64_t dead_base, uint32_t layer)
+{
+    float buf[BLOCK];
+    scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer, NULL, 0);
+}
+
+/* The candidate heap of the sq8 scan: a min-heap by (score, then the higher id worse), so
+ * the candidates depend on the live vectors only, not on where they are stored. */
+static inline int cand_worse(const cand *a, const cand *b)
+{
+    return a->s < b->s || (a->s == b->s && a->id > b->id);
+}
+
+typedef struct cheap {
+    cand *h;
+    uint32_t n, cap;
+} cheap;
+
+static void cheap_push(cheap *c, cand x)
+{
+    if (c->n < c->cap) {
+        uint32_t i = c->n++;
+        c->h[i] = x;
+        while (i > 0) {
+            uint32_t p = (i - 1) / 2;
+            if (!cand_worse(&c->h[i], &c->h[p])) break;
+            cand t = c->h[i];
+            c->h[i] = c->h[p];
+            c->h[p] = t;
+            i = p;
+        }
+        return;
+    }
+    if (!cand_worse(&c->h[0], &x)) return;
+    c->h[0] = x;
+    for (uint32_t i = 0;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < c->n && cand_worse(&c->h[l], &c->h[w])) w = l;
+        if (r < c->n && cand_worse(&c->h[r], &c->h[w])) w = r;
+        if (w == i) break;
+        cand t = c->h[i];
+        c->h[i] = c->h[w];
+        c->h[w] = t;
+        i = w;
+    }
+}
+
+static inline int32_t cheap_floor(const cheap *c)
+{
+    return c->n < c->cap ? INT32_MIN : c->h[0].s;
+}
+
+/* Integer scores of one stored list's codes into the candidate heap. */
+static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
+                     const uint8_t *codes, uint32_t stride, const ap_annp_list *l, uint32_t dim,
+                     const uint8_t *dead, uint64_t dead_base)
+{
+    for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
+        uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
+        fn(w, codes + (size_t)j0 * stride, m, stride, buf);
+        int32_t floor = cheap_floor(c);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
+            cheap_push(c, (cand){buf[j], 0, ap_annp_list_id(l, j0 + j),
+                                 l->vecs + (size_t)(j0 + j) * 2 * dim});
+            floor = cheap_floor(c);
+        }
+    }
+}
+
+/* The same for extra vectors x[0..n) with their codes. */
+static void scan_sq8_extra(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
+                           const uint8_t *codes, uint32_t stride, const ap_item *x, size_t n,
+                           const uint64_t *layer_seq)
+{
+    for (size_t j0 = 0; j0 < n; j0 += BLOCK) {
+        uint32_t m = n - j0 < BLOCK ? (uint32_t)(n - j0) : BLOCK;
+        fn(w, codes + j0 * stride, m, stride, buf);
+        for (uint32_t j = 0; j < m; j++) {
+            if (buf[j] < cheap_floor(c)) continue;
+            const ap_item *it = &x[j0 + j];
+            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], ap_item_id(it), it->vec});
+        }
+    }
+}
+
+/* --- the engine -------------------------------------------------------------------------- */
+
+ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
+{
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    if (p->k == 0 || p->k > AP_MAX_K)
+        return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", p->k, AP_MAX_K);
+    if (p->probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
+    if (p->probe > h->n_lists) p->probe = h->n_lists;
+    if (p->scan == AP_SCAN_AUTO) p->scan = ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    if (p->scan == AP_SCAN_SQ8 && !ix->sq8)
+        return ap_err_set(err, AP_ERR_ARG,
+                          "int8 scan requested but %s has no int8 sidecar (%s): build with --sq8",
+                          ap_annp_path(ix->annp), AP_SQ8);
+    if (p->scan != AP_SCAN_F16 && p->scan != AP_SCAN_SQ8)
+        return ap_err_set(err, AP_ERR_ARG, "unknown scan mode %d", (int)p->scan);
+    if (p->rerank == 0) p->rerank = ap_default_rerank(p->k);
+    if (p->rerank < p->k) p->rerank = p->k;
+    if (p->rerank > AP_MAX_RERANK)
+        return ap_err_set(err, AP_ERR_ARG, "rerank %u exceeds %u", p->rerank, AP_MAX_RERANK);
+    return AP_OK;
+}
+
+/* Scans the np lists in s->lists for one query into hits. */
+static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
+                            const ap_search_params *p, ap_hit *hits, uint32_t *n,
+                            ap_search_stats *st, ap_err *err)
+{
+    const ap_annp *a = ix->annp;
+    const uint32_t dim = ap_annp_get_header(a)->dim;
+    uint64_t t1 = st ? now_ns() : 0;
+    const char *kname;
+    ap_f16_block_fn f16 = ap_kernel_f16(&kname);
+    ap_topk t;
+    ap_topk_init(&t, hits, p->k);
+    uint64_t vectors = 0, bytes = 0, reranked = 0;
+    if (p->scan == AP_SCAN_SQ8) {
+        if (!GROW(s, w, ap_sq8_stride_of(ix->sq8)) || !GROW(s, cand, p->rerank))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        ap_sq8_query(ix->sq8, q, s->w);
+        ap_sq8_block_fn fn = ap_kernel_sq8(&kname);
+        cheap c = {.h = s->cand, .n = 0, .cap = p->rerank};
+        const uint32_t stride = ap_sq8_stride_of(ix->sq8);
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            ap_annp_list l;
+            ap_annp_list_get(a, li, &l);
+            if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
+            scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim,
+                     ix->dead, ap_annp_list_start(a, li));
+            vectors += l.count;
+            bytes += (uint64_t)l.count * stride;
+            if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
+                size_t x0 = ix->xstart[li], nx = ix->xstart[li + 1] - x0;
+                scan_sq8_extra(&c, fn, s->is, s->w, ix->xcodes + x0 * stride, stride, ix->x + x0,
+                               nx, ix->layer_seq);
+                vectors += nx;
+                bytes += nx * stride;
+            }
+        }
+        /* Re-score the candidates exactly: fetch them all first, then score. */
+        for (uint32_t i = 0; i < c.n; i++)
+            for (uint32_t o = 0; o < 2 * dim; o += 64) __builtin_prefetch(c.h[i].vec + o, 0, 3);
+        for (uint32_t i = 0; i < c.n; i++) {
+            float sc;
+            f16(q, c.h[i].vec, 1, dim, &sc);
+            ap_topk_push(&t, c.h[i].id, sc, c.h[i].layer);
+        }
+        reranked = c.n;
+    } else {
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            ap_annp_list l, nx = {0};
+            ap_annp_list_get(a, li, &l);
+            if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
+            scan_f16(&t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
+                     nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
+            vectors += l.count;
+            bytes += (uint64_t)l.count * 2 * dim;
+        }
+    }
+    /* Extra vectors (delta layers) are few: exact scores, straight into the top-k. */
+    if (ix->xstart && p->scan == AP_SCAN_F16)
+        for (uint32_t i = 0; i < np; i++) {
+            uint32_t li = s->lists[i];
+            for (size_t d = ix->xstart[li]; d < ix->xstart[li + 1]; d++) {
+                const ap_item *it = &ix->x[d];
+                float sc;
+                f16(q, it->vec, 1, dim, &sc);
+                if (sc >= ap_topk_floor(&t))
+                    ap_topk_push(&t, ap_item_id(it), sc, (uint32_t)ix->layer_seq[it->layer]);
+                vectors++;
+                bytes += 2ull * dim;
+            }
+        }
+    *n = ap_topk_finish(&t);
+    ap_status dup = check_unique(s, hits, *n, err);
+    if (dup) return dup;
+    if (st) {
+        uint64_t t2 = now_ns();
+        st->lists += np;
+        st->vectors += vectors;
+        st->bytes += bytes;
+        st->reranked += reranked;
+        st->ns_scan += t2 - t1;
+        st->kernel = kname;
+    }
+    return AP_OK;
+}
+
+ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *pin,
+                        ap_hit *hits, uint32_t *n, ap_search_stats *st, ap_err *err)
+{
+    uint64_t t0 = st ? now_ns() : 0;
+    ap_search_params p = *pin;
+    ap_status rc = ap_ivf_check(ix, &p, err);
+    if (rc) return rc;
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    const ap_coarse *co = NULL;
+    uint32_t m = AP_COARSE_SHORTLIST(p.probe);
+    scratch *s = get_scratch();
+    if (!s || !GROW(s, lists, m > p.probe ? m : p.probe) || !GROW(s, sel, m))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    uint32_t np;
+    if (p.probe >= h->n_lists) {
+        /* Every list: no scoring needed. */
+        for (uint32_t i = 0; i < h->n_lists; i++) s->lists[i] = i;
+        np = h->n_lists;
+    } else if (AP_COARSE_USE(p.probe, h->n_lists) && ix->coarse &&
+               (co = ap_coarse_cache_get(ix->coarse, ix->annp))) {
+        if (!GROW(s, cw, ap_coarse_stride(co)) || !GROW(s, cis, 4ull * h->n_lists + 8))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        ap_coarse_work wk = {.w = s->cw, .is = s->cis, .tmp = s->cis + h->n_lists, .heap = s->sel};
+        np = ap_coarse_probe(co, ap_annp_centroids(ix->annp), q, p.probe, &wk, s->lists);
+    } else {
+        if (!GROW(s, cs, h->n_lists)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)h->n_lists, (int)h->dim, 1.0f,
+                    ap_annp_centroids(ix->annp), (int)h->dim, q, 1, 0.0f, s->cs, 1);
+        np = select_lists(s->cs, h->n_lists, p.probe, s->sel, s->lists);
+    }
+    uint64_t t1 = st ? now_ns() : 0;
+    rc = scan_query(ix, s, q, np, &p, hits, n, st, err);
+    if (st && !rc) {
+        st->searches++;
+        st->ns_probe += t1 - t0;
+        st->ns_total += now_ns() - t0;
+    }
+    return rc;
+}
+
+ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
+                              const ap_search_params *pin, ap_hit *hits, uint32_t *n,
+                              ap_search_stats *st, ap_err *err)
+{
+    ap_search_params p = *pin;
+    ap_status rc = ap_ivf_check(ix, &p, err);
+    if (rc) return rc;
+    const ap_annp_header *h = ap_annp_get_header(ix->annp);
+    scratch *s = get_scratch();
+    if (!s || !GROW(s, cs, (size_t)BATCH_QUERIES * h->n_lists) || !GROW(s, lists, p.probe) ||
+        !GROW(s, sel, p.probe))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    for (size_t b = 0; b < nq; b += BATCH_QUERIES) {
+        uint64_t t0 = st ? now_ns() : 0;
+        size_t m = nq - b < BATCH_QUERIES ? nq - b : BATCH_QUERIES;
+        /* cs[m x n_lists] = Q_b[m x dim] * C^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)h->n_lists, (int)h->dim,
+                    1.0f, q + b * h->dim, (int)h->dim, ap_annp_centroids(ix->annp), (int)h->dim,
+                    0.0f, s->cs, (int)h->n_lists);
+        uint64_t t1 = st ? now_ns() : 0;
+        if (st) st->ns_probe += t1 - t0;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t ti = st ? now_ns() : 0;
+            uint32_t np = select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
+            rc = scan_query(ix, s, q + (b + i) * h->dim, np, &p, hits + (b + i) * p.k, &n[b + i],
+                            st, err);
+            if (rc) return rc;
+            if (st) {
+                st->searches++;
+                st->ns_total += now_ns() - ti + (i == 0 ? t1 - t0 : 0);
+            }
+        }
+    }
+    return AP_OK;
+}
+
+ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
+                         ap_hit *out, uint32_t *n_out, ap_err *err)
+{
+    /* No owner keeps codes for a bare file: build them for this call, so the lists chosen
+     * are the ones a view of the same file would choose. */
+    ap_coarse_cache cc;
+    ap_coarse_cache_init(&cc);
+    ap_ivf ix = {.annp = a, .coarse = &cc};
+    ap_search_params p = {.k = k, .probe = probe, .scan = AP_SCAN_F16};
+    ap_status st = ap_ivf_search(&ix, q, &p, out, n_out, NULL, err);
+    ap_coarse_cache_free(&cc);
+    return st;
+}
+
+void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
+                        int32_t *out)
+{
+    ap_kernel_sq8(NULL)(w, codes, n, stride, out);
+}

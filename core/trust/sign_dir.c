@@ -1,0 +1,154 @@
+/* Signing a pack or packset directory: see include/annpack/trust.h (ap_dir_sign_ex). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "annpack/caps.h"
+#include "annpack/trust.h"
+#include "fsops.h"
+#include "json.h"
+#include "ops.h"
+#include "pack_write.h"
+#include "view.h"
+
+/* An existing signature file may be replaced by a new signature; anything else (a key, a
+ * manifest, a symlink...) only with force. */
+static ap_status check_sig_target(const char *path, bool force, ap_err *err)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? AP_OK : ap_err_errno(err, AP_ERR_IO, errno, "%s", path);
+    if (force || (S_ISREG(sb.st_mode) && sb.st_size == AP_SIG_BYTES)) return AP_OK;
+    return ap_err_set(err, AP_ERR_EXISTS,
+                      "%s exists and is not a signature (a %d-byte file); refusing to overwrite "
+                      "it (use --force)",
+                      path, AP_SIG_BYTES);
+}
+
+/* The manifest of dir with "expires" set to rfc: for a packset, its next version. */
+static ap_status with_expires(const char *dir, const char *rfc, char **text, size_t *len,
+                              ap_err *err)
+{
+    ap_root_manifest m;
+    ap_status st = ap_root_manifest_load(dir, &m, err);
+    if (st) return st;
+    cJSON *r = NULL;
+    if (m.schema == AP_PACKSET_SCHEMA) {
+        ap_change c = {.dir = dir, .lock_fd = -1, .m = m};
+        r = ap_change_next_root(&c, m.ndeltas, err);
+        if (!r) st = err ? err->status : AP_ERR_NOMEM;
+    } else if (!(r = cJSON_Duplicate(m.root, 1))) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    cJSON *e = st ? NULL : cJSON_CreateString(rfc);
+    if (!st && !e) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) {
+        if (cJSON_GetObjectItemCaseSensitive(r, "expires"))
+            cJSON_ReplaceItemInObjectCaseSensitive(r, "expires", e);
+        else
+            cJSON_AddItemToObject(r, "expires", e);
+        if (!(*text = ap_json_render(r, len))) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    cJSON_Delete(r);
+    ap_root_manifest_free(&m);
+    return st;
+}
+
+ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_path,
+                      char keyid[AP_KEYID_HEX], ap_err *err)
+{
+    ap_sign_opts o = {.sig_path = sig_path};
+    return ap_dir_sign_ex(dir, key, &o, keyid, NULL, err);
+}
+
+ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_opts *o,
+                         char keyid[AP_KEYID_HEX], char expires_out[AP_RFC3339_LEN], ap_err *err)
+{
+    static const ap_sign_opts none = {0};
+    if (!o) o = &none;
+    if (expires_out) expires_out[0] = '\0';
+    char *mpath = ap_path_join(dir, AP_MANIFEST);
+    char *own = ap_path_join(dir, AP_SIGNATURE);
+    const char *sig_path = o->sig_path ? o->sig_path : own;
+    char *manifest = NULL, *sigtmp = NULL, *ps = NULL, *dmf = NULL;
+    char rfc[AP_RFC3339_LEN] = "";
+    size_t len = 0;
+    int lock = -1;
+    ap_status st = AP_OK;
+    if (!mpath || !own) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (o->expires) {
+        long long t;
+        if ((st = ap_parse_expires(o->expires, (long long)time(NULL), &t, err))) goto out;
+        ap_format_rfc3339_utc(t, rfc);
+    }
+    if ((st = check_sig_target(sig_path, o->force, err))) goto out;
+    if ((st = ap_dir_lock(dir, &lock, err))) goto out;
+    struct stat sb;
+    if (o->expires && (ap_enclosing_packset(dir, &ps) ||
+                       ((dmf = ap_path_join(dir, AP_DELTA_MANIFEST)) && lstat(dmf, &sb) == 0))) {
+        st = ap_err_set(err, AP_ERR_ARG,
+                        "%s is a layer of the packset %s: its manifest bytes are pinned by the "
+                        "packset's root manifest; set the expiry when signing the packset",
+                        dir, ps ? ps : "around it");
+        goto out;
+    }
+    /* A new expiry may replace a passed one: check integrity, not freshness, then. */
+    ap_verify_opts vo = {.allow_expired = o->expires != NULL};
+    if ((st = ap_verify_dir(dir, &vo, NULL, err))) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        st = ap_err_set(err, st, "refusing to sign %s: it does not verify: %s", dir, tmp);
+        goto out;
+    }
+    if (o->expires)
+        st = with_expires(dir, rfc, &manifest, &len, err);
+    else
+        st = ap_read_file(mpath, AP_MAX_MANIFEST_BYTES, &manifest, &len, err);
+    if (st) goto out;
+    uint8_t sig[AP_SIG_BYTES];
+    if ((st = ap_sign(key, manifest, len, sig, err))) goto out;
+    if (!o->expires) {
+        st = ap_write_file_atomic(sig_path, sig, sizeof sig, 0644, err);
+    } else {
+        /* Both files are ready before either is renamed: the old signature sits beside the
+         * new manifest only between two renames. */
+        if ((st = ap_stage_file(sig_path, sig, sizeof sig, 0644, &sigtmp, err))) goto out;
+        if ((st = ap_write_file_atomic(mpath, manifest, len, 0644, err))) goto out;
+        ap_crash_point("sign:after-manifest");
+        st = ap_commit_file(sigtmp, sig_path, err);
+        sigtmp = NULL;
+        /* A signature elsewhere (--out) leaves the default one signing old bytes: drop it. */
+        char *old = NULL;
+        size_t olen = 0;
+        if (!st && ap_read_file(own, 4096, &old, &olen, NULL) == AP_OK &&
+            (olen != sizeof sig || memcmp(old, sig, sizeof sig) != 0))
+            st = ap_unlink_in(dir, AP_SIGNATURE, NULL, err);
+        free(old);
+        if (!st && expires_out) memcpy(expires_out, rfc, AP_RFC3339_LEN);
+    }
+    if (!st && keyid) {
+        ap_pubkey pub;
+        ap_seckey_public(key, &pub);
+        memcpy(keyid, pub.keyid, AP_KEYID_HEX);
+    }
+out:
+    if (sigtmp) {
+        unlink(sigtmp);
+        free(sigtmp);
+    }
+    ap_dir_unlock(lock);
+    free(mpath);
+    free(own);
+    free(manifest);
+    free(ps);
+    free(dmf);
+    return st;
+}
+
