@@ -42,6 +42,7 @@ typedef struct fs_gen {
     uint64_t number;
     uint64_t version;
     ap_view *view;
+    ap_vpack *vpack;  /* the virtual pack files of view */
     char *manifest;   /* the virtual pack manifest */
     size_t manifest_len;
     char *health;

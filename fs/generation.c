@@ -28,6 +28,7 @@ int fs_errno(ap_status st)
 
 static void gen_free(fs_gen *g)
 {
+    ap_vpack_close(g->vpack);
     ap_view_close(g->view);
     free(g->manifest);
     free(g->health);
@@ -167,7 +168,8 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
              "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
              (unsigned long long)number, g->signature, g->keyid[0] ? "\"" : "",
              g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "");
-    g->manifest = ap_view_virtual_manifest(g->view, extra, &g->manifest_len, err);
+    if ((st = ap_vpack_open(g->view, &g->vpack, err))) goto out;
+    g->manifest = ap_vpack_manifest(g->vpack, extra, &g->manifest_len, err);
     if (!g->manifest) {
         st = err ? err->status : AP_ERR_INTERNAL;
         goto out;

@@ -200,9 +200,9 @@ static uint64_t node_size(const node *n)
     case K_HEALTH_EXPIRED:
         return n->gen->health_expired_len;
     case K_HEALTH_CHANGED: return n->gen->health_changed_len;
-    case K_ANNPACK: return ap_view_annpack_size(n->gen->view);
-    case K_META: return ap_view_meta_size(n->gen->view);
-    case K_SQ8: return ap_view_sq8_size(n->gen->view);
+    case K_ANNPACK: return ap_vpack_annpack_size(n->gen->vpack);
+    case K_META: return ap_vpack_meta_size(n->gen->vpack);
+    case K_SQ8: return ap_vpack_sq8_size(n->gen->vpack);
     case K_STATS:
     case K_REFUSAL:
         return n->blob->len;
@@ -669,10 +669,10 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    const ap_view *v = c->n->gen->view;
-    ap_status st = c->n->k == K_ANNPACK ? ap_view_annpack_read(v, c->off, c->buf, c->size, &c->err)
-                   : c->n->k == K_SQ8   ? ap_view_sq8_read(v, c->off, c->buf, c->size, &c->err)
-                                        : ap_view_meta_read(v, c->off, c->buf, c->size, &c->err);
+    const ap_vpack *v = c->n->gen->vpack;
+    ap_status st = c->n->k == K_ANNPACK ? ap_vpack_annpack_read(v, c->off, c->buf, c->size, &c->err)
+                   : c->n->k == K_SQ8   ? ap_vpack_sq8_read(v, c->off, c->buf, c->size, &c->err)
+                                        : ap_vpack_meta_read(v, c->off, c->buf, c->size, &c->err);
     return st ? -EIO : 0;
 }
 

@@ -11,19 +11,26 @@
 
 #include <sodium.h>
 
+#include "annpack/mount.h"
 #include "annpack/packset.h"
 #include "endian.h"
 #include "json.h"
+#include "merge.h"
 #include "view.h"
 
-static int cmp_row(const void *a, const void *b)
-{
-    const uint64_t *x = a, *y = b;
-    return (x[0] > y[0]) - (x[0] < y[0]);
-}
+/* Layout of the merged pack.sq8 (the writer's, for the merged counts). */
+typedef struct sq8_layout {
+    uint32_t dim, nl, stride;
+    uint64_t counts, codes, size;
+} sq8_layout;
 
-static ap_status build_lists(ap_view *v, ap_virtual *x, uint32_t nl, uint32_t dim, ap_err *err);
-static ap_status build_rows(ap_view *v, ap_virtual *x, ap_err *err);
+struct ap_vpack {
+    const ap_view *v; /* borrowed: outlives the vpack */
+    ap_merged x;      /* the merged tables this view needs */
+    int annp_pass;    /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
+    int meta_pass;    /* single layer whose row stream is already the merged JSONL */
+    sq8_layout sq;    /* the merged sidecar's layout; sq.size 0: none */
+};
 
 /* Whether a's bytes are exactly what the merged writer produces for its lists: the header
  * as encoded, lists back to back in order after the centroids, the offset table right
@@ -59,182 +66,68 @@ static int meta_canonical(const ap_meta *m)
     return at == ap_meta_stream_size(m);
 }
 
-static ap_status build(ap_view *v, ap_err *err)
+static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L);
+
+static ap_status build(ap_vpack *p, ap_err *err)
 {
+    const ap_view *v = p->v;
+    ap_merged *x = &p->x;
     const ap_annp *base = ap_pack_annp(v->layers[0].pack);
-    const ap_annp_header *h = ap_annp_get_header(base);
-    uint32_t nl = h->n_lists, dim = h->dim;
-    ap_virtual *x = calloc(1, sizeof *x);
-    if (!x) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    v->virt = x;
     if (v->live > UINT32_MAX)
         return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
                           v->dir, (unsigned long long)v->live);
     /* A single pack needs no merging: no per-vector or per-row tables then. */
-    x->annp_pass = v->nlayers == 1 && annp_canonical(base);
-    x->meta_pass = v->nlayers == 1 && meta_canonical(ap_pack_meta(v->layers[0].pack));
-    if (x->annp_pass) {
+    p->annp_pass = v->nlayers == 1 && annp_canonical(base);
+    p->meta_pass = v->nlayers == 1 && meta_canonical(ap_pack_meta(v->layers[0].pack));
+    if (p->annp_pass) {
         x->annp_size = ap_annp_file_size(base);
     } else {
-        ap_status st = build_lists(v, x, nl, dim, err);
+        ap_status st = ap_merged_lists(v, x, err);
         if (st) return st;
     }
-    if (x->meta_pass) {
+    if (p->meta_pass) {
         x->nrows = ap_meta_count(ap_pack_meta(v->layers[0].pack));
         if (x->nrows != v->live)
             return ap_err_set(err, AP_ERR_VERIFY, "%s: %llu rows but %llu vectors", v->dir,
                               (unsigned long long)x->nrows, (unsigned long long)v->live);
         return AP_OK;
     }
-    return build_rows(v, x, err);
+    return ap_merged_rows(v, x, err);
 }
 
-/* The merged lists: every live vector in merged order, and the lists' offsets. */
-static ap_status build_lists(ap_view *v, ap_virtual *x, uint32_t nl, uint32_t dim, ap_err *err)
+ap_status ap_vpack_open(const ap_view *v, ap_vpack **out, ap_err *err)
 {
-    const ap_annp *base = ap_pack_annp(v->layers[0].pack);
-    x->list_off = malloc((nl + 1ull) * sizeof *x->list_off);
-    x->list_first = malloc((nl + 1ull) * sizeof *x->list_first);
-    x->items = malloc((v->live ? v->live : 1) * sizeof *x->items);
-    if (!x->list_off || !x->list_first || !x->items)
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %llu vectors",
-                          (unsigned long long)v->live);
-    uint64_t n = 0, off = AP_ANNP_HEADER_SIZE + (uint64_t)nl * dim * 4;
-    for (uint32_t i = 0; i < nl; i++) {
-        x->list_first[i] = n;
-        x->list_off[i] = off;
-        ap_annp_list l;
-        ap_annp_list_get(base, i, &l);
-        uint64_t start = ap_annp_list_start(base, i);
-        for (uint32_t j = 0; j < l.count; j++) {
-            uint64_t pos = start + j;
-            if (v->layers[0].dead[pos >> 3] & (1u << (pos & 7))) continue;
-            x->items[n++] = (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
-        }
-        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) x->items[n++] = v->ditems[d];
-        off += ap_annp_list_bytes(n - x->list_first[i], dim);
-    }
-    x->list_first[nl] = n;
-    x->list_off[nl] = off;
-    x->annp_size = off + 16ull * nl;
-    if (n != v->live)
-        return ap_err_set(err, AP_ERR_INTERNAL, "merged %llu vectors, expected %llu",
-                          (unsigned long long)n, (unsigned long long)v->live);
-    return AP_OK;
-}
-
-/* Live rows, ascending id, with their layer and length. */
-static ap_status build_rows(ap_view *v, ap_virtual *x, ap_err *err)
-{
-    uint64_t cap = 0;
-    for (uint32_t l = 0; l < v->nlayers; l++) cap += ap_meta_count(ap_pack_meta(v->layers[l].pack));
-    uint64_t *rows = malloc((cap ? cap : 1) * 3 * sizeof *rows); /* (id, layer, len) */
-    if (!rows) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    uint64_t nr = 0;
-    for (uint32_t l = 0; l < v->nlayers; l++) {
-        const ap_meta *m = ap_pack_meta(v->layers[l].pack);
-        for (uint64_t i = 0; i < ap_meta_count(m); i++) {
-            uint64_t id, o, len;
-            ap_meta_entry(m, i, &id, &o, &len);
-            if (ap_view_live_layer(v, id) != (int32_t)l) continue;
-            rows[3 * nr] = id;
-            rows[3 * nr + 1] = l;
-            rows[3 * nr + 2] = len;
-            nr++;
-        }
-    }
-    qsort(rows, nr, 3 * sizeof *rows, cmp_row);
-    x->nrows = nr;
-    x->row_id = malloc((nr ? nr : 1) * sizeof *x->row_id);
-    x->row_layer = malloc((nr ? nr : 1) * sizeof *x->row_layer);
-    x->row_off = malloc((nr + 1) * sizeof *x->row_off);
-    if (!x->row_id || !x->row_layer || !x->row_off) {
-        free(rows);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    uint64_t at = 0;
-    for (uint64_t i = 0; i < nr; i++) {
-        x->row_id[i] = rows[3 * i];
-        x->row_layer[i] = (uint32_t)rows[3 * i + 1];
-        x->row_off[i] = at;
-        at += rows[3 * i + 2] + 1;
-    }
-    x->row_off[nr] = at;
-    free(rows);
-    if (nr != v->live)
-        return ap_err_set(err, AP_ERR_VERIFY, "%s: %llu live rows but %llu live vectors", v->dir,
-                          (unsigned long long)nr, (unsigned long long)v->live);
-    return AP_OK;
-}
-
-ap_status ap_view_virtual_build(const ap_view *cv, ap_err *err)
-{
-    ap_view *v = (ap_view *)cv; /* the lazily built part is logically const */
-    pthread_mutex_lock(&v->virt_lock);
-    if (!v->virt_built) {
-        v->virt_status = build(v, &v->virt_err);
-        v->virt_built = 1;
-    }
-    pthread_mutex_unlock(&v->virt_lock);
-    if (v->virt_status && err) *err = v->virt_err;
-    return v->virt_status;
-}
-
-static void tables_free(ap_virtual *x)
-{
-    free(x->list_off);
-    free(x->list_first);
-    free(x->items);
-    free(x->row_id);
-    free(x->row_layer);
-    free(x->row_off);
-}
-
-void ap_view_virtual_free(ap_view *v)
-{
-    ap_virtual *x = v->virt;
-    if (!x) return;
-    tables_free(x);
-    free(x);
-    v->virt = NULL;
-}
-
-ap_status ap_view_merged_tables(const ap_view *cv, ap_virtual **out, ap_err *err)
-{
-    ap_view *v = (ap_view *)cv;
     *out = NULL;
-    ap_virtual *x = calloc(1, sizeof *x);
-    if (!x) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    const ap_annp_header *h = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
-    ap_status st = v->live > UINT32_MAX
-                       ? ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
-                                    v->dir, (unsigned long long)v->live)
-                       : build_lists(v, x, h->n_lists, h->dim, err);
-    if (!st) st = build_rows(v, x, err);
+    ap_vpack *p = calloc(1, sizeof *p);
+    if (!p) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    p->v = v;
+    ap_status st = build(p, err);
+    if (!st) sq8_layout_of(p, &p->sq);
     if (st) {
-        ap_merged_tables_free(x);
+        ap_vpack_close(p);
         return st;
     }
-    *out = x;
+    *out = p;
     return AP_OK;
 }
 
-void ap_merged_tables_free(ap_virtual *x)
+void ap_vpack_close(ap_vpack *p)
 {
-    if (!x) return;
-    tables_free(x);
-    free(x);
+    if (!p) return;
+    ap_merged_clear(&p->x);
+    free(p);
 }
 
-uint64_t ap_view_annpack_size(const ap_view *v)
+uint64_t ap_vpack_annpack_size(const ap_vpack *vp)
 {
-    return ap_view_virtual_build(v, NULL) ? 0 : v->virt->annp_size;
+    return vp->x.annp_size;
 }
 
 /* Copies up to len bytes of the merged file at off; returns the count copied (> 0). */
-static size_t piece(const ap_view *v, uint64_t off, uint8_t *buf, size_t len)
+static size_t piece(const ap_vpack *vp, uint64_t off, uint8_t *buf, size_t len)
 {
-    const ap_virtual *x = v->virt;
+    const ap_view *v = vp->v;
+    const ap_merged *x = &vp->x;
     const ap_annp *base = ap_pack_annp(v->layers[0].pack);
     const ap_annp_header *bh = ap_annp_get_header(base);
     uint32_t nl = bh->n_lists, dim = bh->dim;
@@ -296,20 +189,19 @@ static size_t piece(const ap_view *v, uint64_t off, uint8_t *buf, size_t len)
     return n;
 }
 
-ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
 {
-    ap_status st = ap_view_virtual_build(v, err);
-    if (st) return st;
-    if (off > v->virt->annp_size || len > v->virt->annp_size - off)
+    const ap_view *v = vp->v;
+    if (off > vp->x.annp_size || len > vp->x.annp_size - off)
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged file", len,
                           (unsigned long long)off);
-    if (v->virt->annp_pass) {
+    if (vp->annp_pass) {
         memcpy(buf, ap_annp_bytes(ap_pack_annp(v->layers[0].pack)) + off, len);
         return AP_OK;
     }
     uint8_t *p = buf;
     while (len) {
-        size_t n = piece(v, off, p, len);
+        size_t n = piece(vp, off, p, len);
         p += n;
         off += n;
         len -= n;
@@ -319,16 +211,12 @@ ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t
 
 /* --- the merged int8 sidecar ------------------------------------------------------------- */
 
-/* Layout of the merged pack.sq8 (the writer's, for the merged counts). */
-typedef struct sq8_layout {
-    uint32_t dim, nl, stride;
-    uint64_t counts, codes, size;
-} sq8_layout;
 
-static int sq8_layout_of(const ap_view *v, sq8_layout *L)
+static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L)
 {
+    const ap_view *v = vp->v;
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
-    if (!sq || ap_view_virtual_build(v, NULL)) return 0;
+    if (!sq) return 0;
     L->dim = ap_sq8_dim(sq);
     L->stride = ap_sq8_stride_of(sq);
     L->nl = ap_view_n_lists(v);
@@ -338,17 +226,17 @@ static int sq8_layout_of(const ap_view *v, sq8_layout *L)
     return 1;
 }
 
-uint64_t ap_view_sq8_size(const ap_view *v)
+uint64_t ap_vpack_sq8_size(const ap_vpack *vp)
 {
-    sq8_layout L;
-    return sq8_layout_of(v, &L) ? L.size : 0;
+    return vp->sq.size;
 }
 
 /* Codes of merged vector k (in merged list li): a base vector's own codes, or the codes a
  * delta vector got under the base's params (view.c encode_deltas). */
-static const uint8_t *merged_codes(const ap_view *v, uint32_t li, uint64_t k, uint32_t stride)
+static const uint8_t *merged_codes(const ap_vpack *vp, uint32_t li, uint64_t k, uint32_t stride)
 {
-    const ap_virtual *x = v->virt;
+    const ap_view *v = vp->v;
+    const ap_merged *x = &vp->x;
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
     uint64_t ndelta = v->dstart[li + 1] - v->dstart[li];
     uint64_t nbase = x->list_first[li + 1] - x->list_first[li] - ndelta;
@@ -362,11 +250,12 @@ static const uint8_t *merged_codes(const ap_view *v, uint32_t li, uint64_t k, ui
     return v->dcodes + (v->dstart[li] + (r - nbase)) * stride;
 }
 
-static size_t sq8_piece(const ap_view *v, const sq8_layout *L, uint64_t off, uint8_t *buf,
+static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, uint8_t *buf,
                         size_t len)
 {
+    const ap_view *v = vp->v;
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
-    const ap_virtual *x = v->virt;
+    const ap_merged *x = &vp->x;
     if (off < L->codes) {
         /* Header, params and counts are small: render the whole prefix word by word. */
         uint8_t w[8] = {0};
@@ -410,19 +299,20 @@ static size_t sq8_piece(const ap_view *v, const sq8_layout *L, uint64_t off, uin
     }
     while (lo < L->nl && x->list_first[lo + 1] <= k) lo++; /* skip empty lists */
     size_t n = L->stride - in < len ? L->stride - in : len;
-    memcpy(buf, merged_codes(v, lo, k, L->stride) + in, n);
+    memcpy(buf, merged_codes(vp, lo, k, L->stride) + in, n);
     return n;
 }
 
-ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+ap_status ap_vpack_sq8_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
 {
-    sq8_layout L;
-    if (!sq8_layout_of(v, &L))
+    const ap_view *v = vp->v;
+    sq8_layout L = vp->sq;
+    if (!L.size)
         return ap_err_set(err, AP_ERR_NOTFOUND, "%s: the base has no int8 sidecar", v->dir);
     if (off > L.size || len > L.size - off)
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged sidecar",
                           len, (unsigned long long)off);
-    if (v->virt->annp_pass) {
+    if (vp->annp_pass) {
         /* Same lists, same params, our writer's layout: the base's own bytes. */
         size_t size;
         const uint8_t *b = ap_sq8_bytes(ap_pack_sq8(v->layers[0].pack), &size);
@@ -434,7 +324,7 @@ ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len
     }
     uint8_t *p = buf;
     while (len) {
-        size_t n = sq8_piece(v, &L, off, p, len);
+        size_t n = sq8_piece(vp, &L, off, p, len);
         p += n;
         off += n;
         len -= n;
@@ -442,19 +332,19 @@ ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len
     return AP_OK;
 }
 
-uint64_t ap_view_meta_size(const ap_view *v)
+uint64_t ap_vpack_meta_size(const ap_vpack *vp)
 {
-    if (ap_view_virtual_build(v, NULL)) return 0;
-    return v->virt->meta_pass ? ap_meta_stream_size(ap_pack_meta(v->layers[0].pack))
-                              : v->virt->row_off[v->virt->nrows];
+    const ap_view *v = vp->v;
+    return vp->meta_pass ? ap_meta_stream_size(ap_pack_meta(v->layers[0].pack))
+                              : vp->x.row_off[vp->x.nrows];
 }
 
-ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len, ap_err *err)
+ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
 {
-    ap_status st = ap_view_virtual_build(v, err);
-    if (st) return st;
-    const ap_virtual *x = v->virt;
-    if (x->meta_pass) {
+    const ap_view *v = vp->v;
+    ap_status st = AP_OK;
+    const ap_merged *x = &vp->x;
+    if (vp->meta_pass) {
         const ap_meta *m = ap_pack_meta(v->layers[0].pack);
         if (off > ap_meta_stream_size(m) || len > ap_meta_stream_size(m) - off)
             return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged rows",
@@ -495,9 +385,9 @@ ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t le
     return AP_OK;
 }
 
-typedef ap_status (*reader_fn)(const ap_view *, uint64_t, void *, size_t, ap_err *);
+typedef ap_status (*reader_fn)(const ap_vpack *, uint64_t, void *, size_t, ap_err *);
 
-static ap_status hash_virtual(const ap_view *v, reader_fn rd, uint64_t size, char hex[65],
+static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size, char hex[65],
                               ap_err *err)
 {
     crypto_hash_sha256_state s;
@@ -508,7 +398,7 @@ static ap_status hash_virtual(const ap_view *v, reader_fn rd, uint64_t size, cha
     ap_status st = AP_OK;
     for (uint64_t off = 0; off < size && !st;) {
         size_t n = size - off < cap ? (size_t)(size - off) : cap;
-        st = rd(v, off, buf, n, err);
+        st = rd(vp, off, buf, n, err);
         if (!st) crypto_hash_sha256_update(&s, buf, n);
         off += n;
     }
@@ -519,26 +409,26 @@ static ap_status hash_virtual(const ap_view *v, reader_fn rd, uint64_t size, cha
     return st;
 }
 
-char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len, ap_err *err)
+char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
 {
-    if (ap_view_virtual_build(v, err)) return NULL;
+    const ap_view *v = vp->v;
     char ha[65], hm[65], hr[65], hq[65];
-    uint64_t sq8_size = ap_view_sq8_size(v);
+    uint64_t sq8_size = ap_vpack_sq8_size(vp);
     const ap_pack *bp = v->layers[0].pack;
     /* Bytes that are a base file's own bytes have that file's hash in the base manifest
      * (checked at mount with verify=full): no need to read them again. */
-    const ap_manifest_file *fa0 = v->virt->annp_pass ? ap_pack_listed(bp, AP_ANNPACK) : NULL;
-    const ap_manifest_file *fq0 = v->virt->annp_pass ? ap_pack_listed(bp, AP_SQ8) : NULL;
-    const ap_manifest_file *fm0 = v->virt->meta_pass ? ap_pack_listed(bp, AP_META_JSONL) : NULL;
-    if (fa0 && fa0->size != v->virt->annp_size) fa0 = NULL;
+    const ap_manifest_file *fa0 = vp->annp_pass ? ap_pack_listed(bp, AP_ANNPACK) : NULL;
+    const ap_manifest_file *fq0 = vp->annp_pass ? ap_pack_listed(bp, AP_SQ8) : NULL;
+    const ap_manifest_file *fm0 = vp->meta_pass ? ap_pack_listed(bp, AP_META_JSONL) : NULL;
+    if (fa0 && fa0->size != vp->x.annp_size) fa0 = NULL;
     if (fq0 && fq0->size != sq8_size) fq0 = NULL;
-    if (fm0 && fm0->size != ap_view_meta_size(v)) fm0 = NULL;
+    if (fm0 && fm0->size != ap_vpack_meta_size(vp)) fm0 = NULL;
     if (fa0) snprintf(ha, sizeof ha, "%s", fa0->sha256);
     if (fq0) snprintf(hq, sizeof hq, "%s", fq0->sha256);
     if (fm0) snprintf(hm, sizeof hm, "%s", fm0->sha256);
-    if ((!fa0 && hash_virtual(v, ap_view_annpack_read, v->virt->annp_size, ha, err)) ||
-        (!fm0 && hash_virtual(v, ap_view_meta_read, ap_view_meta_size(v), hm, err)) ||
-        (sq8_size && !fq0 && hash_virtual(v, ap_view_sq8_read, sq8_size, hq, err)))
+    if ((!fa0 && hash_virtual(vp, ap_vpack_annpack_read, vp->x.annp_size, ha, err)) ||
+        (!fm0 && hash_virtual(vp, ap_vpack_meta_read, ap_vpack_meta_size(vp), hm, err)) ||
+        (sq8_size && !fq0 && hash_virtual(vp, ap_vpack_sq8_read, sq8_size, hq, err)))
         return NULL;
     ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
     cJSON *m = cJSON_CreateObject(), *prov = NULL;
@@ -558,10 +448,10 @@ char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len,
     ap_json_add_u64(sh, "n_vectors", v->live);
     cJSON *files = cJSON_AddObjectToObject(m, "files");
     cJSON *fa = cJSON_AddObjectToObject(files, AP_ANNPACK);
-    ap_json_add_u64(fa, "size", v->virt->annp_size);
+    ap_json_add_u64(fa, "size", vp->x.annp_size);
     cJSON_AddStringToObject(fa, "sha256", ha);
     cJSON *fm = cJSON_AddObjectToObject(files, AP_META_JSONL);
-    ap_json_add_u64(fm, "size", ap_view_meta_size(v));
+    ap_json_add_u64(fm, "size", ap_vpack_meta_size(vp));
     cJSON_AddStringToObject(fm, "sha256", hm);
     if (sq8_size) {
         cJSON *fq = cJSON_AddObjectToObject(files, AP_SQ8);

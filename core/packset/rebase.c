@@ -14,6 +14,7 @@
 #include "json.h"
 #include "pack_write.h"
 #include "ops.h"
+#include "merge.h"
 #include "view.h"
 
 typedef struct id_item {
@@ -47,7 +48,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     float *vecs = NULL;
     uint64_t *ids = NULL;
     id_item *items = NULL;
-    ap_virtual *x = NULL;
+    ap_merged *x = NULL;
     ap_meta_writer *w = NULL;
     cJSON *build = NULL;
     uint64_t n = ap_view_live_count(v);
@@ -111,7 +112,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
         tmp = NULL;
     }
 out:
-    ap_merged_tables_free(x);
+    ap_merged_free(x);
     ap_meta_writer_free(w);
     cJSON_Delete(build);
     if (tmp) ap_rmtree(tmp);

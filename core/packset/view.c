@@ -286,10 +286,8 @@ void ap_view_close(ap_view *v)
     free(v->ditems);
     free(v->layer_seq);
     free(v->dcodes);
-    ap_view_virtual_free(v);
     ap_coarse_cache_free(&v->coarse);
     ap_root_manifest_free(&v->root);
-    pthread_mutex_destroy(&v->virt_lock);
     free(v->dir);
     free(v);
 }

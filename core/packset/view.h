@@ -26,19 +26,6 @@ typedef struct ap_mention {
 } ap_mention;
 
 
-/* The merged virtual files, built on first use. */
-typedef struct ap_virtual {
-    uint64_t *list_off;   /* n_lists + 1 byte offsets of merged lists */
-    uint64_t *list_first; /* n_lists + 1 first merged item of each list */
-    ap_item *items;       /* every live vector in merged order */
-    uint64_t annp_size;
-    uint64_t *row_id;     /* live ids ascending */
-    uint32_t *row_layer;
-    uint64_t *row_off;    /* nrows + 1 offsets in the merged JSONL */
-    uint64_t nrows;
-    int annp_pass; /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
-    int meta_pass; /* single layer whose row stream is already the merged JSONL */
-} ap_virtual;
 
 struct ap_view {
     char *dir;
@@ -57,11 +44,6 @@ struct ap_view {
     uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
     ap_ivf ivf;          /* the search engine's view of all of the above */
     ap_coarse_cache coarse; /* its centroid codes, built on first use */
-    pthread_mutex_t virt_lock;
-    int virt_built;
-    ap_virtual *virt;
-    ap_status virt_status;
-    ap_err virt_err;
 };
 
 /* How ap_view_open_ex checks what it opens. */
@@ -96,14 +78,5 @@ ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, cons
 
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
 int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);
-void ap_view_virtual_free(ap_view *v);
-/* Builds the merged virtual structures once (thread-safe). A single canonical layer is
- * served from its own files (annp_pass/meta_pass): its tables are then not built. */
-ap_status ap_view_virtual_build(const ap_view *v, ap_err *err);
-
-/* Every live vector and row in merged order (items, row_id, row_layer, ...), whatever the
- * layers: for rebase. Caller frees with ap_merged_tables_free. */
-ap_status ap_view_merged_tables(const ap_view *v, ap_virtual **out, ap_err *err);
-void ap_merged_tables_free(ap_virtual *x);
 
 #endif

@@ -392,7 +392,6 @@ ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view *
         free(v);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_init(&v->virt_lock, NULL);
     ap_coarse_cache_init(&v->coarse);
     int rootfd = -1;
     ap_status st = ap_dir_open_path(dir, &rootfd, err);

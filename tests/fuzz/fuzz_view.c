@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "annpack/format.h"
+#include "annpack/mount.h"
 #include "annpack/pack.h"
 #include "annpack/packset.h"
 #include "annpack/search.h"
@@ -341,8 +342,8 @@ static void write_root(const choice *c)
 }
 
 /* Reads a whole virtual file in chunks of c bytes (NULL when it cannot be read). */
-typedef ap_status (*read_fn)(const ap_view *, uint64_t, void *, size_t, ap_err *);
-static uint8_t *read_all(const ap_view *v, read_fn fn, uint64_t size, uint32_t c)
+typedef ap_status (*read_fn)(const ap_vpack *, uint64_t, void *, size_t, ap_err *);
+static uint8_t *read_all(const ap_vpack *v, read_fn fn, uint64_t size, uint32_t c)
 {
     if (size > (64u << 20)) __builtin_trap(); /* the fixture is tiny */
     uint8_t *buf = malloc(size ? size : 1);
@@ -391,8 +392,10 @@ static void check_view(const ap_view *v, const choice *c)
     if (dim != L[c->base].dim) __builtin_trap();
 
     /* Virtual JSONL: exactly the live rows, ascending, each its deciding layer's row. */
-    uint64_t msize = ap_view_meta_size(v);
-    uint8_t *meta = read_all(v, ap_view_meta_read, msize, c->chunk);
+    ap_vpack *vp = NULL;
+    if (ap_vpack_open(v, &vp, NULL) != AP_OK) __builtin_trap();
+    uint64_t msize = ap_vpack_meta_size(vp);
+    uint8_t *meta = read_all(vp, ap_vpack_meta_read, msize, c->chunk);
     if (!meta) return;
     size_t at = 0;
     for (size_t i = 0; i < nlive; i++) {
@@ -409,8 +412,8 @@ static void check_view(const ap_view *v, const choice *c)
     free(meta);
 
     /* Virtual ANNP: the live ids, each vector byte-identical to its source. */
-    uint64_t asize = ap_view_annpack_size(v);
-    uint8_t *ann = read_all(v, ap_view_annpack_read, asize, c->chunk);
+    uint64_t asize = ap_vpack_annpack_size(vp);
+    uint8_t *ann = read_all(vp, ap_vpack_annpack_read, asize, c->chunk);
     if (!ann) return;
     ap_annp *a = NULL;
     if (ap_annp_open_mem(ann, asize, "virtual.annpack", &a, NULL) != AP_OK) __builtin_trap();
@@ -423,10 +426,10 @@ static void check_view(const ap_view *v, const choice *c)
     }
 
     /* The virtual sidecar, when the base has one, is valid for the virtual ANNP file. */
-    uint64_t ssize = ap_view_sq8_size(v);
+    uint64_t ssize = ap_vpack_sq8_size(vp);
     if ((ssize > 0) != ap_view_has_sq8(v)) __builtin_trap();
     if (ssize) {
-        uint8_t *sq = read_all(v, ap_view_sq8_read, ssize, c->chunk);
+        uint8_t *sq = read_all(vp, ap_vpack_sq8_read, ssize, c->chunk);
         char path[64];
         int fd = sq ? memfile(sq, ssize, path) : -1;
         ap_sq8 *s = NULL;
@@ -478,9 +481,10 @@ static void check_view(const ap_view *v, const choice *c)
     if (!s) __builtin_trap();
     free(s);
     size_t ml;
-    s = ap_view_virtual_manifest(v, NULL, &ml, NULL);
+    s = ap_vpack_manifest(vp, NULL, &ml, NULL);
     if (!s) __builtin_trap();
     free(s);
+    ap_vpack_close(vp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

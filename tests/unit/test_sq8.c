@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "annpack/mount.h"
 #include "annpack/pack.h"
 #include "annpack/packset.h"
 #include "annpack/search.h"
@@ -522,28 +523,33 @@ static void pack_search(const char *dir)
         return;
     }
     CHECK(ap_view_has_sq8(vs) && !ap_view_has_sq8(vf));
+    ap_vpack *ps = NULL, *pf = NULL;
+    CHECK_OK(ap_vpack_open(vs, &ps, &err), &err);
+    CHECK_OK(ap_vpack_open(vf, &pf, &err), &err);
     /* The merged sidecar of a single pack is its file, byte for byte. */
     char *sp = ap_path_join(with, AP_SQ8), *raw = NULL;
     size_t rawlen = 0;
     CHECK_OK(ap_read_file(sp, 1 << 24, &raw, &rawlen, &err), &err);
-    CHECK(ap_view_sq8_size(vs) == rawlen && ap_view_sq8_size(vf) == 0);
+    CHECK(ap_vpack_sq8_size(ps) == rawlen && ap_vpack_sq8_size(pf) == 0);
     uint8_t *merged = malloc(rawlen + 1);
-    CHECK_OK(ap_view_sq8_read(vs, 0, merged, rawlen, &err), &err);
+    CHECK_OK(ap_vpack_sq8_read(ps, 0, merged, rawlen, &err), &err);
     CHECK(!memcmp(merged, raw, rawlen));
     /* ... and in odd pieces. */
     memset(merged, 0, rawlen);
     for (size_t off = 0; off < rawlen;) {
         size_t len = 1 + (ap_splitmix64(&g_rng) % 333);
         if (len > rawlen - off) len = rawlen - off;
-        CHECK_OK(ap_view_sq8_read(vs, off, merged + off, len, &err), &err);
+        CHECK_OK(ap_vpack_sq8_read(ps, off, merged + off, len, &err), &err);
         off += len;
     }
     CHECK(!memcmp(merged, raw, rawlen));
-    CHECK_ERR(ap_view_sq8_read(vs, rawlen - 4, merged, 5, &err), AP_ERR_ARG, &err, "beyond");
-    CHECK_ERR(ap_view_sq8_read(vf, 0, merged, 1, &err), AP_ERR_NOTFOUND, &err, "no int8 sidecar");
+    CHECK_ERR(ap_vpack_sq8_read(ps, rawlen - 4, merged, 5, &err), AP_ERR_ARG, &err, "beyond");
+    CHECK_ERR(ap_vpack_sq8_read(pf, 0, merged, 1, &err), AP_ERR_NOTFOUND, &err, "no int8 sidecar");
     free(merged);
     free(raw);
     free(sp);
+    ap_vpack_close(ps);
+    ap_vpack_close(pf);
 
     /* The stored f16 vectors, for exact reference scores. */
     uint16_t *h = malloc((size_t)N * DIM * sizeof *h);

@@ -9,6 +9,7 @@
 #include "embed.h"
 #include "format.h"
 #include "log.h"
+#include "mount.h"
 #include "meta.h"
 #include "pack.h"
 #include "packset.h"

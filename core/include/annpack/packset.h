@@ -126,25 +126,6 @@ AP_API char *ap_view_status_json(const ap_view *v);
 
 /* ---- the merged virtual pack (what the mount presents) -------------------------------- */
 
-/* Size of the merged ANNP v1 file, and len bytes of it at off (generated lazily). */
-AP_API uint64_t ap_view_annpack_size(const ap_view *v);
-AP_API ap_status ap_view_annpack_read(const ap_view *v, uint64_t off, void *buf, size_t len,
-                                      ap_err *err);
-/* Size of the merged int8 sidecar (0 when the base has none) and a byte range of it: the
- * base's params, merged counts, and per merged list the live base vectors' codes then the
- * live delta vectors encoded with the base's params — so a copy searches like the view. */
-AP_API uint64_t ap_view_sq8_size(const ap_view *v);
-AP_API ap_status ap_view_sq8_read(const ap_view *v, uint64_t off, void *buf, size_t len,
-                                  ap_err *err);
-/* Size of the merged plain JSONL (live rows, ascending id) and a byte range of it. */
-AP_API uint64_t ap_view_meta_size(const ap_view *v);
-AP_API ap_status ap_view_meta_read(const ap_view *v, uint64_t off, void *buf, size_t len,
-                                   ap_err *err);
-/* The schema-2 manifest of the merged virtual pack (with hashes of the two virtual
- * files) plus a "packset" provenance block; extra is a JSON object text merged into that
- * block (signature status, key id...) or NULL. malloc'd. */
-AP_API char *ap_view_virtual_manifest(const ap_view *v, const char *extra, size_t *len,
-                                      ap_err *err);
 
 /* ---- operations (each atomic: temp files, fsync, rename of the root manifest last) ---- */
 
