@@ -7,7 +7,8 @@
 
 #include "cli.h"
 
-static void vmsg(const char *cmd, ap_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vmsg(const char *cmd, ap_log_level level,
+                                                       const char *fmt, va_list ap)
 {
     char msg[AP_ERR_MSG_MAX + 256];
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -38,7 +38,7 @@ int cli_emit(const char *s);
 
 /* The annpackfs to run: $ANNPACKFS, next to this program (bin/, the build tree's fs/,
  * ../sbin), or on PATH; writes into buf and returns it ("annpackfs" when none is found). */
-const char *cli_find_annpackfs(char *buf, size_t len);
+char *cli_find_annpackfs(char *buf, size_t len);
 
 int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);

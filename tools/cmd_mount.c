@@ -11,7 +11,7 @@
 
 /* $ANNPACKFS, else annpackfs next to this program (installed layout, or the build tree's
  * fs/), else the first on PATH; "annpackfs" when none is found (exec reports it). */
-const char *cli_find_annpackfs(char *buf, size_t len)
+char *cli_find_annpackfs(char *buf, size_t len)
 {
     const char *env = getenv("ANNPACKFS");
     if (env && *env) {
@@ -23,9 +23,9 @@ const char *cli_find_annpackfs(char *buf, size_t len)
     if (n > 0) {
         self[n] = '\0';
         const char *dir = dirname(self);
-        const char *cands[] = {"%s/annpackfs", "%s/../fs/annpackfs", "%s/../sbin/annpackfs"};
+        const char *cands[] = {"/annpackfs", "/../fs/annpackfs", "/../sbin/annpackfs"};
         for (size_t i = 0; i < 3; i++) {
-            snprintf(buf, len, cands[i], dir);
+            snprintf(buf, len, "%s%s", dir, cands[i]);
             if (access(buf, X_OK) == 0) return buf;
         }
     }
@@ -36,7 +36,8 @@ const char *cli_find_annpackfs(char *buf, size_t len)
         snprintf(buf, len, "%s/annpackfs", d);
         if (access(buf, X_OK) == 0) return buf;
     }
-    return "annpackfs";
+    snprintf(buf, len, "annpackfs");
+    return buf;
 }
 
 int cmd_mount(int argc, char **argv)
@@ -49,8 +50,8 @@ int cmd_mount(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     char buf[PATH_MAX + 32];
-    const char *exe = cli_find_annpackfs(buf, sizeof buf);
-    argv[0] = (char *)exe;
+    char *exe = cli_find_annpackfs(buf, sizeof buf);
+    argv[0] = exe;
     execvp(exe, argv);
     fprintf(stderr, "annpack mount: cannot run %s: %s\n", exe, strerror(errno));
     return EXIT_FAIL;

@@ -623,10 +623,10 @@ static void wait_tick(int ms)
     wake_drain();
 }
 
-static int start_mount(server *s, const char *fsexe, const serve_opts *o, char *err, size_t errlen)
+static int start_mount(server *s, char *fsexe, const serve_opts *o, char *err, size_t errlen)
 {
-    char opt[PATH_MAX + 16];
-    char *argv[8] = {(char *)fsexe, s->dir, s->mnt, "-f", NULL, NULL, NULL, NULL};
+    char opt[PATH_MAX + 16], fg[] = "-f", oflag[] = "-o";
+    char *argv[8] = {fsexe, s->dir, s->mnt, fg, NULL, NULL, NULL, NULL};
     if (o->pubkey) {
         char real[PATH_MAX];
         if (!realpath(o->pubkey, real)) {
@@ -638,7 +638,7 @@ static int start_mount(server *s, const char *fsexe, const serve_opts *o, char *
             return -1;
         }
         snprintf(opt, sizeof opt, "pubkey=%s", real);
-        argv[4] = "-o";
+        argv[4] = oflag;
         argv[5] = opt;
     }
     if (child_start(&s->fs, argv, err, errlen) != 0) return -1;
@@ -682,8 +682,11 @@ static int start_nginx(server *s, const char *nginx, char *err, size_t errlen)
     if (write_nginx_conf(s, err, errlen) != 0) return -1;
     /* -e stderr: never touch the system's /var/log/nginx (nginx opens it before the
      * config is read). */
-    char *argv[] = {(char *)nginx, "-p", prefix, "-c", s->conf, "-e", "stderr", NULL};
-    if (child_start(&s->nginx, argv, err, errlen) != 0) return -1;
+    char p[] = "-p", c[] = "-c", e[] = "-e", to[] = "stderr", *exe = strdup(nginx);
+    char *argv[] = {exe, p, prefix, c, s->conf, e, to, NULL};
+    int started = exe ? child_start(&s->nginx, argv, err, errlen) : -1;
+    free(exe);
+    if (started != 0) return -1;
     double end = now_s() + NGINX_TIMEOUT_S;
     for (;;) {
         if (child_gone(&s->nginx)) {
@@ -727,7 +730,7 @@ static int server_start(server *s, const serve_opts *o, char *err, size_t errlen
         errf(err, errlen, "%s: not a directory (expected a pack or a packset)", o->dir);
         return -1;
     }
-    const char *fsexe = cli_find_annpackfs(fsbuf, sizeof fsbuf);
+    char *fsexe = cli_find_annpackfs(fsbuf, sizeof fsbuf);
     if (!is_exe(fsexe)) {
         errf(err, errlen, "annpackfs not found (looked next to annpack and for $ANNPACKFS)");
         return -1;

@@ -140,6 +140,7 @@ int search_eval(ap_view *v, const search_eval_opts *o)
     ap_err err = {0};
     ap_vecs *qv = NULL, *gt = NULL;
     eval e = {.v = v, .o = o};
+    float *q = NULL; /* e.q, owned here */
     pthread_mutex_init(&e.lock, NULL);
     int rc = EXIT_FAIL;
     const uint32_t k = o->params.k;
@@ -161,7 +162,7 @@ int search_eval(ap_view *v, const search_eval_opts *o)
             goto fail;
         }
     }
-    float *q = malloc(e.nq * e.dim * sizeof *q);
+    q = malloc(e.nq * e.dim * sizeof *q);
     e.q = q;
     e.hits = malloc(e.nq * k * sizeof *e.hits);
     e.nhits = calloc(e.nq, sizeof *e.nhits);
@@ -238,7 +239,7 @@ int search_eval(ap_view *v, const search_eval_opts *o)
 fail:
     rc = cli_fail("search", &err);
 out:
-    free((void *)e.q);
+    free(q);
     free(e.hits);
     free(e.nhits);
     free(e.lat_us);

@@ -41,7 +41,8 @@ ap_status ap_map_file(int fd, size_t size, const char *path, const void **out, a
 
 void ap_unmap_file(const void *p, size_t size)
 {
-    if (p && size) munmap((void *)p, size);
+    /* The mapping is read-only to everyone else; munmap takes it back whole. */
+    if (p && size) munmap((void *)(uintptr_t)p, size);
 }
 
 #ifndef MADV_POPULATE_READ
@@ -55,7 +56,7 @@ void ap_cache_warm(int fd, uint64_t size)
     if (ap_map_file(fd, (size_t)size, "", &m, NULL) != AP_OK) return;
     /* Faults through the huge-page mapping read the file in as 2 MiB folios. Populating
      * reports a vanished page as an error, where touching it would raise SIGBUS. */
-    (void)madvise((void *)m, (size_t)size, MADV_POPULATE_READ);
+    (void)madvise((void *)(uintptr_t)m, (size_t)size, MADV_POPULATE_READ);
     ap_unmap_file(m, (size_t)size);
 }
 

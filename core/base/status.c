@@ -5,7 +5,7 @@
 
 #include "annpack/status.h"
 
-static void vset(ap_err *err, ap_status status, const char *fmt, va_list ap)
+AP_PRINTF(3, 0) static void vset(ap_err *err, ap_status status, const char *fmt, va_list ap)
 {
     err->status = status;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

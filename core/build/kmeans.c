@@ -174,9 +174,14 @@ ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *
     return AP_OK;
 }
 
+/* qsort_r's context is not const: the scores travel in a box. */
+typedef struct scores {
+    const float *s;
+} scores;
+
 static int by_score(const void *a, const void *b, void *ud)
 {
-    const float *score = ud;
+    const float *score = ((const scores *)ud)->s;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
     if (score[i] != score[j]) return score[i] < score[j] ? -1 : 1;
     return (i > j) - (i < j);
@@ -232,7 +237,8 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
         if (count[c] == 0) {
             if (!sorted) {
                 for (size_t i = 0; i < n; i++) order[i] = i;
-                qsort_r(order, n, sizeof *order, by_score, (void *)score);
+                scores box = {score};
+                qsort_r(order, n, sizeof *order, by_score, &box);
                 sorted = 1;
             }
             memcpy(dst, x + order[next_worst % n] * dim, dim * sizeof *dst);

@@ -374,9 +374,14 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
     return st;
 }
 
+/* The k-means progress context is not const: the spec travels in a box. */
+typedef struct spec_box {
+    const ap_pack_spec *sp;
+} spec_box;
+
 static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
 {
-    const ap_pack_spec *sp = ud;
+    const ap_pack_spec *sp = ((const spec_box *)ud)->sp;
     if (sp->progress) sp->progress(sp->progress_ud, "kmeans", it, iters);
 }
 
@@ -538,9 +543,10 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     float *centroids = calloc((size_t)k * dim, sizeof *centroids);
     if (!centroids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %u centroids", k);
     ap_status st = AP_OK;
+    spec_box box = {sp};
     if (sp->n)
         st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids,
-                             kmeans_progress, (void *)sp, &rep->kmeans_passes, err);
+                             kmeans_progress, &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
     if (!st) st = write_lists(sp, dir, k, centroids, rep, err);

@@ -25,6 +25,7 @@
 #include "annpack/meta.h"
 #include "endian.h"
 #include "fsops.h"
+#include "mapping.h"
 #include "json.h"
 
 #define SKIPPABLE_MAGIC 0x184D2A5Eu
@@ -713,8 +714,8 @@ ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap
 void ap_meta_close(ap_meta *m)
 {
     if (!m) return;
-    if (m->map) munmap((void *)m->map, m->map_len);
-    if (m->idx) munmap((void *)m->idx, m->idx_map_len);
+    ap_unmap_file(m->map, m->map_len);
+    ap_unmap_file(m->idx, m->idx_map_len);
     free(m->c_off);
     free(m->d_off);
     free(m->heap);

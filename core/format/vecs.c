@@ -10,6 +10,7 @@
 #include "annpack/vecs.h"
 #include "endian.h"
 #include "fsops.h"
+#include "mapping.h"
 
 struct ap_vecs {
     char *path;
@@ -97,7 +98,7 @@ fail:
 void ap_vecs_close(ap_vecs *v)
 {
     if (!v) return;
-    if (v->map) munmap((void *)v->map, v->size);
+    ap_unmap_file(v->map, v->size);
     free(v->path);
     free(v);
 }

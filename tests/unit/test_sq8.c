@@ -570,9 +570,9 @@ static void pack_search(const char *dir)
                               .score = ap_dot_f16(q, (const uint8_t *)(h + (size_t)i * DIM), DIM)};
         qsort(ref, N, sizeof *ref, cmp_hit);
         /* sq8 with every scanned vector re-ranked == the f16 scan == brute force. */
-        ap_search_params pf = {.k = 10, .probe = NL, .scan = AP_SCAN_F16};
+        ap_search_params pf16 = {.k = 10, .probe = NL, .scan = AP_SCAN_F16};
         ap_search_params pq = {.k = 10, .probe = NL, .scan = AP_SCAN_SQ8, .rerank = N};
-        CHECK_OK(ap_view_search_ex(vs, q, &pf, a, &na, NULL, &err), &err);
+        CHECK_OK(ap_view_search_ex(vs, q, &pf16, a, &na, NULL, &err), &err);
         CHECK_OK(ap_view_search_ex(vs, q, &pq, b, &nb, NULL, &err), &err);
         equal_full &= na == 10 && nb == 10 && !memcmp(a, b, 10 * sizeof *a);
         for (int i = 0; i < 10; i++)

@@ -273,7 +273,8 @@ static int cmd_fusefloor(int argc, char **argv)
     g_busy_len = (size_t)arg_long(argc, argv, "--busy-mb", 0) << 20;
     if (g_busy_len && (g_busy_buf = malloc(g_busy_len))) memset(g_busy_buf, 1, g_busy_len);
     /* Multi-threaded, foreground, read-only: fuse_main parses the same options as ours. */
-    char *fargv[] = {argv[0], argv[1], "-f", "-o", "ro,auto_unmount", NULL};
+    char fg[] = "-f", o[] = "-o", opts[] = "ro,auto_unmount";
+    char *fargv[] = {argv[0], argv[1], fg, o, opts, NULL};
     return fuse_main(5, fargv, &ff_ops, NULL);
 }
 
