@@ -34,7 +34,10 @@ typedef struct opts {
     int watch, help, version, state_init, allow_expired;
 } opts;
 
-#define OPT(t, p) {t, offsetof(opts, p), 1}
+#define OPT(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(opts, p), 1                                                                    \
+    }
 // clang-format off
 static const struct fuse_opt OPTS[] = {
     OPT("pubkey=%s", pubkey),   OPT("state=%s", state),       OPT("log=%s", log),
@@ -283,7 +286,8 @@ static int serve(opts *o, struct fuse_args *args)
     if (st) {
         fs_gen_unref(g);
         fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
-        if (g_logf) ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
+        if (g_logf)
+            ap_log(AP_LOG_ERROR, "mount", "refusing to mount %s: %s", g_cfg.source, err.msg);
         return 1;
     }
     fs_gen_install(g);

@@ -13,9 +13,9 @@ typedef struct centry {
     uint64_t gen;
     char *name; /* the canonical key */
     fs_blob *blob;
-    size_t bytes;                /* accounted size */
-    struct centry *hnext;        /* hash chain */
-    struct centry *prev, *next;  /* LRU list, most recent at head */
+    size_t bytes;               /* accounted size */
+    struct centry *hnext;       /* hash chain */
+    struct centry *prev, *next; /* LRU list, most recent at head */
 } centry;
 
 static pthread_mutex_t c_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -27,7 +27,8 @@ static uint32_t bucket(uint64_t gen, const char *name)
 {
     /* FNV-1a over the generation and the name: the key is not secret, buckets only. */
     uint64_t h = 1469598103934665603ull ^ gen;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
     return (uint32_t)(h % BUCKETS);
 }
 
@@ -43,10 +44,14 @@ static size_t cost(const centry *e)
 
 static void lru_unlink(centry *e)
 {
-    if (e->prev) e->prev->next = e->next;
-    else c_head = e->next;
-    if (e->next) e->next->prev = e->prev;
-    else c_tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c_tail = e->prev;
     e->prev = e->next = NULL;
 }
 
@@ -62,7 +67,8 @@ static void lru_push_front(centry *e)
 static void remove_entry(centry *e)
 {
     centry **pp = &c_buckets[bucket(e->gen, e->name)];
-    while (*pp && *pp != e) pp = &(*pp)->hnext;
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
     if (*pp) *pp = e->hnext;
     lru_unlink(e);
     c_bytes -= e->bytes;
@@ -117,7 +123,8 @@ void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
     lru_push_front(e);
     c_bytes += e->bytes;
     c_count++;
-    while (c_bytes > c_max && c_tail && c_tail != e) remove_entry(c_tail);
+    while (c_bytes > c_max && c_tail && c_tail != e)
+        remove_entry(c_tail);
     pthread_mutex_unlock(&c_lock);
 }
 

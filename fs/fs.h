@@ -17,14 +17,14 @@
 #include "state.h"
 
 typedef struct fs_config {
-    char *source;     /* realpath of the packset or pack */
-    char *pubkey;     /* pubkey= */
-    char *state;      /* state= file persisting the highest accepted version */
-    char *log;        /* log= file */
+    char *source; /* realpath of the packset or pack */
+    char *pubkey; /* pubkey= */
+    char *state;  /* state= file persisting the highest accepted version */
+    char *log;    /* log= file */
     uint32_t k, probe;
     ap_scan_mode scan; /* scan= */
     uint32_t rerank;   /* rerank= (0: the default for k) */
-    int verify_full;  /* verify=full (default) or none */
+    int verify_full;   /* verify=full (default) or none */
     uint64_t cache_mb;
     int watch;
     int state_init;    /* state_init: a missing state= file is created (the first mount) */
@@ -42,8 +42,8 @@ typedef struct fs_gen {
     uint64_t number;
     uint64_t version;
     ap_view *view;
-    ap_vpack *vpack;  /* the virtual pack files of view */
-    char *manifest;   /* the virtual pack manifest */
+    ap_vpack *vpack; /* the virtual pack files of view */
+    char *manifest;  /* the virtual pack manifest */
     size_t manifest_len;
     char *health;
     size_t health_len;
@@ -51,7 +51,7 @@ typedef struct fs_gen {
     size_t health_expired_len;
     char *health_changed; /* the health file once a source file changed in place */
     size_t health_changed_len;
-    atomic_int changed;   /* a mapped source file changed since it was verified */
+    atomic_int changed; /* a mapped source file changed since it was verified */
     int has_expires;
     long long expires; /* Unix seconds */
     char expires_text[64];
@@ -59,7 +59,7 @@ typedef struct fs_gen {
     char no_text[AP_ERR_MSG_MAX]; /* why text queries are refused ("" when they are not) */
     struct timespec mtime;
     char keyid[AP_KEYID_HEX];
-    const char *signature; /* "verified", "unchecked" */
+    const char *signature;     /* "verified", "unchecked" */
     void *files[FS_GEN_FILES]; /* ops.c's inodes of the static files (weak references) */
 } fs_gen;
 
@@ -67,7 +67,7 @@ typedef struct fs_gen {
  * strict). */
 ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_version, int strict,
                       fs_gen **out, ap_err *err);
-fs_gen *fs_gen_current(void);            /* referenced; release with fs_gen_unref */
+fs_gen *fs_gen_current(void); /* referenced; release with fs_gen_unref */
 /* Whether g's "expires" has passed (logging it once per generation). */
 int fs_gen_expired(fs_gen *g);
 /* 0 while every file g serves from is still the one verified; once one has changed in
@@ -75,7 +75,7 @@ int fs_gen_expired(fs_gen *g);
  * after every answer that read source bytes (before one, g->changed is enough). */
 int fs_gen_check_source(fs_gen *g);
 void fs_gen_unref(fs_gen *g);
-void fs_gen_install(fs_gen *g);          /* becomes current; the old one is released */
+void fs_gen_install(fs_gen *g); /* becomes current; the old one is released */
 
 /* A computed file body (query result, doc row), shared by the cache and readers. */
 typedef struct fs_blob {
@@ -92,7 +92,7 @@ void fs_blob_unref(fs_blob *b);
 /* Bounded LRU of computed files keyed by (generation, canonical key): the only place their
  * bytes live beyond a request. */
 void fs_cache_init(uint64_t max_bytes);
-fs_blob *fs_cache_get(uint64_t gen, const char *key);      /* referenced or NULL */
+fs_blob *fs_cache_get(uint64_t gen, const char *key); /* referenced or NULL */
 void fs_cache_put(uint64_t gen, const char *key, fs_blob *b);
 /* Drops the entries of generations other than keep. */
 void fs_cache_drop_others(uint64_t keep);
@@ -103,7 +103,7 @@ typedef struct fs_stats {
     atomic_uint_fast64_t queries, cache_hits, errors, reloads, reload_failures, reloads_noop, reads,
         docs, refused, recomputed, trims;
     atomic_uint_fast64_t nodes, node_bytes; /* live inodes of computed files, their bytes */
-    atomic_uint_fast64_t latency[12]; /* query latency histogram, see stats.c */
+    atomic_uint_fast64_t latency[12];       /* query latency histogram, see stats.c */
 } fs_stats;
 
 extern fs_stats g_stats;

@@ -16,13 +16,20 @@ static fs_gen *g_current;
 int fs_errno(ap_status st)
 {
     switch (st) {
-    case AP_OK: return 0;
-    case AP_ERR_NOTFOUND: return -ENOENT;
-    case AP_ERR_ARG: return -EINVAL;
-    case AP_ERR_LIMIT: return -ENAMETOOLONG;
-    case AP_ERR_NOMEM: return -ENOMEM;
-    case AP_ERR_UNSUPPORTED: return -EOPNOTSUPP; /* e.g. a text query on a vectors pack */
-    default: return -EIO;
+    case AP_OK:
+        return 0;
+    case AP_ERR_NOTFOUND:
+        return -ENOENT;
+    case AP_ERR_ARG:
+        return -EINVAL;
+    case AP_ERR_LIMIT:
+        return -ENAMETOOLONG;
+    case AP_ERR_NOMEM:
+        return -ENOMEM;
+    case AP_ERR_UNSUPPORTED:
+        return -EOPNOTSUPP; /* e.g. a text query on a vectors pack */
+    default:
+        return -EIO;
     }
 }
 
@@ -121,8 +128,11 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
     /* One read of the root manifest, its signature checked over those bytes, every file
      * opened once and served from the descriptor that was checked (trust.h). Expiry is
      * checked below, for verify=none too, with the mount's option in the message. */
-    ap_trust_policy pol = {.keys = cfg->keys, .nkeys = cfg->nkeys, .hash_files = cfg->verify_full,
-                           .allow_expired = true, .min_version = min_version,
+    ap_trust_policy pol = {.keys = cfg->keys,
+                           .nkeys = cfg->nkeys,
+                           .hash_files = cfg->verify_full,
+                           .allow_expired = true,
+                           .min_version = min_version,
                            .strict_version = strict};
     ap_trust_result tr;
     ap_status st = ap_view_open_trusted(cfg->source, &pol, &g->view, &tr, err);
@@ -164,8 +174,7 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
         snprintf(g->no_text, sizeof g->no_text, "%s", e.msg[0] ? e.msg : "cannot embed text");
     }
     char extra[256];
-    snprintf(extra, sizeof extra,
-             "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
+    snprintf(extra, sizeof extra, "{\"generation\":%llu,\"signature\":\"%s\",\"key_id\":%s%s%s}",
              (unsigned long long)number, g->signature, g->keyid[0] ? "\"" : "",
              g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "");
     if ((st = ap_vpack_open(g->view, &g->vpack, err))) goto out;

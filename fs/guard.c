@@ -36,8 +36,10 @@ int fs_guarded(int (*fn)(void *), void *arg, const char *what)
     if (sigsetjmp(jb, 1)) {
         t_guard = prev;
         atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_ERROR, "read", "%s: a source file changed under the mount (SIGBUS); "
-               "returning EIO", what);
+        ap_log(AP_LOG_ERROR, "read",
+               "%s: a source file changed under the mount (SIGBUS); "
+               "returning EIO",
+               what);
         return -EIO;
     }
     t_guard = &jb;

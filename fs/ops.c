@@ -59,9 +59,9 @@ typedef enum kind {
 typedef struct node {
     uint64_t nlookup; /* under g_nodes_lock */
     kind k;
-    fs_gen *gen;      /* referenced */
-    fs_blob *blob;    /* K_STATS, K_REFUSAL; K_RVPARAM: why its own name is refused, or NULL */
-    char *key;        /* K_QUERY, K_VQUERY, K_DOC: the canonical key (route.h) */
+    fs_gen *gen;   /* referenced */
+    fs_blob *blob; /* K_STATS, K_REFUSAL; K_RVPARAM: why its own name is refused, or NULL */
+    char *key;     /* K_QUERY, K_VQUERY, K_DOC: the canonical key (route.h) */
     size_t key_len;
     uint64_t size, hash;      /* K_QUERY, K_VQUERY, K_DOC: of the bytes computed at lookup */
     double took_ms;           /* K_QUERY, K_VQUERY: written into them */
@@ -148,8 +148,10 @@ static void node_account(node *n)
 static void node_free(node *n)
 {
     pthread_mutex_lock(&g_live_lock);
-    if (n->prev) n->prev->next = n->next;
-    else g_live = n->next;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        g_live = n->next;
     if (n->next) n->next->prev = n->prev;
     pthread_mutex_unlock(&g_live_lock);
     if (n->cost) {
@@ -195,14 +197,20 @@ static node *gen_file_node(fs_gen *g, kind k)
 static uint64_t node_size(const node *n)
 {
     switch (n->k) {
-    case K_MANIFEST: return n->gen->manifest_len;
-    case K_HEALTH: return n->gen->health_len;
+    case K_MANIFEST:
+        return n->gen->manifest_len;
+    case K_HEALTH:
+        return n->gen->health_len;
     case K_HEALTH_EXPIRED:
         return n->gen->health_expired_len;
-    case K_HEALTH_CHANGED: return n->gen->health_changed_len;
-    case K_ANNPACK: return ap_vpack_annpack_size(n->gen->vpack);
-    case K_META: return ap_vpack_meta_size(n->gen->vpack);
-    case K_SQ8: return ap_vpack_sq8_size(n->gen->vpack);
+    case K_HEALTH_CHANGED:
+        return n->gen->health_changed_len;
+    case K_ANNPACK:
+        return ap_vpack_annpack_size(n->gen->vpack);
+    case K_META:
+        return ap_vpack_meta_size(n->gen->vpack);
+    case K_SQ8:
+        return ap_vpack_sq8_size(n->gen->vpack);
     case K_STATS:
     case K_REFUSAL:
         return n->blob->len;
@@ -620,7 +628,8 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-    for (size_t i = 0; i < count; i++) forget_one(forgets[i].ino, forgets[i].nlookup);
+    for (size_t i = 0; i < count; i++)
+        forget_one(forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -762,8 +771,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     const node *n = node_of(ino);
     switch (n->k) {
-    case K_MANIFEST: reply_bytes(req, n->gen->manifest, n->gen->manifest_len, size, off); return;
-    case K_HEALTH: reply_bytes(req, n->gen->health, n->gen->health_len, size, off); return;
+    case K_MANIFEST:
+        reply_bytes(req, n->gen->manifest, n->gen->manifest_len, size, off);
+        return;
+    case K_HEALTH:
+        reply_bytes(req, n->gen->health, n->gen->health_len, size, off);
+        return;
     case K_HEALTH_CHANGED:
         reply_bytes(req, n->gen->health_changed, n->gen->health_changed_len, size, off);
         return;
@@ -833,7 +846,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     size_t used = 0;
     for (size_t i = (size_t)off; i < nn; i++) {
         struct stat st = {.st_ino = 1000 + i, .st_mode = modes[i]}; /* readdir skips ino 0 */
-        size_t need = fuse_add_direntry(req, buf + used, sizeof buf - used, names[i], &st, (off_t)i + 1);
+        size_t need =
+            fuse_add_direntry(req, buf + used, sizeof buf - used, names[i], &st, (off_t)i + 1);
         if (need > sizeof buf - used || used + need > size) break;
         used += need;
     }

@@ -100,7 +100,8 @@ static void *reload_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        struct pollfd p[2] = {{.fd = r_pipe[0], .events = POLLIN}, {.fd = r_inotify, .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = r_pipe[0], .events = POLLIN},
+                              {.fd = r_inotify, .events = POLLIN}};
         int n = poll(p, r_inotify >= 0 ? 2 : 1, -1);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;

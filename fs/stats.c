@@ -8,13 +8,14 @@
 fs_stats g_stats;
 
 /* Upper bounds (µs) of the latency histogram buckets; the last bucket is open. */
-static const double BOUNDS[11] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-                                  1000000};
+static const double BOUNDS[11] = {100,   250,   500,   1000,   2500,   5000,
+                                  10000, 25000, 50000, 100000, 1000000};
 
 void fs_stats_record_latency(double us)
 {
     int i = 0;
-    while (i < 11 && us >= BOUNDS[i]) i++;
+    while (i < 11 && us >= BOUNDS[i])
+        i++;
     atomic_fetch_add(&g_stats.latency[i], 1);
 }
 

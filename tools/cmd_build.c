@@ -39,16 +39,22 @@ static const char usage_text[] =
 
 int cmd_build(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"input", required_argument, 0, 'i'},    {"text-col", required_argument, 0, 't'},
-        {"id-col", required_argument, 0, 'I'},   {"output", required_argument, 0, 'o'},
-        {"lists", required_argument, 0, 'l'},    {"seed", required_argument, 0, 's'},
-        {"dim", required_argument, 0, 'd'},      {"max-rows", required_argument, 0, 'm'},
-        {"meta-compression", required_argument, 0, 'c'},
-        {"force", no_argument, 0, 'f'},          {"help", no_argument, 0, 'h'},
-        {"vectors", required_argument, 0, 'v'},  {"iters", required_argument, 0, 'n'},
-        {"sq8", no_argument, 0, 'q'},            {"json", no_argument, 0, 'j'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                         {"text-col", required_argument, 0, 't'},
+                                         {"id-col", required_argument, 0, 'I'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"lists", required_argument, 0, 'l'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"dim", required_argument, 0, 'd'},
+                                         {"max-rows", required_argument, 0, 'm'},
+                                         {"meta-compression", required_argument, 0, 'c'},
+                                         {"force", no_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"vectors", required_argument, 0, 'v'},
+                                         {"iters", required_argument, 0, 'n'},
+                                         {"sq8", no_argument, 0, 'q'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {0, 0, 0, 0}};
     int json = 0, codec_given = 0;
     ap_build_opts o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress};
     uint64_t v;
@@ -57,10 +63,18 @@ int cmd_build(int argc, char **argv)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'i': o.input_csv = optarg; break;
-        case 't': o.text_col = optarg; break;
-        case 'I': o.id_col = optarg; break;
-        case 'o': o.output_dir = optarg; break;
+        case 'i':
+            o.input_csv = optarg;
+            break;
+        case 't':
+            o.text_col = optarg;
+            break;
+        case 'I':
+            o.id_col = optarg;
+            break;
+        case 'o':
+            o.output_dir = optarg;
+            break;
         case 'l':
             /* --lists 0 is bad input (exit 1), not a usage slip. */
             if (!strcmp(optarg, "0")) {
@@ -72,7 +86,8 @@ int cmd_build(int argc, char **argv)
             lists_given = 1;
             break;
         case 's':
-            if (!cli_parse_u64("build", "--seed", optarg, 0, (1ull << 53) - 1, &v)) return EXIT_USAGE;
+            if (!cli_parse_u64("build", "--seed", optarg, 0, (1ull << 53) - 1, &v))
+                return EXIT_USAGE;
             o.seed = v;
             break;
         case 'd':
@@ -93,27 +108,42 @@ int cmd_build(int argc, char **argv)
                 return cli_usage_error("build", "--meta-compression must be zstd or none, got '%s'",
                                        optarg);
             break;
-        case 'f': o.force = true; break;
-        case 'v': o.vectors = optarg; break;
+        case 'f':
+            o.force = true;
+            break;
+        case 'v':
+            o.vectors = optarg;
+            break;
         case 'n':
             if (!cli_parse_u64("build", "--iters", optarg, 1, 1000, &v)) return EXIT_USAGE;
             o.kmeans_iters = (uint32_t)v;
             break;
-        case 'q': o.sq8 = true; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        case ':': return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("build", "unknown option %s", argv[optind - 1]);
+        case 'q':
+            o.sq8 = true;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("build", "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
-    if (!o.input_csv && !o.vectors) return cli_usage_error("build", "--input or --vectors is required");
+    if (!o.input_csv && !o.vectors)
+        return cli_usage_error("build", "--input or --vectors is required");
     if (!o.text_col && !o.vectors) return cli_usage_error("build", "--text-col is required");
     if (!o.output_dir) return cli_usage_error("build", "--output is required");
     if (o.vectors && o.id_col)
-        return cli_usage_error("build", "--id-col cannot be used with --vectors (ids are row numbers)");
+        return cli_usage_error("build",
+                               "--id-col cannot be used with --vectors (ids are row numbers)");
     if (o.vectors && o.dim)
-        return cli_usage_error("build", "--dim cannot be used with --vectors (the file gives the dim)");
+        return cli_usage_error("build",
+                               "--dim cannot be used with --vectors (the file gives the dim)");
     /* Rows of a vectors-only pack are just {"id":N}: compressing them buys little and costs
      * every search result a frame decompression, so they stay plain unless asked. */
     if (o.vectors && !o.input_csv && !codec_given) o.meta_codec = AP_META_NONE;

@@ -17,7 +17,8 @@ static const char verify_usage[] =
     "With --pubkey, first checks the Ed25519 signature of the exact manifest bytes\n"
     "(SIG, default DIR/pack.manifest.json.sig) against the key(s) in PUB (one PEM block\n"
     "each; the matching one is used and its key id reported). An \"expires\" time in the\n"
-    "past fails unless --allow-expired. Then checks the manifest (strict JSON, safe paths, no unlisted pack files) and the size and\n"
+    "past fails unless --allow-expired. Then checks the manifest (strict JSON, safe paths, no "
+    "unlisted pack files) and the size and\n"
     "SHA-256 of every file it lists, then opens the pack. --deep also checks the structure:\n"
     "ids unique, one metadata row per id, vectors finite and unit-norm, the id index\n"
     "consistent with the rows. Prints a JSON report; exit 0 when valid, 1 when not.\n"
@@ -48,9 +49,9 @@ int cmd_inspect(int argc, char **argv)
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"deep", no_argument, 0, 'd'},          {"pubkey", required_argument, 0, 'p'},
-        {"sig", required_argument, 0, 's'},     {"allow-expired", no_argument, 0, 'x'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"deep", no_argument, 0, 'd'},      {"pubkey", required_argument, 0, 'p'},
+        {"sig", required_argument, 0, 's'}, {"allow-expired", no_argument, 0, 'x'},
+        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
     ap_pubkey keys[AP_MAX_PUBKEYS];
     const char *pubfile = NULL;
     ap_verify_opts vo = {.progress = cli_progress};
@@ -58,13 +59,25 @@ int cmd_verify(int argc, char **argv)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'd': vo.deep = true; break;
-        case 'p': pubfile = optarg; break;
-        case 's': vo.sig_path = optarg; break;
-        case 'x': vo.allow_expired = true; break;
-        case 'h': fputs(verify_usage, stdout); return EXIT_OK;
-        case ':': return cli_usage_error("verify", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("verify", "unknown option %s", argv[optind - 1]);
+        case 'd':
+            vo.deep = true;
+            break;
+        case 'p':
+            pubfile = optarg;
+            break;
+        case 's':
+            vo.sig_path = optarg;
+            break;
+        case 'x':
+            vo.allow_expired = true;
+            break;
+        case 'h':
+            fputs(verify_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("verify", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("verify", "unknown option %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 1) return cli_usage_error("verify", "expected DIR");

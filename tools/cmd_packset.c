@@ -42,17 +42,26 @@ typedef struct args {
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
 {
-    static const struct option opts[] = {
-        {"input", required_argument, 0, 'i'},      {"packset", required_argument, 0, 'P'},
-        {"text-col", required_argument, 0, 't'},   {"id-col", required_argument, 0, 'I'},
-        {"base", required_argument, 0, 'b'},       {"add", required_argument, 0, 'a'},
-        {"delete-ids", required_argument, 0, 'D'}, {"delete-ids-file", required_argument, 0, 'F'},
-        {"out", required_argument, 0, 'o'},        {"delta", required_argument, 0, 'd'},
-        {"lists", required_argument, 0, 'l'},      {"seed", required_argument, 0, 's'},
-        {"dim", required_argument, 0, 'm'},        {"seq", required_argument, 0, 'q'},
-        {"to", required_argument, 0, 'T'},         {"force", no_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},             {"sq8", no_argument, 0, 'Q'},
-        {"pubkey", required_argument, 0, 'K'},     {0, 0, 0, 0}};
+    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                         {"packset", required_argument, 0, 'P'},
+                                         {"text-col", required_argument, 0, 't'},
+                                         {"id-col", required_argument, 0, 'I'},
+                                         {"base", required_argument, 0, 'b'},
+                                         {"add", required_argument, 0, 'a'},
+                                         {"delete-ids", required_argument, 0, 'D'},
+                                         {"delete-ids-file", required_argument, 0, 'F'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"delta", required_argument, 0, 'd'},
+                                         {"lists", required_argument, 0, 'l'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"dim", required_argument, 0, 'm'},
+                                         {"seq", required_argument, 0, 'q'},
+                                         {"to", required_argument, 0, 'T'},
+                                         {"force", no_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"sq8", no_argument, 0, 'Q'},
+                                         {"pubkey", required_argument, 0, 'K'},
+                                         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->text_col = "text";
     a->id_col = "id";
@@ -60,15 +69,33 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'i': a->input = optarg; break;
-        case 'P': a->packset = optarg; break;
-        case 't': a->text_col = optarg; break;
-        case 'I': a->id_col = optarg; break;
-        case 'b': a->base = optarg; break;
-        case 'a': a->add = optarg; break;
-        case 'D': a->delete_ids = optarg; break;
-        case 'F': a->delete_file = optarg; break;
-        case 'o': a->out = optarg; break;
+        case 'i':
+            a->input = optarg;
+            break;
+        case 'P':
+            a->packset = optarg;
+            break;
+        case 't':
+            a->text_col = optarg;
+            break;
+        case 'I':
+            a->id_col = optarg;
+            break;
+        case 'b':
+            a->base = optarg;
+            break;
+        case 'a':
+            a->add = optarg;
+            break;
+        case 'D':
+            a->delete_ids = optarg;
+            break;
+        case 'F':
+            a->delete_file = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
         case 'd':
             if (a->ndeltas == 256) return cli_usage_error(cmd, "at most 256 --delta");
             a->delta = a->deltas[a->ndeltas++] = optarg;
@@ -77,7 +104,8 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             if (!cli_parse_u64(cmd, "--lists", optarg, 1, UINT32_MAX, &a->lists)) return EXIT_USAGE;
             break;
         case 's':
-            if (!cli_parse_u64(cmd, "--seed", optarg, 0, (1ull << 53) - 1, &a->seed)) return EXIT_USAGE;
+            if (!cli_parse_u64(cmd, "--seed", optarg, 0, (1ull << 53) - 1, &a->seed))
+                return EXIT_USAGE;
             break;
         case 'm':
             if (!cli_parse_u64(cmd, "--dim", optarg, 1, UINT32_MAX, &a->dim)) return EXIT_USAGE;
@@ -89,12 +117,22 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             if (!cli_parse_u64(cmd, "--to", optarg, 0, UINT32_MAX, &a->to)) return EXIT_USAGE;
             a->has_to = 1;
             break;
-        case 'f': a->force = 1; break;
-        case 'Q': a->sq8 = 1; break;
-        case 'K': a->pubkey = optarg; break;
-        case 'h': fputs(usage_text, stdout); return -1;
-        case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        case 'f':
+            a->force = 1;
+            break;
+        case 'Q':
+            a->sq8 = 1;
+            break;
+        case 'K':
+            a->pubkey = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return -1;
+        case ':':
+            return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc && !a->packset && !strcmp(cmd, "packset status")) a->packset = argv[optind++];
@@ -126,7 +164,8 @@ static ap_status delete_list(const args *a, uint64_t **ids, size_t *n, ap_err *e
         FILE *m = open_memstream(&text, &len);
         char buf[65536];
         size_t r;
-        while (m && (r = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, r, m);
+        while (m && (r = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, r, m);
         fclose(f);
         if (m) fclose(m);
         uint64_t *more = NULL;
@@ -217,10 +256,17 @@ int cmd_packset(int argc, char **argv)
     ap_err err = {0};
     ap_status st;
     if (!strcmp(sub, "build-base")) {
-        if (!a.input || !a.packset) return cli_usage_error(cmd, "--input and --packset are required");
-        ap_build_opts o = {.input_csv = a.input, .text_col = a.text_col, .id_col = a.id_col,
-                           .output_dir = a.packset, .lists = (uint32_t)a.lists, .seed = a.seed,
-                           .dim = (uint32_t)a.dim, .force = a.force, .progress = cli_progress,
+        if (!a.input || !a.packset)
+            return cli_usage_error(cmd, "--input and --packset are required");
+        ap_build_opts o = {.input_csv = a.input,
+                           .text_col = a.text_col,
+                           .id_col = a.id_col,
+                           .output_dir = a.packset,
+                           .lists = (uint32_t)a.lists,
+                           .seed = a.seed,
+                           .dim = (uint32_t)a.dim,
+                           .force = a.force,
+                           .progress = cli_progress,
                            .sq8 = a.sq8};
         ap_build_report rep;
         st = ap_packset_build_base(&o, &rep, &err);
@@ -240,21 +286,30 @@ int cmd_packset(int argc, char **argv)
     }
     if (!strcmp(sub, "build-delta")) {
         if (!a.out) return cli_usage_error(cmd, "--out DELTA_DIR is required");
-        if (!!a.packset == !!a.base) return cli_usage_error(cmd, "give exactly one of --packset and --base");
+        if (!!a.packset == !!a.base)
+            return cli_usage_error(cmd, "give exactly one of --packset and --base");
         if (a.seq && !a.packset) return cli_usage_error(cmd, "--seq needs --packset");
         if (a.pubkey && !a.packset) return cli_usage_error(cmd, "--pubkey needs --packset");
         if (a.packset && !inside(a.packset, a.out))
-            return cli_usage_error(cmd,
-                                   "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
-                                   " to build elsewhere use --base, then promote-delta",
-                                   a.packset);
+            return cli_usage_error(
+                cmd,
+                "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
+                " to build elsewhere use --base, then promote-delta",
+                a.packset);
         uint64_t *del = NULL;
         size_t nd = 0;
         if (delete_list(&a, &del, &nd, &err)) return cli_fail(cmd, &err);
-        ap_delta_opts o = {.base_dir = a.base, .add_csv = a.add, .text_col = a.text_col,
-                           .id_col = a.id_col, .delete_ids = del, .n_delete = nd,
-                           .out_dir = a.out, .lists = (uint32_t)a.lists, .seed = a.seed,
-                           .progress = cli_progress, .force = a.force};
+        ap_delta_opts o = {.base_dir = a.base,
+                           .add_csv = a.add,
+                           .text_col = a.text_col,
+                           .id_col = a.id_col,
+                           .delete_ids = del,
+                           .n_delete = nd,
+                           .out_dir = a.out,
+                           .lists = (uint32_t)a.lists,
+                           .seed = a.seed,
+                           .progress = cli_progress,
+                           .force = a.force};
         int was_signed = a.packset && signed_dir(a.packset);
         st = a.packset ? ap_packset_add_delta(a.packset, &o, a.seq, &co, &err)
                        : ap_delta_build(&o, &err);
@@ -266,10 +321,12 @@ int cmd_packset(int argc, char **argv)
         return status_json(a.packset);
     }
     if (!strcmp(sub, "promote-delta")) {
-        if (!a.packset || !a.delta) return cli_usage_error(cmd, "--packset and --delta are required");
+        if (!a.packset || !a.delta)
+            return cli_usage_error(cmd, "--packset and --delta are required");
         uint64_t seq = 0;
         int was_signed = signed_dir(a.packset);
-        if (ap_packset_promote_delta(a.packset, a.delta, &co, &seq, &err)) return cli_fail(cmd, &err);
+        if (ap_packset_promote_delta(a.packset, a.delta, &co, &seq, &err))
+            return cli_fail(cmd, &err);
         if (was_signed) resign_note(cmd, a.packset);
         return status_json(a.packset);
     }

@@ -50,16 +50,12 @@ static double now_ms(void)
 
 int cmd_search(int argc, char **argv)
 {
-    static const struct option opts[] = {{"probe", required_argument, 0, 'p'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"scan", required_argument, 0, 's'},
-                                         {"rerank", required_argument, 0, 'r'},
-                                         {"queries", required_argument, 0, 'Q'},
-                                         {"gt", required_argument, 0, 'g'},
-                                         {"ids-out", required_argument, 0, 'o'},
-                                         {"threads", required_argument, 0, 'T'},
-                                         {"warmup", required_argument, 0, 'w'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"probe", required_argument, 0, 'p'},   {"help", no_argument, 0, 'h'},
+        {"scan", required_argument, 0, 's'},    {"rerank", required_argument, 0, 'r'},
+        {"queries", required_argument, 0, 'Q'}, {"gt", required_argument, 0, 'g'},
+        {"ids-out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 'T'},
+        {"warmup", required_argument, 0, 'w'},  {0, 0, 0, 0}};
     uint64_t k = AP_DEFAULT_K, probe = AP_DEFAULT_PROBE, v;
     search_eval_opts eo = {.threads = 1};
     ap_scan_mode scan = AP_SCAN_AUTO;
@@ -72,7 +68,8 @@ int cmd_search(int argc, char **argv)
             if (!cli_parse_u64("search", "-k", optarg, 1, AP_MAX_K, &k)) return EXIT_USAGE;
             break;
         case 'p':
-            if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &probe)) return EXIT_USAGE;
+            if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &probe))
+                return EXIT_USAGE;
             break;
         case 's':
             if (!strcmp(optarg, "auto"))
@@ -82,15 +79,23 @@ int cmd_search(int argc, char **argv)
             else if (!strcmp(optarg, "sq8"))
                 scan = AP_SCAN_SQ8;
             else
-                return cli_usage_error("search", "--scan must be auto, f16 or sq8, got '%s'", optarg);
+                return cli_usage_error("search", "--scan must be auto, f16 or sq8, got '%s'",
+                                       optarg);
             break;
         case 'r':
-            if (!cli_parse_u64("search", "--rerank", optarg, 1, AP_MAX_RERANK, &v)) return EXIT_USAGE;
+            if (!cli_parse_u64("search", "--rerank", optarg, 1, AP_MAX_RERANK, &v))
+                return EXIT_USAGE;
             rerank = (uint32_t)v;
             break;
-        case 'Q': eo.queries = optarg; break;
-        case 'g': eo.gt = optarg; break;
-        case 'o': eo.ids_out = optarg; break;
+        case 'Q':
+            eo.queries = optarg;
+            break;
+        case 'g':
+            eo.gt = optarg;
+            break;
+        case 'o':
+            eo.ids_out = optarg;
+            break;
         case 'T':
             if (!cli_parse_u64("search", "--threads", optarg, 1, 256, &v)) return EXIT_USAGE;
             eo.threads = (uint32_t)v;
@@ -99,15 +104,20 @@ int cmd_search(int argc, char **argv)
             if (!cli_parse_u64("search", "--warmup", optarg, 0, 100, &v)) return EXIT_USAGE;
             eo.warmup = (uint32_t)v;
             break;
-        case 'h': fputs(search_usage, stdout); return EXIT_OK;
-        case ':': return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
+        case 'h':
+            fputs(search_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
         }
     }
-    ap_search_params sp = {.k = (uint32_t)k, .probe = (uint32_t)probe, .scan = scan,
-                           .rerank = rerank};
+    ap_search_params sp = {
+        .k = (uint32_t)k, .probe = (uint32_t)probe, .scan = scan, .rerank = rerank};
     if (eo.queries) {
-        if (argc - optind != 1) return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
+        if (argc - optind != 1)
+            return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
         ap_err err = {0};
         ap_view *p = NULL;
         if (ap_view_open(argv[optind], &p, &err)) return cli_fail("search", &err);
@@ -144,8 +154,8 @@ int cmd_search(int argc, char **argv)
     }
     double took = now_ms() - t0;
     uint32_t eff_probe = probe > ap_view_n_lists(p) ? ap_view_n_lists(p) : (uint32_t)probe;
-    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p,
-                           NULL, &err);
+    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p, NULL,
+                           &err);
     if (!json) {
         cli_fail("search", &err);
         goto out;

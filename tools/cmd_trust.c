@@ -44,10 +44,16 @@ int cmd_keygen(int argc, char **argv)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'o': prefix = optarg; break;
-        case 'h': fputs(keygen_usage, stdout); return EXIT_OK;
-        case ':': return cli_usage_error("keygen", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("keygen", "unknown option %s", argv[optind - 1]);
+        case 'o':
+            prefix = optarg;
+            break;
+        case 'h':
+            fputs(keygen_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("keygen", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("keygen", "unknown option %s", argv[optind - 1]);
         }
     }
     if (!prefix) return cli_usage_error("keygen", "--out PREFIX is required");
@@ -73,7 +79,8 @@ int cmd_keygen(int argc, char **argv)
      * (link never replaces an existing name): a crash or a full disk leaves no partial key. */
     snprintf(tmp, n, "%s.keygen-XXXXXX", prefix);
     if (!mkdtemp(tmp)) {
-        ap_err_errno(&err, AP_ERR_IO, errno, "cannot create a temporary directory beside %s", prefix);
+        ap_err_errno(&err, AP_ERR_IO, errno, "cannot create a temporary directory beside %s",
+                     prefix);
         rc = cli_fail("keygen", &err);
         *tmp = '\0';
         goto out;
@@ -124,12 +131,10 @@ out:
 
 int cmd_sign(int argc, char **argv)
 {
-    static const struct option opts[] = {{"key", required_argument, 0, 'k'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"expires", required_argument, 0, 'e'},
-                                         {"force", no_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"key", required_argument, 0, 'k'},     {"out", required_argument, 0, 'o'},
+        {"expires", required_argument, 0, 'e'}, {"force", no_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *keyfile = NULL;
     ap_sign_opts so = {0};
     ap_err err = {0};
@@ -137,8 +142,12 @@ int cmd_sign(int argc, char **argv)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'k': keyfile = optarg; break;
-        case 'o': so.sig_path = optarg; break;
+        case 'k':
+            keyfile = optarg;
+            break;
+        case 'o':
+            so.sig_path = optarg;
+            break;
         case 'e': {
             long long t;
             if (ap_parse_expires(optarg, (long long)time(NULL), &t, &err))
@@ -146,10 +155,16 @@ int cmd_sign(int argc, char **argv)
             so.expires = optarg;
             break;
         }
-        case 'f': so.force = true; break;
-        case 'h': fputs(sign_usage, stdout); return EXIT_OK;
-        case ':': return cli_usage_error("sign", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("sign", "unknown option %s", argv[optind - 1]);
+        case 'f':
+            so.force = true;
+            break;
+        case 'h':
+            fputs(sign_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("sign", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("sign", "unknown option %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 1) return cli_usage_error("sign", "expected DIR");

@@ -13,10 +13,10 @@
 typedef struct eval {
     const ap_view *v;
     const search_eval_opts *o;
-    const float *q;      /* nq x dim, normalised */
+    const float *q; /* nq x dim, normalised */
     size_t nq;
     uint32_t dim;
-    ap_hit *hits;        /* nq x k */
+    ap_hit *hits; /* nq x k */
     uint32_t *nhits;
     double *lat_us, *scan_us, *probe_us;
     ap_search_stats total;
@@ -95,7 +95,8 @@ static double run_pass(eval *e)
         started++;
     }
     worker(e);
-    for (uint32_t i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
     return (double)(now_ns() - t0) / 1e9;
 }
 
@@ -180,7 +181,8 @@ int search_eval(ap_view *v, const search_eval_opts *o)
             goto fail;
         }
     }
-    for (uint32_t w = 0; w < o->warmup && !e.st; w++) run_pass(&e);
+    for (uint32_t w = 0; w < o->warmup && !e.st; w++)
+        run_pass(&e);
     e.measure = 1;
     double wall = e.st ? 0 : run_pass(&e);
     if (e.st) {
@@ -205,7 +207,8 @@ int search_eval(ap_view *v, const search_eval_opts *o)
         ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < e.nq; i++) over[i] = e.lat_us[i] - e.scan_us[i];
+    for (size_t i = 0; i < e.nq; i++)
+        over[i] = e.lat_us[i] - e.scan_us[i];
     double nqd = (double)e.nq;
     double p50 = percentile(e.lat_us, e.nq, 50), p99 = percentile(e.lat_us, e.nq, 99);
     double scan50 = percentile(e.scan_us, e.nq, 50), probe50 = percentile(e.probe_us, e.nq, 50);
@@ -231,8 +234,8 @@ int search_eval(ap_view *v, const search_eval_opts *o)
              e.total.kernel ? e.total.kernel : ap_search_kernel(), o->threads ? o->threads : 1,
              nqd / wall, p50, p99, (double)e.total.ns_total / 1e3 / nqd, recall,
              (double)e.total.lists / nqd, (double)e.total.vectors / nqd,
-             (double)e.total.bytes / nqd, (double)e.total.reranked / nqd, probe50, scan50,
-             over50, e.total.ns_scan ? (double)e.total.bytes / (double)e.total.ns_scan : 0,
+             (double)e.total.bytes / nqd, (double)e.total.reranked / nqd, probe50, scan50, over50,
+             e.total.ns_scan ? (double)e.total.bytes / (double)e.total.ns_scan : 0,
              e.total.ns_total ? (double)e.total.bytes / (double)e.total.ns_total : 0);
     rc = cli_emit(out);
     goto out;

@@ -19,7 +19,7 @@ int ap_cpu_has(const char *feature)
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int osxsave = (c >> 27) & 1;
     unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-    int avx_os = (xcr0 & 0x6) == 0x6;             /* XMM and YMM state enabled */
+    int avx_os = (xcr0 & 0x6) == 0x6;                /* XMM and YMM state enabled */
     int avx512_os = avx_os && (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM_Hi256, Hi16_ZMM */
     int avx = ((c >> 28) & 1) && avx_os;
     if (!strcmp(feature, "avx")) return avx;

@@ -53,7 +53,8 @@ ap_status ap_mkdtemp_beside(const char *target, char **out, ap_err *err)
     }
     /* Strip trailing slashes so basename names the directory itself. */
     size_t n = strlen(copy);
-    while (n > 1 && copy[n - 1] == '/') copy[--n] = '\0';
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
     const char *base = strrchr(copy, '/') ? strrchr(copy, '/') + 1 : copy;
     size_t len = strlen(parent) + strlen(base) + 32;
     char *tmpl = malloc(len);
@@ -158,7 +159,8 @@ ap_status ap_fsync_dir(const char *dir, ap_err *err)
     int e = errno;
     close(fd);
     /* Some filesystems refuse fsync on directories; the rename is still ordered. */
-    if (r != 0 && e != EINVAL && e != EROFS) return ap_err_errno(err, AP_ERR_IO, e, "%s: fsync", dir);
+    if (r != 0 && e != EINVAL && e != EROFS)
+        return ap_err_errno(err, AP_ERR_IO, e, "%s: fsync", dir);
     return AP_OK;
 }
 
@@ -197,7 +199,8 @@ ap_status ap_stage_file(const char *path, const void *data, size_t len, int mode
     snprintf(tmp, n, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        ap_status st = ap_err_errno(err, AP_ERR_IO, errno, "%s: cannot create temporary file", path);
+        ap_status st =
+            ap_err_errno(err, AP_ERR_IO, errno, "%s: cannot create temporary file", path);
         free(tmp);
         return st;
     }
@@ -299,15 +302,16 @@ ap_status ap_replace_dir(const char *tmp, const char *target, bool replace, ap_e
     if (errno != EEXIST)
         return ap_err_errno(err, AP_ERR_IO, errno, "cannot rename %s to %s", tmp, target);
     if (!replace)
-        return ap_err_set(err, AP_ERR_EXISTS, "%s appeared while it was being written; not replaced",
-                          target);
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s appeared while it was being written; not replaced", target);
     /* Swap the new tree in atomically; the old one ends up at tmp and is removed. */
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) != 0)
         return ap_err_errno(err, AP_ERR_IO, errno, "cannot replace %s", target);
     ap_rmtree(tmp);
 synced:;
     char *parent = ap_dirname(target);
-    ap_status st = parent ? ap_fsync_dir(parent, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st =
+        parent ? ap_fsync_dir(parent, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     free(parent);
     return st;
 }
@@ -337,8 +341,10 @@ ap_status ap_copy_file(const char *src, const char *dst, ap_err *err)
         for (ssize_t w = 0; w < r && !st;) {
             ssize_t k = write(out, buf + w, (size_t)(r - w));
             if (k < 0 && errno == EINTR) continue;
-            if (k < 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", dst);
-            else w += k;
+            if (k < 0)
+                st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", dst);
+            else
+                w += k;
         }
     }
     if (!st && fsync(out) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", dst);
@@ -470,7 +476,8 @@ static int tree_equal_at(int da, int db, int depth)
     size_t na, nb;
     char **a = dir_names(da, &na), **b = dir_names(db, &nb);
     int eq = a && b && na == nb && depth < 32;
-    for (size_t i = 0; eq && i < na; i++) eq = strcmp(a[i], b[i]) == 0;
+    for (size_t i = 0; eq && i < na; i++)
+        eq = strcmp(a[i], b[i]) == 0;
     for (size_t i = 0; eq && i < na; i++) {
         struct stat sa, sb;
         if (fstatat(da, a[i], &sa, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -489,8 +496,10 @@ static int tree_equal_at(int da, int db, int depth)
             eq = 0; /* symlinks and special files are never what a command writes */
         }
     }
-    for (size_t i = 0; a && i < na; i++) free(a[i]);
-    for (size_t i = 0; b && i < nb; i++) free(b[i]);
+    for (size_t i = 0; a && i < na; i++)
+        free(a[i]);
+    for (size_t i = 0; b && i < nb; i++)
+        free(b[i]);
     free(a);
     free(b);
     return eq;
@@ -514,7 +523,8 @@ int ap_dir_entries(const char *dir)
     char **v = dir_names(fd, &n);
     close(fd);
     if (!v) return -1;
-    for (size_t i = 0; i < n; i++) free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
     free(v);
     return n > INT_MAX ? INT_MAX : (int)n;
 }

@@ -13,12 +13,18 @@
 static const char *type_name(int type)
 {
     switch (type) {
-    case cJSON_Object: return "an object";
-    case cJSON_Array: return "an array";
-    case cJSON_String: return "a string";
-    case cJSON_Number: return "a number";
-    case cJSON_True | cJSON_False: return "a boolean";
-    default: return "a value";
+    case cJSON_Object:
+        return "an object";
+    case cJSON_Array:
+        return "an array";
+    case cJSON_String:
+        return "a string";
+    case cJSON_Number:
+        return "a number";
+    case cJSON_True | cJSON_False:
+        return "a boolean";
+    default:
+        return "a value";
     }
 }
 
@@ -165,8 +171,8 @@ ap_status ap_json_load_file(const char *path, size_t max_bytes, cJSON **out, cha
     size_t n = 0;
     ap_status st = ap_read_file(path, max_bytes, &buf, &n, err);
     if (st == AP_ERR_LIMIT)
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %zu bytes",
-                        path, max_bytes);
+        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %zu bytes", path,
+                        max_bytes);
     if (st) return st;
     st = ap_json_parse_strict(buf, n, path, out, err);
     if (st == AP_OK && raw) {
@@ -197,11 +203,11 @@ ap_status ap_json_item_u64(const cJSON *item, uint64_t max, const char *what, ui
         return ap_err_set(err, AP_ERR_FORMAT, "%s is not a number", what);
     double d = item->valuedouble;
     if (!isfinite(d) || d < 0 || d != floor(d) || d > (double)AP_JSON_MAX_SAFE_INT)
-        return ap_err_set(err, AP_ERR_FORMAT,
-                          "%s is not an exact integer in [0, 2^53): %.17g", what, d);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s is not an exact integer in [0, 2^53): %.17g",
+                          what, d);
     if ((uint64_t)d > max)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s = %llu exceeds %llu", what,
-                          (unsigned long long)d, (unsigned long long)max);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s = %llu exceeds %llu", what, (unsigned long long)d,
+                          (unsigned long long)max);
     *out = (uint64_t)d;
     return AP_OK;
 }

@@ -46,17 +46,28 @@ void ap_err_clear(ap_err *err)
 const char *ap_status_name(ap_status status)
 {
     switch (status) {
-    case AP_OK: return "ok";
-    case AP_ERR_ARG: return "argument";
-    case AP_ERR_IO: return "io";
-    case AP_ERR_NOMEM: return "nomem";
-    case AP_ERR_FORMAT: return "format";
-    case AP_ERR_LIMIT: return "limit";
-    case AP_ERR_NOTFOUND: return "notfound";
-    case AP_ERR_EXISTS: return "exists";
-    case AP_ERR_VERIFY: return "verify";
-    case AP_ERR_UNSUPPORTED: return "unsupported";
-    case AP_ERR_INTERNAL: return "internal";
+    case AP_OK:
+        return "ok";
+    case AP_ERR_ARG:
+        return "argument";
+    case AP_ERR_IO:
+        return "io";
+    case AP_ERR_NOMEM:
+        return "nomem";
+    case AP_ERR_FORMAT:
+        return "format";
+    case AP_ERR_LIMIT:
+        return "limit";
+    case AP_ERR_NOTFOUND:
+        return "notfound";
+    case AP_ERR_EXISTS:
+        return "exists";
+    case AP_ERR_VERIFY:
+        return "verify";
+    case AP_ERR_UNSUPPORTED:
+        return "unsupported";
+    case AP_ERR_INTERNAL:
+        return "internal";
     }
     return "unknown";
 }

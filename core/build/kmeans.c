@@ -65,12 +65,15 @@ static uint32_t argmax_portable(const float *s, uint32_t k, float *best)
 /* Same result as argmax_portable: the maximum, then its first position (scores are finite,
  * and -0 == +0 compares equal in both). */
 __attribute__((target("avx512f"))) static uint32_t argmax_avx512(const float *s, uint32_t k,
-                                                                  float *best)
+                                                                 float *best)
 {
     __m512 m = _mm512_set1_ps(-INFINITY);
     uint32_t c = 0;
-    for (; c + 16 <= k; c += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + c));
-    if (c < k) m = _mm512_mask_max_ps(m, (__mmask16)((1u << (k - c)) - 1), m, _mm512_maskz_loadu_ps((__mmask16)((1u << (k - c)) - 1), s + c));
+    for (; c + 16 <= k; c += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(s + c));
+    if (c < k)
+        m = _mm512_mask_max_ps(m, (__mmask16)((1u << (k - c)) - 1), m,
+                               _mm512_maskz_loadu_ps((__mmask16)((1u << (k - c)) - 1), s + c));
     float mx = _mm512_reduce_max_ps(m);
     __m512 vm = _mm512_set1_ps(mx);
     for (c = 0; c + 16 <= k; c += 16) {
@@ -150,7 +153,8 @@ static uint32_t run_parallel(void *(*fn)(void *), void *args, size_t arg_size, u
         started++;
     }
     fn(args);
-    for (uint32_t t = 1; t < started; t++) pthread_join(tid[t], NULL);
+    for (uint32_t t = 1; t < started; t++)
+        pthread_join(tid[t], NULL);
     openblas_set_num_threads(saved);
     return started;
 }
@@ -159,8 +163,14 @@ ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *
                            uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
 {
     if (n == 0) return AP_OK;
-    assign_job j = {.x = x, .n = n, .dim = dim, .k = k, .centroids = centroids,
-                    .assign = assign, .best_score = best_score, .argmax = pick_argmax()};
+    assign_job j = {.x = x,
+                    .n = n,
+                    .dim = dim,
+                    .k = k,
+                    .centroids = centroids,
+                    .assign = assign,
+                    .best_score = best_score,
+                    .argmax = pick_argmax()};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     uint32_t t = g_threads;
@@ -207,7 +217,8 @@ static void *update_worker(void *arg)
         if (c % j->nt != j->t) continue;
         double *a = j->acc + (size_t)c * j->dim;
         const float *v = j->x + i * j->dim;
-        for (uint32_t d = 0; d < j->dim; d++) a[d] += v[d];
+        for (uint32_t d = 0; d < j->dim; d++)
+            a[d] += v[d];
         j->count[c]++;
     }
     return NULL;
@@ -225,18 +236,27 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
     if (nt == 0) nt = 1;
     update_job jobs[MAX_THREADS];
     for (uint32_t t = 0; t < nt; t++)
-        jobs[t] = (update_job){.x = x, .n = n, .dim = dim, .k = k, .assign = assign, .acc = acc,
-                               .count = count, .t = t, .nt = nt};
+        jobs[t] = (update_job){.x = x,
+                               .n = n,
+                               .dim = dim,
+                               .k = k,
+                               .assign = assign,
+                               .acc = acc,
+                               .count = count,
+                               .t = t,
+                               .nt = nt};
     uint32_t ran = run_parallel(update_worker, jobs, sizeof jobs[0], nt);
     /* Threads that could not start leave their centroids to this thread. */
-    for (uint32_t t = ran; t < nt; t++) update_worker(&jobs[t]);
+    for (uint32_t t = ran; t < nt; t++)
+        update_worker(&jobs[t]);
     size_t next_worst = 0;
     int sorted = 0;
     for (uint32_t c = 0; c < k; c++) {
         float *dst = cent + (size_t)c * dim;
         if (count[c] == 0) {
             if (!sorted) {
-                for (size_t i = 0; i < n; i++) order[i] = i;
+                for (size_t i = 0; i < n; i++)
+                    order[i] = i;
                 scores box = {score};
                 qsort_r(order, n, sizeof *order, by_score, &box);
                 sorted = 1;
@@ -247,9 +267,11 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
         }
         const double *a = acc + (size_t)c * dim;
         double s = 0;
-        for (uint32_t d = 0; d < dim; d++) s += a[d] * a[d];
+        for (uint32_t d = 0; d < dim; d++)
+            s += a[d] * a[d];
         double inv = s > 0 ? 1.0 / sqrt(s) : 0;
-        for (uint32_t d = 0; d < dim; d++) dst[d] = (float)(a[d] * inv);
+        for (uint32_t d = 0; d < dim; d++)
+            dst[d] = (float)(a[d] * inv);
     }
 }
 
@@ -276,7 +298,8 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
     /* Deterministic sample: a partial Fisher-Yates shuffle seeded by seed, then sorted
      * back into row order so the sample does not depend on anything but (n, seed). */
     uint64_t rng = seed ^ 0x616e6e7061636b00ull;
-    for (size_t i = 0; i < n; i++) perm[i] = i;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
     for (size_t i = 0; i < m && m < n; i++) {
         size_t span = n - i; /* > 0: i < m < n */
         if (span == 0) break;
@@ -290,7 +313,8 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
         /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): perm filled above */
         memcpy(sample + i * dim, x + perm[i] * dim, dim * sizeof *x);
     /* Initial centroids: k distinct sample rows chosen by the same generator. */
-    for (size_t i = 0; i < m; i++) perm[i] = i;
+    for (size_t i = 0; i < m; i++)
+        perm[i] = i;
     for (uint32_t c = 0; c < k && c < m; c++) { /* k <= m: m >= min(k, n) and k <= n */
         size_t j = c + (size_t)(ap_splitmix64(&rng) % (m - c));
         size_t t = perm[c];

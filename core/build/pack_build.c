@@ -15,14 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "annpack/build.h"
 #include "annpack/caps.h"
 #include "annpack/csv.h"
-#include "annpack/log.h"
-#include "annpack/build.h"
 #include "annpack/embed.h"
 #include "annpack/format.h"
+#include "annpack/log.h"
 #include "annpack/sign.h"
-#include "annpack/sq8.h"
 #include "annpack/sq8.h"
 #include "annpack/vecs.h"
 #include "fp16.h"
@@ -77,8 +76,8 @@ static void *embed_worker(void *arg)
     return NULL;
 }
 
-static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n,
-                             float *out, uint32_t threads, ap_err *err)
+static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
+                             uint32_t threads, ap_err *err)
 {
     if (threads > 16) threads = 16;
     if (n < 64 || threads < 2) threads = 1; /* so jobs[0] always exists */
@@ -86,16 +85,18 @@ static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, s
     pthread_t tid[16];
     uint32_t started = 0;
     for (uint32_t t = 0; t < threads; t++)
-        jobs[t] = (embed_job){.e = e, .texts = texts, .lens = lens, .n = n, .out = out,
-                              .threads = threads, .t = t};
+        jobs[t] = (embed_job){
+            .e = e, .texts = texts, .lens = lens, .n = n, .out = out, .threads = threads, .t = t};
     for (uint32_t t = 1; t < threads; t++) {
         if (pthread_create(&tid[t], NULL, embed_worker, &jobs[t]) != 0) break;
         started = t;
     }
     embed_worker(&jobs[0]);
-    for (uint32_t t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+    for (uint32_t t = 1; t <= started; t++)
+        pthread_join(tid[t], NULL);
     /* Threads that failed to start leave their share to a second pass on this thread. */
-    for (uint32_t t = started + 1; t < threads; t++) embed_worker(&jobs[t]);
+    for (uint32_t t = started + 1; t < threads; t++)
+        embed_worker(&jobs[t]);
     for (uint32_t t = 0; t < threads; t++)
         if (jobs[t].st) {
             if (err) *err = jobs[t].err;
@@ -266,8 +267,9 @@ static ap_status take_vector(build_state *b, ap_err *err)
     float *dst = b->vecs + b->n * b->dim;
     memcpy(dst, ap_vecs_f32(b->vin, b->n), b->dim * sizeof *dst);
     if (ap_l2_normalize(dst, b->dim) == 0)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: row %zu is the zero vector (it has no direction)",
-                          b->o->vectors, b->n);
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: row %zu is the zero vector (it has no direction)", b->o->vectors,
+                          b->n);
     b->n++;
     return AP_OK;
 }
@@ -336,10 +338,9 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
         if (st) return st;
         if (b->vin) {
             if (b->n >= ap_vecs_count(b->vin))
-                return ap_err_set(err, AP_ERR_FORMAT,
-                                  "%s:%llu: more data rows than the %zu vectors of %s",
-                                  o->input_csv, (unsigned long long)rec.line,
-                                  ap_vecs_count(b->vin), o->vectors);
+                return ap_err_set(
+                    err, AP_ERR_FORMAT, "%s:%llu: more data rows than the %zu vectors of %s",
+                    o->input_csv, (unsigned long long)rec.line, ap_vecs_count(b->vin), o->vectors);
             if ((st = take_vector(b, err))) return st;
             continue;
         }
@@ -350,7 +351,8 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
         b->n++;
         if (b->pending == EMBED_BATCH) {
             if ((st = flush_batch(b, err))) return st;
-            if (o->progress) o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
+            if (o->progress)
+                o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
         }
     }
     ap_status st = flush_batch(b, err);
@@ -405,8 +407,10 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     double ta = now_s();
     if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
     rep->seconds_assign = now_s() - ta;
-    for (size_t i = 0; i < n; i++) counts[assign[i]]++;
-    for (uint32_t l = 0; l < k; l++) start[l + 1] = start[l] + counts[l];
+    for (size_t i = 0; i < n; i++)
+        counts[assign[i]]++;
+    for (uint32_t l = 0; l < k; l++)
+        start[l + 1] = start[l] + counts[l];
     for (size_t i = 0; i < n; i++) {
         size_t at = start[assign[i]]++;
         ids[at] = sp->ids[i];
@@ -428,8 +432,8 @@ out:
     return st;
 }
 
-static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                                uint32_t iters, ap_err *err)
+static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
+                                ap_err *err)
 {
     ap_status st = AP_OK;
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
@@ -508,7 +512,8 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
         goto out;
     }
     char *path = ap_path_join(dir, AP_MANIFEST);
-    st = path ? ap_write_file(path, text, len, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    st =
+        path ? ap_write_file(path, text, len, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     free(path);
 out:
     free(desc);
@@ -521,12 +526,12 @@ out:
 uint32_t ap_auto_lists(size_t n)
 {
     uint32_t l = 1;
-    while ((size_t)(l + 1) * (l + 1) <= n) l++;
+    while ((size_t)(l + 1) * (l + 1) <= n)
+        l++;
     return l > 65536 ? 65536 : l;
 }
 
-ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_report *rep,
-                         ap_err *err)
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_report *rep, ap_err *err)
 {
     ap_build_report dummy = {0};
     if (!rep) rep = &dummy;
@@ -545,8 +550,8 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     ap_status st = AP_OK;
     spec_box box = {sp};
     if (sp->n)
-        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids,
-                             kmeans_progress, &box, &rep->kmeans_passes, err);
+        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids, kmeans_progress,
+                             &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
     if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
@@ -582,8 +587,8 @@ static int manifest_schema(const char *dir)
     char *p = ap_path_join(dir, AP_MANIFEST);
     cJSON *j = NULL;
     int schema = 0;
-    ap_status st = p ? ap_json_load_file(p, AP_MAX_MANIFEST_BYTES, &j, NULL, NULL, NULL)
-                     : AP_ERR_NOMEM;
+    ap_status st =
+        p ? ap_json_load_file(p, AP_MAX_MANIFEST_BYTES, &j, NULL, NULL, NULL) : AP_ERR_NOMEM;
     if (st == AP_OK) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "schema_version");
         schema = cJSON_IsNumber(s) && s->valuedouble >= 1 && s->valuedouble <= 1000
@@ -603,7 +608,8 @@ int ap_enclosing_packset(const char *dir, char **ps)
     char *copy = strdup(dir);
     if (!copy) return 0;
     size_t n = strlen(copy);
-    while (n > 1 && copy[n - 1] == '/') copy[--n] = '\0';
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
     char *parent = ap_dirname(copy), *grand = parent ? ap_dirname(parent) : NULL;
     int found = 0;
     if (parent && manifest_schema(parent) == 3) {
@@ -630,8 +636,8 @@ ap_status ap_check_build_output(const char *out, bool force, bool *replace, ap_e
         return ap_err_errno(err, AP_ERR_IO, errno, "%s", out);
     }
     if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS, "%s exists and is not a directory; refusing to replace it",
-                          out);
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a directory; refusing to replace it", out);
     *replace = true;
     if (force || ap_dir_entries(out) == 0) return AP_OK; /* asked for, or nothing to lose */
     char *ps = NULL;
@@ -664,7 +670,7 @@ ap_status ap_check_build_output(const char *out, bool force, bool *replace, ap_e
 
 ap_status ap_only_build_files(const char *dir, ap_err *err)
 {
-    static const char *const ours[] = {AP_MANIFEST, AP_ANNPACK, AP_META_JSONL,
+    static const char *const ours[] = {AP_MANIFEST, AP_ANNPACK,  AP_META_JSONL,
                                        AP_META_ZST, AP_META_IDX, AP_SQ8};
     DIR *d = opendir(dir);
     if (!d) return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
@@ -744,7 +750,8 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     const char *dev = getenv("ANNPACK_DEVICE");
     if (dev && *dev && strcmp(dev, "cpu") != 0)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
-                          "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only", dev);
+                          "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only",
+                          dev);
     if (o->seed > AP_JSON_MAX_SAFE_INT)
         return ap_err_set(err, AP_ERR_ARG, "seed %llu is not below 2^53",
                           (unsigned long long)o->seed);
@@ -790,11 +797,20 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < b.n; i++) ids[i] = b.ids[i].id;
-    ap_pack_spec sp = {.emb = b.emb, .n = b.n, .vecs = b.vecs, .ids = ids, .lists = o->lists,
-                       .seed = o->seed, .codec = o->meta_codec, .build = build_block(&b, rep->rows_skipped),
-                       .iters = o->kmeans_iters, .sq8 = o->sq8,
-                       .progress = o->progress, .progress_ud = o->progress_ud};
+    for (size_t i = 0; i < b.n; i++)
+        ids[i] = b.ids[i].id;
+    ap_pack_spec sp = {.emb = b.emb,
+                       .n = b.n,
+                       .vecs = b.vecs,
+                       .ids = ids,
+                       .lists = o->lists,
+                       .seed = o->seed,
+                       .codec = o->meta_codec,
+                       .build = build_block(&b, rep->rows_skipped),
+                       .iters = o->kmeans_iters,
+                       .sq8 = o->sq8,
+                       .progress = o->progress,
+                       .progress_ud = o->progress_ud};
     double tw = now_s();
     st = sp.build ? ap_pack_finish(tmp, &sp, rep, err)
                   : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -809,7 +825,8 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (o->progress) o->progress(o->progress_ud, "write", 1, 1);
     free(tmp);
     tmp = NULL;
-    rep->seconds_write = now_s() - tw - rep->seconds_kmeans - rep->seconds_assign - rep->seconds_sq8;
+    rep->seconds_write =
+        now_s() - tw - rep->seconds_kmeans - rep->seconds_assign - rep->seconds_sq8;
     rep->rows = b.n;
     rep->dim = b.dim;
 out:
@@ -818,8 +835,10 @@ out:
     ap_csv_close(csv);
     if (tmp) ap_rmtree(tmp);
     free(tmp);
-    for (size_t i = 0; i < b.pending; i++) free(b.texts[i]);
-    for (size_t i = 0; i < b.ncols; i++) free(b.cols[i]);
+    for (size_t i = 0; i < b.pending; i++)
+        free(b.texts[i]);
+    for (size_t i = 0; i < b.ncols; i++)
+        free(b.cols[i]);
     free(b.cols);
     free(b.vecs);
     free(b.ids);

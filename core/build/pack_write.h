@@ -14,14 +14,14 @@
 typedef struct ap_pack_spec {
     const ap_embedder *emb;
     size_t n;
-    const float *vecs;    /* n x dim, unit length */
-    const uint64_t *ids;  /* n, unique */
-    uint32_t lists;       /* requested; 0 = automatic */
+    const float *vecs;   /* n x dim, unit length */
+    const uint64_t *ids; /* n, unique */
+    uint32_t lists;      /* requested; 0 = automatic */
     uint64_t seed;
-    ap_meta_codec codec;  /* the meta files already written into the directory */
-    cJSON *build;         /* "build" block to complete and adopt (tool fields added) */
-    uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
-    bool sq8;             /* also write the int8 sidecar */
+    ap_meta_codec codec; /* the meta files already written into the directory */
+    cJSON *build;        /* "build" block to complete and adopt (tool fields added) */
+    uint32_t iters;      /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;            /* also write the int8 sidecar */
     ap_progress_fn progress;
     void *progress_ud;
 } ap_pack_spec;
@@ -30,8 +30,7 @@ typedef struct ap_pack_spec {
  * pack.manifest.json. n may be 0 (a delete-only delta): one list with a zero centroid.
  * rep (may be NULL) receives lists_effective, train_rows, kmeans_passes and the k-means,
  * assignment and sidecar seconds. */
-ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep,
-                         ap_err *err);
+ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep, ap_err *err);
 
 /* Checks an existing output directory before a build replaces it. Replaceable (and
  * *replace set): an empty directory, an earlier unsigned pack build output holding only

@@ -49,8 +49,10 @@ static void encode_all(const float *vmin, const float *step, uint32_t dim, uint3
         started = k;
     }
     encode_worker(&jobs[0]);
-    for (uint32_t k = 1; k <= started; k++) pthread_join(tid[k], NULL);
-    for (uint32_t k = started + 1; k < t; k++) encode_worker(&jobs[k]);
+    for (uint32_t k = 1; k <= started; k++)
+        pthread_join(tid[k], NULL);
+    for (uint32_t k = started + 1; k < t; k++)
+        encode_worker(&jobs[k]);
 }
 
 ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const uint32_t *counts,
@@ -94,7 +96,8 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
         ap_put32(buf + params + 4ull * d, a);
         ap_put32(buf + params + 4ull * (dim + d), b);
     }
-    for (uint32_t l = 0; l < n_lists; l++) ap_put32(buf + cnt + 4ull * l, counts[l]);
+    for (uint32_t l = 0; l < n_lists; l++)
+        ap_put32(buf + cnt + 4ull * l, counts[l]);
     encode_all(vmin, step, dim, stride, vecs, n, buf + codes);
     free(vmin);
     st = ap_write_file(path, buf, size, err);
@@ -103,4 +106,3 @@ out:
     free(path);
     return st;
 }
-

@@ -74,25 +74,27 @@ float ap_f16_to_f32(uint16_t h)
 
 #ifdef AP_X86
 __attribute__((target("f16c,avx"))) static void to_f16_f16c(uint16_t *dst, const float *src,
-                                                             size_t n)
+                                                            size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
         _mm_storeu_si128((__m128i *)(void *)(dst + i), h);
     }
-    for (; i < n; i++) dst[i] = ap_f32_to_f16(src[i]);
+    for (; i < n; i++)
+        dst[i] = ap_f32_to_f16(src[i]);
 }
 
 __attribute__((target("f16c,avx"))) static void to_f32_f16c(float *dst, const uint16_t *src,
-                                                             size_t n)
+                                                            size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
-    for (; i < n; i++) dst[i] = ap_f16_to_f32(src[i]);
+    for (; i < n; i++)
+        dst[i] = ap_f16_to_f32(src[i]);
 }
 
 static int have_f16c(void)
@@ -112,7 +114,8 @@ void ap_f32_to_f16_n(uint16_t *dst, const float *src, size_t n)
         return;
     }
 #endif
-    for (size_t i = 0; i < n; i++) dst[i] = ap_f32_to_f16(src[i]);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = ap_f32_to_f16(src[i]);
 }
 
 void ap_f16_to_f32_n(float *dst, const uint16_t *src, size_t n)
@@ -123,5 +126,6 @@ void ap_f16_to_f32_n(float *dst, const uint16_t *src, size_t n)
         return;
     }
 #endif
-    for (size_t i = 0; i < n; i++) dst[i] = ap_f16_to_f32(src[i]);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = ap_f16_to_f32(src[i]);
 }

@@ -16,14 +16,16 @@ static inline uint8_t code_of(float x, float vmin, float step)
 void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
                    const uint16_t *vec, uint8_t *codes)
 {
-    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(ap_f16_to_f32(vec[d]), vmin[d], step[d]);
+    for (uint32_t d = 0; d < dim; d++)
+        codes[d] = code_of(ap_f16_to_f32(vec[d]), vmin[d], step[d]);
     memset(codes + dim, 0, stride - dim);
 }
 
 void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
                        const float *x, uint8_t *codes)
 {
-    for (uint32_t d = 0; d < dim; d++) codes[d] = code_of(x[d], vmin[d], step[d]);
+    for (uint32_t d = 0; d < dim; d++)
+        codes[d] = code_of(x[d], vmin[d], step[d]);
     memset(codes + dim, 0, stride - dim);
 }
 
@@ -57,13 +59,14 @@ static void range_steps(const float *vmin, float *step, uint32_t dim)
 void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step)
 {
     range_start(vmin, step, dim, n);
-    for (size_t i = 0; i < n; i++) range_add(vmin, step, x + i * dim, dim);
+    for (size_t i = 0; i < n; i++)
+        range_add(vmin, step, x + i * dim, dim);
     range_steps(vmin, step, dim);
 }
 
 /* The same over f16 vectors (their values as f32); row is dim floats of scratch. */
 void ap_sq8_train_f16(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step,
-                  float *row)
+                      float *row)
 {
     range_start(vmin, step, dim, n);
     for (size_t i = 0; i < n; i++) {
@@ -88,4 +91,3 @@ void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const floa
     }
     memset(w + dim, 0, stride - dim);
 }
-

@@ -46,4 +46,3 @@ ap_status ap_src_check_digest(const ap_src *s, uint64_t size, const char *sha256
                           s->name, in, sha256, hex);
     return AP_OK;
 }
-

@@ -14,8 +14,8 @@
 
 #include "annpack/log.h"
 #include "annpack/sign.h"
-#include "mapping.h"
 #include "fsops.h"
+#include "mapping.h"
 
 /* PKCS#8 PrivateKeyInfo for Ed25519: version 0, AlgorithmIdentifier 1.3.101.112,
  * OCTET STRING wrapping the 32-byte seed as an OCTET STRING. */
@@ -329,8 +329,8 @@ static int decode_body(const char *body, size_t len, uint8_t *out, size_t cap, s
             return -1;
     }
     const char *end = NULL;
-    if (sodium_base642bin(out, cap, body, len, "\r\n", got, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0)
+    if (sodium_base642bin(out, cap, body, len, "\r\n", got, &end, sodium_base64_VARIANT_ORIGINAL) !=
+        0)
         return -1;
     return end == body + len ? 0 : -1;
 }
@@ -342,8 +342,9 @@ ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_
     ap_status st = ap_crypto_init(err);
     if (st) return st;
     if (len > AP_MAX_PEM_BYTES)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: %zu bytes is too large for a key file (at most %u)",
-                          name, len, AP_MAX_PEM_BYTES);
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s: %zu bytes is too large for a key file (at most %u)", name, len,
+                          AP_MAX_PEM_BYTES);
     size_t pos = 0, label_len, body_len;
     const char *label, *body;
     int r = next_block(pem, len, &pos, &label, &label_len, &body, &body_len);
@@ -391,7 +392,8 @@ ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_
         sodium_memzero(what, sizeof what);
     } else if (n != sizeof PKCS8_PREFIX + 32 || memcmp(der, PKCS8_PREFIX, sizeof PKCS8_PREFIX)) {
         st = ap_err_set(err, AP_ERR_FORMAT,
-                        "%s: not an unencrypted PKCS#8 Ed25519 private key (%zu DER bytes)", name, n);
+                        "%s: not an unencrypted PKCS#8 Ed25519 private key (%zu DER bytes)", name,
+                        n);
     } else {
         ap_seckey *k = alloc_key();
         if (!k) {
@@ -510,8 +512,9 @@ ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap
     ap_status st = ap_crypto_init(err);
     if (st) return st;
     if (len > AP_MAX_PEM_BYTES)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: %zu bytes is too large for a key file (at most %u)",
-                          name, len, AP_MAX_PEM_BYTES);
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s: %zu bytes is too large for a key file (at most %u)", name, len,
+                          AP_MAX_PEM_BYTES);
     size_t pos = 0, private_len = 0;
     const char *private_block = NULL;
     for (;;) {
@@ -530,7 +533,8 @@ ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap
                               name, trad, (int)label_len, label);
         if (label_len != 10 || memcmp(label, "PUBLIC KEY", 10)) continue;
         if (*nkeys == AP_MAX_PUBKEYS)
-            return ap_err_set(err, AP_ERR_LIMIT, "%s: more than %u public keys", name, AP_MAX_PUBKEYS);
+            return ap_err_set(err, AP_ERR_LIMIT, "%s: more than %u public keys", name,
+                              AP_MAX_PUBKEYS);
         /* Room for any public key (an RSA one is hundreds of bytes), so another algorithm
          * is named rather than reported as bad base64. */
         size_t der_cap = body_len / 4 * 3 + 3, n = 0;
@@ -538,8 +542,8 @@ ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap
         if (!der) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         if (decode_body(body, body_len, der, der_cap, &n) != 0) {
             free(der);
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: invalid base64 in PUBLIC KEY block %zu", name,
-                              *nkeys + 1);
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: invalid base64 in PUBLIC KEY block %zu",
+                              name, *nkeys + 1);
         }
         if (n != 44 || memcmp(der, SPKI_PREFIX, sizeof SPKI_PREFIX)) {
             char what[160];

@@ -36,7 +36,8 @@ ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err)
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9') goto bad;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     if (strcmp(p, "Z") != 0) goto bad;
     if (Y < 1970 || M < 1 || M > 12 || D < 1 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
@@ -45,13 +46,17 @@ ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err)
     int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
     if (D > mdays[M - 1] + (M == 2 && leap)) goto bad;
     /* A leap second (:60) is the instant after :59. */
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
-                    .tm_min = m, .tm_sec = sec == 60 ? 59 : sec};
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec == 60 ? 59 : sec};
     *out = (long long)timegm(&tm) + (sec == 60);
     return AP_OK;
 bad:
-    return ap_err_set(err, AP_ERR_FORMAT, "\"%.64s\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)",
-                      s);
+    return ap_err_set(err, AP_ERR_FORMAT,
+                      "\"%.64s\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)", s);
 }
 
 static char *default_sig(const char *dir)
@@ -91,17 +96,29 @@ ap_status ap_parse_expires(const char *s, long long now, long long *out, ap_err 
     long long unit = 0;
     if (n >= 2 && n <= 13 && strspn(s, "0123456789") == n - 1) {
         switch (s[n - 1]) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 7 * 86400; break;
-        default: break;
+        case 's':
+            unit = 1;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        case 'w':
+            unit = 7 * 86400;
+            break;
+        default:
+            break;
         }
     }
     if (unit) {
         long long v = 0;
-        for (size_t i = 0; i + 1 < n; i++) v = v * 10 + (s[i] - '0');
+        for (size_t i = 0; i + 1 < n; i++)
+            v = v * 10 + (s[i] - '0');
         if (v == 0) return ap_err_set(err, AP_ERR_ARG, "\"%s\": a duration must be positive", s);
         if (now < 0 || now >= AP_EXPIRES_MAX || v > (AP_EXPIRES_MAX - now) / unit)
             return ap_err_set(err, AP_ERR_ARG, "\"%s\" ends after the year 9999", s);
@@ -149,8 +166,8 @@ ap_status ap_signature_check_bytes(const char *sig, size_t slen, const char *sig
     return st;
 }
 
-ap_status ap_expiry_check(const cJSON *root, const char *name, bool allow_expired,
-                          long long now, long long *expires, ap_err *err)
+ap_status ap_expiry_check(const cJSON *root, const char *name, bool allow_expired, long long now,
+                          long long *expires, ap_err *err)
 {
     *expires = -1;
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires");

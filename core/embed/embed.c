@@ -11,10 +11,12 @@
 double ap_l2_normalize(float *v, uint32_t dim)
 {
     double s = 0;
-    for (uint32_t i = 0; i < dim; i++) s += (double)v[i] * v[i];
+    for (uint32_t i = 0; i < dim; i++)
+        s += (double)v[i] * v[i];
     double n = sqrt(s);
     if (n > 0)
-        for (uint32_t i = 0; i < dim; i++) v[i] = (float)(v[i] / n);
+        for (uint32_t i = 0; i < dim; i++)
+            v[i] = (float)(v[i] / n);
     return n;
 }
 

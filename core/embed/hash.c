@@ -65,9 +65,11 @@ static ap_status hash_embed(const ap_embedder *e, const char *text, size_t len, 
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     while (i < len) {
-        while (i < len && !word_byte(lower(s[i]))) i++;
+        while (i < len && !word_byte(lower(s[i])))
+            i++;
         size_t start = i;
-        while (i < len && word_byte(lower(s[i]))) i++;
+        while (i < len && word_byte(lower(s[i])))
+            i++;
         size_t tl = i - start;
         if (tl == 0) break;
         any = 1;
@@ -84,7 +86,8 @@ static ap_status hash_embed(const ap_embedder *e, const char *text, size_t len, 
         }
         buf[0] = 'w';
         buf[1] = 0x1f;
-        for (size_t k = 0; k < tl; k++) buf[2 + k] = lower(s[start + k]);
+        for (size_t k = 0; k < tl; k++)
+            buf[2 + k] = lower(s[start + k]);
         add_feature(hi, acc, dim, buf, tl + 2, 1.0);
         /* Padded token '<' t '>' laid out at buf+1 so trigram windows are contiguous. */
         unsigned char *p = buf + 1;
@@ -96,7 +99,8 @@ static ap_status hash_embed(const ap_embedder *e, const char *text, size_t len, 
         }
     }
     double norm2 = 0;
-    for (uint32_t d = 0; d < dim; d++) norm2 += acc[d] * acc[d];
+    for (uint32_t d = 0; d < dim; d++)
+        norm2 += acc[d] * acc[d];
     if (!any || norm2 == 0) {
         memset(acc, 0, dim * sizeof *acc);
         const unsigned char ef[2] = {'e', 0x1f};
@@ -104,7 +108,8 @@ static ap_status hash_embed(const ap_embedder *e, const char *text, size_t len, 
         norm2 = 1.0;
     }
     double inv = 1.0 / sqrt(norm2);
-    for (uint32_t d = 0; d < dim; d++) out[d] = (float)(acc[d] * inv);
+    for (uint32_t d = 0; d < dim; d++)
+        out[d] = (float)(acc[d] * inv);
 out:
     if (buf != sbuf) free(buf);
     if (acc != stack_acc) free(acc);

@@ -32,8 +32,10 @@ static void vectors_destroy(ap_embedder *e)
     free(e);
 }
 
-static const ap_embedder_ops vectors_ops = {
-    .name = "vectors", .embed = vectors_embed, .describe = vectors_describe, .destroy = vectors_destroy};
+static const ap_embedder_ops vectors_ops = {.name = "vectors",
+                                            .embed = vectors_embed,
+                                            .describe = vectors_describe,
+                                            .destroy = vectors_destroy};
 
 ap_status ap_embed_vectors_create(uint32_t dim, ap_embedder **out, ap_err *err)
 {

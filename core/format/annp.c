@@ -13,8 +13,8 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "endian.h"
-#include "mapping.h"
 #include "fsops.h"
+#include "mapping.h"
 
 struct ap_annp {
     char *path;
@@ -74,8 +74,8 @@ ap_status ap_annp_header_decode(const uint8_t *buf, size_t len, uint64_t file_si
                           h->dim, caps->max_dim);
     if (h->n_lists == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: n_lists is 0", name);
     if (h->n_lists > caps->max_lists)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %u exceeds ANNPACK_MAX_LISTS (%u)",
-                          name, h->n_lists, caps->max_lists);
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %u exceeds ANNPACK_MAX_LISTS (%u)", name,
+                          h->n_lists, caps->max_lists);
     uint64_t cent_end = AP_ANNP_HEADER_SIZE + (uint64_t)h->n_lists * h->dim * 4;
     if (cent_end > file_size)
         return ap_err_set(err, AP_ERR_FORMAT,
@@ -266,8 +266,8 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
         pos += ap_annp_list_bytes(counts[l], dim);
     }
     if (n > UINT32_MAX)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu vectors exceed the format's u32 count",
-                          path, (unsigned long long)n);
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu vectors exceed the format's u32 count", path,
+                          (unsigned long long)n);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ap_err_errno(err, AP_ERR_IO, errno, "%s", path);
     FILE *f = fdopen(fd, "wb");
@@ -277,8 +277,8 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
         return ap_err_errno(err, AP_ERR_IO, errno, "%s", path);
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    ap_annp_header h = {.dim = dim, .n_lists = n_lists, .n_vectors = (uint32_t)n,
-                        .offset_table_pos = pos};
+    ap_annp_header h = {
+        .dim = dim, .n_lists = n_lists, .n_vectors = (uint32_t)n, .offset_table_pos = pos};
     uint8_t hb[AP_ANNP_HEADER_SIZE];
     ap_annp_header_encode(&h, hb);
     ap_status st = put(f, hb, sizeof hb, path, err);

@@ -16,19 +16,19 @@
 
 struct ap_csv {
     char *name;
-    int fd;             /* -1 for memory input */
-    const char *mem;    /* memory input */
+    int fd;          /* -1 for memory input */
+    const char *mem; /* memory input */
     size_t mem_len, mem_pos;
-    char *buf;          /* file read buffer */
+    char *buf; /* file read buffer */
     size_t buf_len, buf_pos;
     int eof_in;
     uint64_t consumed;
-    uint64_t line;      /* current physical line (1-based) */
-    int at_start;       /* BOM check pending */
+    uint64_t line; /* current physical line (1-based) */
+    int at_start;  /* BOM check pending */
     /* the record being assembled */
     char *rec;
     size_t rec_len, rec_cap;
-    size_t *starts;     /* field start offsets in rec */
+    size_t *starts; /* field start offsets in rec */
     size_t nfields, fields_cap;
     const char **fptrs;
     size_t *flens;
@@ -65,8 +65,7 @@ ap_status ap_csv_open(const char *path, ap_csv **out, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_csv_open_mem(const void *data, size_t len, const char *name, ap_csv **out,
-                          ap_err *err)
+ap_status ap_csv_open_mem(const void *data, size_t len, const char *name, ap_csv **out, ap_err *err)
 {
     *out = NULL;
     ap_csv *c = calloc(1, sizeof *c);

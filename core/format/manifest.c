@@ -34,8 +34,8 @@ ap_status ap_path_check(const char *path, const char *name, const char *field, a
             return ap_err_set(err, AP_ERR_FORMAT, "%s: %s \"%s\" has an empty or '.' component",
                               name, field, path);
         if (len == 2 && c[0] == '.' && c[1] == '.')
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: %s \"%s\" contains '..' (path escape)",
-                              name, field, path);
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: %s \"%s\" contains '..' (path escape)", name,
+                              field, path);
         if (!e) break;
         c = e + 1;
         if (!*c)
@@ -95,8 +95,8 @@ ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *er
     return st;
 }
 
-ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name,
-                                 ap_pack_manifest *m, ap_err *err)
+ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name, ap_pack_manifest *m,
+                                 ap_err *err)
 {
     memset(m, 0, sizeof *m);
     m->raw = raw;

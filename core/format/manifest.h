@@ -49,8 +49,8 @@ typedef struct ap_root_manifest {
     const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
     ap_delta_entry *deltas;
     size_t ndeltas;
-    uint32_t dim;             /* schema 3: the root's "dim" */
-    const cJSON *embedder;    /* schema 3: the root's "embedder" */
+    uint32_t dim;          /* schema 3: the root's "dim" */
+    const cJSON *embedder; /* schema 3: the root's "embedder" */
     cJSON *root;
     char *raw;
     size_t raw_len;
@@ -58,8 +58,8 @@ typedef struct ap_root_manifest {
 
 ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
 /* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */
-ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name,
-                                 ap_root_manifest *m, ap_err *err);
+ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name, ap_root_manifest *m,
+                                 ap_err *err);
 void ap_root_manifest_free(ap_root_manifest *m);
 
 /* Checks that a manifest path is a safe relative path: not empty, not absolute, no "..",
@@ -76,8 +76,8 @@ void ap_pack_manifest_free(ap_pack_manifest *m);
 
 /* Validates manifest bytes already read (raw: malloc'd, NUL-terminated; ownership passes
  * to m even on failure). name goes in messages. */
-ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name,
-                                 ap_pack_manifest *m, ap_err *err);
+ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name, ap_pack_manifest *m,
+                                 ap_err *err);
 
 /* Finds a listed file; NULL when absent. */
 const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path);

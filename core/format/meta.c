@@ -25,8 +25,8 @@
 #include "annpack/meta.h"
 #include "endian.h"
 #include "fsops.h"
-#include "mapping.h"
 #include "json.h"
+#include "mapping.h"
 
 #define SKIPPABLE_MAGIC 0x184D2A5Eu
 #define SEEKABLE_MAGIC 0x8F92EAB1u
@@ -67,8 +67,8 @@ static ap_status wfail(ap_meta_writer *w, const char *what, ap_err *err)
     return ap_err_errno(err, AP_ERR_IO, errno, "%s: %s", w->rows_path, what);
 }
 
-ap_status ap_meta_writer_open(const char *dir, ap_meta_codec codec, int level,
-                              ap_meta_writer **out, ap_err *err)
+ap_status ap_meta_writer_open(const char *dir, ap_meta_codec codec, int level, ap_meta_writer **out,
+                              ap_err *err)
 {
     *out = NULL;
     ap_meta_writer *w = calloc(1, sizeof *w);
@@ -261,17 +261,17 @@ struct ap_meta {
     uint32_t nframes;
     uint64_t *c_off, *d_off; /* nframes + 1 prefix sums */
     uint64_t max_frame;
-    const uint8_t *idx;      /* mapped idx entries, or NULL */
+    const uint8_t *idx; /* mapped idx entries, or NULL */
     size_t idx_map_len;
-    entry *heap;             /* entries built by scanning when there is no idx */
+    entry *heap; /* entries built by scanning when there is no idx */
     uint64_t count;
-    uint64_t serial;         /* distinguishes readers in the per-thread frame cache */
+    uint64_t serial; /* distinguishes readers in the per-thread frame cache */
 };
 
 static atomic_uint_fast64_t g_serial = 1;
 
-static ap_status map_fd(int fd, uint64_t size, const char *path, const uint8_t **map,
-                        size_t *len, ap_err *err)
+static ap_status map_fd(int fd, uint64_t size, const char *path, const uint8_t **map, size_t *len,
+                        ap_err *err)
 {
     *len = (size_t)size;
     *map = NULL;
@@ -368,7 +368,8 @@ static void cache_key_init(void)
     pthread_key_create(&g_cache_key, cache_free);
 }
 
-static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size_t *len, ap_err *err)
+static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size_t *len,
+                           ap_err *err)
 {
     pthread_once(&g_cache_once, cache_key_init);
     frame_cache *c = pthread_getspecific(g_cache_key);
@@ -409,9 +410,9 @@ static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size
 ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size_t len, ap_err *err)
 {
     if (offset > m->stream_size || len > m->stream_size - offset)
-        return ap_err_set(err, AP_ERR_ARG, "%s: read of %zu bytes at %llu outside the %llu-byte rows",
-                          m->path, len, (unsigned long long)offset,
-                          (unsigned long long)m->stream_size);
+        return ap_err_set(err, AP_ERR_ARG,
+                          "%s: read of %zu bytes at %llu outside the %llu-byte rows", m->path, len,
+                          (unsigned long long)offset, (unsigned long long)m->stream_size);
     if (!m->zst) {
         if (len) memcpy(buf, m->map + offset, len);
         return AP_OK;
@@ -461,7 +462,8 @@ static ap_status check_idx(ap_meta *m, const char *idx_path, ap_err *err)
 {
     const ap_caps *caps = ap_caps_get();
     if (m->idx_map_len < 16 || memcmp(m->idx, AP_META_IDX_MAGIC, 8) != 0)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: not an annpack id index (wrong magic)", idx_path);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: not an annpack id index (wrong magic)",
+                          idx_path);
     uint64_t n = ap_le64(m->idx + 8);
     if (n > (m->idx_map_len - 16) / 24 || 16 + 24 * n != m->idx_map_len)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: size %zu does not fit %llu entries", idx_path,
@@ -475,13 +477,15 @@ static ap_status check_idx(ap_meta *m, const char *idx_path, ap_err *err)
             return ap_err_set(err, AP_ERR_FORMAT, "%s: ids not strictly ascending at entry %llu",
                               idx_path, (unsigned long long)i);
         if (e.off > m->stream_size || e.len > m->stream_size - e.off)
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: entry %llu (id %llu) points outside the rows",
-                              idx_path, (unsigned long long)i, (unsigned long long)e.id);
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s: entry %llu (id %llu) points outside the rows", idx_path,
+                              (unsigned long long)i, (unsigned long long)e.id);
         if (e.len > caps->meta_max_line)
-            return ap_err_set(err, AP_ERR_LIMIT,
-                              "%s: row of id %llu is %llu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)",
-                              idx_path, (unsigned long long)e.id, (unsigned long long)e.len,
-                              (unsigned long long)caps->meta_max_line);
+            return ap_err_set(
+                err, AP_ERR_LIMIT,
+                "%s: row of id %llu is %llu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)", idx_path,
+                (unsigned long long)e.id, (unsigned long long)e.len,
+                (unsigned long long)caps->meta_max_line);
         prev = e;
     }
     return AP_OK;
@@ -525,12 +529,14 @@ static ap_status scan_rows(ap_meta *m, ap_err *err)
             cJSON *j = NULL;
             ap_status st = ap_json_parse_strict(data + pos, len, what, &j, err);
             if (st) return st;
-            const cJSON *idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+            const cJSON *idit =
+                cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
             uint64_t id = 0;
             char w2[320];
             snprintf(w2, sizeof w2, "%s: \"id\"", what);
-            st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, w2, &id, err)
-                      : ap_err_set(err, AP_ERR_FORMAT, "%s: not a JSON object with an \"id\"", what);
+            st = idit
+                     ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, w2, &id, err)
+                     : ap_err_set(err, AP_ERR_FORMAT, "%s: not a JSON object with an \"id\"", what);
             cJSON_Delete(j);
             if (st) return st;
             if (n == cap) {
@@ -575,8 +581,9 @@ ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx, ap
         m->stream_size = m->map_len;
     }
     if (m->stream_size > caps->max_meta_bytes) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %llu bytes of rows exceed ANNPACK_MAX_META_BYTES (%llu)",
-                        rows_path, (unsigned long long)m->stream_size,
+        st = ap_err_set(err, AP_ERR_LIMIT,
+                        "%s: %llu bytes of rows exceed ANNPACK_MAX_META_BYTES (%llu)", rows_path,
+                        (unsigned long long)m->stream_size,
                         (unsigned long long)caps->max_meta_bytes);
         goto out;
     }
@@ -599,7 +606,8 @@ out:
     return AP_OK;
 }
 
-ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out, ap_err *err)
+ap_status ap_meta_open_files(const char *rows_path, const char *idx_path, ap_meta **out,
+                             ap_err *err)
 {
     *out = NULL;
     ap_meta_file rows = {.fd = -1, .name = rows_path}, idx = {.fd = -1, .name = idx_path};

@@ -28,7 +28,8 @@ static ap_status hash_field(const cJSON *o, const char *key, const char *name, c
     const char *s = *out;
     size_t n = strlen(s);
     int ok = n == 64;
-    for (size_t i = 0; ok && i < n; i++) ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
     if (!ok)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: field \"%s\" is not 64 lowercase hex digits",
                           name, key);
@@ -53,8 +54,8 @@ ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *er
 
 /* A layer file's root-relative path must be the layer path plus the file's own name, so
  * the root manifest and the layer's manifest name the same file. */
-static ap_status layer_file(const char *layer, const char *rel, const char *name,
-                            const char *field, ap_err *err)
+static ap_status layer_file(const char *layer, const char *rel, const char *name, const char *field,
+                            ap_err *err)
 {
     size_t n = strlen(layer);
     if (strncmp(rel, layer, n) != 0 || rel[n] != '/' || strchr(rel + n + 1, '/'))
@@ -63,8 +64,8 @@ static ap_status layer_file(const char *layer, const char *rel, const char *name
     return AP_OK;
 }
 
-ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name,
-                                 ap_root_manifest *m, ap_err *err)
+ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name, ap_root_manifest *m,
+                                 ap_err *err)
 {
     memset(m, 0, sizeof *m);
     m->raw = raw;

@@ -9,16 +9,16 @@
 #include "endian.h"
 #include "fp16.h"
 #include "fsops.h"
-#include "quant8.h"
 #include "mapping.h"
+#include "quant8.h"
 
 struct ap_sq8 {
     char *path;
     const uint8_t *map;
     size_t size;
     uint32_t dim, n_lists, n_vectors, stride;
-    float *vmin, *step;      /* aligned copies of the params */
-    uint64_t *first;         /* n_lists + 1: first vector of each list */
+    float *vmin, *step; /* aligned copies of the params */
+    uint64_t *first;    /* n_lists + 1: first vector of each list */
     const uint8_t *codes;
 };
 
@@ -32,8 +32,8 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     const char *p = s->path;
     const ap_annp_header *h = ap_annp_get_header(a);
     if (s->size < AP_SQ8_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: %zu bytes is shorter than the %u-byte header",
-                          p, s->size, AP_SQ8_HEADER_SIZE);
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %zu bytes is shorter than the %u-byte header", p,
+                          s->size, AP_SQ8_HEADER_SIZE);
     const uint8_t *m = s->map;
     if (ap_le32(m) != AP_SQ8_MAGIC)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: bad magic 0x%08x (not an int8 sidecar)", p,
@@ -49,9 +49,8 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     s->n_vectors = ap_le32(m + 20);
     s->stride = ap_le32(m + 24);
     if (s->dim != h->dim || s->n_lists != h->n_lists || s->n_vectors != h->n_vectors)
-        return ap_err_set(err, AP_ERR_VERIFY,
-                          "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u", p, s->dim,
-                          s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
+        return ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u",
+                          p, s->dim, s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
                           h->n_vectors);
     if (s->stride != ap_sq8_stride(s->dim))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: stride %u (need %u for dim %u)", p, s->stride,
@@ -90,8 +89,8 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
         ap_annp_list_get(a, l, &al);
         uint32_t c = ap_le32(m + cnt + 4ull * l);
         if (c != al.count)
-            return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u",
-                              p, l, c, ap_annp_path(a), al.count);
+            return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u", p,
+                              l, c, ap_annp_path(a), al.count);
         s->first[l] = at;
         at += c;
     }
@@ -100,8 +99,8 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a,
-                         ap_sq8 **out, ap_err *err)
+ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a, ap_sq8 **out,
+                         ap_err *err)
 {
     *out = NULL;
     ap_sq8 *s = calloc(1, sizeof *s);

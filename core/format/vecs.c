@@ -29,8 +29,9 @@ static ap_status validate(ap_vecs *v, ap_vecs_kind kind, ap_err *err)
     int32_t d = (int32_t)ap_le32(v->map);
     uint32_t max = ap_caps_get()->max_dim;
     if (d <= 0)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: row 0: dim %d is not positive (is this an %s file?)",
-                          v->path, d, ext);
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: row 0: dim %d is not positive (is this an %s file?)", v->path, d,
+                          ext);
     if ((uint32_t)d > max)
         return ap_err_set(err, AP_ERR_LIMIT, "%s: dim %d exceeds ANNPACK_MAX_DIM (%u)", v->path, d,
                           max);
@@ -123,15 +124,15 @@ const int32_t *ap_vecs_i32(const ap_vecs *v, size_t i)
     return (const int32_t *)(const void *)(v->map + i * (4 + 4 * (size_t)v->dim) + 4);
 }
 
-ap_status ap_ivecs_write(const char *path, const int32_t *rows, size_t n, uint32_t dim,
-                         ap_err *err)
+ap_status ap_ivecs_write(const char *path, const int32_t *rows, size_t n, uint32_t dim, ap_err *err)
 {
     size_t row = 4 + 4 * (size_t)dim;
     uint8_t *buf = malloc(n ? n * row : 1);
     if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu rows", n);
     for (size_t i = 0; i < n; i++) {
         ap_put32(buf + i * row, dim);
-        for (uint32_t j = 0; j < dim; j++) ap_put32(buf + i * row + 4 + 4 * j, (uint32_t)rows[i * dim + j]);
+        for (uint32_t j = 0; j < dim; j++)
+            ap_put32(buf + i * row + 4 + 4 * j, (uint32_t)rows[i * dim + j]);
     }
     ap_status st = ap_write_file_atomic(path, buf, n * row, 0644, err);
     free(buf);

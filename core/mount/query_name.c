@@ -146,8 +146,7 @@ void ap_query_free(ap_query *q)
     q->text = NULL;
 }
 
-ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, float *out,
-                                 ap_err *err)
+ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, float *out, ap_err *err)
 {
     size_t cap = 4 * (size_t)dim;
     if (len > ap_query_vector_len(2 * dim) + 4)

@@ -134,7 +134,9 @@ static size_t piece(const ap_vpack *vp, uint64_t off, uint8_t *buf, size_t len)
     uint64_t cent_end = AP_ANNP_HEADER_SIZE + (uint64_t)nl * dim * 4;
     if (off < AP_ANNP_HEADER_SIZE) {
         uint8_t hdr[AP_ANNP_HEADER_SIZE];
-        ap_annp_header h = {.dim = dim, .n_lists = nl, .n_vectors = (uint32_t)v->live,
+        ap_annp_header h = {.dim = dim,
+                            .n_lists = nl,
+                            .n_vectors = (uint32_t)v->live,
                             .offset_table_pos = x->list_off[nl]};
         ap_annp_header_encode(&h, hdr);
         size_t n = AP_ANNP_HEADER_SIZE - off < len ? AP_ANNP_HEADER_SIZE - off : len;
@@ -189,7 +191,8 @@ static size_t piece(const ap_vpack *vp, uint64_t off, uint8_t *buf, size_t len)
     return n;
 }
 
-ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
+ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len,
+                                ap_err *err)
 {
     const ap_view *v = vp->v;
     if (off > vp->x.annp_size || len > vp->x.annp_size - off)
@@ -210,7 +213,6 @@ ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, siz
 }
 
 /* --- the merged int8 sidecar ------------------------------------------------------------- */
-
 
 static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L)
 {
@@ -297,7 +299,8 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         else
             hi = mid;
     }
-    while (lo < L->nl && x->list_first[lo + 1] <= k) lo++; /* skip empty lists */
+    while (lo < L->nl && x->list_first[lo + 1] <= k)
+        lo++; /* skip empty lists */
     size_t n = L->stride - in < len ? L->stride - in : len;
     memcpy(buf, merged_codes(vp, lo, k, L->stride) + in, n);
     return n;
@@ -336,7 +339,7 @@ uint64_t ap_vpack_meta_size(const ap_vpack *vp)
 {
     const ap_view *v = vp->v;
     return vp->meta_pass ? ap_meta_stream_size(ap_pack_meta(v->layers[0].pack))
-                              : vp->x.row_off[vp->x.nrows];
+                         : vp->x.row_off[vp->x.nrows];
 }
 
 ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
@@ -366,7 +369,8 @@ ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t
     for (uint64_t r = lo; len; r++) {
         char *row = NULL;
         size_t rl = 0;
-        st = ap_meta_get(ap_pack_meta(v->layers[x->row_layer[r]].pack), x->row_id[r], &row, &rl, err);
+        st = ap_meta_get(ap_pack_meta(v->layers[x->row_layer[r]].pack), x->row_id[r], &row, &rl,
+                         err);
         if (st) return st;
         if (rl + 1 != x->row_off[r + 1] - x->row_off[r]) {
             free(row);

@@ -10,8 +10,8 @@
 
 #include "annpack/caps.h"
 #include "annpack/format.h"
-#include "fsops.h"
 #include "coarse.h"
+#include "fsops.h"
 #include "ivf.h"
 #include "json.h"
 #include "manifest.h"
@@ -26,8 +26,8 @@ struct ap_pack {
     ap_annp *annp;
     ap_meta *meta;
     ap_embedder *emb;
-    ap_sq8 *sq8; /* the int8 sidecar when the manifest lists pack.sq8 */
-    ap_src src[SRC_COUNT]; /* fd -1 where the pack has no such file */
+    ap_sq8 *sq8;             /* the int8 sidecar when the manifest lists pack.sq8 */
+    ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
 };
 
@@ -72,9 +72,8 @@ static ap_status check_unlisted(int dirfd, const ap_pack *p, bool delta, const c
 }
 
 /* Reads and checks the pack's own manifest (unless the caller read it). */
-static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *raw,
-                               size_t raw_len, const ap_pack_expect *ex, const ap_checks *cx,
-                               ap_err *err)
+static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *raw, size_t raw_len,
+                               const ap_pack_expect *ex, const ap_checks *cx, ap_err *err)
 {
     char *name = ap_path_join(p->dir, AP_MANIFEST);
     if (!name) {
@@ -88,8 +87,8 @@ static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *
         if (!st) {
             st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &raw_len, err);
             if (st == AP_ERR_LIMIT)
-                st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes",
-                                name, (unsigned)AP_MAX_MANIFEST_BYTES);
+                st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
+                                (unsigned)AP_MAX_MANIFEST_BYTES);
             ap_src_close(&s);
         }
         if (!st && ex && ex->sha256_manifest) {
@@ -99,8 +98,10 @@ static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *
                 st = ap_err_set(err, AP_ERR_VERIFY,
                                 "%s: sha256 mismatch (root manifest %.16s..., file %.16s...)", name,
                                 ex->sha256_manifest, hex);
-            if (st) ap_report_failp(cx->rep, "sha256", prefix, AP_MANIFEST, st, err);
-            else ap_report_okp(cx->rep, "sha256", prefix, AP_MANIFEST);
+            if (st)
+                ap_report_failp(cx->rep, "sha256", prefix, AP_MANIFEST, st, err);
+            else
+                ap_report_okp(cx->rep, "sha256", prefix, AP_MANIFEST);
         }
         if (st) {
             free(raw);
@@ -152,10 +153,11 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
         ap_status st = ap_src_open(dirfd, f->path, p->dir, s, err);
         const char *check = st == AP_ERR_VERIFY ? "path" : "sha256";
         if (st == AP_ERR_NOTFOUND)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing",
-                            p->dir, f->path);
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing", p->dir,
+                            f->path);
         if (st) return ap_report_failp(cx->rep, check, prefix, f->path, st, err);
-        if (!st && ex && slot == SRC_ANNPACK) st = agree(p, f->path, ex->sha256_annpack, f->sha256, err);
+        if (!st && ex && slot == SRC_ANNPACK)
+            st = agree(p, f->path, ex->sha256_annpack, f->sha256, err);
         if (!st && ex && slot == SRC_META) st = agree(p, f->path, ex->sha256_meta, f->sha256, err);
         if (!st && cx->hash) st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
         if (slot < 0) ap_src_close(&tmp);
@@ -206,7 +208,8 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
         free(raw);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
-    for (int k = 0; k < SRC_COUNT; k++) p->src[k].fd = -1;
+    for (int k = 0; k < SRC_COUNT; k++)
+        p->src[k].fd = -1;
     if (!(p->coarse = malloc(sizeof *p->coarse))) {
         ap_pack_close(p);
         free(raw);
@@ -221,7 +224,8 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     }
     if (!given) ap_report_okp(cx->rep, "manifest", prefix, AP_MANIFEST);
     /* A delta directory verified on its own is recognised by its delta manifest. */
-    bool delta = ex ? ex->delta : faccessat(dirfd, AP_DELTA_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+    bool delta =
+        ex ? ex->delta : faccessat(dirfd, AP_DELTA_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
     if (cx->hash && (st = check_unlisted(dirfd, p, delta, prefix, cx, err))) goto out;
     if ((st = open_files(dirfd, p, prefix, ex, cx, err))) goto out;
     if ((st = open_readers(p, err))) {
@@ -265,7 +269,8 @@ void ap_pack_close(ap_pack *p)
     ap_meta_close(p->meta);
     ap_embedder_free(p->emb);
     ap_pack_manifest_free(&p->m);
-    for (int k = 0; k < SRC_COUNT; k++) ap_src_close(&p->src[k]);
+    for (int k = 0; k < SRC_COUNT; k++)
+        ap_src_close(&p->src[k]);
     if (p->coarse) ap_coarse_cache_free(p->coarse);
     free(p->coarse);
     free(p->dir);
@@ -337,7 +342,6 @@ ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint3
     ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
     return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }
-
 
 static int cmp_u32(const void *a, const void *b)
 {

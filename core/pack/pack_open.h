@@ -7,10 +7,10 @@
 #include <stdbool.h>
 
 #include "annpack/pack.h"
-#include "manifest.h"
 #include "digest.h"
-#include "source.h"
+#include "manifest.h"
 #include "report.h"
+#include "source.h"
 
 /* What the opener checks besides structure. */
 typedef struct ap_checks {

@@ -35,9 +35,11 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
         for (uint32_t j = 0; j < l.count; j++) {
             uint64_t pos = start + j;
             if (v->layers[0].dead[pos >> 3] & (1u << (pos & 7))) continue;
-            x->items[n++] = (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
+            x->items[n++] =
+                (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
         }
-        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) x->items[n++] = v->ditems[d];
+        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++)
+            x->items[n++] = v->ditems[d];
         off += ap_annp_list_bytes(n - x->list_first[i], dim);
     }
     x->list_first[nl] = n;
@@ -53,7 +55,8 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
 ap_status ap_merged_rows(const ap_view *v, ap_merged *x, ap_err *err)
 {
     uint64_t cap = 0;
-    for (uint32_t l = 0; l < v->nlayers; l++) cap += ap_meta_count(ap_pack_meta(v->layers[l].pack));
+    for (uint32_t l = 0; l < v->nlayers; l++)
+        cap += ap_meta_count(ap_pack_meta(v->layers[l].pack));
     uint64_t *rows = malloc((cap ? cap : 1) * 3 * sizeof *rows); /* (id, layer, len) */
     if (!rows) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     uint64_t nr = 0;
@@ -129,4 +132,3 @@ void ap_merged_free(ap_merged *x)
     tables_free(x);
     free(x);
 }
-

@@ -8,8 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +22,8 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
-#include "pack_write.h"
 #include "ops.h"
+#include "pack_write.h"
 #include "view.h"
 
 /* Test hook: ANNPACK_TEST_CRASH_AT=STEP kills the process with SIGKILL when it reaches
@@ -48,8 +48,10 @@ ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint6
         const char *le = nl ? nl : end;
         line++;
         const char *a = p, *b = le;
-        while (a < b && (*a == ' ' || *a == '\t' || *a == '\r')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r')) b--;
+        while (a < b && (*a == ' ' || *a == '\t' || *a == '\r'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r'))
+            b--;
         p = nl ? nl + 1 : end;
         if (a == b) continue;
         uint64_t id = 0;
@@ -229,8 +231,8 @@ out:
 
 /* ---- changing a packset ------------------------------------------------------------ */
 
-ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
-                          ap_change *c, ap_err *err)
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what, ap_change *c,
+                          ap_err *err)
 {
     static const ap_change_opts none = {0};
     if (!co) co = &none;
@@ -311,7 +313,8 @@ cJSON *ap_change_next_root(const ap_change *c, size_t keep, ap_err *err)
         ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    while (cJSON_GetArraySize(d) > (int)keep) cJSON_DeleteItemFromArray(d, (int)keep);
+    while (cJSON_GetArraySize(d) > (int)keep)
+        cJSON_DeleteItemFromArray(d, (int)keep);
     return r;
 }
 
@@ -322,7 +325,8 @@ ap_status ap_root_add_delta(cJSON *root, const char *dir, uint64_t seq, const ch
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(root, "base");
     const cJSON *bh = base ? cJSON_GetObjectItemCaseSensitive(base, "sha256_annpack") : NULL;
     if (!arr || !bh || !cJSON_IsArray(arr) || !cJSON_IsString(bh) || !bh->valuestring)
-        return ap_err_set(err, AP_ERR_INTERNAL, "%s: root manifest without deltas or base hash", dir);
+        return ap_err_set(err, AP_ERR_INTERNAL, "%s: root manifest without deltas or base hash",
+                          dir);
     cJSON *d = cJSON_CreateObject();
     if (!d) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddItemToArray(arr, d);
@@ -374,8 +378,8 @@ ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err
         return ap_err_errno(err, AP_ERR_IO, errno, "%s", out);
     }
     if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS, "%s exists and is not a directory; refusing to replace it",
-                          out);
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a directory; refusing to replace it", out);
     *exists = true;
     if (force || ap_dir_entries(out) == 0) return AP_OK;
     char *sig = ap_path_join(out, AP_SIGNATURE);
@@ -425,15 +429,15 @@ static ap_status check_base_output(const char *dir, bool force, bool *replace, a
         return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
     }
     if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS, "%s exists and is not a directory; refusing to replace it",
-                          dir);
+        return ap_err_set(err, AP_ERR_EXISTS,
+                          "%s exists and is not a directory; refusing to replace it", dir);
     *replace = true;
     if (force || ap_dir_entries(dir) == 0) return AP_OK;
     char *ps = NULL;
     if (ap_enclosing_packset(dir, &ps)) {
-        ap_status st = ap_err_set(err, AP_ERR_EXISTS,
-                                  "%s is inside the packset %s; refusing to replace it (use --force)",
-                                  dir, ps);
+        ap_status st = ap_err_set(
+            err, AP_ERR_EXISTS, "%s is inside the packset %s; refusing to replace it (use --force)",
+            dir, ps);
         free(ps);
         return st;
     }
@@ -580,10 +584,17 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         if (nd == 0 || del[nd - 1] != del[i]) del[nd++] = del[i];
     if ((st = ap_mkdtemp_beside(o->out_dir, &tmp, err))) goto out;
     if (o->add_csv) {
-        ap_build_opts bo = {.input_csv = o->add_csv, .text_col = o->text_col, .id_col = o->id_col,
-                            .output_dir = tmp, .lists = o->lists, .seed = o->seed,
-                            .meta_codec = o->meta_codec, .force = true, .embedder_json = emb,
-                            .progress = o->progress, .progress_ud = o->progress_ud};
+        ap_build_opts bo = {.input_csv = o->add_csv,
+                            .text_col = o->text_col,
+                            .id_col = o->id_col,
+                            .output_dir = tmp,
+                            .lists = o->lists,
+                            .seed = o->seed,
+                            .meta_codec = o->meta_codec,
+                            .force = true,
+                            .embedder_json = emb,
+                            .progress = o->progress,
+                            .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
         if ((st = ap_pack_build(&bo, NULL, err))) goto out;
     } else {
@@ -595,8 +606,8 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         ap_meta_writer_free(w);
         cJSON *bb = cJSON_CreateObject();
         cJSON_AddStringToObject(bb, "input", "none (delete-only delta)");
-        ap_pack_spec sp = {.emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec,
-                           .build = bb};
+        ap_pack_spec sp = {
+            .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
         if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
         cJSON_Delete(bb);
         ap_embedder_free(e);
@@ -609,7 +620,8 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         size_t rl;
         if (ap_meta_get(meta, del[i], &row, &rl, NULL) == AP_OK) {
             free(row);
-            st = ap_err_set(err, AP_ERR_ARG, "id %llu is both added (in %s) and deleted in one delta",
+            st = ap_err_set(err, AP_ERR_ARG,
+                            "id %llu is both added (in %s) and deleted in one delta",
                             (unsigned long long)del[i], o->add_csv);
             goto out;
         }

@@ -22,14 +22,14 @@ typedef struct ap_change {
     const char *dir;
     int lock_fd;
     ap_root_manifest m;
-    char *base_dir;     /* dir/base path */
-    bool was_signed;    /* DIR/pack.manifest.json.sig was present */
+    char *base_dir;  /* dir/base path */
+    bool was_signed; /* DIR/pack.manifest.json.sig was present */
 } ap_change;
 
 /* Locks, verifies and loads the packset dir for a change. what names the operation in
  * messages ("append", "revert"...). On error nothing is held. */
-ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
-                          ap_change *c, ap_err *err);
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what, ap_change *c,
+                          ap_err *err);
 void ap_change_end(ap_change *c);
 
 /* The root manifest of the next version: the loaded one with version + 1 and only its

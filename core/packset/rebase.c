@@ -12,9 +12,9 @@
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
-#include "pack_write.h"
-#include "ops.h"
 #include "merge.h"
+#include "ops.h"
+#include "pack_write.h"
 #include "view.h"
 
 typedef struct id_item {
@@ -61,7 +61,8 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for %llu vectors", (unsigned long long)n);
         goto out;
     }
-    for (uint64_t i = 0; i < n; i++) items[i] = (id_item){ap_item_id(&x->items[i]), x->items[i].vec};
+    for (uint64_t i = 0; i < n; i++)
+        items[i] = (id_item){ap_item_id(&x->items[i]), x->items[i].vec};
     /* The new base holds the live set in ascending id order. */
     qsort(items, n, sizeof *items, cmp_id_item);
     for (uint64_t i = 0; i < n; i++) {
@@ -98,9 +99,17 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     ap_json_add_u64(from, "version", ap_view_version(v));
     cJSON_AddStringToObject(from, "root_manifest_sha256", hr);
     ap_json_add_u64(from, "deltas", ap_view_n_deltas(v));
-    ap_pack_spec sp = {.emb = ap_view_embedder(v), .n = n, .vecs = vecs, .ids = ids,
-                       .lists = lists, .seed = seed, .codec = AP_META_ZSTD, .build = build,
-                       .sq8 = ap_view_has_sq8(v), .progress = progress, .progress_ud = progress_ud};
+    ap_pack_spec sp = {.emb = ap_view_embedder(v),
+                       .n = n,
+                       .vecs = vecs,
+                       .ids = ids,
+                       .lists = lists,
+                       .seed = seed,
+                       .codec = AP_META_ZSTD,
+                       .build = build,
+                       .sq8 = ap_view_has_sq8(v),
+                       .progress = progress,
+                       .progress_ud = progress_ud};
     if ((st = ap_pack_finish(base, &sp, NULL, err))) goto out;
     if ((st = ap_root_write(tmp, ap_view_version(v) + 1, "base", NULL, 0,
                             cJSON_GetObjectItemCaseSensitive(v->root.root, "expires"), err)))

@@ -53,7 +53,8 @@ static ap_status check_delta(const char *delta_dir, const char *base_dir, const 
         char *p = ap_path_join(delta_dir, f->string);
         char hex[AP_SHA256_HEX];
         uint64_t size;
-        st = p ? ap_sha256_file(p, hex, &size, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        st =
+            p ? ap_sha256_file(p, hex, &size, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         if (!st && strcmp(hex, want) != 0)
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: sha256 mismatch with %s", p, dm);
         free(p);
@@ -66,7 +67,8 @@ static ap_status check_delta(const char *delta_dir, const char *base_dir, const 
                         delta_dir, bhash, base_hex);
         goto out;
     }
-    if ((st = ap_pack_open(base_dir, &bp, err)) || (st = ap_pack_open(delta_dir, &dp, err))) goto out;
+    if ((st = ap_pack_open(base_dir, &bp, err)) || (st = ap_pack_open(delta_dir, &dp, err)))
+        goto out;
     if (ap_annp_get_header(ap_pack_annp(bp))->dim != ap_annp_get_header(ap_pack_annp(dp))->dim) {
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u differs from the base dim %u", delta_dir,
                         ap_annp_get_header(ap_pack_annp(dp))->dim,
@@ -284,8 +286,8 @@ static bool same_dir(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir,
-                                   const ap_change_opts *co, uint64_t *seq_out, ap_err *err)
+ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, const ap_change_opts *co,
+                                   uint64_t *seq_out, ap_err *err)
 {
     ap_change c;
     char *deltas = NULL, *target = NULL, *tmp = NULL;
@@ -363,14 +365,14 @@ out:
     return st;
 }
 
-ap_status ap_packset_revert(const char *ps, uint64_t to_seq, const ap_change_opts *co,
-                            ap_err *err)
+ap_status ap_packset_revert(const char *ps, uint64_t to_seq, const ap_change_opts *co, ap_err *err)
 {
     ap_change c;
     ap_status st = ap_change_begin(ps, co, "change", &c, err);
     if (st) return st;
     size_t keep = 0, n = c.m.ndeltas;
-    while (keep < n && c.m.deltas[keep].seq <= to_seq) keep++;
+    while (keep < n && c.m.deltas[keep].seq <= to_seq)
+        keep++;
     if (to_seq > max_seq(&c)) {
         st = ap_err_set(err, AP_ERR_ARG, "--to %llu is after the last seq %llu of %s",
                         (unsigned long long)to_seq, (unsigned long long)max_seq(&c), ps);
@@ -390,7 +392,8 @@ ap_status ap_packset_revert(const char *ps, uint64_t to_seq, const ap_change_opt
     for (size_t i = keep; i < n; i++) {
         const char *p = c.m.deltas[i].path;
         bool used = ap_paths_overlap(p, c.m.base_path);
-        for (size_t k = 0; k < keep && !used; k++) used = ap_paths_overlap(p, c.m.deltas[k].path);
+        for (size_t k = 0; k < keep && !used; k++)
+            used = ap_paths_overlap(p, c.m.deltas[k].path);
         ap_err e = {0};
         if (used)
             ap_log(AP_LOG_WARN, "revert", "%s/%s: left in place: a kept layer uses it", ps, p);
@@ -430,7 +433,8 @@ ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
     for (size_t i = 0; i <= m.nfiles && !st; i++) {
         const char *name = i == m.nfiles ? AP_MANIFEST : m.files[i].path;
         char *src = ap_path_join(base_dir, name), *dst = ap_path_join(b, name);
-        st = src && dst ? ap_copy_file(src, dst, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        st = src && dst ? ap_copy_file(src, dst, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         free(src);
         free(dst);
     }
@@ -477,7 +481,8 @@ out:
     free(b);
     free(d);
     free(bann);
-    for (size_t i = 0; paths && i < n; i++) free(paths[i]);
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
     free(paths);
     free(refs);
     return st;

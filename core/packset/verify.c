@@ -49,7 +49,8 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (uint64_t i = 0; i < n; i++) ap_meta_entry(meta, i, &es[i].id, &es[i].off, &es[i].len);
+    for (uint64_t i = 0; i < n; i++)
+        ap_meta_entry(meta, i, &es[i].id, &es[i].off, &es[i].len);
     qsort(es, n, sizeof *es, cmp_off);
     uint64_t pos = 0, cbeg = 0, clen = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -78,7 +79,8 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
             if ((st = ap_meta_read_stream(meta, cbeg, chunk, clen, err))) goto out;
         }
         const char *row = chunk + (es[i].off - cbeg);
-        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the chunk holds the row */
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the chunk holds the
+         * row */
         if (need == es[i].len + 1 && row[es[i].len] != '\n') {
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: row of id %llu is not followed by a newline",
                             name, (unsigned long long)es[i].id);
@@ -135,12 +137,14 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
         for (uint32_t j = 0; j < l.count; j++) {
             uint64_t id = ap_annp_list_id(&l, j);
             ids[at++] = id;
-            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j), h->dim);
+            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j),
+                            h->dim);
             double s = 0;
             for (uint32_t d = 0; d < h->dim; d++) {
                 if (!isfinite(v[d])) {
-                    st = ap_err_set(err, AP_ERR_VERIFY, "%s: list %u: vector of id %llu is not finite",
-                                    aname, li, (unsigned long long)id);
+                    st = ap_err_set(err, AP_ERR_VERIFY,
+                                    "%s: list %u: vector of id %llu is not finite", aname, li,
+                                    (unsigned long long)id);
                     goto out;
                 }
                 s += (double)v[d] * v[d];
@@ -152,7 +156,8 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
                 goto out;
             }
         }
-        if (o->progress && (li & 0xff) == 0) o->progress(o->progress_ud, "verify lists", li, h->n_lists);
+        if (o->progress && (li & 0xff) == 0)
+            o->progress(o->progress_ud, "verify lists", li, h->n_lists);
     }
     qsort(ids, n, sizeof *ids, cmp_u64);
     for (uint64_t i = 1; i < n; i++)
@@ -173,7 +178,8 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
         if (id != ids[i]) {
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: id %llu has %s", mname,
                             (unsigned long long)(id < ids[i] ? id : ids[i]),
-                            id < ids[i] ? "a metadata row but no vector" : "a vector but no metadata row");
+                            id < ids[i] ? "a metadata row but no vector"
+                                        : "a vector but no metadata row");
             goto out;
         }
     }
@@ -212,10 +218,15 @@ static ap_status verify(const char *dir, const ap_verify_opts *opts, bool requir
     ap_report r = ap_report_new(dir, "pack", o->deep);
     if (report_out) *report_out = NULL;
     if (!r.root) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_view_open_opts vo = {.keys = o->pubkeys, .nkeys = o->npubkeys, .sig_path = o->sig_path,
+    ap_view_open_opts vo = {.keys = o->pubkeys,
+                            .nkeys = o->npubkeys,
+                            .sig_path = o->sig_path,
                             .allow_expired = o->allow_expired,
-                            .checks = {.hash = true, .deep = o->deep, .rep = &r,
-                                       .progress = o->progress, .progress_ud = o->progress_ud}};
+                            .checks = {.hash = true,
+                                       .deep = o->deep,
+                                       .rep = &r,
+                                       .progress = o->progress,
+                                       .progress_ud = o->progress_ud}};
     ap_view *v = NULL;
     ap_view_trust t;
     ap_status st = ap_view_open_ex(dir, &vo, &v, &t, err);

@@ -13,8 +13,8 @@
 #include "annpack/sign.h"
 #include "fp16.h"
 #include "fsops.h"
-#include "kmeans.h"
 #include "json.h"
+#include "kmeans.h"
 #include "manifest.h"
 #include "view.h"
 
@@ -149,8 +149,8 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
             ap_annp_list_get(a, li, &list);
             for (uint32_t j = 0; j < list.count; j++, pos++) {
                 if (v->layers[l].dead[pos >> 3] & (1u << (pos & 7))) continue;
-                v->ditems[k++] = (ap_item){.idp = list.ids + 8ull * j,
-                                           .vec = list.vecs + 2ull * dim * j, .layer = l};
+                v->ditems[k++] = (ap_item){
+                    .idp = list.ids + 8ull * j, .vec = list.vecs + 2ull * dim * j, .layer = l};
             }
         }
     }
@@ -159,14 +159,17 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     for (size_t at = 0; at < k && !st; at += GROUP_BLOCK) {
         size_t m = k - at < GROUP_BLOCK ? k - at : GROUP_BLOCK;
         for (size_t i = 0; i < m; i++)
-            ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec, dim);
+            ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec,
+                            dim);
         st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
     }
     if (st) goto out;
     v->nditems = k;
     /* Counting sort by list, stable. */
-    for (size_t i = 0; i < k; i++) v->dstart[assign[i] + 1]++;
-    for (uint32_t c = 0; c < nl; c++) v->dstart[c + 1] += v->dstart[c];
+    for (size_t i = 0; i < k; i++)
+        v->dstart[assign[i] + 1]++;
+    for (uint32_t c = 0; c < nl; c++)
+        v->dstart[c + 1] += v->dstart[c];
     ap_item *sorted = malloc((k ? k : 1) * sizeof *sorted);
     size_t *fill = malloc((nl + 1ull) * sizeof *fill);
     if (!sorted || !fill) {
@@ -176,7 +179,8 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
         goto out;
     }
     memcpy(fill, v->dstart, (nl + 1ull) * sizeof *fill);
-    for (size_t i = 0; i < k; i++) sorted[fill[assign[i]]++] = v->ditems[i];
+    for (size_t i = 0; i < k; i++)
+        sorted[fill[assign[i]]++] = v->ditems[i];
     free(v->ditems);
     v->ditems = sorted;
     free(fill);
@@ -258,7 +262,8 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
     if ((st = group_deltas(v, err))) return st;
     if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    for (uint32_t l = 0; l < v->nlayers; l++) v->layer_seq[l] = v->layers[l].seq;
+    for (uint32_t l = 0; l < v->nlayers; l++)
+        v->layer_seq[l] = v->layers[l].seq;
     if ((st = encode_deltas(v, err))) return st;
     v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
                       .coarse = &v->coarse,
@@ -353,8 +358,8 @@ ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q
     return ap_embedder_embed(ap_view_embedder(v), text, len, q, err);
 }
 
-ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
-                         ap_hit *hits, uint32_t *n, ap_err *err)
+ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe, ap_hit *hits,
+                         uint32_t *n, ap_err *err)
 {
     ap_search_params p = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
     return ap_ivf_search(&v->ivf, q, &p, hits, n, NULL, err);
@@ -389,7 +394,8 @@ ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len
                           ap_err *err)
 {
     int32_t l = ap_view_live_layer(v, id);
-    if (l < 0) return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu is deleted", (unsigned long long)id);
+    if (l < 0)
+        return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu is deleted", (unsigned long long)id);
     ap_status st = ap_meta_get(ap_pack_meta(v->layers[l].pack), id, row, len, err);
     if (st == AP_ERR_NOTFOUND)
         return ap_err_set(err, AP_ERR_NOTFOUND, "id %llu not found", (unsigned long long)id);
@@ -429,8 +435,9 @@ static cJSON *layer_counts(const ap_view *v, uint32_t l)
     }
     cJSON *o = cJSON_CreateObject();
     ap_json_add_u64(o, "seq", v->layers[l].seq);
-    cJSON_AddStringToObject(o, "path", l == 0 ? (v->root.base_path ? v->root.base_path : ".")
-                                              : v->root.deltas[l - 1].path);
+    cJSON_AddStringToObject(o, "path",
+                            l == 0 ? (v->root.base_path ? v->root.base_path : ".")
+                                   : v->root.deltas[l - 1].path);
     ap_json_add_u64(o, "rows", ap_meta_count(m));
     if (l > 0) {
         ap_json_add_u64(o, "adds", adds);
@@ -462,7 +469,8 @@ char *ap_view_status_json(const ap_view *v)
     ap_json_add_u64(o, "n_lists", ap_view_n_lists(v));
     cJSON_AddItemToObject(o, "base", layer_counts(v, 0));
     cJSON *d = cJSON_AddArrayToObject(o, "deltas");
-    for (uint32_t l = 1; l < v->nlayers; l++) cJSON_AddItemToArray(d, layer_counts(v, l));
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        cJSON_AddItemToArray(d, layer_counts(v, l));
     ap_json_add_u64(o, "live", v->live);
     char *s = ap_json_render(o, NULL);
     cJSON_Delete(o);

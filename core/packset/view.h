@@ -25,8 +25,6 @@ typedef struct ap_mention {
     uint32_t layer;
 } ap_mention;
 
-
-
 struct ap_view {
     char *dir;
     bool packset;
@@ -40,9 +38,9 @@ struct ap_view {
     size_t *dstart; /* n_lists + 1 */
     ap_item *ditems;
     size_t nditems;
-    uint64_t *layer_seq; /* layer index -> seq */
-    uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
-    ap_ivf ivf;          /* the search engine's view of all of the above */
+    uint64_t *layer_seq;    /* layer index -> seq */
+    uint8_t *dcodes;        /* sq8 codes of ditems under the base's params (or NULL) */
+    ap_ivf ivf;             /* the search engine's view of all of the above */
     ap_coarse_cache coarse; /* its centroid codes, built on first use */
 };
 

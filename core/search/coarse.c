@@ -89,8 +89,10 @@ static int32_t mth_largest(const int32_t *s, uint32_t n, uint32_t m, int32_t *tm
         int32_t pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
         int64_t i = lo, j = hi;
         while (i <= j) {
-            while (tmp[i] > pivot) i++;
-            while (tmp[j] < pivot) j--;
+            while (tmp[i] > pivot)
+                i++;
+            while (tmp[j] < pivot)
+                j--;
             if (i <= j) {
                 int32_t t = tmp[i];
                 tmp[i++] = tmp[j];
@@ -107,8 +109,8 @@ static int32_t mth_largest(const int32_t *s, uint32_t n, uint32_t m, int32_t *tm
     return tmp[k];
 }
 
-uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float *q,
-                         uint32_t probe, ap_coarse_work *wk, uint32_t *lists)
+uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float *q, uint32_t probe,
+                         ap_coarse_work *wk, uint32_t *lists)
 {
     const uint32_t n = c->n_lists, m = AP_COARSE_SHORTLIST(probe);
     ap_sq8_weights(c->step, c->dim, c->stride, q, wk->w);
@@ -121,7 +123,8 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
     uint32_t ng = 0;
     for (uint32_t i0 = 0; i0 < n; i0 += 8) {
         int32_t mx = is[i0];
-        for (uint32_t i = i0 + 1; i < i0 + 8 && i < n; i++) mx = is[i] > mx ? is[i] : mx;
+        for (uint32_t i = i0 + 1; i < i0 + 8 && i < n; i++)
+            mx = is[i] > mx ? is[i] : mx;
         wk->tmp[ng++] = mx;
     }
     int32_t g = ng >= m ? mth_largest(wk->tmp, ng, m, wk->tmp + ng) : INT32_MIN;
@@ -129,7 +132,8 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
     for (uint32_t i = 0; i < n; i++)
         if (is[i] >= g) wk->tmp[nc++] = (int32_t)i;
     int32_t *cs = wk->tmp + nc;
-    for (uint32_t i = 0; i < nc; i++) cs[i] = is[wk->tmp[i]];
+    for (uint32_t i = 0; i < nc; i++)
+        cs[i] = is[wk->tmp[i]];
     int32_t floor = mth_largest(cs, nc, m < nc ? m : nc, cs + nc);
     uint32_t ns = 0;
     for (uint32_t i = 0; i < nc; i++)
@@ -139,7 +143,8 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
     /* Re-score the shortlist exactly (rows fetched first) and keep the probe best. */
     for (uint32_t i = 0; i < ns; i++) {
         const char *row = (const char *)(centroids + (size_t)lists[i] * c->dim);
-        for (uint32_t o = 0; o < c->dim * 4; o += 64) __builtin_prefetch(row + o, 0, 3);
+        for (uint32_t o = 0; o < c->dim * 4; o += 64)
+            __builtin_prefetch(row + o, 0, 3);
     }
     ap_topk t;
     ap_topk_init(&t, wk->heap, probe);
@@ -148,6 +153,7 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
         ap_topk_push(&t, lists[i], sc, 0);
     }
     uint32_t np = ap_topk_finish(&t);
-    for (uint32_t i = 0; i < np; i++) lists[i] = (uint32_t)wk->heap[i].id;
+    for (uint32_t i = 0; i < np; i++)
+        lists[i] = (uint32_t)wk->heap[i].id;
     return np;
 }

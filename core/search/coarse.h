@@ -49,17 +49,17 @@ const ap_coarse *ap_coarse_cache_get(ap_coarse_cache *cc, const ap_annp *a);
 
 /* Buffers a probe needs, owned by the caller (per-thread scratch). */
 typedef struct ap_coarse_work {
-    int8_t *w;       /* stride */
-    int32_t *is;     /* n_lists */
-    int32_t *tmp;    /* 3 * n_lists + 8 */
-    ap_hit *heap;    /* probe */
+    int8_t *w;    /* stride */
+    int32_t *is;  /* n_lists */
+    int32_t *tmp; /* 3 * n_lists + 8 */
+    ap_hit *heap; /* probe */
 } ap_coarse_work;
 
 uint32_t ap_coarse_stride(const ap_coarse *c);
 
 /* The probe best lists for q (AP_COARSE_SHORTLIST(probe) < n_lists), best first by exact
  * score (ties: lower index). lists holds AP_COARSE_SHORTLIST(probe). Returns the count. */
-uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float *q,
-                         uint32_t probe, ap_coarse_work *wk, uint32_t *lists);
+uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float *q, uint32_t probe,
+                         ap_coarse_work *wk, uint32_t *lists);
 
 #endif

@@ -18,8 +18,8 @@
 #include "ivf.h"
 #include "kernels.h"
 
-#define BLOCK 256u          /* vectors scored per kernel call */
-#define BATCH_QUERIES 64u   /* queries per centroid sgemm in a batch */
+#define BLOCK 256u        /* vectors scored per kernel call */
+#define BATCH_QUERIES 64u /* queries per centroid sgemm in a batch */
 
 static uint64_t now_ns(void)
 {
@@ -39,17 +39,17 @@ typedef struct cand {
 } cand;
 
 typedef struct scratch {
-    float *cs;        /* centroid scores */
+    float *cs; /* centroid scores */
     size_t cs_cap;
     uint32_t *lists;
     size_t lists_cap;
-    ap_hit *sel;      /* list selection heap */
+    ap_hit *sel; /* list selection heap */
     size_t sel_cap;
-    int8_t *w;        /* sq8 weights */
+    int8_t *w; /* sq8 weights */
     size_t w_cap;
-    cand *cand;       /* sq8 candidate heap */
+    cand *cand; /* sq8 candidate heap */
     size_t cand_cap;
-    int8_t *cw;       /* coarse probe: query weights, integer scores */
+    int8_t *cw; /* coarse probe: query weights, integer scores */
     size_t cw_cap;
     int32_t *cis;
     size_t cis_cap;
@@ -98,7 +98,8 @@ static int grow(void **p, size_t *cap, size_t n, size_t sz)
 {
     if (n <= *cap) return 1;
     size_t c = *cap ? *cap : 64;
-    while (c < n) c *= 2;
+    while (c < n)
+        c *= 2;
     void *q = realloc(*p, c * sz);
     if (!q) return 0;
     *p = q;
@@ -119,7 +120,8 @@ static ap_status check_unique(scratch *s, const ap_hit *hits, uint32_t n, ap_err
 {
     if (n < 2) return AP_OK;
     if (!GROW(s, ids, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-    for (uint32_t i = 0; i < n; i++) s->ids[i] = hits[i].id;
+    for (uint32_t i = 0; i < n; i++)
+        s->ids[i] = hits[i].id;
     qsort(s->ids, n, sizeof *s->ids, cmp_id);
     for (uint32_t i = 1; i < n; i++)
         if (s->ids[i] == s->ids[i - 1])
@@ -173,7 +175,8 @@ static uint32_t select_lists(const float *s, uint32_t n_lists, uint32_t probe, a
     for (uint32_t i = 0; i < n_lists; i++)
         if (s[i] >= ap_topk_floor(&t)) ap_topk_push(&t, i, s[i], 0);
     uint32_t n = ap_topk_finish(&t);
-    for (uint32_t i = 0; i < n; i++) lists[i] = (uint32_t)heap[i].id;
+    for (uint32_t i = 0; i < n; i++)
+        lists[i] = (uint32_t)heap[i].id;
     return n;
 }
 
@@ -185,8 +188,8 @@ uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, 
     ap_hit *h = malloc((probe ? probe : 1) * sizeof *h);
     uint32_t n = 0;
     if (s && h) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids,
-                    (int)dim, q, 1, 0.0f, s, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids, (int)dim,
+                    q, 1, 0.0f, s, 1);
         n = select_lists(s, n_lists, probe, h, lists);
     }
     free(s);
@@ -357,8 +360,8 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
             ap_annp_list l;
             ap_annp_list_get(a, li, &l);
             if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
-            scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim,
-                     ix->dead, ap_annp_list_start(a, li));
+            scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim, ix->dead,
+                     ap_annp_list_start(a, li));
             vectors += l.count;
             bytes += (uint64_t)l.count * stride;
             if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
@@ -371,7 +374,8 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
         }
         /* Re-score the candidates exactly: fetch them all first, then score. */
         for (uint32_t i = 0; i < c.n; i++)
-            for (uint32_t o = 0; o < 2 * dim; o += 64) __builtin_prefetch(c.h[i].vec + o, 0, 3);
+            for (uint32_t o = 0; o < 2 * dim; o += 64)
+                __builtin_prefetch(c.h[i].vec + o, 0, 3);
         for (uint32_t i = 0; i < c.n; i++) {
             float sc;
             f16(q, c.h[i].vec, 1, dim, &sc);
@@ -419,8 +423,8 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     return AP_OK;
 }
 
-ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *pin,
-                        ap_hit *hits, uint32_t *n, ap_search_stats *st, ap_err *err)
+ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *pin, ap_hit *hits,
+                        uint32_t *n, ap_search_stats *st, ap_err *err)
 {
     uint64_t t0 = st ? now_ns() : 0;
     ap_search_params p = *pin;
@@ -435,7 +439,8 @@ ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params
     uint32_t np;
     if (p.probe >= h->n_lists) {
         /* Every list: no scoring needed. */
-        for (uint32_t i = 0; i < h->n_lists; i++) s->lists[i] = i;
+        for (uint32_t i = 0; i < h->n_lists; i++)
+            s->lists[i] = i;
         np = h->n_lists;
     } else if (AP_COARSE_USE(p.probe, h->n_lists) && ix->coarse &&
                (co = ap_coarse_cache_get(ix->coarse, ix->annp))) {
@@ -482,7 +487,8 @@ ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
         if (st) st->ns_probe += t1 - t0;
         for (size_t i = 0; i < m; i++) {
             uint64_t ti = st ? now_ns() : 0;
-            uint32_t np = select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
+            uint32_t np =
+                select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
             rc = scan_query(ix, s, q + (b + i) * h->dim, np, &p, hits + (b + i) * p.k, &n[b + i],
                             st, err);
             if (rc) return rc;
@@ -495,8 +501,8 @@ ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
     return AP_OK;
 }
 
-ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
-                         ap_hit *out, uint32_t *n_out, ap_err *err)
+ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe, ap_hit *out,
+                         uint32_t *n_out, ap_err *err)
 {
     /* No owner keeps codes for a bare file: build them for this call, so the lists chosen
      * are the ones a view of the same file would choose. */

@@ -29,12 +29,12 @@ struct ap_coarse_cache;
 typedef struct ap_ivf {
     const ap_annp *annp;
     struct ap_coarse_cache *coarse; /* the owner's lazily built centroid codes, or NULL */
-    const ap_sq8 *sq8;           /* NULL: no sidecar */
-    const uint8_t *dead;         /* bit per ANNP position, or NULL */
-    const size_t *xstart;        /* n_lists + 1 ranges into x, or NULL */
-    const ap_item *x;            /* extra vectors, scanned with their list */
-    const uint8_t *xcodes;       /* sq8 codes of x (base params), when sq8 is set */
-    const uint64_t *layer_seq;   /* item layer index -> the hit's layer (seq) */
+    const ap_sq8 *sq8;              /* NULL: no sidecar */
+    const uint8_t *dead;            /* bit per ANNP position, or NULL */
+    const size_t *xstart;           /* n_lists + 1 ranges into x, or NULL */
+    const ap_item *x;               /* extra vectors, scanned with their list */
+    const uint8_t *xcodes;          /* sq8 codes of x (base params), when sq8 is set */
+    const uint64_t *layer_seq;      /* item layer index -> the hit's layer (seq) */
 } ap_ivf;
 
 /* Validates p against the index (k, probe, scan mode, rerank) and clamps probe. */
@@ -42,8 +42,8 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err);
 
 /* One query (unit length, dim floats). hits holds p->k entries; stats may be NULL.
  * Allocation-free after the calling thread's first searches (per-thread scratch). */
-ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *p,
-                        ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err);
+ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params *p, ap_hit *hits,
+                        uint32_t *n, ap_search_stats *stats, ap_err *err);
 
 /* nq queries (row-major) at once: centroids scored with one sgemm, then each query's
  * lists scanned. hits holds nq * k entries (query i at i * k), n nq counts. */

@@ -28,9 +28,12 @@ _Atomic int ap_kernels_portable;
 static inline float reduce16(const float s16[16])
 {
     float s[8], t[4], u[2];
-    for (int l = 0; l < 8; l++) s[l] = s16[l] + s16[l + 8];
-    for (int l = 0; l < 4; l++) t[l] = s[l] + s[l + 4];
-    for (int l = 0; l < 2; l++) u[l] = t[l] + t[l + 2];
+    for (int l = 0; l < 8; l++)
+        s[l] = s16[l] + s16[l + 8];
+    for (int l = 0; l < 4; l++)
+        t[l] = s[l] + s[l + 4];
+    for (int l = 0; l < 2; l++)
+        u[l] = t[l] + t[l + 2];
     return u[0] + u[1];
 }
 
@@ -59,7 +62,8 @@ static float dot1_portable(const float *q, const uint8_t *vec, uint32_t dim)
             float p = q[i + l] * f16_at(vec, i + l);
             a[l] = a[l] + p;
         }
-    for (int l = 0; l < 16; l++) s[l] = a[l] + a[l + 16];
+    for (int l = 0; l < 16; l++)
+        s[l] = a[l] + a[l + 16];
     if (dim & 16)
         for (int l = 0; l < 16; l++) {
             float p = q[m32 + l] * f16_at(vec, m32 + l);
@@ -71,7 +75,8 @@ static float dot1_portable(const float *q, const uint8_t *vec, uint32_t dim)
 static void block_portable(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
                            float *out)
 {
-    for (uint32_t j = 0; j < n; j++) out[j] = dot1_portable(q, vecs + (size_t)j * 2 * dim, dim);
+    for (uint32_t j = 0; j < n; j++)
+        out[j] = dot1_portable(q, vecs + (size_t)j * 2 * dim, dim);
 }
 
 #if defined(__x86_64__)
@@ -107,7 +112,8 @@ T_AVX512 static void block_avx512(const float *q, const uint8_t *vecs, uint32_t 
         }
         __m512 s = _mm512_add_ps(a0, a1);
         if (dim & 16) {
-            __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(v + 2 * m32)));
+            __m512 x =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(v + 2 * m32)));
             s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_loadu_ps(q + m32), x));
         }
         out[j] = tail(hsum512(s), q, v, dim & ~15u, dim);
@@ -185,5 +191,6 @@ void ap_prefetch_range(const void *p, uint64_t len)
     /* Up to where the kernels' own prefetch starts. */
     const char *c = p;
     uint64_t n = len < PREFETCH_AHEAD ? len : PREFETCH_AHEAD;
-    for (uint64_t o = 0; o < n; o += 64) __builtin_prefetch(c + o, 0, 3);
+    for (uint64_t o = 0; o < n; o += 64)
+        __builtin_prefetch(c + o, 0, 3);
 }

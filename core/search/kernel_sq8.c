@@ -16,7 +16,8 @@ static void block_portable(const int8_t *w, const uint8_t *codes, uint32_t n, ui
     for (uint32_t j = 0; j < n; j++) {
         const uint8_t *c = codes + (size_t)j * stride;
         int32_t s = 0;
-        for (uint32_t i = 0; i < stride; i++) s += (int32_t)w[i] * (int32_t)c[i];
+        for (uint32_t i = 0; i < stride; i++)
+            s += (int32_t)w[i] * (int32_t)c[i];
         out[j] = s;
     }
 }
@@ -62,7 +63,8 @@ static int widen(const int8_t *w, uint32_t stride, int16_t *w16)
 {
     if (stride > WIDE_MAX) return 0;
     /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): the weights are signed by design */
-    for (uint32_t i = 0; i < stride; i++) w16[i] = (int16_t)w[i];
+    for (uint32_t i = 0; i < stride; i++)
+        w16[i] = (int16_t)w[i];
     return 1;
 }
 
@@ -81,8 +83,10 @@ T_BW static void block_bw(const int8_t *w, const uint8_t *codes, uint32_t n, uin
         __m512i a = _mm512_setzero_si512();
         _mm_prefetch((const char *)c + PREFETCH_AHEAD, _MM_HINT_T0);
         for (uint32_t i = 0; i < stride; i += 32) {
-            __m512i cc = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)));
-            a = _mm512_add_epi32(a, _mm512_madd_epi16(cc, _mm512_loadu_si512((const void *)(w16 + i))));
+            __m512i cc =
+                _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(c + i)));
+            a = _mm512_add_epi32(
+                a, _mm512_madd_epi16(cc, _mm512_loadu_si512((const void *)(w16 + i))));
         }
         out[j] = _mm512_reduce_add_epi32(a);
     }
@@ -101,8 +105,11 @@ T_AVX2 static void block_avx2(const int8_t *w, const uint8_t *codes, uint32_t n,
         __m256i a = _mm256_setzero_si256();
         _mm_prefetch((const char *)c + PREFETCH_AHEAD, _MM_HINT_T0);
         for (uint32_t i = 0; i < stride; i += 16) {
-            __m256i cc = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-            a = _mm256_add_epi32(a, _mm256_madd_epi16(cc, _mm256_loadu_si256((const __m256i *)(const void *)(w16 + i))));
+            __m256i cc =
+                _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+            a = _mm256_add_epi32(
+                a, _mm256_madd_epi16(cc,
+                                     _mm256_loadu_si256((const __m256i *)(const void *)(w16 + i))));
         }
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));

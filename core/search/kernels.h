@@ -13,8 +13,8 @@ typedef void (*ap_f16_block_fn)(const float *q, const uint8_t *vecs, uint32_t n,
                                 float *out);
 /* Integer scores of n consecutive code rows (stride bytes, a multiple of 64) with weights
  * w (stride entries). */
-typedef void (*ap_sq8_block_fn)(const int8_t *w, const uint8_t *codes, uint32_t n,
-                                uint32_t stride, int32_t *out);
+typedef void (*ap_sq8_block_fn)(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
+                                int32_t *out);
 
 ap_f16_block_fn ap_kernel_f16(const char **name);
 ap_sq8_block_fn ap_kernel_sq8(const char **name);

@@ -22,7 +22,8 @@ static void reserve(sbuf *b, size_t more)
 {
     if (b->failed || b->len + more + 1 <= b->cap) return;
     size_t c = b->cap ? b->cap : 1024;
-    while (c < b->len + more + 1) c *= 2;
+    while (c < b->len + more + 1)
+        c *= 2;
     char *n = realloc(b->s, c);
     if (!n) {
         b->failed = 1;
@@ -63,14 +64,29 @@ static void put_string(sbuf *b, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         const char *esc = NULL;
         switch (*p) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default: break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            break;
         }
         if (esc)
             puts_(b, esc);
@@ -83,8 +99,8 @@ static void put_string(sbuf *b, const char *s)
 }
 
 char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
-                      double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of,
-                      void *ud, size_t *len, ap_err *err)
+                      double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of, void *ud,
+                      size_t *len, ap_err *err)
 {
     sbuf b = {0};
     put(&b, "{", 1);

@@ -151,4 +151,3 @@ out:
     free(dmf);
     return st;
 }
-

@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             q[0] = 1.0f;
             ap_ivf ix = {.annp = a, .sq8 = s};
             ap_search_params p = {.k = 10, .probe = 4, .scan = AP_SCAN_SQ8};
-            if (ap_ivf_search(&ix, q, &p, hits, &n, NULL, NULL) == AP_OK && n > 10) __builtin_trap();
+            if (ap_ivf_search(&ix, q, &p, hits, &n, NULL, NULL) == AP_OK && n > 10)
+                __builtin_trap();
         }
         free(q);
         ap_sq8_check_codes(s, a, NULL);

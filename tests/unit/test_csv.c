@@ -26,12 +26,12 @@ static ap_status all(const char *s, size_t len, char *out, size_t cap, ap_err *e
     return st;
 }
 
-#define EXPECT(in, want)                                                                   \
-    do {                                                                                   \
-        char out_[4096];                                                                   \
-        CHECK_OK(all(in, sizeof(in) - 1, out_, sizeof out_, &err), &err);                  \
-        if (strcmp(out_, want)) fprintf(stderr, "got [%s] want [%s]\n", out_, want);       \
-        CHECK(strcmp(out_, want) == 0);                                                    \
+#define EXPECT(in, want)                                                                           \
+    do {                                                                                           \
+        char out_[4096];                                                                           \
+        CHECK_OK(all(in, sizeof(in) - 1, out_, sizeof out_, &err), &err);                          \
+        if (strcmp(out_, want)) fprintf(stderr, "got [%s] want [%s]\n", out_, want);               \
+        CHECK(strcmp(out_, want) == 0);                                                            \
     } while (0)
 
 int main(void)
@@ -91,7 +91,8 @@ int main(void)
     CHECK(fd >= 0);
     FILE *f = fdopen(fd, "w");
     fputs("id,text\n1,\"", f);
-    for (int i = 0; i < 200 * 1024; i++) fputc(i % 1000 == 999 ? '\n' : 'a' + i % 26, f);
+    for (int i = 0; i < 200 * 1024; i++)
+        fputc(i % 1000 == 999 ? '\n' : 'a' + i % 26, f);
     fputs("\"\n2,\"x\"\"y\"\r\n", f);
     fclose(f);
     CHECK_OK(ap_csv_open(path, &c, &err), &err);

@@ -12,7 +12,8 @@
 static float dot(const float *a, const float *b, uint32_t d)
 {
     float s = 0;
-    for (uint32_t i = 0; i < d; i++) s += a[i] * b[i];
+    for (uint32_t i = 0; i < d; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -45,7 +46,8 @@ int main(void)
     float gv[16];
     emb(g, "annpack golden", gv);
     float norm = 0;
-    for (int i = 0; i < 16; i++) norm += gv[i] * gv[i];
+    for (int i = 0; i < 16; i++)
+        norm += gv[i] * gv[i];
     CHECK(fabsf(norm - 1) < 1e-5f);
     CHECK(fabsf(gv[0] - 0.258198887f) < 1e-7f && fabsf(gv[1] - 0.516397774f) < 1e-7f);
     CHECK(gv[2] == 0.0f && fabsf(gv[3] - 0.258198887f) < 1e-7f);
@@ -163,13 +165,17 @@ int main(void)
     uint32_t *as = malloc(P * sizeof *as);
     CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, as, NULL, &err), &err);
     int consistent = 1;
-    for (int i = 4; i < P; i++) consistent &= as[i] == as[i % 4];
+    for (int i = 4; i < P; i++)
+        consistent &= as[i] == as[i % 4];
     CHECK(consistent && as[0] != as[1] && as[0] != as[2] && as[1] != as[3]);
-    for (int c2 = 0; c2 < 4; c2++) CHECK(fabsf(dot(cent1 + c2 * D, cent1 + c2 * D, D) - 1) < 1e-4f);
-    for (int i = 0; i < P * D; i++) x[i] = i % D == 0 ? 1.0f : 0.0f;
+    for (int c2 = 0; c2 < 4; c2++)
+        CHECK(fabsf(dot(cent1 + c2 * D, cent1 + c2 * D, D) - 1) < 1e-4f);
+    for (int i = 0; i < P * D; i++)
+        x[i] = i % D == 0 ? 1.0f : 0.0f;
     CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
     int finite = 1;
-    for (int i = 0; i < 3 * D; i++) finite &= isfinite(cent1[i]);
+    for (int i = 0; i < 3 * D; i++)
+        finite &= isfinite(cent1[i]);
     CHECK(finite);
     float tie[2 * D] = {0};
     tie[0] = 1;

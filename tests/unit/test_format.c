@@ -14,10 +14,12 @@ int main(void)
     ap_err err;
     const uint32_t dim = 20, nl = 3, counts[3] = {0, 5, 2};
     float cent[3 * 20];
-    for (int i = 0; i < 60; i++) cent[i] = (float)i / 60.0f;
+    for (int i = 0; i < 60; i++)
+        cent[i] = (float)i / 60.0f;
     uint64_t ids[7] = {10, 11, 12, 13, (1ull << 53) - 1, 7, 8};
     uint16_t vecs[7 * 20];
-    for (int i = 0; i < 140; i++) vecs[i] = ap_f32_to_f16((float)(i % 17) / 17.0f);
+    for (int i = 0; i < 140; i++)
+        vecs[i] = ap_f32_to_f16((float)(i % 17) / 17.0f);
     char dir[] = "/tmp/annpack-format-XXXXXX";
     mkdtemp(dir);
     char *path = ap_path_join(dir, "pack.annpack");
@@ -25,11 +27,13 @@ int main(void)
     char *bytes;
     size_t len;
     CHECK_OK(ap_read_file(path, 1 << 20, &bytes, &len, &err), &err);
-    uint64_t lists = ap_annp_list_bytes(0, dim) + ap_annp_list_bytes(5, dim) + ap_annp_list_bytes(2, dim);
+    uint64_t lists =
+        ap_annp_list_bytes(0, dim) + ap_annp_list_bytes(5, dim) + ap_annp_list_bytes(2, dim);
     CHECK(len == 72 + 3 * 20 * 4 + lists + 3 * 16);
     CHECK(memcmp(bytes, "ANNP\0\0\0\0", 8) == 0);
     CHECK(ap_le64((uint8_t *)bytes + 36) == len - 48);
-    for (int i = 44; i < 72; i++) CHECK(bytes[i] == 0);
+    for (int i = 44; i < 72; i++)
+        CHECK(bytes[i] == 0);
     CHECK(ap_le64((uint8_t *)bytes + len - 48 + 16 + 8) == ap_annp_list_bytes(5, dim));
 
     ap_annp *a;
@@ -49,17 +53,21 @@ int main(void)
     /* Every truncation fails cleanly. */
     int ok_trunc = 0;
     for (size_t n = 0; n < len; n++) {
-        if (ap_annp_open_mem(bytes, n, "t", &a, &err) != AP_OK) ok_trunc++;
-        else ap_annp_close(a);
+        if (ap_annp_open_mem(bytes, n, "t", &a, &err) != AP_OK)
+            ok_trunc++;
+        else
+            ap_annp_close(a);
     }
     CHECK(ok_trunc == (int)len);
     char *b = malloc(len);
-#define MUTATE(off, width, value, st_, needle)                                              \
-    do {                                                                                   \
-        memcpy(b, bytes, len);                                                             \
-        if (width == 4) ap_put32((uint8_t *)b + (off), (uint32_t)(value));                 \
-        else ap_put64((uint8_t *)b + (off), (uint64_t)(value));                            \
-        CHECK_ERR(ap_annp_open_mem(b, len, "m", &a, &err), st_, &err, needle);             \
+#define MUTATE(off, width, value, st_, needle)                                                     \
+    do {                                                                                           \
+        memcpy(b, bytes, len);                                                                     \
+        if (width == 4)                                                                            \
+            ap_put32((uint8_t *)b + (off), (uint32_t)(value));                                     \
+        else                                                                                       \
+            ap_put64((uint8_t *)b + (off), (uint64_t)(value));                                     \
+        CHECK_ERR(ap_annp_open_mem(b, len, "m", &a, &err), st_, &err, needle);                     \
     } while (0)
     MUTATE(0, 8, 0x4141414141ull, AP_ERR_FORMAT, "wrong magic");
     MUTATE(8, 4, 2, AP_ERR_UNSUPPORTED, "version 2");
@@ -95,11 +103,13 @@ int main(void)
     ap_annp_close(a);
     setenv("ANNPACK_MAX_DIM", "19", 1);
     ap_caps_reload(&err);
-    CHECK_ERR(ap_annp_open_mem(bytes, len, "cap", &a, &err), AP_ERR_LIMIT, &err, "ANNPACK_MAX_DIM (19)");
+    CHECK_ERR(ap_annp_open_mem(bytes, len, "cap", &a, &err), AP_ERR_LIMIT, &err,
+              "ANNPACK_MAX_DIM (19)");
     setenv("ANNPACK_MAX_LISTS", "2", 1);
     unsetenv("ANNPACK_MAX_DIM");
     ap_caps_reload(&err);
-    CHECK_ERR(ap_annp_open_mem(bytes, len, "cap", &a, &err), AP_ERR_LIMIT, &err, "ANNPACK_MAX_LISTS (2)");
+    CHECK_ERR(ap_annp_open_mem(bytes, len, "cap", &a, &err), AP_ERR_LIMIT, &err,
+              "ANNPACK_MAX_LISTS (2)");
     unsetenv("ANNPACK_MAX_LISTS");
     ap_caps_reload(&err);
 

@@ -17,7 +17,8 @@ static char *row_for(uint64_t id, size_t *len)
     size_t pad = (id * 7919) % 300;
     if (id == 777) pad = 200 * 1024; /* one row larger than a frame */
     int n = snprintf(buf, sizeof buf, "{\"id\":%llu,\"t\":\"", (unsigned long long)id);
-    for (size_t i = 0; i < pad; i++) buf[n++] = (char)('a' + (id + i) % 26);
+    for (size_t i = 0; i < pad; i++)
+        buf[n++] = (char)('a' + (id + i) % 26);
     n += snprintf(buf + n, sizeof buf - (size_t)n, "\"}");
     *len = (size_t)n;
     return buf;

@@ -30,7 +30,8 @@ int main(void)
     snprintf(big, sizeof big, "%s/big", dir);
     size_t n = 3u << 20;
     char *data = malloc(n);
-    for (size_t i = 0; i < n; i++) data[i] = (char)(i * 31);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 31);
     ap_write_file(big, data, n, &err);
     char hex2[AP_SHA256_HEX];
     uint64_t size;
@@ -67,8 +68,8 @@ int main(void)
     char tampered[sizeof msg];
     memcpy(tampered, msg, sizeof msg);
     tampered[3] ^= 1;
-    CHECK_ERR(ap_verify_sig(keys, nk, tampered, sizeof msg, sig, &which, &err), AP_ERR_VERIFY,
-              &err, pk.keyid);
+    CHECK_ERR(ap_verify_sig(keys, nk, tampered, sizeof msg, sig, &which, &err), AP_ERR_VERIFY, &err,
+              pk.keyid);
 
     /* Several keys in one file: the matching one is found. */
     ap_seckey *other;
@@ -85,10 +86,12 @@ int main(void)
 
     /* Malformed inputs. */
     ap_seckey *bad;
-    const char *wrong_label = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+    const char *wrong_label =
+        "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
     CHECK_ERR(ap_seckey_parse_pem(wrong_label, strlen(wrong_label), "x.pem", &bad, &err),
               AP_ERR_FORMAT, &err, "x.pem");
-    const char *enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    const char *enc =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
     CHECK_ERR(ap_seckey_parse_pem(enc, strlen(enc), "e.pem", &bad, &err), AP_ERR_FORMAT, &err,
               "encrypted");
     const char *b64 = "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n";
@@ -100,7 +103,8 @@ int main(void)
                      "-----END PRIVATE KEY-----\n";
     CHECK_ERR(ap_seckey_parse_pem(ec, strlen(ec), "ec.pem", &bad, &err), AP_ERR_FORMAT, &err,
               "Ed25519");
-    const char *trunc = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+    const char *trunc =
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
     CHECK_ERR(ap_seckey_parse_pem(trunc, strlen(trunc), "t.pem", &bad, &err), AP_ERR_FORMAT, &err,
               "t.pem");
     const char *nope = "nothing here\n";
@@ -111,7 +115,8 @@ int main(void)
               AP_ERR_FORMAT, &err, "malformed");
     char *many = malloc(65 * 200);
     many[0] = 0;
-    for (int i = 0; i < 65; i++) strcat(many, p1);
+    for (int i = 0; i < 65; i++)
+        strcat(many, p1);
     CHECK_ERR(ap_pubkeys_parse_pem(many, strlen(many), "many.pub", keys, &nk, &err), AP_ERR_LIMIT,
               &err, "more than 64");
     char *huge = calloc(1, AP_MAX_PEM_BYTES + 2);
@@ -127,8 +132,7 @@ int main(void)
     CHECK(warned == 1);
     ap_log_set_sink(NULL, NULL);
     snprintf(path, sizeof path, "%s/none.pem", dir);
-    CHECK_ERR(ap_seckey_load(path, &bad, &err), AP_ERR_NOTFOUND, &err,
-              "none.pem");
+    CHECK_ERR(ap_seckey_load(path, &bad, &err), AP_ERR_NOTFOUND, &err, "none.pem");
 
     ap_seckey_free(k);
     ap_seckey_free(k2);

@@ -90,7 +90,8 @@ __attribute__((target("avx512f"))) static uint64_t read_pass_avx512(const uint8_
     }
     uint64_t lanes[8], r = 0; /* xor the lanes: a sum could overflow (UBSan) */
     _mm512_storeu_si512((void *)lanes, _mm512_xor_si512(a, b));
-    for (int i = 0; i < 8; i++) r ^= lanes[i];
+    for (int i = 0; i < 8; i++)
+        r ^= lanes[i];
     return r;
 }
 #endif
@@ -134,7 +135,8 @@ static int cmd_membw(int argc, char **argv)
         g[r] = (double)n / (now_s() - t) / 1e9;
     }
     double best = 0;
-    for (int r = 0; r < runs; r++) best = g[r] > best ? g[r] : best;
+    for (int r = 0; r < runs; r++)
+        best = g[r] > best ? g[r] : best;
     printf("{\"buffer_mb\":%zu,\"runs\":%d,\"read_gbps_median\":%.2f,\"read_gbps_best\":%.2f,"
            "\"sink\":%llu}\n",
            mb, runs, pct(g, (size_t)runs, 50), best, (unsigned long long)(sink & 1));
@@ -181,15 +183,18 @@ static int cmd_filebw(int argc, char **argv)
 
 static int cmd_sgemm(int argc, char **argv)
 {
-    int t = (int)arg_long(argc, argv, "--threads", 1), runs = (int)arg_long(argc, argv, "--runs", 5);
+    int t = (int)arg_long(argc, argv, "--threads", 1),
+        runs = (int)arg_long(argc, argv, "--runs", 5);
     int m = (int)arg_long(argc, argv, "--m", 8192), n = (int)arg_long(argc, argv, "--n", 1024),
         k = (int)arg_long(argc, argv, "--k", 384);
     openblas_set_num_threads(t);
     float *a = malloc((size_t)m * k * sizeof *a), *b = malloc((size_t)n * k * sizeof *b),
           *c = malloc((size_t)m * n * sizeof *c);
     if (!a || !b || !c) return fprintf(stderr, "apbench sgemm: out of memory\n"), 1;
-    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
-    for (size_t i = 0; i < (size_t)n * k; i++) b[i] = (float)(i % 5) * 0.1f;
+    for (size_t i = 0; i < (size_t)m * k; i++)
+        a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        b[i] = (float)(i % 5) * 0.1f;
     double *g = malloc((size_t)runs * sizeof *g);
     for (int r = -1; r < runs; r++) {
         double s = now_s();
@@ -302,7 +307,8 @@ static double timed_cat(const char *path, char *buf, size_t cap, size_t *got)
 static void print_lat(const char *what, double *us, size_t n, size_t errors, double wall)
 {
     double mean = 0;
-    for (size_t i = 0; i < n; i++) mean += us[i];
+    for (size_t i = 0; i < n; i++)
+        mean += us[i];
     mean = n ? mean / (double)n : 0;
     double p50 = n ? pct(us, n, 50) : 0, p99 = n ? pct(us, n, 99) : 0;
     printf("{\"what\":\"%s\",\"calls\":%zu,\"errors\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
@@ -342,12 +348,14 @@ static int cmd_mountq(int argc, char **argv)
     long from = arg_long(argc, argv, "--from", 0), n = arg_long(argc, argv, "--n", -1);
     ap_vecs *v;
     ap_err err = {0};
-    if (ap_vecs_open(qf, AP_VECS_F32, &v, &err)) return fprintf(stderr, "apbench: %s\n", err.msg), 1;
+    if (ap_vecs_open(qf, AP_VECS_F32, &v, &err))
+        return fprintf(stderr, "apbench: %s\n", err.msg), 1;
     size_t nq = ap_vecs_count(v);
     if (n < 0 || (size_t)(from + n) > nq) n = (long)nq - from;
     if (n <= 0) return fprintf(stderr, "apbench mountq: no queries in range\n"), 2;
     uint32_t dim = ap_vecs_dim(v);
-    char *enc = malloc(ap_query_vector_len(dim) + 1), *path = malloc(ap_query_vector_len(dim) + 4096);
+    char *enc = malloc(ap_query_vector_len(dim) + 1),
+         *path = malloc(ap_query_vector_len(dim) + 4096);
     double *us = malloc((size_t)n * sizeof *us);
     static char buf[1 << 20];
     size_t ok = 0, errors = 0;
@@ -374,7 +382,8 @@ static int cmd_mountq(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs("usage: apbench membw|filebw|sgemm|fusefloor|readnames|mountq ... (see the source header)\n",
+        fputs("usage: apbench membw|filebw|sgemm|fusefloor|readnames|mountq ... (see the source "
+              "header)\n",
               argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }

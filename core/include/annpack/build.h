@@ -14,17 +14,17 @@ extern "C" {
 #endif
 
 typedef struct ap_build_opts {
-    const char *input_csv;   /* CSV with a header row (required unless vectors given) */
-    const char *text_col;    /* column embedded (required with a CSV and no vectors) */
-    const char *id_col;      /* optional: integer ids in [0, 2^53); default row numbers */
-    const char *output_dir;  /* the pack directory to create */
-    uint32_t lists;          /* IVF lists; 0 = automatic (about sqrt(rows)) */
-    uint64_t seed;           /* k-means and embedder seed, < 2^53 */
-    uint32_t dim;            /* embedder dim; 0 = default */
-    uint64_t max_rows;       /* 0 = all */
+    const char *input_csv;  /* CSV with a header row (required unless vectors given) */
+    const char *text_col;   /* column embedded (required with a CSV and no vectors) */
+    const char *id_col;     /* optional: integer ids in [0, 2^53); default row numbers */
+    const char *output_dir; /* the pack directory to create */
+    uint32_t lists;         /* IVF lists; 0 = automatic (about sqrt(rows)) */
+    uint64_t seed;          /* k-means and embedder seed, < 2^53 */
+    uint32_t dim;           /* embedder dim; 0 = default */
+    uint64_t max_rows;      /* 0 = all */
     ap_meta_codec meta_codec;
-    bool force;              /* replace an existing directory that is not an annpack output */
-    const char *embedder;    /* NULL = "hash" */
+    bool force;                /* replace an existing directory that is not an annpack output */
+    const char *embedder;      /* NULL = "hash" */
     const char *embedder_json; /* when set, recreate this embedder block instead (deltas) */
     ap_progress_fn progress;
     void *progress_ud;
@@ -32,23 +32,24 @@ typedef struct ap_build_opts {
      * ids are row numbers; input_csv, if also given, supplies each row's metadata in the
      * same row order (id_col is then refused). The embedder is "vectors". */
     const char *vectors;
-    uint32_t kmeans_iters;   /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
-    bool sq8;                /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
+    uint32_t kmeans_iters; /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;              /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
 } ap_build_opts;
 
 typedef struct ap_build_report {
-    uint64_t rows;          /* rows in the pack */
-    uint64_t rows_skipped;  /* rows left out by max_rows */
+    uint64_t rows;         /* rows in the pack */
+    uint64_t rows_skipped; /* rows left out by max_rows */
     uint32_t lists_requested, lists_effective;
     uint32_t dim;
     double seconds_total, seconds_embed;
-    double seconds_kmeans;  /* training (sample passes + centroid updates) */
+    double seconds_kmeans; /* training (sample passes + centroid updates) */
     double seconds_write;
-    uint64_t train_rows;    /* k-means sample size */
-    uint32_t kmeans_passes; /* assignment passes over the sample (2*train_rows*lists*dim flops each) */
-    uint32_t threads;       /* worker threads used (ANNPACK_THREADS) */
-    double seconds_assign;  /* assigning every row to its list (2*rows*lists*dim flops) */
-    double seconds_sq8;     /* training and writing the int8 sidecar */
+    uint64_t train_rows; /* k-means sample size */
+    uint32_t
+        kmeans_passes; /* assignment passes over the sample (2*train_rows*lists*dim flops each) */
+    uint32_t threads;  /* worker threads used (ANNPACK_THREADS) */
+    double seconds_assign; /* assigning every row to its list (2*rows*lists*dim flops) */
+    double seconds_sq8;    /* training and writing the int8 sidecar */
 } ap_build_report;
 
 #define AP_KMEANS_DEFAULT_ITERS 20u

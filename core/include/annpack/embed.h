@@ -25,8 +25,7 @@ typedef struct ap_embedder ap_embedder;
 typedef struct ap_embedder_ops {
     const char *name;
     /* Writes dim floats, L2-normalised, for text[0..len). */
-    ap_status (*embed)(const ap_embedder *e, const char *text, size_t len, float *out,
-                       ap_err *err);
+    ap_status (*embed)(const ap_embedder *e, const char *text, size_t len, float *out, ap_err *err);
     /* The manifest block as a malloc'd JSON object text with a stable key order. */
     char *(*describe)(const ap_embedder *e);
     void (*destroy)(ap_embedder *e);

@@ -113,8 +113,8 @@ AP_API uint64_t ap_annp_list_start(const ap_annp *a, uint32_t i);
  * counts[l] consecutive entries of ids and vecs (f16, dim each), lists in order.
  * The file is written, fsynced and closed; on failure it is removed. */
 AP_API ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists,
-                               const float *centroids, const uint32_t *counts,
-                               const uint64_t *ids, const uint16_t *vecs, ap_err *err);
+                               const float *centroids, const uint32_t *counts, const uint64_t *ids,
+                               const uint16_t *vecs, ap_err *err);
 
 #ifdef __cplusplus
 }

@@ -26,8 +26,7 @@ typedef void (*ap_log_sink)(ap_log_level level, const char *component, const cha
                             void *userdata);
 
 /* Logs one message if level is at or below the threshold. Thread-safe. */
-AP_API void ap_log(ap_log_level level, const char *component, const char *fmt, ...)
-    AP_PRINTF(3, 4);
+AP_API void ap_log(ap_log_level level, const char *component, const char *fmt, ...) AP_PRINTF(3, 4);
 
 /* True when a message at this level would be emitted (skip expensive formatting). */
 AP_API int ap_log_enabled(ap_log_level level);

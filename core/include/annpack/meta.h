@@ -73,8 +73,8 @@ typedef struct ap_meta_file {
 } ap_meta_file;
 
 /* As ap_meta_open_files, from descriptors (idx may be NULL). */
-AP_API ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx,
-                                  ap_meta **out, ap_err *err);
+AP_API ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx, ap_meta **out,
+                                  ap_err *err);
 
 /* Number of rows. */
 AP_API uint64_t ap_meta_count(const ap_meta *m);

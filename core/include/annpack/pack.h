@@ -24,7 +24,6 @@
 extern "C" {
 #endif
 
-
 typedef struct ap_pack ap_pack;
 
 /* Opens a pack directory: reads the manifest strictly, checks that its paths stay inside

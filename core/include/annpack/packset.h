@@ -25,7 +25,6 @@
 extern "C" {
 #endif
 
-
 /* ---- verification -------------------------------------------------------------------- */
 
 typedef struct ap_verify_opts {
@@ -71,9 +70,9 @@ AP_API void ap_view_close(ap_view *v);
 AP_API ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err);
 
 AP_API bool ap_view_is_packset(const ap_view *v);
-AP_API uint64_t ap_view_version(const ap_view *v);        /* 0 for a single pack */
+AP_API uint64_t ap_view_version(const ap_view *v); /* 0 for a single pack */
 AP_API uint32_t ap_view_dim(const ap_view *v);
-AP_API uint32_t ap_view_n_lists(const ap_view *v);        /* the base's lists */
+AP_API uint32_t ap_view_n_lists(const ap_view *v); /* the base's lists */
 AP_API uint64_t ap_view_live_count(const ap_view *v);
 AP_API uint32_t ap_view_n_deltas(const ap_view *v);
 AP_API uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i);
@@ -98,8 +97,7 @@ AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, ui
  * base lists in AP_SCAN_AUTO/AP_SCAN_SQ8; delta vectors are always scored exactly. The
  * per-thread scratch makes repeated calls allocation-free. */
 AP_API ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
-                                   ap_hit *hits, uint32_t *n, ap_search_stats *stats,
-                                   ap_err *err);
+                                   ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err);
 
 /* nq queries (row-major, unit length) at once: one sgemm scores every query's centroids,
  * then each query's lists are scanned. hits holds nq * p->k entries (query i's at
@@ -126,7 +124,6 @@ AP_API char *ap_view_status_json(const ap_view *v);
 
 /* ---- the merged virtual pack (what the mount presents) -------------------------------- */
 
-
 /* ---- operations (each atomic: temp files, fsync, rename of the root manifest last) ---- */
 
 /* What an operation that changes or reads a packset checks first, and what it may replace.
@@ -147,17 +144,16 @@ typedef struct ap_change_opts {
  * the packset directory. An existing directory is replaced only when empty, when it is an
  * earlier build-base output (unsigned, version 1, no deltas, nothing else in it) or with
  * o->force; otherwise AP_ERR_EXISTS. */
-AP_API ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep,
-                                       ap_err *err);
+AP_API ap_status ap_packset_build_base(const ap_build_opts *o, ap_build_report *rep, ap_err *err);
 
 typedef struct ap_delta_opts {
-    const char *base_dir;    /* the base pack directory the delta applies to */
-    const char *add_csv;     /* adds/updates (NULL: delete-only) */
+    const char *base_dir; /* the base pack directory the delta applies to */
+    const char *add_csv;  /* adds/updates (NULL: delete-only) */
     const char *text_col, *id_col;
     const uint64_t *delete_ids;
     size_t n_delete;
     const char *out_dir;
-    uint32_t lists;          /* 0 = automatic */
+    uint32_t lists; /* 0 = automatic */
     uint64_t seed;
     ap_meta_codec meta_codec;
     ap_progress_fn progress;
@@ -177,8 +173,8 @@ AP_API ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err);
  * packset; o->base_dir is ignored: the packset's base is used) and appends it as seq
  * (0 = next). An out_dir the root manifest references is refused; an unreferenced one is
  * handled as ap_delta_build does. A built delta that cannot be appended is removed. */
-AP_API ap_status ap_packset_add_delta(const char *packset_dir, const ap_delta_opts *o,
-                                      uint64_t seq, const ap_change_opts *co, ap_err *err);
+AP_API ap_status ap_packset_add_delta(const char *packset_dir, const ap_delta_opts *o, uint64_t seq,
+                                      const ap_change_opts *co, ap_err *err);
 
 /* Appends the delta at DIR/<delta_dir> (already inside the packset) to the root manifest
  * as seq (0 = next), bumping version. Refused: the packset does not verify (co), seq not
@@ -192,8 +188,7 @@ AP_API ap_status ap_packset_append_delta(const char *packset_dir, const char *de
  * skipped (NNNN-2.delta, ...); an unreferenced directory there is kept when it is an exact
  * copy (a leftover of an interrupted promote), replaced with co->force, else refused. */
 AP_API ap_status ap_packset_promote_delta(const char *packset_dir, const char *delta_dir,
-                                          const ap_change_opts *co, uint64_t *seq_out,
-                                          ap_err *err);
+                                          const ap_change_opts *co, uint64_t *seq_out, ap_err *err);
 
 /* Drops deltas with seq > to_seq; version still increases. The dropped directories are
  * then removed without following symlinks (one reached through a symlink is left, with a
@@ -207,14 +202,14 @@ AP_API ap_status ap_packset_revert(const char *packset_dir, uint64_t to_seq,
  * out_dir is kept when identical to the result, replaced atomically with co->force, else
  * refused. */
 AP_API ap_status ap_packset_rebase(const char *packset_dir, const char *out_dir, uint32_t lists,
-                                   uint64_t seed, const ap_change_opts *co,
-                                   ap_progress_fn progress, void *progress_ud, ap_err *err);
+                                   uint64_t seed, const ap_change_opts *co, ap_progress_fn progress,
+                                   void *progress_ud, ap_err *err);
 
 /* Creates a packset at out_dir from a base pack directory and delta directories (copied).
  * An existing out_dir is handled as by rebase (co->force; keys are not used). */
 AP_API ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
-                                   size_t n_deltas, const char *out_dir,
-                                   const ap_change_opts *co, ap_err *err);
+                                   size_t n_deltas, const char *out_dir, const ap_change_opts *co,
+                                   ap_err *err);
 
 /* Removes a delta directory that was built but not appended (nothing references it). */
 AP_API void ap_packset_discard_delta(const char *delta_dir);

@@ -22,7 +22,7 @@ extern "C" {
 #define AP_MAX_PROBE 65536u
 
 typedef struct ap_query {
-    char *text;  /* decoded, NUL-terminated, malloc'd */
+    char *text; /* decoded, NUL-terminated, malloc'd */
     size_t len;
     uint32_t k, probe;
 } ap_query;

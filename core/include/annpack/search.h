@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format.h"
 #include "cpu.h"
+#include "format.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -60,8 +60,8 @@ typedef enum ap_scan_mode {
 } ap_scan_mode;
 
 typedef struct ap_search_params {
-    uint32_t k;      /* results, 1..AP_MAX_K */
-    uint32_t probe;  /* lists scanned, >= 1 (clamped to n_lists) */
+    uint32_t k;     /* results, 1..AP_MAX_K */
+    uint32_t probe; /* lists scanned, >= 1 (clamped to n_lists) */
     ap_scan_mode scan;
     uint32_t rerank; /* sq8: candidates re-scored exactly; 0 = ap_default_rerank(k) */
 } ap_search_params;
@@ -76,13 +76,13 @@ static inline uint32_t ap_default_rerank(uint32_t k)
  * several searches). Times are wall-clock nanoseconds. */
 typedef struct ap_search_stats {
     uint64_t searches;
-    uint64_t lists;    /* lists scanned */
-    uint64_t vectors;  /* vectors scored in the scan */
-    uint64_t bytes;    /* list bytes streamed by the scan (f16 vectors or int8 codes) */
-    uint64_t reranked; /* sq8 candidates re-scored */
-    uint64_t ns_probe; /* centroid scoring and list selection */
-    uint64_t ns_scan;  /* scanning lists */
-    uint64_t ns_total; /* the whole call */
+    uint64_t lists;     /* lists scanned */
+    uint64_t vectors;   /* vectors scored in the scan */
+    uint64_t bytes;     /* list bytes streamed by the scan (f16 vectors or int8 codes) */
+    uint64_t reranked;  /* sq8 candidates re-scored */
+    uint64_t ns_probe;  /* centroid scoring and list selection */
+    uint64_t ns_scan;   /* scanning lists */
+    uint64_t ns_total;  /* the whole call */
     const char *kernel; /* the kernel used for the scan */
 } ap_search_stats;
 

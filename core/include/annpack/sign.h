@@ -53,8 +53,8 @@ AP_API ap_status ap_seckey_generate(ap_seckey **out, ap_err *err);
  * another algorithm, an encrypted key, bad base64, trailing garbage in the DER — is
  * AP_ERR_FORMAT naming the file. ap_seckey_load warns through the log when the file is
  * readable by group or others. */
-AP_API ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name,
-                                     ap_seckey **out, ap_err *err);
+AP_API ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
+                                     ap_err *err);
 AP_API ap_status ap_seckey_load(const char *path, ap_seckey **out, ap_err *err);
 
 /* Writes the private key as PKCS#8 PEM to path, created with mode 0600 (refuses to

@@ -49,8 +49,7 @@ static inline uint32_t ap_sq8_stride(uint32_t dim)
  * vectors grouped by list, as written to pack.annpack). The file is created (O_EXCL),
  * written and fsynced. */
 AP_API ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists,
-                              const uint32_t *counts, const uint16_t *vecs, size_t n,
-                              ap_err *err);
+                              const uint32_t *counts, const uint16_t *vecs, size_t n, ap_err *err);
 
 /* Maps path and validates it against the ANNP file it accompanies: header fields, dim,
  * n_lists, n_vectors and every list count equal to a's, finite params with step > 0,
@@ -90,8 +89,8 @@ AP_API void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, con
 AP_API ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err);
 
 /* Approximate scores of n consecutive code rows (stride bytes each) with weights w. */
-AP_API void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n,
-                               uint32_t stride, int32_t *out);
+AP_API void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
+                               int32_t *out);
 
 #ifdef __cplusplus
 }

@@ -58,8 +58,8 @@ typedef struct ap_trust_policy {
 
 /* What was established about an opened directory. */
 typedef struct ap_trust_result {
-    bool signature_present; /* a signature file exists */
-    bool signature_checked; /* and it verified with one of the policy's keys */
+    bool signature_present;    /* a signature file exists */
+    bool signature_checked;    /* and it verified with one of the policy's keys */
     char key_id[AP_KEYID_HEX]; /* that key's id, or "" */
     uint64_t version;          /* the root manifest's version (0 for a single pack) */
     long long expires;         /* Unix seconds of "expires", or -1 */
@@ -69,8 +69,8 @@ typedef struct ap_trust_result {
  * checked over those bytes before they are parsed; every file is opened once beneath DIR
  * and checked against what the verified bytes say, then served from that same open file.
  * res (may be NULL) is filled on success. The view is the caller's (ap_view_close). */
-AP_API ap_status ap_view_open_trusted(const char *dir, const ap_trust_policy *policy,
-                                      ap_view **out, ap_trust_result *res, ap_err *err);
+AP_API ap_status ap_view_open_trusted(const char *dir, const ap_trust_policy *policy, ap_view **out,
+                                      ap_trust_result *res, ap_err *err);
 
 #ifdef __cplusplus
 }
