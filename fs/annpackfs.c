@@ -217,8 +217,9 @@ static int serve(opts *o, struct fuse_args *args)
         fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o->verify);
         return 2;
     }
-    if (o->scan && strcmp(o->scan, "auto") && strcmp(o->scan, "f16") && strcmp(o->scan, "sq8")) {
-        fprintf(stderr, "annpackfs: scan must be auto, f16 or sq8, not '%s'\n", o->scan);
+    ap_err serr = {0};
+    if (o->scan && ap_scan_mode_parse(o->scan, &g_cfg.scan, &serr)) {
+        fprintf(stderr, "annpackfs: %s\n", serr.msg);
         return 2;
     }
     if (o->rerank > AP_MAX_RERANK) {
@@ -235,9 +236,7 @@ static int serve(opts *o, struct fuse_args *args)
     }
     int mrc = check_mountpoint();
     if (mrc) return mrc;
-    g_cfg.scan = !o->scan || !strcmp(o->scan, "auto") ? AP_SCAN_AUTO
-                 : !strcmp(o->scan, "f16")            ? AP_SCAN_F16
-                                                      : AP_SCAN_SQ8;
+    if (!o->scan) g_cfg.scan = AP_SCAN_AUTO;
     g_cfg.rerank = o->rerank;
     g_cfg.k = o->k;
     g_cfg.probe = o->probe;

@@ -79,16 +79,17 @@ static char *health_json(const fs_gen *g, const char *status, size_t *len)
     char buf[1024];
     char expires[96] = "null";
     if (g->has_expires) snprintf(expires, sizeof expires, "\"%s\"", g->expires_text);
-    int n = snprintf(
-        buf, sizeof buf,
-        "{\"status\":\"%s\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
-        "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"embedder\":\"%s\",\"sq8\":%s,"
-        "\"signature\":\"%s\",\"key_id\":%s%s%s,\"expires\":%s}\n",
-        status, (unsigned long long)g->number, (unsigned long long)g->version,
-        (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
-        ap_view_n_lists(g->view), ap_view_n_deltas(g->view), ap_view_embedder(g->view)->ops->name,
-        ap_view_has_sq8(g->view) ? "true" : "false", g->signature, g->keyid[0] ? "\"" : "",
-        g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "", expires);
+    int n =
+        snprintf(buf, sizeof buf,
+                 "{\"status\":\"%s\",\"generation\":%llu,\"version\":%llu,\"n_vectors\":%llu,"
+                 "\"dim\":%u,\"n_lists\":%u,\"deltas\":%u,\"embedder\":\"%s\",\"sq8\":%s,"
+                 "\"signature\":\"%s\",\"key_id\":%s%s%s,\"expires\":%s}\n",
+                 status, (unsigned long long)g->number, (unsigned long long)g->version,
+                 (unsigned long long)ap_view_live_count(g->view), ap_view_dim(g->view),
+                 ap_view_n_lists(g->view), ap_view_n_deltas(g->view),
+                 ap_embedder_name(ap_view_embedder(g->view)),
+                 ap_view_has_sq8(g->view) ? "true" : "false", g->signature, g->keyid[0] ? "\"" : "",
+                 g->keyid[0] ? g->keyid : "null", g->keyid[0] ? "\"" : "", expires);
     *len = (size_t)n;
     return strdup(buf);
 }
@@ -166,7 +167,7 @@ ap_status fs_gen_load(const fs_config *cfg, uint64_t number, uint64_t min_versio
         }
     }
     /* A pack built from vectors cannot embed text: text queries are refused by name. */
-    if (!strcmp(ap_view_embedder(g->view)->ops->name, "vectors")) {
+    if (!strcmp(ap_embedder_name(ap_view_embedder(g->view)), "vectors")) {
         ap_err e = {0};
         float *q = malloc(ap_view_dim(g->view) * sizeof *q);
         if (q) ap_view_embed(g->view, "x", 1, q, &e);

@@ -71,17 +71,12 @@ int cmd_search(int argc, char **argv)
             if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &probe))
                 return EXIT_USAGE;
             break;
-        case 's':
-            if (!strcmp(optarg, "auto"))
-                scan = AP_SCAN_AUTO;
-            else if (!strcmp(optarg, "f16"))
-                scan = AP_SCAN_F16;
-            else if (!strcmp(optarg, "sq8"))
-                scan = AP_SCAN_SQ8;
-            else
-                return cli_usage_error("search", "--scan must be auto, f16 or sq8, got '%s'",
-                                       optarg);
+        case 's': {
+            ap_err e = {0};
+            if (ap_scan_mode_parse(optarg, &scan, &e))
+                return cli_usage_error("search", "--%s", e.msg);
             break;
+        }
         case 'r':
             if (!cli_parse_u64("search", "--rerank", optarg, 1, AP_MAX_RERANK, &v))
                 return EXIT_USAGE;

@@ -79,3 +79,8 @@ void ap_embedder_free(ap_embedder *e)
 {
     if (e) e->ops->destroy(e);
 }
+
+const char *ap_embedder_name(const ap_embedder *e)
+{
+    return e->ops->name;
+}

@@ -520,3 +520,15 @@ void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n, uint3
 {
     ap_kernel_sq8(NULL)(w, codes, n, stride, out);
 }
+
+ap_status ap_scan_mode_parse(const char *s, ap_scan_mode *out, ap_err *err)
+{
+    static const char *const names[] = {
+        [AP_SCAN_AUTO] = "auto", [AP_SCAN_F16] = "f16", [AP_SCAN_SQ8] = "sq8"};
+    for (int m = AP_SCAN_AUTO; s && m <= AP_SCAN_SQ8; m++)
+        if (!strcmp(s, names[m])) {
+            *out = (ap_scan_mode)m;
+            return AP_OK;
+        }
+    return ap_err_set(err, AP_ERR_ARG, "scan must be auto, f16 or sq8, not '%.40s'", s ? s : "");
+}

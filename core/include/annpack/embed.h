@@ -50,6 +50,8 @@ AP_API ap_status ap_embedder_from_json(const char *json, size_t len, const char 
 AP_API ap_status ap_embedder_embed(const ap_embedder *e, const char *text, size_t len, float *out,
                                    ap_err *err);
 AP_API char *ap_embedder_describe(const ap_embedder *e);
+/* The embedder's name ("hash", "vectors", ...): static storage. */
+AP_API const char *ap_embedder_name(const ap_embedder *e);
 AP_API void ap_embedder_free(ap_embedder *e);
 
 /* Scales v to unit length in place; returns the original norm (0 leaves v unchanged). */

@@ -59,6 +59,10 @@ typedef enum ap_scan_mode {
     AP_SCAN_SQ8 = 2   /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
 } ap_scan_mode;
 
+/* Parses "auto", "f16" or "sq8" (the CLI's --scan and the mount's scan=). AP_ERR_ARG
+ * naming the accepted values otherwise. */
+AP_API ap_status ap_scan_mode_parse(const char *s, ap_scan_mode *out, ap_err *err);
+
 typedef struct ap_search_params {
     uint32_t k;     /* results, 1..AP_MAX_K */
     uint32_t probe; /* lists scanned, >= 1 (clamped to n_lists) */
