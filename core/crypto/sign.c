@@ -54,6 +54,36 @@ void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX])
     sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
 }
 
+struct ap_sha256 {
+    crypto_hash_sha256_state s;
+};
+
+ap_sha256 *ap_sha256_new(void)
+{
+    if (ap_crypto_init(NULL)) return NULL;
+    ap_sha256 *h = malloc(sizeof *h);
+    if (h) crypto_hash_sha256_init(&h->s);
+    return h;
+}
+
+void ap_sha256_update(ap_sha256 *h, const void *data, size_t len)
+{
+    crypto_hash_sha256_update(&h->s, data, len);
+}
+
+void ap_sha256_final(ap_sha256 *h, char out[AP_SHA256_HEX])
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&h->s, d);
+    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
+    free(h);
+}
+
+void ap_sha256_free(ap_sha256 *h)
+{
+    free(h);
+}
+
 ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size, ap_err *err)
 {
     ap_status st = ap_crypto_init(err);

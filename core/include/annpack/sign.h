@@ -34,6 +34,15 @@ AP_API ap_status ap_crypto_init(ap_err *err);
 /* SHA-256 of a memory buffer, as lowercase hex. */
 AP_API void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX]);
 
+/* Incremental SHA-256: ap_sha256_new (NULL when out of memory), any number of updates,
+ * then ap_sha256_final, which writes the lowercase hex digest and frees the state.
+ * ap_sha256_free abandons one. */
+typedef struct ap_sha256 ap_sha256;
+AP_API ap_sha256 *ap_sha256_new(void);
+AP_API void ap_sha256_update(ap_sha256 *h, const void *data, size_t len);
+AP_API void ap_sha256_final(ap_sha256 *h, char out[AP_SHA256_HEX]);
+AP_API void ap_sha256_free(ap_sha256 *h);
+
 /* SHA-256 of a file, streamed (never the whole file in memory); also returns its size.
  * Errors name the path. */
 AP_API ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size,
