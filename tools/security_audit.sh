@@ -14,7 +14,7 @@ if ! cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-s
 fi
 
 echo "== clang-tidy (.clang-tidy)"
-tidy=$(clang-tidy -p build core/*.c fs/*.c tools/*.c 2>/dev/null | grep -E "(warning|error):" || true)
+tidy=$(git ls-files "core/*.c" "fs/*.c" "tools/*.c" | xargs -P "$(nproc)" -n 8 clang-tidy -p build --quiet 2>/dev/null | grep -E "(warning|error):" | sort -u || true)
 if [ -n "$tidy" ]; then
     echo "$tidy"
     echo "clang-tidy: $(echo "$tidy" | wc -l) finding(s)"

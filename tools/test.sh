@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 
+echo "== lint (clang-format, layers, clang-tidy)"
+tools/lint.sh build
+
 echo "== unit tests (build/)"
 meson test -C build --print-errorlogs
 

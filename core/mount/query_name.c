@@ -98,6 +98,7 @@ ap_status ap_query_text_check(const char *text, size_t len, ap_err *err)
     while (p < end) {
         uint32_t c = *p;
         int n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        if (n > end - p) break; /* cannot happen: checked valid above */
         if (n > 1) c &= 0x3fu >> (n - 1);
         for (int i = 1; i < n; i++)
             c = c << 6 | (p[i] & 0x3fu);

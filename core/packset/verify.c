@@ -79,8 +79,8 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
             if ((st = ap_meta_read_stream(meta, cbeg, chunk, clen, err))) goto out;
         }
         const char *row = chunk + (es[i].off - cbeg);
-        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the chunk holds the
-         * row */
+        /* The chunk holds the row (read just above). */
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
         if (need == es[i].len + 1 && row[es[i].len] != '\n') {
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: row of id %llu is not followed by a newline",
                             name, (unsigned long long)es[i].id);

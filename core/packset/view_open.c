@@ -129,7 +129,8 @@ static void report_trust(const ap_checks *cx, const ap_view_trust *t, ap_status 
     if (t->sig_checked) cJSON_AddBoolToObject(sig, "valid", st == AP_OK && t->key_id[0]);
     if (t->key_id[0]) cJSON_AddStringToObject(sig, "key_id", t->key_id);
     const cJSON *exp = root ? cJSON_GetObjectItemCaseSensitive(root, "expires") : NULL;
-    if (cJSON_IsString(exp)) cJSON_AddStringToObject(cx->rep->root, "expires", exp->valuestring);
+    if (exp && cJSON_IsString(exp) && exp->valuestring)
+        cJSON_AddStringToObject(cx->rep->root, "expires", exp->valuestring);
 }
 
 /* Checks a delta's own manifest against the root's: the base it was built against and
@@ -162,10 +163,10 @@ static ap_status check_delta_fields(const cJSON *j, const char *name, const ap_l
     st = want && (text = cJSON_PrintUnformatted(emb))
              ? AP_OK
              : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
+    if (!st && text) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
     if (!st && !(got = ap_embedder_describe(e)))
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && strcmp(got, want) != 0)
+    if (!st && got && want && strcmp(got, want) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the layer's %s", name,
                         got, want);
     ap_embedder_free(e);
@@ -297,10 +298,10 @@ static ap_status check_root_agrees(const ap_view *v, ap_err *err)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     char name[1100];
     snprintf(name, sizeof name, "%.1000s/%s: embedder", v->dir, AP_MANIFEST);
-    if (!st) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
+    if (!st && text) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
     if (!st && !(got = ap_embedder_describe(e)))
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && strcmp(got, want) != 0)
+    if (!st && got && want && strcmp(got, want) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: embedder %s differs from the base's %s", v->dir,
                         AP_MANIFEST, got, want);
     ap_embedder_free(e);

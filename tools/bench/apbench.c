@@ -190,7 +190,12 @@ static int cmd_sgemm(int argc, char **argv)
     openblas_set_num_threads(t);
     float *a = malloc((size_t)m * k * sizeof *a), *b = malloc((size_t)n * k * sizeof *b),
           *c = malloc((size_t)m * n * sizeof *c);
-    if (!a || !b || !c) return fprintf(stderr, "apbench sgemm: out of memory\n"), 1;
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return fprintf(stderr, "apbench sgemm: out of memory\n"), 1;
+    }
     for (size_t i = 0; i < (size_t)m * k; i++)
         a[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)n * k; i++)
