@@ -19,6 +19,7 @@
 #include "annpack/caps.h"
 #include "annpack/log.h"
 #include "annpack/packset.h"
+#include "env.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
@@ -31,8 +32,8 @@
  * packset. Never set in production. */
 void ap_crash_point(const char *step)
 {
-    const char *at = getenv("ANNPACK_TEST_CRASH_AT");
-    if (at && strcmp(at, step) == 0) raise(SIGKILL);
+    const char *at = ap_env_get()->crash_at;
+    if (at[0] && strcmp(at, step) == 0) raise(SIGKILL);
 }
 
 ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint64_t **ids,

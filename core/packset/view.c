@@ -11,6 +11,7 @@
 #include "annpack/caps.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
+#include "env.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -161,7 +162,8 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
         for (size_t i = 0; i < m; i++)
             ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec,
                             dim);
-        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
+        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, ap_env_get()->threads,
+                              assign + at, NULL, err);
     }
     if (st) goto out;
     v->nditems = k;

@@ -1,0 +1,23 @@
+"""Rules of core/ that a grep checks (issue 14): where the environment is read, where the
+test hooks live, that unit tests call the library instead of compiling its sources."""
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORE = ROOT / "core"
+
+
+def c_files(top):
+    return sorted(p for p in top.rglob("*") if p.suffix in (".c", ".h"))
+
+
+def hits(files, pattern):
+    rx = re.compile(pattern)
+    return [f"{p.relative_to(ROOT)}:{i}" for p in files
+            for i, line in enumerate(p.read_text().splitlines(), 1) if rx.search(line)]
+
+
+def test_core_reads_the_environment_in_env_c_only():
+    found = [h for h in hits(c_files(CORE), r"\b(secure_)?getenv\s*\(")
+             if not h.startswith("core/base/env.c:")]
+    assert found == [], found
