@@ -21,3 +21,11 @@ def test_core_reads_the_environment_in_env_c_only():
     found = [h for h in hits(c_files(CORE), r"\b(secure_)?getenv\s*\(")
              if not h.startswith("core/base/env.c:")]
     assert found == [], found
+
+
+def test_process_killing_hook_only_in_faults_c():
+    # faults.c is compiled only with -Dtest_hooks=true (core/base/meson.build).
+    found = [h for h in hits(c_files(CORE), r"\b(raise|kill)\s*\(|\bSIGKILL\b")
+             if not h.startswith("core/base/faults.")]
+    assert found == [], found
+    assert "if get_option('test_hooks')" in (CORE / "base" / "meson.build").read_text()

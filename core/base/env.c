@@ -153,7 +153,11 @@ static ap_status load(ap_env *e, ap_err *err)
     assert(e->threads >= 1 && e->threads <= AP_ENV_MAX_THREADS);
     keep("ANNPACK_DEVICE", e->device, sizeof e->device, false);
     load_source_date_epoch(e);
+#if AP_TEST_HOOKS
     keep("ANNPACK_TEST_CRASH_AT", e->crash_at, sizeof e->crash_at, true);
+#else
+    e->crash_at[0] = '\0'; /* production builds do not look at it */
+#endif
     return st;
 }
 
@@ -178,4 +182,9 @@ ap_status ap_env_check(ap_err *err)
 {
     ap_env scratch;
     return load(&scratch, err);
+}
+
+int ap_test_hooks(void)
+{
+    return AP_TEST_HOOKS;
 }

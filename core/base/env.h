@@ -36,7 +36,8 @@ typedef struct ap_env {
     bool source_date_epoch_set, source_date_epoch_ok;
     int64_t source_date_epoch;
     char source_date_epoch_text[AP_ENV_VALUE_MAX];
-    /* ANNPACK_TEST_CRASH_AT (the test hook ap_crash_point); "" when unset or too long. */
+    /* ANNPACK_TEST_CRASH_AT, read only by a build with -Dtest_hooks=true (faults.h);
+     * "" when unset, too long, or in other builds. */
     char crash_at[64];
 } ap_env;
 
