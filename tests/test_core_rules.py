@@ -29,3 +29,9 @@ def test_process_killing_hook_only_in_faults_c():
              if not h.startswith("core/base/faults.")]
     assert found == [], found
     assert "if get_option('test_hooks')" in (CORE / "base" / "meson.build").read_text()
+
+
+def test_unit_tests_call_the_library_not_its_sources():
+    # Each kernel version is reached by name (ap_kernel_f16_for, ap_kernel_sq8_for).
+    found = hits(c_files(ROOT / "tests"), r'#\s*include\s*[<"][^">]*\.c[">]')
+    assert found == [], found
