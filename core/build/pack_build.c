@@ -4,6 +4,7 @@
  * embedder (in parallel batches) -> vectors -> k-means -> lists -> ANNP writer ->
  * manifest with hashes. Everything is written into a temporary directory beside the
  * output and renamed into place at the end. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -410,15 +411,19 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, threads, assign, NULL, err)))
         goto out;
     rep->seconds_assign = now_s() - ta;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        assert(assign[i] < k);
         counts[assign[i]]++;
+    }
     for (uint32_t l = 0; l < k; l++)
         start[l + 1] = start[l] + counts[l];
+    assert(start[k] == n);
     for (size_t i = 0; i < n; i++) {
         size_t at = start[assign[i]]++;
         ids[at] = sp->ids[i];
         ap_f32_to_f16_n(vecs + at * dim, sp->vecs + i * dim, dim);
     }
+    assert(start[k - 1] == n); /* list l now starts where l + 1 did: all n placed */
     st = ap_annp_write(path, dim, k, centroids, counts, ids, vecs, err);
     if (!st && sp->sq8) {
         double ts = now_s();

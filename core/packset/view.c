@@ -4,6 +4,7 @@
  * decides. Search then scans base lists with a per-position dead bitmap and the live
  * delta vectors grouped under their nearest base centroid — the same grouping as the
  * merged virtual ANNP file, so copying that file out gives identical answers. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,10 +169,13 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     if (st) goto out;
     v->nditems = k;
     /* Counting sort by list, stable. */
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
+        assert(assign[i] < nl);
         v->dstart[assign[i] + 1]++;
+    }
     for (uint32_t c = 0; c < nl; c++)
         v->dstart[c + 1] += v->dstart[c];
+    assert(v->dstart[nl] == k);
     ap_item *sorted = malloc((k ? k : 1) * sizeof *sorted);
     size_t *fill = malloc((nl + 1ull) * sizeof *fill);
     if (!sorted || !fill) {
@@ -183,6 +187,7 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     memcpy(fill, v->dstart, (nl + 1ull) * sizeof *fill);
     for (size_t i = 0; i < k; i++)
         sorted[fill[assign[i]]++] = v->ditems[i];
+    assert(fill[nl - 1] == k); /* every list filled up to where the next one starts */
     free(v->ditems);
     v->ditems = sorted;
     free(fill);
