@@ -1,5 +1,5 @@
-/* The environment (internal): the one place libannpack reads its variables (getenv is
- * called nowhere else in core/).
+/* The environment (internal): the one place libannpack reads its variables (env.c is the
+ * only file of core/ that reads the process environment).
  *
  * Each variable is parsed once, on first use, into one snapshot, ap_env; the code that
  * needs a setting takes it from there (caps.c, log.c, the build's thread count, device and
