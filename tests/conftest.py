@@ -56,6 +56,15 @@ def annpack():
 
 
 @pytest.fixture(scope="session")
+def crash_hooks(annpack):
+    """For tests that crash the CLI at a named step (ANNPACK_TEST_CRASH_AT): skipped, with
+    the reason, when the library was built without its test hooks (-Dtest_hooks=true)."""
+    if not annpack.ok("diagnose").json()["test_hooks"]:
+        pytest.skip(f"{BUILD} has no test hooks, so ANNPACK_TEST_CRASH_AT does nothing: "
+                    "configure it with -Dtest_hooks=true (tools/setup.sh does)")
+
+
+@pytest.fixture(scope="session")
 def tiny_pack(annpack, tmp_path_factory):
     """The examples built once per session (read-only for tests)."""
     out = tmp_path_factory.mktemp("tiny") / "pack"

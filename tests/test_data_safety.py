@@ -178,7 +178,7 @@ def test_promote_the_target_directory_itself(annpack, tmp_path):
     annpack.ok("verify", d, "--deep")
 
 
-def test_interrupted_append_leftover(annpack, tmp_path):
+def test_interrupted_append_leftover(annpack, crash_hooks, tmp_path):
     d = make_ps(annpack, tmp_path / "ps", deltas=0)
     out = d / "deltas" / "0001.delta"
     args = ["packset", "build-delta", "--packset", d, "--delete-ids", "5", "--out", out]
@@ -769,7 +769,7 @@ def test_full_disk_during_every_write_command(annpack, tmp_path, tmpfs):
 # --- the stale-signature window, the Python API --------------------------------------------
 
 
-def test_crash_between_manifest_and_signature_removal(annpack, signed_ps, keys):
+def test_crash_between_manifest_and_signature_removal(annpack, crash_hooks, signed_ps, keys):
     """The one instant a change leaves the old signature beside the new manifest: the
     signature then does not verify, so nothing accepts it until the packset is re-signed."""
     pem, pub = keys

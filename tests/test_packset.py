@@ -293,7 +293,7 @@ def state(annpack, d):
 
 @pytest.mark.parametrize("step", ["promote:copied", "promote:renamed", "append:before-manifest",
                                   "append:after-manifest"])
-def test_crash_during_promote(annpack, ps, tmp_path, step):
+def test_crash_during_promote(annpack, crash_hooks, ps, tmp_path, step):
     delta = tmp_path / "x.delta"
     annpack.ok("packset", "build-delta", "--base", ps / "base", "--add",
                EXAMPLES / "delta_add.csv", "--out", delta)
@@ -313,7 +313,7 @@ def test_crash_during_promote(annpack, ps, tmp_path, step):
 
 
 @pytest.mark.parametrize("step", ["revert:before-manifest", "revert:after-manifest"])
-def test_crash_during_revert(annpack, ps, step):
+def test_crash_during_revert(annpack, crash_hooks, ps, step):
     annpack.ok("packset", "build-delta", "--packset", ps, "--delete-ids", "1",
                "--out", ps / "deltas" / "0001.delta")
     old = state(annpack, ps)
@@ -323,7 +323,7 @@ def test_crash_during_revert(annpack, ps, step):
     assert state(annpack, ps) == (old if step == "revert:before-manifest" else (old[0] + 1, [], 40))
 
 
-def test_crash_during_rebase(annpack, ps, tmp_path):
+def test_crash_during_rebase(annpack, crash_hooks, ps, tmp_path):
     annpack.ok("packset", "build-delta", "--packset", ps, "--delete-ids", "1",
                "--out", ps / "deltas" / "0001.delta")
     old = state(annpack, ps)
@@ -334,3 +334,20 @@ def test_crash_during_rebase(annpack, ps, tmp_path):
     assert not new.exists() and state(annpack, ps) == old
     annpack.ok("packset", "rebase", "--packset", ps, "--out", new)
     annpack.ok("verify", new, "--deep")
+
+
+def test_crash_hooks_only_in_test_builds(annpack, ps, tmp_path):
+    """ANNPACK_TEST_CRASH_AT kills only a library built with -Dtest_hooks=true (diagnose
+    says which); elsewhere the variable does nothing and the promote completes."""
+    hooks = annpack.ok("diagnose").json()["test_hooks"]
+    delta = tmp_path / "x.delta"
+    annpack.ok("packset", "build-delta", "--base", ps / "base", "--add",
+               EXAMPLES / "delta_add.csv", "--out", delta)
+    old = state(annpack, ps)
+    r = annpack("packset", "promote-delta", "--packset", ps, "--delta", delta,
+                env={"ANNPACK_TEST_CRASH_AT": "promote:copied"})
+    if hooks:
+        assert r.rc == -signal.SIGKILL and state(annpack, ps) == old, repr(r)
+    else:
+        assert r.rc == 0 and state(annpack, ps) == (old[0] + 1, [1], 42), repr(r)
+    annpack.ok("verify", ps, "--deep")

@@ -15,7 +15,8 @@ int cmd_diagnose(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         puts("usage: annpack diagnose\n\nPrints the versions of the linked libraries, the CPU "
-             "features and the search kernel in use, and the caps in force, as JSON.");
+             "features and the search kernel in use, whether the library has its test hooks, and "
+             "the caps in force, as JSON.");
         return EXIT_OK;
     }
     if (argc != 1) return cli_usage_error("diagnose", "takes no arguments");
@@ -31,6 +32,7 @@ int cmd_diagnose(int argc, char **argv)
     printf("},\n");
     printf("  \"search_kernel\": \"%s\",\n  \"search_kernel_sq8\": \"%s\",\n", ap_search_kernel(),
            ap_search_kernel_sq8());
+    printf("  \"test_hooks\": %s,\n", ap_test_hooks() ? "true" : "false");
     printf("  \"caps\": {\"ANNPACK_MAX_DIM\": %u, \"ANNPACK_MAX_LISTS\": %u, "
            "\"ANNPACK_MAX_LIST_BYTES\": %llu, \"ANNPACK_MAX_META_BYTES\": %llu, "
            "\"ANNPACK_META_MAX_LINE\": %llu, \"ANNPACK_ALLOW_LARGE_META\": %s}\n}\n",

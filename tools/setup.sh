@@ -34,9 +34,14 @@ if [ ! -f tests/browser/node_modules/playwright-core/package.json ] ||
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
+# The test build has the fault-injection hooks the crash-safety tests use (-Dtest_hooks=true,
+# docs/ROBUSTNESS.md); a build directory configured before that option is switched over.
 BUILD=${BUILD:-build}
 if [ ! -f "$BUILD/build.ninja" ]; then
-    meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
+    meson setup "$BUILD" --buildtype=debugoptimized -Dtest_hooks=true >/dev/null
+elif ! meson introspect --buildoptions "$BUILD" | python3 -c \
+        'import json, sys; sys.exit(not any(o["name"] == "test_hooks" and o["value"] for o in json.load(sys.stdin)))'; then
+    meson configure "$BUILD" -Dtest_hooks=true >/dev/null
 fi
 ninja -C "$BUILD" >/dev/null
 echo "setup: built into $BUILD/" >&2

@@ -19,7 +19,10 @@ if [ "${1:-}" != "--quick" ]; then
     echo "== sanitizer build (build-asan/): unit tests + pytest"
     if [ ! -f build-asan/build.ninja ]; then
         meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-            --buildtype=debug >/dev/null
+            --buildtype=debug -Dtest_hooks=true >/dev/null
+    elif ! meson introspect --buildoptions build-asan | python3 -c \
+            'import json, sys; sys.exit(not any(o["name"] == "test_hooks" and o["value"] for o in json.load(sys.stdin)))'; then
+        meson configure build-asan -Dtest_hooks=true >/dev/null
     fi
     ninja -C build-asan >/dev/null
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -1,4 +1,5 @@
 /* The environment: see env.h and ap_env_check in include/annpack/caps.h. */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -85,6 +86,37 @@ static int parse_value(kind k, const char *s, uint64_t *v)
     return -1;
 }
 
+/* Copies the value of name ("" when unset) into out (cap bytes); a value that does not
+ * fit is cut (cut_to_empty: left empty) and false returned. */
+static bool keep(const char *name, char *out, size_t cap, bool cut_to_empty)
+{
+    const char *s = getenv(name);
+    size_t n = s ? strlen(s) : 0;
+    bool fits = n < cap;
+    if (!fits) n = cut_to_empty ? 0 : cap - 1;
+    if (n) memcpy(out, s, n);
+    out[n] = '\0';
+    return fits;
+}
+
+/* SOURCE_DATE_EPOCH: set when not empty; a Unix time when strtoll takes all of it and it
+ * is not negative (the build refuses anything else, naming the value). */
+static void load_source_date_epoch(ap_env *e)
+{
+    bool fits = keep("SOURCE_DATE_EPOCH", e->source_date_epoch_text,
+                     sizeof e->source_date_epoch_text, false);
+    e->source_date_epoch_set = e->source_date_epoch_text[0] != '\0';
+    e->source_date_epoch_ok = false;
+    e->source_date_epoch = 0;
+    if (!e->source_date_epoch_set || !fits) return; /* too long for any Unix time */
+    char *end;
+    errno = 0;
+    long long t = strtoll(e->source_date_epoch_text, &end, 10);
+    if (errno || *end || t < 0) return;
+    e->source_date_epoch_ok = true;
+    e->source_date_epoch = (int64_t)t;
+}
+
 static ap_status load(ap_env *e, ap_err *err)
 {
     uint64_t v[NVARS];
@@ -117,7 +149,15 @@ static ap_status load(ap_env *e, ap_err *err)
     e->log_json = v[7] != 0;
     /* ANNPACK_THREADS, else its alias; 0 means neither was set. */
     uint64_t t = v[8] ? v[8] : v[9];
-    e->threads = t ? (uint32_t)t : 1;
+    e->threads = t ? (t > AP_ENV_MAX_THREADS ? AP_ENV_MAX_THREADS : (uint32_t)t) : 1;
+    assert(e->threads >= 1 && e->threads <= AP_ENV_MAX_THREADS);
+    keep("ANNPACK_DEVICE", e->device, sizeof e->device, false);
+    load_source_date_epoch(e);
+#if AP_TEST_HOOKS
+    keep("ANNPACK_TEST_CRASH_AT", e->crash_at, sizeof e->crash_at, true);
+#else
+    e->crash_at[0] = '\0'; /* production builds do not look at it */
+#endif
     return st;
 }
 
@@ -142,4 +182,9 @@ ap_status ap_env_check(ap_err *err)
 {
     ap_env scratch;
     return load(&scratch, err);
+}
+
+int ap_test_hooks(void)
+{
+    return AP_TEST_HOOKS;
 }

@@ -1,4 +1,5 @@
 /* Strict JSON helpers: see json.h (the validator is json_check.c). */
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -88,8 +89,10 @@ static ap_status object_keys(dups *d, const cJSON *obj, size_t n, const size_t *
         d->tab_cap = cap;
     }
     memset(d->tab, 0, cap * sizeof *d->tab);
+    assert(n <= cap / 2); /* the table is never full: every probe ends at an empty slot */
     size_t j = 0;
     for (const cJSON *c = obj->child; c; c = c->next, j++) {
+        assert(j < n); /* obj has the n keys counted */
         size_t klen = strlen(c->string);
         unsigned char hb[crypto_shorthash_BYTES];
         crypto_shorthash(hb, (const unsigned char *)c->string, klen, g_hash_key);

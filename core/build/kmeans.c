@@ -16,7 +16,6 @@
 
 #include "annpack/log.h"
 #include "annpack/search.h"
-#include "env.h"
 #include "kmeans.h"
 
 #if defined(__x86_64__)
@@ -31,20 +30,9 @@
 extern void openblas_set_num_threads(int num_threads);
 extern int openblas_get_num_threads(void);
 
-static atomic_uint g_threads = 1;
-
-uint32_t ap_blas_threads_from_env(void)
+void ap_blas_set_threads(uint32_t threads)
 {
-    uint32_t t = ap_env_get()->threads; /* ANNPACK_THREADS, parsed in env.c; at least 1 */
-    if (t > MAX_THREADS) t = MAX_THREADS;
-    openblas_set_num_threads((int)t);
-    g_threads = (uint32_t)t;
-    return (uint32_t)t;
-}
-
-uint32_t ap_kmeans_threads(void)
-{
-    return g_threads;
+    openblas_set_num_threads((int)(threads ? threads : 1));
 }
 
 /* Index of the largest of s[0..k) (the first one on ties) and its value. */
@@ -160,7 +148,8 @@ static uint32_t run_parallel(void *(*fn)(void *), void *args, size_t arg_size, u
 }
 
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
-                           uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
+                           uint32_t k, uint32_t threads, uint32_t *assign, float *best_score,
+                           ap_err *err)
 {
     if (n == 0) return AP_OK;
     assign_job j = {.x = x,
@@ -173,7 +162,7 @@ ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *
                     .argmax = pick_argmax()};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
-    uint32_t t = g_threads;
+    uint32_t t = threads;
     size_t nblocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
     if (t > nblocks) t = (uint32_t)nblocks;
     /* Every worker shares the one job: arg_size 0 hands each the same pointer. */
@@ -226,12 +215,13 @@ static void *update_worker(void *arg)
 
 /* Mean of members, normalised; clusters left empty are re-seeded with the rows that fit
  * their own centroid worst (distinct rows, lowest score first, ties by row index). */
-static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uint32_t *assign,
-                   const float *score, float *cent, double *acc, uint32_t *count, size_t *order)
+static void update(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t threads,
+                   const uint32_t *assign, const float *score, float *cent, double *acc,
+                   uint32_t *count, size_t *order)
 {
     memset(acc, 0, (size_t)k * dim * sizeof *acc);
     memset(count, 0, k * sizeof *count);
-    uint32_t nt = g_threads < k ? g_threads : k;
+    uint32_t nt = threads < k ? threads : k;
     if (nt > MAX_THREADS) nt = MAX_THREADS;
     if (nt == 0) nt = 1;
     update_job jobs[MAX_THREADS];
@@ -276,8 +266,9 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
 }
 
 ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t seed,
-                          uint32_t iters, float *centroids, ap_kmeans_progress progress,
-                          void *progress_ud, uint32_t *iters_done, ap_err *err)
+                          uint32_t iters, uint32_t threads, float *centroids,
+                          ap_kmeans_progress progress, void *progress_ud, uint32_t *iters_done,
+                          ap_err *err)
 {
     if (iters_done) *iters_done = 0;
     if (k == 0 || k > n) return ap_err_set(err, AP_ERR_ARG, "k-means: %u lists for %zu rows", k, n);
@@ -323,14 +314,14 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
         memcpy(centroids + (size_t)c * dim, sample + perm[c] * dim, dim * sizeof *x);
     }
     for (uint32_t it = 0; it < iters; it++) {
-        st = ap_kmeans_assign(sample, m, dim, centroids, k, assign, score, err);
+        st = ap_kmeans_assign(sample, m, dim, centroids, k, threads, assign, score, err);
         if (st) goto out;
         if (iters_done) *iters_done = it + 1;
         if (it > 0 && memcmp(assign, prev, m * sizeof *assign) == 0) {
             ap_log(AP_LOG_DEBUG, "kmeans", "converged after %u iterations", it);
             break;
         }
-        update(sample, m, dim, k, assign, score, centroids, acc, count, perm);
+        update(sample, m, dim, k, threads, assign, score, centroids, acc, count, perm);
         memcpy(prev, assign, m * sizeof *assign);
         if (progress) progress(progress_ud, it + 1, iters);
     }

@@ -4,6 +4,7 @@
  * embedder (in parallel batches) -> vectors -> k-means -> lists -> ANNP writer ->
  * manifest with hashes. Everything is written into a temporary directory beside the
  * output and renamed into place at the end. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
 #include "annpack/vecs.h"
+#include "env.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -389,7 +391,8 @@ static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
 
 /* Groups vectors by list (stable: row order within a list) and writes pack.annpack. */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                             const float *centroids, ap_build_report *rep, ap_err *err)
+                             const float *centroids, uint32_t threads, ap_build_report *rep,
+                             ap_err *err)
 {
     size_t n = sp->n;
     uint32_t dim = sp->emb->dim;
@@ -405,17 +408,22 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         goto out;
     }
     double ta = now_s();
-    if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
+    if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, threads, assign, NULL, err)))
+        goto out;
     rep->seconds_assign = now_s() - ta;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        assert(assign[i] < k);
         counts[assign[i]]++;
+    }
     for (uint32_t l = 0; l < k; l++)
         start[l + 1] = start[l] + counts[l];
+    assert(start[k] == n);
     for (size_t i = 0; i < n; i++) {
         size_t at = start[assign[i]]++;
         ids[at] = sp->ids[i];
         ap_f32_to_f16_n(vecs + at * dim, sp->vecs + i * dim, dim);
     }
+    assert(start[k - 1] == n); /* list l now starts where l + 1 did: all n placed */
     st = ap_annp_write(path, dim, k, centroids, counts, ids, vecs, err);
     if (!st && sp->sq8) {
         double ts = now_s();
@@ -489,16 +497,14 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
     cJSON_AddBoolToObject(b, "offline", 1);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) {
-        char *end;
-        errno = 0;
-        long long t = strtoll(sde, &end, 10);
-        if (errno || *end || t < 0) {
-            st = ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time", sde);
+    const ap_env *env = ap_env_get();
+    if (env->source_date_epoch_set) {
+        if (!env->source_date_epoch_ok) {
+            st = ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time",
+                            env->source_date_epoch_text);
             goto out;
         }
-        time_t tt = (time_t)t;
+        time_t tt = (time_t)env->source_date_epoch;
         struct tm tm;
         char ts[32];
         gmtime_r(&tt, &tm);
@@ -543,18 +549,19 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     rep->train_rows = (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST < sp->n
                           ? (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST
                           : sp->n;
-    rep->threads = ap_kmeans_threads();
+    uint32_t threads = ap_env_get()->threads;
+    rep->threads = threads;
     double tk = now_s();
     float *centroids = calloc((size_t)k * dim, sizeof *centroids);
     if (!centroids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %u centroids", k);
     ap_status st = AP_OK;
     spec_box box = {sp};
     if (sp->n)
-        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids, kmeans_progress,
-                             &box, &rep->kmeans_passes, err);
+        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, threads, centroids,
+                             kmeans_progress, &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
-    if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
+    if (!st) st = write_lists(sp, dir, k, centroids, threads, rep, err);
     if (!st) st = write_manifest(sp, dir, k, iters, err);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
@@ -747,11 +754,11 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
                           "an embedder or dim cannot be used with vectors: %s gives the vectors "
                           "and their dim",
                           o->vectors);
-    const char *dev = getenv("ANNPACK_DEVICE");
-    if (dev && *dev && strcmp(dev, "cpu") != 0)
+    const ap_env *env = ap_env_get();
+    if (env->device[0] && strcmp(env->device, "cpu") != 0)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
                           "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only",
-                          dev);
+                          env->device);
     if (o->seed > AP_JSON_MAX_SAFE_INT)
         return ap_err_set(err, AP_ERR_ARG, "seed %llu is not below 2^53",
                           (unsigned long long)o->seed);
@@ -764,7 +771,8 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (st) return st;
 
     build_state b = {.o = o};
-    b.threads = ap_blas_threads_from_env();
+    b.threads = env->threads;
+    ap_blas_set_threads(b.threads);
     char *tmp = NULL;
     ap_csv *csv = NULL;
     ap_meta_writer *mw = NULL;

@@ -6,8 +6,8 @@
 
 #include "annpack/sq8.h"
 #include "endian.h"
+#include "env.h"
 #include "fsops.h"
-#include "kmeans.h"
 #include "quant8.h"
 
 static uint64_t align64(uint64_t x)
@@ -36,7 +36,7 @@ static void *encode_worker(void *arg)
 static void encode_all(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
                        const uint16_t *vecs, size_t n, uint8_t *out)
 {
-    uint32_t t = ap_kmeans_threads();
+    uint32_t t = ap_env_get()->threads; /* at most 64 */
     if (t > 64) t = 64;
     if (n < 4096 || t < 2) t = 1;
     encode_job jobs[64];

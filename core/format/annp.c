@@ -1,4 +1,5 @@
 /* ANNP v1 reader and writer: see include/annpack/format.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -238,6 +239,7 @@ const float *ap_annp_centroids(const ap_annp *a)
 
 void ap_annp_list_get(const ap_annp *a, uint32_t i, ap_annp_list *out)
 {
+    assert(i < a->h.n_lists); /* documented precondition */
     const uint8_t *p = a->base + a->list_off[i];
     out->count = a->list_count[i];
     out->ids = p + 4;
@@ -247,6 +249,7 @@ void ap_annp_list_get(const ap_annp *a, uint32_t i, ap_annp_list *out)
 
 uint64_t ap_annp_list_start(const ap_annp *a, uint32_t i)
 {
+    assert(i <= a->h.n_lists); /* list_start has n_lists + 1 entries */
     return a->list_start[i];
 }
 
@@ -293,6 +296,7 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
         if (!st) st = put(f, vecs + at * dim, counts[l] * 2ull * dim, path, err);
         at += counts[l];
     }
+    assert(st || (at == n && off == AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4));
     for (uint32_t l = 0; l < n_lists && !st; l++) {
         uint8_t e[16];
         uint64_t len = ap_annp_list_bytes(counts[l], dim);
@@ -301,6 +305,7 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
         off += len;
         st = put(f, e, 16, path, err);
     }
+    assert(st || off == pos); /* the lists end where the offset table was placed */
     if (!st && fflush(f) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", path);
     if (!st && fsync(fileno(f)) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", path);
     if (fclose(f) != 0 && !st) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: close", path);

@@ -1,4 +1,5 @@
 /* The merged tables of a view: see merge.h. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +36,14 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
         for (uint32_t j = 0; j < l.count; j++) {
             uint64_t pos = start + j;
             if (v->layers[0].dead[pos >> 3] & (1u << (pos & 7))) continue;
+            assert(n < v->live); /* items has v->live entries */
             x->items[n++] =
                 (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
         }
-        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++)
+        for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) {
+            assert(n < v->live);
             x->items[n++] = v->ditems[d];
+        }
         off += ap_annp_list_bytes(n - x->list_first[i], dim);
     }
     x->list_first[nl] = n;
@@ -66,6 +70,7 @@ ap_status ap_merged_rows(const ap_view *v, ap_merged *x, ap_err *err)
             uint64_t id, o, len;
             ap_meta_entry(m, i, &id, &o, &len);
             if (ap_view_live_layer(v, id) != (int32_t)l) continue;
+            assert(nr < cap);
             rows[3 * nr] = id;
             rows[3 * nr + 1] = l;
             rows[3 * nr + 2] = len;

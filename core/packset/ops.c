@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +24,6 @@
 #include "ops.h"
 #include "pack_write.h"
 #include "view.h"
-
-/* Test hook: ANNPACK_TEST_CRASH_AT=STEP kills the process with SIGKILL when it reaches
- * the named step, so tests can check that a crash at that instant leaves a verifiable
- * packset. Never set in production. */
-void ap_crash_point(const char *step)
-{
-    const char *at = getenv("ANNPACK_TEST_CRASH_AT");
-    if (at && strcmp(at, step) == 0) raise(SIGKILL);
-}
 
 ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint64_t **ids,
                            size_t *n, ap_err *err)

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "annpack/packset.h"
+#include "faults.h" /* ap_crash_point, for the crash points of the operations */
 #include "view.h"
 
 typedef struct ap_delta_ref {
@@ -59,8 +60,5 @@ ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err
  * removed), a different one replaced atomically only with force. */
 ap_status ap_publish_packset_out(const char *tmp, const char *out, bool exists, bool force,
                                  ap_err *err);
-
-/* Test hook: SIGKILLs the process when ANNPACK_TEST_CRASH_AT names this step. */
-void ap_crash_point(const char *step);
 
 #endif

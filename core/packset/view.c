@@ -4,6 +4,7 @@
  * decides. Search then scans base lists with a per-position dead bitmap and the live
  * delta vectors grouped under their nearest base centroid — the same grouping as the
  * merged virtual ANNP file, so copying that file out gives identical answers. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "annpack/caps.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
+#include "env.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -161,15 +163,19 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
         for (size_t i = 0; i < m; i++)
             ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec,
                             dim);
-        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
+        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, ap_env_get()->threads,
+                              assign + at, NULL, err);
     }
     if (st) goto out;
     v->nditems = k;
     /* Counting sort by list, stable. */
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
+        assert(assign[i] < nl);
         v->dstart[assign[i] + 1]++;
+    }
     for (uint32_t c = 0; c < nl; c++)
         v->dstart[c + 1] += v->dstart[c];
+    assert(v->dstart[nl] == k);
     ap_item *sorted = malloc((k ? k : 1) * sizeof *sorted);
     size_t *fill = malloc((nl + 1ull) * sizeof *fill);
     if (!sorted || !fill) {
@@ -181,6 +187,7 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     memcpy(fill, v->dstart, (nl + 1ull) * sizeof *fill);
     for (size_t i = 0; i < k; i++)
         sorted[fill[assign[i]]++] = v->ditems[i];
+    assert(fill[nl - 1] == k); /* every list filled up to where the next one starts */
     free(v->ditems);
     v->ditems = sorted;
     free(fill);

@@ -1,4 +1,5 @@
 /* Coarse probing with int8 centroid codes: see coarse.h. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,7 @@ uint32_t ap_coarse_stride(const ap_coarse *c)
 /* The m-th largest of s[0..n) (1 <= m <= n), by quickselect on tmp (n entries). */
 static int32_t mth_largest(const int32_t *s, uint32_t n, uint32_t m, int32_t *tmp)
 {
+    assert(m >= 1 && m <= n);
     memcpy(tmp, s, n * sizeof *tmp);
     int64_t lo = 0, hi = (int64_t)n - 1, k = (int64_t)m - 1;
     while (lo < hi) {
@@ -113,6 +115,7 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
                          ap_coarse_work *wk, uint32_t *lists)
 {
     const uint32_t n = c->n_lists, m = AP_COARSE_SHORTLIST(probe);
+    assert(probe >= 1 && m < n); /* documented precondition (coarse.h) */
     ap_sq8_weights(c->step, c->dim, c->stride, q, wk->w);
     ap_kernel_sq8(NULL)(wk->w, c->codes, n, c->stride, wk->is);
     /* The shortlist: the m best integer scores (exact integers, the same on every kernel),
@@ -140,6 +143,7 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
         if (cs[i] > floor) lists[ns++] = (uint32_t)wk->tmp[i];
     for (uint32_t i = 0; i < nc && ns < m; i++)
         if (cs[i] == floor) lists[ns++] = (uint32_t)wk->tmp[i];
+    assert(ns == m); /* nc >= m candidates are at or above g, and m of them are kept */
     /* Re-score the shortlist exactly (rows fetched first) and keep the probe best. */
     for (uint32_t i = 0; i < ns; i++) {
         const char *row = (const char *)(centroids + (size_t)lists[i] * c->dim);
@@ -153,6 +157,7 @@ uint32_t ap_coarse_probe(const ap_coarse *c, const float *centroids, const float
         ap_topk_push(&t, lists[i], sc, 0);
     }
     uint32_t np = ap_topk_finish(&t);
+    assert(np == probe);
     for (uint32_t i = 0; i < np; i++)
         lists[i] = (uint32_t)wk->heap[i].id;
     return np;

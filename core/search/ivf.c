@@ -5,6 +5,7 @@
  * scores that reach the current top-k floor. With the int8 sidecar the scan keeps the best
  * `rerank` integer scores instead, and those candidates are re-scored with the f16 kernel.
  * Buffers live in per-thread scratch that grows once, so the hot path does not allocate. */
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -175,6 +176,7 @@ static uint32_t select_lists(const float *s, uint32_t n_lists, uint32_t probe, a
     for (uint32_t i = 0; i < n_lists; i++)
         if (s[i] >= ap_topk_floor(&t)) ap_topk_push(&t, i, s[i], 0);
     uint32_t n = ap_topk_finish(&t);
+    assert(n <= probe); /* fewer when scores are NaN (an unverified pack) */
     for (uint32_t i = 0; i < n; i++)
         lists[i] = (uint32_t)heap[i].id;
     return n;
@@ -246,6 +248,7 @@ typedef struct cheap {
 
 static void cheap_push(cheap *c, cand x)
 {
+    assert(c->n <= c->cap && c->cap > 0);
     if (c->n < c->cap) {
         uint32_t i = c->n++;
         c->h[i] = x;
@@ -343,6 +346,7 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     const ap_annp *a = ix->annp;
     const uint32_t dim = ap_annp_get_header(a)->dim;
     uint64_t t1 = st ? now_ns() : 0;
+    assert(p->k >= 1 && p->k <= AP_MAX_K && p->rerank >= p->k && np <= p->probe); /* checked */
     const char *kname;
     ap_f16_block_fn f16 = ap_kernel_f16(&kname);
     ap_topk t;

@@ -162,28 +162,40 @@ T_AVX2 static void block_avx2(const float *q, const uint8_t *vecs, uint32_t n, u
 }
 #endif
 
+/* The versions, best first; F16_FN[i] is F16[i]'s. */
+static const ap_kernel_info F16[] = {
+#if defined(__x86_64__)
+    {"avx512", {"avx512f", NULL}},
+    {"avx2", {"avx2", "f16c"}},
+#endif
+    {"portable", {NULL, NULL}},
+};
+static const ap_f16_block_fn F16_FN[] = {
+#if defined(__x86_64__)
+    block_avx512,
+    block_avx2,
+#endif
+    block_portable,
+};
+#define NF16 ((int)(sizeof F16 / sizeof F16[0]))
+_Static_assert(sizeof F16 / sizeof F16[0] == sizeof F16_FN / sizeof F16_FN[0],
+               "one function per f16 kernel");
+
 ap_f16_block_fn ap_kernel_f16(const char **name)
 {
-#if defined(__x86_64__)
-    /* CPU features do not change: detect once. */
-    static _Atomic int have512 = -1, have2 = -1;
-    if (have512 < 0) {
-        have2 = ap_cpu_has("avx2") && ap_cpu_has("f16c");
-        have512 = ap_cpu_has("avx512f");
-    }
-    if (!ap_kernels_portable) {
-        if (have512) {
-            if (name) *name = "avx512";
-            return block_avx512;
-        }
-        if (have2) {
-            if (name) *name = "avx2";
-            return block_avx2;
-        }
-    }
-#endif
-    if (name) *name = "portable";
-    return block_portable;
+    /* CPU features do not change: choose once. */
+    static _Atomic int best = -1;
+    int b = best;
+    if (b < 0) best = b = ap_kernel_best(F16, NF16);
+    if (ap_kernels_portable) b = NF16 - 1;
+    if (name) *name = F16[b].name;
+    return F16_FN[b];
+}
+
+ap_f16_block_fn ap_kernel_f16_for(const char *isa)
+{
+    int i = ap_kernel_find(F16, NF16, isa);
+    return i < 0 ? NULL : F16_FN[i];
 }
 
 void ap_prefetch_range(const void *p, uint64_t len)

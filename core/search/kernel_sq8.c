@@ -119,30 +119,40 @@ T_AVX2 static void block_avx2(const int8_t *w, const uint8_t *codes, uint32_t n,
 }
 #endif
 
+/* The versions, best first; SQ8_FN[i] is SQ8[i]'s. */
+static const ap_kernel_info SQ8[] = {
+#if defined(__x86_64__)
+    {"avx512vnni", {"avx512bw", "avx512vnni"}},
+    {"avx512bw", {"avx512bw", NULL}},
+    {"avx2", {"avx2", NULL}},
+#endif
+    {"portable", {NULL, NULL}},
+};
+static const ap_sq8_block_fn SQ8_FN[] = {
+#if defined(__x86_64__)
+    block_vnni,
+    block_bw,
+    block_avx2,
+#endif
+    block_portable,
+};
+#define NSQ8 ((int)(sizeof SQ8 / sizeof SQ8[0]))
+_Static_assert(sizeof SQ8 / sizeof SQ8[0] == sizeof SQ8_FN / sizeof SQ8_FN[0],
+               "one function per sq8 kernel");
+
 ap_sq8_block_fn ap_kernel_sq8(const char **name)
 {
-#if defined(__x86_64__)
-    static _Atomic int have_vnni = -1, have_bw = -1, have2 = -1;
-    if (have_vnni < 0) {
-        have2 = ap_cpu_has("avx2");
-        have_bw = ap_cpu_has("avx512bw");
-        have_vnni = have_bw && ap_cpu_has("avx512vnni");
-    }
-    if (!ap_kernels_portable) {
-        if (have_vnni) {
-            if (name) *name = "avx512vnni";
-            return block_vnni;
-        }
-        if (have_bw) {
-            if (name) *name = "avx512bw";
-            return block_bw;
-        }
-        if (have2) {
-            if (name) *name = "avx2";
-            return block_avx2;
-        }
-    }
-#endif
-    if (name) *name = "portable";
-    return block_portable;
+    /* CPU features do not change: choose once. */
+    static _Atomic int best = -1;
+    int b = best;
+    if (b < 0) best = b = ap_kernel_best(SQ8, NSQ8);
+    if (ap_kernels_portable) b = NSQ8 - 1;
+    if (name) *name = SQ8[b].name;
+    return SQ8_FN[b];
+}
+
+ap_sq8_block_fn ap_kernel_sq8_for(const char *isa)
+{
+    int i = ap_kernel_find(SQ8, NSQ8, isa);
+    return i < 0 ? NULL : SQ8_FN[i];
 }

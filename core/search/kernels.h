@@ -16,8 +16,32 @@ typedef void (*ap_f16_block_fn)(const float *q, const uint8_t *vecs, uint32_t n,
 typedef void (*ap_sq8_block_fn)(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
                                 int32_t *out);
 
+/* The version searches use: the best one this CPU runs (the portable one while
+ * ap_kernels_portable is set); *name (may be NULL) receives its name. */
 ap_f16_block_fn ap_kernel_f16(const char **name);
 ap_sq8_block_fn ap_kernel_sq8(const char **name);
+
+/* Experimental, for tests that check every version: the version named isa, or NULL when
+ * this CPU lacks the features it needs or there is no such version here. f16: "avx512",
+ * "avx2" (x86-64), "portable"; sq8: "avx512vnni", "avx512bw", "avx2" (x86-64), "portable"
+ * (the names ap_search_kernel and ap_search_kernel_sq8 report). Ignores
+ * ap_kernels_portable. */
+ap_f16_block_fn ap_kernel_f16_for(const char *isa);
+ap_sq8_block_fn ap_kernel_sq8_for(const char *isa);
+
+/* One version of a kernel family, in a table of them best first (the last is the portable
+ * one, which needs nothing): what it is called and the CPU features it needs. */
+typedef struct ap_kernel_info {
+    const char *name;
+    const char *needs[2]; /* ap_cpu_has names; NULL when fewer */
+} ap_kernel_info;
+
+/* The index in kinfo[0..n) of the version named isa that this CPU runs, else -1. */
+int ap_kernel_find(const ap_kernel_info *kinfo, int n, const char *isa);
+
+/* The index of the first (best) version in kinfo[0..n) that this CPU runs; n - 1 at the
+ * worst (the portable version). */
+int ap_kernel_best(const ap_kernel_info *kinfo, int n);
 
 /* Set by ap_search_force_portable (tests compare the paths). */
 extern _Atomic int ap_kernels_portable;

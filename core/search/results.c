@@ -5,6 +5,7 @@
  * what cJSON_PrintUnformatted printed for the same tree: strings escaped the same way
  * (quote, backslash, \b \f \n \r \t, other control bytes as \u00XX, UTF-8 as is), metadata
  * rows embedded verbatim (they are JSON objects, covered by the manifest's hashes). */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ static void put(sbuf *b, const char *s, size_t n)
 {
     reserve(b, n);
     if (b->failed) return;
+    assert(b->len + n < b->cap);
     memcpy(b->s + b->len, s, n);
     b->len += n;
     b->s[b->len] = '\0';

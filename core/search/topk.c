@@ -1,6 +1,7 @@
 /* The top-k collector: see include/annpack/search.h. A min-heap of the k best hits, the
  * worst at the root, so a candidate is compared with one hit and most are rejected there
  * (scans also compare with ap_topk_floor before calling push at all). */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "annpack/search.h"
@@ -13,6 +14,7 @@ static inline int worse(const ap_hit *a, const ap_hit *b)
 
 void ap_topk_init(ap_topk *t, ap_hit *buf, uint32_t k)
 {
+    assert(buf || k == 0);
     t->h = buf;
     t->k = k;
     t->n = 0;
@@ -35,6 +37,7 @@ static void sift_down(ap_hit *h, uint32_t n, uint32_t i)
 void ap_topk_push(ap_topk *t, uint64_t id, float score, uint32_t layer)
 {
     ap_hit x = {.id = id, .score = score, .layer = layer};
+    assert(t->n <= t->k);
     if (t->n < t->k) {
         uint32_t i = t->n++;
         t->h[i] = x;
@@ -62,6 +65,7 @@ static int cmp_best_first(const void *a, const void *b)
 
 uint32_t ap_topk_finish(ap_topk *t)
 {
+    assert(t->n <= t->k);
     if (t->n > 1) qsort(t->h, t->n, sizeof *t->h, cmp_best_first);
     return t->n;
 }

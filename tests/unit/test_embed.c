@@ -149,7 +149,8 @@ int main(void)
     CHECK(ap_utf8_invalid_at("ab\xe6\x9d", 4) == 2);
     CHECK(ap_utf8_invalid_at("\x80", 1) == 0);
 
-    /* k-means: separated clusters are recovered; deterministic; degenerate data. */
+    /* k-means: separated clusters are recovered; the same on 2 threads as on 1; degenerate
+     * data. */
     enum { P = 2000, D = 32 };
     float *x = malloc(P * D * sizeof *x), cent1[4 * D], cent2[4 * D];
     rng = 9;
@@ -159,11 +160,11 @@ int main(void)
                             (float)((ap_splitmix64(&rng) >> 11) * 0x1p-53 - 0.5) * 0.2f;
         ap_l2_normalize(x + i * D, D);
     }
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent2, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, 2, cent1, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, 1, cent2, NULL, NULL, NULL, &err), &err);
     CHECK(memcmp(cent1, cent2, sizeof cent1) == 0);
     uint32_t *as = malloc(P * sizeof *as);
-    CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, as, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, 2, as, NULL, &err), &err);
     int consistent = 1;
     for (int i = 4; i < P; i++)
         consistent &= as[i] == as[i % 4];
@@ -172,7 +173,7 @@ int main(void)
         CHECK(fabsf(dot(cent1 + c2 * D, cent1 + c2 * D, D) - 1) < 1e-4f);
     for (int i = 0; i < P * D; i++)
         x[i] = i % D == 0 ? 1.0f : 0.0f;
-    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, 2, cent1, NULL, NULL, NULL, &err), &err);
     int finite = 1;
     for (int i = 0; i < 3 * D; i++)
         finite &= isfinite(cent1[i]);
@@ -181,7 +182,7 @@ int main(void)
     tie[0] = 1;
     tie[D] = 1;
     uint32_t one;
-    CHECK_OK(ap_kmeans_assign(x, 1, D, tie, 2, &one, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_assign(x, 1, D, tie, 2, 1, &one, NULL, &err), &err);
     CHECK(one == 0);
     free(x);
     free(as);

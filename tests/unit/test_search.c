@@ -1,7 +1,7 @@
 /* Search: top-k order and ties, probing, brute-force equivalence, identical kernels;
- * every f16 kernel against the canonical summation order for many dims and unaligned
- * pointers; coarse probing (int8 centroid codes) choosing the exact float32 top-probe
- * lists; batch searches equal single ones; searches on two threads equal one. */
+ * every f16 kernel (by name, ap_kernel_f16_for) against the canonical summation order for
+ * many dims and unaligned pointers; coarse probing (int8 centroid codes) choosing the exact float32
+ * top-probe lists; batch searches equal single ones; searches on two threads equal one. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -13,18 +13,8 @@
 #include "coarse.h"
 #include "fp16.h"
 #include "fsops.h"
+#include "kernels.h"
 #include "kmeans.h"
-
-/* The f16 kernels are static in kernel_f16.c and the CPU's best one always wins the
- * dispatch, so the test compiles its own copy of the file to call each version (the
- * copy's globals are renamed so they do not clash with the library's). */
-#define ap_kernel_f16 test_copy_kernel_f16
-#define ap_kernels_portable test_copy_kernels_portable
-#define ap_prefetch_range test_copy_prefetch_range
-#include "kernel_f16.c"
-#undef ap_kernel_f16
-#undef ap_kernels_portable
-#undef ap_prefetch_range
 
 static int cmp_hit(const void *a, const void *b)
 {
@@ -151,17 +141,21 @@ static void f16_kernels(void)
         ap_f16_block_fn fn;
         int have;
     } kern;
+    /* Every version by name (ap_kernel_f16_for): there exactly when the CPU runs it. */
     kern ks[] = {
-        {"portable", block_portable, 1},
+        {"portable", ap_kernel_f16_for("portable"), 1},
 #if defined(__x86_64__)
-        {"avx2", block_avx2, ap_cpu_has("avx2") && ap_cpu_has("f16c")},
-        {"avx512", block_avx512, ap_cpu_has("avx512f")},
+        {"avx2", ap_kernel_f16_for("avx2"), ap_cpu_has("avx2") && ap_cpu_has("f16c")},
+        {"avx512", ap_kernel_f16_for("avx512"), ap_cpu_has("avx512f")},
 #endif
     };
     const size_t nk = sizeof ks / sizeof ks[0];
     int tested = 0;
-    for (size_t k = 0; k < nk; k++)
-        tested += ks[k].have;
+    for (size_t k = 0; k < nk; k++) {
+        CHECK((ks[k].fn != NULL) == ks[k].have);
+        tested += ks[k].fn != NULL;
+    }
+    CHECK(!ap_kernel_f16_for("avx512vnni") && !ap_kernel_f16_for("") && !ap_kernel_f16_for("AVX2"));
     fprintf(stderr, "f16 kernels on this CPU: %d of %zu (dispatch: %s)\n", tested, nk,
             ap_search_kernel());
     uint32_t dims[80], nd = 0;
@@ -196,7 +190,7 @@ static void f16_kernels(void)
             for (uint32_t j = 0; j < n; j++)
                 want[j] = canonical_dot(q, v + (size_t)j * 2 * dim, dim);
             for (size_t k = 0; k < nk; k++) {
-                if (!ks[k].have) continue;
+                if (!ks[k].fn) continue;
                 memset(got, 0x7f, sizeof got);
                 ks[k].fn(q, v, n, dim, got);
                 if (memcmp(got, want, n * sizeof *got)) {

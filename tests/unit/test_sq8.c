@@ -1,7 +1,8 @@
 /* The int8 sidecar (pack.sq8): the documented layout, params and codes; every refusal of
  * ap_sq8_open; the deep code check; query weights; the int8 kernels (every version the
- * CPU has gives the exact integers); sq8 searches through a built pack (exact f16 scores,
- * equal to the f16 scan when rerank covers every scanned vector; statistics; errors). */
+ * CPU has, by name through ap_kernel_sq8_for, gives the exact integers); sq8 searches through a
+ * built pack (exact f16 scores, equal to the f16 scan when rerank covers every scanned vector;
+ * statistics; errors). */
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,14 +15,8 @@
 #include "check.h"
 #include "fp16.h"
 #include "fsops.h"
+#include "kernels.h"
 #include "kmeans.h"
-
-/* The kernels are static in kernel_sq8.c and the CPU's best one always wins the dispatch,
- * so the test compiles its own copy of the file to call each version (the copy's one
- * global is renamed so it does not clash with the library's). */
-#define ap_kernel_sq8 test_copy_kernel_sq8
-#include "kernel_sq8.c"
-#undef ap_kernel_sq8
 
 static uint64_t g_rng = 7;
 
@@ -375,18 +370,23 @@ static void kernels(void)
         ap_sq8_block_fn fn;
         int have;
     } kern;
+    /* Every version by name (ap_kernel_sq8_for): there exactly when the CPU runs it. */
     kern ks[] = {
-        {"portable", block_portable, 1},
+        {"portable", ap_kernel_sq8_for("portable"), 1},
 #if defined(__x86_64__)
-        {"avx2", block_avx2, ap_cpu_has("avx2")},
-        {"avx512bw", block_bw, ap_cpu_has("avx512bw")},
-        {"avx512vnni", block_vnni, ap_cpu_has("avx512bw") && ap_cpu_has("avx512vnni")},
+        {"avx2", ap_kernel_sq8_for("avx2"), ap_cpu_has("avx2")},
+        {"avx512bw", ap_kernel_sq8_for("avx512bw"), ap_cpu_has("avx512bw")},
+        {"avx512vnni", ap_kernel_sq8_for("avx512vnni"),
+         ap_cpu_has("avx512bw") && ap_cpu_has("avx512vnni")},
 #endif
     };
     const size_t nk = sizeof ks / sizeof ks[0];
     int tested = 0;
-    for (size_t k = 0; k < nk; k++)
-        tested += ks[k].have;
+    for (size_t k = 0; k < nk; k++) {
+        CHECK((ks[k].fn != NULL) == ks[k].have);
+        tested += ks[k].fn != NULL;
+    }
+    CHECK(!ap_kernel_sq8_for("avx512") && !ap_kernel_sq8_for("") && !ap_kernel_sq8_for("AVX2"));
     fprintf(stderr, "sq8 kernels on this CPU: %d of %zu (dispatch: %s)\n", tested, nk,
             ap_search_kernel_sq8());
     const uint32_t max_stride = 4096, max_n = 19;
@@ -412,7 +412,7 @@ static void kernels(void)
                     w[i] = -127, codes[i] = 255;
             ref_scores(w, codes, n, stride, want);
             for (size_t k = 0; k < nk; k++) {
-                if (!ks[k].have) continue;
+                if (!ks[k].fn) continue;
                 memset(got, 0x5a, sizeof got);
                 ks[k].fn(w, codes, n, stride, got);
                 int same = !memcmp(got, want, n * sizeof *got);

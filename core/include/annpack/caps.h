@@ -53,6 +53,11 @@ AP_API ap_status ap_caps_reload(ap_err *err);
  * default for a bad value. */
 AP_API ap_status ap_env_check(ap_err *err);
 
+/* 1 when this library was built with its test hooks (meson -Dtest_hooks=true: the crash
+ * points that ANNPACK_TEST_CRASH_AT triggers, docs/ROBUSTNESS.md), else 0 (the default;
+ * ANNPACK_TEST_CRASH_AT is then ignored). */
+AP_API int ap_test_hooks(void);
+
 #ifdef __cplusplus
 }
 #endif
