@@ -222,10 +222,10 @@ static int signed_dir(const char *dir)
 
 static void resign_note(const char *cmd, const char *dir)
 {
-    fprintf(stderr,
-            "annpack %s: removed %s/pack.manifest.json.sig (it signed the previous version); "
-            "re-sign before publishing: annpack sign %s --key KEY.pem\n",
-            cmd, dir, dir);
+    cli_msg(cmd, AP_LOG_WARN,
+            "removed %s/pack.manifest.json.sig (it signed the previous version); "
+            "re-sign before publishing: annpack sign %s --key KEY.pem",
+            dir, dir);
 }
 
 static int status_json(const char *dir)
@@ -242,6 +242,7 @@ static int status_json(const char *dir)
 
 int cmd_packset(int argc, char **argv)
 {
+    if (argc < 2 && ap_log_json()) return cli_usage_error("packset", "expected a SUBCOMMAND");
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
