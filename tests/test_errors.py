@@ -479,3 +479,104 @@ def test_log_json_no_progress_bar_on_a_tty(annpack, tmp_path):
         assert bar == want_bar, text
         if not want_bar:
             _json_lines(text.replace("\r\n", "\n"))
+
+
+# ---- ANNPACK_LOG_JSON=1 for the commands that run other programs ----
+
+JSON_ENV = {"ANNPACK_LOG_JSON": "1", "ANNPACK_LOG_LEVEL": "INFO"}
+
+
+def test_log_json_packset_usage_and_notes(annpack, tmp_path):
+    """`annpack packset` without a subcommand, and the re-sign note after changing a signed
+    packset: one JSON line each."""
+    r = annpack("packset", env=JSON_ENV)
+    assert r.rc == 2 and r.out == "", r
+    (o,) = _json_lines(r.err)
+    assert o["level"] == "ERROR" and "packset --help" in o["msg"], o
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", d,
+               "--lists", 2)
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
+    r = annpack("packset", "revert", "--packset", d, "--to", 0, "--pubkey", tmp_path / "k.pub",
+                env=JSON_ENV)
+    assert r.rc == 0, r
+    notes = [o for o in _json_lines(r.err) if "re-sign before publishing" in o["msg"]]
+    assert notes and notes[0]["component"] == "packset revert", r.err
+
+
+def test_log_json_mount_and_umount(annpack, tiny_pack, tmp_path):
+    """annpack mount runs annpackfs and annpack umount runs fusermount3: what those print
+    on stderr reaches it as JSON lines too."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = annpack("mount", tmp_path / "nope", mnt, env=JSON_ENV, timeout=60)
+    assert r.rc != 0, r
+    objs = _json_lines(r.err)
+    assert objs and any("nope" in o["msg"] for o in objs), objs
+    r = annpack("umount", mnt, env=JSON_ENV, timeout=60)
+    assert r.rc == 1, r
+    objs = _json_lines(r.err)
+    assert objs[-1]["component"] == "umount" and "fusermount3 -u" in objs[-1]["msg"], objs
+    # A good mount and its unmount print nothing that is not JSON either.
+    r = annpack("mount", tiny_pack, mnt, env=JSON_ENV, timeout=120)
+    try:
+        assert r.rc == 0, r
+        _json_lines(r.err)
+        assert (mnt / "health").exists()
+    finally:
+        u = annpack("umount", mnt, env=JSON_ENV, timeout=60)
+    assert u.rc == 0, u
+    _json_lines(u.err)
+
+
+def test_log_json_smoke(annpack, tiny_pack, tmp_path):
+    """smoke's FAIL line and what it relays from annpackfs and nginx are JSON lines."""
+    from servelib import assert_clean, env_with_tmp
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_pack, bad)
+    data = bytearray((bad / "pack.annpack").read_bytes())
+    data[len(data) // 2] ^= 1
+    (bad / "pack.annpack").write_bytes(bytes(data))
+    r = annpack("smoke", bad, env=env_with_tmp(tmp_path / "t1", JSON_ENV), timeout=300)
+    assert r.rc == 1, r
+    objs = _json_lines(r.err)
+    assert objs[-1]["component"] == "smoke" and objs[-1]["level"] == "ERROR", objs
+    assert objs[-1]["msg"].startswith("FAIL serve: annpackfs: refusing to mount"), objs
+    assert_clean(tmp_path / "t1")
+    # A failing check after both programs started: their logs are relayed, as JSON.
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>not the page</title>\n")
+    r = annpack("smoke", tiny_pack, env=env_with_tmp(tmp_path / "t2",
+                                                     dict(JSON_ENV, ANNPACK_WEB_DIR=str(web))),
+                timeout=300)
+    assert r.rc == 1, r
+    objs = _json_lines(r.err)
+    assert objs[-1]["msg"].startswith("FAIL page: GET /"), objs
+    assert_clean(tmp_path / "t2")
+
+
+def test_log_json_serve(tiny_pack, tmp_path):
+    """serve's own lines and the children's (a plain-text nginx warning included) are JSON
+    lines, from start to stop."""
+    import shutil as sh
+    import signal
+    from servelib import Serve, assert_clean
+    nginx = sh.which("nginx") or "/usr/sbin/nginx"
+    chatty = tmp_path / "chatty-nginx"
+    chatty.write_text(f"#!/bin/sh\necho 'nginx: [warn] a plain line from nginx' >&2\n"
+                      f"exec {nginx} \"$@\"\n")
+    chatty.chmod(0o755)
+    s = Serve(tiny_pack, tmp_path / "t", env=dict(JSON_ENV, ANNPACK_NGINX=str(chatty)))
+    try:
+        parts = s.parts()
+    finally:
+        assert s.stop(signal.SIGTERM) == 0, s.stderr()
+    objs = _json_lines(s.stderr())
+    msgs = [(o["component"], o["level"], o["msg"]) for o in objs]
+    assert any(c == "serve" and "serving" in m for c, _, m in msgs), msgs
+    assert any(c == "nginx" and lv == "WARN" and "a plain line from nginx" in m
+               for c, lv, m in msgs), msgs
+    assert any(c == "serve" and "stopped (signal 15)" in m for c, _, m in msgs), msgs
+    assert_clean(tmp_path / "t", parts)

@@ -159,6 +159,51 @@ def test_smoke_names_a_failing_check(annpack, tiny_pack, tmp_path):
     assert r.err.strip().splitlines()[-1].startswith("annpack smoke: FAIL page: GET /"), r
 
 
+SILENT_NGINX = """#!/usr/bin/python3
+# Stands in for nginx: binds the config's address, writes the pid file, then accepts
+# connections and never answers.
+import os, re, socket, sys
+conf = open(sys.argv[sys.argv.index("-c") + 1]).read()
+host, port = re.search(r"^\\s*listen (\\S+);", conf, re.M).group(1).rsplit(":", 1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, int(port)))
+s.listen()
+open(os.path.join(sys.argv[sys.argv.index("-p") + 1], "nginx.pid"), "w").write(str(os.getpid()))
+held = []
+while True:
+    held.append(s.accept()[0])
+"""
+
+
+def test_smoke_interrupted_while_a_request_hangs(annpack, tiny_pack, tmp_path):
+    """Ctrl-C while a request waits for an answer that never comes: smoke stops at once
+    (not after its 60 s timeout), names the check and the URL, and cleans up."""
+    fake = tmp_path / "silent-nginx"
+    fake.write_text(SILENT_NGINX)
+    fake.chmod(0o755)
+    t = tmp_path / "t"
+    p = subprocess.Popen([str(annpack.exe), "smoke", str(tiny_pack)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=env_with_tmp(t, {"ANNPACK_NGINX": str(fake)}))
+    try:
+        first = p.stdout.readline()
+        assert first.startswith("ok   serve "), first
+        time.sleep(0.5)  # the page request is under way
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert time.time() - t0 < 15, err
+    assert p.returncode == 1, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert re.match(r"annpack smoke: FAIL page: GET http://127\.0\.0\.1:\d+/: interrupted", last), err
+    assert_clean(t)
+
+
 def test_missing_nginx_says_how_to_install(annpack, tiny_pack, tmp_path):
     r = annpack("serve", tiny_pack, "--port", 0,
                 env=env_with_tmp(tmp_path / "t", {"ANNPACK_NGINX": str(tmp_path / "none")}))
@@ -336,6 +381,25 @@ def test_smoke_ipv6(annpack, tiny_pack, tmp_path):
     assert "on http://[::1]:" in r.out
 
 
+def test_smoke_tmpdir_with_space_and_tab(annpack, tiny_pack, tmp_path):
+    """The kernel's mount table escapes a space or tab in the mountpoint (as \\040, \\011):
+    serve still sees its mount come up and go away, and cleans up."""
+    t = tmp_path / "a dir\twith blanks"
+    r = smoke(annpack, tiny_pack, t)
+    assert r.rc == 0, r
+    assert r.out.splitlines()[-1] == "PASS smoke"
+
+
+def test_smoke_ignores_proxy_settings(annpack, tiny_pack, tmp_path):
+    """smoke talks to its own nginx on loopback: proxy variables (which HTTP libraries
+    honour by default) must not send its requests elsewhere."""
+    dead = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    env = {"http_proxy": dead, "HTTP_PROXY": dead, "all_proxy": dead, "ALL_PROXY": dead,
+           "no_proxy": "", "NO_PROXY": ""}
+    r = smoke(annpack, tiny_pack, tmp_path / "t", env=env)
+    assert r.rc == 0, r
+
+
 # ---- HTTP semantics of queries: examples/nginx.conf and serve's config alike ----
 
 REFUSED = [
@@ -435,18 +499,46 @@ def nginx_rules(conf):
     return out
 
 
+def nginx_template():
+    """tools/serve/nginx_conf.py (render, pattern, EXAMPLE_VALUES) and the template text."""
+    import importlib.util
+    from conftest import ROOT
+    d = ROOT / "tools" / "serve"
+    spec = importlib.util.spec_from_file_location("nginx_conf", d / "nginx_conf.py")
+    nc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nc)
+    return nc, (d / "nginx.conf.in").read_text()
+
+
 def test_nginx_configs_agree(tiny_pack, tmp_path):
-    """examples/nginx.conf and the config `annpack serve` writes route queries, refusals,
+    """One template, tools/serve/nginx.conf.in: examples/nginx.conf is exactly it with the
+    example's values, and the config `annpack serve` writes holds it with serve's values
+    (its address, its mountpoint, /pack/, the page) inside the http{} block of its private
+    nginx, which adds nothing that routes a request. So both route queries, refusals,
     preflights and the mount's files identically."""
     from conftest import ROOT
-    example = nginx_rules((ROOT / "examples" / "nginx.conf").read_text())
+    nc, template = nginx_template()
+    example_text = (ROOT / "examples" / "nginx.conf").read_text()
+    assert example_text == nc.render(template, nc.EXAMPLE_VALUES), \
+        "examples/nginx.conf differs from the template: run `ninja -C build nginx-example`"
+    example = nginx_rules(example_text)
     s = Serve(tiny_pack, tmp_path / "t")
     try:
         conf = next((tmp_path / "t").glob("annpack-serve-*/nginx/nginx.conf")).read_text()
+        mnt = str(next((tmp_path / "t").glob("annpack-serve-*/mnt")).resolve())
     finally:
         parts = s.parts()
         assert s.stop() == 0, s.stderr()
     assert_clean(tmp_path / "t", parts)
+    m = nc.pattern(template).search(conf)
+    assert m, conf
+    v = m.groupdict()
+    assert v["LISTEN"] == s.url[len("http://"):-1], v
+    assert v["MOUNT"] == mnt and v["PACK_URL"] == "/pack/", v
+    assert re.fullmatch(r' root "/[^"]+"; index index\.html;', v["PAGE"]), v
+    wrapper = conf[:m.start()] + conf[m.end():]
+    for word in ("server", "location", "map", "add_header", "root", "listen", "if"):
+        assert not re.search(rf"^\s*{word}\b", wrapper, flags=re.M), (word, wrapper)
     served = nginx_rules(conf)
     keys = ["map", "if $request_method = OPTIONS", "location = /annpack-query",
             "location @annpack_refused", "location /refusal/", "location /query/",

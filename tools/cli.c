@@ -28,6 +28,14 @@ void cli_msg(const char *cmd, ap_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+void cli_errf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
 int cli_fail(const char *cmd, const ap_err *err)
 {
     cli_progress_end();

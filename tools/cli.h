@@ -14,6 +14,10 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 void cli_msg(const char *cmd, ap_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Formats a message into buf (an error buffer handed down by the caller); a long path
+ * in it may be truncated. */
+void cli_errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Prints "annpack CMD: MESSAGE" to stderr (cli_msg) and returns EXIT_FAIL. */
 int cli_fail(const char *cmd, const ap_err *err);
 

@@ -37,7 +37,25 @@ static const char usage_text[] =
     "\n"
     "Environment: ANNPACK_THREADS worker threads (default 1; results never depend on it).\n";
 
-int cmd_build(int argc, char **argv)
+typedef struct build_args {
+    ap_build_opts o;
+    int json, codec_given, lists_given;
+} build_args;
+
+static int parse_codec(const char *s, ap_meta_codec *out)
+{
+    if (!strcmp(s, "zstd"))
+        *out = AP_META_ZSTD;
+    else if (!strcmp(s, "none"))
+        *out = AP_META_NONE;
+    else
+        return cli_usage_error("build", "--meta-compression must be zstd or none, got '%s'", s);
+    return EXIT_OK;
+}
+
+/* The options into b; returns -1 after printing --help, else an exit status (EXIT_OK to
+ * go on). */
+static int parse_build_args(int argc, char **argv, build_args *b)
 {
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"text-col", required_argument, 0, 't'},
@@ -55,25 +73,23 @@ int cmd_build(int argc, char **argv)
                                          {"sq8", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
                                          {0, 0, 0, 0}};
-    int json = 0, codec_given = 0;
-    ap_build_opts o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress};
+    ap_build_opts *o = &b->o;
     uint64_t v;
-    int lists_given = 0;
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
         switch (c) {
         case 'i':
-            o.input_csv = optarg;
+            o->input_csv = optarg;
             break;
         case 't':
-            o.text_col = optarg;
+            o->text_col = optarg;
             break;
         case 'I':
-            o.id_col = optarg;
+            o->id_col = optarg;
             break;
         case 'o':
-            o.output_dir = optarg;
+            o->output_dir = optarg;
             break;
         case 'l':
             /* --lists 0 is bad input (exit 1), not a usage slip. */
@@ -82,51 +98,44 @@ int cmd_build(int argc, char **argv)
                 return EXIT_FAIL;
             }
             if (!cli_parse_u64("build", "--lists", optarg, 1, UINT32_MAX, &v)) return EXIT_USAGE;
-            o.lists = (uint32_t)v;
-            lists_given = 1;
+            o->lists = (uint32_t)v;
+            b->lists_given = 1;
             break;
         case 's':
-            if (!cli_parse_u64("build", "--seed", optarg, 0, (1ull << 53) - 1, &v))
+            if (!cli_parse_u64("build", "--seed", optarg, 0, (1ull << 53) - 1, &o->seed))
                 return EXIT_USAGE;
-            o.seed = v;
             break;
         case 'd':
             if (!cli_parse_u64("build", "--dim", optarg, 1, UINT32_MAX, &v)) return EXIT_USAGE;
-            o.dim = (uint32_t)v;
+            o->dim = (uint32_t)v;
             break;
         case 'm':
-            if (!cli_parse_u64("build", "--max-rows", optarg, 1, UINT64_MAX, &v)) return EXIT_USAGE;
-            o.max_rows = v;
+            if (!cli_parse_u64("build", "--max-rows", optarg, 1, UINT64_MAX, &o->max_rows))
+                return EXIT_USAGE;
             break;
         case 'c':
-            codec_given = 1;
-            if (!strcmp(optarg, "zstd"))
-                o.meta_codec = AP_META_ZSTD;
-            else if (!strcmp(optarg, "none"))
-                o.meta_codec = AP_META_NONE;
-            else
-                return cli_usage_error("build", "--meta-compression must be zstd or none, got '%s'",
-                                       optarg);
+            b->codec_given = 1;
+            if (parse_codec(optarg, &o->meta_codec)) return EXIT_USAGE;
             break;
         case 'f':
-            o.force = true;
+            o->force = true;
             break;
         case 'v':
-            o.vectors = optarg;
+            o->vectors = optarg;
             break;
         case 'n':
             if (!cli_parse_u64("build", "--iters", optarg, 1, 1000, &v)) return EXIT_USAGE;
-            o.kmeans_iters = (uint32_t)v;
+            o->kmeans_iters = (uint32_t)v;
             break;
         case 'q':
-            o.sq8 = true;
+            o->sq8 = true;
             break;
         case 'j':
-            json = 1;
+            b->json = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
-            return EXIT_OK;
+            return -1;
         case ':':
             return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
         default:
@@ -134,43 +143,66 @@ int cmd_build(int argc, char **argv)
         }
     }
     if (optind < argc) return cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
-    if (!o.input_csv && !o.vectors)
+    return EXIT_OK;
+}
+
+/* The rules between options; sets what follows from them. */
+static int check_build_args(build_args *b)
+{
+    ap_build_opts *o = &b->o;
+    if (!o->input_csv && !o->vectors)
         return cli_usage_error("build", "--input or --vectors is required");
-    if (!o.text_col && !o.vectors) return cli_usage_error("build", "--text-col is required");
-    if (!o.output_dir) return cli_usage_error("build", "--output is required");
-    if (o.vectors && o.id_col)
+    if (!o->text_col && !o->vectors) return cli_usage_error("build", "--text-col is required");
+    if (!o->output_dir) return cli_usage_error("build", "--output is required");
+    if (o->vectors && o->id_col)
         return cli_usage_error("build",
                                "--id-col cannot be used with --vectors (ids are row numbers)");
-    if (o.vectors && o.dim)
+    if (o->vectors && o->dim)
         return cli_usage_error("build",
                                "--dim cannot be used with --vectors (the file gives the dim)");
     /* Rows of a vectors-only pack are just {"id":N}: compressing them buys little and costs
      * every search result a frame decompression, so they stay plain unless asked. */
-    if (o.vectors && !o.input_csv && !codec_given) o.meta_codec = AP_META_NONE;
-    ap_build_report rep;
-    ap_err err = {0};
-    ap_status st = ap_pack_build(&o, &rep, &err);
-    cli_progress_end();
-    if (st) return cli_fail("build", &err);
-    if (rep.rows_skipped)
+    if (o->vectors && !o->input_csv && !b->codec_given) o->meta_codec = AP_META_NONE;
+    return EXIT_OK;
+}
+
+/* The notes and summary on stderr, and with --json the report on stdout. */
+static int report_build(const build_args *b, const ap_build_report *rep)
+{
+    const ap_build_opts *o = &b->o;
+    if (rep->rows_skipped)
         cli_msg("build", AP_LOG_WARN, "--max-rows %llu: left out %llu of %llu rows",
-                (unsigned long long)o.max_rows, (unsigned long long)rep.rows_skipped,
-                (unsigned long long)rep.rows + (unsigned long long)rep.rows_skipped);
-    if (lists_given && rep.lists_effective < rep.lists_requested)
+                (unsigned long long)o->max_rows, (unsigned long long)rep->rows_skipped,
+                (unsigned long long)rep->rows + (unsigned long long)rep->rows_skipped);
+    if (b->lists_given && rep->lists_effective < rep->lists_requested)
         cli_msg("build", AP_LOG_WARN, "--lists %u clamped to %u (the number of vectors)",
-                rep.lists_requested, rep.lists_effective);
+                rep->lists_requested, rep->lists_effective);
     cli_msg("build", AP_LOG_INFO, "%llu rows, dim %u, %u lists -> %s (%.2f s)",
-            (unsigned long long)rep.rows, rep.dim, rep.lists_effective, o.output_dir,
-            rep.seconds_total);
-    if (!json) return EXIT_OK;
+            (unsigned long long)rep->rows, rep->dim, rep->lists_effective, o->output_dir,
+            rep->seconds_total);
+    if (!b->json) return EXIT_OK;
     char out[1024];
     snprintf(out, sizeof out,
              "{\"rows\":%llu,\"dim\":%u,\"lists\":%u,\"threads\":%u,\"train_rows\":%llu,"
              "\"kmeans_passes\":%u,\"sq8\":%s,\"seconds\":{\"total\":%.6f,\"embed\":%.6f,"
              "\"kmeans\":%.6f,\"assign\":%.6f,\"sq8\":%.6f,\"write\":%.6f}}\n",
-             (unsigned long long)rep.rows, rep.dim, rep.lists_effective, rep.threads,
-             (unsigned long long)rep.train_rows, rep.kmeans_passes, o.sq8 ? "true" : "false",
-             rep.seconds_total, rep.seconds_embed, rep.seconds_kmeans, rep.seconds_assign,
-             rep.seconds_sq8, rep.seconds_write);
+             (unsigned long long)rep->rows, rep->dim, rep->lists_effective, rep->threads,
+             (unsigned long long)rep->train_rows, rep->kmeans_passes, o->sq8 ? "true" : "false",
+             rep->seconds_total, rep->seconds_embed, rep->seconds_kmeans, rep->seconds_assign,
+             rep->seconds_sq8, rep->seconds_write);
     return cli_emit(out);
+}
+
+int cmd_build(int argc, char **argv)
+{
+    build_args b = {.o = {.meta_codec = AP_META_ZSTD, .progress = cli_progress}};
+    int rc = parse_build_args(argc, argv, &b);
+    if (rc < 0) return EXIT_OK;
+    if (rc || (rc = check_build_args(&b))) return rc;
+    ap_build_report rep;
+    ap_err err = {0};
+    ap_status st = ap_pack_build(&b.o, &rep, &err);
+    cli_progress_end();
+    if (st) return cli_fail("build", &err);
+    return report_build(&b, &rep);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "relay.h"
 
 /* $ANNPACKFS, else annpackfs next to this program (installed layout, or the build tree's
  * fs/), else the first on PATH; "annpackfs" when none is found (exec reports it). */
@@ -40,6 +41,8 @@ char *cli_find_annpackfs(char *buf, size_t len)
     return buf;
 }
 
+/* With ANNPACK_LOG_JSON=1 annpackfs runs as our child so that its stderr reaches ours as
+ * JSON lines (relay.h); otherwise it replaces us. */
 int cmd_mount(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -52,8 +55,13 @@ int cmd_mount(int argc, char **argv)
     char buf[PATH_MAX + 32];
     char *exe = cli_find_annpackfs(buf, sizeof buf);
     argv[0] = exe;
-    execvp(exe, argv);
-    fprintf(stderr, "annpack mount: cannot run %s: %s\n", exe, strerror(errno));
+    if (!ap_log_json()) {
+        execvp(exe, argv);
+    } else {
+        int status = relay_run("annpackfs", argv);
+        if (status >= 0) return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAIL;
+    }
+    cli_msg("mount", AP_LOG_ERROR, "cannot run %s: %s", exe, strerror(errno));
     return EXIT_FAIL;
 }
 
@@ -64,18 +72,15 @@ int cmd_umount(int argc, char **argv)
              "the daemon exits 0.");
         return argc == 2 ? EXIT_OK : EXIT_USAGE;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
-        fprintf(stderr, "annpack umount: %s\n", strerror(errno));
+    char prog[] = "fusermount3", u[] = "-u";
+    char *args[] = {prog, u, argv[1], NULL};
+    int status = relay_run("fusermount3", args);
+    if (status < 0 && errno != ENOENT) {
+        cli_msg("umount", AP_LOG_ERROR, "%s", strerror(errno));
         return EXIT_FAIL;
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "annpack umount: fusermount3 -u %s failed\n", argv[1]);
+    if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        cli_msg("umount", AP_LOG_ERROR, "fusermount3 -u %s failed", argv[1]);
         return EXIT_FAIL;
     }
     return EXIT_OK;

@@ -222,10 +222,10 @@ static int signed_dir(const char *dir)
 
 static void resign_note(const char *cmd, const char *dir)
 {
-    fprintf(stderr,
-            "annpack %s: removed %s/pack.manifest.json.sig (it signed the previous version); "
-            "re-sign before publishing: annpack sign %s --key KEY.pem\n",
-            cmd, dir, dir);
+    cli_msg(cmd, AP_LOG_WARN,
+            "removed %s/pack.manifest.json.sig (it signed the previous version); "
+            "re-sign before publishing: annpack sign %s --key KEY.pem",
+            dir, dir);
 }
 
 static int status_json(const char *dir)
@@ -240,120 +240,161 @@ static int status_json(const char *dir)
     return rc;
 }
 
+/* The packset after a change: the re-sign note if the change removed a signature, then
+ * its status. */
+static int changed(const char *cmd, const char *dir, int was_signed)
+{
+    if (was_signed) resign_note(cmd, dir);
+    return status_json(dir);
+}
+
+static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    (void)co; /* a new packset: nothing to verify first */
+    if (!a->input || !a->packset) return cli_usage_error(cmd, "--input and --packset are required");
+    ap_build_opts o = {.input_csv = a->input,
+                       .text_col = a->text_col,
+                       .id_col = a->id_col,
+                       .output_dir = a->packset,
+                       .lists = (uint32_t)a->lists,
+                       .seed = a->seed,
+                       .dim = (uint32_t)a->dim,
+                       .force = a->force,
+                       .progress = cli_progress,
+                       .sq8 = a->sq8};
+    ap_build_report rep;
+    ap_err err = {0};
+    ap_status st = ap_packset_build_base(&o, &rep, &err);
+    cli_progress_end();
+    if (st) return cli_fail(cmd, &err);
+    return status_json(a->packset);
+}
+
+static int sub_build_delta(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    if (!a->out) return cli_usage_error(cmd, "--out DELTA_DIR is required");
+    if (!!a->packset == !!a->base)
+        return cli_usage_error(cmd, "give exactly one of --packset and --base");
+    if (a->seq && !a->packset) return cli_usage_error(cmd, "--seq needs --packset");
+    if (a->pubkey && !a->packset) return cli_usage_error(cmd, "--pubkey needs --packset");
+    if (a->packset && !inside(a->packset, a->out))
+        return cli_usage_error(
+            cmd,
+            "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
+            " to build elsewhere use --base, then promote-delta",
+            a->packset);
+    ap_err err = {0};
+    uint64_t *del = NULL;
+    size_t nd = 0;
+    if (delete_list(a, &del, &nd, &err)) return cli_fail(cmd, &err);
+    ap_delta_opts o = {.base_dir = a->base,
+                       .add_csv = a->add,
+                       .text_col = a->text_col,
+                       .id_col = a->id_col,
+                       .delete_ids = del,
+                       .n_delete = nd,
+                       .out_dir = a->out,
+                       .lists = (uint32_t)a->lists,
+                       .seed = a->seed,
+                       .progress = cli_progress,
+                       .force = a->force};
+    int was_signed = a->packset && signed_dir(a->packset);
+    ap_status st = a->packset ? ap_packset_add_delta(a->packset, &o, a->seq, co, &err)
+                              : ap_delta_build(&o, &err);
+    cli_progress_end();
+    free(del);
+    if (st) return cli_fail(cmd, &err);
+    return a->packset ? changed(cmd, a->packset, was_signed) : EXIT_OK;
+}
+
+static int sub_promote_delta(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    if (!a->packset || !a->delta) return cli_usage_error(cmd, "--packset and --delta are required");
+    ap_err err = {0};
+    uint64_t seq = 0;
+    int was_signed = signed_dir(a->packset);
+    if (ap_packset_promote_delta(a->packset, a->delta, co, &seq, &err)) return cli_fail(cmd, &err);
+    return changed(cmd, a->packset, was_signed);
+}
+
+static int sub_revert(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    if (!a->packset || !a->has_to) return cli_usage_error(cmd, "--packset and --to are required");
+    ap_err err = {0};
+    int was_signed = signed_dir(a->packset);
+    if (ap_packset_revert(a->packset, a->to, co, &err)) return cli_fail(cmd, &err);
+    return changed(cmd, a->packset, was_signed);
+}
+
+static int sub_rebase(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    if (!a->packset || !a->out) return cli_usage_error(cmd, "--packset and --out are required");
+    ap_err err = {0};
+    ap_status st = ap_packset_rebase(a->packset, a->out, (uint32_t)a->lists, a->seed, co,
+                                     cli_progress, NULL, &err);
+    cli_progress_end();
+    if (st) return cli_fail(cmd, &err);
+    return status_json(a->out);
+}
+
+static int sub_create(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    if (!a->base || !a->out) return cli_usage_error(cmd, "--base and --out are required");
+    ap_err err = {0};
+    if (ap_packset_create(a->base, a->deltas, a->ndeltas, a->out, co, &err))
+        return cli_fail(cmd, &err);
+    return status_json(a->out);
+}
+
+static int sub_status(const char *cmd, const args *a, const ap_change_opts *co)
+{
+    (void)co;
+    if (!a->packset) return cli_usage_error(cmd, "expected DIR");
+    return status_json(a->packset);
+}
+
+static const struct subcommand {
+    const char *name;
+    int (*fn)(const char *cmd, const args *a, const ap_change_opts *co);
+    int pubkey; /* takes --pubkey (it changes or rebases a packset that may be signed) */
+} subcommands[] = {
+    {"build-base", sub_build_base, 0},
+    {"build-delta", sub_build_delta, 1},
+    {"promote-delta", sub_promote_delta, 1},
+    {"revert", sub_revert, 1},
+    {"rebase", sub_rebase, 1},
+    {"create", sub_create, 0},
+    {"status", sub_status, 0},
+};
+
 int cmd_packset(int argc, char **argv)
 {
+    if (argc < 2 && ap_log_json()) return cli_usage_error("packset", "expected a SUBCOMMAND");
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    const char *sub = argv[1];
+    const char *name = argv[1];
     char cmd[64];
-    snprintf(cmd, sizeof cmd, "packset %s", sub);
+    snprintf(cmd, sizeof cmd, "packset %s", name);
     args a;
     int pr = parse(cmd, argc - 1, argv + 1, &a);
     if (pr < 0) return EXIT_OK;
     if (pr) return pr;
-    ap_err err = {0};
-    ap_status st;
-    if (!strcmp(sub, "build-base")) {
-        if (!a.input || !a.packset)
-            return cli_usage_error(cmd, "--input and --packset are required");
-        ap_build_opts o = {.input_csv = a.input,
-                           .text_col = a.text_col,
-                           .id_col = a.id_col,
-                           .output_dir = a.packset,
-                           .lists = (uint32_t)a.lists,
-                           .seed = a.seed,
-                           .dim = (uint32_t)a.dim,
-                           .force = a.force,
-                           .progress = cli_progress,
-                           .sq8 = a.sq8};
-        ap_build_report rep;
-        st = ap_packset_build_base(&o, &rep, &err);
-        cli_progress_end();
-        if (st) return cli_fail(cmd, &err);
-        return status_json(a.packset);
-    }
+    const struct subcommand *sub = NULL;
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (!strcmp(name, subcommands[i].name)) sub = &subcommands[i];
     ap_pubkey keys[AP_MAX_PUBKEYS];
     ap_change_opts co = {.force = a.force};
-    if (a.pubkey) {
-        if (strcmp(sub, "build-delta") && strcmp(sub, "promote-delta") && strcmp(sub, "revert") &&
-            strcmp(sub, "rebase"))
+    /* build-base makes a new packset: a --pubkey there has nothing to check. */
+    if (a.pubkey && !(sub && sub->fn == sub_build_base)) {
+        if (!sub || !sub->pubkey)
             return cli_usage_error(cmd, "--pubkey applies to build-delta, promote-delta, revert "
                                         "and rebase");
+        ap_err err = {0};
         if (ap_pubkeys_load(a.pubkey, keys, &co.npubkeys, &err)) return cli_fail(cmd, &err);
         co.pubkeys = keys;
     }
-    if (!strcmp(sub, "build-delta")) {
-        if (!a.out) return cli_usage_error(cmd, "--out DELTA_DIR is required");
-        if (!!a.packset == !!a.base)
-            return cli_usage_error(cmd, "give exactly one of --packset and --base");
-        if (a.seq && !a.packset) return cli_usage_error(cmd, "--seq needs --packset");
-        if (a.pubkey && !a.packset) return cli_usage_error(cmd, "--pubkey needs --packset");
-        if (a.packset && !inside(a.packset, a.out))
-            return cli_usage_error(
-                cmd,
-                "with --packset, --out must be inside it (e.g. %s/deltas/0001.delta);"
-                " to build elsewhere use --base, then promote-delta",
-                a.packset);
-        uint64_t *del = NULL;
-        size_t nd = 0;
-        if (delete_list(&a, &del, &nd, &err)) return cli_fail(cmd, &err);
-        ap_delta_opts o = {.base_dir = a.base,
-                           .add_csv = a.add,
-                           .text_col = a.text_col,
-                           .id_col = a.id_col,
-                           .delete_ids = del,
-                           .n_delete = nd,
-                           .out_dir = a.out,
-                           .lists = (uint32_t)a.lists,
-                           .seed = a.seed,
-                           .progress = cli_progress,
-                           .force = a.force};
-        int was_signed = a.packset && signed_dir(a.packset);
-        st = a.packset ? ap_packset_add_delta(a.packset, &o, a.seq, &co, &err)
-                       : ap_delta_build(&o, &err);
-        cli_progress_end();
-        free(del);
-        if (st) return cli_fail(cmd, &err);
-        if (!a.packset) return EXIT_OK;
-        if (was_signed) resign_note(cmd, a.packset);
-        return status_json(a.packset);
-    }
-    if (!strcmp(sub, "promote-delta")) {
-        if (!a.packset || !a.delta)
-            return cli_usage_error(cmd, "--packset and --delta are required");
-        uint64_t seq = 0;
-        int was_signed = signed_dir(a.packset);
-        if (ap_packset_promote_delta(a.packset, a.delta, &co, &seq, &err))
-            return cli_fail(cmd, &err);
-        if (was_signed) resign_note(cmd, a.packset);
-        return status_json(a.packset);
-    }
-    if (!strcmp(sub, "revert")) {
-        if (!a.packset || !a.has_to) return cli_usage_error(cmd, "--packset and --to are required");
-        int was_signed = signed_dir(a.packset);
-        if (ap_packset_revert(a.packset, a.to, &co, &err)) return cli_fail(cmd, &err);
-        if (was_signed) resign_note(cmd, a.packset);
-        return status_json(a.packset);
-    }
-    if (!strcmp(sub, "rebase")) {
-        if (!a.packset || !a.out) return cli_usage_error(cmd, "--packset and --out are required");
-        st = ap_packset_rebase(a.packset, a.out, (uint32_t)a.lists, a.seed, &co, cli_progress, NULL,
-                               &err);
-        cli_progress_end();
-        if (st) return cli_fail(cmd, &err);
-        return status_json(a.out);
-    }
-    if (!strcmp(sub, "create")) {
-        if (!a.base || !a.out) return cli_usage_error(cmd, "--base and --out are required");
-        if (ap_packset_create(a.base, a.deltas, a.ndeltas, a.out, &co, &err))
-            return cli_fail(cmd, &err);
-        return status_json(a.out);
-    }
-    if (!strcmp(sub, "status")) {
-        if (!a.packset) return cli_usage_error(cmd, "expected DIR");
-        return status_json(a.packset);
-    }
-    return cli_usage_error("packset", "unknown subcommand '%s'", sub);
+    if (!sub) return cli_usage_error("packset", "unknown subcommand '%s'", name);
+    return sub->fn(cmd, &a, &co);
 }

@@ -48,7 +48,16 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int cmd_search(int argc, char **argv)
+typedef struct search_args {
+    uint64_t k, probe;
+    ap_scan_mode scan;
+    uint32_t rerank;
+    search_eval_opts eo;
+} search_args;
+
+/* The options into a; returns -1 after printing --help, else an exit status (EXIT_OK to
+ * go on). optind is left at the first operand. */
+static int parse_search_args(int argc, char **argv, search_args *a)
 {
     static const struct option opts[] = {
         {"probe", required_argument, 0, 'p'},   {"help", no_argument, 0, 'h'},
@@ -56,75 +65,72 @@ int cmd_search(int argc, char **argv)
         {"queries", required_argument, 0, 'Q'}, {"gt", required_argument, 0, 'g'},
         {"ids-out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 'T'},
         {"warmup", required_argument, 0, 'w'},  {0, 0, 0, 0}};
-    uint64_t k = AP_DEFAULT_K, probe = AP_DEFAULT_PROBE, v;
-    search_eval_opts eo = {.threads = 1};
-    ap_scan_mode scan = AP_SCAN_AUTO;
-    uint32_t rerank = 0;
+    uint64_t v;
+    ap_err e = {0};
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1;) {
         switch (c) {
         case 'k':
-            if (!cli_parse_u64("search", "-k", optarg, 1, AP_MAX_K, &k)) return EXIT_USAGE;
+            if (!cli_parse_u64("search", "-k", optarg, 1, AP_MAX_K, &a->k)) return EXIT_USAGE;
             break;
         case 'p':
-            if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &probe))
+            if (!cli_parse_u64("search", "--probe", optarg, 1, UINT32_MAX, &a->probe))
                 return EXIT_USAGE;
             break;
-        case 's': {
-            ap_err e = {0};
-            if (ap_scan_mode_parse(optarg, &scan, &e))
+        case 's':
+            if (ap_scan_mode_parse(optarg, &a->scan, &e))
                 return cli_usage_error("search", "--%s", e.msg);
             break;
-        }
         case 'r':
             if (!cli_parse_u64("search", "--rerank", optarg, 1, AP_MAX_RERANK, &v))
                 return EXIT_USAGE;
-            rerank = (uint32_t)v;
+            a->rerank = (uint32_t)v;
             break;
         case 'Q':
-            eo.queries = optarg;
+            a->eo.queries = optarg;
             break;
         case 'g':
-            eo.gt = optarg;
+            a->eo.gt = optarg;
             break;
         case 'o':
-            eo.ids_out = optarg;
+            a->eo.ids_out = optarg;
             break;
         case 'T':
             if (!cli_parse_u64("search", "--threads", optarg, 1, 256, &v)) return EXIT_USAGE;
-            eo.threads = (uint32_t)v;
+            a->eo.threads = (uint32_t)v;
             break;
         case 'w':
             if (!cli_parse_u64("search", "--warmup", optarg, 0, 100, &v)) return EXIT_USAGE;
-            eo.warmup = (uint32_t)v;
+            a->eo.warmup = (uint32_t)v;
             break;
         case 'h':
             fputs(search_usage, stdout);
-            return EXIT_OK;
+            return -1;
         case ':':
             return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
         default:
             return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
         }
     }
-    ap_search_params sp = {
-        .k = (uint32_t)k, .probe = (uint32_t)probe, .scan = scan, .rerank = rerank};
-    if (eo.queries) {
-        if (argc - optind != 1)
-            return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
-        ap_err err = {0};
-        ap_view *p = NULL;
-        if (ap_view_open(argv[optind], &p, &err)) return cli_fail("search", &err);
-        eo.params = sp;
-        int rc = search_eval(p, &eo);
-        ap_view_close(p);
-        return rc;
-    }
-    if (eo.gt || eo.ids_out || eo.threads != 1 || eo.warmup)
-        return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
-    if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
-    const char *dir = argv[optind], *text = argv[optind + 1];
+    return EXIT_OK;
+}
+
+/* search DIR --queries Q.fvecs: search_eval.h. */
+static int search_queries(const char *dir, search_args *a, const ap_search_params *sp)
+{
+    ap_err err = {0};
+    ap_view *p = NULL;
+    if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
+    a->eo.params = *sp;
+    int rc = search_eval(p, &a->eo);
+    ap_view_close(p);
+    return rc;
+}
+
+/* search DIR TEXT: embed, search, print the results JSON. */
+static int search_text(const char *dir, const char *text, const ap_search_params *sp)
+{
     ap_err err = {0};
     /* The same check as the mount's query names and Python's search(). */
     if (ap_query_text_check(text, strlen(text), &err)) return cli_fail("search", &err);
@@ -133,7 +139,7 @@ int cmd_search(int argc, char **argv)
     int rc = EXIT_FAIL;
     const ap_embedder *e = ap_view_embedder(p);
     float *q = malloc(e->dim * sizeof *q);
-    ap_hit *hits = malloc(k * sizeof *hits);
+    ap_hit *hits = malloc(sp->k * sizeof *hits);
     uint32_t n = 0;
     char *json = NULL;
     if (!q || !hits) {
@@ -143,14 +149,14 @@ int cmd_search(int argc, char **argv)
     }
     double t0 = now_ms();
     if (ap_view_embed(p, text, strlen(text), q, &err) ||
-        ap_view_search_ex(p, q, &sp, hits, &n, NULL, &err)) {
+        ap_view_search_ex(p, q, sp, hits, &n, NULL, &err)) {
         cli_fail("search", &err);
         goto out;
     }
     double took = now_ms() - t0;
-    uint32_t eff_probe = probe > ap_view_n_lists(p) ? ap_view_n_lists(p) : (uint32_t)probe;
-    json = ap_results_json(text, (uint32_t)k, eff_probe, -1, took, hits, n, ap_view_row_of, p, NULL,
-                           &err);
+    uint32_t eff_probe = sp->probe > ap_view_n_lists(p) ? ap_view_n_lists(p) : sp->probe;
+    json =
+        ap_results_json(text, sp->k, eff_probe, -1, took, hits, n, ap_view_row_of, p, NULL, &err);
     if (!json) {
         cli_fail("search", &err);
         goto out;
@@ -162,6 +168,26 @@ out:
     free(hits);
     ap_view_close(p);
     return rc;
+}
+
+int cmd_search(int argc, char **argv)
+{
+    search_args a = {
+        .k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .scan = AP_SCAN_AUTO, .eo = {.threads = 1}};
+    int rc = parse_search_args(argc, argv, &a);
+    if (rc < 0) return EXIT_OK;
+    if (rc) return rc;
+    ap_search_params sp = {
+        .k = (uint32_t)a.k, .probe = (uint32_t)a.probe, .scan = a.scan, .rerank = a.rerank};
+    if (a.eo.queries) {
+        if (argc - optind != 1)
+            return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
+        return search_queries(argv[optind], &a, &sp);
+    }
+    if (a.eo.gt || a.eo.ids_out || a.eo.threads != 1 || a.eo.warmup)
+        return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
+    if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
+    return search_text(argv[optind], argv[optind + 1], &sp);
 }
 
 int cmd_embed(int argc, char **argv)

@@ -35,29 +35,9 @@ static const char sign_usage[] =
     "                     refuse the manifest after that time (verify --allow-expired)\n"
     "  --force            replace SIG even if it is not a signature\n";
 
-int cmd_keygen(int argc, char **argv)
+/* PREFIX.pem and PREFIX.pub, both complete or neither; prints the key id. */
+static int keygen_write(const char *prefix)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *prefix = NULL;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
-        switch (c) {
-        case 'o':
-            prefix = optarg;
-            break;
-        case 'h':
-            fputs(keygen_usage, stdout);
-            return EXIT_OK;
-        case ':':
-            return cli_usage_error("keygen", "option %s needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("keygen", "unknown option %s", argv[optind - 1]);
-        }
-    }
-    if (!prefix) return cli_usage_error("keygen", "--out PREFIX is required");
-    if (optind < argc) return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
     size_t n = strlen(prefix) + 32;
     char *pem = malloc(n), *pub = malloc(n), *tmp = calloc(1, n), *tpem = malloc(n + 8),
          *tpub = malloc(n + 8);
@@ -127,6 +107,32 @@ out:
     free(tpem);
     free(tpub);
     return rc;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *prefix = NULL;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'o':
+            prefix = optarg;
+            break;
+        case 'h':
+            fputs(keygen_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            return cli_usage_error("keygen", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("keygen", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (!prefix) return cli_usage_error("keygen", "--out PREFIX is required");
+    if (optind < argc) return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
+    return keygen_write(prefix);
 }
 
 int cmd_sign(int argc, char **argv)

@@ -136,6 +136,105 @@ static const char *scan_name(ap_scan_mode m)
     return m == AP_SCAN_SQ8 ? "sq8" : m == AP_SCAN_F16 ? "f16" : "auto";
 }
 
+/* Opens the queries (and the ground truth) and checks that they fit the pack and k. */
+static ap_status open_inputs(eval *e, ap_vecs **qv, ap_vecs **gt, ap_err *err)
+{
+    const search_eval_opts *o = e->o;
+    const uint32_t k = o->params.k;
+    ap_status st = ap_vecs_open(o->queries, AP_VECS_F32, qv, err);
+    if (st) return st;
+    e->dim = ap_view_dim(e->v);
+    if (ap_vecs_dim(*qv) != e->dim)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: queries have dim %u; the pack has dim %u",
+                          o->queries, ap_vecs_dim(*qv), e->dim);
+    e->nq = ap_vecs_count(*qv);
+    if (!o->gt) return AP_OK;
+    if ((st = ap_vecs_open(o->gt, AP_VECS_I32, gt, err))) return st;
+    if (ap_vecs_count(*gt) != e->nq || ap_vecs_dim(*gt) < k)
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: %zu rows of %u neighbours; need %zu rows (one per query) of at "
+                          "least k = %u",
+                          o->gt, ap_vecs_count(*gt), ap_vecs_dim(*gt), e->nq, k);
+    return AP_OK;
+}
+
+/* The result and timing arrays, and the queries copied and normalised into q. */
+static ap_status prepare(eval *e, const ap_vecs *qv, float **q, ap_err *err)
+{
+    const uint32_t k = e->o->params.k;
+    *q = malloc(e->nq * e->dim * sizeof **q);
+    e->q = *q;
+    e->hits = malloc(e->nq * k * sizeof *e->hits);
+    e->nhits = calloc(e->nq, sizeof *e->nhits);
+    e->lat_us = malloc(e->nq * sizeof *e->lat_us);
+    e->scan_us = malloc(e->nq * sizeof *e->scan_us);
+    e->probe_us = malloc(e->nq * sizeof *e->probe_us);
+    if (!*q || !e->hits || !e->nhits || !e->lat_us || !e->scan_us || !e->probe_us)
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu queries", e->nq);
+    for (size_t i = 0; i < e->nq; i++) {
+        memcpy(*q + i * e->dim, ap_vecs_f32(qv, i), e->dim * sizeof **q);
+        if (ap_l2_normalize(*q + i * e->dim, e->dim) == 0)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s: query %zu is the zero vector", e->o->queries,
+                              i);
+    }
+    return AP_OK;
+}
+
+/* --ids-out: each query's k result ids, -1 padding a short result. */
+static ap_status write_ids(const eval *e, ap_err *err)
+{
+    const uint32_t k = e->o->params.k;
+    int32_t *ids = malloc(e->nq * k * sizeof *ids);
+    if (!ids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < e->nq; i++)
+        for (uint32_t j = 0; j < k; j++)
+            ids[i * k + j] = j < e->nhits[i] ? (int32_t)e->hits[i * k + j].id : -1;
+    ap_status st = ap_ivecs_write(e->o->ids_out, ids, e->nq, k, err);
+    free(ids);
+    return st;
+}
+
+/* The summary JSON of the measured pass (wall seconds) into out. */
+static ap_status summarize(eval *e, const ap_vecs *gt, double wall, char *out, size_t len,
+                           ap_err *err)
+{
+    const search_eval_opts *o = e->o;
+    const uint32_t k = o->params.k;
+    double *over = malloc(e->nq * sizeof *over);
+    if (!over) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < e->nq; i++)
+        over[i] = e->lat_us[i] - e->scan_us[i];
+    double nqd = (double)e->nq;
+    double p50 = percentile(e->lat_us, e->nq, 50), p99 = percentile(e->lat_us, e->nq, 99);
+    double scan50 = percentile(e->scan_us, e->nq, 50), probe50 = percentile(e->probe_us, e->nq, 50);
+    double over50 = percentile(over, e->nq, 50);
+    free(over);
+    ap_search_params eff = o->params;
+    if (eff.scan == AP_SCAN_AUTO) eff.scan = ap_view_has_sq8(e->v) ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    if (eff.rerank == 0) eff.rerank = ap_default_rerank(k);
+    if (eff.rerank < k) eff.rerank = k; /* as the search does (ap_ivf_check) */
+    char recall[64] = "null";
+    if (gt) snprintf(recall, sizeof recall, "%.4f", recall_at_k(e, gt, k));
+    uint32_t n_lists = ap_view_n_lists(e->v);
+    snprintf(out, len,
+             "{\"queries\":%zu,\"k\":%u,\"probe\":%u,\"scan\":\"%s\",\"rerank\":%u,"
+             "\"kernel\":\"%s\",\"threads\":%u,\"qps\":%.1f,"
+             "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"mean\":%.1f},"
+             "\"recall_at_k\":%s,\"lists_per_query\":%.1f,\"vectors_per_query\":%.1f,"
+             "\"bytes_per_query\":%.0f,\"reranked_per_query\":%.1f,"
+             "\"probe_us_p50\":%.1f,\"scan_us_p50\":%.1f,\"overhead_us_p50\":%.1f,"
+             "\"scan_gbps\":%.2f,\"query_gbps\":%.2f}\n",
+             e->nq, k, o->params.probe < n_lists ? o->params.probe : n_lists, scan_name(eff.scan),
+             eff.scan == AP_SCAN_SQ8 ? eff.rerank : 0,
+             e->total.kernel ? e->total.kernel : ap_search_kernel(), o->threads ? o->threads : 1,
+             nqd / wall, p50, p99, (double)e->total.ns_total / 1e3 / nqd, recall,
+             (double)e->total.lists / nqd, (double)e->total.vectors / nqd,
+             (double)e->total.bytes / nqd, (double)e->total.reranked / nqd, probe50, scan50, over50,
+             e->total.ns_scan ? (double)e->total.bytes / (double)e->total.ns_scan : 0,
+             e->total.ns_total ? (double)e->total.bytes / (double)e->total.ns_total : 0);
+    return AP_OK;
+}
+
 int search_eval(ap_view *v, const search_eval_opts *o)
 {
     ap_err err = {0};
@@ -143,44 +242,9 @@ int search_eval(ap_view *v, const search_eval_opts *o)
     eval e = {.v = v, .o = o};
     float *q = NULL; /* e.q, owned here */
     pthread_mutex_init(&e.lock, NULL);
+    char out[2048];
     int rc = EXIT_FAIL;
-    const uint32_t k = o->params.k;
-    if (ap_vecs_open(o->queries, AP_VECS_F32, &qv, &err)) goto fail;
-    e.dim = ap_view_dim(v);
-    if (ap_vecs_dim(qv) != e.dim) {
-        ap_err_set(&err, AP_ERR_FORMAT, "%s: queries have dim %u; the pack has dim %u", o->queries,
-                   ap_vecs_dim(qv), e.dim);
-        goto fail;
-    }
-    e.nq = ap_vecs_count(qv);
-    if (o->gt) {
-        if (ap_vecs_open(o->gt, AP_VECS_I32, &gt, &err)) goto fail;
-        if (ap_vecs_count(gt) != e.nq || ap_vecs_dim(gt) < k) {
-            ap_err_set(&err, AP_ERR_FORMAT,
-                       "%s: %zu rows of %u neighbours; need %zu rows (one per query) of at least "
-                       "k = %u",
-                       o->gt, ap_vecs_count(gt), ap_vecs_dim(gt), e.nq, k);
-            goto fail;
-        }
-    }
-    q = malloc(e.nq * e.dim * sizeof *q);
-    e.q = q;
-    e.hits = malloc(e.nq * k * sizeof *e.hits);
-    e.nhits = calloc(e.nq, sizeof *e.nhits);
-    e.lat_us = malloc(e.nq * sizeof *e.lat_us);
-    e.scan_us = malloc(e.nq * sizeof *e.scan_us);
-    e.probe_us = malloc(e.nq * sizeof *e.probe_us);
-    if (!q || !e.hits || !e.nhits || !e.lat_us || !e.scan_us || !e.probe_us) {
-        ap_err_set(&err, AP_ERR_NOMEM, "out of memory for %zu queries", e.nq);
-        goto fail;
-    }
-    for (size_t i = 0; i < e.nq; i++) {
-        memcpy(q + i * e.dim, ap_vecs_f32(qv, i), e.dim * sizeof *q);
-        if (ap_l2_normalize(q + i * e.dim, e.dim) == 0) {
-            ap_err_set(&err, AP_ERR_FORMAT, "%s: query %zu is the zero vector", o->queries, i);
-            goto fail;
-        }
-    }
+    if (open_inputs(&e, &qv, &gt, &err) || prepare(&e, qv, &q, &err)) goto fail;
     for (uint32_t w = 0; w < o->warmup && !e.st; w++)
         run_pass(&e);
     e.measure = 1;
@@ -189,54 +253,8 @@ int search_eval(ap_view *v, const search_eval_opts *o)
         err = e.err;
         goto fail;
     }
-    if (o->ids_out) {
-        int32_t *ids = malloc(e.nq * k * sizeof *ids);
-        if (!ids) {
-            ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < e.nq; i++)
-            for (uint32_t j = 0; j < k; j++)
-                ids[i * k + j] = j < e.nhits[i] ? (int32_t)e.hits[i * k + j].id : -1;
-        ap_status st = ap_ivecs_write(o->ids_out, ids, e.nq, k, &err);
-        free(ids);
-        if (st) goto fail;
-    }
-    double *over = malloc(e.nq * sizeof *over);
-    if (!over) {
-        ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+    if ((o->ids_out && write_ids(&e, &err)) || summarize(&e, gt, wall, out, sizeof out, &err))
         goto fail;
-    }
-    for (size_t i = 0; i < e.nq; i++)
-        over[i] = e.lat_us[i] - e.scan_us[i];
-    double nqd = (double)e.nq;
-    double p50 = percentile(e.lat_us, e.nq, 50), p99 = percentile(e.lat_us, e.nq, 99);
-    double scan50 = percentile(e.scan_us, e.nq, 50), probe50 = percentile(e.probe_us, e.nq, 50);
-    double over50 = percentile(over, e.nq, 50);
-    free(over);
-    ap_search_params eff = o->params;
-    if (eff.scan == AP_SCAN_AUTO) eff.scan = ap_view_has_sq8(v) ? AP_SCAN_SQ8 : AP_SCAN_F16;
-    if (eff.rerank == 0) eff.rerank = ap_default_rerank(k);
-    if (eff.rerank < k) eff.rerank = k; /* as the search does (ap_ivf_check) */
-    char recall[64] = "null";
-    if (gt) snprintf(recall, sizeof recall, "%.4f", recall_at_k(&e, gt, k));
-    char out[2048];
-    snprintf(out, sizeof out,
-             "{\"queries\":%zu,\"k\":%u,\"probe\":%u,\"scan\":\"%s\",\"rerank\":%u,"
-             "\"kernel\":\"%s\",\"threads\":%u,\"qps\":%.1f,"
-             "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"mean\":%.1f},"
-             "\"recall_at_k\":%s,\"lists_per_query\":%.1f,\"vectors_per_query\":%.1f,"
-             "\"bytes_per_query\":%.0f,\"reranked_per_query\":%.1f,"
-             "\"probe_us_p50\":%.1f,\"scan_us_p50\":%.1f,\"overhead_us_p50\":%.1f,"
-             "\"scan_gbps\":%.2f,\"query_gbps\":%.2f}\n",
-             e.nq, k, o->params.probe < ap_view_n_lists(v) ? o->params.probe : ap_view_n_lists(v),
-             scan_name(eff.scan), eff.scan == AP_SCAN_SQ8 ? eff.rerank : 0,
-             e.total.kernel ? e.total.kernel : ap_search_kernel(), o->threads ? o->threads : 1,
-             nqd / wall, p50, p99, (double)e.total.ns_total / 1e3 / nqd, recall,
-             (double)e.total.lists / nqd, (double)e.total.vectors / nqd,
-             (double)e.total.bytes / nqd, (double)e.total.reranked / nqd, probe50, scan50, over50,
-             e.total.ns_scan ? (double)e.total.bytes / (double)e.total.ns_scan : 0,
-             e.total.ns_total ? (double)e.total.bytes / (double)e.total.ns_total : 0);
     rc = cli_emit(out);
     goto out;
 fail:
