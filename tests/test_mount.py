@@ -452,3 +452,37 @@ def test_refusal_files_say_why(signed_ps, mount):
     p = m.mnt / "refusal" / "query" / "x?k=0"
     assert os.stat(p).st_size == len(p.read_bytes())
     assert json.loads(qpath(m.mnt, "kombucha", k=3).read_text())["k"] == 3
+
+
+def test_health_and_stats_json_as_documented(signed_ps, mount):
+    """health, stats and the manifest's packset block keep their documented keys in their
+    documented order, each file one compact JSON line (MOUNT.md, "The virtual tree")."""
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    compact = lambda o: json.dumps(o, separators=(",", ":"), ensure_ascii=False) + "\n"
+    raw = (m.mnt / "health").read_text()
+    h = json.loads(raw)
+    assert raw == compact(h)
+    assert list(h) == ["status", "generation", "version", "n_vectors", "dim", "n_lists",
+                       "deltas", "embedder", "sq8", "signature", "key_id", "expires"]
+    assert (h["status"], h["generation"], h["deltas"], h["embedder"], h["sq8"], h["expires"]) \
+        == ("ok", 1, 1, "hash", False, None)
+    qpath(m.mnt, "espresso").read_bytes()
+    raw = (m.mnt / "stats").read_text()
+    s = json.loads(raw)
+    assert raw == compact(s)
+    assert list(s) == ["generation", "version", "queries", "cache_hits", "cache_entries",
+                       "cache_bytes", "recomputed", "inodes", "inode_bytes", "trims", "docs",
+                       "reads", "errors", "refused", "reloads", "reloads_noop",
+                       "reload_failures", "latency_us"]
+    assert list(s["latency_us"]) == ["lt_100", "lt_250", "lt_500", "lt_1000", "lt_2500",
+                                     "lt_5000", "lt_10000", "lt_25000", "lt_50000",
+                                     "lt_100000", "lt_1000000", "ge_1000000"]
+    assert s["queries"] == 1 and sum(s["latency_us"].values()) == 1
+    man = json.loads((m.mnt / "pack.manifest.json").read_text())
+    assert list(man["packset"])[-3:] == ["generation", "signature", "key_id"]
+    assert man["packset"]["key_id"] == h["key_id"] and len(h["key_id"]) == 16
+    # Unsigned: key_id is null in both.
+    u = mount(d)
+    assert json.loads((u.mnt / "health").read_text())["key_id"] is None
+    assert json.loads((u.mnt / "pack.manifest.json").read_text())["packset"]["key_id"] is None
