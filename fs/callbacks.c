@@ -396,7 +396,7 @@ static void read_source(fuse_req_t req, const fs_node *n, size_t size, off_t off
     if (!rc) rc = fs_guarded(run_read_call, &c, what[n->k]);
     int changed = fs_gen_check_source(n->gen);
     if (!rc) rc = changed;
-    if (rc == -EIO && c.err.msg[0]) {
+    if (rc && c.err.msg[0]) {
         atomic_fetch_add(&g_stats.errors, 1);
         ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
     }

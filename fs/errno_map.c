@@ -1,10 +1,14 @@
-/* Status to errno, by context:
+/* Status to errno, by context. A limit is the clearest case for a context: AP_ERR_LIMIT on
+ * a name is ENAMETOOLONG (the name is too long), but while computing an answer it is a cap
+ * exceeded by the data served (a row nested too deeply, ...), which is EIO like any other
+ * data the daemon cannot serve — never a claim about the name the client gave.
+ *
  *   status             name          answer        read
  *   AP_OK              0             0             0
  *   AP_ERR_NOTFOUND    ENOENT        ENOENT        EIO
  *   AP_ERR_ARG         ENOENT        EINVAL        EIO
- *   AP_ERR_LIMIT       ENAMETOOLONG  ENAMETOOLONG  EIO
- *   AP_ERR_NOMEM       ENOMEM        ENOMEM        EIO
+ *   AP_ERR_LIMIT       ENAMETOOLONG  EIO           EIO
+ *   AP_ERR_NOMEM       ENOMEM        ENOMEM        ENOMEM
  *   AP_ERR_UNSUPPORTED ENOENT        EOPNOTSUPP    EIO
  *   any other          ENOENT        EIO           EIO
  *
@@ -24,8 +28,8 @@ static const row TABLE[] = {
     {AP_OK, {0, 0, 0}},
     {AP_ERR_NOTFOUND, {ENOENT, ENOENT, EIO}},
     {AP_ERR_ARG, {ENOENT, EINVAL, EIO}},
-    {AP_ERR_LIMIT, {ENAMETOOLONG, ENAMETOOLONG, EIO}},
-    {AP_ERR_NOMEM, {ENOMEM, ENOMEM, EIO}},
+    {AP_ERR_LIMIT, {ENAMETOOLONG, EIO, EIO}},
+    {AP_ERR_NOMEM, {ENOMEM, ENOMEM, ENOMEM}},
     {AP_ERR_UNSUPPORTED, {ENOENT, EOPNOTSUPP, EIO}}, /* e.g. a text query on a vectors pack */
 };
 static const int OTHER[3] = {ENOENT, EIO, EIO};

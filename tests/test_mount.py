@@ -454,6 +454,32 @@ def test_refusal_files_say_why(signed_ps, mount):
     assert json.loads(qpath(m.mnt, "kombucha", k=3).read_text())["k"] == 3
 
 
+def test_data_over_a_cap_is_eio(annpack, tmp_path, mount):
+    """errno per context (MOUNT.md, "Errors"): a cap exceeded by the data served — here a
+    row nested deeper than the JSON cap — is EIO for the answers that read it, never the
+    ENAMETOOLONG of a name too long; other answers are unaffected."""
+    import errno
+    d = tmp_path / "pack"
+    annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text", "--id-col",
+               "id", "--output", d, "--lists", 4, "--seed", 1, "--meta-compression", "none")
+    rows = (d / "pack.meta.jsonl").read_bytes().split(b"\n")
+    assert rows[3].startswith(b'{"id":3,')
+    deep = b'{"id":3,"x":' + b"[" * 70 + b"]" * 70 + b',"p":"'
+    rows[3] = deep + b"." * (len(rows[3]) - len(deep) - 2) + b'"}'  # same length: the index holds
+    (d / "pack.meta.jsonl").write_bytes(b"\n".join(rows))
+    m = mount(d, "verify=none", expect_errors=True)  # the hashes no longer match
+    assert json.loads((m.mnt / "doc" / "4").read_text())["id"] == 4
+    for p in (m.mnt / "doc" / "3", qpath(m.mnt, "sourdough", k=40, probe=4)):
+        with pytest.raises(OSError) as e:
+            p.read_bytes()
+        assert e.value.errno == errno.EIO, p
+    assert "nested deeper than 64 levels" in m.stderr()
+    # A name too long is still ENAMETOOLONG.
+    with pytest.raises(OSError) as e:
+        qpath(m.mnt, "q" * 1100).read_bytes()
+    assert e.value.errno == errno.ENAMETOOLONG
+
+
 def test_health_and_stats_json_as_documented(signed_ps, mount):
     """health, stats and the manifest's packset block keep their documented keys in their
     documented order, each file one compact JSON line (MOUNT.md, "The virtual tree")."""
