@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,18 @@ static void single_threaded_blas(char **argv)
     /* If re-exec is impossible, carry on: searches then run without BLAS threads. */
 }
 
+/* Every layer keeps its files open (pack.annpack, the rows and their index, pack.sq8:
+ * three or four descriptors), so a packset of a few hundred deltas passes the usual soft
+ * limit of 1024. The hard limit is what the administrator allows (LimitNOFILE=); nothing
+ * in the daemon uses select(), which would mind descriptors past 1023. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: a layer past it is then refused */
+}
+
 int fs_process_init(char **argv)
 {
     ap_err err = {0};
@@ -45,6 +58,7 @@ int fs_process_init(char **argv)
      * buffers: glibc's adaptive threshold would otherwise move them into per-thread arenas
      * that keep the memory after the cache let go of it (docs/MOUNT.md, "Memory"). */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    raise_descriptor_limit();
     ap_log_set_program("annpackfs");
     return 0;
 }

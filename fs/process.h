@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-/* Checks the ANNPACK_* environment, re-executes once with one BLAS thread and maps large
- * buffers with their contents.
+/* Checks the ANNPACK_* environment, re-executes once with one BLAS thread, maps large
+ * buffers with their contents and raises the soft descriptor limit to the hard one.
  * Returns 0, or 2 after one line on stderr (a bad ANNPACK_* value: a usage error). */
 int fs_process_init(char **argv);
 

@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -478,6 +479,36 @@ def test_data_over_a_cap_is_eio(annpack, tmp_path, mount):
     with pytest.raises(OSError) as e:
         qpath(m.mnt, "q" * 1100).read_bytes()
     assert e.value.errno == errno.ENAMETOOLONG
+
+
+def test_many_deltas_past_the_soft_descriptor_limit(annpack, tmp_path, mount):
+    """The daemon keeps about three descriptors open per layer (four with pack.sq8), so a
+    packset of 256 deltas needs ~780: more than a soft RLIMIT_NOFILE of 512. annpackfs
+    raises its soft limit to the hard one at start, so it mounts and answers. (The default
+    soft limit, 1024, is passed at ~340 layers; 512 shows the same on any machine.)"""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard RLIMIT_NOFILE ({hard}) is too low for this test")
+    base = tmp_path / "base"
+    annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text", "--id-col",
+               "id", "--output", base, "--lists", 4, "--seed", 1)
+    delta = tmp_path / "delta"
+    annpack.ok("packset", "build-delta", "--base", base, "--delete-ids", "5", "--out", delta)
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "create", "--base", base, "--out", ps, *["--delta", delta] * 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+    try:
+        m = mount(ps)  # the daemon inherits the soft limit of 512
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    h = json.loads((m.mnt / "health").read_text())
+    assert h["deltas"] == 256 and h["n_vectors"] == 39
+    assert len(os.listdir(f"/proc/{m.pid()}/fd")) > 512
+    assert not (m.mnt / "doc" / "5").exists()
+    assert json.loads(qpath(m.mnt, "espresso").read_text())["results"]
+    limits = open(f"/proc/{m.pid()}/limits").read()
+    assert re.search(r"Max open files\s+(\d+)\s+\1\s", limits), limits
 
 
 def test_health_and_stats_json_as_documented(signed_ps, mount):
