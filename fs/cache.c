@@ -1,11 +1,9 @@
-/* The result cache: a bounded LRU of computed files (query results, document rows) keyed by
- * (generation, canonical key). It is the only place their bytes live beyond one request:
- * an inode keeps what recomputes its bytes (ops.c), so all result memory is bounded by
- * cache_mb. */
+/* The result cache: see cache.h. One lock over a chained hash table and an LRU list. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "cache.h"
 
 #define BUCKETS 65536u
 
@@ -87,7 +85,7 @@ fs_blob *fs_cache_get(uint64_t gen, const char *name)
             lru_unlink(e);
             lru_push_front(e);
             b = e->blob;
-            atomic_fetch_add(&b->refs, 1);
+            fs_blob_ref(b);
             break;
         }
     pthread_mutex_unlock(&c_lock);
@@ -103,7 +101,7 @@ void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
     }
     e->gen = gen;
     e->blob = b;
-    atomic_fetch_add(&b->refs, 1);
+    fs_blob_ref(b);
     e->bytes = cost(e);
     pthread_mutex_lock(&c_lock);
     /* Another thread may have computed the same name meanwhile: keep the first. */

@@ -1,12 +1,12 @@
-/* Guarding reads of memory-mapped source files. If a source file is truncated while
- * mounted, touching the vanished pages raises SIGBUS; inside a guarded call that becomes
- * an EIO for the one request (and a log line) instead of the end of the daemon. */
+/* Guarded reads of mapped source files: see guard.h. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 
-#include "fs.h"
+#include "annpack/annpack.h"
+#include "guard.h"
+#include "stats.h"
 
 static __thread sigjmp_buf *t_guard;
 

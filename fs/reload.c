@@ -1,19 +1,26 @@
-/* Reloading: SIGHUP (and, with -o watch, the root manifest or its signature being
- * replaced) wakes the reload thread, which verifies the new packset completely and swaps
- * it in; a packset that fails is refused with a log line and the old generation keeps
- * serving; a root manifest identical to the one served is "nothing new" (INFO). The same
- * thread asks the kernel to forget computed names when their inodes go over budget
- * (ops.c): notifications must not come from a request handler. */
+/* Reloading (reload.h): SIGHUP (and, with -o watch, the root manifest or its signature
+ * being replaced) wakes the reload thread, which verifies the new packset completely and
+ * swaps it in; a packset that fails is refused with a log line and the old generation
+ * keeps serving; a root manifest identical to the one served is "nothing new" (INFO). The
+ * same thread asks the kernel to forget computed names when their inodes go over budget
+ * (inode.c): notifications must not come from a request handler. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "cache.h"
+#include "generation.h"
+#include "inode.h"
+#include "reload.h"
+#include "session.h"
+#include "state.h"
+#include "stats.h"
 
 static int r_pipe[2] = {-1, -1};
 static int r_inotify = -1;

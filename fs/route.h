@@ -1,6 +1,6 @@
 /* Name routing of the mount's tree (docs/MOUNT.md): which directory + name is which kind of
  * answer. Pure — no FUSE, no generation, no I/O — so a fuzz target can drive it
- * (tests/fuzz/fuzz_route.c). The lookup (ops.c) routes every name here, then computes. */
+ * (tests/fuzz/fuzz_route.c). The lookup (callbacks.c) routes every name here, then answers. */
 #ifndef ANNPACK_FS_ROUTE_H
 #define ANNPACK_FS_ROUTE_H
 

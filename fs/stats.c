@@ -1,22 +1,45 @@
-/* Counters behind /stats. */
+/* The stats counters and their file: see stats.h. */
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
-#include "fs.h"
+#include "cache.h"
+#include "generation.h"
+#include "json_write.h"
+#include "stats.h"
 
 fs_stats g_stats;
 
 /* Upper bounds (µs) of the latency histogram buckets; the last bucket is open. */
-static const double BOUNDS[11] = {100,   250,   500,   1000,   2500,   5000,
-                                  10000, 25000, 50000, 100000, 1000000};
+static const double BOUNDS[FS_LATENCY_BUCKETS - 1] = {100,   250,   500,   1000,   2500,   5000,
+                                                      10000, 25000, 50000, 100000, 1000000};
+
+double fs_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 void fs_stats_record_latency(double us)
 {
     int i = 0;
-    while (i < 11 && us >= BOUNDS[i])
+    while (i < FS_LATENCY_BUCKETS - 1 && us >= BOUNDS[i])
         i++;
     atomic_fetch_add(&g_stats.latency[i], 1);
+}
+
+/* {"lt_100":N,...,"lt_1000000":N,"ge_1000000":N} */
+static bool add_latency(cJSON *o)
+{
+    cJSON *h = cJSON_AddObjectToObject(o, "latency_us");
+    for (int i = 0; h && i < FS_LATENCY_BUCKETS; i++) {
+        char key[32];
+        int last = i == FS_LATENCY_BUCKETS - 1;
+        snprintf(key, sizeof key, "%s%.0f", last ? "ge_" : "lt_", BOUNDS[last ? i - 1 : i]);
+        if (!fs_json_add_u64(h, key, g_stats.latency[i])) return false;
+    }
+    return h != NULL;
 }
 
 char *fs_stats_json(size_t *len)
@@ -24,73 +47,23 @@ char *fs_stats_json(size_t *len)
     uint64_t ce, cb;
     fs_cache_usage(&ce, &cb);
     fs_gen *g = fs_gen_current();
-    char *buf = malloc(2048);
-    if (!buf) {
-        fs_gen_unref(g);
-        return NULL;
-    }
-    int n = snprintf(
-        buf, 2048,
-        "{\"generation\":%llu,\"version\":%llu,\"queries\":%llu,\"cache_hits\":%llu,"
-        "\"cache_entries\":%llu,\"cache_bytes\":%llu,\"recomputed\":%llu,"
-        "\"inodes\":%llu,\"inode_bytes\":%llu,\"trims\":%llu,\"docs\":%llu,"
-        "\"reads\":%llu,\"errors\":%llu,\"refused\":%llu,\"reloads\":%llu,"
-        "\"reloads_noop\":%llu,\"reload_failures\":%llu,\"latency_us\":{",
-        (unsigned long long)(g ? g->number : 0), (unsigned long long)(g ? g->version : 0),
-        (unsigned long long)g_stats.queries, (unsigned long long)g_stats.cache_hits,
-        (unsigned long long)ce, (unsigned long long)cb, (unsigned long long)g_stats.recomputed,
-        (unsigned long long)g_stats.nodes, (unsigned long long)g_stats.node_bytes,
-        (unsigned long long)g_stats.trims, (unsigned long long)g_stats.docs,
-        (unsigned long long)g_stats.reads, (unsigned long long)g_stats.errors,
-        (unsigned long long)g_stats.refused, (unsigned long long)g_stats.reloads,
-        (unsigned long long)g_stats.reloads_noop, (unsigned long long)g_stats.reload_failures);
-    for (int i = 0; i < 12; i++)
-        n += snprintf(buf + n, 2048 - (size_t)n, "%s\"%s%.0f\":%llu", i ? "," : "",
-                      i < 11 ? "lt_" : "ge_", i < 11 ? BOUNDS[i] : BOUNDS[10],
-                      (unsigned long long)g_stats.latency[i]);
-    n += snprintf(buf + n, 2048 - (size_t)n, "}}\n");
+    const fs_stats *s = &g_stats;
+    cJSON *o = cJSON_CreateObject();
+    bool ok =
+        o && fs_json_add_u64(o, "generation", g ? g->number : 0) &&
+        fs_json_add_u64(o, "version", g ? g->version : 0) &&
+        fs_json_add_u64(o, "queries", s->queries) &&
+        fs_json_add_u64(o, "cache_hits", s->cache_hits) &&
+        fs_json_add_u64(o, "cache_entries", ce) && fs_json_add_u64(o, "cache_bytes", cb) &&
+        fs_json_add_u64(o, "recomputed", s->recomputed) && fs_json_add_u64(o, "inodes", s->nodes) &&
+        fs_json_add_u64(o, "inode_bytes", s->node_bytes) && fs_json_add_u64(o, "trims", s->trims) &&
+        fs_json_add_u64(o, "docs", s->docs) && fs_json_add_u64(o, "reads", s->reads) &&
+        fs_json_add_u64(o, "errors", s->errors) && fs_json_add_u64(o, "refused", s->refused) &&
+        fs_json_add_u64(o, "reloads", s->reloads) &&
+        fs_json_add_u64(o, "reloads_noop", s->reloads_noop) &&
+        fs_json_add_u64(o, "reload_failures", s->reload_failures) && add_latency(o);
     fs_gen_unref(g);
-    *len = (size_t)n;
-    return buf;
-}
-
-void fs_printable(char *s)
-{
-    for (unsigned char *p = (unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f) *p = '?';
-}
-
-void fs_note_refusal(const char *component, size_t name_len, const char *msg)
-{
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static struct timespec last;
-    static uint64_t unlogged;
-    atomic_fetch_add(&g_stats.refused, 1);
-    atomic_fetch_add(&g_stats.errors, 1);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    pthread_mutex_lock(&lock);
-    int log =
-        last.tv_sec == 0 ||
-        (now.tv_sec - last.tv_sec) * 1000000000ll + (now.tv_nsec - last.tv_nsec) >= 1000000000ll;
-    uint64_t before = unlogged;
-    if (log) {
-        last = now;
-        unlogged = 0;
-    } else {
-        unlogged++;
-    }
-    pthread_mutex_unlock(&lock);
-    if (!log) return;
-    char clean[AP_ERR_MSG_MAX];
-    snprintf(clean, sizeof clean, "%s", msg);
-    fs_printable(clean); /* a refusal may echo part of the name: no control bytes in the log */
-    msg = clean;
-    if (before)
-        ap_log(AP_LOG_WARN, component,
-               "refused name (%zu bytes): %s (%llu more refused since the "
-               "last line, not logged)",
-               name_len, msg, (unsigned long long)before);
-    else
-        ap_log(AP_LOG_WARN, component, "refused name (%zu bytes): %s", name_len, msg);
+    char *out = ok ? fs_json_print(o, 0, len) : NULL;
+    cJSON_Delete(o);
+    return out;
 }

@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -452,3 +453,93 @@ def test_refusal_files_say_why(signed_ps, mount):
     p = m.mnt / "refusal" / "query" / "x?k=0"
     assert os.stat(p).st_size == len(p.read_bytes())
     assert json.loads(qpath(m.mnt, "kombucha", k=3).read_text())["k"] == 3
+
+
+def test_data_over_a_cap_is_eio(annpack, tmp_path, mount):
+    """errno per context (MOUNT.md, "Errors"): a cap exceeded by the data served — here a
+    row nested deeper than the JSON cap — is EIO for the answers that read it, never the
+    ENAMETOOLONG of a name too long; other answers are unaffected."""
+    import errno
+    d = tmp_path / "pack"
+    annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text", "--id-col",
+               "id", "--output", d, "--lists", 4, "--seed", 1, "--meta-compression", "none")
+    rows = (d / "pack.meta.jsonl").read_bytes().split(b"\n")
+    assert rows[3].startswith(b'{"id":3,')
+    deep = b'{"id":3,"x":' + b"[" * 70 + b"]" * 70 + b',"p":"'
+    rows[3] = deep + b"." * (len(rows[3]) - len(deep) - 2) + b'"}'  # same length: the index holds
+    (d / "pack.meta.jsonl").write_bytes(b"\n".join(rows))
+    m = mount(d, "verify=none", expect_errors=True)  # the hashes no longer match
+    assert json.loads((m.mnt / "doc" / "4").read_text())["id"] == 4
+    for p in (m.mnt / "doc" / "3", qpath(m.mnt, "sourdough", k=40, probe=4)):
+        with pytest.raises(OSError) as e:
+            p.read_bytes()
+        assert e.value.errno == errno.EIO, p
+    assert "nested deeper than 64 levels" in m.stderr()
+    # A name too long is still ENAMETOOLONG.
+    with pytest.raises(OSError) as e:
+        qpath(m.mnt, "q" * 1100).read_bytes()
+    assert e.value.errno == errno.ENAMETOOLONG
+
+
+def test_many_deltas_past_the_soft_descriptor_limit(annpack, tmp_path, mount):
+    """The daemon keeps about three descriptors open per layer (four with pack.sq8), so a
+    packset of 256 deltas needs ~780: more than a soft RLIMIT_NOFILE of 512. annpackfs
+    raises its soft limit to the hard one at start, so it mounts and answers. (The default
+    soft limit, 1024, is passed at ~340 layers; 512 shows the same on any machine.)"""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard RLIMIT_NOFILE ({hard}) is too low for this test")
+    base = tmp_path / "base"
+    annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text", "--id-col",
+               "id", "--output", base, "--lists", 4, "--seed", 1)
+    delta = tmp_path / "delta"
+    annpack.ok("packset", "build-delta", "--base", base, "--delete-ids", "5", "--out", delta)
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "create", "--base", base, "--out", ps, *["--delta", delta] * 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+    try:
+        m = mount(ps)  # the daemon inherits the soft limit of 512
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    h = json.loads((m.mnt / "health").read_text())
+    assert h["deltas"] == 256 and h["n_vectors"] == 39
+    assert len(os.listdir(f"/proc/{m.pid()}/fd")) > 512
+    assert not (m.mnt / "doc" / "5").exists()
+    assert json.loads(qpath(m.mnt, "espresso").read_text())["results"]
+    limits = open(f"/proc/{m.pid()}/limits").read()
+    assert re.search(r"Max open files\s+(\d+)\s+\1\s", limits), limits
+
+
+def test_health_and_stats_json_as_documented(signed_ps, mount):
+    """health, stats and the manifest's packset block keep their documented keys in their
+    documented order, each file one compact JSON line (MOUNT.md, "The virtual tree")."""
+    d, pem, pub = signed_ps
+    m = mount(d, f"pubkey={pub}")
+    compact = lambda o: json.dumps(o, separators=(",", ":"), ensure_ascii=False) + "\n"
+    raw = (m.mnt / "health").read_text()
+    h = json.loads(raw)
+    assert raw == compact(h)
+    assert list(h) == ["status", "generation", "version", "n_vectors", "dim", "n_lists",
+                       "deltas", "embedder", "sq8", "signature", "key_id", "expires"]
+    assert (h["status"], h["generation"], h["deltas"], h["embedder"], h["sq8"], h["expires"]) \
+        == ("ok", 1, 1, "hash", False, None)
+    qpath(m.mnt, "espresso").read_bytes()
+    raw = (m.mnt / "stats").read_text()
+    s = json.loads(raw)
+    assert raw == compact(s)
+    assert list(s) == ["generation", "version", "queries", "cache_hits", "cache_entries",
+                       "cache_bytes", "recomputed", "inodes", "inode_bytes", "trims", "docs",
+                       "reads", "errors", "refused", "reloads", "reloads_noop",
+                       "reload_failures", "latency_us"]
+    assert list(s["latency_us"]) == ["lt_100", "lt_250", "lt_500", "lt_1000", "lt_2500",
+                                     "lt_5000", "lt_10000", "lt_25000", "lt_50000",
+                                     "lt_100000", "lt_1000000", "ge_1000000"]
+    assert s["queries"] == 1 and sum(s["latency_us"].values()) == 1
+    man = json.loads((m.mnt / "pack.manifest.json").read_text())
+    assert list(man["packset"])[-3:] == ["generation", "signature", "key_id"]
+    assert man["packset"]["key_id"] == h["key_id"] and len(h["key_id"]) == 16
+    # Unsigned: key_id is null in both.
+    u = mount(d)
+    assert json.loads((u.mnt / "health").read_text())["key_id"] is None
+    assert json.loads((u.mnt / "pack.manifest.json").read_text())["packset"]["key_id"] is None

@@ -1,0 +1,37 @@
+/* The health file and the manifest's provenance: see health.h. */
+#include <stdbool.h>
+
+#include "health.h"
+#include "json_write.h"
+
+char *fs_health_json(const fs_gen *g, const char *status, size_t *len)
+{
+    const ap_view *v = g->view;
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "status", status) &&
+              fs_json_add_u64(o, "generation", g->number) &&
+              fs_json_add_u64(o, "version", g->version) &&
+              fs_json_add_u64(o, "n_vectors", ap_view_live_count(v)) &&
+              fs_json_add_u64(o, "dim", ap_view_dim(v)) &&
+              fs_json_add_u64(o, "n_lists", ap_view_n_lists(v)) &&
+              fs_json_add_u64(o, "deltas", ap_view_n_deltas(v)) &&
+              cJSON_AddStringToObject(o, "embedder", ap_embedder_name(ap_view_embedder(v))) &&
+              cJSON_AddBoolToObject(o, "sq8", ap_view_has_sq8(v)) &&
+              cJSON_AddStringToObject(o, "signature", g->signature) &&
+              fs_json_add_text(o, "key_id", g->keyid) &&
+              fs_json_add_text(o, "expires", g->has_expires ? g->expires_text : NULL);
+    char *s = ok ? fs_json_print(o, 0, len) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+char *fs_provenance_json(const fs_gen *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && fs_json_add_u64(o, "generation", g->number) &&
+              cJSON_AddStringToObject(o, "signature", g->signature) &&
+              fs_json_add_text(o, "key_id", g->keyid);
+    char *s = ok ? fs_json_print(o, 1, NULL) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
