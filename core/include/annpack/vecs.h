@@ -27,6 +27,7 @@ AP_API ap_status ap_vecs_open(const char *path, ap_vecs_kind kind, ap_vecs **out
 /* Unmaps and frees; every row pointer becomes invalid. NULL is a no-op. */
 AP_API void ap_vecs_close(ap_vecs *v);
 
+/* The number of rows and their dimension. */
 AP_API size_t ap_vecs_count(const ap_vecs *v);
 AP_API uint32_t ap_vecs_dim(const ap_vecs *v);
 
