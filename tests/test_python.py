@@ -197,3 +197,107 @@ def test_production_guide_python_snippets(annpack, work):
     annpack.ok("keygen", "--out", work / "ci")
     run_py("\n".join(blocks), work)
     annpack.ok("verify", work / "ps", "--pubkey", work / "ci.pub", "--deep")
+
+
+def test_library_results_are_freed_with_ap_free(work):
+    """Every string the library hands over (status and verify reports, rows) is copied and
+    released through ap_free, the library's own allocator, never libc's free."""
+    code = textwrap.dedent('''
+        import annpack._lib as L
+        from annpack.api import build_pack, open_pack
+        from annpack.verify import verify_pack
+        real, freed = L.lib.ap_free, []
+        def spy(ptr):
+            freed.append(ptr)
+            real(ptr)
+        L.lib.ap_free = spy
+        build_pack("tiny_docs.csv", "./p", text_col="text", id_col="id", lists=2)
+        with open_pack("./p") as p:
+            p.status()
+            p.get(1)
+            p.search("espresso", top_k=2)
+        verify_pack("./p")
+        print(len(freed), all(freed))
+    ''')
+    assert run_py(code, work).stdout.split() == ["5", "True"]  # status, get, 2 hits, report
+
+
+def test_search_vec_normalises_like_the_library(work):
+    """A query vector is taken as float32 and normalised by ap_l2_normalize, as by the CLI's
+    --queries and the mount's /vquery/: the result depends only on the float32 values."""
+    code = textwrap.dedent('''
+        import ctypes, json, random, struct
+        import annpack._lib as L
+        from annpack.api import build_pack, open_pack
+        f32 = lambda x: struct.unpack("f", struct.pack("f", x))[0]
+        build_pack("tiny_docs.csv", "./p", text_col="text", id_col="id", lists=2)
+        random.seed(1)
+        same = True
+        with open_pack("./p") as p:
+            for _ in range(10):
+                v = [random.gauss(0, 1) * 3.7 for _ in range(p.dim)]
+                q = (ctypes.c_float * p.dim)(*v)
+                L.lib.ap_l2_normalize(q, p.dim)
+                a = p.search_vec(v, top_k=10, probe=4)
+                b = p.search_vec([f32(x) for x in v], top_k=10, probe=4)
+                c = p.search_vec(list(q), top_k=10, probe=4)
+                same &= a == b and [h["id"] for h in a] == [h["id"] for h in c]
+        print(json.dumps(same))
+    ''')
+    assert run_py(code, work).stdout.strip() == "true"
+
+
+def test_search_limits_come_from_the_library(work):
+    """top_k's bound and probe's default are the library's AP_MAX_K and AP_DEFAULT_PROBE."""
+    code = textwrap.dedent('''
+        import annpack._lib as L
+        from annpack.api import build_pack, open_pack
+        print(L.MAX_K, L.lib.ap_max_k(), L.DEFAULT_PROBE, L.lib.ap_default_probe())
+        build_pack("tiny_docs.csv", "./p", text_col="text", id_col="id", lists=16)
+        with open_pack("./p") as p:
+            v = p.embed("espresso coffee")
+            print(p.search_vec(v, top_k=5) == p.search_vec(v, top_k=5, probe=L.DEFAULT_PROBE))
+            try:
+                p.search_vec(v, top_k=L.MAX_K + 1)
+            except ValueError as e:
+                print(e)
+    ''')
+    out = run_py(code, work).stdout.splitlines()
+    assert out == ["1000 1000 8 8", "True", "top_k must be an integer in [1, 1000], got 1001"]
+
+
+def test_installed_package_finds_the_installed_library(annpack, tmp_path):
+    """`meson install` puts the package in /usr/bin/python3's site-packages and the library
+    in libdir; the installed package loads that library (no ANNPACK_LIB, no build tree)
+    and works. The static archive and the experimental header are not installed."""
+    dest = tmp_path / "dest"
+    r = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet",
+                        "--destdir", dest], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    inits = list(dest.rglob("annpack/__init__.py"))
+    assert len(inits) == 1, inits
+    site = inits[0].parent.parent
+    assert site.name in ("dist-packages", "site-packages")
+    assert not list(dest.rglob("*.a")) and not list(dest.rglob("experimental.h"))
+    assert list(dest.rglob("include/annpack/annpack.h"))
+    libs = list(dest.rglob("libannpack.so.0"))
+    assert len(libs) == 1
+    shutil.copy(EXAMPLES / "tiny_docs.csv", tmp_path / "tiny_docs.csv")
+    env = {k: v for k, v in os.environ.items() if k not in ("ANNPACK_LIB", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(site), **sanitizer_env())
+    code = textwrap.dedent('''
+        import os
+        import annpack._lib as L
+        from annpack.api import build_pack, open_pack
+        print(os.path.realpath(L.lib._name))
+        build_pack("tiny_docs.csv", "./p", text_col="text", id_col="id", lists=2)
+        with open_pack("./p") as p:
+            print(p.search("espresso coffee", top_k=1)[0]["id"])
+    ''')
+    r = subprocess.run([PY, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    loaded, top = r.stdout.split()
+    assert loaded == os.path.realpath(libs[0])
+    cli = annpack.ok("search", tmp_path / "p", "espresso coffee", "-k", 1).json()["results"]
+    assert int(top) == cli[0]["id"]

@@ -138,7 +138,7 @@ static int search_text(const char *dir, const char *text, const ap_search_params
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
     int rc = EXIT_FAIL;
     const ap_embedder *e = ap_view_embedder(p);
-    float *q = malloc(e->dim * sizeof *q);
+    float *q = malloc(ap_embedder_dim(e) * sizeof *q);
     ap_hit *hits = malloc(sp->k * sizeof *hits);
     uint32_t n = 0;
     char *json = NULL;
@@ -200,7 +200,7 @@ int cmd_embed(int argc, char **argv)
     ap_err err = {0};
     ap_view *p = NULL;
     if (ap_view_open(argv[1], &p, &err)) return cli_fail("embed", &err);
-    uint32_t dim = ap_view_embedder(p)->dim;
+    uint32_t dim = ap_embedder_dim(ap_view_embedder(p));
     float *q = malloc(dim * sizeof *q);
     char *out = malloc(dim * 20 + 4);
     int rc = EXIT_FAIL;

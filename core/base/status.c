@@ -1,6 +1,7 @@
 /* Error values: see include/annpack/status.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "annpack/status.h"
@@ -70,4 +71,9 @@ const char *ap_status_name(ap_status status)
         return "internal";
     }
     return "unknown";
+}
+
+void ap_free(void *p)
+{
+    free(p);
 }

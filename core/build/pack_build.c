@@ -74,7 +74,8 @@ static void *embed_worker(void *arg)
     size_t per = (j->n + j->threads - 1) / j->threads;
     size_t from = j->t * per, to = from + per < j->n ? from + per : j->n;
     for (size_t i = from; i < to && !j->st; i++)
-        j->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * j->e->dim, &j->err);
+        j->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * ap_embedder_dim(j->e),
+                                  &j->err);
     return NULL;
 }
 
@@ -395,7 +396,7 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
                              ap_err *err)
 {
     size_t n = sp->n;
-    uint32_t dim = sp->emb->dim;
+    uint32_t dim = ap_embedder_dim(sp->emb);
     ap_status st = AP_OK;
     uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
     uint32_t *counts = calloc(k, sizeof *counts);
@@ -451,7 +452,7 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     if (!m) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
     cJSON_AddStringToObject(m, "format", "annpack");
-    ap_json_add_u64(m, "dim", sp->emb->dim);
+    ap_json_add_u64(m, "dim", ap_embedder_dim(sp->emb));
     ap_json_add_u64(m, "n_lists", k);
     ap_json_add_u64(m, "n_vectors", sp->n);
     cJSON_AddStringToObject(m, "metric", "dot");
@@ -541,7 +542,7 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
 {
     ap_build_report dummy = {0};
     if (!rep) rep = &dummy;
-    uint32_t dim = sp->emb->dim;
+    uint32_t dim = ap_embedder_dim(sp->emb);
     uint32_t req = sp->lists ? sp->lists : ap_auto_lists(sp->n);
     uint32_t k = sp->n == 0 ? 1 : (req > sp->n ? (uint32_t)sp->n : req);
     uint32_t iters = sp->iters ? sp->iters : AP_KMEANS_DEFAULT_ITERS;
@@ -786,7 +787,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
         st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b.emb, err);
     }
     if (st) goto out;
-    b.dim = b.emb->dim;
+    b.dim = ap_embedder_dim(b.emb);
     if (o->input_csv) {
         if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
         if ((st = read_header(&b, csv, err))) goto out;

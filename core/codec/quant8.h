@@ -11,18 +11,17 @@
 #include "annpack/status.h"
 
 /* Codes of one f16 vector (dim values, then stride - dim zero bytes). */
-AP_API void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                          const uint16_t *vec, uint8_t *codes);
+void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                   const uint16_t *vec, uint8_t *codes);
 /* The same from float32 values. */
-AP_API void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                              const float *x, uint8_t *codes);
+void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
+                       const float *x, uint8_t *codes);
 /* Trains vmin and step (dim each) over n row-major float32 / f16 vectors; row is dim floats
  * of scratch. */
-AP_API void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step);
+void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step);
 void ap_sq8_train_f16(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step,
                       float *row);
 /* Query weights (stride entries, zero past dim) for a unit query q. */
-AP_API void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q,
-                           int8_t *w);
+void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q, int8_t *w);
 
 #endif

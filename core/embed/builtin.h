@@ -3,7 +3,7 @@
 #ifndef ANNPACK_CORE_EMBED_HASH_H
 #define ANNPACK_CORE_EMBED_HASH_H
 
-#include "annpack/embed.h"
+#include "embedder.h"
 
 ap_status ap_embed_hash_create(uint32_t dim, uint64_t seed, ap_embedder **out, ap_err *err);
 ap_status ap_embed_vectors_create(uint32_t dim, ap_embedder **out, ap_err *err);

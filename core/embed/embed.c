@@ -84,3 +84,8 @@ const char *ap_embedder_name(const ap_embedder *e)
 {
     return e->ops->name;
 }
+
+uint32_t ap_embedder_dim(const ap_embedder *e)
+{
+    return e->dim;
+}

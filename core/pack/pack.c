@@ -187,9 +187,9 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
     st = ap_embedder_from_json(emb, strlen(emb), name, &p->emb, err);
     free(emb);
     if (st) return st;
-    if (p->emb->dim != h->dim)
+    if (ap_embedder_dim(p->emb) != h->dim)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
-                          p->dir, p->emb->dim, h->dim);
+                          p->dir, ap_embedder_dim(p->emb), h->dim);
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
     return st;

@@ -344,6 +344,11 @@ const ap_embedder *ap_view_embedder(const ap_view *v)
     return ap_pack_embedder(v->layers[0].pack);
 }
 
+const char *ap_view_base_dir(const ap_view *v)
+{
+    return v->layers[0].dir;
+}
+
 const char *ap_view_manifest_raw(const ap_view *v, size_t *len)
 {
     if (len) *len = v->root.raw_len;

@@ -1,12 +1,32 @@
-"""Loading libannpack and the ctypes declarations of the C API used by the package."""
+"""Loading libannpack and the ctypes declarations of the C API used by the package.
+
+The structs and constants below mirror the public headers (core/include/annpack/):
+tests/test_abi.py compares every one with the C definitions (sizeof, offsetof, values)."""
 import ctypes
 import ctypes.util
 import json
 import os
 import pathlib
 
-AP_OK, AP_ERR_ARG, AP_ERR_IO, AP_ERR_NOMEM, AP_ERR_FORMAT, AP_ERR_LIMIT, AP_ERR_NOTFOUND, \
-    AP_ERR_EXISTS, AP_ERR_VERIFY, AP_ERR_UNSUPPORTED, AP_ERR_INTERNAL = range(11)
+# ap_status (status.h): explicit values, part of the ABI.
+AP_OK = 0
+AP_ERR_ARG = 1
+AP_ERR_IO = 2
+AP_ERR_NOMEM = 3
+AP_ERR_FORMAT = 4
+AP_ERR_LIMIT = 5
+AP_ERR_NOTFOUND = 6
+AP_ERR_EXISTS = 7
+AP_ERR_VERIFY = 8
+AP_ERR_UNSUPPORTED = 9
+AP_ERR_INTERNAL = 10
+AP_ERR_MSG_MAX = 1024
+# ap_meta_codec (meta.h) and sign.h's sizes.
+AP_META_ZSTD = 0
+AP_META_NONE = 1
+AP_PUBKEY_BYTES = 32
+AP_KEYID_HEX = 17
+AP_MAX_PUBKEYS = 64
 
 
 class AnnpackError(Exception):
@@ -40,7 +60,7 @@ class AnnpackVerifyError(AnnpackError):
 
 
 class Err(ctypes.Structure):
-    _fields_ = [("status", ctypes.c_int), ("msg", ctypes.c_char * 1024)]
+    _fields_ = [("status", ctypes.c_int), ("msg", ctypes.c_char * AP_ERR_MSG_MAX)]
 
 
 PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64,
@@ -79,7 +99,7 @@ class DeltaOpts(ctypes.Structure):
 
 
 class Pubkey(ctypes.Structure):
-    _fields_ = [("raw", ctypes.c_uint8 * 32), ("keyid", ctypes.c_char * 17)]
+    _fields_ = [("raw", ctypes.c_uint8 * AP_PUBKEY_BYTES), ("keyid", ctypes.c_char * AP_KEYID_HEX)]
 
 
 class VerifyOpts(ctypes.Structure):
@@ -98,9 +118,10 @@ class Hit(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint64), ("score", ctypes.c_float), ("layer", ctypes.c_uint32)]
 
 
-class Embedder(ctypes.Structure):
-    _fields_ = [("ops", ctypes.c_void_p), ("dim", ctypes.c_uint32), ("seed", ctypes.c_uint64),
-                ("impl", ctypes.c_void_p)]
+# C name -> ctypes mirror, for tests/test_abi.py.
+MIRRORS = {"ap_err": Err, "ap_build_opts": BuildOpts, "ap_build_report": BuildReport,
+           "ap_delta_opts": DeltaOpts, "ap_pubkey": Pubkey, "ap_verify_opts": VerifyOpts,
+           "ap_change_opts": ChangeOpts, "ap_hit": Hit}
 
 
 def _candidates():
@@ -108,6 +129,14 @@ def _candidates():
     if env:
         yield env
     here = pathlib.Path(__file__).resolve().parent
+    try:
+        # Written by `meson install` (python/meson.build): where the library was installed,
+        # relative to this package, so a --destdir or relocated tree still finds its own.
+        from . import _install
+        yield str(here / _install.LIBDIR_FROM_PACKAGE / _install.SONAME)
+        yield _install.LIBDIR + "/" + _install.SONAME
+    except ImportError:
+        pass
     for root in (here.parent.parent, here.parent):
         for build in ("build", "build-asan"):
             yield str(root / build / "core" / "libannpack.so")
@@ -130,8 +159,6 @@ def _load():
 
 
 lib = _load()
-libc = ctypes.CDLL(None)
-libc.free.argtypes = [ctypes.c_void_p]
 
 P = ctypes.c_char_p
 V = ctypes.c_void_p
@@ -152,7 +179,6 @@ _sigs = {
                            E], ctypes.c_int),
     "ap_view_open": ([P, ctypes.POINTER(V), E], ctypes.c_int),
     "ap_view_close": ([V], None),
-    "ap_view_embedder": ([V], ctypes.POINTER(Embedder)),
     "ap_view_embed": ([V, P, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float), E], ctypes.c_int),
     "ap_view_search": ([V, ctypes.POINTER(ctypes.c_float), ctypes.c_uint32, ctypes.c_uint32,
                         ctypes.POINTER(Hit), ctypes.POINTER(ctypes.c_uint32), E], ctypes.c_int),
@@ -170,11 +196,22 @@ _sigs = {
     "ap_pubkeys_load": ([P, ctypes.POINTER(Pubkey), ctypes.POINTER(ctypes.c_size_t), E],
                         ctypes.c_int),
     "ap_version": ([], ctypes.c_char_p),
+    "ap_free": ([V], None),
+    "ap_l2_normalize": ([ctypes.POINTER(ctypes.c_float), ctypes.c_uint32], ctypes.c_double),
+    "ap_query_text_check": ([P, ctypes.c_size_t, E], ctypes.c_int),
+    "ap_max_k": ([], ctypes.c_uint32),
+    "ap_default_k": ([], ctypes.c_uint32),
+    "ap_default_probe": ([], ctypes.c_uint32),
 }
 for _name, (_args, _res) in _sigs.items():
     _f = getattr(lib, _name)
     _f.argtypes = _args
     _f.restype = _res
+
+# search.h's AP_MAX_K, AP_DEFAULT_K and AP_DEFAULT_PROBE, as the library has them.
+MAX_K = lib.ap_max_k()
+DEFAULT_K = lib.ap_default_k()
+DEFAULT_PROBE = lib.ap_default_probe()
 
 
 def enc(s):
@@ -198,13 +235,13 @@ def check(status, err, report=None):
 
 
 def take_string(ptr):
-    """Copies and frees a malloc'd C string returned by the library."""
+    """Copies a string the library returned (malloc'd) and frees it with ap_free."""
     if not ptr:
         return None
     try:
         return ctypes.string_at(ptr).decode("utf-8")
     finally:
-        libc.free(ptr)
+        lib.ap_free(ptr)
 
 
 def take_json(ptr):

@@ -4,17 +4,14 @@ import json
 
 from . import _lib as L
 
-_text_check = L.lib.ap_query_text_check
-_text_check.argtypes = [L.P, ctypes.c_size_t, L.E]
-_text_check.restype = ctypes.c_int
-
 
 def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, seed=0,
                offline=True, dim=None, max_rows=None, meta_compression="zstd", force=False):
     """Builds a pack directory from a CSV (see docs/CLI.md, `annpack build`).
 
     Returns a dict with rows, rows_skipped, lists_requested, lists_effective, dim.
-    `offline` is accepted for compatibility: the built-in embedder never uses the network."""
+    `offline` is accepted and has no effect: every embedder annpack has (the built-in
+    "hash") works offline, so there is nothing for it to refuse (docs/PYTHON.md)."""
     del offline
     if meta_compression not in ("zstd", "none"):
         raise L.AnnpackValueError("meta_compression must be 'zstd' or 'none'", L.AP_ERR_ARG)
@@ -23,7 +20,8 @@ def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, 
                     lists=L.positive("lists", lists, 1, 2**32 - 1) if lists is not None else 0,
                     seed=L.positive("seed", seed), dim=L.positive("dim", dim, 1, 2**32 - 1) if dim else 0,
                     max_rows=L.positive("max_rows", max_rows, 1) if max_rows else 0,
-                    meta_codec=0 if meta_compression == "zstd" else 1, force=bool(force))
+                    meta_codec=L.AP_META_ZSTD if meta_compression == "zstd" else L.AP_META_NONE,
+                    force=bool(force))
     rep, err = L.BuildReport(), L.Err()
     L.check(L.lib.ap_pack_build(ctypes.byref(o), ctypes.byref(rep), ctypes.byref(err)), err)
     return {"rows": rep.rows, "rows_skipped": rep.rows_skipped,
@@ -65,35 +63,43 @@ class Pack:
     def status(self):
         return L.take_json(L.lib.ap_view_status_json(self._handle()))
 
-    def embed(self, text):
-        """The query vector this pack searches `text` with (list of floats)."""
+    def _embed(self, text):
         b = str(text).encode("utf-8")
         q = (ctypes.c_float * self.dim)()
         err = L.Err()
         L.check(L.lib.ap_view_embed(self._handle(), b, len(b), q, ctypes.byref(err)), err)
-        return list(q)
+        return q
 
-    def search(self, text, top_k=10, probe=None):
+    def embed(self, text):
+        """The query vector this pack searches `text` with (list of floats)."""
+        return list(self._embed(text))
+
+    def search(self, text, top_k=L.DEFAULT_K, probe=None):
         """Top-k documents for a text query: [{"id","score","meta","layer"}], best first.
         An empty or whitespace-only text is refused (ValueError), as by `annpack search`
-        and the mount."""
+        and the mount. The same search as `annpack search`: the embedder's vector as is."""
         b = str(text).encode("utf-8")
         err = L.Err()
-        L.check(_text_check(b, len(b), ctypes.byref(err)), err)
-        return self.search_vec(self.embed(text), top_k=top_k, probe=probe)
+        L.check(L.lib.ap_query_text_check(b, len(b), ctypes.byref(err)), err)
+        return self._search(self._embed(text), top_k, probe)
 
-    def search_vec(self, vector, top_k=10, probe=None):
-        """Top-k documents for a query vector (normalised here to unit length)."""
+    def search_vec(self, vector, top_k=L.DEFAULT_K, probe=None):
+        """Top-k documents for a query vector: its values as float32, normalised to unit
+        length by the library (ap_l2_normalize), as `annpack search --queries` and the
+        mount's /vquery/ do."""
         v = [float(x) for x in vector]
         if len(v) != self.dim:
             raise L.AnnpackValueError(f"vector has {len(v)} dimensions, the pack has {self.dim}",
                                       L.AP_ERR_ARG)
-        norm = sum(x * x for x in v) ** 0.5
-        if norm > 0:
-            v = [x / norm for x in v]
-        k = L.positive("top_k", top_k, 1, 1000)
-        p = L.positive("probe", probe, 1, 2**32 - 1) if probe is not None else 8
         q = (ctypes.c_float * self.dim)(*v)
+        L.lib.ap_l2_normalize(q, self.dim)
+        return self._search(q, top_k, probe)
+
+    def _search(self, q, top_k, probe):
+        """ap_view_search of the float array q: top_k in 1..AP_MAX_K, probe >= 1 (default
+        AP_DEFAULT_PROBE), both as the library defines them."""
+        k = L.positive("top_k", top_k, 1, L.MAX_K)
+        p = L.positive("probe", probe, 1, 2**32 - 1) if probe is not None else L.DEFAULT_PROBE
         hits = (L.Hit * k)()
         n = ctypes.c_uint32()
         err = L.Err()

@@ -19,7 +19,8 @@ def _ids(delete_ids):
 
 def build_packset_base(input_csv, packset_dir, text_col="text", id_col="id", lists=None, seed=0,
                        offline=True, dim=None, force=False):
-    """Builds packset_dir/base from a CSV and writes the root manifest (version 1)."""
+    """Builds packset_dir/base from a CSV and writes the root manifest (version 1).
+    `offline` is accepted and has no effect (see build_pack)."""
     del offline
     o = L.BuildOpts(input_csv=L.enc(input_csv), text_col=L.enc(text_col), id_col=L.enc(id_col),
                     output_dir=L.enc(packset_dir),
@@ -34,7 +35,8 @@ def build_packset_base(input_csv, packset_dir, text_col="text", id_col="id", lis
 def build_delta(base_dir, out_delta_dir, add_csv=None, delete_ids=None, text_col="text",
                 id_col="id", lists=None, seed=0, offline=True, force=False):
     """Builds a delta directory against the base pack at base_dir (adds/updates from
-    add_csv, deletes from delete_ids). Append it with update_packset_manifest."""
+    add_csv, deletes from delete_ids). Append it with update_packset_manifest.
+    `offline` is accepted and has no effect (see build_pack)."""
     del offline
     ids = _ids(delete_ids)
     arr = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
@@ -53,7 +55,7 @@ def _change_opts(pubkey=None, force=False):
     and a signed one needs its public key (a PEM file path) so the signature is checked."""
     o = L.ChangeOpts(force=bool(force))
     if pubkey is not None:
-        keys, n, err = (L.Pubkey * 64)(), ctypes.c_size_t(), L.Err()
+        keys, n, err = (L.Pubkey * L.AP_MAX_PUBKEYS)(), ctypes.c_size_t(), L.Err()
         L.check(L.lib.ap_pubkeys_load(L.enc(pubkey), keys, ctypes.byref(n), ctypes.byref(err)),
                 err)
         o.pubkeys, o.npubkeys = keys, n.value

@@ -5,7 +5,7 @@ from . import _lib as L
 
 
 def _pubkeys(path):
-    keys, n, err = (L.Pubkey * 64)(), ctypes.c_size_t(), L.Err()
+    keys, n, err = (L.Pubkey * L.AP_MAX_PUBKEYS)(), ctypes.c_size_t(), L.Err()
     L.check(L.lib.ap_pubkeys_load(L.enc(path), keys, ctypes.byref(n), ctypes.byref(err)), err)
     return keys, n.value
 
@@ -29,7 +29,7 @@ def sign_manifest(path, key_path):
     key, err = ctypes.c_void_p(), L.Err()
     L.check(L.lib.ap_seckey_load(L.enc(key_path), ctypes.byref(key), ctypes.byref(err)), err)
     try:
-        keyid = ctypes.create_string_buffer(17)
+        keyid = ctypes.create_string_buffer(L.AP_KEYID_HEX)
         L.check(L.lib.ap_dir_sign(L.enc(path), key, None, keyid, ctypes.byref(err)), err)
         return keyid.value.decode()
     finally:

@@ -9,6 +9,8 @@
  * Invariants: the report is JSON whose "ok" matches the status, a failure has a message;
  * a pack that verifies deep opens, and every vector's id fetches a row that is a JSON
  * object with that "id" (one row per vector); a search returns at most k live ids. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,6 @@
 /* Fuzz target: strict JSON (manifests, rows) and the embedder block reader. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdint.h>
 
 #include "annpack/embed.h"

@@ -1,6 +1,8 @@
 /* Fuzz target: pack (schema 2) and packset (schema 3) manifest loaders, which validate
  * fields, integers and paths after strict JSON parsing. The input is written as
  * pack.manifest.json in a scratch directory. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

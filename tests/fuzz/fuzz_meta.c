@@ -1,6 +1,8 @@
 /* Fuzz target: metadata rows (zstd seekable or JSONL) with or without an id index. The
  * input is split at the first 0xFF 0x00 0xFF marker into rows file and idx file; the
  * first byte picks the encoding. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

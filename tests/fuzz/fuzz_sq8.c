@@ -1,6 +1,8 @@
 /* Fuzz target: the int8 sidecar reader against an ANNP file, then an int8 search and the
  * deep code check on what it accepts. Input: u32 length L, L bytes of ANNP, then the
  * sidecar's bytes. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,6 +13,8 @@
  * each row byte-identical to its deciding layer's), the virtual ANNP file (the same live
  * ids, each vector byte-identical to its source, the sidecar valid for it), and an exact
  * brute-force search of the view equals the same search of the virtual ANNP file. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

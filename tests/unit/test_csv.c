@@ -1,4 +1,6 @@
 /* CSV reader: RFC 4180 cases, line numbers, caps, buffer boundaries. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <stdlib.h>
 #include <unistd.h>
 

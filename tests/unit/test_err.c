@@ -1,3 +1,5 @@
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

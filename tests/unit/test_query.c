@@ -1,5 +1,7 @@
 /* Query file names: percent-decoding, parameters, bounds, caps; vector query names
  * (base64url of float16 or float32 values): decoding, refusals, encode/decode round trip. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <math.h>
 #include <stdlib.h>
 

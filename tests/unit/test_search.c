@@ -2,6 +2,8 @@
  * every f16 kernel (by name, ap_kernel_f16_for) against the canonical summation order for
  * many dims and unaligned pointers; coarse probing (int8 centroid codes) choosing the exact float32
  * top-probe lists; batch searches equal single ones; searches on two threads equal one. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -3,6 +3,8 @@
  * CPU has, by name through ap_kernel_sq8_for, gives the exact integers); sq8 searches through a
  * built pack (exact f16 scores, equal to the f16 scan when rerank covers every scanned vector;
  * statistics; errors). */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -637,7 +639,8 @@ static void pack_search(const char *dir)
     /* A text query on a vectors pack fails clearly. */
     CHECK_ERR(ap_view_embed(vs, "hello", 5, q, &err), AP_ERR_UNSUPPORTED, &err,
               "built from vectors");
-    CHECK(!strcmp(ap_view_embedder(vs)->ops->name, "vectors") && ap_view_embedder(vs)->dim == DIM);
+    CHECK(!strcmp(ap_embedder_name(ap_view_embedder(vs)), "vectors") &&
+          ap_embedder_dim(ap_view_embedder(vs)) == DIM);
     free(h);
     ap_view_close(vs);
     ap_view_close(vf);

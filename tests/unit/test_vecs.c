@@ -1,5 +1,7 @@
 /* Vector files (.fvecs/.ivecs): valid files, every refusal of vecs.h (empty, truncated,
  * dim mismatch mid-file, dim over ANNPACK_MAX_DIM, non-finite values), ivecs round trip. */
+/* Tests reach below the stable API (annpack/experimental.h). */
+#define AP_EXPERIMENTAL
 #include <dirent.h>
 #include <math.h>
 #include <stdint.h>

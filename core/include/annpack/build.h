@@ -55,10 +55,17 @@ typedef struct ap_build_report {
 #define AP_KMEANS_DEFAULT_ITERS 20u
 
 /* Builds a pack. Writes into a temporary directory beside output_dir and renames it
- * into place at the end, so a failure leaves no directory that looks like a pack. */
+ * into place at the end, so a failure leaves no directory that looks like a pack. The
+ * strings of opts are the caller's and only read. *report (report may be NULL) is
+ * filled on success. progress, when set, is called from the calling thread with
+ * progress_ud. */
 AP_API ap_status ap_pack_build(const ap_build_opts *opts, ap_build_report *report, ap_err *err);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_BUILD_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

@@ -34,14 +34,10 @@ typedef struct ap_caps {
     bool allow_large_meta;   /* ANNPACK_ALLOW_LARGE_META=1 */
 } ap_caps;
 
-/* The caps in force. Thread-safe; reads the environment on first call. An unparsable
- * environment value leaves that cap at its default (ap_env_check reports it). */
+/* The caps in force: static storage, never NULL. Thread-safe; reads the environment on
+ * first call. An unparsable environment value leaves that cap at its default
+ * (ap_env_check reports it). */
 AP_API const ap_caps *ap_caps_get(void);
-
-/* Re-reads the environment (tests and long-running tools that changed it). Not
- * thread-safe against concurrent ap_caps_get. Returns the ap_env_check error of the first
- * bad variable. */
-AP_API ap_status ap_caps_reload(ap_err *err);
 
 /* Checks every environment variable libannpack reads: the caps above,
  * ANNPACK_ALLOW_LARGE_META (0|1), ANNPACK_LOG_LEVEL (ERROR|WARN|INFO|DEBUG, any case),
@@ -60,5 +56,9 @@ AP_API int ap_test_hooks(void);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_CAPS_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

@@ -8,11 +8,15 @@
 extern "C" {
 #endif
 
-/* Whether the CPU (and OS) support a feature: "avx", "avx2", "f16c", "fma", "avx512f",
- * "avx512bw", "avx512vnni". Unknown names: 0. */
+/* Whether the CPU (and OS) support a feature: 1 or 0. feature is one of "avx", "avx2",
+ * "f16c", "fma", "avx512f", "avx512bw", "avx512vnni"; unknown names: 0. */
 AP_API int ap_cpu_has(const char *feature);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_CPU_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

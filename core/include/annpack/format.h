@@ -37,86 +37,30 @@ extern "C" {
 #define AP_ANNP_HEADER_SIZE 72u
 #define AP_ANNP_METRIC_DOT 1u
 
-typedef struct ap_annp_header {
-    uint32_t dim;
-    uint32_t n_lists;
-    uint32_t n_vectors;
-    uint64_t offset_table_pos;
-} ap_annp_header;
-
-/* Encodes a header (magic, version, endian, header_size, metric filled in). */
-AP_API void ap_annp_header_encode(const ap_annp_header *h, uint8_t out[AP_ANNP_HEADER_SIZE]);
-
-/* Decodes and checks a header against the caps and the file size (name for messages). */
-AP_API ap_status ap_annp_header_decode(const uint8_t *buf, size_t len, uint64_t file_size,
-                                       const char *name, ap_annp_header *h, ap_err *err);
-
-/* Byte length of a list payload with count vectors. */
-static inline uint64_t ap_annp_list_bytes(uint64_t count, uint32_t dim)
-{
-    return 4 + count * (8 + 2ull * dim);
-}
-
 typedef struct ap_annp ap_annp;
-
-/* One list as stored: count, then ids (u64 LE, possibly unaligned: use ap_annp_list_id)
- * and vectors (f16, row-major, possibly unaligned). Pointers into the mapped file. */
-typedef struct ap_annp_list {
-    uint32_t count;
-    const uint8_t *ids;
-    const uint8_t *vecs;
-    uint64_t offset; /* file offset of the list (its count field) */
-} ap_annp_list;
-
-static inline uint64_t ap_annp_list_id(const ap_annp_list *l, uint32_t j)
-{
-    const uint8_t *p = l->ids + 8ull * j;
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
-}
 
 /* Maps path read-only and validates everything a search relies on: header fields and
  * caps (ANNPACK_MAX_DIM, ANNPACK_MAX_LISTS), centroids and offset table inside the file,
  * every list inside the file with length == ap_annp_list_bytes(count) and length <=
  * ANNPACK_MAX_LIST_BYTES, and the counts summing to n_vectors. After this succeeds no
- * access through this API can leave the mapping. */
+ * access through this API can leave the mapping. *out is the caller's (ap_annp_close);
+ * on failure it is NULL and err names the file and the field. */
 AP_API ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err);
 
-/* As ap_annp_open, from a descriptor of a file of size bytes (the mapping outlives the
- * descriptor, which stays the caller's); name is used in messages. */
-AP_API ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out,
-                                 ap_err *err);
-
-/* Same over a caller-owned buffer that must outlive the reader (fuzzing, virtual files). */
-AP_API ap_status ap_annp_open_mem(const void *data, size_t len, const char *name, ap_annp **out,
-                                  ap_err *err);
-
+/* Unmaps and frees the reader; every pointer it returned becomes invalid. NULL is a
+ * no-op. */
 AP_API void ap_annp_close(ap_annp *a);
 
-AP_API const ap_annp_header *ap_annp_get_header(const ap_annp *a);
-AP_API const char *ap_annp_path(const ap_annp *a);
+/* The size of the file in bytes, and the whole file as mapped (read-only, valid until
+ * ap_annp_close(a)). */
 AP_API uint64_t ap_annp_file_size(const ap_annp *a);
 AP_API const uint8_t *ap_annp_bytes(const ap_annp *a);
 
-/* Centroid matrix (n_lists x dim f32). Our own copy, aligned, for BLAS. */
-AP_API const float *ap_annp_centroids(const ap_annp *a);
-
-/* List i (i < n_lists). */
-AP_API void ap_annp_list_get(const ap_annp *a, uint32_t i, ap_annp_list *out);
-
-/* Global position of list i's first vector (prefix sum of counts): positions number the
- * vectors 0..n_vectors-1 in list order, used for per-vector bitmaps. */
-AP_API uint64_t ap_annp_list_start(const ap_annp *a, uint32_t i);
-
-/* Writes an ANNP v1 file in one pass. Vectors are given grouped by list: list l holds
- * counts[l] consecutive entries of ids and vecs (f16, dim each), lists in order.
- * The file is written, fsynced and closed; on failure it is removed. */
-AP_API ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists,
-                               const float *centroids, const uint32_t *counts, const uint64_t *ids,
-                               const uint16_t *vecs, ap_err *err);
-
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_FORMAT_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

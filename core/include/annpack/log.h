@@ -21,23 +21,22 @@ typedef enum ap_log_level {
     AP_LOG_DEBUG = 3
 } ap_log_level;
 
-/* A sink receives the level, the component and the formatted message (no newline). */
+/* A sink receives the level, the component and the formatted message (no newline); the
+ * strings are borrowed for the call only. Calls are serialised (never two at once), from
+ * whichever thread logs. */
 typedef void (*ap_log_sink)(ap_log_level level, const char *component, const char *msg,
                             void *userdata);
 
-/* Logs one message if level is at or below the threshold. Thread-safe. */
+/* Logs one message if level is at or below the threshold. Thread-safe. The message is
+ * truncated to 2047 bytes. */
 AP_API void ap_log(ap_log_level level, const char *component, const char *fmt, ...) AP_PRINTF(3, 4);
 
-/* True when a message at this level would be emitted (skip expensive formatting). */
-AP_API int ap_log_enabled(ap_log_level level);
-
-/* Replaces the sink (NULL restores the default stderr sink). */
+/* Replaces the sink (NULL restores the default stderr sink). userdata is passed to every
+ * call and stays the caller's; it must outlive its use (until the next ap_log_set_sink). */
 AP_API void ap_log_set_sink(ap_log_sink sink, void *userdata);
 
-/* Overrides the threshold from the environment. */
-AP_API void ap_log_set_level(ap_log_level level);
-
-/* Tags every default-sink line with a program name (default "annpack"). */
+/* Tags every default-sink line with a program name (default "annpack"; copied, at most 63
+ * bytes). */
 AP_API void ap_log_set_program(const char *name);
 
 /* True when ANNPACK_LOG_JSON=1: then every line a program writes to stderr should be a
@@ -50,5 +49,9 @@ AP_API void ap_log_emit(ap_log_level level, const char *component, const char *m
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_LOG_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

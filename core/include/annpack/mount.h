@@ -25,7 +25,11 @@ typedef struct ap_vpack ap_vpack;
  * borrowed and must outlive the vpack; *out is the caller's (ap_vpack_close). Thread-safe
  * for concurrent reads once open. */
 AP_API ap_status ap_vpack_open(const ap_view *v, ap_vpack **out, ap_err *err);
+/* Frees the vpack (before its view is closed). NULL is a no-op. */
 AP_API void ap_vpack_close(ap_vpack *p);
+
+/* The readers below copy len bytes at off into the caller's buf (all of them, or none:
+ * AP_ERR_ARG when [off, off + len) is not inside the file). */
 
 /* Size of the merged ANNP v1 file, and len bytes of it at off (generated per range). */
 AP_API uint64_t ap_vpack_annpack_size(const ap_vpack *p);
@@ -33,7 +37,8 @@ AP_API ap_status ap_vpack_annpack_read(const ap_vpack *p, uint64_t off, void *bu
                                        ap_err *err);
 /* Size of the merged int8 sidecar (0 when the base has none) and a byte range of it: the
  * base's params, merged counts, and per merged list the live base vectors' codes then the
- * live delta vectors encoded with the base's params — so a copy searches like the view. */
+ * live delta vectors encoded with the base's params — so a copy searches like the view.
+ * Reading it when the base has none: AP_ERR_NOTFOUND. */
 AP_API uint64_t ap_vpack_sq8_size(const ap_vpack *p);
 AP_API ap_status ap_vpack_sq8_read(const ap_vpack *p, uint64_t off, void *buf, size_t len,
                                    ap_err *err);
@@ -43,11 +48,15 @@ AP_API ap_status ap_vpack_meta_read(const ap_vpack *p, uint64_t off, void *buf, 
                                     ap_err *err);
 /* The schema-2 manifest of the virtual pack (with the hashes of its files) plus a
  * "packset" provenance block; extra is a JSON object text merged into that block
- * (signature status, key id...) or NULL. Returns malloc'd text (the caller frees it) or
- * NULL with err set. */
+ * (signature status, key id...) or NULL. Returns malloc'd text (the caller frees it with
+ * ap_free) of *len bytes (len may be NULL), or NULL with err set. */
 AP_API char *ap_vpack_manifest(const ap_vpack *p, const char *extra, size_t *len, ap_err *err);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_MOUNT_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

@@ -40,16 +40,16 @@ typedef struct ap_verify_opts {
     void *progress_ud;
 } ap_verify_opts;
 
-/* Verifies a pack directory: manifest strictness and paths, every listed file's size and
- * SHA-256, no unlisted file that could change meaning; with deep, also the structure
- * (ids unique, one metadata row per id and no other, vectors finite and unit-norm within
- * f16 tolerance, idx consistent with the rows). *report receives a JSON report (malloc'd)
- * whether or not verification passed; the status and err name the first failure. */
-AP_API ap_status ap_pack_verify(const char *dir, const ap_verify_opts *opts, char **report,
-                                ap_err *err);
-
 /* Verifies a pack or a packset directory, dispatching on the manifest's schema_version
- * (2: pack, 3: packset). Same contract as ap_pack_verify. */
+ * (2: pack, 3: packset). For a pack: manifest strictness and paths, every listed file's
+ * size and SHA-256, no unlisted file that could change meaning; with deep, also the
+ * structure (ids unique, one metadata row per id and no other, vectors finite and
+ * unit-norm within f16 tolerance, idx consistent with the rows); for a packset the same
+ * for every layer, plus the root manifest and each delta's base hashes. opts NULL = all
+ * defaults (not deep, no keys). *report (report may be NULL) receives a JSON report
+ * (malloc'd, the caller frees it with ap_free) whether or not verification passed, or
+ * NULL when even that could not be made (out of memory); the status and err name the
+ * first failure. */
 AP_API ap_status ap_verify_dir(const char *dir, const ap_verify_opts *opts, char **report,
                                ap_err *err);
 
@@ -60,8 +60,12 @@ typedef struct ap_view ap_view;
 /* Opens DIR as a merged view: a packset (schema 3) or a single pack (schema 2, a view
  * with only a base). Reads every manifest strictly and checks paths, the base hash each
  * delta was built against, embedder and dim agreement, and caps; does not hash the data
- * files (ap_verify_dir does). */
+ * files (ap_verify_dir does; ap_view_open_trusted, trust.h, does both at once). *out is
+ * the caller's (ap_view_close); on failure it is NULL and err names the file. Reading and
+ * searching an open view is thread-safe. */
 AP_API ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err);
+/* Closes the view and everything it mapped: every pointer borrowed from it (embedder,
+ * manifest bytes, base directory) becomes invalid. NULL is a no-op. */
 AP_API void ap_view_close(ap_view *v);
 
 /* AP_OK while every file the view has mapped is still the file it opened (same inode,
@@ -69,26 +73,37 @@ AP_API void ap_view_close(ap_view *v);
  * Callers that promise verified bytes check it after reading them (docs/SECURITY.md). */
 AP_API ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err);
 
-AP_API bool ap_view_is_packset(const ap_view *v);
+/* Facts of the open view. */
 AP_API uint64_t ap_view_version(const ap_view *v); /* 0 for a single pack */
 AP_API uint32_t ap_view_dim(const ap_view *v);
 AP_API uint32_t ap_view_n_lists(const ap_view *v); /* the base's lists */
 AP_API uint64_t ap_view_live_count(const ap_view *v);
 AP_API uint32_t ap_view_n_deltas(const ap_view *v);
-AP_API uint64_t ap_view_delta_seq(const ap_view *v, uint32_t i);
+/* The embedder of the base (every delta uses the same), borrowed: valid until
+ * ap_view_close(v). */
 AP_API const ap_embedder *ap_view_embedder(const ap_view *v);
-/* The root manifest bytes exactly as read. */
+/* The base pack's directory: DIR itself for a single pack, DIR joined with the root
+ * manifest's base path for a packset (not necessarily DIR/base). Borrowed: valid until
+ * ap_view_close(v). */
+AP_API const char *ap_view_base_dir(const ap_view *v);
+/* The root manifest bytes exactly as read (*len bytes; len may be NULL), borrowed: valid
+ * until ap_view_close(v). */
 AP_API const char *ap_view_manifest_raw(const ap_view *v, size_t *len);
 /* The root manifest's "expires" (RFC 3339 UTC) as Unix seconds in *t: AP_OK, or
  * AP_ERR_NOTFOUND when it has none (err untouched), AP_ERR_FORMAT when it is malformed. */
 AP_API ap_status ap_view_expires(const ap_view *v, long long *t, ap_err *err);
 
+/* Embeds text[0..len) with the view's embedder into the caller's q (ap_view_dim(v)
+ * floats, unit length). A "vectors" pack refuses text (AP_ERR_UNSUPPORTED). */
 AP_API ap_status ap_view_embed(const ap_view *v, const char *text, size_t len, float *q,
                                ap_err *err);
 
 /* Global top-k over live documents (DESIGN.md semantics), probing the base centroids;
  * delta vectors are scanned with the base list whose centroid is nearest to them. With
- * probe >= n_lists the result is brute force over the live set. */
+ * probe >= n_lists the result is brute force over the live set. q is ap_view_dim(v)
+ * floats of unit length (ap_l2_normalize); k is 1..AP_MAX_K and probe >= 1 (else
+ * AP_ERR_ARG). The caller's hits holds k entries; *n receives the number filled, best
+ * first. */
 AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, uint32_t probe,
                                 ap_hit *hits, uint32_t *n, ap_err *err);
 
@@ -99,30 +114,26 @@ AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, ui
 AP_API ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
                                    ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err);
 
-/* nq queries (row-major, unit length) at once: one sgemm scores every query's centroids,
- * then each query's lists are scanned. hits holds nq * p->k entries (query i's at
- * i * p->k), n receives nq counts. */
-AP_API ap_status ap_view_search_batch(const ap_view *v, const float *q, size_t nq,
-                                      const ap_search_params *p, ap_hit *hits, uint32_t *n,
-                                      ap_search_stats *stats, ap_err *err);
-
 /* Whether the base has the int8 sidecar (pack.sq8). */
 AP_API bool ap_view_has_sq8(const ap_view *v);
 
-/* The live row of id (malloc'd, without newline) and the layer it comes from.
- * AP_ERR_NOTFOUND when id is absent or deleted. */
+/* The live row of id and the layer (seq) it comes from: *row is a malloc'd
+ * NUL-terminated copy of *len bytes without the newline (the caller frees it with
+ * ap_free); layer may be NULL. AP_ERR_NOTFOUND when id is absent or deleted. */
 AP_API ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len,
                                  uint32_t *layer, ap_err *err);
 
-/* An ap_row_fn for ap_results_json over a view (view is the const ap_view *): the row of
- * a hit from the layer (seq) it names. */
+/* An ap_row_fn (search.h) for ap_results_json over a view: the row of a hit from the
+ * layer (seq) it names, malloc'd into *row (the caller's: ap_free). The receiver is
+ * void * only because ap_row_fn passes its user data that way: give the view itself
+ * (const ap_view *, which the function only reads) as ap_results_json's ud. A hit whose
+ * layer has no row for it is AP_ERR_VERIFY. */
 AP_API ap_status ap_view_row_of(void *view, uint64_t id, uint32_t layer, char **row, ap_err *err);
 
-/* `annpack inspect` / `annpack packset status` reports (malloc'd JSON). */
+/* `annpack inspect` / `annpack packset status` reports: malloc'd JSON text (the caller
+ * frees it with ap_free), or NULL when out of memory. */
 AP_API char *ap_view_inspect_json(const ap_view *v);
 AP_API char *ap_view_status_json(const ap_view *v);
-
-/* ---- the merged virtual pack (what the mount presents) -------------------------------- */
 
 /* ---- operations (each atomic: temp files, fsync, rename of the root manifest last) ---- */
 
@@ -186,7 +197,8 @@ AP_API ap_status ap_packset_append_delta(const char *packset_dir, const char *de
 /* Copies an outside delta into DIR/deltas/NNNN.delta as the next seq and appends it (a
  * delta already at that place is appended where it is). A name the root manifest uses is
  * skipped (NNNN-2.delta, ...); an unreferenced directory there is kept when it is an exact
- * copy (a leftover of an interrupted promote), replaced with co->force, else refused. */
+ * copy (a leftover of an interrupted promote), replaced with co->force, else refused.
+ * seq_out (may be NULL) receives the seq it was appended as. */
 AP_API ap_status ap_packset_promote_delta(const char *packset_dir, const char *delta_dir,
                                           const ap_change_opts *co, uint64_t *seq_out, ap_err *err);
 
@@ -211,14 +223,17 @@ AP_API ap_status ap_packset_create(const char *base_dir, const char *const *delt
                                    size_t n_deltas, const char *out_dir, const ap_change_opts *co,
                                    ap_err *err);
 
-/* Removes a delta directory that was built but not appended (nothing references it). */
-AP_API void ap_packset_discard_delta(const char *delta_dir);
-
-/* Parses delete ids: JSONL {"id":N} rows or one integer per line. malloc'd array. */
+/* Parses delete ids from text[0..len) (name for messages): JSONL {"id":N} rows or one
+ * integer per line. *ids receives a malloc'd array of *n ids (the caller frees it with
+ * ap_free; NULL when n is 0). Errors: AP_ERR_FORMAT naming name and the line. */
 AP_API ap_status ap_parse_id_list(const char *text, size_t len, const char *name, uint64_t **ids,
                                   size_t *n, ap_err *err);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_PACKSET_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

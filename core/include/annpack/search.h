@@ -35,23 +35,6 @@ typedef struct ap_hit {
     uint32_t layer; /* 0 = base, seq for a delta */
 } ap_hit;
 
-/* A bounded top-k collector (min-heap of the k best so far). */
-typedef struct ap_topk {
-    ap_hit *h;
-    uint32_t k, n;
-} ap_topk;
-
-/* buf must hold k hits. */
-AP_API void ap_topk_init(ap_topk *t, ap_hit *buf, uint32_t k);
-AP_API void ap_topk_push(ap_topk *t, uint64_t id, float score, uint32_t layer);
-/* Sorts the collected hits best first; returns their number. */
-AP_API uint32_t ap_topk_finish(ap_topk *t);
-/* The score a new hit must reach to possibly enter (-inf until k hits are held). */
-static inline float ap_topk_floor(const ap_topk *t)
-{
-    return t->n < t->k ? -__builtin_inff() : t->h[0].score;
-}
-
 /* How a search scans its lists. */
 typedef enum ap_scan_mode {
     AP_SCAN_AUTO = 0, /* the int8 sidecar when the pack has one, else f16 */
@@ -59,8 +42,8 @@ typedef enum ap_scan_mode {
     AP_SCAN_SQ8 = 2   /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
 } ap_scan_mode;
 
-/* Parses "auto", "f16" or "sq8" (the CLI's --scan and the mount's scan=). AP_ERR_ARG
- * naming the accepted values otherwise. */
+/* Parses "auto", "f16" or "sq8" (the CLI's --scan and the mount's scan=) into *out.
+ * AP_ERR_ARG naming the accepted values otherwise (*out untouched). */
 AP_API ap_status ap_scan_mode_parse(const char *s, ap_scan_mode *out, ap_err *err);
 
 typedef struct ap_search_params {
@@ -87,48 +70,39 @@ typedef struct ap_search_stats {
     uint64_t ns_probe;  /* centroid scoring and list selection */
     uint64_t ns_scan;   /* scanning lists */
     uint64_t ns_total;  /* the whole call */
-    const char *kernel; /* the kernel used for the scan */
+    const char *kernel; /* the kernel used for the scan (static storage) */
 } ap_search_stats;
 
-/* The probe best lists for q (score desc, ties by lower index); probe is clamped to
- * n_lists. lists receives min(probe, n_lists) indexes; returns that count. */
-AP_API uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim,
-                               const float *q, uint32_t probe, uint32_t *lists);
-
-/* Scores one stored list against q and pushes its vectors into t. When dead is non-NULL,
- * vector j is skipped if bit (dead_base + j) of dead is set. */
-AP_API void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *list,
-                         const uint8_t *dead, uint64_t dead_base, uint32_t layer);
-
-/* Dot product of q with one stored f16 vector (the kernel the scans use). */
-AP_API float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim);
-
-/* Scores n consecutive stored f16 vectors (dim each, stride 2*dim bytes) into out. */
-AP_API void ap_dot_f16_block(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim,
-                             float *out);
-
-/* Searches one ANNP file (f16 scan): probe lists, scan, top-k. out holds k hits. */
-AP_API ap_status ap_annp_search(const ap_annp *a, const float *q, uint32_t k, uint32_t probe,
-                                ap_hit *out, uint32_t *n_out, ap_err *err);
-
 /* The f16 kernel in use: "avx512", "avx2", or "portable"; the int8 one: "avx512vnni",
- * "avx512bw", "avx2" or "portable". force_portable (tests) makes both portable. */
+ * "avx512bw", "avx2" or "portable". Static storage. */
 AP_API const char *ap_search_kernel(void);
 AP_API const char *ap_search_kernel_sq8(void);
-AP_API void ap_search_force_portable(int on);
 
-/* Fetches the metadata row of a hit into *row (malloc'd, the caller frees it). */
+/* The search limits and defaults above, for bindings that cannot read the macros
+ * (Python): AP_MAX_K, AP_DEFAULT_K and AP_DEFAULT_PROBE. */
+AP_API uint32_t ap_max_k(void);
+AP_API uint32_t ap_default_k(void);
+AP_API uint32_t ap_default_probe(void);
+
+/* Fetches the metadata row of a hit into *row (malloc'd; ap_results_json frees it). ud is
+ * the user data given to ap_results_json (for ap_view_row_of, the view). */
 typedef ap_status (*ap_row_fn)(void *ud, uint64_t id, uint32_t layer, char **row, ap_err *err);
 
 /* Renders search results as the JSON object of the CLI and the mount:
  * {"query","k","probe",["generation",]"took_ms","results":[{"id","score","layer","meta"}]}
- * generation < 0 omits it; row_of NULL gives "meta": null. Returns malloc'd text, or NULL
- * with err set when a row cannot be fetched (never a result without its row). */
+ * generation < 0 omits it; row_of NULL gives "meta": null. query is the caller's text
+ * (NUL-terminated), hits the n hits to render. Returns malloc'd text of *len bytes (len
+ * may be NULL; the caller frees it with ap_free), or NULL with err set when a row cannot
+ * be fetched (never a result without its row). */
 AP_API char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long generation,
                              double took_ms, const ap_hit *hits, uint32_t n, ap_row_fn row_of,
                              void *ud, size_t *len, ap_err *err);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_SEARCH_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

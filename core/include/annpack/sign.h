@@ -28,102 +28,73 @@ extern "C" {
 #define AP_MAX_PUBKEYS 64
 #define AP_SIGNATURE "pack.manifest.json.sig" /* beside pack.manifest.json */
 
-/* Initialises libsodium (idempotent, thread-safe). Every function below calls it. */
-AP_API ap_status ap_crypto_init(ap_err *err);
-
-/* SHA-256 of a memory buffer, as lowercase hex. */
+/* SHA-256 of a memory buffer, as lowercase hex into the caller's out. */
 AP_API void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX]);
 
-/* Incremental SHA-256: ap_sha256_new (NULL when out of memory), any number of updates,
- * then ap_sha256_final, which writes the lowercase hex digest and frees the state.
- * ap_sha256_free abandons one. */
+/* Incremental SHA-256: ap_sha256_new (the caller's state, NULL when out of memory), any
+ * number of updates, then ap_sha256_final, which writes the lowercase hex digest and frees
+ * the state. ap_sha256_free abandons one (NULL is a no-op). */
 typedef struct ap_sha256 ap_sha256;
 AP_API ap_sha256 *ap_sha256_new(void);
 AP_API void ap_sha256_update(ap_sha256 *h, const void *data, size_t len);
 AP_API void ap_sha256_final(ap_sha256 *h, char out[AP_SHA256_HEX]);
 AP_API void ap_sha256_free(ap_sha256 *h);
 
-/* SHA-256 of a file, streamed (never the whole file in memory); also returns its size.
- * Errors name the path. */
+/* SHA-256 of a file, streamed (never the whole file in memory), into out; *size (size may
+ * be NULL) receives its size. Errors name the path. */
 AP_API ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size,
                                 ap_err *err);
 
-typedef struct ap_seckey ap_seckey; /* in secure memory */
+typedef struct ap_seckey ap_seckey; /* opaque, in secure memory: freed by ap_seckey_free */
 
 typedef struct ap_pubkey {
     uint8_t raw[AP_PUBKEY_BYTES];
     char keyid[AP_KEYID_HEX];
 } ap_pubkey;
 
-/* Generates a new key pair. */
+/* Generates a new key pair: *out is the caller's (ap_seckey_free). */
 AP_API ap_status ap_seckey_generate(ap_seckey **out, ap_err *err);
 
-/* Parses a PKCS#8 Ed25519 private key PEM (from memory / from a file). Anything else —
- * another algorithm, an encrypted key, bad base64, trailing garbage in the DER — is
- * AP_ERR_FORMAT naming the file. ap_seckey_load warns through the log when the file is
+/* Reads a PKCS#8 Ed25519 private key PEM file: *out is the caller's (ap_seckey_free).
+ * Anything else — another algorithm, an encrypted key, bad base64, trailing garbage in
+ * the DER — is AP_ERR_FORMAT naming the file. Warns through the log when the file is
  * readable by group or others. */
-AP_API ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
-                                     ap_err *err);
 AP_API ap_status ap_seckey_load(const char *path, ap_seckey **out, ap_err *err);
 
 /* Writes the private key as PKCS#8 PEM to path, created with mode 0600 (refuses to
  * overwrite an existing file: AP_ERR_EXISTS). */
 AP_API ap_status ap_seckey_save(const ap_seckey *key, const char *path, ap_err *err);
 
-/* The public half. */
+/* The public half, into the caller's *out. */
 AP_API void ap_seckey_public(const ap_seckey *key, ap_pubkey *out);
 
 /* Wipes and frees; NULL is a no-op. */
 AP_API void ap_seckey_free(ap_seckey *key);
 
-/* Signs msg; sig receives the 64 raw signature bytes. */
-AP_API ap_status ap_sign(const ap_seckey *key, const void *msg, size_t len,
-                         uint8_t sig[AP_SIG_BYTES], ap_err *err);
-
-/* Parses every "PUBLIC KEY" PEM block in text (one or several, for key rotation), at most
- * AP_MAX_PUBKEYS. Returns AP_ERR_FORMAT when there is none or one is malformed. */
-AP_API ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name,
-                                      ap_pubkey *keys, size_t *nkeys, ap_err *err);
+/* Reads every "PUBLIC KEY" PEM block of the file at path (one or several, for key
+ * rotation) into the caller's keys (room for AP_MAX_PUBKEYS); *nkeys receives their
+ * number. Returns AP_ERR_FORMAT when there is none or one is malformed, AP_ERR_LIMIT
+ * beyond AP_MAX_PUBKEYS. */
 AP_API ap_status ap_pubkeys_load(const char *path, ap_pubkey *keys, size_t *nkeys, ap_err *err);
 
 /* Writes one public key as SPKI PEM (refuses to overwrite: AP_ERR_EXISTS). */
 AP_API ap_status ap_pubkey_save(const ap_pubkey *key, const char *path, ap_err *err);
 
-/* Formats one public key as SPKI PEM into a malloc'd string. */
-AP_API char *ap_pubkey_to_pem(const ap_pubkey *key);
-
-/* Verifies sig over msg against any of keys; on success *matched is the index of the
- * key that verified. AP_ERR_VERIFY when none does. */
-AP_API ap_status ap_verify_sig(const ap_pubkey *keys, size_t nkeys, const void *msg, size_t len,
-                               const uint8_t sig[AP_SIG_BYTES], size_t *matched, ap_err *err);
-
-/* ---- manifest signatures and expiry ---------------------------------------------------- */
+/* ---- expiry ---------------------------------------------------------------------------- */
 
 /* "YYYY-MM-DDTHH:MM:SSZ" plus the NUL. */
 #define AP_RFC3339_LEN 21
-
-/* Checks the signature of the manifest bytes against keys. sig_path NULL = the default
- * file beside the manifest. On success keyid receives the id of the key that verified.
- * Errors: AP_ERR_NOTFOUND (no signature file), AP_ERR_FORMAT (not 64 bytes),
- * AP_ERR_VERIFY (no key verifies; the message lists the key ids tried). */
-AP_API ap_status ap_manifest_check_signature(const char *dir, const char *manifest, size_t len,
-                                             const ap_pubkey *keys, size_t nkeys,
-                                             const char *sig_path, char keyid[AP_KEYID_HEX],
-                                             ap_err *err);
-
-/* Parses an RFC 3339 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" (fractional seconds allowed)
- * into Unix seconds. */
-AP_API ap_status ap_parse_rfc3339_utc(const char *s, long long *out, ap_err *err);
 
 /* Parses an expiry: a duration from now (a positive integer and one unit: s, m, h, d or w,
  * e.g. "90s", "12h", "30d") or an RFC 3339 UTC time, which must be after now. *out
  * receives Unix seconds (at most the end of year 9999). Errors: AP_ERR_ARG naming s. */
 AP_API ap_status ap_parse_expires(const char *s, long long now, long long *out, ap_err *err);
 
-/* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
-AP_API void ap_format_rfc3339_utc(long long t, char out[AP_RFC3339_LEN]);
-
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_SIGN_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

@@ -37,62 +37,15 @@ extern "C" {
 #define AP_SQ8_VERSION 1u
 #define AP_SQ8_HEADER_SIZE 64u
 
-typedef struct ap_sq8 ap_sq8;
-
-/* Code stride for dim: dim rounded up to a multiple of 64. */
-static inline uint32_t ap_sq8_stride(uint32_t dim)
-{
-    return (dim + 63u) & ~63u;
-}
-
-/* Writes DIR/pack.sq8 for a pack whose lists hold counts[l] vectors each (vecs: all f16
- * vectors grouped by list, as written to pack.annpack). The file is created (O_EXCL),
- * written and fsynced. */
-AP_API ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists,
-                              const uint32_t *counts, const uint16_t *vecs, size_t n, ap_err *err);
-
-/* Maps path and validates it against the ANNP file it accompanies: header fields, dim,
- * n_lists, n_vectors and every list count equal to a's, finite params with step > 0,
- * exact file size. Errors name the file and field. */
-AP_API ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err);
-/* As ap_sq8_open, from a descriptor (which stays the caller's); name for messages. */
-AP_API ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a,
-                                ap_sq8 **out, ap_err *err);
-AP_API void ap_sq8_close(ap_sq8 *s);
-
-AP_API uint32_t ap_sq8_dim(const ap_sq8 *s);
-/* The whole file as mapped (valid until ap_sq8_close). */
-AP_API const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size);
-AP_API uint32_t ap_sq8_stride_of(const ap_sq8 *s);
-/* Codes of list i's first vector (stride bytes per vector). */
-AP_API const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i);
-AP_API const float *ap_sq8_vmin(const ap_sq8 *s);
-AP_API const float *ap_sq8_step(const ap_sq8 *s);
-
-/* Encodes one f16 vector (dim values) into stride codes with the given params. */
-AP_API void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                          const uint16_t *vec, uint8_t *codes);
-
-/* The integer query weights for q (stride entries, zero past dim). */
-AP_API void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w);
-
-/* The same three steps for any float32 data (the search's coarse centroid codes use them):
- * per-dimension min/step over n rows, codes of one row, and query weights for a step. */
-AP_API void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step);
-AP_API void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                              const float *x, uint8_t *codes);
-AP_API void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q,
-                           int8_t *w);
-
-/* Deep check: every code equals the encoding of the matching vector of a. Names the first
- * list and position that differ. */
-AP_API ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err);
-
-/* Approximate scores of n consecutive code rows (stride bytes each) with weights w. */
-AP_API void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
-                               int32_t *out);
+/* The reader, the writer and the quantiser are experimental (annpack/experimental.h,
+ * AP_EXPERIMENTAL): programs build the sidecar with ap_build_opts.sq8 and use it through
+ * ap_view_search_ex (AP_SCAN_SQ8). */
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_SQ8_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

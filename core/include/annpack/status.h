@@ -23,17 +23,19 @@ extern "C" {
 #endif
 
 typedef enum ap_status {
+    /* The values are part of the ABI (Python and other bindings mirror them; tests/test_abi.py
+     * checks that they agree): never renumber one, only append. */
     AP_OK = 0,
-    AP_ERR_ARG,         /* a caller-supplied argument or option is invalid */
-    AP_ERR_IO,          /* the operating system refused a read/write/open */
-    AP_ERR_NOMEM,       /* an allocation failed */
-    AP_ERR_FORMAT,      /* input bytes are malformed (CSV, JSON, ANNP, meta, PEM, ...) */
-    AP_ERR_LIMIT,       /* an ANNPACK_MAX_* cap was exceeded */
-    AP_ERR_NOTFOUND,    /* a file, column or id does not exist */
-    AP_ERR_EXISTS,      /* the target exists and may not be replaced */
-    AP_ERR_VERIFY,      /* a hash, signature or structural check failed */
-    AP_ERR_UNSUPPORTED, /* a valid but unsupported feature (version, device, embedder) */
-    AP_ERR_INTERNAL     /* a bug: an invariant did not hold */
+    AP_ERR_ARG = 1,         /* a caller-supplied argument or option is invalid */
+    AP_ERR_IO = 2,          /* the operating system refused a read/write/open */
+    AP_ERR_NOMEM = 3,       /* an allocation failed */
+    AP_ERR_FORMAT = 4,      /* input bytes are malformed (CSV, JSON, ANNP, meta, PEM, ...) */
+    AP_ERR_LIMIT = 5,       /* an ANNPACK_MAX_* cap was exceeded */
+    AP_ERR_NOTFOUND = 6,    /* a file, column or id does not exist */
+    AP_ERR_EXISTS = 7,      /* the target exists and may not be replaced */
+    AP_ERR_VERIFY = 8,      /* a hash, signature or structural check failed */
+    AP_ERR_UNSUPPORTED = 9, /* a valid but unsupported feature (version, device, embedder) */
+    AP_ERR_INTERNAL = 10    /* a bug: an invariant did not hold */
 } ap_status;
 
 #define AP_ERR_MSG_MAX 1024
@@ -43,28 +45,37 @@ typedef struct ap_err {
     char msg[AP_ERR_MSG_MAX];
 } ap_err;
 
-/* Sets *err (if non-NULL) to status + formatted message. Returns status, so that
- * `return ap_err_set(err, AP_ERR_FORMAT, "...")` reads naturally. */
+/* Sets *err (if non-NULL) to status + formatted message (truncated to AP_ERR_MSG_MAX - 1
+ * bytes). Returns status, so that `return ap_err_set(err, AP_ERR_FORMAT, "...")` reads
+ * naturally. */
 AP_API ap_status ap_err_set(ap_err *err, ap_status status, const char *fmt, ...) AP_PRINTF(3, 4);
 
-/* Like ap_err_set, appending ": <strerror(errnum)>" to the message. */
+/* Like ap_err_set, appending ": <strerror(errnum)>" to the message. Returns status. */
 AP_API ap_status ap_err_errno(ap_err *err, ap_status status, int errnum, const char *fmt, ...)
     AP_PRINTF(4, 5);
 
-/* Clears *err to AP_OK with an empty message. */
-AP_API void ap_err_clear(ap_err *err);
-
-/* A stable short name for a status ("format", "limit", ...), for logs and JSON reports. */
+/* A stable short name for a status ("format", "limit", ...), for logs and JSON reports:
+ * static storage, never NULL ("unknown" for a value not listed above). */
 AP_API const char *ap_status_name(ap_status status);
 
 /* Progress callback for long operations: phase name, units done, units total (0 when
  * unknown). Called from the calling thread only. */
 typedef void (*ap_progress_fn)(void *ud, const char *phase, uint64_t done, uint64_t total);
 
-/* Library version string. */
+/* Library version string ("0.1.0"): static storage. */
 AP_API const char *ap_version(void);
+
+/* Frees memory the library handed to the caller: every result documented as "malloc'd"
+ * or "the caller's" (JSON reports, rows, manifests, PEM text, ...). NULL is a no-op.
+ * Bindings and programs that may not share the library's C allocator (Python's ctypes,
+ * a program with its own malloc) must use it; plain C callers may equally call free(). */
+AP_API void ap_free(void *p);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_STATUS_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

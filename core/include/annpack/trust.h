@@ -21,7 +21,7 @@ extern "C" {
 /* Signs DIR's manifest after verifying DIR (hashes and structure, not deep): an
  * unverifiable directory is refused. Writes the signature atomically to sig_path
  * (NULL = DIR/pack.manifest.json.sig). keyid (may be NULL) receives the signer's key id.
- * = ap_dir_sign_ex with only sig_path set. */
+ * key stays the caller's. = ap_dir_sign_ex with only sig_path set. */
 AP_API ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_path,
                              char keyid[AP_KEYID_HEX], ap_err *err);
 
@@ -37,14 +37,15 @@ typedef struct ap_sign_opts {
     bool force;
 } ap_sign_opts;
 
-/* Signs DIR (see ap_dir_sign) with options. The directory is locked while it is signed.
- * With o->expires, expires_out (may be NULL) receives the time written. */
+/* Signs DIR (see ap_dir_sign) with options (o NULL = none). The directory is locked while
+ * it is signed. keyid (may be NULL) receives the signer's key id; with o->expires,
+ * expires_out (may be NULL) receives the time written. */
 AP_API ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_opts *o,
                                 char keyid[AP_KEYID_HEX], char expires_out[AP_RFC3339_LEN],
                                 ap_err *err);
 
 /* The trust policy a serving host applies when it opens a pack or packset: shared by
- * the mount and `annpack verify`. */
+ * the mount and `annpack verify`. Its pointers are the caller's and only read. */
 typedef struct ap_trust_policy {
     const ap_pubkey *keys; /* nkeys > 0: a valid signature by one of them is required */
     size_t nkeys;
@@ -68,11 +69,16 @@ typedef struct ap_trust_result {
 /* Opens DIR as a view under policy: the root manifest is read once and its signature
  * checked over those bytes before they are parsed; every file is opened once beneath DIR
  * and checked against what the verified bytes say, then served from that same open file.
- * res (may be NULL) is filled on success. The view is the caller's (ap_view_close). */
+ * res (may be NULL) is filled on success. The view is the caller's (ap_view_close); on
+ * failure *out is NULL and err names the file and the check that failed. */
 AP_API ap_status ap_view_open_trusted(const char *dir, const ap_trust_policy *policy, ap_view **out,
                                       ap_trust_result *res, ap_err *err);
 
 #ifdef __cplusplus
 }
+#endif
+#ifdef AP_EXPERIMENTAL
+#define ANNPACK_TRUST_H_COMPLETE /* experimental.h extends this header */
+#include "experimental.h"
 #endif
 #endif

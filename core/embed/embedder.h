@@ -1,0 +1,26 @@
+/* The embedder object (internal to core/embed/; callers see the opaque ap_embedder of
+ * annpack/embed.h and its accessors). */
+#ifndef ANNPACK_CORE_EMBEDDER_H
+#define ANNPACK_CORE_EMBEDDER_H
+
+#include "annpack/embed.h"
+
+/* The interface a built-in embedder implements (builtin.h): new embedders, network ones
+ * included, are added here without touching callers. */
+typedef struct ap_embedder_ops {
+    const char *name;
+    /* Writes dim floats, L2-normalised, for text[0..len). */
+    ap_status (*embed)(const ap_embedder *e, const char *text, size_t len, float *out, ap_err *err);
+    /* The manifest block as a malloc'd JSON object text with a stable key order. */
+    char *(*describe)(const ap_embedder *e);
+    void (*destroy)(ap_embedder *e);
+} ap_embedder_ops;
+
+struct ap_embedder {
+    const ap_embedder_ops *ops;
+    uint32_t dim;
+    uint64_t seed;
+    void *impl;
+};
+
+#endif
