@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "annpack/mount.h"
 #include "annpack/packset.h"
+#include "annpack/sign.h"
 #include "endian.h"
 #include "json.h"
 #include "merge.h"
@@ -391,26 +390,31 @@ ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t
 
 typedef ap_status (*reader_fn)(const ap_vpack *, uint64_t, void *, size_t, ap_err *);
 
-static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size, char hex[65],
-                              ap_err *err)
+static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size,
+                              char hex[AP_SHA256_HEX], ap_err *err)
 {
-    crypto_hash_sha256_state s;
-    crypto_hash_sha256_init(&s);
     size_t cap = 1 << 20;
     uint8_t *buf = malloc(cap);
-    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_sha256 *h = ap_sha256_new();
+    if (!buf || !h) {
+        free(buf);
+        ap_sha256_free(h);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
     ap_status st = AP_OK;
     for (uint64_t off = 0; off < size && !st;) {
         size_t n = size - off < cap ? (size_t)(size - off) : cap;
         st = rd(vp, off, buf, n, err);
-        if (!st) crypto_hash_sha256_update(&s, buf, n);
+        if (!st) ap_sha256_update(h, buf, n);
         off += n;
     }
     free(buf);
-    unsigned char d[32];
-    crypto_hash_sha256_final(&s, d);
-    sodium_bin2hex(hex, 65, d, 32);
-    return st;
+    if (st) {
+        ap_sha256_free(h);
+        return st;
+    }
+    ap_sha256_final(h, hex);
+    return AP_OK;
 }
 
 char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
