@@ -15,20 +15,15 @@
 #include "endian.h"
 #include "json.h"
 #include "merge.h"
+#include "sidecar.h"
 #include "view.h"
-
-/* Layout of the merged pack.sq8 (the writer's, for the merged counts). */
-typedef struct sq8_layout {
-    uint32_t dim, nl, stride;
-    uint64_t counts, codes, size;
-} sq8_layout;
 
 struct ap_vpack {
     const ap_view *v; /* borrowed: outlives the vpack */
     ap_merged x;      /* the merged tables this view needs */
     int annp_pass;    /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
     int meta_pass;    /* single layer whose row stream is already the merged JSONL */
-    sq8_layout sq;    /* the merged sidecar's layout; sq.size 0: none */
+    ap_sq8_layout sq; /* the merged sidecar's layout (the writer's); sq.size 0: none */
 };
 
 /* Whether a's bytes are exactly what the merged writer produces for its lists: the header
@@ -65,8 +60,6 @@ static int meta_canonical(const ap_meta *m)
     return at == ap_meta_stream_size(m);
 }
 
-static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L);
-
 static ap_status build(ap_vpack *p, ap_err *err)
 {
     const ap_view *v = p->v;
@@ -84,6 +77,10 @@ static ap_status build(ap_vpack *p, ap_err *err)
         ap_status st = ap_merged_lists(v, x, err);
         if (st) return st;
     }
+    /* The merged sidecar has the base's params and the merged counts, in the writer's
+     * layout. */
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    if (sq) p->sq = ap_sq8_layout_for(ap_sq8_dim(sq), ap_view_n_lists(v), (uint32_t)v->live);
     if (p->meta_pass) {
         x->nrows = ap_meta_count(ap_pack_meta(v->layers[0].pack));
         if (x->nrows != v->live)
@@ -101,7 +98,6 @@ ap_status ap_vpack_open(const ap_view *v, ap_vpack **out, ap_err *err)
     if (!p) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     p->v = v;
     ap_status st = build(p, err);
-    if (!st) sq8_layout_of(p, &p->sq);
     if (st) {
         ap_vpack_close(p);
         return st;
@@ -213,20 +209,6 @@ ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, siz
 
 /* --- the merged int8 sidecar ------------------------------------------------------------- */
 
-static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L)
-{
-    const ap_view *v = vp->v;
-    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
-    if (!sq) return 0;
-    L->dim = ap_sq8_dim(sq);
-    L->stride = ap_sq8_stride_of(sq);
-    L->nl = ap_view_n_lists(v);
-    L->counts = (AP_SQ8_HEADER_SIZE + 8ull * L->dim + 63) & ~63ull;
-    L->codes = (L->counts + 4ull * L->nl + 63) & ~63ull;
-    L->size = L->codes + v->live * L->stride;
-    return 1;
-}
-
 uint64_t ap_vpack_sq8_size(const ap_vpack *vp)
 {
     return vp->sq.size;
@@ -251,7 +233,7 @@ static const uint8_t *merged_codes(const ap_vpack *vp, uint32_t li, uint64_t k, 
     return v->dcodes + (v->dstart[li] + (r - nbase)) * stride;
 }
 
-static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, uint8_t *buf,
+static size_t sq8_piece(const ap_vpack *vp, const ap_sq8_layout *L, uint64_t off, uint8_t *buf,
                         size_t len)
 {
     const ap_view *v = vp->v;
@@ -262,26 +244,16 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         uint8_t w[8] = {0};
         uint64_t at = off & ~3ull;
         if (at < AP_SQ8_HEADER_SIZE) {
-            uint8_t h[AP_SQ8_HEADER_SIZE] = {0};
-            ap_put32(h + 0, AP_SQ8_MAGIC);
-            ap_put32(h + 4, AP_SQ8_VERSION);
-            ap_put32(h + 8, AP_SQ8_HEADER_SIZE);
-            ap_put32(h + 12, L->dim);
-            ap_put32(h + 16, L->nl);
-            ap_put32(h + 20, (uint32_t)v->live);
-            ap_put32(h + 24, L->stride);
-            ap_put64(h + 32, AP_SQ8_HEADER_SIZE);
-            ap_put64(h + 40, L->counts);
-            ap_put64(h + 48, L->codes);
-            ap_put64(h + 56, L->size);
+            uint8_t h[AP_SQ8_HEADER_SIZE];
+            ap_sq8_header_encode(L, h);
             memcpy(w, h + at, 4);
-        } else if (at < AP_SQ8_HEADER_SIZE + 8ull * L->dim) {
-            uint64_t d = (at - AP_SQ8_HEADER_SIZE) / 4;
+        } else if (at < L->params + 8ull * L->dim) {
+            uint64_t d = (at - L->params) / 4;
             float f = d < L->dim ? ap_sq8_vmin(sq)[d] : ap_sq8_step(sq)[d - L->dim];
             uint32_t u;
             memcpy(&u, &f, 4);
             ap_put32(w, u);
-        } else if (at >= L->counts && at < L->counts + 4ull * L->nl) {
+        } else if (at >= L->counts && at < L->counts + 4ull * L->n_lists) {
             uint64_t i = (at - L->counts) / 4;
             ap_put32(w, (uint32_t)(x->list_first[i + 1] - x->list_first[i]));
         } /* else zero padding */
@@ -290,7 +262,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         return n;
     }
     uint64_t k = (off - L->codes) / L->stride, in = (off - L->codes) % L->stride;
-    uint32_t lo = 0, hi = L->nl;
+    uint32_t lo = 0, hi = L->n_lists;
     while (hi - lo > 1) {
         uint32_t mid = (lo + hi) / 2;
         if (x->list_first[mid] <= k)
@@ -298,7 +270,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         else
             hi = mid;
     }
-    while (lo < L->nl && x->list_first[lo + 1] <= k)
+    while (lo < L->n_lists && x->list_first[lo + 1] <= k)
         lo++; /* skip empty lists */
     size_t n = L->stride - in < len ? L->stride - in : len;
     memcpy(buf, merged_codes(vp, lo, k, L->stride) + in, n);
@@ -308,7 +280,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
 ap_status ap_vpack_sq8_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
 {
     const ap_view *v = vp->v;
-    sq8_layout L = vp->sq;
+    ap_sq8_layout L = vp->sq;
     if (!L.size)
         return ap_err_set(err, AP_ERR_NOTFOUND, "%s: the base has no int8 sidecar", v->dir);
     if (off > L.size || len > L.size - off)
