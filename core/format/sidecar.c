@@ -33,7 +33,7 @@ ap_sq8_layout ap_sq8_layout_for(uint32_t dim, uint32_t n_lists, uint32_t n_vecto
     ap_sq8_layout L = {.dim = dim,
                        .n_lists = n_lists,
                        .n_vectors = n_vectors,
-                       .stride = ap_sq8_stride(dim),
+                       .stride = ap_sq8_stride_for(dim),
                        .params = AP_SQ8_HEADER_SIZE};
     L.counts = align64(L.params + 8ull * dim);
     L.codes = align64(L.counts + 4ull * n_lists);
@@ -95,9 +95,9 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u",
                           p, s->dim, s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
                           h->n_vectors);
-    if (s->stride != ap_sq8_stride(s->dim))
+    if (s->stride != ap_sq8_stride_for(s->dim))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: stride %u (need %u for dim %u)", p, s->stride,
-                          ap_sq8_stride(s->dim), s->dim);
+                          ap_sq8_stride_for(s->dim), s->dim);
     /* The layout is fixed by dim and n_lists; anything else is not our writer's. */
     ap_sq8_layout want = ap_sq8_layout_for(s->dim, s->n_lists, s->n_vectors);
     if (got.params != want.params || got.counts != want.counts || got.codes != want.codes ||
@@ -198,7 +198,7 @@ uint32_t ap_sq8_dim(const ap_sq8 *s)
     return s->dim;
 }
 
-uint32_t ap_sq8_stride_of(const ap_sq8 *s)
+uint32_t ap_sq8_stride(const ap_sq8 *s)
 {
     return s->stride;
 }

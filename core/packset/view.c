@@ -197,7 +197,7 @@ static ap_status encode_deltas(ap_view *v, ap_err *err)
 {
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
     if (!sq || v->nditems == 0) return AP_OK;
-    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride_of(sq);
+    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride(sq);
     v->dcodes = malloc(v->nditems * stride);
     uint16_t *tmp = malloc((dim ? dim : 1) * sizeof *tmp);
     if (!v->dcodes || !tmp) {

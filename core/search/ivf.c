@@ -349,12 +349,12 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     ap_topk_init(&t, hits, p->k);
     uint64_t vectors = 0, bytes = 0, reranked = 0;
     if (p->scan == AP_SCAN_SQ8) {
-        if (!GROW(s, w, ap_sq8_stride_of(ix->sq8)) || !GROW(s, cand, p->rerank))
+        if (!GROW(s, w, ap_sq8_stride(ix->sq8)) || !GROW(s, cand, p->rerank))
             return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         ap_sq8_query(ix->sq8, q, s->w);
         ap_sq8_block_fn fn = ap_kernel_sq8(&kname);
         cheap c = {.h = s->cand, .n = 0, .cap = p->rerank};
-        const uint32_t stride = ap_sq8_stride_of(ix->sq8);
+        const uint32_t stride = ap_sq8_stride(ix->sq8);
         for (uint32_t i = 0; i < np; i++) {
             uint32_t li = s->lists[i];
             ap_annp_list l;

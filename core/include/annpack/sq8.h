@@ -40,7 +40,7 @@ extern "C" {
 typedef struct ap_sq8 ap_sq8;
 
 /* Code stride for dim: dim rounded up to a multiple of 64. */
-static inline uint32_t ap_sq8_stride(uint32_t dim)
+static inline uint32_t ap_sq8_stride_for(uint32_t dim)
 {
     return (dim + 63u) & ~63u;
 }
@@ -63,7 +63,7 @@ AP_API void ap_sq8_close(ap_sq8 *s);
 AP_API uint32_t ap_sq8_dim(const ap_sq8 *s);
 /* The whole file as mapped (valid until ap_sq8_close). */
 AP_API const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size);
-AP_API uint32_t ap_sq8_stride_of(const ap_sq8 *s);
+AP_API uint32_t ap_sq8_stride(const ap_sq8 *s);
 /* Codes of list i's first vector (stride bytes per vector). */
 AP_API const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i);
 AP_API const float *ap_sq8_vmin(const ap_sq8 *s);
