@@ -432,44 +432,34 @@ out:
     return st;
 }
 
-static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
-                                ap_err *err)
+/* SOURCE_DATE_EPOCH, when set, is the build's "created" time (reproducible builds). */
+static ap_status add_created(cJSON *b, ap_err *err)
 {
-    ap_status st = AP_OK;
-    const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
-    char *desc = NULL, *text = NULL;
-    cJSON *emb = NULL;
-    cJSON *m = cJSON_CreateObject();
-    if (!m) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
-    cJSON_AddStringToObject(m, "format", "annpack");
-    ap_json_add_u64(m, "dim", sp->emb->dim);
-    ap_json_add_u64(m, "n_lists", k);
-    ap_json_add_u64(m, "n_vectors", sp->n);
-    cJSON_AddStringToObject(m, "metric", "dot");
-    cJSON *shards = cJSON_AddArrayToObject(m, "shards");
-    cJSON *sh = cJSON_CreateObject();
-    cJSON_AddItemToArray(shards, sh);
-    cJSON_AddStringToObject(sh, "name", "pack");
-    cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK);
-    cJSON_AddStringToObject(sh, "meta", meta_name);
-    ap_json_add_u64(sh, "n_vectors", sp->n);
-    cJSON *files = cJSON_AddObjectToObject(m, "files");
-    /* Sorted by name, so the manifest is canonical. */
-    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
-    for (int i = 0; i < (sp->sq8 ? 4 : 3) && !st; i++)
-        st = ap_manifest_add_file(files, dir, names[i], err);
-    if (st) goto out;
-    desc = ap_embedder_describe(sp->emb);
-    if (!desc || ap_json_parse_strict(desc, strlen(desc), "embedder", &emb, err)) {
-        st = ap_err_set(err, AP_ERR_INTERNAL, "embedder description is not valid JSON");
-        goto out;
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        errno = 0;
+        long long t = strtoll(sde, &end, 10);
+        if (errno || *end || t < 0)
+            return ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time", sde);
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&tt, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(b, "created", ts);
     }
-    cJSON_AddItemToObject(m, "embedder", emb);
-    emb = NULL;
-    cJSON *build = sp->build;
-    /* Tool fields first, then the caller's, for a stable order. */
-    cJSON *b = cJSON_AddObjectToObject(m, "build");
+    return AP_OK;
+}
+
+/* The manifest's "build" block: the tool's fields, then the caller's (sp->build), then how
+ * the pack was written, for a stable order. */
+static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32_t iters,
+                                      cJSON **out, ap_err *err)
+{
+    cJSON *b = cJSON_CreateObject();
+    *out = NULL;
+    if (!b) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(b, "tool", "annpack");
     cJSON_AddStringToObject(b, "version", ap_version());
     ap_json_add_u64(b, "seed", sp->seed);
@@ -478,39 +468,56 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     ap_json_add_u64(b, "kmeans_iterations_max", iters);
     ap_json_add_u64(b, "kmeans_sample_max", (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST);
     ap_json_add_u64(b, "rows", sp->n);
-    if (build) {
-        cJSON *c = build->child;
-        while (c) {
-            cJSON *next = c->next;
-            cJSON_AddItemToObject(b, c->string, cJSON_DetachItemViaPointer(build, c));
-            c = next;
-        }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, sp->build)
+    {
+        cJSON_AddItemToObject(b, c->string, cJSON_Duplicate(c, 1));
     }
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
     cJSON_AddBoolToObject(b, "offline", 1);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) {
-        char *end;
-        errno = 0;
-        long long t = strtoll(sde, &end, 10);
-        if (errno || *end || t < 0) {
-            st = ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time", sde);
-            goto out;
-        }
-        time_t tt = (time_t)t;
-        struct tm tm;
-        char ts[32];
-        gmtime_r(&tt, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        cJSON_AddStringToObject(b, "created", ts);
+    ap_status st = add_created(b, err);
+    if (st) {
+        cJSON_Delete(b);
+        return st;
     }
+    *out = b;
+    return AP_OK;
+}
+
+/* Hashes the files the build wrote into dir and writes its pack.manifest.json. */
+static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
+                                ap_err *err)
+{
+    const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
+    /* Sorted by name, so the manifest is canonical. */
+    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
+    size_t nfiles = sp->sq8 ? 4 : 3;
+    char hex[4][AP_SHA256_HEX];
+    ap_manifest_file files[4];
+    ap_status st = AP_OK;
+    for (size_t i = 0; i < nfiles && !st; i++) {
+        char *p = ap_path_join(dir, names[i]);
+        files[i] = (ap_manifest_file){.path = names[i], .sha256 = hex[i]};
+        st = p ? ap_sha256_file(p, hex[i], &files[i].size, err)
+               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    if (st) return st;
+    char *desc = ap_embedder_describe(sp->emb), *text = NULL;
+    cJSON *build = NULL;
+    if (!desc) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if ((st = manifest_build_block(sp, k, iters, &build, err))) goto out;
+    ap_pack_manifest_spec ms = {.dim = sp->emb->dim,
+                                .n_lists = k,
+                                .n_vectors = sp->n,
+                                .meta = meta_name,
+                                .files = files,
+                                .nfiles = nfiles,
+                                .embedder = desc,
+                                .build = build};
     size_t len;
-    text = ap_json_render(m, &len);
-    if (!text) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if ((st = ap_pack_manifest_write(&ms, &text, &len, err))) goto out;
     char *path = ap_path_join(dir, AP_MANIFEST);
     st =
         path ? ap_write_file(path, text, len, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -518,8 +525,7 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
 out:
     free(desc);
     free(text);
-    cJSON_Delete(emb);
-    cJSON_Delete(m);
+    cJSON_Delete(build);
     return st;
 }
 
@@ -799,6 +805,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     }
     for (size_t i = 0; i < b.n; i++)
         ids[i] = b.ids[i].id;
+    cJSON *input = build_block(&b, rep->rows_skipped);
     ap_pack_spec sp = {.emb = b.emb,
                        .n = b.n,
                        .vecs = b.vecs,
@@ -806,15 +813,15 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
                        .lists = o->lists,
                        .seed = o->seed,
                        .codec = o->meta_codec,
-                       .build = build_block(&b, rep->rows_skipped),
+                       .build = input,
                        .iters = o->kmeans_iters,
                        .sq8 = o->sq8,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
     double tw = now_s();
-    st = sp.build ? ap_pack_finish(tmp, &sp, rep, err)
-                  : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_Delete(sp.build);
+    st =
+        input ? ap_pack_finish(tmp, &sp, rep, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    cJSON_Delete(input);
     free(ids);
     if (st) goto out;
     rep->lists_requested = o->lists ? o->lists : ap_auto_lists(b.n);

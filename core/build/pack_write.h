@@ -19,7 +19,7 @@ typedef struct ap_pack_spec {
     uint32_t lists;      /* requested; 0 = automatic */
     uint64_t seed;
     ap_meta_codec codec; /* the meta files already written into the directory */
-    cJSON *build;        /* "build" block to complete and adopt (tool fields added) */
+    const cJSON *build;  /* the caller's "build" fields (copied after the tool's) */
     uint32_t iters;      /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
     bool sq8;            /* also write the int8 sidecar */
     ap_progress_fn progress;

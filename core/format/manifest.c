@@ -225,3 +225,70 @@ ap_status ap_manifest_add_file(cJSON *files, const char *dir, const char *name, 
     }
     return AP_OK;
 }
+
+/* Adds a copy of block as key (nothing when block is NULL); 0 when out of memory. */
+static int add_copy(cJSON *m, const char *key, const cJSON *block)
+{
+    if (!block) return 1;
+    cJSON *c = cJSON_Duplicate(block, 1);
+    if (c && cJSON_AddItemToObject(m, key, c)) return 1;
+    cJSON_Delete(c);
+    return 0;
+}
+
+/* The manifest's one shard: the whole pack. */
+static int add_shard(cJSON *m, const ap_pack_manifest_spec *s)
+{
+    cJSON *shards = cJSON_AddArrayToObject(m, "shards"), *sh = cJSON_CreateObject();
+    if (!shards || !sh || !cJSON_AddItemToArray(shards, sh)) {
+        cJSON_Delete(sh);
+        return 0;
+    }
+    return cJSON_AddStringToObject(sh, "name", "pack") &&
+           cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK) &&
+           cJSON_AddStringToObject(sh, "meta", s->meta) &&
+           ap_json_add_u64(sh, "n_vectors", s->n_vectors);
+}
+
+static int add_files(cJSON *m, const ap_pack_manifest_spec *s)
+{
+    cJSON *files = cJSON_AddObjectToObject(m, "files");
+    if (!files) return 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        cJSON *o = cJSON_AddObjectToObject(files, s->files[i].path);
+        if (!o || !ap_json_add_u64(o, "size", s->files[i].size) ||
+            !cJSON_AddStringToObject(o, "sha256", s->files[i].sha256))
+            return 0;
+    }
+    return 1;
+}
+
+ap_status ap_pack_manifest_write(const ap_pack_manifest_spec *s, char **text, size_t *len,
+                                 ap_err *err)
+{
+    *text = NULL;
+    cJSON *m = cJSON_CreateObject(), *emb = NULL;
+    ap_status st = AP_OK;
+    if (!m) goto oom;
+    if (!cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA) ||
+        !cJSON_AddStringToObject(m, "format", "annpack") || !ap_json_add_u64(m, "dim", s->dim) ||
+        !ap_json_add_u64(m, "n_lists", s->n_lists) ||
+        !ap_json_add_u64(m, "n_vectors", s->n_vectors) ||
+        !cJSON_AddStringToObject(m, "metric", "dot") || !add_shard(m, s) || !add_files(m, s))
+        goto oom;
+    if ((st = ap_json_parse_strict(s->embedder, strlen(s->embedder), "embedder", &emb, err)))
+        goto fail;
+    if (!cJSON_AddItemToObject(m, "embedder", emb)) {
+        cJSON_Delete(emb);
+        goto oom;
+    }
+    if (!add_copy(m, "build", s->build) || !add_copy(m, "packset", s->packset)) goto oom;
+    if (!(*text = ap_json_render(m, len))) goto oom;
+    cJSON_Delete(m);
+    return AP_OK;
+oom:
+    st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+fail:
+    cJSON_Delete(m);
+    return st;
+}

@@ -86,6 +86,25 @@ const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const c
 struct ap_pack;
 const ap_manifest_file *ap_pack_listed(const struct ap_pack *p, const char *name);
 
+/* What a schema-2 pack manifest says, for ap_pack_manifest_write. */
+typedef struct ap_pack_manifest_spec {
+    uint32_t dim, n_lists;
+    uint64_t n_vectors;
+    const char *meta;              /* shards[0].meta (the shard's annpack is AP_ANNPACK) */
+    const ap_manifest_file *files; /* "files", in this order (by name, so it is canonical) */
+    size_t nfiles;
+    const char *embedder; /* the embedder's description (ap_embedder_describe): JSON */
+    const cJSON *build;   /* the "build" block (copied), or NULL */
+    const cJSON *packset; /* the "packset" block of a merged view's manifest (copied), or NULL */
+} ap_pack_manifest_spec;
+
+/* The one writer of schema-2 pack manifests (builds, and the mount's virtual pack): *text
+ * receives the rendered bytes (malloc'd, *len of them; ap_json_render's form), keys in the
+ * order schema_version, format, dim, n_lists, n_vectors, metric, shards, files, embedder,
+ * build, packset. Fails only when out of memory or when the embedder is not JSON. */
+ap_status ap_pack_manifest_write(const ap_pack_manifest_spec *s, char **text, size_t *len,
+                                 ap_err *err);
+
 /* Adds {"size","sha256"} for DIR/name to a "files" object (hashing the file). */
 ap_status ap_manifest_add_file(cJSON *files, const char *dir, const char *name, ap_err *err);
 

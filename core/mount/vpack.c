@@ -389,60 +389,15 @@ static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size,
     return AP_OK;
 }
 
-char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
+/* The "packset" block: where the merged pack comes from, then the caller's fields. */
+static ap_status provenance(const ap_vpack *vp, const char *extra, cJSON **out, ap_err *err)
 {
     const ap_view *v = vp->v;
-    char ha[65], hm[65], hr[65], hq[65];
-    uint64_t sq8_size = ap_vpack_sq8_size(vp);
-    const ap_pack *bp = v->layers[0].pack;
-    /* Bytes that are a base file's own bytes have that file's hash in the base manifest
-     * (checked at mount with verify=full): no need to read them again. */
-    const ap_manifest_file *fa0 = vp->annp_pass ? ap_pack_listed(bp, AP_ANNPACK) : NULL;
-    const ap_manifest_file *fq0 = vp->annp_pass ? ap_pack_listed(bp, AP_SQ8) : NULL;
-    const ap_manifest_file *fm0 = vp->meta_pass ? ap_pack_listed(bp, AP_META_JSONL) : NULL;
-    if (fa0 && fa0->size != vp->x.annp_size) fa0 = NULL;
-    if (fq0 && fq0->size != sq8_size) fq0 = NULL;
-    if (fm0 && fm0->size != ap_vpack_meta_size(vp)) fm0 = NULL;
-    if (fa0) snprintf(ha, sizeof ha, "%s", fa0->sha256);
-    if (fq0) snprintf(hq, sizeof hq, "%s", fq0->sha256);
-    if (fm0) snprintf(hm, sizeof hm, "%s", fm0->sha256);
-    if ((!fa0 && hash_virtual(vp, ap_vpack_annpack_read, vp->x.annp_size, ha, err)) ||
-        (!fm0 && hash_virtual(vp, ap_vpack_meta_read, ap_vpack_meta_size(vp), hm, err)) ||
-        (sq8_size && !fq0 && hash_virtual(vp, ap_vpack_sq8_read, sq8_size, hq, err)))
-        return NULL;
+    char hr[AP_SHA256_HEX];
     ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
-    cJSON *m = cJSON_CreateObject(), *prov = NULL;
-    char *out = NULL, *emb = NULL;
-    if (!m) goto oom;
-    cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
-    cJSON_AddStringToObject(m, "format", "annpack");
-    ap_json_add_u64(m, "dim", ap_view_dim(v));
-    ap_json_add_u64(m, "n_lists", ap_view_n_lists(v));
-    ap_json_add_u64(m, "n_vectors", v->live);
-    cJSON_AddStringToObject(m, "metric", "dot");
-    cJSON *sh = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(m, "shards"), sh);
-    cJSON_AddStringToObject(sh, "name", "pack");
-    cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK);
-    cJSON_AddStringToObject(sh, "meta", AP_META_JSONL);
-    ap_json_add_u64(sh, "n_vectors", v->live);
-    cJSON *files = cJSON_AddObjectToObject(m, "files");
-    cJSON *fa = cJSON_AddObjectToObject(files, AP_ANNPACK);
-    ap_json_add_u64(fa, "size", vp->x.annp_size);
-    cJSON_AddStringToObject(fa, "sha256", ha);
-    cJSON *fm = cJSON_AddObjectToObject(files, AP_META_JSONL);
-    ap_json_add_u64(fm, "size", ap_vpack_meta_size(vp));
-    cJSON_AddStringToObject(fm, "sha256", hm);
-    if (sq8_size) {
-        cJSON *fq = cJSON_AddObjectToObject(files, AP_SQ8);
-        ap_json_add_u64(fq, "size", sq8_size);
-        cJSON_AddStringToObject(fq, "sha256", hq);
-    }
-    emb = ap_embedder_describe(ap_view_embedder(v));
-    cJSON *e = NULL;
-    if (!emb || ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err)) goto fail;
-    cJSON_AddItemToObject(m, "embedder", e);
-    prov = cJSON_AddObjectToObject(m, "packset");
+    cJSON *prov = cJSON_CreateObject();
+    *out = NULL;
+    if (!prov) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(prov, "root_manifest_sha256", hr);
     ap_json_add_u64(prov, "version", v->version);
     cJSON *seqs = cJSON_AddArrayToObject(prov, "delta_seqs");
@@ -453,7 +408,11 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
     }
     if (extra) {
         cJSON *x = NULL;
-        if (ap_json_parse_strict(extra, strlen(extra), "provenance", &x, err)) goto fail;
+        ap_status st = ap_json_parse_strict(extra, strlen(extra), "provenance", &x, err);
+        if (st) {
+            cJSON_Delete(prov);
+            return st;
+        }
         cJSON *c = x->child;
         while (c) {
             cJSON *next = c->next;
@@ -462,15 +421,54 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
         }
         cJSON_Delete(x);
     }
-    out = ap_json_render(m, len);
-    if (!out) goto oom;
+    *out = prov;
+    return AP_OK;
+}
+
+/* The listed size and hash of a merged file that is a base file's own bytes (its hash is
+ * in the base manifest, checked at mount with verify=full: no need to read it again), else
+ * the hash of the merged bytes. */
+static ap_status merged_file(const ap_vpack *vp, const char *name, bool pass, reader_fn rd,
+                             uint64_t size, char hex[AP_SHA256_HEX], ap_manifest_file *f,
+                             ap_err *err)
+{
+    *f = (ap_manifest_file){.path = name, .size = size, .sha256 = hex};
+    const ap_manifest_file *own = pass ? ap_pack_listed(vp->v->layers[0].pack, name) : NULL;
+    if (own && own->size == size) {
+        snprintf(hex, AP_SHA256_HEX, "%s", own->sha256);
+        return AP_OK;
+    }
+    return hash_virtual(vp, rd, size, hex, err);
+}
+
+char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
+{
+    const ap_view *v = vp->v;
+    char hex[3][AP_SHA256_HEX];
+    ap_manifest_file files[3];
+    uint64_t sq8_size = ap_vpack_sq8_size(vp);
+    size_t nfiles = sq8_size ? 3 : 2;
+    if (merged_file(vp, AP_ANNPACK, vp->annp_pass, ap_vpack_annpack_read, vp->x.annp_size, hex[0],
+                    &files[0], err) ||
+        merged_file(vp, AP_META_JSONL, vp->meta_pass, ap_vpack_meta_read, ap_vpack_meta_size(vp),
+                    hex[1], &files[1], err) ||
+        (sq8_size && merged_file(vp, AP_SQ8, vp->annp_pass, ap_vpack_sq8_read, sq8_size, hex[2],
+                                 &files[2], err)))
+        return NULL;
+    char *emb = ap_embedder_describe(ap_view_embedder(v)), *out = NULL;
+    cJSON *prov = NULL;
+    ap_status st =
+        emb ? provenance(vp, extra, &prov, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_pack_manifest_spec ms = {.dim = ap_view_dim(v),
+                                .n_lists = ap_view_n_lists(v),
+                                .n_vectors = v->live,
+                                .meta = AP_META_JSONL,
+                                .files = files,
+                                .nfiles = nfiles,
+                                .embedder = emb,
+                                .packset = prov};
+    if (!st) ap_pack_manifest_write(&ms, &out, len, err);
     free(emb);
-    cJSON_Delete(m);
+    cJSON_Delete(prov);
     return out;
-oom:
-    ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-fail:
-    free(emb);
-    cJSON_Delete(m);
-    return NULL;
 }
