@@ -26,14 +26,13 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
                           void *progress_ud, uint32_t *passes, ap_err *err);
 
 /* Assigns every row of x to its best centroid (ties: lowest index), in blocks scored with
- * sgemm on ap_kmeans_threads() threads. best_score may be NULL. */
+ * sgemm on ap_parallel_threads() threads. best_score may be NULL. */
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
                            uint32_t k, uint32_t *assign, float *best_score, ap_err *err);
 
-/* Sets the worker thread count of k-means (and OpenBLAS's) from ANNPACK_THREADS (alias
- * ANNPACK_FAISS_THREADS; default 1); returns the count in force. */
+/* Sets OpenBLAS's own thread count (for BLAS calls outside k-means, which runs each sgemm
+ * on one thread) to ap_parallel_threads(), and returns it. */
 uint32_t ap_blas_threads_from_env(void);
-uint32_t ap_kmeans_threads(void);
 
 /* splitmix64: the project's deterministic PRNG step. */
 static inline uint64_t ap_splitmix64(uint64_t *state)

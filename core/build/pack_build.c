@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "manifest.h"
 #include "mapping.h"
 #include "pack_write.h"
+#include "parallel.h"
 #include "utf8.h"
 
 #define EMBED_BATCH 2048u
@@ -53,56 +53,46 @@ static int cmp_id_line(const void *a, const void *b)
     return (x->line > y->line) - (x->line < y->line);
 }
 
-/* A batch of texts embedded by T threads; rows are independent, so the result does not
- * depend on T. */
+/* A batch of texts embedded in parts: rows are independent and each part keeps its own
+ * error, reported in part order (so the first bad row's), so the result does not depend on
+ * the thread count. */
+typedef struct embed_part {
+    ap_status st;
+    ap_err err;
+} embed_part;
+
 typedef struct embed_job {
     const ap_embedder *e;
     char **texts;
     size_t *lens;
     size_t n;
     float *out; /* n x dim */
-    uint32_t threads, t;
-    ap_status st;
-    ap_err err;
+    embed_part *parts;
 } embed_job;
 
-static void *embed_worker(void *arg)
+static void embed_range(void *ctx, uint32_t p, uint32_t nparts)
 {
-    embed_job *j = arg;
-    size_t per = (j->n + j->threads - 1) / j->threads;
-    size_t from = j->t * per, to = from + per < j->n ? from + per : j->n;
-    for (size_t i = from; i < to && !j->st; i++)
-        j->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * j->e->dim, &j->err);
-    return NULL;
+    embed_job *j = ctx;
+    embed_part *r = &j->parts[p];
+    size_t from, to;
+    ap_part_range(j->n, p, nparts, &from, &to);
+    for (size_t i = from; i < to && !r->st; i++)
+        r->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * j->e->dim, &r->err);
 }
 
 static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
-                             uint32_t threads, ap_err *err)
+                             ap_err *err)
 {
-    if (threads > 16) threads = 16;
-    if (n < 64 || threads < 2) threads = 1; /* so jobs[0] always exists */
-    embed_job jobs[16] = {{0}};
-    pthread_t tid[16];
-    uint32_t started = 0;
-    for (uint32_t t = 0; t < threads; t++)
-        jobs[t] = (embed_job){
-            .e = e, .texts = texts, .lens = lens, .n = n, .out = out, .threads = threads, .t = t};
-    for (uint32_t t = 1; t < threads; t++) {
-        if (pthread_create(&tid[t], NULL, embed_worker, &jobs[t]) != 0) break;
-        started = t;
-    }
-    embed_worker(&jobs[0]);
-    for (uint32_t t = 1; t <= started; t++)
-        pthread_join(tid[t], NULL);
-    /* Threads that failed to start leave their share to a second pass on this thread. */
-    for (uint32_t t = started + 1; t < threads; t++)
-        embed_worker(&jobs[t]);
-    for (uint32_t t = 0; t < threads; t++)
-        if (jobs[t].st) {
-            if (err) *err = jobs[t].err;
-            return jobs[t].st;
-        }
-    return AP_OK;
+    uint32_t nparts = ap_parallel_parts(n, 64);
+    embed_job j = {.e = e, .texts = texts, .lens = lens, .n = n, .out = out};
+    if (!(j.parts = calloc(nparts, sizeof *j.parts)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_parallel_for(nparts, embed_range, &j);
+    ap_status st = AP_OK;
+    for (uint32_t p = 0; p < nparts && !st; p++)
+        if ((st = j.parts[p].st) && err) *err = j.parts[p].err;
+    free(j.parts);
+    return st;
 }
 
 /* Parses a document id: decimal digits only, < 2^53 (so every JSON reader agrees). */
@@ -123,7 +113,6 @@ typedef struct build_state {
     const ap_build_opts *o;
     ap_embedder *emb;
     uint32_t dim;
-    uint32_t threads;
     /* column layout */
     char **cols;
     size_t ncols;
@@ -146,7 +135,7 @@ static ap_status flush_batch(build_state *b, ap_err *err)
     if (!b->pending) return AP_OK;
     double t0 = now_s();
     ap_status st = embed_batch(b->emb, b->texts, b->lens, b->pending,
-                               b->vecs + (b->n - b->pending) * b->dim, b->threads, err);
+                               b->vecs + (b->n - b->pending) * b->dim, err);
     for (size_t i = 0; i < b->pending; i++) {
         free(b->texts[i]);
         b->texts[i] = NULL;
@@ -549,7 +538,7 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     rep->train_rows = (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST < sp->n
                           ? (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST
                           : sp->n;
-    rep->threads = ap_kmeans_threads();
+    rep->threads = ap_parallel_threads();
     double tk = now_s();
     float *centroids = calloc((size_t)k * dim, sizeof *centroids);
     if (!centroids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %u centroids", k);
@@ -770,7 +759,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (st) return st;
 
     build_state b = {.o = o};
-    b.threads = ap_blas_threads_from_env();
+    ap_blas_threads_from_env();
     char *tmp = NULL;
     ap_csv *csv = NULL;
     ap_meta_writer *mw = NULL;

@@ -1,13 +1,12 @@
 /* Writing the int8 sidecar pack.sq8 of a pack being built: see include/annpack/sq8.h
  * (ap_sq8_build) and docs/FORMAT.md. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "annpack/sq8.h"
 #include "endian.h"
 #include "fsops.h"
-#include "kmeans.h"
+#include "parallel.h"
 #include "quant8.h"
 #include "sidecar.h"
 
@@ -15,40 +14,19 @@ typedef struct encode_job {
     const float *vmin, *step;
     uint32_t dim, stride;
     const uint16_t *vecs;
-    size_t from, to;
+    size_t n;
     uint8_t *out;
 } encode_job;
 
-static void *encode_worker(void *arg)
+/* Every vector is encoded on its own, so splitting the rows into parts changes nothing. */
+static void encode_range(void *ctx, uint32_t p, uint32_t nparts)
 {
-    encode_job *j = arg;
-    for (size_t i = j->from; i < j->to; i++)
+    const encode_job *j = ctx;
+    size_t from, to;
+    ap_part_range(j->n, p, nparts, &from, &to);
+    for (size_t i = from; i < to; i++)
         ap_sq8_encode(j->vmin, j->step, j->dim, j->stride, j->vecs + i * j->dim,
                       j->out + i * j->stride);
-    return NULL;
-}
-
-/* Every vector is encoded on its own, so splitting the rows over threads changes nothing. */
-static void encode_all(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                       const uint16_t *vecs, size_t n, uint8_t *out)
-{
-    uint32_t t = ap_kmeans_threads();
-    if (t > 64) t = 64;
-    if (n < 4096 || t < 2) t = 1;
-    encode_job jobs[64];
-    pthread_t tid[64];
-    uint32_t started = 0;
-    for (uint32_t k = 0; k < t; k++)
-        jobs[k] = (encode_job){vmin, step, dim, stride, vecs, n * k / t, n * (k + 1) / t, out};
-    for (uint32_t k = 1; k < t; k++) {
-        if (pthread_create(&tid[k], NULL, encode_worker, &jobs[k]) != 0) break;
-        started = k;
-    }
-    encode_worker(&jobs[0]);
-    for (uint32_t k = 1; k <= started; k++)
-        pthread_join(tid[k], NULL);
-    for (uint32_t k = started + 1; k < t; k++)
-        encode_worker(&jobs[k]);
 }
 
 ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const uint32_t *counts,
@@ -80,7 +58,8 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
     }
     for (uint32_t l = 0; l < n_lists; l++)
         ap_put32(buf + L.counts + 4ull * l, counts[l]);
-    encode_all(vmin, step, dim, L.stride, vecs, n, buf + L.codes);
+    encode_job j = {vmin, step, dim, L.stride, vecs, n, buf + L.codes};
+    ap_parallel_for(ap_parallel_parts(n, 4096), encode_range, &j);
     free(vmin);
     st = ap_write_file(path, buf, L.size, err);
 out:
