@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -676,27 +677,40 @@ static ap_status check_row_id(const ap_meta *m, const char *row, size_t len, uin
     return st;
 }
 
-ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
+/* The index entry of id: true and *e, or false. */
+static bool find_entry(const ap_meta *m, uint64_t id, entry *e)
 {
-    *row = NULL;
     uint64_t lo = 0, hi = m->count;
-    entry e = {0};
+    *e = (entry){0};
     /* Ids that are row numbers (vector packs, default ids) sit at their own index: one
      * probe instead of a binary search whose ~log2(n) steps each miss the cache. */
     if (id < m->count) {
-        entry_at(m, id, &e);
-        if (e.id == id) lo = hi = id;
+        entry_at(m, id, e);
+        if (e->id == id) lo = hi = id;
     }
     while (lo < hi) {
         uint64_t mid = (lo + hi) / 2;
-        entry_at(m, mid, &e);
-        if (e.id < id)
+        entry_at(m, mid, e);
+        if (e->id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < m->count) entry_at(m, lo, &e);
-    if (lo >= m->count || e.id != id)
+    if (lo < m->count) entry_at(m, lo, e);
+    return lo < m->count && e->id == id;
+}
+
+bool ap_meta_has(const ap_meta *m, uint64_t id)
+{
+    entry e;
+    return find_entry(m, id, &e);
+}
+
+ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
+{
+    *row = NULL;
+    entry e;
+    if (!find_entry(m, id, &e))
         return ap_err_set(err, AP_ERR_NOTFOUND, "%s: no row for id %llu", m->path,
                           (unsigned long long)id);
     /* Read the row plus the byte after it, which must end the line. */

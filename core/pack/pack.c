@@ -46,6 +46,20 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
 }
 
+ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
+{
+    *desc = NULL;
+    char *text = cJSON_PrintUnformatted(block);
+    ap_embedder *e = NULL;
+    ap_status st = text ? ap_embedder_from_json(text, strlen(text), name, &e, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st && !(*desc = ap_embedder_describe(e)))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_embedder_free(e);
+    free(text);
+    return st;
+}
+
 /* A file in the pack directory that could change its meaning but that the manifest does
  * not list (a delta's tombstones are covered by its delta manifest instead). */
 static ap_status check_unlisted(int dirfd, const ap_pack *p, bool delta, const char *prefix,

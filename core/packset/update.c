@@ -17,80 +17,12 @@
 #include "annpack/caps.h"
 #include "annpack/log.h"
 #include "annpack/packset.h"
+#include "delta.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
 #include "ops.h"
 #include "view.h"
-
-/* Checks a delta directory against the base it should apply to: the delta pack verifies,
- * its delta manifest's files match, it was built against this base (base_hex: the base's
- * verified sha256), with the same embedder and dim, and no id is both added and deleted. */
-static ap_status check_delta(const char *delta_dir, const char *base_dir, const char *base_hex,
-                             ap_err *err)
-{
-    ap_verify_opts vo = {0};
-    ap_status st = ap_pack_verify(delta_dir, &vo, NULL, err);
-    if (st) return st;
-    char *dm = ap_path_join(delta_dir, AP_DELTA_MANIFEST);
-    cJSON *j = NULL;
-    ap_pack *bp = NULL, *dp = NULL;
-    char *be = NULL, *de = NULL;
-    if (!dm) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ap_json_load_file(dm, AP_MAX_MANIFEST_BYTES, &j, NULL, NULL, err))) goto out;
-    const char *bhash;
-    const cJSON *files, *f;
-    if ((st = ap_json_str(j, "base_sha256_annpack", dm, &bhash, err))) goto out;
-    if ((st = ap_json_member(j, "files", cJSON_Object, dm, &files, err))) goto out;
-    cJSON_ArrayForEach(f, files)
-    {
-        const char *want;
-        if ((st = ap_path_check(f->string, dm, "files key", err))) goto out;
-        if ((st = ap_json_str(f, "sha256", dm, &want, err))) goto out;
-        char *p = ap_path_join(delta_dir, f->string);
-        char hex[AP_SHA256_HEX];
-        uint64_t size;
-        st =
-            p ? ap_sha256_file(p, hex, &size, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        if (!st && strcmp(hex, want) != 0)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: sha256 mismatch with %s", p, dm);
-        free(p);
-        if (st) goto out;
-    }
-    if (strcmp(bhash, base_hex) != 0) {
-        st = ap_err_set(err, AP_ERR_VERIFY,
-                        "%s was built against another base (its base_sha256_annpack %.16s..., "
-                        "this packset's base %.16s...)",
-                        delta_dir, bhash, base_hex);
-        goto out;
-    }
-    if ((st = ap_pack_open(base_dir, &bp, err)) || (st = ap_pack_open(delta_dir, &dp, err)))
-        goto out;
-    if (ap_annp_get_header(ap_pack_annp(bp))->dim != ap_annp_get_header(ap_pack_annp(dp))->dim) {
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u differs from the base dim %u", delta_dir,
-                        ap_annp_get_header(ap_pack_annp(dp))->dim,
-                        ap_annp_get_header(ap_pack_annp(bp))->dim);
-        goto out;
-    }
-    be = ap_embedder_describe(ap_pack_embedder(bp));
-    de = ap_embedder_describe(ap_pack_embedder(dp));
-    if (!be || !de || strcmp(be, de) != 0) {
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the base's %s", delta_dir,
-                        de ? de : "?", be ? be : "?");
-        goto out;
-    }
-out:
-    free(be);
-    free(de);
-    ap_pack_close(bp);
-    ap_pack_close(dp);
-    cJSON_Delete(j);
-    free(dm);
-    return st;
-}
 
 /* The path of dir relative to root, when dir is inside root (through symlinks). */
 static ap_status relative_inside(const char *root, const char *dir, char **rel, ap_err *err)
@@ -206,7 +138,7 @@ static ap_status append_locked(ap_change *c, const char *delta_dir, const char *
     ap_status st = ap_path_check(rel, c->dir, "delta path", err);
     if (!st) st = check_seq(c, &seq, err);
     if (!st) st = check_unused(c, rel, delta_dir, err);
-    if (!st) st = check_delta(delta_dir, c->base_dir, c->m.base_sha256_annpack, err);
+    if (!st) st = ap_delta_check_dir(delta_dir, c->base_dir, c->m.base_sha256_annpack, err);
     if (st) return st;
     cJSON *root = ap_change_next_root(c, c->m.ndeltas, err);
     if (!root) return err ? err->status : AP_ERR_NOMEM;
@@ -298,7 +230,7 @@ ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, const 
     uint64_t seq = 0;
     if ((st = check_seq(&c, &seq, err))) goto out;
     /* Refuse early, before copying: the delta must apply to this base. */
-    if ((st = check_delta(delta_dir, c.base_dir, c.m.base_sha256_annpack, err))) goto out;
+    if ((st = ap_delta_check_dir(delta_dir, c.base_dir, c.m.base_sha256_annpack, err))) goto out;
     if (!(deltas = ap_path_join(ps, "deltas"))) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
@@ -461,9 +393,9 @@ ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
             goto out;
         }
         if (mkdir(dst, 0755) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s", dst);
-        if (!st) st = check_delta(delta_dirs[i], b, bhex, err);
+        if (!st) st = ap_delta_check_dir(delta_dirs[i], b, bhex, err);
         if (!st) st = copy_delta(delta_dirs[i], dst, err);
-        if (!st) st = check_delta(dst, b, bhex, err);
+        if (!st) st = ap_delta_check_dir(dst, b, bhex, err);
         free(dst);
         if (st) goto out;
         refs[i] = (ap_delta_ref){i + 1, paths[i]};

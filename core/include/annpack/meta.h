@@ -14,6 +14,7 @@
 #ifndef ANNPACK_META_H
 #define ANNPACK_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,9 @@ AP_API uint64_t ap_meta_stream_size(const ap_meta *m);
 /* The i-th entry of the index in ascending id order (i < ap_meta_count). */
 AP_API void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset,
                           uint64_t *len);
+
+/* Whether the index holds id (no row is read). */
+AP_API bool ap_meta_has(const ap_meta *m, uint64_t id);
 
 /* Finds the row of id. Returns AP_ERR_NOTFOUND when absent. On success *row is a
  * malloc'd NUL-terminated copy (caller frees) of *len bytes, without the newline. The
