@@ -10,25 +10,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "pack_open.h"
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-ap_status ap_delta_tombstones_parse(const char *text, size_t len, const char *name, uint64_t **ids,
-                                    size_t *n, ap_err *err)
-{
-    ap_status st = ap_parse_id_list(text, len, name, ids, n, err);
-    if (st) return st;
-    if (*n) qsort(*ids, *n, sizeof **ids, cmp_u64);
-    for (size_t i = 1; i < *n; i++)
-        if ((*ids)[i] == (*ids)[i - 1])
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", name,
-                              (unsigned long long)(*ids)[i]);
-    return AP_OK;
-}
+#include "tombstones.h"
 
 bool ap_delta_readds(const ap_meta *m, const uint64_t *tomb, size_t ntomb, uint64_t *id)
 {

@@ -13,11 +13,6 @@
 #include "annpack/meta.h"
 #include "annpack/pack.h"
 
-/* Parses a delta's tombstones (ap_parse_id_list: ids, one per line, or {"id": N}) into
- * sorted ids; an id listed twice is refused. name goes in messages. */
-ap_status ap_delta_tombstones_parse(const char *text, size_t len, const char *name, uint64_t **ids,
-                                    size_t *n, ap_err *err);
-
 /* The first id of tomb (sorted) that the rows m also hold, an id both added and deleted in
  * one delta: true and *id, or false. */
 bool ap_delta_readds(const ap_meta *m, const uint64_t *tomb, size_t ntomb, uint64_t *id);

@@ -15,6 +15,7 @@
 #include "merge.h"
 #include "ops.h"
 #include "pack_write.h"
+#include "root_write.h"
 #include "view.h"
 
 typedef struct id_item {

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "ops.h"
+#include "root_write.h"
 #include "view.h"
 
 /* The path of dir relative to root, when dir is inside root (through symlinks). */

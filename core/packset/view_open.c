@@ -21,6 +21,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "signature.h"
+#include "tombstones.h"
 #include "view.h"
 
 #define SIG_MAX_BYTES 4096
