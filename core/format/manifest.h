@@ -62,13 +62,6 @@ ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name, ap
                                  ap_err *err);
 void ap_root_manifest_free(ap_root_manifest *m);
 
-/* Checks that a manifest path is a safe relative path: not empty, not absolute, no "..",
- * "." or empty components, no backslash or control bytes. name/field go in messages. */
-ap_status ap_path_check(const char *path, const char *name, const char *field, ap_err *err);
-
-/* Checks that root/path, with symlinks resolved, stays inside root (when it exists). */
-ap_status ap_path_inside(const char *root, const char *path, const char *name, ap_err *err);
-
 /* Reads and validates DIR/pack.manifest.json (strict JSON, schema 2, required fields,
  * safe paths, annpack and meta listed in files). */
 ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *err);

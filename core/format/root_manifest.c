@@ -9,6 +9,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
+#include "path.h"
 
 static ap_status path_field(const cJSON *o, const char *key, const char *name, const char *where,
                             const char **out, ap_err *err)

@@ -31,11 +31,6 @@ struct ap_pack {
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
 };
 
-const char *ap_version(void)
-{
-    return ANNPACK_VERSION;
-}
-
 bool ap_meaningful_name(const char *name)
 {
     size_t n = strlen(name);

@@ -9,6 +9,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
+#include "path.h"
 #include "pack_open.h"
 #include "tombstones.h"
 

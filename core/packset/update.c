@@ -21,6 +21,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
+#include "path.h"
 #include "ops.h"
 #include "root_write.h"
 #include "view.h"
