@@ -284,6 +284,66 @@ static ap_status vector_rows(build_state *b, ap_meta_writer *mw, uint64_t *skipp
     return AP_OK;
 }
 
+/* One data row: checked, its metadata row written, its vector taken or its text queued
+ * for embedding. */
+static ap_status add_row(build_state *b, const ap_csv_record *rec, ap_meta_writer *mw, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        size_t bad = ap_utf8_invalid_at(rec->fields[i], rec->lens[i]);
+        if (bad != rec->lens[i] || strlen(rec->fields[i]) != rec->lens[i])
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s:%llu: column \"%s\" is not valid UTF-8 text (byte %zu)",
+                              o->input_csv, (unsigned long long)rec->line, b->cols[i], bad);
+    }
+    uint64_t id = b->n;
+    if (b->has_id && !parse_id(rec->fields[b->id_i], rec->lens[b->id_i], &id))
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s:%llu: id \"%.64s\" in column \"%s\" is not an integer in "
+                          "[0, 2^53)",
+                          o->input_csv, (unsigned long long)rec->line, rec->fields[b->id_i],
+                          o->id_col);
+    ap_status st = grow(b, err);
+    if (st) return st;
+    b->ids[b->n] = (id_line){id, rec->line};
+    char *row = row_json(b, rec, id);
+    if (!row) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    st = ap_meta_writer_add(mw, id, row, strlen(row), err);
+    free(row);
+    if (st) return st;
+    if (b->vin) {
+        if (b->n >= ap_vecs_count(b->vin))
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s:%llu: more data rows than the %zu vectors of %s", o->input_csv,
+                              (unsigned long long)rec->line, ap_vecs_count(b->vin), o->vectors);
+        return take_vector(b, err);
+    }
+    if (!(b->texts[b->pending] = malloc(rec->lens[b->text_i] + 1)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(b->texts[b->pending], rec->fields[b->text_i], rec->lens[b->text_i] + 1);
+    b->lens[b->pending++] = rec->lens[b->text_i];
+    b->n++;
+    return AP_OK;
+}
+
+/* Duplicate ids: report both lines. */
+static ap_status check_unique_ids(const build_state *b, ap_err *err)
+{
+    id_line *sorted = malloc(b->n * sizeof *sorted);
+    if (!sorted) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(sorted, b->ids, b->n * sizeof *sorted);
+    qsort(sorted, b->n, sizeof *sorted, cmp_id_line);
+    ap_status st = AP_OK;
+    for (size_t i = 1; i < b->n && !st; i++)
+        if (sorted[i].id == sorted[i - 1].id)
+            st = ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate id %llu (first on line %llu)",
+                            b->o->input_csv, (unsigned long long)sorted[i].line,
+                            (unsigned long long)sorted[i].id,
+                            (unsigned long long)sorted[i - 1].line);
+    free(sorted);
+    return st;
+}
+
 static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
                            ap_err *err)
 {
@@ -304,40 +364,7 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
             (*skipped)++;
             continue;
         }
-        for (size_t i = 0; i < rec.nfields; i++) {
-            size_t bad = ap_utf8_invalid_at(rec.fields[i], rec.lens[i]);
-            if (bad != rec.lens[i] || strlen(rec.fields[i]) != rec.lens[i])
-                return ap_err_set(err, AP_ERR_FORMAT,
-                                  "%s:%llu: column \"%s\" is not valid UTF-8 text (byte %zu)",
-                                  o->input_csv, (unsigned long long)rec.line, b->cols[i], bad);
-        }
-        uint64_t id = b->n;
-        if (b->has_id && !parse_id(rec.fields[b->id_i], rec.lens[b->id_i], &id))
-            return ap_err_set(err, AP_ERR_FORMAT,
-                              "%s:%llu: id \"%.64s\" in column \"%s\" is not an integer in "
-                              "[0, 2^53)",
-                              o->input_csv, (unsigned long long)rec.line, rec.fields[b->id_i],
-                              o->id_col);
-        if ((st = grow(b, err))) return st;
-        b->ids[b->n] = (id_line){id, rec.line};
-        char *row = row_json(b, &rec, id);
-        if (!row) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        st = ap_meta_writer_add(mw, id, row, strlen(row), err);
-        free(row);
-        if (st) return st;
-        if (b->vin) {
-            if (b->n >= ap_vecs_count(b->vin))
-                return ap_err_set(
-                    err, AP_ERR_FORMAT, "%s:%llu: more data rows than the %zu vectors of %s",
-                    o->input_csv, (unsigned long long)rec.line, ap_vecs_count(b->vin), o->vectors);
-            if ((st = take_vector(b, err))) return st;
-            continue;
-        }
-        if (!(b->texts[b->pending] = malloc(rec.lens[b->text_i] + 1)))
-            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        memcpy(b->texts[b->pending], rec.fields[b->text_i], rec.lens[b->text_i] + 1);
-        b->lens[b->pending++] = rec.lens[b->text_i];
-        b->n++;
+        if ((st = add_row(b, &rec, mw, err))) return st;
         if (b->pending == EMBED_BATCH) {
             if ((st = flush_batch(b, err))) return st;
             if (o->progress)
@@ -350,19 +377,7 @@ static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint
     if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
         return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
                           o->input_csv, b->n, o->vectors, ap_vecs_count(b->vin));
-    /* Duplicate ids: report both lines. */
-    id_line *sorted = malloc(b->n * sizeof *sorted);
-    if (!sorted) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    memcpy(sorted, b->ids, b->n * sizeof *sorted);
-    qsort(sorted, b->n, sizeof *sorted, cmp_id_line);
-    for (size_t i = 1; i < b->n && !st; i++)
-        if (sorted[i].id == sorted[i - 1].id)
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate id %llu (first on line %llu)",
-                            o->input_csv, (unsigned long long)sorted[i].line,
-                            (unsigned long long)sorted[i].id,
-                            (unsigned long long)sorted[i - 1].line);
-    free(sorted);
-    return st;
+    return check_unique_ids(b, err);
 }
 
 /* The k-means progress context is not const: the spec travels in a box. */
@@ -723,12 +738,9 @@ fail:
     return NULL;
 }
 
-ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
+/* The options that need no file: what to read, the seed, the list count, the device. */
+static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
 {
-    double t0 = now_s();
-    ap_build_report dummy;
-    if (!rep) rep = &dummy;
-    memset(rep, 0, sizeof *rep);
     if (!o->output_dir || (!o->vectors && (!o->input_csv || !o->text_col)))
         return ap_err_set(err, AP_ERR_ARG,
                           "build needs an output and either vectors or an input CSV and a text "
@@ -754,50 +766,55 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (o->lists > caps->max_lists)
         return ap_err_set(err, AP_ERR_LIMIT, "lists %u exceeds ANNPACK_MAX_LISTS (%u)", o->lists,
                           caps->max_lists);
-    bool replace = false;
-    ap_status st = ap_check_build_output(o->output_dir, o->force, &replace, err);
-    if (st) return st;
+    return AP_OK;
+}
 
-    build_state b = {.o = o};
-    ap_blas_threads_from_env();
-    char *tmp = NULL;
-    ap_csv *csv = NULL;
-    ap_meta_writer *mw = NULL;
+/* The embedder: the given vectors' ("vectors" of their dim), a recorded one
+ * (embedder_json), or a named one (default "hash"). */
+static ap_status open_embedder(build_state *b, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    ap_status st;
     if (o->vectors) {
-        if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b.vin, err))) goto out;
-        st = ap_embedder_create("vectors", ap_vecs_dim(b.vin), 0, &b.emb, err);
+        if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b->vin, err))) return st;
+        st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
     } else if (o->embedder_json) {
-        st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b.emb,
+        st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b->emb,
                                    err);
     } else {
-        st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b.emb, err);
+        st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b->emb, err);
     }
-    if (st) goto out;
-    b.dim = b.emb->dim;
-    if (o->input_csv) {
-        if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
-        if ((st = read_header(&b, csv, err))) goto out;
-    }
-    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
-    if ((st = ap_meta_writer_open(tmp, o->meta_codec, 0, &mw, err))) goto out;
-    st = csv ? read_rows(&b, csv, mw, &rep->rows_skipped, err)
-             : vector_rows(&b, mw, &rep->rows_skipped, err);
-    if (st) goto out;
-    if ((st = ap_meta_writer_finish(mw, err))) goto out;
-    rep->seconds_embed = b.t_embed;
+    if (!st) b->dim = b->emb->dim;
+    return st;
+}
 
+/* Every row: its vector into b, its metadata into the files of tmp. */
+static ap_status read_input(build_state *b, ap_csv *csv, const char *tmp, uint64_t *skipped,
+                            ap_err *err)
+{
+    ap_meta_writer *mw = NULL;
+    ap_status st = ap_meta_writer_open(tmp, b->o->meta_codec, 0, &mw, err);
+    if (!st) st = csv ? read_rows(b, csv, mw, skipped, err) : vector_rows(b, mw, skipped, err);
+    if (!st) st = ap_meta_writer_finish(mw, err);
+    ap_meta_writer_free(mw);
+    return st;
+}
+
+/* k-means, the lists, the sidecar and the manifest in tmp (ap_pack_finish), with the input's
+ * part of the build block; *tw: when the writing began (after the inputs were hashed). */
+static ap_status finish_pack(const build_state *b, const char *tmp, ap_build_report *rep,
+                             double *tw, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
     /* ids in row order for the writer */
-    uint64_t *ids = malloc((b.n ? b.n : 1) * sizeof *ids);
-    if (!ids) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < b.n; i++)
-        ids[i] = b.ids[i].id;
-    cJSON *input = build_block(&b, rep->rows_skipped);
-    ap_pack_spec sp = {.emb = b.emb,
-                       .n = b.n,
-                       .vecs = b.vecs,
+    uint64_t *ids = malloc((b->n ? b->n : 1) * sizeof *ids);
+    cJSON *input = build_block(b, rep->rows_skipped);
+    ap_status st = !ids || !input ? ap_err_set(err, AP_ERR_NOMEM, "out of memory") : AP_OK;
+    for (size_t i = 0; !st && i < b->n; i++)
+        ids[i] = b->ids[i].id;
+    ap_pack_spec sp = {.emb = b->emb,
+                       .n = b->n,
+                       .vecs = b->vecs,
                        .ids = ids,
                        .lists = o->lists,
                        .seed = o->seed,
@@ -807,12 +824,51 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
                        .sq8 = o->sq8,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
-    double tw = now_s();
-    st =
-        input ? ap_pack_finish(tmp, &sp, rep, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    *tw = now_s();
+    if (!st) st = ap_pack_finish(tmp, &sp, rep, err);
     cJSON_Delete(input);
     free(ids);
-    if (st) goto out;
+    return st;
+}
+
+static void build_state_clear(build_state *b)
+{
+    for (size_t i = 0; i < b->pending; i++)
+        free(b->texts[i]);
+    for (size_t i = 0; i < b->ncols; i++)
+        free(b->cols[i]);
+    free(b->cols);
+    free(b->vecs);
+    free(b->ids);
+    ap_embedder_free(b->emb);
+    ap_vecs_close(b->vin);
+}
+
+ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
+{
+    double t0 = now_s();
+    ap_build_report dummy;
+    if (!rep) rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    bool replace = false;
+    ap_status st = check_build_opts(o, err);
+    if (!st) st = ap_check_build_output(o->output_dir, o->force, &replace, err);
+    if (st) return st;
+
+    build_state b = {.o = o};
+    ap_blas_threads_from_env();
+    char *tmp = NULL;
+    ap_csv *csv = NULL;
+    if ((st = open_embedder(&b, err))) goto out;
+    if (o->input_csv) {
+        if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
+        if ((st = read_header(&b, csv, err))) goto out;
+    }
+    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
+    if ((st = read_input(&b, csv, tmp, &rep->rows_skipped, err))) goto out;
+    rep->seconds_embed = b.t_embed;
+    double tw;
+    if ((st = finish_pack(&b, tmp, rep, &tw, err))) goto out;
     rep->lists_requested = o->lists ? o->lists : ap_auto_lists(b.n);
     if (o->lists && rep->lists_effective < o->lists)
         ap_log(AP_LOG_INFO, "build", "--lists %u clamped to %u: only %zu vectors", o->lists,
@@ -827,18 +883,9 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     rep->dim = b.dim;
 out:
     rep->seconds_total = now_s() - t0;
-    ap_meta_writer_free(mw);
     ap_csv_close(csv);
     if (tmp) ap_rmtree(tmp);
     free(tmp);
-    for (size_t i = 0; i < b.pending; i++)
-        free(b.texts[i]);
-    for (size_t i = 0; i < b.ncols; i++)
-        free(b.cols[i]);
-    free(b.cols);
-    free(b.vecs);
-    free(b.ids);
-    ap_embedder_free(b.emb);
-    ap_vecs_close(b.vin);
+    build_state_clear(&b);
     return st;
 }

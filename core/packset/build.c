@@ -126,20 +126,22 @@ static ap_status differs(const char *out, ap_err *err)
     return st;
 }
 
-ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
+/* The options, and the output directory: missing, empty, an earlier delta (compared with
+ * the result at the end), or anything with force. */
+static ap_status check_delta_output(const ap_delta_opts *o, bool *exists, bool *empty, ap_err *err)
 {
     if (!o->base_dir || !o->out_dir)
         return ap_err_set(err, AP_ERR_ARG, "build-delta needs a base and --out");
     if (!o->add_csv && !o->n_delete)
         return ap_err_set(err, AP_ERR_ARG, "build-delta needs --add and/or --delete-ids");
     struct stat sb;
-    bool exists = lstat(o->out_dir, &sb) == 0;
-    if (exists && !S_ISDIR(sb.st_mode))
+    *exists = lstat(o->out_dir, &sb) == 0;
+    if (*exists && !S_ISDIR(sb.st_mode))
         return ap_err_set(err, AP_ERR_EXISTS,
                           "%s exists and is not a directory; a delta is written to a new directory",
                           o->out_dir);
-    bool empty = exists && ap_dir_entries(o->out_dir) == 0;
-    if (exists && !empty && !o->force) {
+    *empty = *exists && ap_dir_entries(o->out_dir) == 0;
+    if (*exists && !*empty && !o->force) {
         /* Only a delta can equal the one built: refuse anything else before building. */
         char *dmp = ap_path_join(o->out_dir, AP_DELTA_MANIFEST);
         bool delta = dmp && lstat(dmp, &sb) == 0;
@@ -149,27 +151,30 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
                               "%s exists and is not a delta; refusing to replace it (use --force)",
                               o->out_dir);
     }
-    ap_pack *base = NULL;
-    char *tmp = NULL, *emb = NULL, *bann = NULL, *bman = NULL, *dm = NULL, *text = NULL;
-    uint64_t *del = NULL;
-    ap_meta *meta = NULL;
-    cJSON *j = NULL;
-    ap_status st = ap_pack_open(o->base_dir, &base, err);
-    if (st) return st;
-    emb = ap_embedder_describe(ap_pack_embedder(base));
-    bann = ap_path_join(o->base_dir, AP_ANNPACK);
-    bman = ap_path_join(o->base_dir, AP_MANIFEST);
-    del = malloc((o->n_delete ? o->n_delete : 1) * sizeof *del);
-    if (!emb || !bann || !bman || !del) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (o->n_delete) memcpy(del, o->delete_ids, o->n_delete * sizeof *del);
-    qsort(del, o->n_delete, sizeof *del, cmp_u64);
+    return AP_OK;
+}
+
+/* The ids to delete, sorted, each once (malloc'd). */
+static ap_status sorted_unique(const uint64_t *ids, size_t n, uint64_t **out, size_t *nout,
+                               ap_err *err)
+{
+    uint64_t *del = malloc((n ? n : 1) * sizeof *del);
+    if (!del) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (n) memcpy(del, ids, n * sizeof *del);
+    qsort(del, n, sizeof *del, cmp_u64);
     size_t nd = 0;
-    for (size_t i = 0; i < o->n_delete; i++)
+    for (size_t i = 0; i < n; i++)
         if (nd == 0 || del[nd - 1] != del[i]) del[nd++] = del[i];
-    if ((st = ap_mkdtemp_beside(o->out_dir, &tmp, err))) goto out;
+    *out = del;
+    *nout = nd;
+    return AP_OK;
+}
+
+/* The delta's pack in the empty directory tmp, embedded with the base's embedder (emb, its
+ * description): the --add rows, or no vectors and no rows for a delete-only delta. */
+static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const char *tmp,
+                                  ap_err *err)
+{
     if (o->add_csv) {
         ap_build_opts bo = {.input_csv = o->add_csv,
                             .text_col = o->text_col,
@@ -183,85 +188,117 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
-        if ((st = ap_pack_build(&bo, NULL, err))) goto out;
-    } else {
-        ap_embedder *e = NULL;
-        ap_meta_writer *w = NULL;
-        st = ap_embedder_from_json(emb, strlen(emb), "embedder", &e, err);
-        if (!st) st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
-        if (!st) st = ap_meta_writer_finish(w, err);
-        ap_meta_writer_free(w);
-        cJSON *bb = cJSON_CreateObject();
-        cJSON_AddStringToObject(bb, "input", "none (delete-only delta)");
-        ap_pack_spec sp = {
-            .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
-        if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
-        cJSON_Delete(bb);
-        ap_embedder_free(e);
-        if (st) goto out;
+        return ap_pack_build(&bo, NULL, err);
     }
-    /* An id both added and deleted in one delta is ambiguous: refuse it. */
-    if ((st = ap_meta_open(tmp, &meta, err))) goto out;
-    for (size_t i = 0; i < nd; i++) {
-        char *row = NULL;
-        size_t rl;
-        if (ap_meta_get(meta, del[i], &row, &rl, NULL) == AP_OK) {
-            free(row);
-            st = ap_err_set(err, AP_ERR_ARG,
-                            "id %llu is both added (in %s) and deleted in one delta",
-                            (unsigned long long)del[i], o->add_csv);
-            goto out;
-        }
-    }
-    uint64_t adds = ap_meta_count(meta);
-    if ((st = ap_tombstones_write(tmp, del, nd, err))) goto out;
-    char bhex[AP_SHA256_HEX], mhex[AP_SHA256_HEX];
-    uint64_t sz;
-    if ((st = ap_sha256_file(bann, bhex, &sz, err)) || (st = ap_sha256_file(bman, mhex, &sz, err)))
-        goto out;
-    j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "schema_version", 1);
-    cJSON_AddStringToObject(j, "kind", "annpack-delta");
-    cJSON_AddStringToObject(j, "base_sha256_annpack", bhex);
-    cJSON_AddStringToObject(j, "base_sha256_manifest", mhex);
-    cJSON *e = NULL;
-    if ((st = ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err))) goto out;
-    cJSON_AddItemToObject(j, "embedder", e);
-    ap_json_add_u64(j, "adds", adds);
-    ap_json_add_u64(j, "tombstones", nd);
-    cJSON *files = cJSON_AddObjectToObject(j, "files");
-    if ((st = ap_manifest_add_file(files, tmp, AP_MANIFEST, err)) ||
-        (st = ap_manifest_add_file(files, tmp, AP_TOMBSTONES, err)))
-        goto out;
-    size_t len;
-    text = ap_json_render(j, &len);
-    dm = ap_path_join(tmp, AP_DELTA_MANIFEST);
-    if (!text || !dm) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ap_write_file(dm, text, len, err))) goto out;
-    if (exists && !empty && ap_tree_equal(tmp, o->out_dir)) {
-        /* Exactly what this command builds (an interrupted run left it): keep it. */
-        ap_rmtree(tmp);
-    } else if (exists && !empty && !o->force) {
-        st = differs(o->out_dir, err);
-        goto out;
-    } else if ((st = ap_publish_dir(tmp, o->out_dir, exists, err))) {
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-out:
+    ap_embedder *e = NULL;
+    ap_meta_writer *w = NULL;
+    ap_status st = ap_embedder_from_json(emb, strlen(emb), "embedder", &e, err);
+    if (!st) st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
+    if (!st) st = ap_meta_writer_finish(w, err);
+    ap_meta_writer_free(w);
+    cJSON *bb = cJSON_CreateObject();
+    cJSON_AddStringToObject(bb, "input", "none (delete-only delta)");
+    ap_pack_spec sp = {
+        .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
+    if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
+    cJSON_Delete(bb);
+    ap_embedder_free(e);
+    return st;
+}
+
+/* An id both added and deleted in one delta is ambiguous: refuse it. *adds: the rows. */
+static ap_status check_no_readd(const ap_delta_opts *o, const char *tmp, const uint64_t *del,
+                                size_t nd, uint64_t *adds, ap_err *err)
+{
+    ap_meta *meta = NULL;
+    ap_status st = ap_meta_open(tmp, &meta, err);
+    if (st) return st;
+    uint64_t id;
+    if (ap_delta_readds(meta, del, nd, &id))
+        st = ap_err_set(err, AP_ERR_ARG, "id %llu is both added (in %s) and deleted in one delta",
+                        (unsigned long long)id, o->add_csv);
+    *adds = ap_meta_count(meta);
     ap_meta_close(meta);
+    return st;
+}
+
+/* tmp/delta.manifest.json: what the delta was built against (the base's pack.annpack and
+ * manifest hashes), its embedder, counts, and the hashes of its manifest and tombstones. */
+static ap_status write_delta_manifest(const char *base_dir, const char *tmp, const char *emb,
+                                      uint64_t adds, size_t ntomb, ap_err *err)
+{
+    char bhex[AP_SHA256_HEX], mhex[AP_SHA256_HEX], *text = NULL;
+    char *bann = ap_path_join(base_dir, AP_ANNPACK), *bman = ap_path_join(base_dir, AP_MANIFEST);
+    char *dm = ap_path_join(tmp, AP_DELTA_MANIFEST);
+    cJSON *j = cJSON_CreateObject(), *e = NULL;
+    uint64_t sz;
+    ap_status st =
+        !bann || !bman || !dm || !j ? ap_err_set(err, AP_ERR_NOMEM, "out of memory") : AP_OK;
+    if (!st && !(st = ap_sha256_file(bann, bhex, &sz, err)) &&
+        !(st = ap_sha256_file(bman, mhex, &sz, err)) &&
+        !(st = ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err))) {
+        cJSON_AddNumberToObject(j, "schema_version", 1);
+        cJSON_AddStringToObject(j, "kind", "annpack-delta");
+        cJSON_AddStringToObject(j, "base_sha256_annpack", bhex);
+        cJSON_AddStringToObject(j, "base_sha256_manifest", mhex);
+        cJSON_AddItemToObject(j, "embedder", e);
+        ap_json_add_u64(j, "adds", adds);
+        ap_json_add_u64(j, "tombstones", ntomb);
+        cJSON *files = cJSON_AddObjectToObject(j, "files");
+        if (!(st = ap_manifest_add_file(files, tmp, AP_MANIFEST, err)))
+            st = ap_manifest_add_file(files, tmp, AP_TOMBSTONES, err);
+    }
+    size_t len;
+    if (!st && !(text = ap_json_render(j, &len)))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = ap_write_file(dm, text, len, err);
     cJSON_Delete(j);
-    if (tmp) ap_rmtree(tmp);
-    free(tmp);
-    free(emb);
+    free(text);
     free(bann);
     free(bman);
     free(dm);
-    free(text);
+    return st;
+}
+
+/* Puts the delta built in tmp at o->out_dir (see check_delta_output). */
+static ap_status publish_delta(const ap_delta_opts *o, const char *tmp, bool exists, bool empty,
+                               ap_err *err)
+{
+    if (exists && !empty && ap_tree_equal(tmp, o->out_dir)) {
+        /* Exactly what this command builds (an interrupted run left it): keep it. */
+        ap_rmtree(tmp);
+        return AP_OK;
+    }
+    if (exists && !empty && !o->force) return differs(o->out_dir, err);
+    return ap_publish_dir(tmp, o->out_dir, exists, err);
+}
+
+ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
+{
+    bool exists = false, empty = false;
+    ap_status st = check_delta_output(o, &exists, &empty, err);
+    if (st) return st;
+    ap_pack *base = NULL;
+    char *tmp = NULL, *emb = NULL;
+    uint64_t *del = NULL, adds = 0;
+    size_t nd = 0;
+    if ((st = ap_pack_open(o->base_dir, &base, err))) return st;
+    if (!(emb = ap_embedder_describe(ap_pack_embedder(base))))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = sorted_unique(o->delete_ids, o->n_delete, &del, &nd, err);
+    if (!st) st = ap_mkdtemp_beside(o->out_dir, &tmp, err);
+    if (!st) st = write_delta_pack(o, emb, tmp, err);
+    if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
+    if (!st) st = ap_tombstones_write(tmp, del, nd, err);
+    if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, err);
+    if (!st) st = publish_delta(o, tmp, exists, empty, err);
+    if (!st) {
+        free(tmp);
+        tmp = NULL;
+    }
+    if (tmp) ap_rmtree(tmp);
+    free(tmp);
+    free(emb);
     free(del);
     ap_pack_close(base);
     return st;
