@@ -46,108 +46,116 @@ ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *er
     return st;
 }
 
+/* schema_version, dim, n_lists, n_vectors (dim and n_lists within the caps). */
+static ap_status parse_counts(const cJSON *r, const char *name, ap_pack_manifest *m, ap_err *err)
+{
+    const ap_caps *caps = ap_caps_get();
+    uint64_t v;
+    ap_status st;
+    if ((st = ap_json_u64(r, "schema_version", 1000, name, &v, err))) return st;
+    if (v != AP_PACK_SCHEMA)
+        return ap_err_set(err, AP_ERR_UNSUPPORTED,
+                          "%s: schema_version %llu is not a pack manifest (need 2%s)", name,
+                          (unsigned long long)v, v == 3 ? "; this is a packset" : "");
+    if ((st = ap_json_u64(r, "dim", UINT32_MAX, name, &v, err))) return st;
+    if (v > caps->max_dim)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: dim %llu exceeds ANNPACK_MAX_DIM (%u)", name,
+                          (unsigned long long)v, caps->max_dim);
+    m->dim = (uint32_t)v;
+    if ((st = ap_json_u64(r, "n_lists", UINT32_MAX, name, &v, err))) return st;
+    if (v > caps->max_lists)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %llu exceeds ANNPACK_MAX_LISTS (%u)",
+                          name, (unsigned long long)v, caps->max_lists);
+    m->n_lists = (uint32_t)v;
+    if ((st = ap_json_u64(r, "n_vectors", UINT32_MAX, name, &v, err))) return st;
+    m->n_vectors = (uint32_t)v;
+    return AP_OK;
+}
+
+/* The one shard: its annpack and meta file names, safe paths. */
+static ap_status parse_shard(const cJSON *r, const char *name, ap_pack_manifest *m, ap_err *err)
+{
+    const cJSON *shards;
+    ap_status st = ap_json_member(r, "shards", cJSON_Array, name, &shards, err);
+    if (st) return st;
+    if (cJSON_GetArraySize(shards) != 1)
+        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: %d shards (this version reads exactly 1)",
+                          name, cJSON_GetArraySize(shards));
+    const cJSON *sh = shards->child;
+    if (!cJSON_IsObject(sh))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: shards[0] is not an object", name);
+    if ((st = ap_json_str(sh, "annpack", name, &m->annpack, err)) ||
+        (st = ap_json_str(sh, "meta", name, &m->meta, err)) ||
+        (st = ap_path_check(m->annpack, name, "shards[0].annpack", err)))
+        return st;
+    return ap_path_check(m->meta, name, "shards[0].meta", err);
+}
+
+/* One entry of "files": a safe path, size and a 64-digit lowercase hex sha256; never the
+ * manifest or its signature. */
+static ap_status parse_file(const cJSON *it, const char *name, ap_manifest_file *f, ap_err *err)
+{
+    char field[1100];
+    snprintf(field, sizeof field, "files[\"%.1000s\"]", it->string);
+    f->path = it->string;
+    ap_status st = ap_path_check(f->path, name, "files key", err);
+    if (st) return st;
+    if (!cJSON_IsObject(it))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %s is not an object", name, field);
+    if ((st = ap_json_u64(it, "size", AP_JSON_MAX_SAFE_INT, name, &f->size, err)) ||
+        (st = ap_json_str(it, "sha256", name, &f->sha256, err)))
+        return st;
+    if (!is_hex64(f->sha256))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %s.sha256 is not 64 lowercase hex digits", name,
+                          field);
+    if (strcmp(f->path, AP_MANIFEST) == 0 || strcmp(f->path, AP_SIGNATURE) == 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: the manifest may not list %s", name, f->path);
+    return AP_OK;
+}
+
+/* "files": at most 64 entries, listing the shard's annpack and meta. */
+static ap_status parse_files(const cJSON *r, const char *name, ap_pack_manifest *m, ap_err *err)
+{
+    const cJSON *files, *it;
+    ap_status st = ap_json_member(r, "files", cJSON_Object, name, &files, err);
+    if (st) return st;
+    m->nfiles = (size_t)cJSON_GetArraySize(files);
+    if (m->nfiles > 64)
+        return ap_err_set(err, AP_ERR_LIMIT, "%s: %zu files listed (at most 64)", name, m->nfiles);
+    m->files = calloc(m->nfiles ? m->nfiles : 1, sizeof *m->files);
+    if (!m->files) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    cJSON_ArrayForEach(it, files)
+    {
+        if ((st = parse_file(it, name, &m->files[i++], err))) return st;
+    }
+    if (!ap_pack_manifest_file(m, m->annpack) || !ap_pack_manifest_file(m, m->meta))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: files does not list %s", name,
+                          ap_pack_manifest_file(m, m->annpack) ? m->meta : m->annpack);
+    if (ap_pack_manifest_file(m, AP_META_IDX)) m->idx = AP_META_IDX;
+    return AP_OK;
+}
+
 ap_status ap_pack_manifest_parse(char *raw, size_t raw_len, const char *name, ap_pack_manifest *m,
                                  ap_err *err)
 {
     memset(m, 0, sizeof *m);
     m->raw = raw;
     m->raw_len = raw_len;
-    const ap_caps *caps = ap_caps_get();
     ap_status st = ap_json_parse_strict(raw, raw_len, name, &m->root, err);
-    if (st) goto out;
-    const cJSON *r = m->root, *shards, *files, *it;
-    uint64_t v;
-    if (!cJSON_IsObject(r)) {
+    const cJSON *r = m->root, *it;
+    if (!st && !cJSON_IsObject(r))
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: not a JSON object", name);
-        goto out;
+    if (!st) st = parse_counts(r, name, m, err);
+    if (!st) st = parse_shard(r, name, m, err);
+    if (!st) st = parse_files(r, name, m, err);
+    if (!st) st = ap_json_member(r, "embedder", cJSON_Object, name, &m->embedder, err);
+    if (!st) {
+        it = cJSON_GetObjectItemCaseSensitive(r, "build");
+        if (it && !cJSON_IsObject(it))
+            st = ap_err_set(err, AP_ERR_FORMAT, "%s: field \"build\" is not an object", name);
+        m->build = it;
     }
-    if ((st = ap_json_u64(r, "schema_version", 1000, name, &v, err))) goto out;
-    if (v != AP_PACK_SCHEMA) {
-        st = ap_err_set(err, AP_ERR_UNSUPPORTED,
-                        "%s: schema_version %llu is not a pack manifest (need 2%s)", name,
-                        (unsigned long long)v, v == 3 ? "; this is a packset" : "");
-        goto out;
-    }
-    if ((st = ap_json_u64(r, "dim", UINT32_MAX, name, &v, err))) goto out;
-    if (v > caps->max_dim) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: dim %llu exceeds ANNPACK_MAX_DIM (%u)", name,
-                        (unsigned long long)v, caps->max_dim);
-        goto out;
-    }
-    m->dim = (uint32_t)v;
-    if ((st = ap_json_u64(r, "n_lists", UINT32_MAX, name, &v, err))) goto out;
-    if (v > caps->max_lists) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %llu exceeds ANNPACK_MAX_LISTS (%u)", name,
-                        (unsigned long long)v, caps->max_lists);
-        goto out;
-    }
-    m->n_lists = (uint32_t)v;
-    if ((st = ap_json_u64(r, "n_vectors", UINT32_MAX, name, &v, err))) goto out;
-    m->n_vectors = (uint32_t)v;
-    if ((st = ap_json_member(r, "shards", cJSON_Array, name, &shards, err))) goto out;
-    if (cJSON_GetArraySize(shards) != 1) {
-        st = ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: %d shards (this version reads exactly 1)",
-                        name, cJSON_GetArraySize(shards));
-        goto out;
-    }
-    const cJSON *sh = shards->child;
-    if (!cJSON_IsObject(sh)) {
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: shards[0] is not an object", name);
-        goto out;
-    }
-    if ((st = ap_json_str(sh, "annpack", name, &m->annpack, err))) goto out;
-    if ((st = ap_json_str(sh, "meta", name, &m->meta, err))) goto out;
-    if ((st = ap_path_check(m->annpack, name, "shards[0].annpack", err))) goto out;
-    if ((st = ap_path_check(m->meta, name, "shards[0].meta", err))) goto out;
-    if ((st = ap_json_member(r, "files", cJSON_Object, name, &files, err))) goto out;
-    m->nfiles = (size_t)cJSON_GetArraySize(files);
-    if (m->nfiles > 64) {
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: %zu files listed (at most 64)", name, m->nfiles);
-        goto out;
-    }
-    m->files = calloc(m->nfiles ? m->nfiles : 1, sizeof *m->files);
-    if (!m->files) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    size_t i = 0;
-    cJSON_ArrayForEach(it, files)
-    {
-        ap_manifest_file *f = &m->files[i++];
-        char field[1100];
-        snprintf(field, sizeof field, "files[\"%.1000s\"]", it->string);
-        f->path = it->string;
-        if ((st = ap_path_check(f->path, name, "files key", err))) goto out;
-        if (!cJSON_IsObject(it)) {
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s: %s is not an object", name, field);
-            goto out;
-        }
-        if ((st = ap_json_u64(it, "size", AP_JSON_MAX_SAFE_INT, name, &f->size, err))) goto out;
-        if ((st = ap_json_str(it, "sha256", name, &f->sha256, err))) goto out;
-        if (!is_hex64(f->sha256)) {
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s: %s.sha256 is not 64 lowercase hex digits",
-                            name, field);
-            goto out;
-        }
-        if (strcmp(f->path, AP_MANIFEST) == 0 || strcmp(f->path, AP_SIGNATURE) == 0) {
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s: the manifest may not list %s", name, f->path);
-            goto out;
-        }
-    }
-    if (!ap_pack_manifest_file(m, m->annpack) || !ap_pack_manifest_file(m, m->meta)) {
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: files does not list %s", name,
-                        ap_pack_manifest_file(m, m->annpack) ? m->meta : m->annpack);
-        goto out;
-    }
-    if (ap_pack_manifest_file(m, AP_META_IDX)) m->idx = AP_META_IDX;
-    if ((st = ap_json_member(r, "embedder", cJSON_Object, name, &m->embedder, err))) goto out;
-    it = cJSON_GetObjectItemCaseSensitive(r, "build");
-    if (it && !cJSON_IsObject(it)) {
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: field \"build\" is not an object", name);
-        goto out;
-    }
-    m->build = it;
-out:
     if (st) ap_pack_manifest_free(m);
     return st;
 }
