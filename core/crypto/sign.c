@@ -290,16 +290,24 @@ static int decode_body(const char *body, size_t len, uint8_t *out, size_t cap, s
     return end == body + len ? 0 : -1;
 }
 
-ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
-                              ap_err *err)
+/* What every PEM parse starts with: libsodium ready, and a file no larger than a key file. */
+static ap_status pem_begin(size_t len, const char *name, ap_err *err)
 {
-    *out = NULL;
     ap_status st = ap_crypto_init(err);
     if (st) return st;
     if (len > AP_MAX_PEM_BYTES)
         return ap_err_set(err, AP_ERR_LIMIT,
                           "%s: %zu bytes is too large for a key file (at most %u)", name, len,
                           AP_MAX_PEM_BYTES);
+    return AP_OK;
+}
+
+ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
+                              ap_err *err)
+{
+    *out = NULL;
+    ap_status st = pem_begin(len, name, err);
+    if (st) return st;
     size_t pos = 0, label_len, body_len;
     const char *label, *body;
     int r = next_block(pem, len, &pos, &label, &label_len, &body, &body_len);
@@ -464,12 +472,8 @@ ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap
                                size_t *nkeys, ap_err *err)
 {
     *nkeys = 0;
-    ap_status st = ap_crypto_init(err);
+    ap_status st = pem_begin(len, name, err);
     if (st) return st;
-    if (len > AP_MAX_PEM_BYTES)
-        return ap_err_set(err, AP_ERR_LIMIT,
-                          "%s: %zu bytes is too large for a key file (at most %u)", name, len,
-                          AP_MAX_PEM_BYTES);
     size_t pos = 0, private_len = 0;
     const char *private_block = NULL;
     for (;;) {

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "path.h"
+#include "source.h"
 
 const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const char *path)
 {
@@ -22,25 +23,49 @@ const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const c
     return NULL;
 }
 
-static int is_hex64(const char *s)
+bool ap_is_sha256_hex(const char *s)
 {
-    if (strlen(s) != 64) return 0;
+    if (strlen(s) != 64) return false;
     for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return 0;
-    return 1;
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return false;
+    return true;
+}
+
+static ap_status cap_message(ap_status st, const char *name, ap_err *err)
+{
+    if (st != AP_ERR_LIMIT) return st;
+    return ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
+                      (unsigned)AP_MAX_MANIFEST_BYTES);
+}
+
+ap_status ap_manifest_read(const char *dir, char **path, char **raw, size_t *len, ap_err *err)
+{
+    *raw = NULL;
+    *len = 0;
+    if (!(*path = ap_path_join(dir, AP_MANIFEST)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    return cap_message(ap_read_file(*path, AP_MAX_MANIFEST_BYTES, raw, len, err), *path, err);
+}
+
+ap_status ap_manifest_read_at(int dirfd, const char *dir, const char *name, char **raw, size_t *len,
+                              ap_err *err)
+{
+    *raw = NULL;
+    *len = 0;
+    ap_src s;
+    ap_status st = ap_src_open(dirfd, AP_MANIFEST, dir, &s, err);
+    if (st) return st;
+    st = cap_message(ap_src_read(&s, AP_MAX_MANIFEST_BYTES, raw, len, err), name, err);
+    ap_src_close(&s);
+    return st;
 }
 
 ap_status ap_pack_manifest_load(const char *dir, ap_pack_manifest *m, ap_err *err)
 {
     memset(m, 0, sizeof *m);
-    char *path = ap_path_join(dir, AP_MANIFEST);
-    if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    char *raw = NULL;
+    char *path = NULL, *raw = NULL;
     size_t len = 0;
-    ap_status st = ap_read_file(path, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
-    if (st == AP_ERR_LIMIT)
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", path,
-                        (unsigned)AP_MAX_MANIFEST_BYTES);
+    ap_status st = ap_manifest_read(dir, &path, &raw, &len, err);
     if (!st) st = ap_pack_manifest_parse(raw, len, path, m, err);
     free(path);
     return st;
@@ -105,7 +130,7 @@ static ap_status parse_file(const cJSON *it, const char *name, ap_manifest_file 
     if ((st = ap_json_u64(it, "size", AP_JSON_MAX_SAFE_INT, name, &f->size, err)) ||
         (st = ap_json_str(it, "sha256", name, &f->sha256, err)))
         return st;
-    if (!is_hex64(f->sha256))
+    if (!ap_is_sha256_hex(f->sha256))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: %s.sha256 is not 64 lowercase hex digits", name,
                           field);
     if (strcmp(f->path, AP_MANIFEST) == 0 || strcmp(f->path, AP_SIGNATURE) == 0)

@@ -2,6 +2,7 @@
 #ifndef ANNPACK_CORE_MANIFEST_H
 #define ANNPACK_CORE_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,19 @@ typedef struct ap_root_manifest {
     char *raw;
     size_t raw_len;
 } ap_root_manifest;
+
+/* Reads DIR/pack.manifest.json (at most AP_MAX_MANIFEST_BYTES: AP_ERR_LIMIT naming the
+ * cap) into *raw (malloc'd, NUL-terminated, *len bytes); *path receives the file's path
+ * (malloc'd, even on failure; NULL when out of memory). */
+ap_status ap_manifest_read(const char *dir, char **path, char **raw, size_t *len, ap_err *err);
+
+/* The same beneath dirfd (the manifest opened as every pack file is, ap_src_open; dir for
+ * messages, name for the cap's message). */
+ap_status ap_manifest_read_at(int dirfd, const char *dir, const char *name, char **raw, size_t *len,
+                              ap_err *err);
+
+/* Whether s is 64 lowercase hex digits (a SHA-256 as manifests write it). */
+bool ap_is_sha256_hex(const char *s);
 
 ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
 /* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */

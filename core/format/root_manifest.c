@@ -26,12 +26,7 @@ static ap_status hash_field(const cJSON *o, const char *key, const char *name, c
 {
     ap_status st = ap_json_str(o, key, name, out, err);
     if (st) return st;
-    const char *s = *out;
-    size_t n = strlen(s);
-    int ok = n == 64;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-    if (!ok)
+    if (!ap_is_sha256_hex(*out))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: field \"%s\" is not 64 lowercase hex digits",
                           name, key);
     return AP_OK;
@@ -40,14 +35,9 @@ static ap_status hash_field(const cJSON *o, const char *key, const char *name, c
 ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err)
 {
     memset(m, 0, sizeof *m);
-    char *path = ap_path_join(dir, AP_MANIFEST);
-    if (!path) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    char *raw = NULL;
+    char *path = NULL, *raw = NULL;
     size_t len = 0;
-    ap_status st = ap_read_file(path, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
-    if (st == AP_ERR_LIMIT)
-        st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", path,
-                        (unsigned)AP_MAX_MANIFEST_BYTES);
+    ap_status st = ap_manifest_read(dir, &path, &raw, &len, err);
     if (!st) st = ap_root_manifest_parse(raw, len, path, m, err);
     free(path);
     return st;

@@ -12,6 +12,7 @@
 #include "annpack/mount.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
+#include "digest.h"
 #include "endian.h"
 #include "json.h"
 #include "merge.h"
@@ -362,31 +363,23 @@ ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t
 
 typedef ap_status (*reader_fn)(const ap_vpack *, uint64_t, void *, size_t, ap_err *);
 
+/* A reader of the vpack, as ap_sha256_stream reads. */
+typedef struct vreader {
+    const ap_vpack *vp;
+    reader_fn rd;
+} vreader;
+
+static ap_status vread(const void *ctx, uint64_t off, void *buf, size_t len, ap_err *err)
+{
+    const vreader *r = ctx;
+    return r->rd(r->vp, off, buf, len, err);
+}
+
 static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size,
                               char hex[AP_SHA256_HEX], ap_err *err)
 {
-    size_t cap = 1 << 20;
-    uint8_t *buf = malloc(cap);
-    ap_sha256 *h = ap_sha256_new();
-    if (!buf || !h) {
-        free(buf);
-        ap_sha256_free(h);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    ap_status st = AP_OK;
-    for (uint64_t off = 0; off < size && !st;) {
-        size_t n = size - off < cap ? (size_t)(size - off) : cap;
-        st = rd(vp, off, buf, n, err);
-        if (!st) ap_sha256_update(h, buf, n);
-        off += n;
-    }
-    free(buf);
-    if (st) {
-        ap_sha256_free(h);
-        return st;
-    }
-    ap_sha256_final(h, hex);
-    return AP_OK;
+    vreader r = {vp, rd};
+    return ap_sha256_stream(vread, &r, size, hex, err);
 }
 
 /* The "packset" block: where the merged pack comes from, then the caller's fields. */

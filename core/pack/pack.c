@@ -91,15 +91,7 @@ static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *
     }
     ap_status st = AP_OK;
     if (!raw) {
-        ap_src s;
-        st = ap_src_open(dirfd, AP_MANIFEST, p->dir, &s, err);
-        if (!st) {
-            st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &raw_len, err);
-            if (st == AP_ERR_LIMIT)
-                st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
-                                (unsigned)AP_MAX_MANIFEST_BYTES);
-            ap_src_close(&s);
-        }
+        st = ap_manifest_read_at(dirfd, p->dir, name, &raw, &raw_len, err);
         if (!st && ex && ex->sha256_manifest) {
             char hex[AP_SHA256_HEX];
             ap_sha256_hex(raw, raw_len, hex);

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "ops.h"
+#include "output.h"
 #include "pack_write.h"
 #include "root_write.h"
 #include "tombstones.h"
@@ -25,22 +26,15 @@
  * and a base holding only build files. */
 static ap_status check_base_output(const char *dir, bool force, bool *replace, ap_err *err)
 {
-    *replace = false;
+    bool settled;
+    ap_status st = ap_output_dir_check(dir, force, replace, &settled, err);
+    if (st || settled) return st;
     struct stat sb;
-    if (lstat(dir, &sb) != 0) {
-        if (errno == ENOENT) return AP_OK;
-        return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
-    }
-    if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s exists and is not a directory; refusing to replace it", dir);
-    *replace = true;
-    if (force || ap_dir_entries(dir) == 0) return AP_OK;
     char *ps = NULL;
     if (ap_enclosing_packset(dir, &ps)) {
-        ap_status st = ap_err_set(
-            err, AP_ERR_EXISTS, "%s is inside the packset %s; refusing to replace it (use --force)",
-            dir, ps);
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s is inside the packset %s; refusing to replace it (use --force)", dir,
+                        ps);
         free(ps);
         return st;
     }
@@ -53,7 +47,6 @@ static ap_status check_base_output(const char *dir, bool force, bool *replace, a
     }
     char *sig = ap_path_join(dir, AP_SIGNATURE), *base = ap_path_join(dir, "base");
     int is_signed = sig && lstat(sig, &sb) == 0;
-    ap_status st = AP_OK;
     if (m.version != 1 || m.ndeltas || is_signed || strcmp(m.base_path, "base") != 0 ||
         ap_dir_entries(dir) != 2 || !base || ap_only_build_files(base, NULL))
         st = ap_err_set(err, AP_ERR_EXISTS,

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "ops.h"
+#include "output.h"
 #include "pack_write.h"
 #include "view.h"
 
@@ -164,17 +165,10 @@ bool ap_paths_overlap(const char *a, const char *b)
 
 ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err *err)
 {
-    *exists = false;
+    bool settled;
+    ap_status st = ap_output_dir_check(out, force, exists, &settled, err);
+    if (st || settled) return st;
     struct stat sb;
-    if (lstat(out, &sb) != 0) {
-        if (errno == ENOENT) return AP_OK;
-        return ap_err_errno(err, AP_ERR_IO, errno, "%s", out);
-    }
-    if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s exists and is not a directory; refusing to replace it", out);
-    *exists = true;
-    if (force || ap_dir_entries(out) == 0) return AP_OK;
     char *sig = ap_path_join(out, AP_SIGNATURE);
     bool is_signed = sig && lstat(sig, &sb) == 0;
     free(sig);
@@ -182,7 +176,7 @@ ap_status ap_check_packset_out(const char *out, bool force, bool *exists, ap_err
         return ap_err_set(err, AP_ERR_EXISTS,
                           "%s exists and is signed; refusing to replace it (use --force)", out);
     ap_root_manifest m;
-    ap_status st = ap_root_manifest_load(out, &m, NULL);
+    st = ap_root_manifest_load(out, &m, NULL);
     bool packset = !st && m.schema == AP_PACKSET_SCHEMA;
     ap_root_manifest_free(&m);
     if (!packset)

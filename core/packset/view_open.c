@@ -297,15 +297,7 @@ static ap_status open_root(ap_view *v, int rootfd, const ap_view_open_opts *o, a
     char *raw = NULL, *name = ap_path_join(v->dir, AP_MANIFEST);
     size_t len = 0;
     if (!name) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_src s;
-    ap_status st = ap_src_open(rootfd, AP_MANIFEST, v->dir, &s, err);
-    if (!st) {
-        st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
-        if (st == AP_ERR_LIMIT)
-            st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
-                            (unsigned)AP_MAX_MANIFEST_BYTES);
-        ap_src_close(&s);
-    }
+    ap_status st = ap_manifest_read_at(rootfd, v->dir, name, &raw, &len, err);
     if (st) {
         free(name);
         return ap_report_fail(cx->rep, "manifest", AP_MANIFEST, st, err);

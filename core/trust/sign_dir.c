@@ -12,7 +12,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "ops.h"
-#include "pack_write.h"
+#include "output.h"
 #include "view.h"
 
 /* An existing signature file may be replaced by a new signature; anything else (a key, a
