@@ -31,32 +31,6 @@ typedef struct ap_pack_manifest {
     size_t raw_len;
 } ap_pack_manifest;
 
-/* ---- the packset root manifest, schema 3 (root_manifest.c; docs/PACKSET.md) ---- */
-
-typedef struct ap_delta_entry {
-    uint64_t seq;
-    const char *path, *annpack, *meta, *tombstones, *manifest, *delta_manifest;
-    const char *base_sha256_annpack;
-    const char *sha256_annpack, *sha256_meta, *sha256_tombstones, *sha256_manifest,
-        *sha256_delta_manifest;
-} ap_delta_entry;
-
-/* A root manifest: schema 3 (packset) or 2 (a single pack seen as a base-only view). */
-typedef struct ap_root_manifest {
-    uint32_t schema;
-    uint64_t version;
-    const char *base_path; /* NULL for a single pack */
-    const char *base_annpack, *base_meta, *base_manifest;
-    const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
-    ap_delta_entry *deltas;
-    size_t ndeltas;
-    uint32_t dim;          /* schema 3: the root's "dim" */
-    const cJSON *embedder; /* schema 3: the root's "embedder" */
-    cJSON *root;
-    char *raw;
-    size_t raw_len;
-} ap_root_manifest;
-
 /* Reads DIR/pack.manifest.json (at most AP_MAX_MANIFEST_BYTES: AP_ERR_LIMIT naming the
  * cap) into *raw (malloc'd, NUL-terminated, *len bytes); *path receives the file's path
  * (malloc'd, even on failure; NULL when out of memory). */
@@ -69,12 +43,6 @@ ap_status ap_manifest_read_at(int dirfd, const char *dir, const char *name, char
 
 /* Whether s is 64 lowercase hex digits (a SHA-256 as manifests write it). */
 bool ap_is_sha256_hex(const char *s);
-
-ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
-/* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */
-ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name, ap_root_manifest *m,
-                                 ap_err *err);
-void ap_root_manifest_free(ap_root_manifest *m);
 
 /* Reads and validates DIR/pack.manifest.json (strict JSON, schema 2, required fields,
  * safe paths, annpack and meta listed in files). */

@@ -1,5 +1,4 @@
-/* The packset root manifest, schema 3 (docs/PACKSET.md). A schema-2 pack manifest is
- * accepted too, as a packset with only a base (the directory itself). */
+/* Reading the packset root manifest: see root_manifest.h and docs/PACKSET.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "path.h"
+#include "root_manifest.h"
 
 static ap_status path_field(const cJSON *o, const char *key, const char *name, const char *where,
                             const char **out, ap_err *err)

@@ -10,6 +10,7 @@
 #include "ivf.h"
 #include "manifest.h"
 #include "pack_open.h"
+#include "root_manifest.h"
 
 typedef struct ap_layer {
     uint64_t seq;
