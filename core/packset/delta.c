@@ -9,8 +9,8 @@
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
-#include "path.h"
 #include "pack_open.h"
+#include "path.h"
 #include "tombstones.h"
 
 bool ap_delta_readds(const ap_meta *m, const uint64_t *tomb, size_t ntomb, uint64_t *id)
