@@ -144,6 +144,27 @@ def test_promote_and_refusals(annpack, ps, tmp_path):
     assert status(annpack, ps)["version"] == 2
 
 
+def test_promote_checks_a_delta_as_every_open_does(annpack, ps, tmp_path):
+    """A delta must fit its base by the same checks wherever it is met (packset/delta.c):
+    one whose tombstones delete an id it adds, its hashes and counts made consistent, is
+    refused by promote-delta as by every open, and the packset stays at its version."""
+    import hashlib
+    delta = tmp_path / "readd.delta"
+    annpack.ok("packset", "build-delta", "--base", ps / "base", "--add",
+               EXAMPLES / "delta_add.csv", "--out", delta)
+    tomb = b'{"id":40}\n'
+    (delta / "tombstones.jsonl").write_bytes(tomb)
+    dm = json.loads((delta / "delta.manifest.json").read_text())
+    dm["tombstones"] = 1
+    dm["files"]["tombstones.jsonl"] = {"size": len(tomb),
+                                       "sha256": hashlib.sha256(tomb).hexdigest()}
+    (delta / "delta.manifest.json").write_text(json.dumps(dm, indent=2) + "\n")
+    r = annpack("packset", "promote-delta", "--packset", ps, "--delta", delta)
+    assert r.rc == 1 and "id 40 is both added and deleted" in r.err, repr(r)
+    assert status(annpack, ps)["version"] == 1
+    annpack.ok("verify", ps, "--deep")
+
+
 def test_revert_equals_never_applied(annpack, ps, tmp_path):
     clean = tmp_path / "clean"
     shutil.copytree(ps, clean)

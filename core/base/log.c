@@ -111,10 +111,5 @@ void ap_log(ap_log_level level, const char *component, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    pthread_mutex_lock(&g_lock);
-    if (g_sink)
-        g_sink(level, component, msg, g_sink_ud);
-    else
-        default_sink(level, component, msg);
-    pthread_mutex_unlock(&g_lock);
+    ap_log_emit(level, component, msg);
 }

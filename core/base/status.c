@@ -1,10 +1,15 @@
-/* Error values: see include/annpack/status.h. */
+/* Error values and the library version: see include/annpack/status.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "annpack/status.h"
+
+const char *ap_version(void)
+{
+    return ANNPACK_VERSION;
+}
 
 AP_PRINTF(3, 0) static void vset(ap_err *err, ap_status status, const char *fmt, va_list ap)
 {

@@ -7,7 +7,6 @@
  * argmax runs in parallel too. A block's result does not depend on which thread computed
  * it, so the assignment is the same for every thread count. */
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "annpack/log.h"
 #include "annpack/search.h"
 #include "kmeans.h"
+#include "parallel.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -24,15 +24,16 @@
 
 /* Rows per sgemm call: 256 rows x 1024 centroids of f32 scores is 1 MiB. */
 #define BLOCK_ROWS 256u
-#define MAX_THREADS 64u
 
 /* Declared by OpenBLAS; not in every cblas.h. */
 extern void openblas_set_num_threads(int num_threads);
 extern int openblas_get_num_threads(void);
 
-void ap_blas_set_threads(uint32_t threads)
+uint32_t ap_blas_threads_from_env(void)
 {
-    openblas_set_num_threads((int)(threads ? threads : 1));
+    uint32_t t = ap_parallel_threads();
+    openblas_set_num_threads((int)t);
+    return t;
 }
 
 /* Index of the largest of s[0..k) (the first one on ties) and its value. */
@@ -100,13 +101,16 @@ typedef struct assign_job {
     atomic_int failed;
 } assign_job;
 
-static void *assign_worker(void *arg)
+/* Every part takes blocks from the one shared job until none is left. */
+static void assign_part(void *ctx, uint32_t p, uint32_t nparts)
 {
-    assign_job *j = arg;
+    (void)p;
+    (void)nparts;
+    assign_job *j = ctx;
     float *scores = malloc((size_t)BLOCK_ROWS * j->k * sizeof *scores);
     if (!scores) {
         j->failed = 1;
-        return NULL;
+        return;
     }
     size_t nblocks = (j->n + BLOCK_ROWS - 1) / BLOCK_ROWS;
     for (size_t b; (b = atomic_fetch_add(&j->next, 1)) < nblocks;) {
@@ -123,33 +127,10 @@ static void *assign_worker(void *arg)
         }
     }
     free(scores);
-    return NULL;
-}
-
-/* Runs fn(arg_t) on T threads (the calling thread is one of them) with OpenBLAS limited to
- * one thread each; returns how many ran (at least 1). */
-static uint32_t run_parallel(void *(*fn)(void *), void *args, size_t arg_size, uint32_t threads)
-{
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads == 0) threads = 1;
-    int saved = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    pthread_t tid[MAX_THREADS];
-    uint32_t started = 1;
-    for (uint32_t t = 1; t < threads; t++) {
-        if (pthread_create(&tid[t], NULL, fn, (char *)args + t * arg_size) != 0) break;
-        started++;
-    }
-    fn(args);
-    for (uint32_t t = 1; t < started; t++)
-        pthread_join(tid[t], NULL);
-    openblas_set_num_threads(saved);
-    return started;
 }
 
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
-                           uint32_t k, uint32_t threads, uint32_t *assign, float *best_score,
-                           ap_err *err)
+                           uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
 {
     if (n == 0) return AP_OK;
     assign_job j = {.x = x,
@@ -162,11 +143,12 @@ ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *
                     .argmax = pick_argmax()};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
-    uint32_t t = threads;
     size_t nblocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
-    if (t > nblocks) t = (uint32_t)nblocks;
-    /* Every worker shares the one job: arg_size 0 hands each the same pointer. */
-    run_parallel(assign_worker, &j, 0, t);
+    /* Each part's sgemm runs on its own thread: OpenBLAS itself on one. */
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    ap_parallel_for(ap_parallel_parts(nblocks, 1), assign_part, &j);
+    openblas_set_num_threads(saved);
     /* A worker that cannot allocate takes no block; the others then take them all. */
     if (atomic_load(&j.next) < nblocks)
         return ap_err_set(err, AP_ERR_NOMEM, "k-means: out of memory for scores");
@@ -186,8 +168,8 @@ static int by_score(const void *a, const void *b, void *ud)
     return (i > j) - (i < j);
 }
 
-/* Accumulating member sums: thread t owns centroids c with c % T == t and adds its rows in
- * ascending row order, so every sum is formed in the same order whatever T is. */
+/* Accumulating member sums: part t of T owns centroids c with c % T == t and adds its rows
+ * in ascending row order, so every sum is formed in the same order whatever T is. */
 typedef struct update_job {
     const float *x;
     size_t n;
@@ -195,50 +177,32 @@ typedef struct update_job {
     const uint32_t *assign;
     double *acc;
     uint32_t *count;
-    uint32_t t, nt;
 } update_job;
 
-static void *update_worker(void *arg)
+static void update_part(void *ctx, uint32_t t, uint32_t nt)
 {
-    update_job *j = arg;
+    const update_job *j = ctx;
     for (size_t i = 0; i < j->n; i++) {
         uint32_t c = j->assign[i];
-        if (c % j->nt != j->t) continue;
+        if (c % nt != t) continue;
         double *a = j->acc + (size_t)c * j->dim;
         const float *v = j->x + i * j->dim;
         for (uint32_t d = 0; d < j->dim; d++)
             a[d] += v[d];
         j->count[c]++;
     }
-    return NULL;
 }
 
 /* Mean of members, normalised; clusters left empty are re-seeded with the rows that fit
  * their own centroid worst (distinct rows, lowest score first, ties by row index). */
-static void update(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t threads,
-                   const uint32_t *assign, const float *score, float *cent, double *acc,
-                   uint32_t *count, size_t *order)
+static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uint32_t *assign,
+                   const float *score, float *cent, double *acc, uint32_t *count, size_t *order)
 {
     memset(acc, 0, (size_t)k * dim * sizeof *acc);
     memset(count, 0, k * sizeof *count);
-    uint32_t nt = threads < k ? threads : k;
-    if (nt > MAX_THREADS) nt = MAX_THREADS;
-    if (nt == 0) nt = 1;
-    update_job jobs[MAX_THREADS];
-    for (uint32_t t = 0; t < nt; t++)
-        jobs[t] = (update_job){.x = x,
-                               .n = n,
-                               .dim = dim,
-                               .k = k,
-                               .assign = assign,
-                               .acc = acc,
-                               .count = count,
-                               .t = t,
-                               .nt = nt};
-    uint32_t ran = run_parallel(update_worker, jobs, sizeof jobs[0], nt);
-    /* Threads that could not start leave their centroids to this thread. */
-    for (uint32_t t = ran; t < nt; t++)
-        update_worker(&jobs[t]);
+    update_job j = {
+        .x = x, .n = n, .dim = dim, .k = k, .assign = assign, .acc = acc, .count = count};
+    ap_parallel_for(ap_parallel_parts(k, 1), update_part, &j);
     size_t next_worst = 0;
     int sorted = 0;
     for (uint32_t c = 0; c < k; c++) {
@@ -266,9 +230,8 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, uint32_t 
 }
 
 ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t seed,
-                          uint32_t iters, uint32_t threads, float *centroids,
-                          ap_kmeans_progress progress, void *progress_ud, uint32_t *iters_done,
-                          ap_err *err)
+                          uint32_t iters, float *centroids, ap_kmeans_progress progress,
+                          void *progress_ud, uint32_t *iters_done, ap_err *err)
 {
     if (iters_done) *iters_done = 0;
     if (k == 0 || k > n) return ap_err_set(err, AP_ERR_ARG, "k-means: %u lists for %zu rows", k, n);
@@ -314,14 +277,14 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
         memcpy(centroids + (size_t)c * dim, sample + perm[c] * dim, dim * sizeof *x);
     }
     for (uint32_t it = 0; it < iters; it++) {
-        st = ap_kmeans_assign(sample, m, dim, centroids, k, threads, assign, score, err);
+        st = ap_kmeans_assign(sample, m, dim, centroids, k, assign, score, err);
         if (st) goto out;
         if (iters_done) *iters_done = it + 1;
         if (it > 0 && memcmp(assign, prev, m * sizeof *assign) == 0) {
             ap_log(AP_LOG_DEBUG, "kmeans", "converged after %u iterations", it);
             break;
         }
-        update(sample, m, dim, k, threads, assign, score, centroids, acc, count, perm);
+        update(sample, m, dim, k, assign, score, centroids, acc, count, perm);
         memcpy(prev, assign, m * sizeof *assign);
         if (progress) progress(progress_ud, it + 1, iters);
     }

@@ -19,24 +19,20 @@ typedef void (*ap_kmeans_progress)(void *ud, uint32_t iter, uint32_t iters);
 
 /* Trains k centroids (k <= n) from a deterministic sample of at most
  * AP_KMEANS_SAMPLE_PER_LIST * k rows of x (n x dim, row-major) in at most iters
- * iterations on threads worker threads (the caller's count, ap_env's; at most 64, 0 is
- * taken as 1; the result does not depend on it). centroids receives k x dim floats;
- * *passes (may be NULL) the number of assignment passes over the sample (each
- * 2 * sample * k * dim flops). */
+ * iterations. centroids receives k x dim floats; *passes (may be NULL) the number of
+ * assignment passes over the sample (each 2 * sample * k * dim flops). */
 ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, uint64_t seed,
-                          uint32_t iters, uint32_t threads, float *centroids,
-                          ap_kmeans_progress progress, void *progress_ud, uint32_t *passes,
-                          ap_err *err);
+                          uint32_t iters, float *centroids, ap_kmeans_progress progress,
+                          void *progress_ud, uint32_t *passes, ap_err *err);
 
 /* Assigns every row of x to its best centroid (ties: lowest index), in blocks scored with
- * sgemm on threads threads (as ap_kmeans_train). best_score may be NULL. */
+ * sgemm on ap_parallel_threads() threads. best_score may be NULL. */
 ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
-                           uint32_t k, uint32_t threads, uint32_t *assign, float *best_score,
-                           ap_err *err);
+                           uint32_t k, uint32_t *assign, float *best_score, ap_err *err);
 
-/* Sets OpenBLAS's own thread count for the rest of the process (a build sets the count
- * it runs with). The k-means workers run their sgemm on one OpenBLAS thread each. */
-void ap_blas_set_threads(uint32_t threads);
+/* Sets OpenBLAS's own thread count (for BLAS calls outside k-means, which runs each sgemm
+ * on one thread) to ap_parallel_threads(), and returns it. */
+uint32_t ap_blas_threads_from_env(void);
 
 /* splitmix64: the project's deterministic PRNG step. */
 static inline uint64_t ap_splitmix64(uint64_t *state)

@@ -1,30 +1,23 @@
-/* Building a pack directory from a CSV: see include/annpack/pack.h.
+/* Building a pack directory from a CSV or vectors: see include/annpack/build.h.
  *
- * Data flows one way: CSV rows -> metadata rows (written as they arrive) and texts ->
- * embedder (in parallel batches) -> vectors -> k-means -> lists -> ANNP writer ->
+ * Data flows one way: the rows (rows.c: metadata rows written as they arrive, vectors
+ * embedded or given) -> k-means -> lists -> ANNP writer (and the int8 sidecar) ->
  * manifest with hashes. Everything is written into a temporary directory beside the
  * output and renamed into place at the end. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "annpack/build.h"
 #include "annpack/caps.h"
-#include "annpack/csv.h"
 #include "annpack/embed.h"
 #include "annpack/format.h"
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
-#include "annpack/vecs.h"
 #include "env.h"
 #include "fp16.h"
 #include "fsops.h"
@@ -32,352 +25,10 @@
 #include "kmeans.h"
 #include "manifest.h"
 #include "mapping.h"
+#include "output.h"
 #include "pack_write.h"
-#include "utf8.h"
-
-#define EMBED_BATCH 2048u
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-typedef struct id_line {
-    uint64_t id, line;
-} id_line;
-
-static int cmp_id_line(const void *a, const void *b)
-{
-    const id_line *x = a, *y = b;
-    if (x->id != y->id) return x->id < y->id ? -1 : 1;
-    return (x->line > y->line) - (x->line < y->line);
-}
-
-/* A batch of texts embedded by T threads; rows are independent, so the result does not
- * depend on T. */
-typedef struct embed_job {
-    const ap_embedder *e;
-    char **texts;
-    size_t *lens;
-    size_t n;
-    float *out; /* n x dim */
-    uint32_t threads, t;
-    ap_status st;
-    ap_err err;
-} embed_job;
-
-static void *embed_worker(void *arg)
-{
-    embed_job *j = arg;
-    size_t per = (j->n + j->threads - 1) / j->threads;
-    size_t from = j->t * per, to = from + per < j->n ? from + per : j->n;
-    for (size_t i = from; i < to && !j->st; i++)
-        j->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * ap_embedder_dim(j->e),
-                                  &j->err);
-    return NULL;
-}
-
-static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
-                             uint32_t threads, ap_err *err)
-{
-    if (threads > 16) threads = 16;
-    if (n < 64 || threads < 2) threads = 1; /* so jobs[0] always exists */
-    embed_job jobs[16] = {{0}};
-    pthread_t tid[16];
-    uint32_t started = 0;
-    for (uint32_t t = 0; t < threads; t++)
-        jobs[t] = (embed_job){
-            .e = e, .texts = texts, .lens = lens, .n = n, .out = out, .threads = threads, .t = t};
-    for (uint32_t t = 1; t < threads; t++) {
-        if (pthread_create(&tid[t], NULL, embed_worker, &jobs[t]) != 0) break;
-        started = t;
-    }
-    embed_worker(&jobs[0]);
-    for (uint32_t t = 1; t <= started; t++)
-        pthread_join(tid[t], NULL);
-    /* Threads that failed to start leave their share to a second pass on this thread. */
-    for (uint32_t t = started + 1; t < threads; t++)
-        embed_worker(&jobs[t]);
-    for (uint32_t t = 0; t < threads; t++)
-        if (jobs[t].st) {
-            if (err) *err = jobs[t].err;
-            return jobs[t].st;
-        }
-    return AP_OK;
-}
-
-/* Parses a document id: decimal digits only, < 2^53 (so every JSON reader agrees). */
-static int parse_id(const char *s, size_t n, uint64_t *out)
-{
-    if (n == 0 || n > 16) return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > AP_JSON_MAX_SAFE_INT) return 0;
-    *out = v;
-    return 1;
-}
-
-typedef struct build_state {
-    const ap_build_opts *o;
-    ap_embedder *emb;
-    uint32_t dim;
-    uint32_t threads;
-    /* column layout */
-    char **cols;
-    size_t ncols;
-    size_t text_i, id_i;
-    int has_id;
-    ap_vecs *vin; /* given vectors (build --vectors), or NULL: embed the text column */
-    /* accumulated rows */
-    float *vecs;
-    size_t n, cap;
-    id_line *ids;
-    /* pending batch */
-    char *texts[EMBED_BATCH];
-    size_t lens[EMBED_BATCH];
-    size_t pending;
-    double t_embed;
-} build_state;
-
-static ap_status flush_batch(build_state *b, ap_err *err)
-{
-    if (!b->pending) return AP_OK;
-    double t0 = now_s();
-    ap_status st = embed_batch(b->emb, b->texts, b->lens, b->pending,
-                               b->vecs + (b->n - b->pending) * b->dim, b->threads, err);
-    for (size_t i = 0; i < b->pending; i++) {
-        free(b->texts[i]);
-        b->texts[i] = NULL;
-    }
-    b->pending = 0;
-    b->t_embed += now_s() - t0;
-    return st;
-}
-
-static ap_status grow(build_state *b, ap_err *err)
-{
-    if (b->n < b->cap) return AP_OK;
-    size_t ncap = b->cap ? b->cap * 2 : 4096;
-    float *v = realloc(b->vecs, ncap * b->dim * sizeof *v);
-    if (!v) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu vectors", ncap);
-    b->vecs = v;
-    id_line *il = realloc(b->ids, ncap * sizeof *il);
-    if (!il) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu rows", ncap);
-    b->ids = il;
-    b->cap = ncap;
-    return AP_OK;
-}
-
-static ap_status read_header(build_state *b, ap_csv *csv, ap_err *err)
-{
-    const ap_build_opts *o = b->o;
-    ap_csv_record rec;
-    int eof = 0;
-    ap_status st = ap_csv_next(csv, &rec, &eof, err);
-    if (st) return st;
-    if (eof) return ap_err_set(err, AP_ERR_FORMAT, "%s: empty input (no header row)", o->input_csv);
-    /* A row is a JSON object with a key per column plus "id"; readers cap keys per object. */
-    if (rec.nfields >= AP_JSON_MAX_KEYS)
-        return ap_err_set(err, AP_ERR_LIMIT,
-                          "%s:%llu: %zu columns; at most %u (a row has one JSON key per column "
-                          "plus \"id\", and readers refuse objects of more than %u keys)",
-                          o->input_csv, (unsigned long long)rec.line, rec.nfields,
-                          AP_JSON_MAX_KEYS - 1, AP_JSON_MAX_KEYS);
-    b->ncols = rec.nfields;
-    b->cols = calloc(rec.nfields, sizeof *b->cols);
-    if (!b->cols) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    size_t list_len = 1;
-    for (size_t i = 0; i < rec.nfields; i++) {
-        if (ap_utf8_invalid_at(rec.fields[i], rec.lens[i]) != rec.lens[i] ||
-            strlen(rec.fields[i]) != rec.lens[i])
-            return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: column %zu name is not valid UTF-8",
-                              o->input_csv, (unsigned long long)rec.line, i + 1);
-        if (!(b->cols[i] = strdup(rec.fields[i])))
-            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(b->cols[j], b->cols[i]) == 0)
-                return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate column name \"%s\"",
-                                  o->input_csv, (unsigned long long)rec.line, b->cols[i]);
-        list_len += strlen(b->cols[i]) + 4;
-    }
-    char *list = malloc(list_len);
-    if (!list) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    list[0] = '\0';
-    for (size_t i = 0; i < b->ncols; i++) {
-        strcat(list, i ? ", \"" : "\"");
-        strcat(list, b->cols[i]);
-        strcat(list, "\"");
-    }
-    int found_text = 0, found_id = 0;
-    for (size_t i = 0; i < b->ncols; i++) {
-        if (o->text_col && strcmp(b->cols[i], o->text_col) == 0) {
-            b->text_i = i;
-            found_text = 1;
-        }
-        if (o->id_col && strcmp(b->cols[i], o->id_col) == 0) {
-            b->id_i = i;
-            found_id = 1;
-        }
-    }
-    st = AP_OK;
-    if (o->text_col && !found_text)
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: text column \"%s\" not found; columns: %s",
-                        o->input_csv, o->text_col, list);
-    else if (o->id_col && !found_id)
-        st = ap_err_set(err, AP_ERR_FORMAT, "%s: id column \"%s\" not found; columns: %s",
-                        o->input_csv, o->id_col, list);
-    b->has_id = found_id;
-    for (size_t i = 0; i < b->ncols && !st; i++)
-        if (strcmp(b->cols[i], "id") == 0 && o->vectors)
-            st = ap_err_set(err, AP_ERR_FORMAT,
-                            "%s: column \"id\" is reserved: with --vectors the ids are row "
-                            "numbers; rename the column",
-                            o->input_csv);
-        else if (strcmp(b->cols[i], "id") == 0 && !(found_id && i == b->id_i))
-            st = ap_err_set(err, AP_ERR_FORMAT,
-                            "%s: column \"id\" is reserved for the integer document id: pass "
-                            "--id-col id, or rename the column",
-                            o->input_csv);
-    free(list);
-    return st;
-}
-
-/* Builds the metadata row of one record: {"id": N, <every other column as a string>}. */
-static char *row_json(const build_state *b, const ap_csv_record *rec, uint64_t id)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    char *s = NULL;
-    if (!ap_json_add_u64(o, "id", id)) goto out;
-    for (size_t i = 0; i < b->ncols; i++) {
-        if (strcmp(b->cols[i], "id") == 0) continue;
-        if (!cJSON_AddStringToObject(o, b->cols[i], rec->fields[i])) goto out;
-    }
-    s = cJSON_PrintUnformatted(o);
-out:
-    cJSON_Delete(o);
-    return s;
-}
-
-/* Appends given vector number b->n, normalised (the slot was grown by the caller). */
-static ap_status take_vector(build_state *b, ap_err *err)
-{
-    float *dst = b->vecs + b->n * b->dim;
-    memcpy(dst, ap_vecs_f32(b->vin, b->n), b->dim * sizeof *dst);
-    if (ap_l2_normalize(dst, b->dim) == 0)
-        return ap_err_set(err, AP_ERR_FORMAT,
-                          "%s: row %zu is the zero vector (it has no direction)", b->o->vectors,
-                          b->n);
-    b->n++;
-    return AP_OK;
-}
-
-/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}. */
-static ap_status vector_rows(build_state *b, ap_meta_writer *mw, uint64_t *skipped, ap_err *err)
-{
-    size_t n = ap_vecs_count(b->vin);
-    if (b->o->max_rows && n > b->o->max_rows) {
-        *skipped = n - b->o->max_rows;
-        n = (size_t)b->o->max_rows;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ap_status st = grow(b, err);
-        if (st) return st;
-        b->ids[b->n] = (id_line){i, i + 1};
-        char row[40];
-        int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
-        if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
-        if ((st = take_vector(b, err))) return st;
-        if (b->o->progress && (i & 65535) == 65535) b->o->progress(b->o->progress_ud, "read", i, n);
-    }
-    return AP_OK;
-}
-
-static ap_status read_rows(build_state *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
-                           ap_err *err)
-{
-    const ap_build_opts *o = b->o;
-    uint64_t total = 0;
-    struct stat sb;
-    if (stat(o->input_csv, &sb) == 0) total = (uint64_t)sb.st_size;
-    for (;;) {
-        ap_csv_record rec;
-        int eof = 0;
-        ap_status st = ap_csv_next(csv, &rec, &eof, err);
-        if (st) return st;
-        if (eof) break;
-        if (rec.nfields != b->ncols)
-            return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: %zu fields, the header has %zu",
-                              o->input_csv, (unsigned long long)rec.line, rec.nfields, b->ncols);
-        if (o->max_rows && b->n >= o->max_rows) {
-            (*skipped)++;
-            continue;
-        }
-        for (size_t i = 0; i < rec.nfields; i++) {
-            size_t bad = ap_utf8_invalid_at(rec.fields[i], rec.lens[i]);
-            if (bad != rec.lens[i] || strlen(rec.fields[i]) != rec.lens[i])
-                return ap_err_set(err, AP_ERR_FORMAT,
-                                  "%s:%llu: column \"%s\" is not valid UTF-8 text (byte %zu)",
-                                  o->input_csv, (unsigned long long)rec.line, b->cols[i], bad);
-        }
-        uint64_t id = b->n;
-        if (b->has_id && !parse_id(rec.fields[b->id_i], rec.lens[b->id_i], &id))
-            return ap_err_set(err, AP_ERR_FORMAT,
-                              "%s:%llu: id \"%.64s\" in column \"%s\" is not an integer in "
-                              "[0, 2^53)",
-                              o->input_csv, (unsigned long long)rec.line, rec.fields[b->id_i],
-                              o->id_col);
-        if ((st = grow(b, err))) return st;
-        b->ids[b->n] = (id_line){id, rec.line};
-        char *row = row_json(b, &rec, id);
-        if (!row) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        st = ap_meta_writer_add(mw, id, row, strlen(row), err);
-        free(row);
-        if (st) return st;
-        if (b->vin) {
-            if (b->n >= ap_vecs_count(b->vin))
-                return ap_err_set(
-                    err, AP_ERR_FORMAT, "%s:%llu: more data rows than the %zu vectors of %s",
-                    o->input_csv, (unsigned long long)rec.line, ap_vecs_count(b->vin), o->vectors);
-            if ((st = take_vector(b, err))) return st;
-            continue;
-        }
-        if (!(b->texts[b->pending] = malloc(rec.lens[b->text_i] + 1)))
-            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        memcpy(b->texts[b->pending], rec.fields[b->text_i], rec.lens[b->text_i] + 1);
-        b->lens[b->pending++] = rec.lens[b->text_i];
-        b->n++;
-        if (b->pending == EMBED_BATCH) {
-            if ((st = flush_batch(b, err))) return st;
-            if (o->progress)
-                o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
-        }
-    }
-    ap_status st = flush_batch(b, err);
-    if (st) return st;
-    if (b->n == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no data rows", o->input_csv);
-    if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
-        return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
-                          o->input_csv, b->n, o->vectors, ap_vecs_count(b->vin));
-    /* Duplicate ids: report both lines. */
-    id_line *sorted = malloc(b->n * sizeof *sorted);
-    if (!sorted) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    memcpy(sorted, b->ids, b->n * sizeof *sorted);
-    qsort(sorted, b->n, sizeof *sorted, cmp_id_line);
-    for (size_t i = 1; i < b->n && !st; i++)
-        if (sorted[i].id == sorted[i - 1].id)
-            st = ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate id %llu (first on line %llu)",
-                            o->input_csv, (unsigned long long)sorted[i].line,
-                            (unsigned long long)sorted[i].id,
-                            (unsigned long long)sorted[i - 1].line);
-    free(sorted);
-    return st;
-}
+#include "parallel.h"
+#include "rows.h"
 
 /* The k-means progress context is not const: the spec travels in a box. */
 typedef struct spec_box {
@@ -392,8 +43,7 @@ static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
 
 /* Groups vectors by list (stable: row order within a list) and writes pack.annpack. */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                             const float *centroids, uint32_t threads, ap_build_report *rep,
-                             ap_err *err)
+                             const float *centroids, ap_build_report *rep, ap_err *err)
 {
     size_t n = sp->n;
     uint32_t dim = ap_embedder_dim(sp->emb);
@@ -408,10 +58,9 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory grouping %zu vectors", n);
         goto out;
     }
-    double ta = now_s();
-    if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, threads, assign, NULL, err)))
-        goto out;
-    rep->seconds_assign = now_s() - ta;
+    double ta = ap_now_s();
+    if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
+    rep->seconds_assign = ap_now_s() - ta;
     for (size_t i = 0; i < n; i++) {
         assert(assign[i] < k);
         counts[assign[i]]++;
@@ -424,12 +73,11 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         ids[at] = sp->ids[i];
         ap_f32_to_f16_n(vecs + at * dim, sp->vecs + i * dim, dim);
     }
-    assert(start[k - 1] == n); /* list l now starts where l + 1 did: all n placed */
     st = ap_annp_write(path, dim, k, centroids, counts, ids, vecs, err);
     if (!st && sp->sq8) {
-        double ts = now_s();
+        double ts = ap_now_s();
         st = ap_sq8_build(dir, dim, k, counts, vecs, n, err);
-        rep->seconds_sq8 = now_s() - ts;
+        rep->seconds_sq8 = ap_now_s() - ts;
     }
 out:
     free(assign);
@@ -441,44 +89,32 @@ out:
     return st;
 }
 
-static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
-                                ap_err *err)
+/* SOURCE_DATE_EPOCH, when set, is the build's "created" time (reproducible builds). */
+static ap_status add_created(cJSON *b, ap_err *err)
 {
-    ap_status st = AP_OK;
-    const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
-    char *desc = NULL, *text = NULL;
-    cJSON *emb = NULL;
-    cJSON *m = cJSON_CreateObject();
-    if (!m) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
-    cJSON_AddStringToObject(m, "format", "annpack");
-    ap_json_add_u64(m, "dim", ap_embedder_dim(sp->emb));
-    ap_json_add_u64(m, "n_lists", k);
-    ap_json_add_u64(m, "n_vectors", sp->n);
-    cJSON_AddStringToObject(m, "metric", "dot");
-    cJSON *shards = cJSON_AddArrayToObject(m, "shards");
-    cJSON *sh = cJSON_CreateObject();
-    cJSON_AddItemToArray(shards, sh);
-    cJSON_AddStringToObject(sh, "name", "pack");
-    cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK);
-    cJSON_AddStringToObject(sh, "meta", meta_name);
-    ap_json_add_u64(sh, "n_vectors", sp->n);
-    cJSON *files = cJSON_AddObjectToObject(m, "files");
-    /* Sorted by name, so the manifest is canonical. */
-    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
-    for (int i = 0; i < (sp->sq8 ? 4 : 3) && !st; i++)
-        st = ap_manifest_add_file(files, dir, names[i], err);
-    if (st) goto out;
-    desc = ap_embedder_describe(sp->emb);
-    if (!desc || ap_json_parse_strict(desc, strlen(desc), "embedder", &emb, err)) {
-        st = ap_err_set(err, AP_ERR_INTERNAL, "embedder description is not valid JSON");
-        goto out;
+    const ap_env *env = ap_env_get();
+    if (env->source_date_epoch_set) {
+        if (!env->source_date_epoch_ok)
+            return ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time",
+                              env->source_date_epoch_text);
+        time_t tt = (time_t)env->source_date_epoch;
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&tt, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(b, "created", ts);
     }
-    cJSON_AddItemToObject(m, "embedder", emb);
-    emb = NULL;
-    cJSON *build = sp->build;
-    /* Tool fields first, then the caller's, for a stable order. */
-    cJSON *b = cJSON_AddObjectToObject(m, "build");
+    return AP_OK;
+}
+
+/* The manifest's "build" block: the tool's fields, then the caller's (sp->build), then how
+ * the pack was written, for a stable order. */
+static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32_t iters,
+                                      cJSON **out, ap_err *err)
+{
+    cJSON *b = cJSON_CreateObject();
+    *out = NULL;
+    if (!b) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(b, "tool", "annpack");
     cJSON_AddStringToObject(b, "version", ap_version());
     ap_json_add_u64(b, "seed", sp->seed);
@@ -487,37 +123,56 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     ap_json_add_u64(b, "kmeans_iterations_max", iters);
     ap_json_add_u64(b, "kmeans_sample_max", (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST);
     ap_json_add_u64(b, "rows", sp->n);
-    if (build) {
-        cJSON *c = build->child;
-        while (c) {
-            cJSON *next = c->next;
-            cJSON_AddItemToObject(b, c->string, cJSON_DetachItemViaPointer(build, c));
-            c = next;
-        }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, sp->build)
+    {
+        cJSON_AddItemToObject(b, c->string, cJSON_Duplicate(c, 1));
     }
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
     cJSON_AddBoolToObject(b, "offline", 1);
-    const ap_env *env = ap_env_get();
-    if (env->source_date_epoch_set) {
-        if (!env->source_date_epoch_ok) {
-            st = ap_err_set(err, AP_ERR_ARG, "SOURCE_DATE_EPOCH=%s is not a Unix time",
-                            env->source_date_epoch_text);
-            goto out;
-        }
-        time_t tt = (time_t)env->source_date_epoch;
-        struct tm tm;
-        char ts[32];
-        gmtime_r(&tt, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        cJSON_AddStringToObject(b, "created", ts);
+    ap_status st = add_created(b, err);
+    if (st) {
+        cJSON_Delete(b);
+        return st;
     }
+    *out = b;
+    return AP_OK;
+}
+
+/* Hashes the files the build wrote into dir and writes its pack.manifest.json. */
+static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
+                                ap_err *err)
+{
+    const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
+    /* Sorted by name, so the manifest is canonical. */
+    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
+    size_t nfiles = sp->sq8 ? 4 : 3;
+    char hex[4][AP_SHA256_HEX];
+    ap_manifest_file files[4];
+    ap_status st = AP_OK;
+    for (size_t i = 0; i < nfiles && !st; i++) {
+        char *p = ap_path_join(dir, names[i]);
+        files[i] = (ap_manifest_file){.path = names[i], .sha256 = hex[i]};
+        st = p ? ap_sha256_file(p, hex[i], &files[i].size, err)
+               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    if (st) return st;
+    char *desc = ap_embedder_describe(sp->emb), *text = NULL;
+    cJSON *build = NULL;
+    if (!desc) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if ((st = manifest_build_block(sp, k, iters, &build, err))) goto out;
+    ap_pack_manifest_spec ms = {.dim = ap_embedder_dim(sp->emb),
+                                .n_lists = k,
+                                .n_vectors = sp->n,
+                                .meta = meta_name,
+                                .files = files,
+                                .nfiles = nfiles,
+                                .embedder = desc,
+                                .build = build};
     size_t len;
-    text = ap_json_render(m, &len);
-    if (!text) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if ((st = ap_pack_manifest_write(&ms, &text, &len, err))) goto out;
     char *path = ap_path_join(dir, AP_MANIFEST);
     st =
         path ? ap_write_file(path, text, len, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -525,8 +180,7 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
 out:
     free(desc);
     free(text);
-    cJSON_Delete(emb);
-    cJSON_Delete(m);
+    cJSON_Delete(build);
     return st;
 }
 
@@ -550,19 +204,18 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     rep->train_rows = (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST < sp->n
                           ? (uint64_t)k * AP_KMEANS_SAMPLE_PER_LIST
                           : sp->n;
-    uint32_t threads = ap_env_get()->threads;
-    rep->threads = threads;
-    double tk = now_s();
+    rep->threads = ap_parallel_threads();
+    double tk = ap_now_s();
     float *centroids = calloc((size_t)k * dim, sizeof *centroids);
     if (!centroids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %u centroids", k);
     ap_status st = AP_OK;
     spec_box box = {sp};
     if (sp->n)
-        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, threads, centroids,
-                             kmeans_progress, &box, &rep->kmeans_passes, err);
-    rep->seconds_kmeans = now_s() - tk;
+        st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids, kmeans_progress,
+                             &box, &rep->kmeans_passes, err);
+    rep->seconds_kmeans = ap_now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
-    if (!st) st = write_lists(sp, dir, k, centroids, threads, rep, err);
+    if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
     if (!st) st = write_manifest(sp, dir, k, iters, err);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
@@ -579,169 +232,9 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     return st;
 }
 
-static int has_entry(const char *dir, const char *name)
+/* The options that need no file: what to read, the seed, the list count, the device. */
+static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
 {
-    char *p = ap_path_join(dir, name);
-    struct stat sb;
-    int yes = p && lstat(p, &sb) == 0;
-    free(p);
-    return yes;
-}
-
-/* The schema_version of dir/pack.manifest.json: 0 when there is none, -1 when it does not
- * parse. */
-static int manifest_schema(const char *dir)
-{
-    char *p = ap_path_join(dir, AP_MANIFEST);
-    cJSON *j = NULL;
-    int schema = 0;
-    ap_status st =
-        p ? ap_json_load_file(p, AP_MAX_MANIFEST_BYTES, &j, NULL, NULL, NULL) : AP_ERR_NOMEM;
-    if (st == AP_OK) {
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "schema_version");
-        schema = cJSON_IsNumber(s) && s->valuedouble >= 1 && s->valuedouble <= 1000
-                     ? (int)s->valuedouble
-                     : -1;
-    } else if (st != AP_ERR_NOTFOUND) {
-        schema = -1;
-    }
-    cJSON_Delete(j);
-    free(p);
-    return schema;
-}
-
-int ap_enclosing_packset(const char *dir, char **ps)
-{
-    *ps = NULL;
-    char *copy = strdup(dir);
-    if (!copy) return 0;
-    size_t n = strlen(copy);
-    while (n > 1 && copy[n - 1] == '/')
-        copy[--n] = '\0';
-    char *parent = ap_dirname(copy), *grand = parent ? ap_dirname(parent) : NULL;
-    int found = 0;
-    if (parent && manifest_schema(parent) == 3) {
-        *ps = parent;
-        parent = NULL;
-        found = 1;
-    } else if (grand && parent && strcmp(grand, parent) != 0 && manifest_schema(grand) == 3) {
-        *ps = grand;
-        grand = NULL;
-        found = 1;
-    }
-    free(copy);
-    free(parent);
-    free(grand);
-    return found;
-}
-
-ap_status ap_check_build_output(const char *out, bool force, bool *replace, ap_err *err)
-{
-    *replace = false;
-    struct stat sb;
-    if (lstat(out, &sb) != 0) {
-        if (errno == ENOENT) return AP_OK;
-        return ap_err_errno(err, AP_ERR_IO, errno, "%s", out);
-    }
-    if (!S_ISDIR(sb.st_mode))
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s exists and is not a directory; refusing to replace it", out);
-    *replace = true;
-    if (force || ap_dir_entries(out) == 0) return AP_OK; /* asked for, or nothing to lose */
-    char *ps = NULL;
-    if (ap_enclosing_packset(out, &ps)) {
-        ap_status st = ap_err_set(err, AP_ERR_EXISTS,
-                                  "%s is a layer of the packset %s; refusing to replace it (use "
-                                  "--force)",
-                                  out, ps);
-        free(ps);
-        return st;
-    }
-    if (has_entry(out, AP_SIGNATURE))
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s is signed (it has %s); refusing to replace it (use --force)", out,
-                          AP_SIGNATURE);
-    if (has_entry(out, "delta.manifest.json") || has_entry(out, "tombstones.jsonl"))
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s is a packset delta; refusing to replace it (use --force)", out);
-    int schema = manifest_schema(out);
-    if (schema == 3)
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s is a packset; refusing to replace it with a pack (use --force)", out);
-    if (schema != AP_PACK_SCHEMA)
-        return ap_err_set(err, AP_ERR_EXISTS,
-                          "%s exists and is not an annpack output; refusing to overwrite it (use "
-                          "--force)",
-                          out);
-    return ap_only_build_files(out, err);
-}
-
-ap_status ap_only_build_files(const char *dir, ap_err *err)
-{
-    static const char *const ours[] = {AP_MANIFEST, AP_ANNPACK,  AP_META_JSONL,
-                                       AP_META_ZST, AP_META_IDX, AP_SQ8};
-    DIR *d = opendir(dir);
-    if (!d) return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
-    struct dirent *e;
-    ap_status st = AP_OK;
-    while (!st && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        int known = 0;
-        for (size_t i = 0; i < sizeof ours / sizeof *ours && !known; i++)
-            known = strcmp(e->d_name, ours[i]) == 0;
-        struct stat fb;
-        if (!known || fstatat(dirfd(d), e->d_name, &fb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(fb.st_mode))
-            st = ap_err_set(err, AP_ERR_EXISTS,
-                            "%s holds %s, which annpack build does not write; refusing to "
-                            "replace it (use --force)",
-                            dir, e->d_name);
-    }
-    closedir(d);
-    return st;
-}
-
-/* The CSV-specific part of the manifest's "build" block. */
-static cJSON *build_block(const build_state *b, uint64_t skipped)
-{
-    const ap_build_opts *o = b->o;
-    char hex[AP_SHA256_HEX];
-    uint64_t size = 0;
-    cJSON *c = cJSON_CreateObject();
-    if (!c) return NULL;
-    ap_json_add_u64(c, "rows_skipped", skipped);
-    if (o->vectors) {
-        if (ap_sha256_file(o->vectors, hex, &size, NULL)) goto fail;
-        cJSON_AddStringToObject(c, "vectors_sha256", hex);
-        ap_json_add_u64(c, "vectors_size", size);
-        if (!o->input_csv) {
-            cJSON_AddStringToObject(c, "input", "vectors only");
-            return c;
-        }
-    }
-    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) goto fail;
-    if (o->text_col)
-        cJSON_AddStringToObject(c, "text_col", o->text_col);
-    else
-        cJSON_AddNullToObject(c, "text_col");
-    if (o->id_col)
-        cJSON_AddStringToObject(c, "id_col", o->id_col);
-    else
-        cJSON_AddNullToObject(c, "id_col");
-    cJSON_AddStringToObject(c, "input_sha256", hex);
-    ap_json_add_u64(c, "input_size", size);
-    return c;
-fail:
-    cJSON_Delete(c);
-    return NULL;
-}
-
-ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
-{
-    double t0 = now_s();
-    ap_build_report dummy;
-    if (!rep) rep = &dummy;
-    memset(rep, 0, sizeof *rep);
     if (!o->output_dir || (!o->vectors && (!o->input_csv || !o->text_col)))
         return ap_err_set(err, AP_ERR_ARG,
                           "build needs an output and either vectors or an input CSV and a text "
@@ -755,11 +248,11 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
                           "an embedder or dim cannot be used with vectors: %s gives the vectors "
                           "and their dim",
                           o->vectors);
-    const ap_env *env = ap_env_get();
-    if (env->device[0] && strcmp(env->device, "cpu") != 0)
+    const char *dev = ap_env_get()->device;
+    if (dev[0] && strcmp(dev, "cpu") != 0)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
                           "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only",
-                          env->device);
+                          dev);
     if (o->seed > AP_JSON_MAX_SAFE_INT)
         return ap_err_set(err, AP_ERR_ARG, "seed %llu is not below 2^53",
                           (unsigned long long)o->seed);
@@ -767,65 +260,60 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     if (o->lists > caps->max_lists)
         return ap_err_set(err, AP_ERR_LIMIT, "lists %u exceeds ANNPACK_MAX_LISTS (%u)", o->lists,
                           caps->max_lists);
-    bool replace = false;
-    ap_status st = ap_check_build_output(o->output_dir, o->force, &replace, err);
-    if (st) return st;
+    return AP_OK;
+}
 
-    build_state b = {.o = o};
-    b.threads = env->threads;
-    ap_blas_set_threads(b.threads);
-    char *tmp = NULL;
-    ap_csv *csv = NULL;
-    ap_meta_writer *mw = NULL;
-    if (o->vectors) {
-        if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b.vin, err))) goto out;
-        st = ap_embedder_create("vectors", ap_vecs_dim(b.vin), 0, &b.emb, err);
-    } else if (o->embedder_json) {
-        st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b.emb,
-                                   err);
-    } else {
-        st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b.emb, err);
-    }
-    if (st) goto out;
-    b.dim = ap_embedder_dim(b.emb);
-    if (o->input_csv) {
-        if ((st = ap_csv_open(o->input_csv, &csv, err))) goto out;
-        if ((st = read_header(&b, csv, err))) goto out;
-    }
-    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
-    if ((st = ap_meta_writer_open(tmp, o->meta_codec, 0, &mw, err))) goto out;
-    st = csv ? read_rows(&b, csv, mw, &rep->rows_skipped, err)
-             : vector_rows(&b, mw, &rep->rows_skipped, err);
-    if (st) goto out;
-    if ((st = ap_meta_writer_finish(mw, err))) goto out;
-    rep->seconds_embed = b.t_embed;
-
+/* k-means, the lists, the sidecar and the manifest in tmp (ap_pack_finish), with the input's
+ * part of the build block; *tw: when the writing began (after the inputs were hashed). */
+static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report *rep, double *tw,
+                             ap_err *err)
+{
+    const ap_build_opts *o = b->o;
     /* ids in row order for the writer */
-    uint64_t *ids = malloc((b.n ? b.n : 1) * sizeof *ids);
-    if (!ids) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < b.n; i++)
-        ids[i] = b.ids[i].id;
-    ap_pack_spec sp = {.emb = b.emb,
-                       .n = b.n,
-                       .vecs = b.vecs,
+    uint64_t *ids = malloc((b->n ? b->n : 1) * sizeof *ids);
+    cJSON *input = ap_rows_build_block(b, rep->rows_skipped);
+    ap_status st = !ids || !input ? ap_err_set(err, AP_ERR_NOMEM, "out of memory") : AP_OK;
+    for (size_t i = 0; !st && i < b->n; i++)
+        ids[i] = b->ids[i].id;
+    ap_pack_spec sp = {.emb = b->emb,
+                       .n = b->n,
+                       .vecs = b->vecs,
                        .ids = ids,
                        .lists = o->lists,
                        .seed = o->seed,
                        .codec = o->meta_codec,
-                       .build = build_block(&b, rep->rows_skipped),
+                       .build = input,
                        .iters = o->kmeans_iters,
                        .sq8 = o->sq8,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
-    double tw = now_s();
-    st = sp.build ? ap_pack_finish(tmp, &sp, rep, err)
-                  : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    cJSON_Delete(sp.build);
+    *tw = ap_now_s();
+    if (!st) st = ap_pack_finish(tmp, &sp, rep, err);
+    cJSON_Delete(input);
     free(ids);
-    if (st) goto out;
+    return st;
+}
+
+ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
+{
+    double t0 = ap_now_s();
+    ap_build_report dummy;
+    if (!rep) rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    bool replace = false;
+    ap_status st = check_build_opts(o, err);
+    if (!st) st = ap_check_build_output(o->output_dir, o->force, &replace, err);
+    if (st) return st;
+
+    ap_rows b = {0};
+    ap_blas_threads_from_env();
+    char *tmp = NULL;
+    if ((st = ap_rows_open(&b, o, err))) goto out;
+    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
+    if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
+    rep->seconds_embed = b.t_embed;
+    double tw;
+    if ((st = finish_pack(&b, tmp, rep, &tw, err))) goto out;
     rep->lists_requested = o->lists ? o->lists : ap_auto_lists(b.n);
     if (o->lists && rep->lists_effective < o->lists)
         ap_log(AP_LOG_INFO, "build", "--lists %u clamped to %u: only %zu vectors", o->lists,
@@ -835,23 +323,13 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     free(tmp);
     tmp = NULL;
     rep->seconds_write =
-        now_s() - tw - rep->seconds_kmeans - rep->seconds_assign - rep->seconds_sq8;
+        ap_now_s() - tw - rep->seconds_kmeans - rep->seconds_assign - rep->seconds_sq8;
     rep->rows = b.n;
     rep->dim = b.dim;
 out:
-    rep->seconds_total = now_s() - t0;
-    ap_meta_writer_free(mw);
-    ap_csv_close(csv);
+    rep->seconds_total = ap_now_s() - t0;
     if (tmp) ap_rmtree(tmp);
     free(tmp);
-    for (size_t i = 0; i < b.pending; i++)
-        free(b.texts[i]);
-    for (size_t i = 0; i < b.ncols; i++)
-        free(b.cols[i]);
-    free(b.cols);
-    free(b.vecs);
-    free(b.ids);
-    ap_embedder_free(b.emb);
-    ap_vecs_close(b.vin);
+    ap_rows_free(&b);
     return st;
 }

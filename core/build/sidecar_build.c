@@ -1,87 +1,47 @@
 /* Writing the int8 sidecar pack.sq8 of a pack being built: see include/annpack/sq8.h
  * (ap_sq8_build) and docs/FORMAT.md. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "annpack/sq8.h"
 #include "endian.h"
-#include "env.h"
 #include "fsops.h"
+#include "parallel.h"
 #include "quant8.h"
-
-static uint64_t align64(uint64_t x)
-{
-    return (x + 63) & ~63ull;
-}
+#include "sidecar.h"
 
 typedef struct encode_job {
     const float *vmin, *step;
     uint32_t dim, stride;
     const uint16_t *vecs;
-    size_t from, to;
+    size_t n;
     uint8_t *out;
 } encode_job;
 
-static void *encode_worker(void *arg)
+/* Every vector is encoded on its own, so splitting the rows into parts changes nothing. */
+static void encode_range(void *ctx, uint32_t p, uint32_t nparts)
 {
-    encode_job *j = arg;
-    for (size_t i = j->from; i < j->to; i++)
+    const encode_job *j = ctx;
+    size_t from, to;
+    ap_part_range(j->n, p, nparts, &from, &to);
+    for (size_t i = from; i < to; i++)
         ap_sq8_encode(j->vmin, j->step, j->dim, j->stride, j->vecs + i * j->dim,
                       j->out + i * j->stride);
-    return NULL;
-}
-
-/* Every vector is encoded on its own, so splitting the rows over threads changes nothing. */
-static void encode_all(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
-                       const uint16_t *vecs, size_t n, uint8_t *out)
-{
-    uint32_t t = ap_env_get()->threads; /* at most 64 */
-    if (t > 64) t = 64;
-    if (n < 4096 || t < 2) t = 1;
-    encode_job jobs[64];
-    pthread_t tid[64];
-    uint32_t started = 0;
-    for (uint32_t k = 0; k < t; k++)
-        jobs[k] = (encode_job){vmin, step, dim, stride, vecs, n * k / t, n * (k + 1) / t, out};
-    for (uint32_t k = 1; k < t; k++) {
-        if (pthread_create(&tid[k], NULL, encode_worker, &jobs[k]) != 0) break;
-        started = k;
-    }
-    encode_worker(&jobs[0]);
-    for (uint32_t k = 1; k <= started; k++)
-        pthread_join(tid[k], NULL);
-    for (uint32_t k = started + 1; k < t; k++)
-        encode_worker(&jobs[k]);
 }
 
 ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const uint32_t *counts,
                        const uint16_t *vecs, size_t n, ap_err *err)
 {
-    uint32_t stride = ap_sq8_stride(dim);
-    uint64_t params = AP_SQ8_HEADER_SIZE;
-    uint64_t cnt = align64(params + 8ull * dim);
-    uint64_t codes = align64(cnt + 4ull * n_lists);
-    uint64_t size = codes + (uint64_t)n * stride;
-    uint8_t *buf = calloc(1, size);
+    ap_sq8_layout L = ap_sq8_layout_for(dim, n_lists, (uint32_t)n);
+    uint8_t *buf = calloc(1, L.size);
     char *path = ap_path_join(dir, AP_SQ8);
     ap_status st = AP_OK;
     if (!buf || !path) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for the int8 sidecar (%llu bytes)",
-                        (unsigned long long)size);
+                        (unsigned long long)L.size);
         goto out;
     }
-    ap_put32(buf + 0, AP_SQ8_MAGIC);
-    ap_put32(buf + 4, AP_SQ8_VERSION);
-    ap_put32(buf + 8, AP_SQ8_HEADER_SIZE);
-    ap_put32(buf + 12, dim);
-    ap_put32(buf + 16, n_lists);
-    ap_put32(buf + 20, (uint32_t)n);
-    ap_put32(buf + 24, stride);
-    ap_put64(buf + 32, params);
-    ap_put64(buf + 40, cnt);
-    ap_put64(buf + 48, codes);
-    ap_put64(buf + 56, size);
+    ap_sq8_header_encode(&L, buf);
     float *vmin = malloc(3ull * dim * sizeof *vmin);
     if (!vmin) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -93,14 +53,15 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
         uint32_t a, b;
         memcpy(&a, &vmin[d], 4);
         memcpy(&b, &step[d], 4);
-        ap_put32(buf + params + 4ull * d, a);
-        ap_put32(buf + params + 4ull * (dim + d), b);
+        ap_put32(buf + L.params + 4ull * d, a);
+        ap_put32(buf + L.params + 4ull * (dim + d), b);
     }
     for (uint32_t l = 0; l < n_lists; l++)
-        ap_put32(buf + cnt + 4ull * l, counts[l]);
-    encode_all(vmin, step, dim, stride, vecs, n, buf + codes);
+        ap_put32(buf + L.counts + 4ull * l, counts[l]);
+    encode_job j = {vmin, step, dim, L.stride, vecs, n, buf + L.codes};
+    ap_parallel_for(ap_parallel_parts(n, 4096), encode_range, &j);
     free(vmin);
-    st = ap_write_file(path, buf, size, err);
+    st = ap_write_file(path, buf, L.size, err);
 out:
     free(buf);
     free(path);

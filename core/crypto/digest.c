@@ -2,33 +2,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "digest.h"
 #include "mapping.h"
+
+ap_status ap_sha256_stream(ap_read_at_fn rd, const void *ctx, uint64_t size,
+                           char hex[AP_SHA256_HEX], ap_err *err)
+{
+    size_t cap = 1 << 20;
+    unsigned char *buf = malloc(cap);
+    ap_sha256 *h = ap_sha256_new();
+    if (!buf || !h) {
+        free(buf);
+        ap_sha256_free(h);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    ap_status st = AP_OK;
+    for (uint64_t off = 0; off < size && !st;) {
+        size_t n = size - off < cap ? (size_t)(size - off) : cap;
+        st = rd(ctx, off, buf, n, err);
+        if (!st) ap_sha256_update(h, buf, n);
+        off += n;
+    }
+    free(buf);
+    if (st) {
+        ap_sha256_free(h);
+        return st;
+    }
+    ap_sha256_final(h, hex);
+    return AP_OK;
+}
+
+static ap_status src_read(const void *ctx, uint64_t off, void *buf, size_t len, ap_err *err)
+{
+    return ap_src_read_at(ctx, off, buf, len, err);
+}
 
 ap_status ap_src_sha256(const ap_src *s, char hex[AP_SHA256_HEX], ap_err *err)
 {
     ap_status st = ap_crypto_init(err);
     if (st) return st;
     if (ap_is_scanned_file(s->name)) ap_cache_warm(s->fd, s->size);
-    size_t cap = 1 << 20;
-    unsigned char *buf = malloc(cap);
-    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    crypto_hash_sha256_state h;
-    crypto_hash_sha256_init(&h);
-    for (uint64_t off = 0; off < s->size && !st;) {
-        size_t n = s->size - off < cap ? (size_t)(s->size - off) : cap;
-        st = ap_src_read_at(s, off, buf, n, err);
-        if (!st) crypto_hash_sha256_update(&h, buf, n);
-        off += n;
-    }
-    free(buf);
-    if (st) return st;
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&h, d);
-    sodium_bin2hex(hex, AP_SHA256_HEX, d, sizeof d);
-    return AP_OK;
+    return ap_sha256_stream(src_read, s, s->size, hex, err);
 }
 
 ap_status ap_src_check_digest(const ap_src *s, uint64_t size, const char *sha256,

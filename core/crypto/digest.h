@@ -3,10 +3,19 @@
 #ifndef ANNPACK_CORE_DIGEST_H
 #define ANNPACK_CORE_DIGEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "annpack/sign.h"
 #include "source.h"
+
+/* Reads len bytes at offset off of what ctx stands for into buf. */
+typedef ap_status (*ap_read_at_fn)(const void *ctx, uint64_t off, void *buf, size_t len,
+                                   ap_err *err);
+
+/* SHA-256 of the size bytes rd reads (in 1 MiB pieces, in order). */
+ap_status ap_sha256_stream(ap_read_at_fn rd, const void *ctx, uint64_t size,
+                           char hex[AP_SHA256_HEX], ap_err *err);
 
 /* SHA-256 of the file's bytes, read from the descriptor. */
 ap_status ap_src_sha256(const ap_src *s, char hex[AP_SHA256_HEX], ap_err *err);

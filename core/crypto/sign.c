@@ -1,5 +1,5 @@
-/* Hashing, Ed25519 keys (OpenSSL-compatible PEM) and signatures: see
- * include/annpack/sign.h. Everything cryptographic is libsodium's; this file only frames
+/* Ed25519 keys (OpenSSL-compatible PEM) and signatures: see include/annpack/sign.h
+ * (SHA-256 is sha256.c). Everything cryptographic is libsodium's; this file only frames
  * the fixed-size DER structures RFC 8410 defines for Ed25519. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,6 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "fsops.h"
-#include "mapping.h"
 
 /* PKCS#8 PrivateKeyInfo for Ed25519: version 0, AlgorithmIdentifier 1.3.101.112,
  * OCTET STRING wrapping the 32-byte seed as an OCTET STRING. */
@@ -46,87 +45,13 @@ ap_status ap_crypto_init(ap_err *err)
     return AP_OK;
 }
 
-void ap_sha256_hex(const void *data, size_t len, char out[AP_SHA256_HEX])
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    ap_crypto_init(NULL);
-    crypto_hash_sha256(d, data, len);
-    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
-}
-
-struct ap_sha256 {
-    crypto_hash_sha256_state s;
-};
-
-ap_sha256 *ap_sha256_new(void)
-{
-    if (ap_crypto_init(NULL)) return NULL;
-    ap_sha256 *h = malloc(sizeof *h);
-    if (h) crypto_hash_sha256_init(&h->s);
-    return h;
-}
-
-void ap_sha256_update(ap_sha256 *h, const void *data, size_t len)
-{
-    crypto_hash_sha256_update(&h->s, data, len);
-}
-
-void ap_sha256_final(ap_sha256 *h, char out[AP_SHA256_HEX])
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&h->s, d);
-    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
-    free(h);
-}
-
-void ap_sha256_free(ap_sha256 *h)
-{
-    free(h);
-}
-
-ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size, ap_err *err)
-{
-    ap_status st = ap_crypto_init(err);
-    if (st) return st;
-    int fd;
-    uint64_t fsize;
-    if ((st = ap_open_regular(path, &fd, &fsize, err))) return st;
-    if (ap_is_scanned_file(path)) ap_cache_warm(fd, fsize);
-    size_t cap = 1 << 20;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    crypto_hash_sha256_state s;
-    crypto_hash_sha256_init(&s);
-    uint64_t total = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf, cap);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: read", path);
-            break;
-        }
-        if (r == 0) break;
-        crypto_hash_sha256_update(&s, buf, (unsigned long long)r);
-        total += (uint64_t)r;
-    }
-    free(buf);
-    close(fd);
-    if (st) return st;
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&s, d);
-    sodium_bin2hex(out, AP_SHA256_HEX, d, sizeof d);
-    if (size) *size = total;
-    return AP_OK;
-}
-
+/* The key id: the first 8 bytes of SHA-256 of the raw key, as 16 hex digits. */
 static void fill_keyid(ap_pubkey *k)
 {
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(d, k->raw, sizeof k->raw);
-    sodium_bin2hex(k->keyid, AP_KEYID_HEX, d, 8);
+    char hex[AP_SHA256_HEX];
+    ap_sha256_hex(k->raw, sizeof k->raw, hex);
+    memcpy(k->keyid, hex, AP_KEYID_HEX - 1);
+    k->keyid[AP_KEYID_HEX - 1] = '\0';
 }
 
 static ap_seckey *alloc_key(void)
@@ -365,16 +290,24 @@ static int decode_body(const char *body, size_t len, uint8_t *out, size_t cap, s
     return end == body + len ? 0 : -1;
 }
 
-ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
-                              ap_err *err)
+/* What every PEM parse starts with: libsodium ready, and a file no larger than a key file. */
+static ap_status pem_begin(size_t len, const char *name, ap_err *err)
 {
-    *out = NULL;
     ap_status st = ap_crypto_init(err);
     if (st) return st;
     if (len > AP_MAX_PEM_BYTES)
         return ap_err_set(err, AP_ERR_LIMIT,
                           "%s: %zu bytes is too large for a key file (at most %u)", name, len,
                           AP_MAX_PEM_BYTES);
+    return AP_OK;
+}
+
+ap_status ap_seckey_parse_pem(const char *pem, size_t len, const char *name, ap_seckey **out,
+                              ap_err *err)
+{
+    *out = NULL;
+    ap_status st = pem_begin(len, name, err);
+    if (st) return st;
     size_t pos = 0, label_len, body_len;
     const char *label, *body;
     int r = next_block(pem, len, &pos, &label, &label_len, &body, &body_len);
@@ -539,12 +472,8 @@ ap_status ap_pubkeys_parse_pem(const char *pem, size_t len, const char *name, ap
                                size_t *nkeys, ap_err *err)
 {
     *nkeys = 0;
-    ap_status st = ap_crypto_init(err);
+    ap_status st = pem_begin(len, name, err);
     if (st) return st;
-    if (len > AP_MAX_PEM_BYTES)
-        return ap_err_set(err, AP_ERR_LIMIT,
-                          "%s: %zu bytes is too large for a key file (at most %u)", name, len,
-                          AP_MAX_PEM_BYTES);
     size_t pos = 0, private_len = 0;
     const char *private_block = NULL;
     for (;;) {

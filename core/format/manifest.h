@@ -2,6 +2,7 @@
 #ifndef ANNPACK_CORE_MANIFEST_H
 #define ANNPACK_CORE_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,44 +31,18 @@ typedef struct ap_pack_manifest {
     size_t raw_len;
 } ap_pack_manifest;
 
-/* ---- the packset root manifest, schema 3 (root_manifest.c; docs/PACKSET.md) ---- */
+/* Reads DIR/pack.manifest.json (at most AP_MAX_MANIFEST_BYTES: AP_ERR_LIMIT naming the
+ * cap) into *raw (malloc'd, NUL-terminated, *len bytes); *path receives the file's path
+ * (malloc'd, even on failure; NULL when out of memory). */
+ap_status ap_manifest_read(const char *dir, char **path, char **raw, size_t *len, ap_err *err);
 
-typedef struct ap_delta_entry {
-    uint64_t seq;
-    const char *path, *annpack, *meta, *tombstones, *manifest, *delta_manifest;
-    const char *base_sha256_annpack;
-    const char *sha256_annpack, *sha256_meta, *sha256_tombstones, *sha256_manifest,
-        *sha256_delta_manifest;
-} ap_delta_entry;
+/* The same beneath dirfd (the manifest opened as every pack file is, ap_src_open; dir for
+ * messages, name for the cap's message). */
+ap_status ap_manifest_read_at(int dirfd, const char *dir, const char *name, char **raw, size_t *len,
+                              ap_err *err);
 
-/* A root manifest: schema 3 (packset) or 2 (a single pack seen as a base-only view). */
-typedef struct ap_root_manifest {
-    uint32_t schema;
-    uint64_t version;
-    const char *base_path; /* NULL for a single pack */
-    const char *base_annpack, *base_meta, *base_manifest;
-    const char *base_sha256_annpack, *base_sha256_meta, *base_sha256_manifest;
-    ap_delta_entry *deltas;
-    size_t ndeltas;
-    uint32_t dim;          /* schema 3: the root's "dim" */
-    const cJSON *embedder; /* schema 3: the root's "embedder" */
-    cJSON *root;
-    char *raw;
-    size_t raw_len;
-} ap_root_manifest;
-
-ap_status ap_root_manifest_load(const char *dir, ap_root_manifest *m, ap_err *err);
-/* Validates root manifest bytes already read (raw malloc'd; ownership passes to m). */
-ap_status ap_root_manifest_parse(char *raw, size_t raw_len, const char *name, ap_root_manifest *m,
-                                 ap_err *err);
-void ap_root_manifest_free(ap_root_manifest *m);
-
-/* Checks that a manifest path is a safe relative path: not empty, not absolute, no "..",
- * "." or empty components, no backslash or control bytes. name/field go in messages. */
-ap_status ap_path_check(const char *path, const char *name, const char *field, ap_err *err);
-
-/* Checks that root/path, with symlinks resolved, stays inside root (when it exists). */
-ap_status ap_path_inside(const char *root, const char *path, const char *name, ap_err *err);
+/* Whether s is 64 lowercase hex digits (a SHA-256 as manifests write it). */
+bool ap_is_sha256_hex(const char *s);
 
 /* Reads and validates DIR/pack.manifest.json (strict JSON, schema 2, required fields,
  * safe paths, annpack and meta listed in files). */
@@ -85,6 +60,25 @@ const ap_manifest_file *ap_pack_manifest_file(const ap_pack_manifest *m, const c
 /* The manifest entry an opened pack lists for name, or NULL (pack.c). */
 struct ap_pack;
 const ap_manifest_file *ap_pack_listed(const struct ap_pack *p, const char *name);
+
+/* What a schema-2 pack manifest says, for ap_pack_manifest_write. */
+typedef struct ap_pack_manifest_spec {
+    uint32_t dim, n_lists;
+    uint64_t n_vectors;
+    const char *meta;              /* shards[0].meta (the shard's annpack is AP_ANNPACK) */
+    const ap_manifest_file *files; /* "files", in this order (by name, so it is canonical) */
+    size_t nfiles;
+    const char *embedder; /* the embedder's description (ap_embedder_describe): JSON */
+    const cJSON *build;   /* the "build" block (copied), or NULL */
+    const cJSON *packset; /* the "packset" block of a merged view's manifest (copied), or NULL */
+} ap_pack_manifest_spec;
+
+/* The one writer of schema-2 pack manifests (builds, and the mount's virtual pack): *text
+ * receives the rendered bytes (malloc'd, *len of them; ap_json_render's form), keys in the
+ * order schema_version, format, dim, n_lists, n_vectors, metric, shards, files, embedder,
+ * build, packset. Fails only when out of memory or when the embedder is not JSON. */
+ap_status ap_pack_manifest_write(const ap_pack_manifest_spec *s, char **text, size_t *len,
+                                 ap_err *err);
 
 /* Adds {"size","sha256"} for DIR/name to a "files" object (hashing the file). */
 ap_status ap_manifest_add_file(cJSON *files, const char *dir, const char *name, ap_err *err);

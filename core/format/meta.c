@@ -1,17 +1,10 @@
-/* The metadata row store: see include/annpack/meta.h and docs/FORMAT.md.
- *
- * pack.meta.idx layout: 8 bytes "APMIDX01", u64 count, then count entries of
- * (u64 id, u64 offset, u64 length) sorted by id; offset is the row's position in the
- * uncompressed row stream, length excludes the newline.
- *
- * pack.meta.jsonl.zst is the zstd seekable format: independent frames holding whole rows
- * (about AP_META_FRAME_TARGET uncompressed bytes each), then a skippable frame
- * (magic 0x184D2A5E, u32 size) with one (u32 compressed, u32 decompressed) entry per frame
- * and the footer (u32 frames, u8 descriptor = 0, u32 magic 0x8F92EAB1). */
+/* Reading the metadata row store: see include/annpack/meta.h, meta_format.h (the layout)
+ * and docs/FORMAT.md; the writer is meta_write.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,229 +21,7 @@
 #include "json.h"
 #include "mapping.h"
 
-#define SKIPPABLE_MAGIC 0x184D2A5Eu
-#define SEEKABLE_MAGIC 0x8F92EAB1u
-#define FOOTER_BYTES 9u
-#define ZSTD_LEVEL_DEFAULT 3
-
-typedef struct entry {
-    uint64_t id, off, len;
-} entry;
-
-static int cmp_entry_id(const void *a, const void *b)
-{
-    const entry *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* ---- writer ----------------------------------------------------------------------------- */
-
-struct ap_meta_writer {
-    ap_meta_codec codec;
-    int level;
-    char *rows_path, *idx_path;
-    FILE *rows;
-    entry *entries;
-    size_t n, cap;
-    uint64_t stream_off;
-    char *frame;
-    size_t frame_len, frame_cap;
-    uint32_t *seek; /* (csize, dsize) pairs */
-    size_t nframes, seek_cap;
-    ZSTD_CCtx *cctx;
-    void *cbuf;
-    size_t cbuf_cap;
-};
-
-static ap_status wfail(ap_meta_writer *w, const char *what, ap_err *err)
-{
-    return ap_err_errno(err, AP_ERR_IO, errno, "%s: %s", w->rows_path, what);
-}
-
-ap_status ap_meta_writer_open(const char *dir, ap_meta_codec codec, int level, ap_meta_writer **out,
-                              ap_err *err)
-{
-    *out = NULL;
-    ap_meta_writer *w = calloc(1, sizeof *w);
-    if (!w) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    w->codec = codec;
-    w->level = level ? level : ZSTD_LEVEL_DEFAULT;
-    w->rows_path = ap_path_join(dir, codec == AP_META_ZSTD ? AP_META_ZST : AP_META_JSONL);
-    w->idx_path = ap_path_join(dir, AP_META_IDX);
-    if (!w->rows_path || !w->idx_path) {
-        ap_meta_writer_free(w);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    w->rows = fopen(w->rows_path, "wbe");
-    if (!w->rows) {
-        ap_status st = ap_err_errno(err, AP_ERR_IO, errno, "%s", w->rows_path);
-        ap_meta_writer_free(w);
-        return st;
-    }
-    setvbuf(w->rows, NULL, _IOFBF, 1 << 20);
-    if (codec == AP_META_ZSTD) {
-        w->cctx = ZSTD_createCCtx();
-        if (!w->cctx) {
-            ap_meta_writer_free(w);
-            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        }
-        /* Fixed parameters: the same rows always give the same bytes. */
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->level);
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 0);
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_dictIDFlag, 0);
-    }
-    *out = w;
-    return AP_OK;
-}
-
-static ap_status flush_frame(ap_meta_writer *w, ap_err *err)
-{
-    if (w->frame_len == 0) return AP_OK;
-    size_t bound = ZSTD_compressBound(w->frame_len);
-    if (bound > w->cbuf_cap) {
-        void *nb = realloc(w->cbuf, bound);
-        if (!nb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        w->cbuf = nb;
-        w->cbuf_cap = bound;
-    }
-    size_t c = ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->frame, w->frame_len);
-    if (ZSTD_isError(c))
-        return ap_err_set(err, AP_ERR_INTERNAL, "%s: zstd: %s", w->rows_path, ZSTD_getErrorName(c));
-    if (c > UINT32_MAX || w->frame_len > UINT32_MAX)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: frame too large", w->rows_path);
-    if (fwrite(w->cbuf, 1, c, w->rows) != c) return wfail(w, "write", err);
-    if (w->nframes == w->seek_cap) {
-        size_t ncap = w->seek_cap ? w->seek_cap * 2 : 64;
-        uint32_t *ns = realloc(w->seek, ncap * 2 * sizeof *ns);
-        if (!ns) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        w->seek = ns;
-        w->seek_cap = ncap;
-    }
-    w->seek[2 * w->nframes] = (uint32_t)c;
-    w->seek[2 * w->nframes + 1] = (uint32_t)w->frame_len;
-    w->nframes++;
-    w->frame_len = 0;
-    return AP_OK;
-}
-
-ap_status ap_meta_writer_add(ap_meta_writer *w, uint64_t id, const char *row, size_t len,
-                             ap_err *err)
-{
-    const ap_caps *caps = ap_caps_get();
-    if (memchr(row, '\n', len))
-        return ap_err_set(err, AP_ERR_ARG, "%s: row of id %llu contains a newline", w->rows_path,
-                          (unsigned long long)id);
-    if (len > caps->meta_max_line)
-        return ap_err_set(err, AP_ERR_LIMIT,
-                          "%s: row of id %llu is %zu bytes, exceeds ANNPACK_META_MAX_LINE (%llu)",
-                          w->rows_path, (unsigned long long)id, len,
-                          (unsigned long long)caps->meta_max_line);
-    if (w->stream_off + len + 1 > caps->max_meta_bytes)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: rows exceed ANNPACK_MAX_META_BYTES (%llu)",
-                          w->rows_path, (unsigned long long)caps->max_meta_bytes);
-    if (w->n == w->cap) {
-        size_t ncap = w->cap ? w->cap * 2 : 1024;
-        entry *ne = realloc(w->entries, ncap * sizeof *ne);
-        if (!ne) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        w->entries = ne;
-        w->cap = ncap;
-    }
-    w->entries[w->n++] = (entry){id, w->stream_off, len};
-    w->stream_off += len + 1;
-    if (w->codec == AP_META_NONE) {
-        if (fwrite(row, 1, len, w->rows) != len || fputc('\n', w->rows) == EOF)
-            return wfail(w, "write", err);
-        return AP_OK;
-    }
-    /* A frame never splits a row; a frame is closed before a row that would take it past
-     * the target, unless it is empty (a large row is a frame of its own). */
-    if (w->frame_len && w->frame_len + len + 1 > AP_META_FRAME_TARGET) {
-        ap_status st = flush_frame(w, err);
-        if (st) return st;
-    }
-    if (w->frame_len + len + 1 > w->frame_cap) {
-        size_t ncap = w->frame_len + len + 1 > AP_META_FRAME_TARGET ? w->frame_len + len + 1
-                                                                    : AP_META_FRAME_TARGET;
-        char *nf = realloc(w->frame, ncap);
-        if (!nf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        w->frame = nf;
-        w->frame_cap = ncap;
-    }
-    memcpy(w->frame + w->frame_len, row, len);
-    w->frame[w->frame_len + len] = '\n';
-    w->frame_len += len + 1;
-    return AP_OK;
-}
-
-static ap_status write_idx(ap_meta_writer *w, ap_err *err)
-{
-    if (w->n) qsort(w->entries, w->n, sizeof *w->entries, cmp_entry_id);
-    for (size_t i = 1; i < w->n; i++)
-        if (w->entries[i].id == w->entries[i - 1].id)
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate id %llu", w->rows_path,
-                              (unsigned long long)w->entries[i].id);
-    size_t len = 16 + 24 * w->n;
-    uint8_t *buf = malloc(len);
-    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    memcpy(buf, AP_META_IDX_MAGIC, 8);
-    ap_put64(buf + 8, w->n);
-    for (size_t i = 0; i < w->n; i++) {
-        ap_put64(buf + 16 + 24 * i, w->entries[i].id);
-        ap_put64(buf + 24 + 24 * i, w->entries[i].off);
-        ap_put64(buf + 32 + 24 * i, w->entries[i].len);
-    }
-    unlink(w->idx_path);
-    ap_status st = ap_write_file(w->idx_path, buf, len, err);
-    free(buf);
-    return st;
-}
-
-ap_status ap_meta_writer_finish(ap_meta_writer *w, ap_err *err)
-{
-    ap_status st = AP_OK;
-    if (w->codec == AP_META_ZSTD) {
-        if ((st = flush_frame(w, err))) return st;
-        size_t tsize = 8 + 8 * w->nframes + FOOTER_BYTES;
-        uint8_t *t = malloc(tsize);
-        if (!t) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        ap_put32(t, SKIPPABLE_MAGIC);
-        ap_put32(t + 4, (uint32_t)(tsize - 8));
-        for (size_t i = 0; i < w->nframes; i++) {
-            ap_put32(t + 8 + 8 * i, w->seek[2 * i]);
-            ap_put32(t + 12 + 8 * i, w->seek[2 * i + 1]);
-        }
-        uint8_t *f = t + 8 + 8 * w->nframes;
-        ap_put32(f, (uint32_t)w->nframes);
-        f[4] = 0;
-        ap_put32(f + 5, SEEKABLE_MAGIC);
-        if (fwrite(t, 1, tsize, w->rows) != tsize) st = wfail(w, "write", err);
-        free(t);
-        if (st) return st;
-    }
-    if (fflush(w->rows) != 0) return wfail(w, "write", err);
-    if (fsync(fileno(w->rows)) != 0) return wfail(w, "fsync", err);
-    int rc = fclose(w->rows);
-    w->rows = NULL;
-    if (rc != 0) return wfail(w, "close", err);
-    return write_idx(w, err);
-}
-
-void ap_meta_writer_free(ap_meta_writer *w)
-{
-    if (!w) return;
-    if (w->rows) fclose(w->rows);
-    ZSTD_freeCCtx(w->cctx);
-    free(w->rows_path);
-    free(w->idx_path);
-    free(w->entries);
-    free(w->frame);
-    free(w->seek);
-    free(w->cbuf);
-    free(w);
-}
-
-/* ---- reader ----------------------------------------------------------------------------- */
+#include "meta_format.h"
 
 struct ap_meta {
     char *path;
@@ -263,7 +34,7 @@ struct ap_meta {
     uint64_t max_frame;
     const uint8_t *idx; /* mapped idx entries, or NULL */
     size_t idx_map_len;
-    entry *heap; /* entries built by scanning when there is no idx */
+    ap_idx_entry *heap; /* entries built by scanning when there is no idx */
     uint64_t count;
     uint64_t serial; /* distinguishes readers in the per-thread frame cache */
 };
@@ -287,21 +58,21 @@ static ap_status parse_seek_table(ap_meta *m, ap_err *err)
 {
     const ap_caps *caps = ap_caps_get();
     const char *p = m->path;
-    if (m->map_len < FOOTER_BYTES + 8)
+    if (m->map_len < AP_META_FOOTER_BYTES + 8)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: truncated (no seek table)", p);
-    const uint8_t *f = m->map + m->map_len - FOOTER_BYTES;
-    if (ap_le32(f + 5) != SEEKABLE_MAGIC)
+    const uint8_t *f = m->map + m->map_len - AP_META_FOOTER_BYTES;
+    if (ap_le32(f + 5) != AP_META_SEEKABLE_MAGIC)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: no zstd seekable footer (wrong magic)", p);
     uint8_t desc = f[4];
     if (desc & 0x7c) return ap_err_set(err, AP_ERR_FORMAT, "%s: seek table reserved bits set", p);
     size_t es = (desc & 0x80) ? 12 : 8;
     uint64_t nf = ap_le32(f);
-    if (nf > (m->map_len - FOOTER_BYTES - 8) / es)
+    if (nf > (m->map_len - AP_META_FOOTER_BYTES - 8) / es)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: seek table claims %llu frames", p,
                           (unsigned long long)nf);
-    uint64_t tsize = 8 + nf * es + FOOTER_BYTES;
+    uint64_t tsize = 8 + nf * es + AP_META_FOOTER_BYTES;
     const uint8_t *t = m->map + m->map_len - tsize;
-    if (ap_le32(t) != SKIPPABLE_MAGIC || ap_le32(t + 4) != tsize - 8)
+    if (ap_le32(t) != AP_META_SKIPPABLE_MAGIC || ap_le32(t + 4) != tsize - 8)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: malformed seek table frame header", p);
     m->nframes = (uint32_t)nf;
     m->c_off = malloc((nf + 1) * sizeof *m->c_off);
@@ -444,7 +215,7 @@ ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size
     return AP_OK;
 }
 
-static void entry_at(const ap_meta *m, uint64_t i, entry *e)
+static void entry_at(const ap_meta *m, uint64_t i, ap_idx_entry *e)
 {
     if (m->heap) {
         *e = m->heap[i];
@@ -454,7 +225,7 @@ static void entry_at(const ap_meta *m, uint64_t i, entry *e)
         e->off = ap_le64(p + 8);
         e->len = ap_le64(p + 16);
     } else {
-        *e = (entry){0};
+        *e = (ap_idx_entry){0};
     }
 }
 
@@ -469,9 +240,9 @@ static ap_status check_idx(ap_meta *m, const char *idx_path, ap_err *err)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: size %zu does not fit %llu entries", idx_path,
                           m->idx_map_len, (unsigned long long)n);
     m->count = n;
-    entry prev = {0};
+    ap_idx_entry prev = {0};
     for (uint64_t i = 0; i < n; i++) {
-        entry e;
+        ap_idx_entry e;
         entry_at(m, i, &e);
         if (i && e.id <= prev.id)
             return ap_err_set(err, AP_ERR_FORMAT, "%s: ids not strictly ascending at entry %llu",
@@ -541,16 +312,16 @@ static ap_status scan_rows(ap_meta *m, ap_err *err)
             if (st) return st;
             if (n == cap) {
                 cap *= 2;
-                entry *nh = realloc(m->heap, cap * sizeof *nh);
+                ap_idx_entry *nh = realloc(m->heap, cap * sizeof *nh);
                 if (!nh) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
                 m->heap = nh;
             }
-            m->heap[n++] = (entry){id, off + pos, len};
+            m->heap[n++] = (ap_idx_entry){id, off + pos, len};
             pos += len + (nl ? 1 : 0);
         }
         off += dl;
     }
-    qsort(m->heap, n, sizeof *m->heap, cmp_entry_id);
+    qsort(m->heap, n, sizeof *m->heap, ap_meta_cmp_entry_id);
     for (size_t i = 1; i < n; i++)
         if (m->heap[i].id == m->heap[i - 1].id)
             return ap_err_set(err, AP_ERR_FORMAT, "%s: duplicate id %llu", m->path,
@@ -648,7 +419,7 @@ uint64_t ap_meta_stream_size(const ap_meta *m)
 
 void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset, uint64_t *len)
 {
-    entry e;
+    ap_idx_entry e;
     entry_at(m, i, &e);
     *id = e.id;
     *offset = e.off;
@@ -676,27 +447,40 @@ static ap_status check_row_id(const ap_meta *m, const char *row, size_t len, uin
     return st;
 }
 
-ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
+/* The index entry of id: true and *e, or false. */
+static bool find_entry(const ap_meta *m, uint64_t id, ap_idx_entry *e)
 {
-    *row = NULL;
     uint64_t lo = 0, hi = m->count;
-    entry e = {0};
+    *e = (ap_idx_entry){0};
     /* Ids that are row numbers (vector packs, default ids) sit at their own index: one
      * probe instead of a binary search whose ~log2(n) steps each miss the cache. */
     if (id < m->count) {
-        entry_at(m, id, &e);
-        if (e.id == id) lo = hi = id;
+        entry_at(m, id, e);
+        if (e->id == id) lo = hi = id;
     }
     while (lo < hi) {
         uint64_t mid = (lo + hi) / 2;
-        entry_at(m, mid, &e);
-        if (e.id < id)
+        entry_at(m, mid, e);
+        if (e->id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < m->count) entry_at(m, lo, &e);
-    if (lo >= m->count || e.id != id)
+    if (lo < m->count) entry_at(m, lo, e);
+    return lo < m->count && e->id == id;
+}
+
+bool ap_meta_has(const ap_meta *m, uint64_t id)
+{
+    ap_idx_entry e;
+    return find_entry(m, id, &e);
+}
+
+ap_status ap_meta_get(const ap_meta *m, uint64_t id, char **row, size_t *len, ap_err *err)
+{
+    *row = NULL;
+    ap_idx_entry e;
+    if (!find_entry(m, id, &e))
         return ap_err_set(err, AP_ERR_NOTFOUND, "%s: no row for id %llu", m->path,
                           (unsigned long long)id);
     /* Read the row plus the byte after it, which must end the line. */

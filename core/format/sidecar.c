@@ -11,6 +11,7 @@
 #include "fsops.h"
 #include "mapping.h"
 #include "quant8.h"
+#include "sidecar.h"
 
 struct ap_sq8 {
     char *path;
@@ -25,6 +26,47 @@ struct ap_sq8 {
 static uint64_t align64(uint64_t x)
 {
     return (x + 63) & ~63ull;
+}
+
+ap_sq8_layout ap_sq8_layout_for(uint32_t dim, uint32_t n_lists, uint32_t n_vectors)
+{
+    ap_sq8_layout L = {.dim = dim,
+                       .n_lists = n_lists,
+                       .n_vectors = n_vectors,
+                       .stride = ap_sq8_stride_for(dim),
+                       .params = AP_SQ8_HEADER_SIZE};
+    L.counts = align64(L.params + 8ull * dim);
+    L.codes = align64(L.counts + 4ull * n_lists);
+    L.size = L.codes + (uint64_t)n_vectors * L.stride;
+    return L;
+}
+
+void ap_sq8_header_encode(const ap_sq8_layout *L, uint8_t out[AP_SQ8_HEADER_SIZE])
+{
+    memset(out, 0, AP_SQ8_HEADER_SIZE);
+    ap_put32(out + 0, AP_SQ8_MAGIC);
+    ap_put32(out + 4, AP_SQ8_VERSION);
+    ap_put32(out + 8, AP_SQ8_HEADER_SIZE);
+    ap_put32(out + 12, L->dim);
+    ap_put32(out + 16, L->n_lists);
+    ap_put32(out + 20, L->n_vectors);
+    ap_put32(out + 24, L->stride);
+    ap_put64(out + 32, L->params);
+    ap_put64(out + 40, L->counts);
+    ap_put64(out + 48, L->codes);
+    ap_put64(out + 56, L->size);
+}
+
+ap_sq8_layout ap_sq8_header_decode(const uint8_t in[AP_SQ8_HEADER_SIZE])
+{
+    return (ap_sq8_layout){.dim = ap_le32(in + 12),
+                           .n_lists = ap_le32(in + 16),
+                           .n_vectors = ap_le32(in + 20),
+                           .stride = ap_le32(in + 24),
+                           .params = ap_le64(in + 32),
+                           .counts = ap_le64(in + 40),
+                           .codes = ap_le64(in + 48),
+                           .size = ap_le64(in + 56)};
 }
 
 static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
@@ -44,37 +86,34 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     if (ap_le32(m + 8) != AP_SQ8_HEADER_SIZE)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: header_size %u (need %u)", p, ap_le32(m + 8),
                           AP_SQ8_HEADER_SIZE);
-    s->dim = ap_le32(m + 12);
-    s->n_lists = ap_le32(m + 16);
-    s->n_vectors = ap_le32(m + 20);
-    s->stride = ap_le32(m + 24);
+    ap_sq8_layout got = ap_sq8_header_decode(m);
+    s->dim = got.dim;
+    s->n_lists = got.n_lists;
+    s->n_vectors = got.n_vectors;
+    s->stride = got.stride;
     if (s->dim != h->dim || s->n_lists != h->n_lists || s->n_vectors != h->n_vectors)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u",
                           p, s->dim, s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
                           h->n_vectors);
-    if (s->stride != ap_sq8_stride(s->dim))
+    if (s->stride != ap_sq8_stride_for(s->dim))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: stride %u (need %u for dim %u)", p, s->stride,
-                          ap_sq8_stride(s->dim), s->dim);
-    uint64_t params = ap_le64(m + 32), cnt = ap_le64(m + 40), codes = ap_le64(m + 48),
-             size = ap_le64(m + 56);
+                          ap_sq8_stride_for(s->dim), s->dim);
     /* The layout is fixed by dim and n_lists; anything else is not our writer's. */
-    uint64_t want_cnt = align64(AP_SQ8_HEADER_SIZE + 8ull * s->dim);
-    uint64_t want_codes = align64(want_cnt + 4ull * s->n_lists);
-    uint64_t want_size = want_codes + (uint64_t)s->n_vectors * s->stride;
-    if (params != AP_SQ8_HEADER_SIZE || cnt != want_cnt || codes != want_codes ||
-        size != want_size || size != s->size)
+    ap_sq8_layout want = ap_sq8_layout_for(s->dim, s->n_lists, s->n_vectors);
+    if (got.params != want.params || got.counts != want.counts || got.codes != want.codes ||
+        got.size != want.size || got.size != s->size)
         return ap_err_set(err, AP_ERR_FORMAT,
                           "%s: layout (params %llu, counts %llu, codes %llu, size %llu) does not "
                           "match dim %u, %u lists, %u vectors and the file's %zu bytes",
-                          p, (unsigned long long)params, (unsigned long long)cnt,
-                          (unsigned long long)codes, (unsigned long long)size, s->dim, s->n_lists,
-                          s->n_vectors, s->size);
+                          p, (unsigned long long)got.params, (unsigned long long)got.counts,
+                          (unsigned long long)got.codes, (unsigned long long)got.size, s->dim,
+                          s->n_lists, s->n_vectors, s->size);
     s->vmin = malloc(2ull * s->dim * sizeof *s->vmin);
     s->first = malloc((s->n_lists + 1ull) * sizeof *s->first);
     if (!s->vmin || !s->first) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     s->step = s->vmin + s->dim;
     for (uint32_t d = 0; d < 2 * s->dim; d++) {
-        uint32_t bits = ap_le32(m + params + 4ull * d);
+        uint32_t bits = ap_le32(m + got.params + 4ull * d);
         memcpy(&s->vmin[d], &bits, 4);
         if (!isfinite(s->vmin[d]))
             return ap_err_set(err, AP_ERR_FORMAT, "%s: %s[%u] is not finite", p,
@@ -87,7 +126,7 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
     for (uint32_t l = 0; l < s->n_lists; l++) {
         ap_annp_list al;
         ap_annp_list_get(a, l, &al);
-        uint32_t c = ap_le32(m + cnt + 4ull * l);
+        uint32_t c = ap_le32(m + got.counts + 4ull * l);
         if (c != al.count)
             return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u", p,
                               l, c, ap_annp_path(a), al.count);
@@ -95,7 +134,7 @@ static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
         at += c;
     }
     s->first[s->n_lists] = at;
-    s->codes = m + codes;
+    s->codes = m + got.codes;
     return AP_OK;
 }
 
@@ -159,7 +198,7 @@ uint32_t ap_sq8_dim(const ap_sq8 *s)
     return s->dim;
 }
 
-uint32_t ap_sq8_stride_of(const ap_sq8 *s)
+uint32_t ap_sq8_stride(const ap_sq8 *s)
 {
     return s->stride;
 }

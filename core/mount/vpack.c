@@ -9,27 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "annpack/mount.h"
 #include "annpack/packset.h"
+#include "annpack/sign.h"
+#include "digest.h"
 #include "endian.h"
 #include "json.h"
 #include "merge.h"
+#include "sidecar.h"
 #include "view.h"
-
-/* Layout of the merged pack.sq8 (the writer's, for the merged counts). */
-typedef struct sq8_layout {
-    uint32_t dim, nl, stride;
-    uint64_t counts, codes, size;
-} sq8_layout;
 
 struct ap_vpack {
     const ap_view *v; /* borrowed: outlives the vpack */
     ap_merged x;      /* the merged tables this view needs */
     int annp_pass;    /* single canonical layer: pack.annpack (and pack.sq8) are its bytes */
     int meta_pass;    /* single layer whose row stream is already the merged JSONL */
-    sq8_layout sq;    /* the merged sidecar's layout; sq.size 0: none */
+    ap_sq8_layout sq; /* the merged sidecar's layout (the writer's); sq.size 0: none */
 };
 
 /* Whether a's bytes are exactly what the merged writer produces for its lists: the header
@@ -66,8 +61,6 @@ static int meta_canonical(const ap_meta *m)
     return at == ap_meta_stream_size(m);
 }
 
-static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L);
-
 static ap_status build(ap_vpack *p, ap_err *err)
 {
     const ap_view *v = p->v;
@@ -85,6 +78,10 @@ static ap_status build(ap_vpack *p, ap_err *err)
         ap_status st = ap_merged_lists(v, x, err);
         if (st) return st;
     }
+    /* The merged sidecar has the base's params and the merged counts, in the writer's
+     * layout. */
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    if (sq) p->sq = ap_sq8_layout_for(ap_sq8_dim(sq), ap_view_n_lists(v), (uint32_t)v->live);
     if (p->meta_pass) {
         x->nrows = ap_meta_count(ap_pack_meta(v->layers[0].pack));
         if (x->nrows != v->live)
@@ -102,7 +99,6 @@ ap_status ap_vpack_open(const ap_view *v, ap_vpack **out, ap_err *err)
     if (!p) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     p->v = v;
     ap_status st = build(p, err);
-    if (!st) sq8_layout_of(p, &p->sq);
     if (st) {
         ap_vpack_close(p);
         return st;
@@ -214,20 +210,6 @@ ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, siz
 
 /* --- the merged int8 sidecar ------------------------------------------------------------- */
 
-static int sq8_layout_of(const ap_vpack *vp, sq8_layout *L)
-{
-    const ap_view *v = vp->v;
-    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
-    if (!sq) return 0;
-    L->dim = ap_sq8_dim(sq);
-    L->stride = ap_sq8_stride_of(sq);
-    L->nl = ap_view_n_lists(v);
-    L->counts = (AP_SQ8_HEADER_SIZE + 8ull * L->dim + 63) & ~63ull;
-    L->codes = (L->counts + 4ull * L->nl + 63) & ~63ull;
-    L->size = L->codes + v->live * L->stride;
-    return 1;
-}
-
 uint64_t ap_vpack_sq8_size(const ap_vpack *vp)
 {
     return vp->sq.size;
@@ -252,7 +234,7 @@ static const uint8_t *merged_codes(const ap_vpack *vp, uint32_t li, uint64_t k, 
     return v->dcodes + (v->dstart[li] + (r - nbase)) * stride;
 }
 
-static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, uint8_t *buf,
+static size_t sq8_piece(const ap_vpack *vp, const ap_sq8_layout *L, uint64_t off, uint8_t *buf,
                         size_t len)
 {
     const ap_view *v = vp->v;
@@ -263,26 +245,16 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         uint8_t w[8] = {0};
         uint64_t at = off & ~3ull;
         if (at < AP_SQ8_HEADER_SIZE) {
-            uint8_t h[AP_SQ8_HEADER_SIZE] = {0};
-            ap_put32(h + 0, AP_SQ8_MAGIC);
-            ap_put32(h + 4, AP_SQ8_VERSION);
-            ap_put32(h + 8, AP_SQ8_HEADER_SIZE);
-            ap_put32(h + 12, L->dim);
-            ap_put32(h + 16, L->nl);
-            ap_put32(h + 20, (uint32_t)v->live);
-            ap_put32(h + 24, L->stride);
-            ap_put64(h + 32, AP_SQ8_HEADER_SIZE);
-            ap_put64(h + 40, L->counts);
-            ap_put64(h + 48, L->codes);
-            ap_put64(h + 56, L->size);
+            uint8_t h[AP_SQ8_HEADER_SIZE];
+            ap_sq8_header_encode(L, h);
             memcpy(w, h + at, 4);
-        } else if (at < AP_SQ8_HEADER_SIZE + 8ull * L->dim) {
-            uint64_t d = (at - AP_SQ8_HEADER_SIZE) / 4;
+        } else if (at < L->params + 8ull * L->dim) {
+            uint64_t d = (at - L->params) / 4;
             float f = d < L->dim ? ap_sq8_vmin(sq)[d] : ap_sq8_step(sq)[d - L->dim];
             uint32_t u;
             memcpy(&u, &f, 4);
             ap_put32(w, u);
-        } else if (at >= L->counts && at < L->counts + 4ull * L->nl) {
+        } else if (at >= L->counts && at < L->counts + 4ull * L->n_lists) {
             uint64_t i = (at - L->counts) / 4;
             ap_put32(w, (uint32_t)(x->list_first[i + 1] - x->list_first[i]));
         } /* else zero padding */
@@ -291,7 +263,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         return n;
     }
     uint64_t k = (off - L->codes) / L->stride, in = (off - L->codes) % L->stride;
-    uint32_t lo = 0, hi = L->nl;
+    uint32_t lo = 0, hi = L->n_lists;
     while (hi - lo > 1) {
         uint32_t mid = (lo + hi) / 2;
         if (x->list_first[mid] <= k)
@@ -299,7 +271,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
         else
             hi = mid;
     }
-    while (lo < L->nl && x->list_first[lo + 1] <= k)
+    while (lo < L->n_lists && x->list_first[lo + 1] <= k)
         lo++; /* skip empty lists */
     size_t n = L->stride - in < len ? L->stride - in : len;
     memcpy(buf, merged_codes(vp, lo, k, L->stride) + in, n);
@@ -309,7 +281,7 @@ static size_t sq8_piece(const ap_vpack *vp, const sq8_layout *L, uint64_t off, u
 ap_status ap_vpack_sq8_read(const ap_vpack *vp, uint64_t off, void *buf, size_t len, ap_err *err)
 {
     const ap_view *v = vp->v;
-    sq8_layout L = vp->sq;
+    ap_sq8_layout L = vp->sq;
     if (!L.size)
         return ap_err_set(err, AP_ERR_NOTFOUND, "%s: the base has no int8 sidecar", v->dir);
     if (off > L.size || len > L.size - off)
@@ -391,82 +363,34 @@ ap_status ap_vpack_meta_read(const ap_vpack *vp, uint64_t off, void *buf, size_t
 
 typedef ap_status (*reader_fn)(const ap_vpack *, uint64_t, void *, size_t, ap_err *);
 
-static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size, char hex[65],
-                              ap_err *err)
+/* A reader of the vpack, as ap_sha256_stream reads. */
+typedef struct vreader {
+    const ap_vpack *vp;
+    reader_fn rd;
+} vreader;
+
+static ap_status vread(const void *ctx, uint64_t off, void *buf, size_t len, ap_err *err)
 {
-    crypto_hash_sha256_state s;
-    crypto_hash_sha256_init(&s);
-    size_t cap = 1 << 20;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_status st = AP_OK;
-    for (uint64_t off = 0; off < size && !st;) {
-        size_t n = size - off < cap ? (size_t)(size - off) : cap;
-        st = rd(vp, off, buf, n, err);
-        if (!st) crypto_hash_sha256_update(&s, buf, n);
-        off += n;
-    }
-    free(buf);
-    unsigned char d[32];
-    crypto_hash_sha256_final(&s, d);
-    sodium_bin2hex(hex, 65, d, 32);
-    return st;
+    const vreader *r = ctx;
+    return r->rd(r->vp, off, buf, len, err);
 }
 
-char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
+static ap_status hash_virtual(const ap_vpack *vp, reader_fn rd, uint64_t size,
+                              char hex[AP_SHA256_HEX], ap_err *err)
+{
+    vreader r = {vp, rd};
+    return ap_sha256_stream(vread, &r, size, hex, err);
+}
+
+/* The "packset" block: where the merged pack comes from, then the caller's fields. */
+static ap_status provenance(const ap_vpack *vp, const char *extra, cJSON **out, ap_err *err)
 {
     const ap_view *v = vp->v;
-    char ha[65], hm[65], hr[65], hq[65];
-    uint64_t sq8_size = ap_vpack_sq8_size(vp);
-    const ap_pack *bp = v->layers[0].pack;
-    /* Bytes that are a base file's own bytes have that file's hash in the base manifest
-     * (checked at mount with verify=full): no need to read them again. */
-    const ap_manifest_file *fa0 = vp->annp_pass ? ap_pack_listed(bp, AP_ANNPACK) : NULL;
-    const ap_manifest_file *fq0 = vp->annp_pass ? ap_pack_listed(bp, AP_SQ8) : NULL;
-    const ap_manifest_file *fm0 = vp->meta_pass ? ap_pack_listed(bp, AP_META_JSONL) : NULL;
-    if (fa0 && fa0->size != vp->x.annp_size) fa0 = NULL;
-    if (fq0 && fq0->size != sq8_size) fq0 = NULL;
-    if (fm0 && fm0->size != ap_vpack_meta_size(vp)) fm0 = NULL;
-    if (fa0) snprintf(ha, sizeof ha, "%s", fa0->sha256);
-    if (fq0) snprintf(hq, sizeof hq, "%s", fq0->sha256);
-    if (fm0) snprintf(hm, sizeof hm, "%s", fm0->sha256);
-    if ((!fa0 && hash_virtual(vp, ap_vpack_annpack_read, vp->x.annp_size, ha, err)) ||
-        (!fm0 && hash_virtual(vp, ap_vpack_meta_read, ap_vpack_meta_size(vp), hm, err)) ||
-        (sq8_size && !fq0 && hash_virtual(vp, ap_vpack_sq8_read, sq8_size, hq, err)))
-        return NULL;
+    char hr[AP_SHA256_HEX];
     ap_sha256_hex(v->root.raw, v->root.raw_len, hr);
-    cJSON *m = cJSON_CreateObject(), *prov = NULL;
-    char *out = NULL, *emb = NULL;
-    if (!m) goto oom;
-    cJSON_AddNumberToObject(m, "schema_version", AP_PACK_SCHEMA);
-    cJSON_AddStringToObject(m, "format", "annpack");
-    ap_json_add_u64(m, "dim", ap_view_dim(v));
-    ap_json_add_u64(m, "n_lists", ap_view_n_lists(v));
-    ap_json_add_u64(m, "n_vectors", v->live);
-    cJSON_AddStringToObject(m, "metric", "dot");
-    cJSON *sh = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(m, "shards"), sh);
-    cJSON_AddStringToObject(sh, "name", "pack");
-    cJSON_AddStringToObject(sh, "annpack", AP_ANNPACK);
-    cJSON_AddStringToObject(sh, "meta", AP_META_JSONL);
-    ap_json_add_u64(sh, "n_vectors", v->live);
-    cJSON *files = cJSON_AddObjectToObject(m, "files");
-    cJSON *fa = cJSON_AddObjectToObject(files, AP_ANNPACK);
-    ap_json_add_u64(fa, "size", vp->x.annp_size);
-    cJSON_AddStringToObject(fa, "sha256", ha);
-    cJSON *fm = cJSON_AddObjectToObject(files, AP_META_JSONL);
-    ap_json_add_u64(fm, "size", ap_vpack_meta_size(vp));
-    cJSON_AddStringToObject(fm, "sha256", hm);
-    if (sq8_size) {
-        cJSON *fq = cJSON_AddObjectToObject(files, AP_SQ8);
-        ap_json_add_u64(fq, "size", sq8_size);
-        cJSON_AddStringToObject(fq, "sha256", hq);
-    }
-    emb = ap_embedder_describe(ap_view_embedder(v));
-    cJSON *e = NULL;
-    if (!emb || ap_json_parse_strict(emb, strlen(emb), "embedder", &e, err)) goto fail;
-    cJSON_AddItemToObject(m, "embedder", e);
-    prov = cJSON_AddObjectToObject(m, "packset");
+    cJSON *prov = cJSON_CreateObject();
+    *out = NULL;
+    if (!prov) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(prov, "root_manifest_sha256", hr);
     ap_json_add_u64(prov, "version", v->version);
     cJSON *seqs = cJSON_AddArrayToObject(prov, "delta_seqs");
@@ -477,7 +401,11 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
     }
     if (extra) {
         cJSON *x = NULL;
-        if (ap_json_parse_strict(extra, strlen(extra), "provenance", &x, err)) goto fail;
+        ap_status st = ap_json_parse_strict(extra, strlen(extra), "provenance", &x, err);
+        if (st) {
+            cJSON_Delete(prov);
+            return st;
+        }
         cJSON *c = x->child;
         while (c) {
             cJSON *next = c->next;
@@ -486,15 +414,54 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
         }
         cJSON_Delete(x);
     }
-    out = ap_json_render(m, len);
-    if (!out) goto oom;
+    *out = prov;
+    return AP_OK;
+}
+
+/* The listed size and hash of a merged file that is a base file's own bytes (its hash is
+ * in the base manifest, checked at mount with verify=full: no need to read it again), else
+ * the hash of the merged bytes. */
+static ap_status merged_file(const ap_vpack *vp, const char *name, bool pass, reader_fn rd,
+                             uint64_t size, char hex[AP_SHA256_HEX], ap_manifest_file *f,
+                             ap_err *err)
+{
+    *f = (ap_manifest_file){.path = name, .size = size, .sha256 = hex};
+    const ap_manifest_file *own = pass ? ap_pack_listed(vp->v->layers[0].pack, name) : NULL;
+    if (own && own->size == size) {
+        snprintf(hex, AP_SHA256_HEX, "%s", own->sha256);
+        return AP_OK;
+    }
+    return hash_virtual(vp, rd, size, hex, err);
+}
+
+char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
+{
+    const ap_view *v = vp->v;
+    char hex[3][AP_SHA256_HEX];
+    ap_manifest_file files[3];
+    uint64_t sq8_size = ap_vpack_sq8_size(vp);
+    size_t nfiles = sq8_size ? 3 : 2;
+    if (merged_file(vp, AP_ANNPACK, vp->annp_pass, ap_vpack_annpack_read, vp->x.annp_size, hex[0],
+                    &files[0], err) ||
+        merged_file(vp, AP_META_JSONL, vp->meta_pass, ap_vpack_meta_read, ap_vpack_meta_size(vp),
+                    hex[1], &files[1], err) ||
+        (sq8_size && merged_file(vp, AP_SQ8, vp->annp_pass, ap_vpack_sq8_read, sq8_size, hex[2],
+                                 &files[2], err)))
+        return NULL;
+    char *emb = ap_embedder_describe(ap_view_embedder(v)), *out = NULL;
+    cJSON *prov = NULL;
+    ap_status st =
+        emb ? provenance(vp, extra, &prov, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_pack_manifest_spec ms = {.dim = ap_view_dim(v),
+                                .n_lists = ap_view_n_lists(v),
+                                .n_vectors = v->live,
+                                .meta = AP_META_JSONL,
+                                .files = files,
+                                .nfiles = nfiles,
+                                .embedder = emb,
+                                .packset = prov};
+    if (!st) ap_pack_manifest_write(&ms, &out, len, err);
     free(emb);
-    cJSON_Delete(m);
+    cJSON_Delete(prov);
     return out;
-oom:
-    ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-fail:
-    free(emb);
-    cJSON_Delete(m);
-    return NULL;
 }

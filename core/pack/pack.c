@@ -31,11 +31,6 @@ struct ap_pack {
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
 };
 
-const char *ap_version(void)
-{
-    return ANNPACK_VERSION;
-}
-
 bool ap_meaningful_name(const char *name)
 {
     size_t n = strlen(name);
@@ -44,6 +39,20 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
            (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
+}
+
+ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
+{
+    *desc = NULL;
+    char *text = cJSON_PrintUnformatted(block);
+    ap_embedder *e = NULL;
+    ap_status st = text ? ap_embedder_from_json(text, strlen(text), name, &e, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st && !(*desc = ap_embedder_describe(e)))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_embedder_free(e);
+    free(text);
+    return st;
 }
 
 /* A file in the pack directory that could change its meaning but that the manifest does
@@ -82,15 +91,7 @@ static ap_status read_manifest(int dirfd, ap_pack *p, const char *prefix, char *
     }
     ap_status st = AP_OK;
     if (!raw) {
-        ap_src s;
-        st = ap_src_open(dirfd, AP_MANIFEST, p->dir, &s, err);
-        if (!st) {
-            st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &raw_len, err);
-            if (st == AP_ERR_LIMIT)
-                st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
-                                (unsigned)AP_MAX_MANIFEST_BYTES);
-            ap_src_close(&s);
-        }
+        st = ap_manifest_read_at(dirfd, p->dir, name, &raw, &raw_len, err);
         if (!st && ex && ex->sha256_manifest) {
             char hex[AP_SHA256_HEX];
             ap_sha256_hex(raw, raw_len, hex);

@@ -49,6 +49,12 @@ const char *ap_pack_dir(const ap_pack *p);
 ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char **bad_file,
                              ap_err *err);
 
+/* The canonical description (ap_embedder_describe, malloc'd into *desc) of the embedder an
+ * "embedder" block of a manifest names; the block is refused as ap_embedder_from_json
+ * refuses it (name for messages). */
+ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc,
+                                     ap_err *err);
+
 /* Whether a file name could change a pack's meaning if a reader picked it up. */
 bool ap_meaningful_name(const char *name);
 

@@ -1,6 +1,6 @@
-/* Verification pieces shared by pack and packset verification (internal to core). */
-#ifndef ANNPACK_CORE_VERIFY_H
-#define ANNPACK_CORE_VERIFY_H
+/* The verify report (internal to core; report.c): every check recorded as it is made. */
+#ifndef ANNPACK_CORE_REPORT_H
+#define ANNPACK_CORE_REPORT_H
 
 #include <cjson/cJSON.h>
 

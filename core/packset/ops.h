@@ -1,4 +1,4 @@
-/* Shared pieces of packset operations (internal to core). */
+/* What every change of a packset shares (internal to core; ops.c). */
 #ifndef ANNPACK_CORE_PACKSET_OPS_H
 #define ANNPACK_CORE_PACKSET_OPS_H
 
@@ -7,15 +7,6 @@
 #include "annpack/packset.h"
 #include "faults.h" /* ap_crash_point, for the crash points of the operations */
 #include "view.h"
-
-typedef struct ap_delta_ref {
-    uint64_t seq;
-    const char *path; /* relative to the packset root */
-} ap_delta_ref;
-
-/* Writes root/pack.manifest.json (schema 3) atomically, hashing the layer files in place. */
-ap_status ap_root_write(const char *root, uint64_t version, const char *base_path,
-                        const ap_delta_ref *deltas, size_t n, const cJSON *expires, ap_err *err);
 
 /* A packset being changed: locked (ap_dir_lock), verified (ap_change_opts), its root
  * manifest loaded. */
@@ -37,11 +28,6 @@ void ap_change_end(ap_change *c);
  * first keep deltas, every kept entry copied as it is (its hashes were just verified:
  * nothing is re-hashed, so bytes changed since are never laundered into the new version). */
 cJSON *ap_change_next_root(const ap_change *c, size_t keep, ap_err *err);
-
-/* Appends the entry of a new delta at path (relative to the packset) to root's "deltas",
- * hashing its files; the base hash is the root's verified one. */
-ap_status ap_root_add_delta(cJSON *root, const char *dir, uint64_t seq, const char *path,
-                            ap_err *err);
 
 /* Writes root as dir/pack.manifest.json atomically, then removes the signature of the old
  * version (it does not sign the new one). Crash points "<step>:before-manifest" and

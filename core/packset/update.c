@@ -17,80 +17,14 @@
 #include "annpack/caps.h"
 #include "annpack/log.h"
 #include "annpack/packset.h"
+#include "delta.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
 #include "ops.h"
+#include "path.h"
+#include "root_write.h"
 #include "view.h"
-
-/* Checks a delta directory against the base it should apply to: the delta pack verifies,
- * its delta manifest's files match, it was built against this base (base_hex: the base's
- * verified sha256), with the same embedder and dim, and no id is both added and deleted. */
-static ap_status check_delta(const char *delta_dir, const char *base_dir, const char *base_hex,
-                             ap_err *err)
-{
-    ap_verify_opts vo = {0};
-    ap_status st = ap_pack_verify(delta_dir, &vo, NULL, err);
-    if (st) return st;
-    char *dm = ap_path_join(delta_dir, AP_DELTA_MANIFEST);
-    cJSON *j = NULL;
-    ap_pack *bp = NULL, *dp = NULL;
-    char *be = NULL, *de = NULL;
-    if (!dm) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ap_json_load_file(dm, AP_MAX_MANIFEST_BYTES, &j, NULL, NULL, err))) goto out;
-    const char *bhash;
-    const cJSON *files, *f;
-    if ((st = ap_json_str(j, "base_sha256_annpack", dm, &bhash, err))) goto out;
-    if ((st = ap_json_member(j, "files", cJSON_Object, dm, &files, err))) goto out;
-    cJSON_ArrayForEach(f, files)
-    {
-        const char *want;
-        if ((st = ap_path_check(f->string, dm, "files key", err))) goto out;
-        if ((st = ap_json_str(f, "sha256", dm, &want, err))) goto out;
-        char *p = ap_path_join(delta_dir, f->string);
-        char hex[AP_SHA256_HEX];
-        uint64_t size;
-        st =
-            p ? ap_sha256_file(p, hex, &size, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        if (!st && strcmp(hex, want) != 0)
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s: sha256 mismatch with %s", p, dm);
-        free(p);
-        if (st) goto out;
-    }
-    if (strcmp(bhash, base_hex) != 0) {
-        st = ap_err_set(err, AP_ERR_VERIFY,
-                        "%s was built against another base (its base_sha256_annpack %.16s..., "
-                        "this packset's base %.16s...)",
-                        delta_dir, bhash, base_hex);
-        goto out;
-    }
-    if ((st = ap_pack_open(base_dir, &bp, err)) || (st = ap_pack_open(delta_dir, &dp, err)))
-        goto out;
-    if (ap_annp_get_header(ap_pack_annp(bp))->dim != ap_annp_get_header(ap_pack_annp(dp))->dim) {
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u differs from the base dim %u", delta_dir,
-                        ap_annp_get_header(ap_pack_annp(dp))->dim,
-                        ap_annp_get_header(ap_pack_annp(bp))->dim);
-        goto out;
-    }
-    be = ap_embedder_describe(ap_pack_embedder(bp));
-    de = ap_embedder_describe(ap_pack_embedder(dp));
-    if (!be || !de || strcmp(be, de) != 0) {
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the base's %s", delta_dir,
-                        de ? de : "?", be ? be : "?");
-        goto out;
-    }
-out:
-    free(be);
-    free(de);
-    ap_pack_close(bp);
-    ap_pack_close(dp);
-    cJSON_Delete(j);
-    free(dm);
-    return st;
-}
 
 /* The path of dir relative to root, when dir is inside root (through symlinks). */
 static ap_status relative_inside(const char *root, const char *dir, char **rel, ap_err *err)
@@ -206,7 +140,7 @@ static ap_status append_locked(ap_change *c, const char *delta_dir, const char *
     ap_status st = ap_path_check(rel, c->dir, "delta path", err);
     if (!st) st = check_seq(c, &seq, err);
     if (!st) st = check_unused(c, rel, delta_dir, err);
-    if (!st) st = check_delta(delta_dir, c->base_dir, c->m.base_sha256_annpack, err);
+    if (!st) st = ap_delta_check_dir(delta_dir, c->base_dir, c->m.base_sha256_annpack, err);
     if (st) return st;
     cJSON *root = ap_change_next_root(c, c->m.ndeltas, err);
     if (!root) return err ? err->status : AP_ERR_NOMEM;
@@ -286,11 +220,75 @@ static bool same_dir(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* DIR/deltas, created when missing; never a symlink or a file. */
+static ap_status deltas_dir(const char *ps, ap_err *err)
+{
+    char *deltas = ap_path_join(ps, "deltas");
+    if (!deltas) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    ap_status st = AP_OK;
+    if (lstat(deltas, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s is a symlink or not a directory; refusing to write through it", deltas);
+    else if (mkdir(deltas, 0755) != 0 && errno != EEXIST)
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", deltas);
+    free(deltas);
+    return st;
+}
+
+/* Where promote puts seq: deltas/NNNN.delta, or NNNN-2.delta, ... when a layer already
+ * uses that name. */
+static void promote_name(const ap_change *c, uint64_t seq, char rel[64])
+{
+    for (unsigned k = 1;; k++) {
+        if (k == 1)
+            snprintf(rel, 64, "deltas/%04llu.delta", (unsigned long long)seq);
+        else
+            snprintf(rel, 64, "deltas/%04llu-%u.delta", (unsigned long long)seq, k);
+        if (!check_unused(c, rel, rel, NULL)) return;
+    }
+}
+
+/* Copies delta_dir to target (through a temporary copy renamed into place); an identical
+ * leftover there is kept, anything else there refused unless force. Crash points
+ * "promote:copied" and "promote:renamed". */
+static ap_status copy_in(const char *delta_dir, const char *target, bool force, ap_err *err)
+{
+    struct stat sb;
+    bool exists = lstat(target, &sb) == 0;
+    char *tmp = NULL;
+    ap_status st = ap_mkdtemp_beside(target, &tmp, err);
+    if (!st) st = copy_delta(delta_dir, tmp, err);
+    if (st) goto out;
+    ap_crash_point("promote:copied");
+    if (exists && ap_tree_equal(tmp, target)) {
+        /* An exact copy: the leftover of an interrupted promote of this delta. */
+        ap_rmtree(tmp);
+    } else if (exists && !force && (!S_ISDIR(sb.st_mode) || ap_dir_entries(target) != 0)) {
+        st = ap_err_set(err, AP_ERR_EXISTS,
+                        "%s exists, is not in the root manifest and is not a copy of %s (a "
+                        "delta staged there, or a leftover of an interrupted command): move "
+                        "it away, promote it where it is (--delta %s), or pass --force to "
+                        "replace it",
+                        target, delta_dir, target);
+        goto out;
+    } else if ((st = ap_publish_dir(tmp, target, exists, err))) {
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    ap_crash_point("promote:renamed");
+out:
+    if (tmp) ap_rmtree(tmp);
+    free(tmp);
+    return st;
+}
+
 ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, const ap_change_opts *co,
                                    uint64_t *seq_out, ap_err *err)
 {
     ap_change c;
-    char *deltas = NULL, *target = NULL, *tmp = NULL;
+    char *target = NULL;
     char rel[64];
     bool ours = false; /* target is a copy this call made or found identical */
     ap_status st = ap_change_begin(ps, co, "change", &c, err);
@@ -298,69 +296,25 @@ ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, const 
     uint64_t seq = 0;
     if ((st = check_seq(&c, &seq, err))) goto out;
     /* Refuse early, before copying: the delta must apply to this base. */
-    if ((st = check_delta(delta_dir, c.base_dir, c.m.base_sha256_annpack, err))) goto out;
-    if (!(deltas = ap_path_join(ps, "deltas"))) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    struct stat sb;
-    if (lstat(deltas, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-        st = ap_err_set(err, AP_ERR_EXISTS,
-                        "%s is a symlink or not a directory; refusing to write through it", deltas);
-        goto out;
-    }
-    if (mkdir(deltas, 0755) != 0 && errno != EEXIST) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", deltas);
-        goto out;
-    }
-    /* deltas/NNNN.delta, or NNNN-2.delta, ... when a layer already uses that name. */
-    for (unsigned k = 1;; k++) {
-        if (k == 1)
-            snprintf(rel, sizeof rel, "deltas/%04llu.delta", (unsigned long long)seq);
-        else
-            snprintf(rel, sizeof rel, "deltas/%04llu-%u.delta", (unsigned long long)seq, k);
-        if (!check_unused(&c, rel, rel, NULL)) break;
-    }
+    if ((st = ap_delta_check_dir(delta_dir, c.base_dir, c.m.base_sha256_annpack, err))) goto out;
+    if ((st = deltas_dir(ps, err))) goto out;
+    promote_name(&c, seq, rel);
     if (!(target = ap_path_join(ps, rel))) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* A delta already where promote would copy it is appended there. */
     if (!same_dir(delta_dir, target)) {
-        bool exists = lstat(target, &sb) == 0;
-        if ((st = ap_mkdtemp_beside(target, &tmp, err))) goto out;
-        if ((st = copy_delta(delta_dir, tmp, err))) goto out;
-        ap_crash_point("promote:copied");
-        if (exists && ap_tree_equal(tmp, target)) {
-            /* An exact copy: the leftover of an interrupted promote of this delta. */
-            ap_rmtree(tmp);
-        } else if (exists && !(co && co->force) &&
-                   (!S_ISDIR(sb.st_mode) || ap_dir_entries(target) != 0)) {
-            st = ap_err_set(err, AP_ERR_EXISTS,
-                            "%s exists, is not in the root manifest and is not a copy of %s (a "
-                            "delta staged there, or a leftover of an interrupted command): move "
-                            "it away, promote it where it is (--delta %s), or pass --force to "
-                            "replace it",
-                            target, delta_dir, target);
-            goto out;
-        } else if ((st = ap_publish_dir(tmp, target, exists, err))) {
-            goto out;
-        }
-        free(tmp);
-        tmp = NULL;
+        if ((st = copy_in(delta_dir, target, co && co->force, err))) goto out;
         ours = true;
-        ap_crash_point("promote:renamed");
     }
-    /* else: the delta already sits where promote would copy it: append it there. */
     if ((st = append_locked(&c, target, rel, seq, err))) {
         if (ours) ap_rmtree_under(ps, rel, NULL);
         goto out;
     }
     if (seq_out) *seq_out = seq;
 out:
-    if (tmp) ap_rmtree(tmp);
-    free(tmp);
     free(target);
-    free(deltas);
     ap_change_end(&c);
     return st;
 }
@@ -405,6 +359,91 @@ out:
     return st;
 }
 
+/* Copies a pack directory's manifest and every file it lists into the directory dst. */
+static ap_status copy_pack(const char *src_dir, const char *dst, ap_err *err)
+{
+    ap_pack_manifest m;
+    ap_status st = ap_pack_manifest_load(src_dir, &m, err);
+    if (st) return st;
+    for (size_t i = 0; i <= m.nfiles && !st; i++) {
+        const char *name = i == m.nfiles ? AP_MANIFEST : m.files[i].path;
+        char *src = ap_path_join(src_dir, name), *to = ap_path_join(dst, name);
+        st =
+            src && to ? ap_copy_file(src, to, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(src);
+        free(to);
+    }
+    ap_pack_manifest_free(&m);
+    if (!st) st = ap_fsync_dir(dst, err);
+    return st;
+}
+
+/* Copies delta i of create into tmp/deltas/NNNN.delta (*path: that name, malloc'd), each
+ * checked against the base b (bhex: its pack.annpack hash) before and after the copy. */
+static ap_status copy_created_delta(const char *delta_dir, size_t i, const char *tmp, const char *b,
+                                    const char *bhex, char **path, ap_err *err)
+{
+    char name[48];
+    snprintf(name, sizeof name, "deltas/%04zu.delta", i + 1);
+    *path = strdup(name);
+    char *dst = ap_path_join(tmp, name);
+    ap_status st = AP_OK;
+    if (!*path || !dst)
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    else if (mkdir(dst, 0755) != 0)
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", dst);
+    if (!st) st = ap_delta_check_dir(delta_dir, b, bhex, err);
+    if (!st) st = copy_delta(delta_dir, dst, err);
+    if (!st) st = ap_delta_check_dir(dst, b, bhex, err);
+    free(dst);
+    return st;
+}
+
+/* The packset create assembles, in tmp: base/ (a verified copy of base_dir), the deltas
+ * (copied and checked against that copy) and the root manifest of version 1. */
+static ap_status write_created(const char *base_dir, const char *const *delta_dirs, size_t n,
+                               const char *tmp, ap_err *err)
+{
+    ap_verify_opts vo = {0};
+    char *b = ap_path_join(tmp, "base"), *d = ap_path_join(tmp, "deltas"), *bann = NULL;
+    ap_delta_ref *refs = calloc(n + 1, sizeof *refs);
+    char **paths = calloc(n + 1, sizeof *paths);
+    char bhex[AP_SHA256_HEX];
+    uint64_t bsize;
+    ap_status st = AP_OK;
+    if (!refs || !paths) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!b || !d || mkdir(b, 0755) != 0 || (n && mkdir(d, 0755) != 0)) {
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
+        goto out;
+    }
+    if ((st = copy_pack(base_dir, b, err))) goto out;
+    /* The copy is what the packset will reference: verify it, and check deltas against it. */
+    if ((st = ap_pack_verify(b, &vo, NULL, err))) goto out;
+    if (!(bann = ap_path_join(b, AP_ANNPACK))) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = ap_sha256_file(bann, bhex, &bsize, err))) goto out;
+    for (size_t i = 0; i < n; i++) {
+        if ((st = copy_created_delta(delta_dirs[i], i, tmp, b, bhex, &paths[i], err))) goto out;
+        refs[i] = (ap_delta_ref){i + 1, paths[i]};
+    }
+    if (n && (st = ap_fsync_dir(d, err))) goto out;
+    st = ap_root_write(tmp, 1, "base", refs, n, NULL, err);
+out:
+    free(b);
+    free(d);
+    free(bann);
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
+    free(refs);
+    return st;
+}
+
 ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs, size_t n,
                             const char *out_dir, const ap_change_opts *co, ap_err *err)
 {
@@ -413,78 +452,15 @@ ap_status ap_packset_create(const char *base_dir, const char *const *delta_dirs,
     if (st) return st;
     ap_verify_opts vo = {0};
     if ((st = ap_pack_verify(base_dir, &vo, NULL, err))) return st;
-    char *tmp = NULL, *b = NULL, *d = NULL, *bann = NULL;
-    ap_delta_ref *refs = calloc(n + 1, sizeof *refs);
-    char **paths = calloc(n + 1, sizeof *paths);
-    if (!refs || !paths) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ap_mkdtemp_beside(out_dir, &tmp, err))) goto out;
-    b = ap_path_join(tmp, "base");
-    d = ap_path_join(tmp, "deltas");
-    if (!b || !d || mkdir(b, 0755) != 0 || (n && mkdir(d, 0755) != 0)) {
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", tmp);
-        goto out;
-    }
-    /* The base: its manifest and every file it lists. */
-    ap_pack_manifest m;
-    if ((st = ap_pack_manifest_load(base_dir, &m, err))) goto out;
-    for (size_t i = 0; i <= m.nfiles && !st; i++) {
-        const char *name = i == m.nfiles ? AP_MANIFEST : m.files[i].path;
-        char *src = ap_path_join(base_dir, name), *dst = ap_path_join(b, name);
-        st = src && dst ? ap_copy_file(src, dst, err)
-                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        free(src);
-        free(dst);
-    }
-    ap_pack_manifest_free(&m);
-    if (!st) st = ap_fsync_dir(b, err);
-    if (st) goto out;
-    /* The copy is what the packset will reference: verify it, and check deltas against it. */
-    if ((st = ap_pack_verify(b, &vo, NULL, err))) goto out;
-    char bhex[AP_SHA256_HEX];
-    uint64_t bsize;
-    if (!(bann = ap_path_join(b, AP_ANNPACK))) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ap_sha256_file(bann, bhex, &bsize, err))) goto out;
-    for (size_t i = 0; i < n; i++) {
-        char name[48];
-        snprintf(name, sizeof name, "deltas/%04zu.delta", i + 1);
-        paths[i] = strdup(name);
-        char *dst = ap_path_join(tmp, name);
-        if (!paths[i] || !dst) {
-            free(dst);
-            st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (mkdir(dst, 0755) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s", dst);
-        if (!st) st = check_delta(delta_dirs[i], b, bhex, err);
-        if (!st) st = copy_delta(delta_dirs[i], dst, err);
-        if (!st) st = check_delta(dst, b, bhex, err);
-        free(dst);
-        if (st) goto out;
-        refs[i] = (ap_delta_ref){i + 1, paths[i]};
-    }
-    if (n && (st = ap_fsync_dir(d, err))) goto out;
-    if ((st = ap_root_write(tmp, 1, "base", refs, n, NULL, err))) goto out;
-    st = ap_publish_packset_out(tmp, out_dir, exists, force, err);
-    if (!st) {
+    char *tmp = NULL;
+    if ((st = ap_mkdtemp_beside(out_dir, &tmp, err))) return st;
+    if (!(st = write_created(base_dir, delta_dirs, n, tmp, err)) &&
+        !(st = ap_publish_packset_out(tmp, out_dir, exists, force, err))) {
         free(tmp);
         tmp = NULL;
     }
-out:
     if (tmp) ap_rmtree(tmp);
     free(tmp);
-    free(b);
-    free(d);
-    free(bann);
-    for (size_t i = 0; paths && i < n; i++)
-        free(paths[i]);
-    free(paths);
-    free(refs);
     return st;
 }
 

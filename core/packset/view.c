@@ -12,7 +12,7 @@
 #include "annpack/caps.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
-#include "env.h"
+#include "delta.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -47,23 +47,6 @@ static int32_t newest_mention(const ap_view *v, uint64_t id)
             hi = mid;
     }
     return lo < v->nmentions && v->mentions[lo].id == id ? (int32_t)v->mentions[lo].layer : -1;
-}
-
-/* Whether a layer's metadata (hence its vectors) holds id: binary search of the index. */
-static int meta_has(const ap_meta *m, uint64_t id)
-{
-    uint64_t lo = 0, hi = ap_meta_count(m);
-    while (lo < hi) {
-        uint64_t mid = (lo + hi) / 2, mid_id, off, len;
-        ap_meta_entry(m, mid, &mid_id, &off, &len);
-        if (mid_id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    uint64_t got = 0, off, len;
-    if (lo < ap_meta_count(m)) ap_meta_entry(m, lo, &got, &off, &len);
-    return lo < ap_meta_count(m) && got == id;
 }
 
 /* The layer index holding the live row of id, or -1. */
@@ -163,8 +146,7 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
         for (size_t i = 0; i < m; i++)
             ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec,
                             dim);
-        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, ap_env_get()->threads,
-                              assign + at, NULL, err);
+        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
     }
     if (st) goto out;
     v->nditems = k;
@@ -204,7 +186,7 @@ static ap_status encode_deltas(ap_view *v, ap_err *err)
 {
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
     if (!sq || v->nditems == 0) return AP_OK;
-    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride_of(sq);
+    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride(sq);
     v->dcodes = malloc(v->nditems * stride);
     uint16_t *tmp = malloc((dim ? dim : 1) * sizeof *tmp);
     if (!v->dcodes || !tmp) {
@@ -220,41 +202,6 @@ static ap_status encode_deltas(ap_view *v, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
-                                 ap_err *err)
-{
-    ap_status st = ap_parse_id_list(text, len, name, &L->tomb, &L->ntomb, err);
-    if (st) return st;
-    if (L->ntomb) qsort(L->tomb, L->ntomb, sizeof *L->tomb, cmp_u64);
-    for (size_t i = 1; i < L->ntomb; i++)
-        if (L->tomb[i] == L->tomb[i - 1])
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu listed twice", name,
-                              (unsigned long long)L->tomb[i]);
-    return AP_OK;
-}
-
-/* A delta must fit its base: no id both added and deleted, the base's dim and embedder. */
-static ap_status check_delta_fits(const ap_view *v, const ap_layer *L, ap_err *err)
-{
-    for (size_t i = 0; i < L->ntomb; i++)
-        if (meta_has(ap_pack_meta(L->pack), L->tomb[i]))
-            return ap_err_set(err, AP_ERR_FORMAT, "%s: id %llu is both added and deleted", L->dir,
-                              (unsigned long long)L->tomb[i]);
-    const ap_annp_header *bh = ap_annp_get_header(ap_pack_annp(v->layers[0].pack));
-    const ap_annp_header *dh = ap_annp_get_header(ap_pack_annp(L->pack));
-    if (dh->dim != bh->dim)
-        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta dim %u differs from the base dim %u",
-                          L->dir, dh->dim, bh->dim);
-    char *be = ap_embedder_describe(ap_pack_embedder(v->layers[0].pack));
-    char *de = ap_embedder_describe(ap_pack_embedder(L->pack));
-    int same = be && de && strcmp(be, de) == 0;
-    free(be);
-    free(de);
-    if (!same)
-        return ap_err_set(err, AP_ERR_VERIFY, "%s: delta embedder differs from the base's", L->dir);
-    return AP_OK;
-}
-
 ap_status ap_view_open(const char *dir, ap_view **out, ap_err *err)
 {
     return ap_view_open_ex(dir, NULL, out, NULL, err);
@@ -264,7 +211,9 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
 {
     ap_status st;
     for (uint32_t l = 1; l < v->nlayers; l++)
-        if ((st = check_delta_fits(v, &v->layers[l], err))) return st;
+        if ((st = ap_delta_fits_base(v->layers[0].pack, v->layers[l].pack, v->layers[l].tomb,
+                                     v->layers[l].ntomb, v->layers[l].dir, err)))
+            return st;
     if ((st = resolve_liveness(v, err))) return st;
     if ((st = group_deltas(v, err))) return st;
     if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
@@ -398,8 +347,8 @@ bool ap_view_has_sq8(const ap_view *v)
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id)
 {
     int32_t nm = newest_mention(v, id);
-    if (nm > 0) return meta_has(ap_pack_meta(v->layers[nm].pack), id) ? nm : -1;
-    return meta_has(ap_pack_meta(v->layers[0].pack), id) ? 0 : -1;
+    if (nm > 0) return ap_meta_has(ap_pack_meta(v->layers[nm].pack), id) ? nm : -1;
+    return ap_meta_has(ap_pack_meta(v->layers[0].pack), id) ? 0 : -1;
 }
 
 ap_status ap_view_get_row(const ap_view *v, uint64_t id, char **row, size_t *len, uint32_t *layer,
@@ -465,7 +414,7 @@ int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l)
     for (int32_t k = (int32_t)l - 1; k >= 0; k--) {
         const ap_layer *L = &v->layers[k];
         if (k > 0 && L->ntomb && bsearch(&id, L->tomb, L->ntomb, sizeof id, cmp_u64)) return 0;
-        if (meta_has(ap_pack_meta(L->pack), id)) return 1;
+        if (ap_meta_has(ap_pack_meta(L->pack), id)) return 1;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "ivf.h"
 #include "manifest.h"
 #include "pack_open.h"
+#include "root_manifest.h"
 
 typedef struct ap_layer {
     uint64_t seq;
@@ -67,12 +68,9 @@ typedef struct ap_view_trust {
 ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view **out,
                           ap_view_trust *t, ap_err *err);
 
-/* view.c: resolves liveness and groups deltas once the layers are open. */
+/* view.c: checks that every delta fits the base (delta.c), resolves liveness and groups
+ * deltas once the layers are open. */
 ap_status ap_view_finish(ap_view *v, ap_err *err);
-
-/* view.c: parses a layer's tombstones (name for messages). */
-ap_status ap_view_set_tombstones(ap_layer *L, const char *text, size_t len, const char *name,
-                                 ap_err *err);
 
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id);
 int ap_view_live_before(const ap_view *v, uint64_t id, uint32_t l);

@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "annpack/caps.h"
+#include "delta.h"
 #include "fsops.h"
 #include "json.h"
 #include "signature.h"
+#include "tombstones.h"
 #include "view.h"
 
 #define SIG_MAX_BYTES 4096
@@ -133,49 +135,38 @@ static void report_trust(const ap_checks *cx, const ap_view_trust *t, ap_status 
         cJSON_AddStringToObject(cx->rep->root, "expires", exp->valuestring);
 }
 
-/* Checks a delta's own manifest against the root's: the base it was built against and
- * the hashes of the files it lists (its pack manifest and tombstones, whose bytes the
- * root manifest already pinned). */
-/* The delta manifest's own fields: kind, schema, the counts and embedder of the layer. */
-static ap_status check_delta_fields(const cJSON *j, const char *name, const ap_layer *L,
-                                    ap_err *err)
+/* What check_delta_manifest knows of a delta layer's files. */
+typedef struct layer_files {
+    int layerfd;
+    const char *display;
+    const ap_delta_entry *d;
+} layer_files;
+
+/* A file a delta manifest lists: the layer's manifest and tombstones must carry the hashes
+ * the root manifest pinned (their bytes were checked against those); any other file is
+ * hashed from its descriptor. */
+static ap_status check_listed(const void *ctx, const char *file, const char *sha256,
+                              const char *listed_in, ap_err *err)
 {
-    uint64_t schema, adds, tombs;
-    const char *kind;
-    const cJSON *emb;
-    ap_status st;
-    if ((st = ap_json_u64(j, "schema_version", 1000, name, &schema, err)) ||
-        (st = ap_json_str(j, "kind", name, &kind, err)) ||
-        (st = ap_json_u64(j, "adds", AP_JSON_MAX_SAFE_INT, name, &adds, err)) ||
-        (st = ap_json_u64(j, "tombstones", AP_JSON_MAX_SAFE_INT, name, &tombs, err)) ||
-        (st = ap_json_member(j, "embedder", cJSON_Object, name, &emb, err)))
-        return st;
-    if (schema != 1 || strcmp(kind, "annpack-delta") != 0)
-        return ap_err_set(err, AP_ERR_UNSUPPORTED,
-                          "%s: not an annpack-delta manifest of schema_version 1", name);
-    if (adds != ap_meta_count(ap_pack_meta(L->pack)) || tombs != L->ntomb)
-        return ap_err_set(err, AP_ERR_VERIFY,
-                          "%s: says %llu adds and %llu tombstones, the layer has %llu and %zu",
-                          name, (unsigned long long)adds, (unsigned long long)tombs,
-                          (unsigned long long)ap_meta_count(ap_pack_meta(L->pack)), L->ntomb);
-    char *want = ap_embedder_describe(ap_pack_embedder(L->pack)), *text = NULL, *got = NULL;
-    ap_embedder *e = NULL;
-    st = want && (text = cJSON_PrintUnformatted(emb))
-             ? AP_OK
-             : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && text) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
-    if (!st && !(got = ap_embedder_describe(e)))
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && got && want && strcmp(got, want) != 0)
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the layer's %s", name,
-                        got, want);
-    ap_embedder_free(e);
-    free(want);
-    free(text);
-    free(got);
+    const layer_files *lf = ctx;
+    const ap_delta_entry *d = lf->d;
+    const char *known = !strcmp(file, AP_MANIFEST)                ? d->sha256_manifest
+                        : !strcmp(file, base_name(d->tombstones)) ? d->sha256_tombstones
+                                                                  : NULL;
+    if (known)
+        return strcmp(known, sha256) == 0
+                   ? AP_OK
+                   : ap_err_set(err, AP_ERR_VERIFY, "%s/%s: sha256 mismatch with %s", lf->display,
+                                file, listed_in);
+    ap_src s;
+    ap_status st = ap_src_open(lf->layerfd, file, lf->display, &s, err);
+    if (!st) st = ap_src_check_digest(&s, UINT64_MAX, sha256, listed_in, err);
+    if (s.fd >= 0) ap_src_close(&s);
     return st;
 }
 
+/* Checks a delta's own manifest (its bytes pinned by the root's) against the base and the
+ * layer (delta.c), and the hashes of the files it lists. */
 static ap_status check_delta_manifest(int layerfd, const char *display, const ap_root_manifest *m,
                                       const ap_delta_entry *d, const ap_layer *L,
                                       const ap_checks *cx, ap_err *err)
@@ -184,41 +175,13 @@ static ap_status check_delta_manifest(int layerfd, const char *display, const ap
     size_t len = 0;
     cJSON *j = NULL;
     if (!name) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    layer_files lf = {layerfd, display, d};
     ap_status st =
         read_listed(layerfd, display, d->path, base_name(d->delta_manifest),
                     d->sha256_delta_manifest, AP_MAX_MANIFEST_BYTES, cx, &text, &len, err);
     if (!st) st = ap_json_parse_strict(text, len, name, &j, err);
-    const char *bh = NULL;
-    const cJSON *files = NULL, *f;
-    if (!st) st = ap_json_str(j, "base_sha256_annpack", name, &bh, err);
-    if (!st && strcmp(bh, m->base_sha256_annpack) != 0)
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: built against another base", name);
-    if (!st) st = check_delta_fields(j, name, L, err);
-    if (!st) st = ap_json_member(j, "files", cJSON_Object, name, &files, err);
-    /* It must pin the layer's manifest and tombstones (which the root pins too). */
-    if (!st && (!cJSON_GetObjectItemCaseSensitive(files, AP_MANIFEST) ||
-                !cJSON_GetObjectItemCaseSensitive(files, base_name(d->tombstones))))
-        st = ap_err_set(err, AP_ERR_VERIFY, "%s: files must list %s and %s", name, AP_MANIFEST,
-                        base_name(d->tombstones));
-    cJSON_ArrayForEach(f, files)
-    {
-        const char *want = NULL;
-        if (st || (st = ap_path_check(f->string, name, "files key", err)) ||
-            (st = ap_json_str(f, "sha256", name, &want, err)))
-            break;
-        const char *known = !strcmp(f->string, AP_MANIFEST)                ? d->sha256_manifest
-                            : !strcmp(f->string, base_name(d->tombstones)) ? d->sha256_tombstones
-                                                                           : NULL;
-        if (known && strcmp(known, want) != 0) {
-            st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: sha256 mismatch with %s", display,
-                            f->string, name);
-        } else if (!known) {
-            ap_src s;
-            st = ap_src_open(layerfd, f->string, display, &s, err);
-            if (!st) st = ap_src_check_digest(&s, UINT64_MAX, want, name, err);
-            if (s.fd >= 0) ap_src_close(&s);
-        }
-    }
+    if (!st) st = ap_delta_fields_check(j, name, m->base_sha256_annpack, L->pack, L->ntomb, err);
+    if (!st) st = ap_delta_files_check(j, name, base_name(d->tombstones), check_listed, &lf, err);
     cJSON_Delete(j);
     free(text);
     free(name);
@@ -242,7 +205,7 @@ static ap_status load_tombstones(ap_layer *L, int layerfd, const char *display,
     if (st == AP_ERR_LIMIT)
         st = ap_err_set(err, AP_ERR_LIMIT, "%s: larger than ANNPACK_MAX_META_BYTES (%llu)", name,
                         (unsigned long long)caps->max_meta_bytes);
-    if (!st) st = ap_view_set_tombstones(L, text, len, name, err);
+    if (!st) st = ap_delta_tombstones_parse(text, len, name, &L->tomb, &L->ntomb, err);
     free(text);
     free(name);
     return st;
@@ -291,22 +254,15 @@ static ap_status check_root_agrees(const ap_view *v, ap_err *err)
     if (v->root.dim != dim)
         return ap_err_set(err, AP_ERR_VERIFY, "%s/%s: dim %u differs from the base's dim %u",
                           v->dir, AP_MANIFEST, v->root.dim, dim);
-    char *want = ap_embedder_describe(ap_pack_embedder(b)), *text = NULL, *got = NULL;
-    ap_embedder *e = NULL;
-    ap_status st = want ? AP_OK : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && !(text = cJSON_PrintUnformatted(v->root.embedder)))
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    char *want = ap_embedder_describe(ap_pack_embedder(b)), *got = NULL;
     char name[1100];
     snprintf(name, sizeof name, "%.1000s/%s: embedder", v->dir, AP_MANIFEST);
-    if (!st && text) st = ap_embedder_from_json(text, strlen(text), name, &e, err);
-    if (!st && !(got = ap_embedder_describe(e)))
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && got && want && strcmp(got, want) != 0)
+    ap_status st = want ? ap_embedder_block_describe(v->root.embedder, name, &got, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st && strcmp(got, want) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: embedder %s differs from the base's %s", v->dir,
                         AP_MANIFEST, got, want);
-    ap_embedder_free(e);
     free(want);
-    free(text);
     free(got);
     return st;
 }
@@ -342,15 +298,7 @@ static ap_status open_root(ap_view *v, int rootfd, const ap_view_open_opts *o, a
     char *raw = NULL, *name = ap_path_join(v->dir, AP_MANIFEST);
     size_t len = 0;
     if (!name) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_src s;
-    ap_status st = ap_src_open(rootfd, AP_MANIFEST, v->dir, &s, err);
-    if (!st) {
-        st = ap_src_read(&s, AP_MAX_MANIFEST_BYTES, &raw, &len, err);
-        if (st == AP_ERR_LIMIT)
-            st = ap_err_set(err, AP_ERR_LIMIT, "%s: exceeds the manifest cap of %u bytes", name,
-                            (unsigned)AP_MAX_MANIFEST_BYTES);
-        ap_src_close(&s);
-    }
+    ap_status st = ap_manifest_read_at(rootfd, v->dir, name, &raw, &len, err);
     if (st) {
         free(name);
         return ap_report_fail(cx->rep, "manifest", AP_MANIFEST, st, err);

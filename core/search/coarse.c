@@ -19,7 +19,7 @@ struct ap_coarse {
 
 ap_coarse *ap_coarse_build(const float *centroids, uint32_t n_lists, uint32_t dim)
 {
-    uint32_t stride = ap_sq8_stride(dim);
+    uint32_t stride = ap_sq8_stride_for(dim);
     if (n_lists < AP_COARSE_MIN_LISTS || (uint64_t)n_lists * stride > MAX_CODE_BYTES) return NULL;
     ap_coarse *c = calloc(1, sizeof *c);
     if (!c) return NULL;

@@ -338,89 +338,114 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
     return AP_OK;
 }
 
+/* What a scan read, for the stats. */
+typedef struct scan_counts {
+    uint64_t vectors, bytes, reranked;
+} scan_counts;
+
+/* int8 scan of the np lists in s->lists (and their extra vectors) into p->rerank
+ * candidates, then those re-scored exactly (f16) into t. */
+static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
+                                const ap_search_params *p, ap_f16_block_fn f16, ap_topk *t,
+                                scan_counts *sc, const char **kname, ap_err *err)
+{
+    const ap_annp *a = ix->annp;
+    const uint32_t dim = ap_annp_get_header(a)->dim;
+    if (!GROW(s, w, ap_sq8_stride(ix->sq8)) || !GROW(s, cand, p->rerank))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    ap_sq8_query(ix->sq8, q, s->w);
+    ap_sq8_block_fn fn = ap_kernel_sq8(kname);
+    cheap c = {.h = s->cand, .n = 0, .cap = p->rerank};
+    const uint32_t stride = ap_sq8_stride(ix->sq8);
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t li = s->lists[i];
+        ap_annp_list l;
+        ap_annp_list_get(a, li, &l);
+        if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
+        scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim, ix->dead,
+                 ap_annp_list_start(a, li));
+        sc->vectors += l.count;
+        sc->bytes += (uint64_t)l.count * stride;
+        if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
+            size_t x0 = ix->xstart[li], nx = ix->xstart[li + 1] - x0;
+            scan_sq8_extra(&c, fn, s->is, s->w, ix->xcodes + x0 * stride, stride, ix->x + x0, nx,
+                           ix->layer_seq);
+            sc->vectors += nx;
+            sc->bytes += nx * stride;
+        }
+    }
+    /* Re-score the candidates exactly: fetch them all first, then score. */
+    for (uint32_t i = 0; i < c.n; i++)
+        for (uint32_t o = 0; o < 2 * dim; o += 64)
+            __builtin_prefetch(c.h[i].vec + o, 0, 3);
+    for (uint32_t i = 0; i < c.n; i++) {
+        float score;
+        f16(q, c.h[i].vec, 1, dim, &score);
+        ap_topk_push(t, c.h[i].id, score, c.h[i].layer);
+    }
+    sc->reranked = c.n;
+    return AP_OK;
+}
+
+/* f16 scan of the np lists in s->lists into t, then their extra vectors (delta layers: few,
+ * so exact scores straight into the top-k). */
+static void scan_lists_f16(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
+                           ap_f16_block_fn f16, ap_topk *t, scan_counts *sc)
+{
+    const ap_annp *a = ix->annp;
+    const uint32_t dim = ap_annp_get_header(a)->dim;
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t li = s->lists[i];
+        ap_annp_list l, nx = {0};
+        ap_annp_list_get(a, li, &l);
+        if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
+        scan_f16(t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
+                 nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
+        sc->vectors += l.count;
+        sc->bytes += (uint64_t)l.count * 2 * dim;
+    }
+    if (!ix->xstart) return;
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t li = s->lists[i];
+        for (size_t d = ix->xstart[li]; d < ix->xstart[li + 1]; d++) {
+            const ap_item *it = &ix->x[d];
+            float score;
+            f16(q, it->vec, 1, dim, &score);
+            if (score >= ap_topk_floor(t))
+                ap_topk_push(t, ap_item_id(it), score, (uint32_t)ix->layer_seq[it->layer]);
+            sc->vectors++;
+            sc->bytes += 2ull * dim;
+        }
+    }
+}
+
 /* Scans the np lists in s->lists for one query into hits. */
 static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
                             const ap_search_params *p, ap_hit *hits, uint32_t *n,
                             ap_search_stats *st, ap_err *err)
 {
-    const ap_annp *a = ix->annp;
-    const uint32_t dim = ap_annp_get_header(a)->dim;
     uint64_t t1 = st ? now_ns() : 0;
     assert(p->k >= 1 && p->k <= AP_MAX_K && p->rerank >= p->k && np <= p->probe); /* checked */
     const char *kname;
     ap_f16_block_fn f16 = ap_kernel_f16(&kname);
     ap_topk t;
     ap_topk_init(&t, hits, p->k);
-    uint64_t vectors = 0, bytes = 0, reranked = 0;
+    scan_counts sc = {0};
     if (p->scan == AP_SCAN_SQ8) {
-        if (!GROW(s, w, ap_sq8_stride_of(ix->sq8)) || !GROW(s, cand, p->rerank))
-            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-        ap_sq8_query(ix->sq8, q, s->w);
-        ap_sq8_block_fn fn = ap_kernel_sq8(&kname);
-        cheap c = {.h = s->cand, .n = 0, .cap = p->rerank};
-        const uint32_t stride = ap_sq8_stride_of(ix->sq8);
-        for (uint32_t i = 0; i < np; i++) {
-            uint32_t li = s->lists[i];
-            ap_annp_list l;
-            ap_annp_list_get(a, li, &l);
-            if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
-            scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim, ix->dead,
-                     ap_annp_list_start(a, li));
-            vectors += l.count;
-            bytes += (uint64_t)l.count * stride;
-            if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
-                size_t x0 = ix->xstart[li], nx = ix->xstart[li + 1] - x0;
-                scan_sq8_extra(&c, fn, s->is, s->w, ix->xcodes + x0 * stride, stride, ix->x + x0,
-                               nx, ix->layer_seq);
-                vectors += nx;
-                bytes += nx * stride;
-            }
-        }
-        /* Re-score the candidates exactly: fetch them all first, then score. */
-        for (uint32_t i = 0; i < c.n; i++)
-            for (uint32_t o = 0; o < 2 * dim; o += 64)
-                __builtin_prefetch(c.h[i].vec + o, 0, 3);
-        for (uint32_t i = 0; i < c.n; i++) {
-            float sc;
-            f16(q, c.h[i].vec, 1, dim, &sc);
-            ap_topk_push(&t, c.h[i].id, sc, c.h[i].layer);
-        }
-        reranked = c.n;
+        ap_status e = scan_lists_sq8(ix, s, q, np, p, f16, &t, &sc, &kname, err);
+        if (e) return e;
     } else {
-        for (uint32_t i = 0; i < np; i++) {
-            uint32_t li = s->lists[i];
-            ap_annp_list l, nx = {0};
-            ap_annp_list_get(a, li, &l);
-            if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
-            scan_f16(&t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
-                     nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
-            vectors += l.count;
-            bytes += (uint64_t)l.count * 2 * dim;
-        }
+        scan_lists_f16(ix, s, q, np, f16, &t, &sc);
     }
-    /* Extra vectors (delta layers) are few: exact scores, straight into the top-k. */
-    if (ix->xstart && p->scan == AP_SCAN_F16)
-        for (uint32_t i = 0; i < np; i++) {
-            uint32_t li = s->lists[i];
-            for (size_t d = ix->xstart[li]; d < ix->xstart[li + 1]; d++) {
-                const ap_item *it = &ix->x[d];
-                float sc;
-                f16(q, it->vec, 1, dim, &sc);
-                if (sc >= ap_topk_floor(&t))
-                    ap_topk_push(&t, ap_item_id(it), sc, (uint32_t)ix->layer_seq[it->layer]);
-                vectors++;
-                bytes += 2ull * dim;
-            }
-        }
     *n = ap_topk_finish(&t);
     ap_status dup = check_unique(s, hits, *n, err);
     if (dup) return dup;
     if (st) {
         uint64_t t2 = now_ns();
         st->lists += np;
-        st->vectors += vectors;
-        st->bytes += bytes;
-        st->reranked += reranked;
+        st->vectors += sc.vectors;
+        st->bytes += sc.bytes;
+        st->reranked += sc.reranked;
         st->ns_scan += t2 - t1;
         st->kernel = kname;
     }

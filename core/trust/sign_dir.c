@@ -12,7 +12,7 @@
 #include "fsops.h"
 #include "json.h"
 #include "ops.h"
-#include "pack_write.h"
+#include "output.h"
 #include "view.h"
 
 /* An existing signature file may be replaced by a new signature; anything else (a key, a
@@ -65,6 +65,59 @@ ap_status ap_dir_sign(const char *dir, const ap_seckey *key, const char *sig_pat
     return ap_dir_sign_ex(dir, key, &o, keyid, NULL, err);
 }
 
+/* Refuses what may not be signed as asked: an expiry on a layer of a packset (its manifest
+ * bytes are pinned by the root's), or a directory that does not verify. */
+static ap_status check_signable(const char *dir, const ap_sign_opts *o, ap_err *err)
+{
+    char *ps = NULL, *dmf = NULL;
+    struct stat sb;
+    ap_status st = AP_OK;
+    if (o->expires && (ap_enclosing_packset(dir, &ps) ||
+                       ((dmf = ap_path_join(dir, AP_DELTA_MANIFEST)) && lstat(dmf, &sb) == 0)))
+        st = ap_err_set(err, AP_ERR_ARG,
+                        "%s is a layer of the packset %s: its manifest bytes are pinned by the "
+                        "packset's root manifest; set the expiry when signing the packset",
+                        dir, ps ? ps : "around it");
+    free(ps);
+    free(dmf);
+    if (st) return st;
+    /* A new expiry may replace a passed one: check integrity, not freshness, then. */
+    ap_verify_opts vo = {.allow_expired = o->expires != NULL};
+    if ((st = ap_verify_dir(dir, &vo, NULL, err))) {
+        char tmp[AP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        st = ap_err_set(err, st, "refusing to sign %s: it does not verify: %s", dir, tmp);
+    }
+    return st;
+}
+
+/* Writes the new manifest (with its expiry) and its signature: both are ready before either
+ * is renamed, so the old signature sits beside the new manifest only between two renames
+ * (crash point "sign:after-manifest"). A signature elsewhere (--out) leaves the default one
+ * (own) signing old bytes: it is removed. */
+static ap_status commit_with_expiry(const char *dir, const char *mpath, const char *own,
+                                    const char *sig_path, const char *manifest, size_t len,
+                                    const uint8_t sig[AP_SIG_BYTES], ap_err *err)
+{
+    char *sigtmp = NULL;
+    ap_status st = ap_stage_file(sig_path, sig, AP_SIG_BYTES, 0644, &sigtmp, err);
+    if (st) return st;
+    if ((st = ap_write_file_atomic(mpath, manifest, len, 0644, err))) {
+        unlink(sigtmp);
+        free(sigtmp);
+        return st;
+    }
+    ap_crash_point("sign:after-manifest");
+    if ((st = ap_commit_file(sigtmp, sig_path, err))) return st;
+    char *old = NULL;
+    size_t olen = 0;
+    if (ap_read_file(own, 4096, &old, &olen, NULL) == AP_OK &&
+        (olen != AP_SIG_BYTES || memcmp(old, sig, AP_SIG_BYTES) != 0))
+        st = ap_unlink_in(dir, AP_SIGNATURE, NULL, err);
+    free(old);
+    return st;
+}
+
 ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_opts *o,
                          char keyid[AP_KEYID_HEX], char expires_out[AP_RFC3339_LEN], ap_err *err)
 {
@@ -74,7 +127,7 @@ ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_op
     char *mpath = ap_path_join(dir, AP_MANIFEST);
     char *own = ap_path_join(dir, AP_SIGNATURE);
     const char *sig_path = o->sig_path ? o->sig_path : own;
-    char *manifest = NULL, *sigtmp = NULL, *ps = NULL, *dmf = NULL;
+    char *manifest = NULL;
     char rfc[AP_RFC3339_LEN] = "";
     size_t len = 0;
     int lock = -1;
@@ -90,23 +143,7 @@ ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_op
     }
     if ((st = check_sig_target(sig_path, o->force, err))) goto out;
     if ((st = ap_dir_lock(dir, &lock, err))) goto out;
-    struct stat sb;
-    if (o->expires && (ap_enclosing_packset(dir, &ps) ||
-                       ((dmf = ap_path_join(dir, AP_DELTA_MANIFEST)) && lstat(dmf, &sb) == 0))) {
-        st = ap_err_set(err, AP_ERR_ARG,
-                        "%s is a layer of the packset %s: its manifest bytes are pinned by the "
-                        "packset's root manifest; set the expiry when signing the packset",
-                        dir, ps ? ps : "around it");
-        goto out;
-    }
-    /* A new expiry may replace a passed one: check integrity, not freshness, then. */
-    ap_verify_opts vo = {.allow_expired = o->expires != NULL};
-    if ((st = ap_verify_dir(dir, &vo, NULL, err))) {
-        char tmp[AP_ERR_MSG_MAX];
-        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
-        st = ap_err_set(err, st, "refusing to sign %s: it does not verify: %s", dir, tmp);
-        goto out;
-    }
+    if ((st = check_signable(dir, o, err))) goto out;
     if (o->expires)
         st = with_expires(dir, rfc, &manifest, &len, err);
     else
@@ -117,20 +154,7 @@ ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_op
     if (!o->expires) {
         st = ap_write_file_atomic(sig_path, sig, sizeof sig, 0644, err);
     } else {
-        /* Both files are ready before either is renamed: the old signature sits beside the
-         * new manifest only between two renames. */
-        if ((st = ap_stage_file(sig_path, sig, sizeof sig, 0644, &sigtmp, err))) goto out;
-        if ((st = ap_write_file_atomic(mpath, manifest, len, 0644, err))) goto out;
-        ap_crash_point("sign:after-manifest");
-        st = ap_commit_file(sigtmp, sig_path, err);
-        sigtmp = NULL;
-        /* A signature elsewhere (--out) leaves the default one signing old bytes: drop it. */
-        char *old = NULL;
-        size_t olen = 0;
-        if (!st && ap_read_file(own, 4096, &old, &olen, NULL) == AP_OK &&
-            (olen != sizeof sig || memcmp(old, sig, sizeof sig) != 0))
-            st = ap_unlink_in(dir, AP_SIGNATURE, NULL, err);
-        free(old);
+        st = commit_with_expiry(dir, mpath, own, sig_path, manifest, len, sig, err);
         if (!st && expires_out) memcpy(expires_out, rfc, AP_RFC3339_LEN);
     }
     if (!st && keyid) {
@@ -139,15 +163,9 @@ ap_status ap_dir_sign_ex(const char *dir, const ap_seckey *key, const ap_sign_op
         memcpy(keyid, pub.keyid, AP_KEYID_HEX);
     }
 out:
-    if (sigtmp) {
-        unlink(sigtmp);
-        free(sigtmp);
-    }
     ap_dir_unlock(lock);
     free(mpath);
     free(own);
     free(manifest);
-    free(ps);
-    free(dmf);
     return st;
 }

@@ -6,6 +6,7 @@
 
 #include "annpack/embed.h"
 #include "check.h"
+#include "env.h"
 #include "fp16.h"
 #include "json.h"
 #include "kmeans.h"
@@ -162,11 +163,16 @@ int main(void)
                             (float)((ap_splitmix64(&rng) >> 11) * 0x1p-53 - 0.5) * 0.2f;
         ap_l2_normalize(x + i * D, D);
     }
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, 2, cent1, NULL, NULL, NULL, &err), &err);
-    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, 1, cent2, NULL, NULL, NULL, &err), &err);
+    /* Two worker threads, then one (the count comes from the environment snapshot). */
+    setenv("ANNPACK_THREADS", "2", 1);
+    CHECK_OK(ap_env_reload(&err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
+    setenv("ANNPACK_THREADS", "1", 1);
+    CHECK_OK(ap_env_reload(&err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 4, 1, 20, cent2, NULL, NULL, NULL, &err), &err);
     CHECK(memcmp(cent1, cent2, sizeof cent1) == 0);
     uint32_t *as = malloc(P * sizeof *as);
-    CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, 2, as, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_assign(x, P, D, cent1, 4, as, NULL, &err), &err);
     int consistent = 1;
     for (int i = 4; i < P; i++)
         consistent &= as[i] == as[i % 4];
@@ -175,7 +181,7 @@ int main(void)
         CHECK(fabsf(dot(cent1 + c2 * D, cent1 + c2 * D, D) - 1) < 1e-4f);
     for (int i = 0; i < P * D; i++)
         x[i] = i % D == 0 ? 1.0f : 0.0f;
-    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, 2, cent1, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_train(x, P, D, 3, 1, 20, cent1, NULL, NULL, NULL, &err), &err);
     int finite = 1;
     for (int i = 0; i < 3 * D; i++)
         finite &= isfinite(cent1[i]);
@@ -184,7 +190,7 @@ int main(void)
     tie[0] = 1;
     tie[D] = 1;
     uint32_t one;
-    CHECK_OK(ap_kmeans_assign(x, 1, D, tie, 2, 1, &one, NULL, &err), &err);
+    CHECK_OK(ap_kmeans_assign(x, 1, D, tie, 2, &one, NULL, &err), &err);
     CHECK(one == 0);
     free(x);
     free(as);

@@ -170,7 +170,8 @@ static void deltas(void)
     o = delta_opts(obase, NULL, del2, 1, odelta);
     CHECK_OK(ap_delta_build(&o, &err), &err);
     CHECK_ERR(ap_packset_append_delta(ps, odelta, 0, NULL, &err), AP_ERR_VERIFY, &err,
-              "/deltas/0009.delta was built against another base (its base_sha256_annpack ");
+              "/deltas/0009.delta/delta.manifest.json: built against another base (its "
+              "base_sha256_annpack ");
     CHECK(state_is(ps, 3, 2, PK_ROWS + 2));
 
     /* A leftover where promote would copy: kept only when it is an exact copy. */

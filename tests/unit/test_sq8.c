@@ -109,8 +109,8 @@ static void sidecar_file(const char *dir)
     const uint32_t stride = 128;
     const uint64_t counts_off = (64 + 8 * DIM + 63) / 64 * 64,
                    codes_off = (counts_off + 4 * NL + 63) / 64 * 64;
-    CHECK(ap_sq8_stride(DIM) == stride && ap_sq8_stride(64) == 64 && ap_sq8_stride(1) == 64 &&
-          ap_sq8_stride(65) == 128);
+    CHECK(ap_sq8_stride_for(DIM) == stride && ap_sq8_stride_for(64) == 64 &&
+          ap_sq8_stride_for(1) == 64 && ap_sq8_stride_for(65) == 128);
     CHECK(len == codes_off + (uint64_t)n * stride);
     CHECK(get32(b) == 0x38514E41u && !memcmp(b, "ANQ8", 4) && get32(b + 4) == 1 &&
           get32(b + 8) == 64);
@@ -160,7 +160,7 @@ static void sidecar_file(const char *dir)
     CHECK_OK(ap_annp_open(apath, &a, &err), &err);
     CHECK_OK(ap_sq8_open(spath, a, &s, &err), &err);
     if (s) {
-        CHECK(ap_sq8_dim(s) == DIM && ap_sq8_stride_of(s) == stride);
+        CHECK(ap_sq8_dim(s) == DIM && ap_sq8_stride(s) == stride);
         CHECK(ap_sq8_vmin(s)[17] == getf(b + 64 + 4 * 17) && ap_sq8_step(s)[3] == 1.0f);
         CHECK(ap_sq8_list_codes(s, 0) != NULL);
         CHECK(!memcmp(ap_sq8_list_codes(s, 2), b + codes_off + 7 * stride, 300 * stride));

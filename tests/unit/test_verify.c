@@ -238,7 +238,7 @@ static void deep(void)
     char *sq8 = pk_join(p, AP_SQ8);
     bytes = pk_slurp(sq8, &len);
     /* The last vector's codes end the file: its first code is a stride before the end. */
-    pk_flip(sq8, (long)len - (long)ap_sq8_stride(PK_DIM), 0x55);
+    pk_flip(sq8, (long)len - (long)ap_sq8_stride_for(PK_DIM), 0x55);
     free(bytes);
     pk_rehash(p, AP_SQ8);
     CHECK_OK(verify(p, 1, 0, f, sizeof f), &err);

@@ -270,6 +270,9 @@ AP_EXPERIMENTAL_API uint64_t ap_meta_stream_size(const ap_meta *m);
 AP_EXPERIMENTAL_API void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset,
                                        uint64_t *len);
 
+/* Whether the index holds id (no row is read). */
+AP_EXPERIMENTAL_API bool ap_meta_has(const ap_meta *m, uint64_t id);
+
 /* Finds the row of id. Returns AP_ERR_NOTFOUND when absent. On success *row is a
  * malloc'd NUL-terminated copy (caller frees) of *len bytes, without the newline. The
  * row bytes are checked to lie within one line of the stream. */
@@ -342,7 +345,7 @@ AP_EXPERIMENTAL_API void ap_search_force_portable(int on);
 typedef struct ap_sq8 ap_sq8;
 
 /* Code stride for dim: dim rounded up to a multiple of 64. */
-static inline uint32_t ap_sq8_stride(uint32_t dim)
+static inline uint32_t ap_sq8_stride_for(uint32_t dim)
 {
     return (dim + 63u) & ~63u;
 }
@@ -369,7 +372,7 @@ AP_EXPERIMENTAL_API void ap_sq8_close(ap_sq8 *s);
 AP_EXPERIMENTAL_API uint32_t ap_sq8_dim(const ap_sq8 *s);
 /* The whole file as mapped (valid until ap_sq8_close). */
 AP_EXPERIMENTAL_API const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size);
-AP_EXPERIMENTAL_API uint32_t ap_sq8_stride_of(const ap_sq8 *s);
+AP_EXPERIMENTAL_API uint32_t ap_sq8_stride(const ap_sq8 *s);
 /* Codes of list i's first vector (stride bytes per vector); valid until ap_sq8_close. */
 AP_EXPERIMENTAL_API const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i);
 /* The per-dimension params (dim floats each); valid until ap_sq8_close. */

@@ -14,6 +14,7 @@
 #ifndef ANNPACK_META_H
 #define ANNPACK_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

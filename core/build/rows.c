@@ -1,0 +1,425 @@
+/* The rows of a build: see rows.h.
+ *
+ * CSV rows -> metadata rows (written as they arrive) and texts -> embedder (in parallel
+ * batches) -> vectors; or given vectors, whose rows are their numbers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "annpack/sign.h"
+#include "json.h"
+#include "parallel.h"
+#include "rows.h"
+#include "utf8.h"
+
+double ap_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_id_line(const void *a, const void *b)
+{
+    const ap_id_line *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* A batch of texts embedded in parts: rows are independent and each part keeps its own
+ * error, reported in part order (so the first bad row's), so the result does not depend on
+ * the thread count. */
+typedef struct embed_part {
+    ap_status st;
+    ap_err err;
+} embed_part;
+
+typedef struct embed_job {
+    const ap_embedder *e;
+    char **texts;
+    size_t *lens;
+    size_t n;
+    float *out; /* n x dim */
+    embed_part *parts;
+} embed_job;
+
+static void embed_range(void *ctx, uint32_t p, uint32_t nparts)
+{
+    embed_job *j = ctx;
+    embed_part *r = &j->parts[p];
+    size_t from, to;
+    ap_part_range(j->n, p, nparts, &from, &to);
+    for (size_t i = from; i < to && !r->st; i++)
+        r->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * ap_embedder_dim(j->e),
+                                  &r->err);
+}
+
+static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
+                             ap_err *err)
+{
+    uint32_t nparts = ap_parallel_parts(n, 64);
+    embed_job j = {.e = e, .texts = texts, .lens = lens, .n = n, .out = out};
+    if (!(j.parts = calloc(nparts, sizeof *j.parts)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_parallel_for(nparts, embed_range, &j);
+    ap_status st = AP_OK;
+    for (uint32_t p = 0; p < nparts && !st; p++)
+        if ((st = j.parts[p].st) && err) *err = j.parts[p].err;
+    free(j.parts);
+    return st;
+}
+
+/* Parses a document id: decimal digits only, < 2^53 (so every JSON reader agrees). */
+static int parse_id(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 16) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > AP_JSON_MAX_SAFE_INT) return 0;
+    *out = v;
+    return 1;
+}
+
+static ap_status flush_batch(ap_rows *b, ap_err *err)
+{
+    if (!b->pending) return AP_OK;
+    double t0 = ap_now_s();
+    ap_status st = embed_batch(b->emb, b->texts, b->lens, b->pending,
+                               b->vecs + (b->n - b->pending) * b->dim, err);
+    for (size_t i = 0; i < b->pending; i++) {
+        free(b->texts[i]);
+        b->texts[i] = NULL;
+    }
+    b->pending = 0;
+    b->t_embed += ap_now_s() - t0;
+    return st;
+}
+
+static ap_status grow(ap_rows *b, ap_err *err)
+{
+    if (b->n < b->cap) return AP_OK;
+    size_t ncap = b->cap ? b->cap * 2 : 4096;
+    float *v = realloc(b->vecs, ncap * b->dim * sizeof *v);
+    if (!v) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu vectors", ncap);
+    b->vecs = v;
+    ap_id_line *il = realloc(b->ids, ncap * sizeof *il);
+    if (!il) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu rows", ncap);
+    b->ids = il;
+    b->cap = ncap;
+    return AP_OK;
+}
+
+static ap_status read_header(ap_rows *b, ap_csv *csv, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    ap_csv_record rec;
+    int eof = 0;
+    ap_status st = ap_csv_next(csv, &rec, &eof, err);
+    if (st) return st;
+    if (eof) return ap_err_set(err, AP_ERR_FORMAT, "%s: empty input (no header row)", o->input_csv);
+    /* A row is a JSON object with a key per column plus "id"; readers cap keys per object. */
+    if (rec.nfields >= AP_JSON_MAX_KEYS)
+        return ap_err_set(err, AP_ERR_LIMIT,
+                          "%s:%llu: %zu columns; at most %u (a row has one JSON key per column "
+                          "plus \"id\", and readers refuse objects of more than %u keys)",
+                          o->input_csv, (unsigned long long)rec.line, rec.nfields,
+                          AP_JSON_MAX_KEYS - 1, AP_JSON_MAX_KEYS);
+    b->ncols = rec.nfields;
+    b->cols = calloc(rec.nfields, sizeof *b->cols);
+    if (!b->cols) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    size_t list_len = 1;
+    for (size_t i = 0; i < rec.nfields; i++) {
+        if (ap_utf8_invalid_at(rec.fields[i], rec.lens[i]) != rec.lens[i] ||
+            strlen(rec.fields[i]) != rec.lens[i])
+            return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: column %zu name is not valid UTF-8",
+                              o->input_csv, (unsigned long long)rec.line, i + 1);
+        if (!(b->cols[i] = strdup(rec.fields[i])))
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(b->cols[j], b->cols[i]) == 0)
+                return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate column name \"%s\"",
+                                  o->input_csv, (unsigned long long)rec.line, b->cols[i]);
+        list_len += strlen(b->cols[i]) + 4;
+    }
+    char *list = malloc(list_len);
+    if (!list) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    list[0] = '\0';
+    for (size_t i = 0; i < b->ncols; i++) {
+        strcat(list, i ? ", \"" : "\"");
+        strcat(list, b->cols[i]);
+        strcat(list, "\"");
+    }
+    int found_text = 0, found_id = 0;
+    for (size_t i = 0; i < b->ncols; i++) {
+        if (o->text_col && strcmp(b->cols[i], o->text_col) == 0) {
+            b->text_i = i;
+            found_text = 1;
+        }
+        if (o->id_col && strcmp(b->cols[i], o->id_col) == 0) {
+            b->id_i = i;
+            found_id = 1;
+        }
+    }
+    st = AP_OK;
+    if (o->text_col && !found_text)
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: text column \"%s\" not found; columns: %s",
+                        o->input_csv, o->text_col, list);
+    else if (o->id_col && !found_id)
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: id column \"%s\" not found; columns: %s",
+                        o->input_csv, o->id_col, list);
+    b->has_id = found_id;
+    for (size_t i = 0; i < b->ncols && !st; i++)
+        if (strcmp(b->cols[i], "id") == 0 && o->vectors)
+            st = ap_err_set(err, AP_ERR_FORMAT,
+                            "%s: column \"id\" is reserved: with --vectors the ids are row "
+                            "numbers; rename the column",
+                            o->input_csv);
+        else if (strcmp(b->cols[i], "id") == 0 && !(found_id && i == b->id_i))
+            st = ap_err_set(err, AP_ERR_FORMAT,
+                            "%s: column \"id\" is reserved for the integer document id: pass "
+                            "--id-col id, or rename the column",
+                            o->input_csv);
+    free(list);
+    return st;
+}
+
+/* Builds the metadata row of one record: {"id": N, <every other column as a string>}. */
+static char *row_json(const ap_rows *b, const ap_csv_record *rec, uint64_t id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    char *s = NULL;
+    if (!ap_json_add_u64(o, "id", id)) goto out;
+    for (size_t i = 0; i < b->ncols; i++) {
+        if (strcmp(b->cols[i], "id") == 0) continue;
+        if (!cJSON_AddStringToObject(o, b->cols[i], rec->fields[i])) goto out;
+    }
+    s = cJSON_PrintUnformatted(o);
+out:
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Appends given vector number b->n, normalised (the slot was grown by the caller). */
+static ap_status take_vector(ap_rows *b, ap_err *err)
+{
+    float *dst = b->vecs + b->n * b->dim;
+    memcpy(dst, ap_vecs_f32(b->vin, b->n), b->dim * sizeof *dst);
+    if (ap_l2_normalize(dst, b->dim) == 0)
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s: row %zu is the zero vector (it has no direction)", b->o->vectors,
+                          b->n);
+    b->n++;
+    return AP_OK;
+}
+
+/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}. */
+static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, ap_err *err)
+{
+    size_t n = ap_vecs_count(b->vin);
+    if (b->o->max_rows && n > b->o->max_rows) {
+        *skipped = n - b->o->max_rows;
+        n = (size_t)b->o->max_rows;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ap_status st = grow(b, err);
+        if (st) return st;
+        b->ids[b->n] = (ap_id_line){i, i + 1};
+        char row[40];
+        int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
+        if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
+        if ((st = take_vector(b, err))) return st;
+        if (b->o->progress && (i & 65535) == 65535) b->o->progress(b->o->progress_ud, "read", i, n);
+    }
+    return AP_OK;
+}
+
+/* One data row: checked, its metadata row written, its vector taken or its text queued
+ * for embedding. */
+static ap_status add_row(ap_rows *b, const ap_csv_record *rec, ap_meta_writer *mw, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        size_t bad = ap_utf8_invalid_at(rec->fields[i], rec->lens[i]);
+        if (bad != rec->lens[i] || strlen(rec->fields[i]) != rec->lens[i])
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s:%llu: column \"%s\" is not valid UTF-8 text (byte %zu)",
+                              o->input_csv, (unsigned long long)rec->line, b->cols[i], bad);
+    }
+    uint64_t id = b->n;
+    if (b->has_id && !parse_id(rec->fields[b->id_i], rec->lens[b->id_i], &id))
+        return ap_err_set(err, AP_ERR_FORMAT,
+                          "%s:%llu: id \"%.64s\" in column \"%s\" is not an integer in "
+                          "[0, 2^53)",
+                          o->input_csv, (unsigned long long)rec->line, rec->fields[b->id_i],
+                          o->id_col);
+    ap_status st = grow(b, err);
+    if (st) return st;
+    b->ids[b->n] = (ap_id_line){id, rec->line};
+    char *row = row_json(b, rec, id);
+    if (!row) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    st = ap_meta_writer_add(mw, id, row, strlen(row), err);
+    free(row);
+    if (st) return st;
+    if (b->vin) {
+        if (b->n >= ap_vecs_count(b->vin))
+            return ap_err_set(err, AP_ERR_FORMAT,
+                              "%s:%llu: more data rows than the %zu vectors of %s", o->input_csv,
+                              (unsigned long long)rec->line, ap_vecs_count(b->vin), o->vectors);
+        return take_vector(b, err);
+    }
+    if (!(b->texts[b->pending] = malloc(rec->lens[b->text_i] + 1)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(b->texts[b->pending], rec->fields[b->text_i], rec->lens[b->text_i] + 1);
+    b->lens[b->pending++] = rec->lens[b->text_i];
+    b->n++;
+    return AP_OK;
+}
+
+/* Duplicate ids: report both lines. */
+static ap_status check_unique_ids(const ap_rows *b, ap_err *err)
+{
+    ap_id_line *sorted = malloc(b->n * sizeof *sorted);
+    if (!sorted) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(sorted, b->ids, b->n * sizeof *sorted);
+    qsort(sorted, b->n, sizeof *sorted, cmp_id_line);
+    ap_status st = AP_OK;
+    for (size_t i = 1; i < b->n && !st; i++)
+        if (sorted[i].id == sorted[i - 1].id)
+            st = ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: duplicate id %llu (first on line %llu)",
+                            b->o->input_csv, (unsigned long long)sorted[i].line,
+                            (unsigned long long)sorted[i].id,
+                            (unsigned long long)sorted[i - 1].line);
+    free(sorted);
+    return st;
+}
+
+static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
+                           ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    uint64_t total = 0;
+    struct stat sb;
+    if (stat(o->input_csv, &sb) == 0) total = (uint64_t)sb.st_size;
+    for (;;) {
+        ap_csv_record rec;
+        int eof = 0;
+        ap_status st = ap_csv_next(csv, &rec, &eof, err);
+        if (st) return st;
+        if (eof) break;
+        if (rec.nfields != b->ncols)
+            return ap_err_set(err, AP_ERR_FORMAT, "%s:%llu: %zu fields, the header has %zu",
+                              o->input_csv, (unsigned long long)rec.line, rec.nfields, b->ncols);
+        if (o->max_rows && b->n >= o->max_rows) {
+            (*skipped)++;
+            continue;
+        }
+        if ((st = add_row(b, &rec, mw, err))) return st;
+        if (b->pending == AP_EMBED_BATCH) {
+            if ((st = flush_batch(b, err))) return st;
+            if (o->progress)
+                o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
+        }
+    }
+    ap_status st = flush_batch(b, err);
+    if (st) return st;
+    if (b->n == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no data rows", o->input_csv);
+    if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
+                          o->input_csv, b->n, o->vectors, ap_vecs_count(b->vin));
+    return check_unique_ids(b, err);
+}
+
+/* The CSV-specific part of the manifest's "build" block. */
+cJSON *ap_rows_build_block(const ap_rows *b, uint64_t skipped)
+{
+    const ap_build_opts *o = b->o;
+    char hex[AP_SHA256_HEX];
+    uint64_t size = 0;
+    cJSON *c = cJSON_CreateObject();
+    if (!c) return NULL;
+    ap_json_add_u64(c, "rows_skipped", skipped);
+    if (o->vectors) {
+        if (ap_sha256_file(o->vectors, hex, &size, NULL)) goto fail;
+        cJSON_AddStringToObject(c, "vectors_sha256", hex);
+        ap_json_add_u64(c, "vectors_size", size);
+        if (!o->input_csv) {
+            cJSON_AddStringToObject(c, "input", "vectors only");
+            return c;
+        }
+    }
+    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) goto fail;
+    if (o->text_col)
+        cJSON_AddStringToObject(c, "text_col", o->text_col);
+    else
+        cJSON_AddNullToObject(c, "text_col");
+    if (o->id_col)
+        cJSON_AddStringToObject(c, "id_col", o->id_col);
+    else
+        cJSON_AddNullToObject(c, "id_col");
+    cJSON_AddStringToObject(c, "input_sha256", hex);
+    ap_json_add_u64(c, "input_size", size);
+    return c;
+fail:
+    cJSON_Delete(c);
+    return NULL;
+}
+
+/* The embedder: the given vectors' ("vectors" of their dim), a recorded one
+ * (embedder_json), or a named one (default "hash"). */
+static ap_status open_embedder(ap_rows *b, ap_err *err)
+{
+    const ap_build_opts *o = b->o;
+    ap_status st;
+    if (o->vectors) {
+        if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b->vin, err))) return st;
+        st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
+    } else if (o->embedder_json) {
+        st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b->emb,
+                                   err);
+    } else {
+        st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b->emb, err);
+    }
+    if (!st) b->dim = ap_embedder_dim(b->emb);
+    return st;
+}
+
+/* Every row: its vector into b, its metadata into the files of tmp. */
+ap_status ap_rows_read(ap_rows *b, const char *tmp, uint64_t *skipped, ap_err *err)
+{
+    ap_meta_writer *mw = NULL;
+    ap_status st = ap_meta_writer_open(tmp, b->o->meta_codec, 0, &mw, err);
+    if (!st)
+        st = b->csv ? read_rows(b, b->csv, mw, skipped, err) : vector_rows(b, mw, skipped, err);
+    if (!st) st = ap_meta_writer_finish(mw, err);
+    ap_meta_writer_free(mw);
+    return st;
+}
+
+void ap_rows_free(ap_rows *b)
+{
+    for (size_t i = 0; i < b->pending; i++)
+        free(b->texts[i]);
+    for (size_t i = 0; i < b->ncols; i++)
+        free(b->cols[i]);
+    free(b->cols);
+    free(b->vecs);
+    free(b->ids);
+    ap_embedder_free(b->emb);
+    ap_vecs_close(b->vin);
+    ap_csv_close(b->csv);
+}
+
+ap_status ap_rows_open(ap_rows *b, const ap_build_opts *o, ap_err *err)
+{
+    b->o = o;
+    ap_status st = open_embedder(b, err);
+    if (!st && o->input_csv && !(st = ap_csv_open(o->input_csv, &b->csv, err)))
+        st = read_header(b, b->csv, err);
+    return st;
+}

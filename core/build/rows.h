@@ -1,0 +1,65 @@
+/* The rows of a build being read (internal to core; rows.c): the input CSV's columns or
+ * the given vectors, every row's id and unit vector, its metadata row written as it comes,
+ * texts embedded in parallel batches. */
+#ifndef ANNPACK_CORE_ROWS_H
+#define ANNPACK_CORE_ROWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "annpack/build.h"
+#include "annpack/csv.h"
+#include "annpack/embed.h"
+#include "annpack/meta.h"
+#include "annpack/vecs.h"
+
+/* Texts embedded per batch. */
+#define AP_EMBED_BATCH 2048u
+
+typedef struct ap_id_line {
+    uint64_t id, line;
+} ap_id_line;
+
+/* Zero-initialise, then ap_rows_open; ap_rows_free in any case. */
+typedef struct ap_rows {
+    const ap_build_opts *o;
+    ap_embedder *emb;
+    uint32_t dim;
+    /* column layout */
+    char **cols;
+    size_t ncols;
+    size_t text_i, id_i;
+    int has_id;
+    ap_csv *csv;  /* the input CSV, or NULL (vectors only) */
+    ap_vecs *vin; /* given vectors (build --vectors), or NULL: embed the text column */
+    /* accumulated rows */
+    float *vecs;
+    size_t n, cap;
+    ap_id_line *ids;
+    /* pending batch */
+    char *texts[AP_EMBED_BATCH];
+    size_t lens[AP_EMBED_BATCH];
+    size_t pending;
+    double t_embed;
+} ap_rows;
+
+/* Opens the inputs o names: the embedder (the given vectors', a recorded one, or a named
+ * one), and the CSV with its header checked against the text and id columns. */
+ap_status ap_rows_open(ap_rows *r, const ap_build_opts *o, ap_err *err);
+
+/* Reads every row: its vector into r, its metadata row into the metadata files of dir
+ * (which it finishes). *skipped: rows past o->max_rows. */
+ap_status ap_rows_read(ap_rows *r, const char *dir, uint64_t *skipped, ap_err *err);
+
+/* The input's part of the manifest's "build" block (the inputs' hashes and columns); NULL
+ * when out of memory or when an input cannot be hashed. */
+cJSON *ap_rows_build_block(const ap_rows *r, uint64_t skipped);
+
+void ap_rows_free(ap_rows *r);
+
+/* Seconds on the monotonic clock (for the build report's timings). */
+double ap_now_s(void);
+
+#endif
