@@ -95,3 +95,26 @@ def mount(tmp_path):
             failures.append(e)
     if failures:
         raise failures[0]
+
+
+def make_signed_packset(annpack, tmp_path, delete="1,2"):
+    """A packset from examples/ (base + one delta adding delta_add.csv and deleting
+    `delete`), signed with a fresh key: (dir, private key, public key)."""
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", d,
+               "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", d, "--add", EXAMPLES / "delta_add.csv",
+               "--delete-ids", delete, "--out", d / "deltas" / "0001.delta")
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
+    return d, tmp_path / "k.pem", tmp_path / "k.pub"
+
+
+def write_csv(path, rows):
+    """An id,text CSV of (id, text) rows."""
+    import csv
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        for i, t in rows:
+            w.writerow([i, t])

@@ -4,7 +4,6 @@ atomically); nothing outside the named directory is deleted; no symlink is follo
 packset changes verify the packset first (its signature when a key is given) and never
 launder tampering; a SIGKILL at any moment or a full disk leaves the old or the new
 state, verifying."""
-import csv
 import hashlib
 import json
 import os
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, write_csv
 
 TINY = EXAMPLES / "tiny_docs.csv"
 ADD = EXAMPLES / "delta_add.csv"
@@ -35,14 +34,6 @@ def snap(d):
             else:
                 out[rel] = hashlib.sha256(open(p, "rb").read()).hexdigest()
     return out
-
-
-def write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "text"])
-        for i, t in rows:
-            w.writerow([i, t])
 
 
 @pytest.fixture

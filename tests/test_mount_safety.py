@@ -14,20 +14,13 @@ import urllib.parse
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, make_signed_packset
 from mountlib import ANNPACKFS, is_mounted
 
 
 @pytest.fixture
 def signed_ps(annpack, tmp_path):
-    d = tmp_path / "ps"
-    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", d,
-               "--lists", 4, "--seed", 1)
-    annpack.ok("packset", "build-delta", "--packset", d, "--add", EXAMPLES / "delta_add.csv",
-               "--delete-ids", "1,2", "--out", d / "deltas" / "0001.delta")
-    annpack.ok("keygen", "--out", tmp_path / "k")
-    annpack.ok("sign", d, "--key", tmp_path / "k.pem")
-    return d, tmp_path / "k.pem", tmp_path / "k.pub"
+    return make_signed_packset(annpack, tmp_path)
 
 
 def run_fs(*args, timeout=60, env=None):

@@ -1,5 +1,4 @@
 """Packsets: build-base, deltas, promote, revert, rebase, status, merged search."""
-import csv
 import json
 import os
 import random
@@ -11,15 +10,7 @@ import numpy as np
 import pytest
 
 from annpack_reader import read_annp
-from conftest import EXAMPLES
-
-
-def write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "text"])
-        for i, t in rows:
-            w.writerow([i, t])
+from conftest import EXAMPLES, write_csv
 
 
 @pytest.fixture

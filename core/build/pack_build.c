@@ -272,9 +272,12 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
     /* ids in row order for the writer */
     uint64_t *ids = malloc((b->n ? b->n : 1) * sizeof *ids);
     cJSON *input = ap_rows_build_block(b, rep->rows_skipped);
-    ap_status st = !ids || !input ? ap_err_set(err, AP_ERR_NOMEM, "out of memory") : AP_OK;
-    for (size_t i = 0; !st && i < b->n; i++)
-        ids[i] = b->ids[i].id;
+    ap_status st = AP_OK;
+    if (!ids || !input)
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    else
+        for (size_t i = 0; i < b->n; i++)
+            ids[i] = b->ids[i].id;
     ap_pack_spec sp = {.emb = b->emb,
                        .n = b->n,
                        .vecs = b->vecs,

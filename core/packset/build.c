@@ -1,6 +1,7 @@
 /* Building packset layers: build-base (a new packset whose base is a fresh build) and
  * build-delta (a delta against a base). See include/annpack/packset.h and
  * docs/PACKSET.md. Appending a delta to a packset is update.c's. */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -185,6 +186,7 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const
     }
     ap_embedder *e = NULL;
     ap_meta_writer *w = NULL;
+    assert(emb); /* the base's embedder block, described by the caller */
     ap_status st = ap_embedder_from_json(emb, strlen(emb), "embedder", &e, err);
     if (!st) st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
     if (!st) st = ap_meta_writer_finish(w, err);
@@ -225,6 +227,7 @@ static ap_status write_delta_manifest(const char *base_dir, const char *tmp, con
     char *dm = ap_path_join(tmp, AP_DELTA_MANIFEST);
     cJSON *j = cJSON_CreateObject(), *e = NULL;
     uint64_t sz;
+    assert(emb);
     ap_status st =
         !bann || !bman || !dm || !j ? ap_err_set(err, AP_ERR_NOMEM, "out of memory") : AP_OK;
     if (!st && !(st = ap_sha256_file(bann, bhex, &sz, err)) &&

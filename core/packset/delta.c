@@ -76,7 +76,7 @@ ap_status ap_delta_fields_check(const cJSON *dm, const char *name, const char *b
     char *want = ap_embedder_describe(ap_pack_embedder(delta)), *got = NULL;
     st = want ? ap_embedder_block_describe(emb, name, &got, err)
               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && strcmp(got, want) != 0)
+    if (!st && got && want && strcmp(got, want) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: embedder %s differs from the layer's %s", name,
                         got, want);
     free(want);

@@ -259,7 +259,7 @@ static ap_status check_root_agrees(const ap_view *v, ap_err *err)
     snprintf(name, sizeof name, "%.1000s/%s: embedder", v->dir, AP_MANIFEST);
     ap_status st = want ? ap_embedder_block_describe(v->root.embedder, name, &got, err)
                         : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if (!st && strcmp(got, want) != 0)
+    if (!st && got && want && strcmp(got, want) != 0)
         st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: embedder %s differs from the base's %s", v->dir,
                         AP_MANIFEST, got, want);
     free(want);
