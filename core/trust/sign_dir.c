@@ -95,20 +95,46 @@ static ap_status check_signable(const char *dir, const ap_sign_opts *o, ap_err *
  * is renamed, so the old signature sits beside the new manifest only between two renames
  * (crash point "sign:after-manifest"). A signature elsewhere (--out) leaves the default one
  * (own) signing old bytes: it is removed. */
+/* Whether sig_path's directory is not dir (a signature written elsewhere with --out). */
+static int sig_dir_elsewhere(const char *dir, const char *sig_path)
+{
+    char *sd = ap_dirname(sig_path);
+    struct stat a, b;
+    int differs = sd && stat(sd, &a) == 0 && stat(dir, &b) == 0 &&
+                  (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
+    free(sd);
+    return differs;
+}
+
 static ap_status commit_with_expiry(const char *dir, const char *mpath, const char *own,
                                     const char *sig_path, const char *manifest, size_t len,
                                     const uint8_t sig[AP_SIG_BYTES], ap_err *err)
 {
-    char *sigtmp = NULL;
+    char *sigtmp = NULL, *mtmp = NULL;
     ap_status st = ap_stage_file(sig_path, sig, AP_SIG_BYTES, 0644, &sigtmp, err);
-    if (st) return st;
-    if ((st = ap_write_file_atomic(mpath, manifest, len, 0644, err))) {
-        unlink(sigtmp);
-        free(sigtmp);
-        return st;
+    if (!st) st = ap_stage_file(mpath, manifest, len, 0644, &mtmp, err);
+    /* Both files are written and fsynced; the two renames follow each other with nothing
+     * in between, so the old signature sits beside the new manifest only for that instant
+     * (a crash there leaves a manifest that does not verify with the key: `sign` again).
+     * One fsync of the directory then makes both durable. */
+    if (!st && rename(mtmp, mpath) != 0)
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s: rename", mpath);
+    if (!st) ap_crash_point("sign:after-manifest");
+    if (!st && rename(sigtmp, sig_path) != 0)
+        st = ap_err_errno(err, AP_ERR_IO, errno, "%s: rename", sig_path);
+    if (st) {
+        if (mtmp) unlink(mtmp);
+        if (sigtmp) unlink(sigtmp);
     }
-    ap_crash_point("sign:after-manifest");
-    if ((st = ap_commit_file(sigtmp, sig_path, err))) return st;
+    free(mtmp);
+    free(sigtmp);
+    if (!st) st = ap_fsync_dir(dir, err);
+    if (!st && sig_dir_elsewhere(dir, sig_path)) {
+        char *sd = ap_dirname(sig_path);
+        st = sd ? ap_fsync_dir(sd, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        free(sd);
+    }
+    if (st) return st;
     char *old = NULL;
     size_t olen = 0;
     if (ap_read_file(own, 4096, &old, &olen, NULL) == AP_OK &&
