@@ -130,7 +130,7 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     }
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
-    cJSON_AddBoolToObject(b, "offline", 1);
+    cJSON_AddBoolToObject(b, "offline", !ap_embedder_is_remote(sp->emb));
     ap_status st = add_created(b, err);
     if (st) {
         cJSON_Delete(b);
@@ -243,10 +243,12 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG,
                           "an id column cannot be used with vectors: ids are the row numbers of %s",
                           o->vectors);
-    if (o->vectors && (o->embedder || o->embedder_json || o->dim))
+    bool http = o->embedder && (!strcmp(o->embedder, "openai") || !strcmp(o->embedder, "tei") ||
+                                !strcmp(o->embedder, "ollama"));
+    if (o->vectors && ((o->embedder && !http) || o->embedder_json || o->dim))
         return ap_err_set(err, AP_ERR_ARG,
                           "an embedder or dim cannot be used with vectors: %s gives the vectors "
-                          "and their dim",
+                          "and their dim (an HTTP embedder may name the model they came from)",
                           o->vectors);
     const char *dev = ap_env_get()->device;
     if (dev[0] && strcmp(dev, "cpu") != 0)

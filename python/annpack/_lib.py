@@ -75,7 +75,21 @@ class BuildOpts(ctypes.Structure):
                 ("force", ctypes.c_bool), ("embedder", ctypes.c_char_p),
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
-                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool)]
+                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool),
+                ("http", ctypes.c_void_p)]
+
+
+class EmbedModel(ctypes.Structure):
+    _fields_ = [("model", ctypes.c_char_p), ("doc_prefix", ctypes.c_char_p),
+                ("query_prefix", ctypes.c_char_p), ("dim", ctypes.c_uint32),
+                ("batch", ctypes.c_uint32)]
+
+
+class EmbedEndpoint(ctypes.Structure):
+    _fields_ = [("url", ctypes.c_char_p), ("api_key", ctypes.c_char_p),
+                ("key_file", ctypes.c_char_p), ("ca_file", ctypes.c_char_p),
+                ("client_cert", ctypes.c_char_p), ("client_key", ctypes.c_char_p),
+                ("timeout_ms", ctypes.c_uint32), ("attempts", ctypes.c_uint32)]
 
 
 class BuildReport(ctypes.Structure):
@@ -121,7 +135,8 @@ class Hit(ctypes.Structure):
 # C name -> ctypes mirror, for tests/test_abi.py.
 MIRRORS = {"ap_err": Err, "ap_build_opts": BuildOpts, "ap_build_report": BuildReport,
            "ap_delta_opts": DeltaOpts, "ap_pubkey": Pubkey, "ap_verify_opts": VerifyOpts,
-           "ap_change_opts": ChangeOpts, "ap_hit": Hit}
+           "ap_change_opts": ChangeOpts, "ap_hit": Hit, "ap_embed_model": EmbedModel,
+           "ap_embed_endpoint": EmbedEndpoint}
 
 
 def _candidates():
@@ -179,6 +194,7 @@ _sigs = {
                            E], ctypes.c_int),
     "ap_view_open": ([P, ctypes.POINTER(V), E], ctypes.c_int),
     "ap_view_close": ([V], None),
+    "ap_embed_set_endpoint": ([ctypes.c_void_p, E], ctypes.c_int),
     "ap_view_embed": ([V, P, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float), E], ctypes.c_int),
     "ap_view_search": ([V, ctypes.POINTER(ctypes.c_float), ctypes.c_uint32, ctypes.c_uint32,
                         ctypes.POINTER(Hit), ctypes.POINTER(ctypes.c_uint32), E], ctypes.c_int),
