@@ -143,6 +143,7 @@ static ap_status take_vector(const ap_http_embedder *he, const cJSON *item, size
             else
                 out[d++] = (float)x->valuedouble;
         }
+        filled = d;
     } else {
         what = "is neither an array of numbers nor a base64 string";
     }
