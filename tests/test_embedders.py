@@ -2,6 +2,7 @@
 server of tests/embed_server.py, which speaks the OpenAI, TEI and Ollama shapes with
 deterministic vectors and switches for failures."""
 import base64
+import os
 import json
 import pathlib
 import signal
@@ -175,7 +176,8 @@ def test_413_halves_the_batch(annpack, server, docs, tmp_path):
     out = tmp_path / "P"
     build(annpack, server, docs, out, "openai", "--embed-batch", "32")
     sizes = [r["n"] for r in server.embedding_requests()]
-    assert sizes[:4] == [1, 3, 32, 16]  # probe, canaries, then 32 and 16 refused with 413
+    assert sizes[:3] == [1, 3, 32]  # probe, canaries, then 32 refused with 413 ...
+    assert 16 in sizes and 8 in sizes  # ... and halved until it fits
     ok = [r["n"] for r in server.embedding_requests()][-10:]
     assert max(ok) <= 5
     server.set(max_batch=0)
@@ -328,3 +330,99 @@ def test_vectors_pack_names_its_model(annpack, server, tmp_path):
                 "--embedder", "openai", "--model", "test-model", "--embed-dim", "16",
                 "--embed-url", server.url + "/v1", check=1)
     assert "dim" in r.err
+
+
+def test_packset_base_delta_rebase(annpack, server, docs, tmp_path):
+    ps = tmp_path / "ps"
+    url = server.url + "/v1"
+    annpack.ok("packset", "build-base", "--input", docs, "--packset", ps, "--embedder", "openai",
+               "--model", "test-model", "--embed-url", url)
+    add = tmp_path / "add.csv"
+    write_csv(add, [(1000, "volcano glacier"), (1001, "espresso volcano")])
+    server.clear()
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", add, "--delete-ids", "3",
+               "--out", ps / "deltas" / "0001.delta", "--embed-url", url)
+    sent = [t for r in server.embedding_requests() for t in r["inputs"]]
+    assert "volcano glacier" in sent and len(sent) == 3 + 2  # canaries checked, then the rows
+    base_e = manifest(ps / "base")["embedder"]
+    assert manifest(ps / "deltas" / "0001.delta")["embedder"] == base_e
+    hit = annpack.ok("search", ps, "volcano glacier", "--embed-url", url).json()["results"][0]
+    assert hit["id"] == 1000 and hit["layer"] == 1
+    # the model options belong to build-base
+    r = annpack("packset", "build-delta", "--packset", ps, "--add", add, "--out",
+                ps / "deltas" / "0002.delta", "--model", "x", check=2)
+    assert "build-base" in r.err
+    # another model behind the endpoint: the delta is refused before any row is embedded
+    server.set(variant="v2")
+    r = annpack("packset", "build-delta", "--packset", ps, "--add", add, "--out",
+                ps / "deltas" / "0002.delta", "--embed-url", url, check=1)
+    assert "does not embed as the build did" in r.err
+    assert not (ps / "deltas" / "0002.delta").exists()
+    assert sorted(x.name for x in (ps / "deltas").iterdir()) == ["0001.delta"]
+    server.set(model="model-b", variant=None)
+    r = annpack("packset", "build-delta", "--packset", ps, "--add", add, "--out",
+                ps / "deltas" / "0002.delta", "--embed-url", url, check=1)
+    assert 'model test-model not found' in r.err
+    server.set(model="test-model")
+    # rebase reuses the stored vectors: no endpoint needed, no request sent
+    server.clear()
+    annpack.ok("packset", "rebase", "--packset", ps, "--out", tmp_path / "ps2",
+               env={"ANNPACK_EMBED_URL": ""})
+    assert server.embedding_requests() == []
+    hit2 = annpack.ok("search", tmp_path / "ps2", "volcano glacier", "--embed-url",
+                      url).json()["results"][0]
+    assert hit2["id"] == 1000 and abs(hit2["score"] - hit["score"]) < 1e-6
+
+
+def test_delta_of_another_model_refused(annpack, server, docs, tmp_path):
+    """A delta whose pack records another model is refused by the view (the fingerprints
+    differ), whatever its rows."""
+    url = server.url + "/v1"
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", docs, "--packset", ps, "--embedder", "openai",
+               "--model", "test-model", "--embed-url", url)
+    add = tmp_path / "add.csv"
+    write_csv(add, [(1000, "volcano glacier")])
+    d = tmp_path / "d1"
+    annpack.ok("packset", "build-delta", "--base", ps / "base", "--add", add, "--out", d,
+               "--embed-url", url)
+    m = json.loads((d / "pack.manifest.json").read_text())
+    assert m["embedder"]["model"] == "test-model"
+    # the same delta, its manifests (consistently rehashed) claiming another model: refused
+    import hashlib
+    m["embedder"]["model"] = "other-model"
+    raw = json.dumps(m).encode()
+    (d / "pack.manifest.json").write_bytes(raw)
+    dm = json.loads((d / "delta.manifest.json").read_text())
+    dm["embedder"]["model"] = "other-model"
+    dm["files"]["pack.manifest.json"] = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    (d / "delta.manifest.json").write_text(json.dumps(dm))
+    r = annpack("packset", "promote-delta", "--packset", ps, "--delta", d, check=1)
+    assert "embedder" in r.err and "other-model" in r.err, r.err
+
+
+def test_python_api(server, docs, tmp_path):
+    env = dict(os.environ)
+    code = f"""
+import sys
+sys.path.insert(0, {str(pathlib.Path(__file__).resolve().parent.parent / 'python')!r})
+from annpack.api import build_pack, open_pack
+from annpack import AnnpackValueError
+try:
+    build_pack({str(docs)!r}, {str(tmp_path / 'X')!r}, id_col="id", embedder="openai",
+               model="test-model", embed_url={server.url + '/v1'!r}, offline=True)
+    raise SystemExit("offline=True accepted a service")
+except AnnpackValueError as e:
+    assert "offline=False" in str(e)
+r = build_pack({str(docs)!r}, {str(tmp_path / 'P')!r}, id_col="id", embedder="ollama",
+               model="test-model", embed_url={server.url!r}, doc_prefix="d: ")
+assert r["dim"] == 32, r
+with open_pack({str(tmp_path / 'P')!r}, embed_url={server.url!r}) as p:
+    hits = p.search("espresso coffee", top_k=3)
+    assert len(hits) == 3 and hits[0]["score"] > 0.3, hits
+print("ok")
+"""
+    env["ANNPACK_EMBED_URL"] = ""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    assert any(t.startswith("d: ") for q in server.embedding_requests() for t in q["inputs"])

@@ -270,3 +270,36 @@ def positive(name, value, lo=0, hi=2**53 - 1):
         raise AnnpackValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}",
                                 AP_ERR_ARG)
     return value
+
+
+HTTP_EMBEDDERS = ("openai", "tei", "ollama")
+
+
+def set_endpoint(embed_url=None, embed_key_file=None, api_key=None):
+    """The process's embedding endpoint (ap_embed_set_endpoint): None for each falls back
+    to ANNPACK_EMBED_URL / ANNPACK_EMBED_API_KEY."""
+    ep = EmbedEndpoint(url=enc(embed_url), key_file=enc(embed_key_file), api_key=enc(api_key))
+    err = Err()
+    check(lib.ap_embed_set_endpoint(ctypes.byref(ep), ctypes.byref(err)), err)
+
+
+def embed_options(embedder, model, doc_prefix, query_prefix, embed_dim, embed_batch, offline):
+    """(embedder name bytes or None, ap_embed_model or None) for BuildOpts, after the checks
+    `annpack build` makes."""
+    if embedder in (None, "hash"):
+        if any(x is not None for x in (model, doc_prefix, query_prefix, embed_dim, embed_batch)):
+            raise AnnpackValueError("model, doc_prefix, query_prefix, embed_dim and embed_batch "
+                                    "need embedder='openai', 'tei' or 'ollama'", AP_ERR_ARG)
+        return enc(embedder), None
+    if embedder not in HTTP_EMBEDDERS:
+        raise AnnpackValueError(f"embedder must be 'hash', 'openai', 'tei' or 'ollama', not "
+                                f"{embedder!r}", AP_ERR_ARG)
+    if offline:
+        raise AnnpackValueError(f"embedder {embedder!r} asks a service: pass offline=False",
+                                AP_ERR_ARG)
+    if embedder != "tei" and not model:
+        raise AnnpackValueError(f"embedder {embedder!r} needs model=", AP_ERR_ARG)
+    m = EmbedModel(model=enc(model), doc_prefix=enc(doc_prefix), query_prefix=enc(query_prefix),
+                   dim=positive("embed_dim", embed_dim, 1, 2**32 - 1) if embed_dim else 0,
+                   batch=positive("embed_batch", embed_batch, 1, 4096) if embed_batch else 0)
+    return enc(embedder), m
