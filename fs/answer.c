@@ -5,6 +5,7 @@
 
 #include "answer.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "errno_map.h"
 #include "guard.h"
 #include "stats.h"
@@ -23,7 +24,7 @@ static ap_status query_vector(const answer_call *c, float *vec, ap_err *err)
     const char *text = c->key + c->r->text_off;
     if (c->r->kind == FS_ROUTE_VQUERY)
         return ap_query_vector_decode(text, c->r->text_len, ap_view_dim(c->g->view), vec, err);
-    return ap_view_embed(c->g->view, text, c->r->text_len, vec, err);
+    return fs_embed_query(c->g->view, text, c->r->text_len, vec, err);
 }
 
 /* Searches and renders the results JSON (malloc'd into *json); *took is set for a new

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "callbacks.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "errno_map.h"
 #include "guard.h"
 #include "inode.h"
@@ -195,6 +196,21 @@ static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
     if (r->file == FS_FILE_STATS) {
         size_t len;
         char *s = fs_stats_json(&len);
+        fs_blob *b = s ? fs_blob_new(s, len) : NULL;
+        free(s);
+        reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);
+        return;
+    }
+    fs_node_kind hk = r->file == FS_FILE_HEALTH ? file_kind(g, r->file) : FS_NODE_STATS;
+    if (hk != FS_NODE_STATS && ap_embedder_is_remote(ap_view_embedder(g->view))) {
+        /* With an embedding service health says how it is doing (embed_cache.h): rendered
+         * now, held by the node like stats. */
+        size_t len;
+        char *s = fs_embed_health_json(g,
+                                       hk == FS_NODE_HEALTH_CHANGED   ? "source-changed"
+                                       : hk == FS_NODE_HEALTH_EXPIRED ? "expired"
+                                                                      : "ok",
+                                       &len);
         fs_blob *b = s ? fs_blob_new(s, len) : NULL;
         free(s);
         reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);

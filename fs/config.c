@@ -78,4 +78,6 @@ void fs_opts_free(fs_opts *o)
     free(o->verify);
     free(o->scan);
     free(o->on_expiry);
+    free(o->embed_url);
+    free(o->embed_key_file);
 }

@@ -12,8 +12,8 @@
 /* The options as given: strings malloc'd by fuse_opt_parse (freed by fs_opts_free),
  * numbers preset to their defaults by main.c. */
 typedef struct fs_opts {
-    char *pubkey, *state, *log, *verify, *scan, *on_expiry;
-    unsigned k, probe, cache_mb, rerank;
+    char *pubkey, *state, *log, *verify, *scan, *on_expiry, *embed_url, *embed_key_file;
+    unsigned k, probe, cache_mb, rerank, embed_cache_mb;
     int watch, help, version, state_init, allow_expired;
 } fs_opts;
 

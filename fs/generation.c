@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_cache.h"
 #include "generation.h"
 #include "health.h"
 #include "reload.h"
@@ -132,6 +133,9 @@ static ap_status read_expiry(const fs_config *cfg, fs_gen *g, ap_err *err)
  * embedder's own reason. */
 static void note_text_support(fs_gen *g)
 {
+    ap_err ce = {0};
+    /* An HTTP embedder: its canaries must embed as at build time (embed_cache.h). */
+    if (fs_embed_check(g->view, &ce)) snprintf(g->no_text, sizeof g->no_text, "%s", ce.msg);
     if (strcmp(ap_embedder_name(ap_view_embedder(g->view)), "vectors") != 0) return;
     ap_err e = {0};
     float *q = malloc(ap_view_dim(g->view) * sizeof *q);

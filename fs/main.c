@@ -20,6 +20,7 @@
 #include "annpack/annpack.h"
 #include "cache.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "generation.h"
 #include "process.h"
 #include "session.h"
@@ -37,6 +38,8 @@ static const struct fuse_opt OPTS[] = {
     OPT("cache_mb=%u", cache_mb), OPT("watch", watch),         OPT("-h", help),
     OPT("scan=%s", scan),       OPT("rerank=%u", rerank),     OPT("state_init", state_init),
     OPT("allow_expired", allow_expired), OPT("on_expiry=%s", on_expiry),
+    OPT("embed_url=%s", embed_url), OPT("embed_key_file=%s", embed_key_file),
+    OPT("embed_cache_mb=%u", embed_cache_mb),
     OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
     FUSE_OPT_END};
 // clang-format on
@@ -59,6 +62,10 @@ static void usage(void)
            "                     when the pack has one, then exact re-ranking)\n"
            "  -o rerank=N        sq8 candidates re-scored exactly (default max(64, 8k))\n"
            "  -o cache_mb=N      query result cache size (default 64)\n"
+           "  -o embed_url=URL   the embedding service of a pack built with one (else\n"
+           "                     ANNPACK_EMBED_URL; docs/EMBEDDERS.md)\n"
+           "  -o embed_key_file=FILE  its Bearer token (mode 600; else ANNPACK_EMBED_API_KEY)\n"
+           "  -o embed_cache_mb=N  query embedding cache size (default 16)\n"
 
            "  -o watch           reload when the root manifest or signature is replaced\n"
            "  -o state=FILE      persist the highest accepted version (replay protection);\n"
@@ -112,6 +119,11 @@ static int prepare(const fs_opts *o)
     if (!rc && o->log) rc = fs_log_open(o->log);
     if (rc) return rc;
     ap_err err = {0};
+    fs_embed_init((uint64_t)o->embed_cache_mb << 20);
+    if (fs_embed_endpoint(o->embed_url, o->embed_key_file, &err)) {
+        fprintf(stderr, "annpackfs: %s\n", err.msg);
+        return 2;
+    }
     if (fs_config_load_keys(&err)) {
         fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
         return 1;
@@ -150,7 +162,8 @@ int main(int argc, char **argv)
     int rc = fs_process_init(argv);
     if (rc) return rc;
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    fs_opts o = {.k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64};
+    fs_opts o = {
+        .k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64, .embed_cache_mb = 16};
     rc = fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0 ? 2 : run(&o, &args);
     fs_opts_free(&o);
     fuse_opt_free_args(&args);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "embed_cache.h"
 #include "generation.h"
 #include "json_write.h"
 #include "stats.h"
@@ -62,6 +63,8 @@ char *fs_stats_json(size_t *len)
         fs_json_add_u64(o, "reloads", s->reloads) &&
         fs_json_add_u64(o, "reloads_noop", s->reloads_noop) &&
         fs_json_add_u64(o, "reload_failures", s->reload_failures) && add_latency(o);
+    cJSON *emb = ok && g ? fs_embed_status(g->view) : NULL;
+    if (emb) ok = cJSON_AddItemToObject(o, "embed", emb);
     fs_gen_unref(g);
     char *out = ok ? fs_json_print(o, 0, len) : NULL;
     cJSON_Delete(o);

@@ -60,6 +60,7 @@ class EmbedServer:
         self.model = model
         self.lock = threading.Lock()
         self.requests = []
+        self.conns = set()  # open client connections, closed by stop()
         self.switches = {}
         self.set(**switches)
         owner = self
@@ -75,6 +76,8 @@ class EmbedServer:
                 # headers and body go out in two writes: without this, Nagle's algorithm and
                 # the client's delayed ACK add 40 ms to every reply
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with owner.lock:
+                    owner.conns.add(self.request)
 
             def reply(self, code, obj, headers=()):
                 body = json.dumps(obj).encode() if not isinstance(obj, bytes) else obj
@@ -216,8 +219,17 @@ class EmbedServer:
                       "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
     def stop(self):
+        """Stops listening and drops every open connection (kept-alive ones too): later
+        requests get "connection refused"."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.conns.clear()
 
 
 def main():
