@@ -55,7 +55,9 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class EmbedServer:
-    def __init__(self, dim=32, model="test-model", port=0, **switches):
+    def __init__(self, dim=32, model="test-model", port=0, tls=None, **switches):
+        """tls: (certfile, keyfile[, client_ca]) serves https; with client_ca a client
+        certificate signed by it is required."""
         self.dim = dim
         self.model = model
         self.lock = threading.Lock()
@@ -112,13 +114,23 @@ class EmbedServer:
                 owner.handle(self, body, len(raw))
 
         self.httpd = _Server(("127.0.0.1", port), Handler)
+        self.scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls[0], tls[1])
+            if len(tls) > 2 and tls[2]:
+                ctx.load_verify_locations(tls[2])
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def set(self, **switches):
         with self.lock:

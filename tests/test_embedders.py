@@ -426,3 +426,82 @@ print("ok")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
     assert any(t.startswith("d: ") for q in server.embedding_requests() for t in q["inputs"])
+
+
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl."""
+    def run(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test-ca",
+        "-days", "2")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, ext in (("srv", ["-extfile", "san.ext"]), ("cli", [])):
+        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext)
+    return d
+
+
+def test_tls_ca_file_and_client_certificate(annpack, docs, tmp_path):
+    c = make_certs(tmp_path)
+    s = EmbedServer(dim=32, tls=(c / "srv.pem", c / "srv.key", c / "ca.pem"))
+    try:
+        url = s.url + "/v1"
+        base = ["build", "--input", docs, "--text-col", "text", "--id-col", "id", "--embedder",
+                "openai", "--model", "test-model", "--embed-url", url]
+        # the server's certificate is not one the system trusts
+        r = annpack(*base, "--output", tmp_path / "A", check=1)
+        assert "certificate" in r.err.lower() or "SSL" in r.err
+        # trusted, but no client certificate: the server refuses the handshake
+        r = annpack(*base, "--output", tmp_path / "A", "--embed-ca-file", c / "ca.pem", check=1)
+        assert "https://127.0.0.1" in r.err
+        annpack.ok(*base, "--output", tmp_path / "A", "--embed-ca-file", c / "ca.pem",
+                   "--embed-cert", c / "cli.pem", "--embed-cert-key", c / "cli.key")
+        hit = annpack.ok("search", tmp_path / "A", "espresso", "--embed-url", url,
+                         "--embed-ca-file", c / "ca.pem", "--embed-cert", c / "cli.pem",
+                         "--embed-cert-key", c / "cli.key").json()
+        assert hit["results"]
+        r = annpack(*base, "--output", tmp_path / "B", "--embed-cert", c / "cli.pem", check=2)
+        assert "go together" in r.err
+    finally:
+        s.stop()
+
+
+def test_progress_bar_on_a_terminal(annpack, server, docs, tmp_path):
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(annpack.exe, [annpack.exe, "build", "--input", str(docs), "--text-col", "text",
+                               "--id-col", "id",
+                               "--output", str(tmp_path / "P"), "--embedder", "ollama",
+                               "--model", "m", "--embed-url", server.url])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = out.decode(errors="replace")
+    assert "embed" in text and "rows/s" in text and "ETA" in text and "%" in text
+
+
+def test_bad_canaries_in_a_manifest_are_refused(annpack, server, docs, tmp_path):
+    out = tmp_path / "P"
+    build(annpack, server, docs, out)
+    m = manifest(out)
+    m["embedder"]["canaries"]["vectors_f32le_base64"][1] = "AAAA"
+    (out / "pack.manifest.json").write_text(json.dumps(m))
+    r = annpack("search", out, "espresso", "--embed-url", server.url + "/v1", check=1)
+    assert "canary 1 vector is not base64 of 32 finite float32" in r.err
+    m["embedder"]["canaries"]["vectors_f32le_base64"][1] = m["embedder"]["canaries"][
+        "vectors_f32le_base64"][0]
+    m["embedder"]["normalize"] = "none"
+    (out / "pack.manifest.json").write_text(json.dumps(m))
+    r = annpack("search", out, "espresso", "--embed-url", server.url + "/v1", check=1)
+    assert 'normalize "none" is not supported' in r.err

@@ -197,3 +197,26 @@ def test_bad_endpoint_option(server, signed, tmp_path):
                         f"pubkey={pub},embed_url=ftp://x", "-f"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 2 and "not http:// or https://" in r.stderr
+
+
+def test_key_file_for_the_daemon(server, signed, mount, tmp_path):
+    import subprocess
+    from mountlib import ANNPACKFS
+    d, pem, pub = signed
+    key = "sk-daemon-SECRET-42"
+    kf = tmp_path / "key"
+    kf.write_text(key + "\n")
+    kf.chmod(0o640)
+    (tmp_path / "m").mkdir()
+    r = subprocess.run([str(ANNPACKFS), str(d), str(tmp_path / "m"), "-o",
+                        f"pubkey={pub},embed_url={server.url}/v1,embed_key_file={kf}", "-f"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "mode 0640" in r.stderr and key not in r.stderr
+    kf.chmod(0o600)
+    server.set(require_key=key)
+    server.clear()
+    m = mount(d, f"pubkey={pub}", f"embed_url={server.url}/v1", f"embed_key_file={kf}")
+    assert json.loads(qpath(m.mnt, "desert valley").read_text())["results"]
+    assert health(m)["embedder"] == "openai"
+    assert all(q["auth"] == "Bearer " + key for q in server.embedding_requests())
+    assert key not in m.stderr()

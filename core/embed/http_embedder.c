@@ -81,13 +81,21 @@ static void http_destroy(ap_embedder *e)
     free(e);
 }
 
-static const ap_embedder_ops http_ops = {.name = "http",
-                                         .embed = http_embed_query,
-                                         .describe = http_describe,
-                                         .destroy = http_destroy,
-                                         .embed_docs = http_embed_docs,
-                                         .check = ap_canary_check,
-                                         .remote = 1};
+/* One ops table per API, so ap_embedder_name says which ("openai", "tei", "ollama"). */
+#define HTTP_OPS(api)                                                                              \
+    {                                                                                              \
+        .name = api, .embed = http_embed_query, .describe = http_describe,                         \
+        .destroy = http_destroy, .embed_docs = http_embed_docs, .check = ap_canary_check,          \
+        .remote = 1                                                                                \
+    }
+static const ap_embedder_ops http_ops[] = {HTTP_OPS("openai"), HTTP_OPS("tei"), HTTP_OPS("ollama")};
+
+static const ap_embedder_ops *ops_of(const ap_http_api *api)
+{
+    for (size_t i = 0; i < sizeof http_ops / sizeof http_ops[0]; i++)
+        if (strcmp(http_ops[i].name, api->name) == 0) return &http_ops[i];
+    return &http_ops[0];
+}
 
 /* An embedder of api with its client (or its no_endpoint message), not yet described. */
 static ap_status new_http(const ap_http_api *api, const char *model, const char *doc_prefix,
@@ -100,7 +108,7 @@ static ap_status new_http(const ap_http_api *api, const char *model, const char 
         free(he);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
-    e->ops = &http_ops;
+    e->ops = ops_of(api);
     e->impl = he;
     he->api = api;
     he->batch = AP_EMBED_HTTP_DEFAULT_BATCH;
