@@ -84,7 +84,7 @@ static void http_destroy(ap_embedder *e)
 /* One ops table per API, so ap_embedder_name says which ("openai", "tei", "ollama"). */
 #define HTTP_OPS(api)                                                                              \
     {                                                                                              \
-        .name = api, .embed = http_embed_query, .describe = http_describe,                         \
+        .name = (api), .embed = http_embed_query, .describe = http_describe,                       \
         .destroy = http_destroy, .embed_docs = http_embed_docs, .check = ap_canary_check,          \
         .remote = 1                                                                                \
     }
