@@ -133,6 +133,8 @@ def test_version_diagnose_help(annpack):
     d = annpack.ok("diagnose").json()
     assert d["search_kernel"] in ("avx512", "avx2", "portable")
     assert d["caps"]["ANNPACK_MAX_DIM"] == 4096
+    assert d["sha256"]["library"].startswith("OpenSSL 3")
+    assert d["sha256"]["gb_per_s"] > 0.05
     for cmd in ("build", "search", "embed", "inspect", "verify", "diagnose"):
         r = annpack.ok(cmd, "--help")
         assert r.out.startswith("usage: annpack " + cmd)
