@@ -282,7 +282,10 @@ class CutProxy:
                 rng = line.split(b":", 1)[1].strip().decode()
         self.seen.append((first, rng))
         cut = self.cut_after if ("/blobs/sha256:" in first and first.startswith("GET")) else None
-        u.sendall(head)
+        # One request per connection, so each one is seen (and cut) on its own.
+        h, _, rest = head.partition(b"\r\n\r\n")
+        lines = [l for l in h.split(b"\r\n") if not l.lower().startswith(b"connection:")]
+        u.sendall(b"\r\n".join(lines + [b"Connection: close"]) + b"\r\n\r\n" + rest)
 
         def up():
             with contextlib.suppress(OSError):

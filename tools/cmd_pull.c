@@ -289,6 +289,12 @@ static ap_status switch_layers(const char *dir, const char *tmp, const tree *t, 
             st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         else if (lstat(src, &sb) == 0 && !(st = parent_of(dst, err)))
             st = move(src, dst, false, err);
+        /* A parent left empty (deltas/ once its last delta went) goes too. */
+        for (char *sl = src ? strrchr(src, '/') : NULL; !st && sl && sl > src + strlen(dir);
+             sl = strrchr(src, '/')) {
+            *sl = 0;
+            if (strlen(src) <= strlen(dir) || rmdir(src) != 0) break;
+        }
         free(src);
         free(dst);
     }
@@ -596,7 +602,8 @@ int cmd_pull(int argc, char **argv)
     oci_client *c = NULL;
     if (oci_open(&a.conn, a.repo, &c, &err)) {
         free(own);
-        return cli_fail(cmd, &err);
+        int rc = cli_fail(cmd, &err);
+        return err.status == AP_ERR_ARG ? EXIT_USAGE : rc;
     }
     /* One pull at a time per DIR (a second one waits). */
     char *lock = malloc(strlen(a.store) + 8);

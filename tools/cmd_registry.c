@@ -180,7 +180,10 @@ static int open_client(const char *cmd, const reg_args *a, oci_client **c)
     char repo[300];
     snprintf(repo, sizeof repo, "%s/%s", a->org, a->project);
     ap_err err = {0};
-    if (oci_open(&a->conn, repo, c, &err)) return cli_fail(cmd, &err);
+    if (oci_open(&a->conn, repo, c, &err)) {
+        int rc = cli_fail(cmd, &err);
+        return err.status == AP_ERR_ARG ? EXIT_USAGE : rc; /* no or a bad --registry */
+    }
     return 0;
 }
 
