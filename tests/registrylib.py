@@ -72,6 +72,19 @@ def wait_port(port, proc, log, timeout=30):
     raise RuntimeError(f"docker-registry did not listen on {port}:\n{log.read_text()}")
 
 
+def wait_in_netns(ns, url, proc, log, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited {proc.returncode}:\n{log.read_text()}")
+        r = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "curl", "-s", "-o", "/dev/null",
+                            "-w", "%{http_code}", url], capture_output=True, text=True)
+        if r.stdout.strip() not in ("", "000"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"docker-registry did not answer {url} in {ns}:\n{log.read_text()}")
+
+
 def write_htpasswd(path, users):
     lines = []
     for user, password in users:
@@ -100,7 +113,9 @@ class Registry:
         self.reader_pass = self.dir / "reader-userpass"
         self.reader_pass.write_text(f"{READER}:{READER_PASSWORD}\n")
 
-    def start(self, addr=None):
+    def start(self, addr=None, netns=None):
+        """addr: where it listens (127.0.0.1:port); netns: the network namespace it runs in
+        (then reachable only there and through the test's own links)."""
         auth = ""
         if self.auth == "htpasswd":
             htpasswd = self.dir / "htpasswd"
@@ -112,9 +127,13 @@ class Registry:
         cfg = self.dir / "config.yml"
         cfg.write_text(CONFIG.format(root=self.root, addr=addr or f"127.0.0.1:{self.port}",
                                      auth=auth))
-        self.proc = subprocess.Popen([REGISTRY, "serve", str(cfg)], stdout=open(self.log, "w"),
-                                     stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc, self.log)
+        prefix = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+        self.proc = subprocess.Popen([*prefix, REGISTRY, "serve", str(cfg)],
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        if netns:
+            wait_in_netns(netns, f"http://127.0.0.1:{self.port}/v2/", self.proc, self.log)
+        else:
+            wait_port(self.port, self.proc, self.log)
         return self
 
     def stop(self):
