@@ -4,8 +4,9 @@ namespaces this test makes: a registry namespace, three host namespaces each run
 nginx in front of the hosts and the client loop. The namespaces are joined by veth pairs on
 a bridge that lives in a namespace of its own, so no traffic touches the machine's network.
 While the client loops through the balancer, v2 is published and `latest` moves: zero
-failed requests, every host on v2; then `latest` moves back to v1: every host refuses the
-downgrade and keeps serving v2. Everything is torn down even on failure."""
+failed requests, every host on v2; then a rebased v3 (the base layer changes under the
+hosts' open files), the same; then `latest` moves back to v1: every host refuses the
+downgrade and keeps serving v3. Everything is torn down even on failure."""
 import contextlib
 import json
 import os
@@ -36,13 +37,24 @@ CLIENT = r"""
 import json, os, sys, time, urllib.request
 url, stop, out = sys.argv[1:4]
 res = {"ok": 0, "fail": 0, "errors": [], "versions": {}, "first": None, "last": None}
+n = 0
 while not os.path.exists(stop):
-    for path in ("/health", "/query/water%20my%20plants?k=3&probe=8", "/pack.manifest.json"):
+    n += 1  # a new query text each time: computed by the mount, never a cached answer
+    for path in ("/health", f"/query/water%20my%20plants%20{n}?k=3&probe=8",
+                 "/pack.manifest.json", "/pack.annpack"):
         try:
-            with urllib.request.urlopen(url + path, timeout=10) as r:
+            req = urllib.request.Request(url + path)
+            if path == "/pack.annpack":  # a Range read of the merged pack's lists
+                req.add_header("Range", f"bytes={(n * 4099) % 20000}-{(n * 4099) % 20000 + 4095}")
+            with urllib.request.urlopen(req, timeout=10) as r:
                 body = r.read()
-                if r.status != 200:
+                if r.status not in (200, 206):
                     raise RuntimeError(f"HTTP {r.status}")
+                if path == "/pack.annpack":
+                    if r.status != 206 or not body:
+                        raise RuntimeError(f"Range answered {r.status} with {len(body)} bytes")
+                    res["ok"] += 1
+                    continue
                 doc = json.loads(body)
                 if path == "/health":
                     v = str(doc["version"])
@@ -150,6 +162,11 @@ def test_hosts_follow_an_alias_with_zero_failed_requests(annpack, tmp_path):
                EXAMPLES / "delta_add.csv", "--delete-ids", "1,2", "--out",
                v2 / "deltas/0001.delta")
     annpack.ok("sign", v2, "--key", w / "ci.pem")
+    # v3 rebases: the base layer itself changes under the hosts' open files.
+    v3 = w / "v3"
+    annpack.ok("packset", "rebase", "--packset", v2, "--out", v3, "--lists", 8, "--seed", 1,
+               "--pubkey", w / "ci.pub")
+    annpack.ok("sign", v3, "--key", w / "ci.pem")
 
     net = procs = None
     procs, mnts = [], []
@@ -227,8 +244,15 @@ def test_hosts_follow_an_alias_with_zero_failed_requests(annpack, tmp_path):
                 for ns, a, _ in hosts]
         rollout = max(done) - moved
         time.sleep(1.0)
+        publish("upload", "--version", "v3", "--pack-dir", v3)
+        moved3 = time.time()
+        publish("alias", "set", "--alias", "latest", "--version", "v3")
+        done = [wait(lambda: host_version(lbns, a) == 3, 60, f"host {ns} serving v3")
+                for ns, a, _ in hosts]
+        rollout3 = max(done) - moved3
+        time.sleep(1.0)
 
-        # Moving latest back to v1: refused by every host, which keeps serving v2.
+        # Moving latest back to v1: refused by every host, which keeps serving v3.
         publish("alias", "set", "--alias", "latest", "--version", "v1")
         for _, _, h in hosts:
             wait(lambda: "refusing version 1" in (h / "follow.err").read_text(), 30,
@@ -237,17 +261,19 @@ def test_hosts_follow_an_alias_with_zero_failed_requests(annpack, tmp_path):
         stop.write_text("")
         client.wait(30)
         res = json.loads(out.read_text())
-        print(json.dumps({"rollout_s": round(rollout, 3), "requests_ok": res["ok"],
+        print(json.dumps({"rollout_s": round(rollout, 3), "rollout_rebase_s": round(rollout3, 3),
+                          "requests_ok": res["ok"],
                           "requests_failed": res["fail"], "versions": res["versions"]}))
         assert res["fail"] == 0, res["errors"][:10]
-        assert res["ok"] > 50 and set(res["versions"]) == {"1", "2"}, res
+        assert res["ok"] > 50 and set(res["versions"]) == {"1", "2", "3"}, res
         for ns, a, h in hosts:
-            assert host_version(lbns, a) == 2
+            assert host_version(lbns, a) == 3
             log = (h / "annpackfs.log").read_text()
-            assert "serving version 2" in log, log
+            assert "serving version 2" in log and "serving version 3" in log, log
+            assert "refused" not in log, log
             assert "refusing version 1 of demo/search:latest" in (h / "follow.err").read_text()
             lines = [json.loads(l) for l in (h / "follow.out").read_text().splitlines()]
-            assert [l["version"] for l in lines if l["status"] == "switched"] == [2], lines
+            assert [l["version"] for l in lines if l["status"] == "switched"] == [2, 3], lines
     finally:
         for p in procs:
             if p.poll() is None:
