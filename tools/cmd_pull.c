@@ -447,8 +447,10 @@ static ap_status pull_once(const pull_args *a, oci_client *c, pull_result *out, 
         tree_free(&t);
         return AP_OK;
     }
-    char *tmp = mkdtemp_beside(a->into, "pull", err);
-    if (!tmp) st = err->status;
+    char *tmp = NULL;
+    st = parent_of(a->into, err); /* like mkdir -p of DIR's parent */
+    if (!st) tmp = mkdtemp_beside(a->into, "pull", err);
+    if (!st && !tmp) st = err->status;
     if (!st) st = store_materialize(c, &t, a->store, tmp, &ss, err);
     if (!st) st = verify_tmp(a, tmp, &t, &cur, err);
     if (!st && chmod(tmp, 0755) != 0)
@@ -606,6 +608,11 @@ int cmd_pull(int argc, char **argv)
         return err.status == AP_ERR_ARG ? EXIT_USAGE : rc;
     }
     /* One pull at a time per DIR (a second one waits). */
+    if (parent_of(a.store, &err)) {
+        oci_close(c);
+        free(own);
+        return cli_fail(cmd, &err);
+    }
     char *lock = malloc(strlen(a.store) + 8);
     int lfd = -1;
     if (lock) {

@@ -516,6 +516,12 @@ static int reg_download(const char *cmd, const reg_args *a)
     tree t;
     char target[160];
     ap_status st = tree_from_registry(c, a->version, &t, target, sizeof target, &err);
+    char *parent = strdup(a->out), *slash = parent ? strrchr(parent, '/') : NULL;
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (!st) st = mkdir_parents(parent, &err); /* like mkdir -p of DIR's parent */
+    }
+    free(parent);
     char *tmp = st ? NULL : mkdtemp_beside(a->out, "download", &err);
     char *store = NULL;
     if (!st && !tmp) st = err.status;
