@@ -26,9 +26,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def annpack_bin():
-    b = pathlib.Path(os.environ.get("ANNPACK_BUILD", ROOT / "build")) / "tools" / "annpack"
-    if not b.exists():
-        sys.exit(f"bench.py: {b} not found: build first (tools/setup.sh)")
+    """$ANNPACK, else $ANNPACK_BUILD/tools/annpack, else `annpack` on PATH (an installed
+    package), else this tree's build/."""
+    if os.environ.get("ANNPACK"):
+        return os.environ["ANNPACK"]
+    if os.environ.get("ANNPACK_BUILD"):
+        b = pathlib.Path(os.environ["ANNPACK_BUILD"]) / "tools" / "annpack"
+    else:
+        b = shutil.which("annpack") or ROOT / "build" / "tools" / "annpack"
+    if not pathlib.Path(b).exists():
+        sys.exit(f"bench.py: {b} not found: build first (tools/setup.sh) or set $ANNPACK")
     return str(b)
 
 
