@@ -42,8 +42,12 @@ tools/build_artifacts.sh --out "$OUT" || fail artifacts "tools/build_artifacts.s
 
 echo "== lintian"
 changes=$(ls "$OUT"/annpack_"$V"-*_*.changes | tail -n 1)
-lintian --fail-on error,warning --suppress-tags running-as-root "$changes" ||
-    fail lintian "lintian found errors or warnings in $changes (above)"
+log=$(mktemp)
+lintian_rc=0
+lintian --fail-on error,warning "$changes" >"$log" 2>&1 || lintian_rc=$?
+grep -v "^running with root privileges" "$log" || true
+rm -f "$log"
+[ "$lintian_rc" = 0 ] || fail lintian "lintian found errors or warnings in $changes (above)"
 
 echo "== checksums"
 (cd "$OUT" && sha256sum --quiet -c SHA256SUMS) || fail checksums "SHA256SUMS does not match $OUT"
