@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import ROOT
 
 
 def run(args, cwd=ROOT, timeout=600):
@@ -72,6 +72,3 @@ def test_prod_gate_fails_on_a_broken_threshold(tmp_path):
     rc, out = gate("--thresholds", f)
     assert rc == 1 and "unknown figure 'qps_typo'" in out, out
 
-
-def test_gate_uses_this_build():
-    assert (BUILD / "tools" / "bench" / "apbench").exists()
