@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy
       libsodium-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
       libcurl4-openssl-dev
-      python3 python3-pytest python3-numpy openssl zstd nginx-light chromium rsync curl)
+      python3 python3-pytest python3-numpy openssl zstd nginx-light chromium rsync curl
+      lld wasi-libc libclang-rt-14-dev-wasm32)
 # The browser test drives chromium with playwright-core (npm, tests/browser/). A node that
 # came with the machine (it may bundle npm) is kept; Debian's is installed only when none.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
@@ -34,6 +35,16 @@ if [ ! -f tests/browser/node_modules/playwright-core/package.json ] ||
     echo "setup: installing playwright-core into tests/browser/node_modules" >&2
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# The page's build (web/package.json: esbuild, fzstd, libsodium.js) into web/node_modules,
+# then `npm run build` (the core in WebAssembly with clang --target=wasm32-wasi, the
+# bundle) into web/dist/, which `annpack serve` prefers to the page's sources.
+if [ ! -f web/node_modules/esbuild/package.json ] ||
+   [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    echo "setup: installing the page's build tools into web/node_modules" >&2
+    (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+(cd web && npm run --silent build >/dev/null)
 
 # The test build has the fault-injection hooks the crash-safety tests use (-Dtest_hooks=true,
 # docs/ROBUSTNESS.md); a build directory configured before that option is switched over.
