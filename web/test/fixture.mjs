@@ -1,0 +1,54 @@
+// Test packs built with the real CLI (ANNPACK_BUILD, default ../../build): the examples'
+// tiny pack and a larger synthetic one (several idx chunks and zstd frames), each with
+// pack.digests and signed with a fresh key.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeDigests } from './digests_fixture.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '..', '..');
+export const BUILD = process.env.ANNPACK_BUILD || path.join(ROOT, 'build');
+export const ANNPACK = path.join(BUILD, 'tools', 'annpack');
+export const WASM = path.join(ROOT, 'web', 'dist', 'annpack.wasm');
+
+export function annpack(...args) {
+  return execFileSync(ANNPACK, args.map(String), { encoding: 'utf8', maxBuffer: 64 << 20 });
+}
+
+const WORDS = ('river mountain coffee espresso garden tomato bicycle chain kettle bread yeast ' +
+  'violin guitar piano harbour lantern meadow orchard pepper basil winter summer ferry ' +
+  'glacier canyon desert thunder compass saddle pottery quilt marble copper falcon').split(' ');
+
+function synthetic(n, seed) {
+  let x = seed >>> 0;
+  const rnd = () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x / 2 ** 32; };
+  const rows = ['id,title,text,topic'];
+  for (let i = 0; i < n; i++) {
+    const w = Array.from({ length: 8 }, () => WORDS[Math.floor(rnd() * WORDS.length)]);
+    rows.push(`${i * 3 + 1},${w[0]} ${w[1]},${w.join(' ')},${w[2]}`);
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+export function makePacks() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-client-'));
+  const key = JSON.parse(annpack('keygen', '--out', path.join(dir, 'k')));
+  const packs = {};
+  const build = (name, csv, lists) => {
+    const out = path.join(dir, 'root', name);
+    annpack('build', '--input', csv, '--text-col', 'text', '--id-col', 'id', '--output', out,
+      '--lists', lists, '--seed', 1);
+    if (!fs.existsSync(path.join(out, 'pack.digests'))) writeDigests(out);
+    annpack('sign', out, '--key', path.join(dir, 'k.pem'));
+    packs[name] = out;
+  };
+  fs.mkdirSync(path.join(dir, 'root'));
+  build('tiny', path.join(ROOT, 'examples', 'tiny_docs.csv'), 4);
+  fs.writeFileSync(path.join(dir, 'synth.csv'), synthetic(3000, 7));
+  build('synth', path.join(dir, 'synth.csv'), 24);
+  return { dir, root: path.join(dir, 'root'), packs, publicKey: fs.readFileSync(path.join(dir, 'k.pub'), 'utf8'),
+    keyId: key.key_id, wrongKey: (() => { annpack('keygen', '--out', path.join(dir, 'w')); return fs.readFileSync(path.join(dir, 'w.pub'), 'utf8'); })() };
+}
