@@ -26,7 +26,8 @@ async function bytesOf(source) {
     if (typeof ANNPACK_WASM_NAME === 'undefined' || !ANNPACK_WASM_NAME) {
       throw new AnnpackError('the WebAssembly core is not built: run npm run build in web/', { kind: 'arg' });
     }
-    url = new URL(ANNPACK_WASM_NAME, globalThis.document ? document.baseURI : import.meta.url);
+    if (!globalThis.document) throw new AnnpackError('outside a page, pass the core as opts.wasm (its bytes or URL)', { kind: 'arg' });
+    url = new URL(ANNPACK_WASM_NAME, document.baseURI);
     integrity = ANNPACK_WASM_INTEGRITY;
   }
   const res = await fetch(url, integrity ? { integrity } : {});
