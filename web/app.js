@@ -19,11 +19,12 @@
   let seq = 0;            // the newest request; older answers are dropped
   let inflight = null;    // AbortController of the request in flight
   let generation = null;  // the generation the facts were read from
-  // Direct mode (?pack=URL): the client reads a pack directory on a static host with
+  // Direct mode (?pack=URL or ?packset=URL): the client reads a pack directory on a static host with
   // verified Range requests and searches it in WebAssembly (docs/CLIENT.md); the public
   // key is the page's own direct.json ({"publicKey": PEM}), never the address's.
   const params = new URLSearchParams(location.search);
-  const directUrl = params.get('pack');
+  const isPackset = params.has('packset');
+  const directUrl = params.get('packset') || params.get('pack');
   let pack = null;        // the open pack in direct mode
 
   function showError(msg) {
@@ -79,14 +80,15 @@
       let publicKey;
       const conf = await fetch('direct.json', { cache: 'no-store' }).catch(() => null);
       if (conf && conf.ok) publicKey = (await conf.json()).publicKey;
-      pack = await client.openPack(new URL(directUrl, document.baseURI).href, { publicKey });
+      const open = isPackset ? client.openPackset : client.openPack;
+      pack = await open(new URL(directUrl, document.baseURI).href, { publicKey });
       const m = pack.manifest;
       setFact('n_vectors', pack.nVectors);
       setFact('dim', pack.dim);
       setFact('n_lists', pack.nLists);
       setFact('generation', null);
       setFact('version', m.version);
-      setFact('deltas', 0);
+      setFact('deltas', isPackset ? pack.layers.length - 1 : 0);
       const sig = setFact('signature', pack.signature);
       sig.className = pack.signature === 'verified' ? 'ok' : 'warn';
       setFact('key_id', pack.keyId || 'none');
@@ -207,7 +209,7 @@
 
   function remember(text, k, probe) {
     const p = new URLSearchParams();
-    if (directUrl) p.set('pack', directUrl);
+    if (directUrl) p.set(isPackset ? 'packset' : 'pack', directUrl);
     if (text) p.set('q', text);
     p.set('k', k);
     p.set('probe', probe);

@@ -4,7 +4,8 @@
 import { AnnpackError } from './errors.js';
 
 export class Http {
-  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {} } = {}) {
+  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {}, label = '' } = {}) {
+    this.label = label; // prefixes file names in errors (a packset layer's path)
     this.base = base.endsWith('/') ? base : `${base}/`;
     this.fetch = f;
     this.headers = headers;
@@ -22,11 +23,11 @@ export class Http {
     try {
       res = await this.fetch(this.url(name), { headers: this.headers });
     } catch (e) {
-      throw new AnnpackError(`${name}: the server did not answer (${e.message})`, { file: name, kind: 'http' });
+      throw new AnnpackError(`${this.label}${name}: the server did not answer (${e.message})`, { file: `${this.label}${name}`, kind: 'http' });
     }
     if (optional && res.status === 404) return null;
     if (res.status !== 200) {
-      throw new AnnpackError(`${name}: HTTP ${res.status}`, { file: name, kind: 'http' });
+      throw new AnnpackError(`${this.label}${name}: HTTP ${res.status}`, { file: `${this.label}${name}`, kind: 'http' });
     }
     const buf = new Uint8Array(await res.arrayBuffer());
     this.bytes += buf.length;
@@ -43,34 +44,34 @@ export class Http {
         headers: { ...this.headers, Range: `bytes=${start}-${end - 1}` },
       });
     } catch (e) {
-      throw new AnnpackError(`${name}: the server did not answer a range request (${e.message})`,
-        { file: name, kind: 'http' });
+      throw new AnnpackError(`${this.label}${name}: the server did not answer a range request (${e.message})`,
+        { file: `${this.label}${name}`, kind: 'http' });
     }
     if (res.status === 200) {
       // Cancel the body: it is the whole file, not what was asked for.
       try { await res.body?.cancel(); } catch { /* already closed */ }
-      throw new AnnpackError(`${name}: the server answered 200 to Range bytes=${start}-${end - 1} ` +
+      throw new AnnpackError(`${this.label}${name}: the server answered 200 to Range bytes=${start}-${end - 1} ` +
         '(it ignores Range requests, so its bytes are not the ones asked for): refused',
-        { file: name, kind: 'range' });
+        { file: `${this.label}${name}`, kind: 'range' });
     }
     if (res.status !== 206) {
-      throw new AnnpackError(`${name}: HTTP ${res.status} to Range bytes=${start}-${end - 1}`,
-        { file: name, kind: 'http' });
+      throw new AnnpackError(`${this.label}${name}: HTTP ${res.status} to Range bytes=${start}-${end - 1}`,
+        { file: `${this.label}${name}`, kind: 'http' });
     }
     const cr = res.headers.get('Content-Range'); // null cross-origin unless exposed (CORS)
     if (cr !== null) {
       const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(cr.trim());
       if (!m || Number(m[1]) !== start || Number(m[2]) !== end - 1 ||
           (m[3] !== '*' && fileSize !== undefined && Number(m[3]) !== fileSize)) {
-        throw new AnnpackError(`${name}: Content-Range "${cr}" is not bytes ${start}-${end - 1}/${fileSize}`,
-          { file: name, kind: 'range' });
+        throw new AnnpackError(`${this.label}${name}: Content-Range "${cr}" is not bytes ${start}-${end - 1}/${fileSize}`,
+          { file: `${this.label}${name}`, kind: 'range' });
       }
     }
     const buf = new Uint8Array(await res.arrayBuffer());
     this.bytes += buf.length;
     if (buf.length !== end - start) {
-      throw new AnnpackError(`${name}: ${buf.length} bytes for Range bytes=${start}-${end - 1} ` +
-        `(${end - start} asked)`, { file: name, kind: 'range' });
+      throw new AnnpackError(`${this.label}${name}: ${buf.length} bytes for Range bytes=${start}-${end - 1} ` +
+        `(${end - start} asked)`, { file: `${this.label}${name}`, kind: 'range' });
     }
     return buf;
   }

@@ -9,7 +9,9 @@ export function openPack(url, opts) {
   return Pack.open(url, opts);
 }
 
-export async function openPackset(url) {
-  const { AnnpackError } = await import('./errors.js');
-  throw new AnnpackError(`${url}: packsets are not readable by the direct client yet (open the base pack, or serve the mount)`, { kind: 'arg' });
+export { Packset } from './packset.js';
+import { Packset } from './packset.js';
+
+export function openPackset(url, opts) {
+  return Packset.open(url, opts);
 }

@@ -11,7 +11,7 @@ import { decompress } from 'fzstd';
 import { AnnpackError } from './errors.js';
 import { Http, mergeRanges } from './http.js';
 import { Lru } from './lru.js';
-import { parseDigests, checkRange, checkWhole } from './digests.js';
+import { parseDigests, checkRange, checkWhole, sha256, hex } from './digests.js';
 import { spkiFromPem, keyId, verifyManifest } from './signature.js';
 import { loadCore } from './wasm.js';
 
@@ -29,18 +29,26 @@ function need(cond, file, why) {
 
 export class Pack {
   static async open(url, opts = {}) {
+    const label = opts.label || '';
     const http = new Http(url, opts);
-    const spki = opts.publicKey ? spkiFromPem(opts.publicKey) : null;
+    const spki = opts.publicKey && !opts.manifestSha256 ? spkiFromPem(opts.publicKey) : null;
     const t0 = performance.now();
     const [core, manifestBytes, sig, digestBytes] = await Promise.all([
-      loadCore(opts.wasm),
+      opts.core || loadCore(opts.wasm),
       http.get(MANIFEST),
       spki ? http.get(`${MANIFEST}.sig`, { optional: true }) : Promise.resolve(null),
       http.get(DIGESTS, { optional: true }),
     ]);
     let signature = 'unchecked';
     let keyIdHex = null;
-    if (spki) {
+    if (opts.manifestSha256) {
+      // A layer of a packset: its manifest is pinned by the (signed) root manifest.
+      if (hex(await sha256(manifestBytes)) !== opts.manifestSha256) {
+        throw new AnnpackError(`${opts.label || ''}${MANIFEST}: its SHA-256 differs from the root manifest's: refused`,
+          { file: MANIFEST, kind: 'digest' });
+      }
+      signature = 'chained';
+    } else if (spki) {
       if (!sig) {
         throw new AnnpackError(`${MANIFEST}.sig: missing (HTTP 404) but a public key is configured: refused`,
           { file: `${MANIFEST}.sig`, kind: 'signature' });
@@ -59,7 +67,7 @@ export class Pack {
     need(manifest.format === 'annpack' && files['pack.annpack'], MANIFEST, 'not a pack manifest (no files["pack.annpack"])');
     need(digestBytes, DIGESTS, 'missing (HTTP 404): the client verifies every range it reads against it; rebuild the pack with a current annpack');
     need(files[DIGESTS], MANIFEST, `${DIGESTS} is not listed in files, so the signature does not cover it: refused`);
-    await checkWhole(DIGESTS, digestBytes, files[DIGESTS]);
+    await checkWhole(`${label}${DIGESTS}`, digestBytes, files[DIGESTS]);
     const digests = parseDigests(digestBytes);
     for (const [name, d] of digests) {
       need(files[name] && files[name].size === d.size, DIGESTS, `${name}: size ${d.size} differs from the manifest's`);
@@ -68,7 +76,7 @@ export class Pack {
     need(annp && annp.ranges.length >= 2, DIGESTS, 'no ranges for pack.annpack');
     const head = annp.ranges[0];
     const headBytes = await http.range('pack.annpack', head.offset, head.offset + head.length, annp.size);
-    await checkRange('pack.annpack', head, headBytes, 'the head (header and centroids)');
+    await checkRange(`${label}pack.annpack`, head, headBytes, 'the head (header and centroids)');
     const h = core.header(headBytes, annp.size, 'pack.annpack');
     need(head.length === 72 + 4 * h.n_lists * h.dim, DIGESTS, 'pack.annpack range 0 is not the header and centroids');
     need(annp.ranges.length === h.n_lists + 2, DIGESTS, `pack.annpack has ${annp.ranges.length} ranges, ${h.n_lists} lists need ${h.n_lists + 2}`);
@@ -85,6 +93,8 @@ export class Pack {
 
   constructor(http, core, manifest, digests, header, centroids, opts) {
     this.http = http;
+    this.label = opts.label || '';
+    this.f = (n) => `${this.label}${n}`;
     this.core = core;
     this.manifest = manifest;
     this.digests = digests;
@@ -132,7 +142,7 @@ export class Pack {
         const i = want[k];
         const r = annp.ranges[i + 1];
         const bytes = buf.subarray(r.offset - span.start, r.offset - span.start + r.length);
-        await checkRange('pack.annpack', r, bytes, `list ${i}`);
+        await checkRange(this.f('pack.annpack'), r, bytes, `list ${i}`);
         this.cache.set(`l${i}`, bytes, bytes.length);
         out.set(i, bytes);
       }
@@ -148,10 +158,10 @@ export class Pack {
     const chosen = this.core.probe(this.centroidsPtr, this.nLists, this.dim, q, probe);
     const [bytes] = await Promise.all([this.lists(chosen), this.seekTable()]);
     const t1 = performance.now();
-    const lists = chosen.map((i) => ({ index: i, bytes: bytes.get(i), layer: 0 }));
+    const lists = chosen.map((i) => ({ index: i, bytes: bytes.get(i), layer: 0, file: this.f('pack.annpack') }));
     // With filters, ask the core for more and keep those whose metadata match.
     const kk = filters ? Math.min(1000, Math.max(k * 4, k + 32)) : k;
-    let hits = this.core.search(q, kk, lists, this.dim, 'pack.annpack');
+    let hits = this.core.search(q, kk, lists, this.dim);
     const rows = await this.rows(hits.map((x) => x.id));
     hits = hits.map((x, i) => ({ ...x, meta: rows[i] }));
     if (filters) hits = hits.filter((x) => matches(x.meta, filters)).slice(0, k);
@@ -177,7 +187,7 @@ export class Pack {
     need(d && d.ranges.length >= 1, DIGESTS, `no ranges for ${name}`);
     const last = d.ranges[d.ranges.length - 1];
     const b = await this.http.range(name, last.offset, last.offset + last.length, d.size);
-    await checkRange(name, last, b, 'the seek table');
+    await checkRange(this.f(name), last, b, 'the seek table');
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     need(b.length >= 17 && dv.getUint32(0, true) === SKIPPABLE, name, 'the last range is not the seek table (skippable frame)');
     const n = dv.getUint32(b.length - 9, true);
@@ -213,7 +223,7 @@ export class Pack {
         const c = want[k];
         const r = d.ranges[c];
         const bytes = buf.subarray(r.offset - span.start, r.offset - span.start + r.length);
-        await checkRange(IDX, r, bytes, `chunk ${c}`);
+        await checkRange(this.f(IDX), r, bytes, `chunk ${c}`);
         this.cache.set(`i${c}`, bytes, bytes.length);
         out.set(c, bytes);
       }
@@ -331,7 +341,7 @@ export class Pack {
         const f = fetch[k];
         const r = d.ranges[f];
         const bytes = buf.subarray(r.offset - span.start, r.offset - span.start + r.length);
-        await checkRange(name, r, bytes, `frame ${f}`);
+        await checkRange(this.f(name), r, bytes, `frame ${f}`);
         let plain;
         try {
           plain = decompress(bytes);

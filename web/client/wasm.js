@@ -6,15 +6,14 @@ import { sodium } from './sodium.js';
 
 const ENOSYS = 52;
 
-let shared = null; // the one core of this page (modules are cheap, memory is not)
+const shared = new Map(); // one core per source (a pack's pointers are into its core)
 
 // source: a URL (string or URL), bytes (ArrayBuffer / Uint8Array), or undefined for the
 // build's own file (next to the page, pinned by its SRI hash).
 export function loadCore(source) {
-  if (source === undefined && shared) return shared;
-  const p = instantiate(source);
-  if (source === undefined) shared = p;
-  return p;
+  const key = source === undefined ? '' : source;
+  if (!shared.has(key)) shared.set(key, instantiate(source));
+  return shared.get(key);
 }
 
 async function bytesOf(source) {
@@ -145,22 +144,63 @@ export class Core {
     }
   }
 
-  // One query's scan: lists = [{bytes, index}] (verified), q = Float32Array.
+  // Resolved mentions of a packset's deltas, resident: [{id: BigInt, layer}] -> {ptr, n}.
+  mentions(list) {
+    const buf = new Uint8Array(16 * Math.max(1, list.length));
+    const dv = new DataView(buf.buffer);
+    list.forEach((m, i) => { dv.setBigUint64(16 * i, m.id, true); dv.setUint32(16 * i + 8, m.layer, true); });
+    const ptr = this.put(buf);
+    return { ptr, n: this.x.apw_mentions_resolve(ptr, list.length) };
+  }
+
+  // The list each f16 vector (rows of 2 * dim bytes in vecs) is grouped under.
+  assign(centroidsPtr, nLists, dim, vecs, n) {
+    const vp = this.put(vecs);
+    const out = this.alloc(4 * Math.max(1, n));
+    try {
+      if (this.x.apw_assign(centroidsPtr, nLists, dim, vp, n, out) !== 0) throw new AnnpackError(this.error());
+      return Array.from(new Uint32Array(this.x.memory.buffer, out, n));
+    } finally {
+      this.free(vp, out);
+    }
+  }
+
+  // Dead bits of a stored list of layer under resident mentions, and its count.
+  deadBits(mentions, bytes, dim, layer, index, name) {
+    const p = this.put(bytes);
+    const np = this.cstr(name);
+    try {
+      const count = this.x.apw_list_count(p, BigInt(bytes.length), dim, index, np);
+      if (count < 0n) throw new AnnpackError(this.error(), { file: name, list: index, kind: 'format' });
+      const c = Number(count);
+      const d = this.alloc((c + 7) >> 3);
+      const live = this.x.apw_dead_bits(mentions.ptr, mentions.n, p, c, layer, d);
+      const dead = this.u8.slice(d, d + ((c + 7) >> 3));
+      this.free(d);
+      return { count: c, live, dead };
+    } finally {
+      this.free(p, np);
+    }
+  }
+
+  // One query's scan: lists = [{bytes, index, layer, file, dead?}] (verified bytes; layer
+  // is what hits report; dead: bits of dead vectors), q = Float32Array.
   // Returns [{id (Number when safe, else BigInt), score, layer}] best first.
-  search(q, k, lists, dim, name) {
+  search(q, k, lists, dim) {
     const t = this.x.apw_topk_new(k);
     if (!t) throw new AnnpackError(`k = ${k} outside [1, 1000]`, { kind: 'arg' });
     const qp = this.put(new Uint8Array(q.buffer, q.byteOffset, q.byteLength));
-    const np = this.cstr(name);
     try {
       for (const l of lists) {
         const p = this.put(l.bytes);
+        const np = this.cstr(l.file);
+        const dp = l.dead ? this.put(l.dead) : 0;
         try {
           const count = this.x.apw_list_count(p, BigInt(l.bytes.length), dim, l.index, np);
-          if (count < 0n) throw new AnnpackError(this.error(), { file: name, list: l.index, kind: 'format' });
-          this.x.apw_scan(t, qp, dim, p, Number(count), 0, 0n, l.layer || 0);
+          if (count < 0n) throw new AnnpackError(this.error(), { file: l.file, list: l.index, kind: 'format' });
+          this.x.apw_scan(t, qp, dim, p, Number(count), dp, 0n, l.layer || 0);
         } finally {
-          this.free(p);
+          this.free(p, np, dp);
         }
       }
       const n = this.x.apw_topk_finish(t);
@@ -174,7 +214,7 @@ export class Core {
       }
       return hits;
     } finally {
-      this.free(qp, np);
+      this.free(qp);
       this.x.apw_topk_free(t);
     }
   }

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openPack, AnnpackError } from '../client/index.js';
+import { openPack, openPackset, AnnpackError } from '../client/index.js';
 import { annpack, makePacks, WASM } from './fixture.mjs';
 import { startNginx } from './nginx.mjs';
 
@@ -146,4 +146,37 @@ test('a tampered list is refused, naming the list', async () => {
   b[r.offset + r.length - 1] ^= 0x40; // one bit of the list's last vector
   fs.writeFileSync(f, b);
   await refused(p.search(q, { k: 3, probe: 1 }), 'digest', new RegExp(`pack\\.annpack: list ${list} \\(bytes`));
+});
+
+test('packset: the merged view equals the CLI\'s (text and vector, several probes)', async () => {
+  const p = await openPackset(`${host.url}ps/`, { wasm, publicKey: fx.publicKey });
+  assert.equal(p.signature, 'verified');
+  const status = JSON.parse(annpack('packset', 'status', fx.packs.ps));
+  assert.equal(p.nVectors, status.live);
+  const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
+    'thunder compass saddle another', 'copper falcon canyon back again'];
+  let fromDeltas = 0;
+  for (const text of texts) {
+    for (const probe of [1, 4, 24]) {
+      const want = cliSearch(fx.packs.ps, text, 10, probe);
+      const got = await p.search(text, { k: 10, probe });
+      same(got, want, `packset "${text}" probe ${probe}`);
+      assert.deepEqual(got.results.map((h) => h.layer), want.results.map((h) => h.layer));
+      fromDeltas += got.results.filter((h) => h.layer > 0).length;
+    }
+    const v = JSON.parse(annpack('embed', fx.packs.ps, text));
+    same(await p.search(Float32Array.from(v), { k: 5, probe: 3 }), cliSearch(fx.packs.ps, text, 5, 3), `packset vector "${text}"`);
+  }
+  assert.ok(fromDeltas > 0, 'some hits come from the deltas');
+  // Newest mention wins: an update, a tombstone, a re-add, a tombstoned add.
+  assert.equal((await p.doc(4)).title, 'updated row');
+  assert.equal(await p.doc(1), null);
+  assert.equal((await p.doc(7)).title, 'back again');
+  assert.equal(await p.doc(100003), null);
+  assert.equal((await p.doc(100000)).title, 'new row');
+  assert.equal((await p.doc(13)).id, 13);
+});
+
+test('packset: a bad root signature is refused', async () => {
+  await refused(openPackset(`${host.url}ps/`, { wasm, publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
 });

@@ -79,4 +79,32 @@ export function writeDigests(dir) {
   fs.rmSync(`${mpath}.sig`, { force: true });
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) writeDigests(process.argv[2]);
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+
+// A packset: pack.digests in the base and every delta, then the hashes that chain to their
+// pack manifests (the delta manifests' and the root manifest's) updated to match.
+export function writeDigestsPackset(dir) {
+  const rpath = path.join(dir, 'pack.manifest.json');
+  const root = JSON.parse(fs.readFileSync(rpath, 'utf8'));
+  for (const layer of [root.base, ...root.deltas]) {
+    const ldir = path.join(dir, layer.path);
+    writeDigests(ldir);
+    const mbytes = fs.readFileSync(path.join(ldir, 'pack.manifest.json'));
+    layer.sha256_manifest = sha(mbytes);
+    if (layer.delta_manifest) {
+      const dpath = path.join(dir, layer.delta_manifest);
+      const dm = JSON.parse(fs.readFileSync(dpath, 'utf8'));
+      dm.files['pack.manifest.json'] = { size: mbytes.length, sha256: sha(mbytes) };
+      fs.writeFileSync(dpath, JSON.stringify(dm, null, '\t'));
+      layer.sha256_delta_manifest = sha(fs.readFileSync(dpath));
+    }
+  }
+  fs.writeFileSync(rpath, JSON.stringify(root, null, '\t'));
+  fs.rmSync(`${rpath}.sig`, { force: true });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const d = process.argv[2];
+  const m = JSON.parse(fs.readFileSync(path.join(d, 'pack.manifest.json'), 'utf8'));
+  if (m.format === 'annpack-packset') writeDigestsPackset(d); else writeDigests(d);
+}

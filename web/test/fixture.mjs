@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeDigests } from './digests_fixture.mjs';
+import { writeDigests, writeDigestsPackset } from './digests_fixture.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
@@ -49,6 +49,25 @@ export function makePacks() {
   build('tiny', path.join(ROOT, 'examples', 'tiny_docs.csv'), 4);
   fs.writeFileSync(path.join(dir, 'synth.csv'), synthetic(3000, 7));
   build('synth', path.join(dir, 'synth.csv'), 24);
+  // A packset over the synthetic rows: two deltas with adds, updates and tombstones,
+  // one tombstoning an id the first delta added and re-adding one it deleted.
+  const ps = path.join(dir, 'root', 'ps');
+  annpack('packset', 'build-base', '--input', path.join(dir, 'synth.csv'), '--text-col', 'text',
+    '--id-col', 'id', '--packset', ps, '--lists', 24, '--seed', 1);
+  fs.writeFileSync(path.join(dir, 'add1.csv'), 'id,title,text,topic\n' +
+    '4,updated row,coffee espresso river updated,river\n' +
+    '100000,new row,piano violin harbour glacier new,harbour\n' +
+    '100003,another,thunder compass saddle another,saddle\n');
+  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0001.delta'),
+    '--add', path.join(dir, 'add1.csv'), '--delete-ids', '1,7,10');
+  fs.writeFileSync(path.join(dir, 'add2.csv'), 'id,title,text,topic\n' +
+    '7,back again,copper falcon canyon back again,canyon\n');
+  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0002.delta'),
+    '--add', path.join(dir, 'add2.csv'), '--delete-ids', '100003');
+  const psDigests = fs.existsSync(path.join(ps, 'base', 'pack.digests'));
+  if (!psDigests) writeDigestsPackset(ps);
+  annpack('sign', ps, '--key', path.join(dir, 'k.pem'));
+  packs.ps = ps;
   return { dir, root: path.join(dir, 'root'), packs, publicKey: fs.readFileSync(path.join(dir, 'k.pub'), 'utf8'),
     keyId: key.key_id, wrongKey: (() => { annpack('keygen', '--out', path.join(dir, 'w')); return fs.readFileSync(path.join(dir, 'w.pub'), 'utf8'); })() };
 }

@@ -2,7 +2,8 @@
  * browser needs, all from core's own sources — the ANNP header (format/annp_header.c),
  * the hash embedder (embed/hash.c), the choice of lists and the f16 list scan
  * (search/scan.c), the kernels (search/kernel_f16.c, portable: all versions are
- * bit-identical by contract) and top-k (search/topk.c). This file only adapts them to
+ * bit-identical by contract), top-k (search/topk.c) and the merged view's liveness rule
+ * (packset/liveness.c). This file only adapts them to
  * flat memory: JavaScript copies bytes in with apw_malloc, calls, and reads results.
  *
  * A browser has no environment: the caps are their defaults (annpack/caps.h). Errors
@@ -18,6 +19,8 @@
 #include "annpack_wasm.h"
 #include "builtin.h"
 #include "embedder.h"
+#include "fp16.h"
+#include "liveness.h"
 #include "scan.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
@@ -176,4 +179,59 @@ EXPORT(apw_topk_hits) const ap_hit *apw_topk_hits(const apw_topk *t)
 EXPORT(apw_topk_free) void apw_topk_free(apw_topk *t)
 {
     free(t);
+}
+
+/* --- the merged view of a packset --------------------------------------------------------- */
+
+/* Resolves m[0..n) (ap_mention: u64 id, u32 layer, 4 bytes padding; 16 bytes each) in
+ * place to the newest mention per id, sorted by id; returns the count kept. */
+EXPORT(apw_mentions_resolve) uint32_t apw_mentions_resolve(ap_mention *m, uint32_t n)
+{
+    return (uint32_t)ap_mentions_resolve(m, n);
+}
+
+/* Dead bits (bit j for the list's j-th vector; dead holds (count + 7) / 8 bytes, zeroed
+ * here) of a list stored in layer under resolved mentions m[0..n). Returns the live count. */
+EXPORT(apw_dead_bits)
+uint32_t apw_dead_bits(const ap_mention *m, uint32_t n, const uint8_t *list, uint32_t count,
+                       uint32_t layer, uint8_t *dead)
+{
+    ap_annp_list l = {.count = count, .ids = list + 4, .vecs = list + 4 + 8ull * count};
+    memset(dead, 0, (count + 7) / 8);
+    return ap_list_dead_bits(m, n, &l, layer, dead, 0);
+}
+
+/* The base list each of n f16 vectors (2 * dim bytes each, at vecs) is grouped under: the
+ * nearest centroid by float32 dot product, ties to the lowest list (the builder's rule). */
+EXPORT(apw_assign)
+int apw_assign(const float *centroids, uint32_t n_lists, uint32_t dim, const uint8_t *vecs,
+               uint32_t n, uint32_t *out)
+{
+    float *v = malloc((dim ? dim : 1) * sizeof *v);
+    uint16_t *h = malloc((dim ? dim : 1) * sizeof *h);
+    if (!v || !h) {
+        free(v);
+        free(h);
+        return ap_err_set(&g_err, AP_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(h, vecs + 2ull * dim * i, 2ull * dim); /* the stored bytes may be unaligned */
+        ap_f16_to_f32_n(v, h, dim);
+        uint32_t best = 0;
+        float bs = 0.0f;
+        for (uint32_t c = 0; c < n_lists; c++) {
+            const float *cc = centroids + (size_t)c * dim;
+            float acc = 0.0f;
+            for (uint32_t d = 0; d < dim; d++)
+                acc += cc[d] * v[d];
+            if (c == 0 || acc > bs) {
+                bs = acc;
+                best = c;
+            }
+        }
+        out[i] = best;
+    }
+    free(v);
+    free(h);
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "annpack/search.h"
+#include "liveness.h"
 
 typedef struct apw_topk apw_topk;
 
@@ -23,5 +24,10 @@ void apw_scan(apw_topk *t, const float *q, uint32_t dim, const uint8_t *list, ui
 uint32_t apw_topk_finish(apw_topk *t);
 const ap_hit *apw_topk_hits(const apw_topk *t);
 void apw_topk_free(apw_topk *t);
+uint32_t apw_mentions_resolve(ap_mention *m, uint32_t n);
+uint32_t apw_dead_bits(const ap_mention *m, uint32_t n, const uint8_t *list, uint32_t count,
+                       uint32_t layer, uint8_t *dead);
+int apw_assign(const float *centroids, uint32_t n_lists, uint32_t dim, const uint8_t *vecs,
+               uint32_t n, uint32_t *out);
 
 #endif

@@ -26,14 +26,14 @@ CFLAGS=(--target=wasm32-wasi -mexec-model=reactor -nostdinc -isystem "$resdir/in
         -DAP_EXPERIMENTAL "-DANNPACK_VERSION=\"$version\"" -DNDEBUG
         -I"$here" -I"$here/include" -I"$root/core/include" -I"$root/core/include/annpack"
         -I"$root/core/base" -I"$root/core/codec" -I"$root/core/crypto" -I"$root/core/format"
-        -I"$root/core/embed" -I"$root/core/search")
+        -I"$root/core/embed" -I"$root/core/search" -I"$root/core/packset")
 SRC=("$here/annpack_wasm.c"
      "$root/core/base/status.c" "$root/core/base/cpu.c"
      "$root/core/codec/fp16.c"
      "$root/core/format/annp_header.c"
      "$root/core/embed/hash.c"
      "$root/core/search/kernels.c" "$root/core/search/kernel_f16.c" "$root/core/search/scan.c"
-     "$root/core/search/topk.c")
+     "$root/core/search/topk.c" "$root/core/packset/liveness.c")
 mkdir -p "$(dirname "$out")"
 "$CC" "${CFLAGS[@]}" "${SRC[@]}" -o "$out.tmp" \
     -Wl,--no-entry -Wl,--strip-all -Wl,--gc-sections
