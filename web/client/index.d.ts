@@ -18,6 +18,8 @@ export interface OpenOptions {
   wasm?: string | URL | ArrayBuffer | Uint8Array;
   /** Bytes of verified lists, index chunks and decompressed frames kept (default 64 MiB). */
   cacheBytes?: number;
+  /** Read a manifest whose `expires` has passed (default: refused). */
+  allowExpired?: boolean;
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
   /** Extra request headers (e.g. an authorisation header of a private CDN). */
@@ -65,6 +67,8 @@ export class Pack {
   readonly manifest: Record<string, unknown>;
   /** 'verified' (with keyId) or 'unchecked' (no public key configured). */
   readonly signature: 'verified' | 'unchecked';
+  /** Which library checked the signature. */
+  readonly signatureBy: 'webcrypto' | 'libsodium' | null;
   readonly keyId: string | null;
   readonly dim: number;
   readonly nLists: number;
@@ -81,4 +85,8 @@ export class Pack {
 /** Opens the pack directory at url (ending in '/'): manifest, signature, digest table and
  *  head; everything checked before use. */
 export function openPack(url: string, opts?: OpenOptions): Promise<Pack>;
-export function openPackset(url: string, opts?: OpenOptions): Promise<Pack>;
+/** A packset's merged view (base + deltas − tombstones); the same search and doc. */
+export class Packset extends Pack {
+  readonly layers: Pack[];
+}
+export function openPackset(url: string, opts?: OpenOptions): Promise<Packset>;

@@ -40,6 +40,7 @@ export class Pack {
       http.get(DIGESTS, { optional: true }),
     ]);
     let signature = 'unchecked';
+    let signatureBy = null;
     let keyIdHex = null;
     if (opts.manifestSha256) {
       // A layer of a packset: its manifest is pinned by the (signed) root manifest.
@@ -53,7 +54,7 @@ export class Pack {
         throw new AnnpackError(`${MANIFEST}.sig: missing (HTTP 404) but a public key is configured: refused`,
           { file: `${MANIFEST}.sig`, kind: 'signature' });
       }
-      await verifyManifest(MANIFEST, spki, sig, manifestBytes);
+      signatureBy = await verifyManifest(MANIFEST, spki, sig, manifestBytes);
       signature = 'verified';
       keyIdHex = await keyId(spki);
     }
@@ -62,6 +63,9 @@ export class Pack {
       manifest = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(manifestBytes));
     } catch (e) {
       throw new AnnpackError(`${MANIFEST}: not JSON (${e.message})`, { file: MANIFEST, kind: 'format' });
+    }
+    if (manifest.expires && !(Date.parse(manifest.expires) >= Date.now()) && !opts.allowExpired) {
+      throw new AnnpackError(`${label}${MANIFEST}: expired at ${manifest.expires}: refused`, { file: MANIFEST, kind: 'signature' });
     }
     const files = manifest.files || {};
     need(manifest.format === 'annpack' && files['pack.annpack'], MANIFEST, 'not a pack manifest (no files["pack.annpack"])');
@@ -84,6 +88,7 @@ export class Pack {
     const centroids = new Float32Array(headBytes.slice(72).buffer);
     const p = new Pack(http, core, manifest, digests, h, centroids, opts);
     p.signature = signature;
+    p.signatureBy = signatureBy;
     p.keyId = keyIdHex;
     p.stats.open_ms = performance.now() - t0;
     p.stats.open_requests = http.requests;

@@ -28,10 +28,11 @@ export class Packset {
     const [core, rootBytes, sig] = await Promise.all([loadCore(opts.wasm), http.get(ROOT),
       spki ? http.get(`${ROOT}.sig`, { optional: true }) : null]);
     let signature = 'unchecked';
+    let ps_by = null;
     let kid = null;
     if (spki) {
       if (!sig) throw new AnnpackError(`${ROOT}.sig: missing (HTTP 404) but a public key is configured: refused`, { file: `${ROOT}.sig`, kind: 'signature' });
-      await verifyManifest(ROOT, spki, sig, rootBytes);
+      ps_by = await verifyManifest(ROOT, spki, sig, rootBytes);
       signature = 'verified';
       kid = await keyId(spki);
     }
@@ -42,7 +43,7 @@ export class Packset {
       throw new AnnpackError(`${ROOT}: not JSON (${e.message})`, { file: ROOT, kind: 'format' });
     }
     need(root.format === 'annpack-packset' && root.schema_version === 3 && root.base, ROOT, 'not a packset root manifest (schema 3)');
-    if (root.expires && Date.parse(root.expires) < Date.now() && !opts.allowExpired) {
+    if (root.expires && !(Date.parse(root.expires) >= Date.now()) && !opts.allowExpired) {
       throw new AnnpackError(`${ROOT}: expired at ${root.expires}: refused`, { file: ROOT, kind: 'signature' });
     }
     const layerOf = (L) => {
@@ -53,6 +54,7 @@ export class Packset {
     const layers = await Promise.all([root.base, ...(root.deltas || [])].map(layerOf));
     const ps = new Packset(http, core, root, layers, opts);
     ps.signature = signature;
+    ps.signatureBy = ps_by;
     ps.keyId = kid;
     for (const [i, L] of [root.base, ...(root.deltas || [])].entries()) {
       const files = layers[i].manifest.files;

@@ -124,6 +124,24 @@ async function refused(promise, kind, re) {
   });
 }
 
+test('without WebCrypto Ed25519 the signature is checked by libsodium.js', async () => {
+  const subtle = globalThis.crypto.subtle;
+  const orig = subtle.importKey;
+  subtle.importKey = function (fmt, key, alg, ...rest) {
+    if (alg && alg.name === 'Ed25519') return Promise.reject(new Error('NotSupportedError'));
+    return orig.call(this, fmt, key, alg, ...rest);
+  };
+  try {
+    const p = await open('tiny');
+    assert.equal(p.signature, 'verified');
+    assert.equal(p.signatureBy, 'libsodium');
+    await refused(open('tiny', { publicKey: fx.wrongKey }), 'signature', /bad signature/);
+  } finally {
+    subtle.importKey = orig;
+  }
+  assert.equal((await open('tiny')).signatureBy, 'webcrypto');
+});
+
 test('a bad signature is refused, naming the manifest', async () => {
   await refused(open('tiny', { publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
 });
