@@ -20,6 +20,7 @@ const DIGESTS = 'pack.digests';
 const IDX = 'pack.meta.idx';
 const IDX_ENTRY = 24;
 const IDX_HEAD = 16;
+const SMALL_IDX = 1 << 20;
 const SKIPPABLE = 0x184d2a5e;
 const SEEKABLE = 0x8f92eab1;
 
@@ -161,7 +162,7 @@ export class Pack {
     const b0 = this.http.bytes;
     const q = this.vector(query);
     const chosen = this.core.probe(this.centroidsPtr, this.nLists, this.dim, q, probe);
-    const [bytes] = await Promise.all([this.lists(chosen), this.seekTable()]);
+    const [bytes] = await Promise.all([this.lists(chosen), this.seekTable(), this.smallIdx()]);
     const t1 = performance.now();
     const lists = chosen.map((i) => ({ index: i, bytes: bytes.get(i), layer: 0, file: this.f('pack.annpack') }));
     // With filters, ask the core for more and keep those whose metadata match.
@@ -209,6 +210,15 @@ export class Pack {
     }
     this.seek = frames;
     return frames;
+  }
+
+  // A small id index (at most SMALL_IDX bytes) is read whole with the first query's lists
+  // (one range), so later queries need only their frames; a large one is read by chunks.
+  async smallIdx() {
+    const d = this.digests.get(IDX);
+    if (this.idxWhole || !d || d.size > SMALL_IDX) return;
+    this.idxWhole = true;
+    await this.idxChunks(d.ranges.map((r, i) => i));
   }
 
   // Verified 64 KiB chunks c of pack.meta.idx, in one parallel round.

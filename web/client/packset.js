@@ -156,7 +156,7 @@ export class Packset {
     const b0 = this.bytesRead();
     const q = this.vector(query);
     const chosen = this.core.probe(this.base.centroidsPtr, this.nLists, this.dim, q, probe);
-    const [bytes] = await Promise.all([this.base.lists(chosen), this.base.seekTable()]);
+    const [bytes] = await Promise.all([this.base.lists(chosen), this.base.seekTable(), this.base.smallIdx()]);
     const lists = [];
     for (const i of chosen) {
       const b = bytes.get(i);
