@@ -505,3 +505,14 @@ def test_bad_canaries_in_a_manifest_are_refused(annpack, server, docs, tmp_path)
     (out / "pack.manifest.json").write_text(json.dumps(m))
     r = annpack("search", out, "espresso", "--embed-url", server.url + "/v1", check=1)
     assert 'normalize "none" is not supported' in r.err
+
+
+def test_timeouts_are_retried_then_fail(annpack, server, docs, tmp_path):
+    server.set(slow=1.0)
+    t0 = time.monotonic()
+    r = build(annpack, server, docs, tmp_path / "P", "openai", "--embed-timeout", "150", check=1,
+              env={"ANNPACK_LOG_LEVEL": "INFO"})
+    assert "retrying" in r.err and "5 attempts" in r.err
+    assert "timed out" in r.err.lower() or "timeout" in r.err.lower()
+    assert time.monotonic() - t0 < 30
+    assert leftovers(tmp_path) == []
