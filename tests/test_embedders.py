@@ -189,6 +189,7 @@ def test_413_halves_the_batch(annpack, server, docs, tmp_path):
 @pytest.mark.parametrize("switch,needle", [
     ({"wrong_count": 1}, "another number of vectors"),
     ({"bad_base64": 1}, "not base64"),
+    ({"nan": 1}, "not finite"),
     ({"status": 400}, "HTTP 400: switched to 400"),
     ({"status": 404}, "HTTP 404"),
     ({"status": 500}, "HTTP 500 after retries"),

@@ -129,6 +129,12 @@ def test_outage_breaker_and_recovery(server, signed, mount, tmp_path):
     assert stats(m)["embed"]["fast_failures"] >= 1
     # what needs no embedding keeps working; a cached answer too
     assert json.loads((m.mnt / "doc" / "5").read_text())["id"] == 5
+    import base64
+    import struct
+    from embed_server import embed_text
+    vec = base64.urlsafe_b64encode(struct.pack("<32f", *embed_text("apple banana", 32,
+                                                                   "test-model"))).rstrip(b"=")
+    assert json.loads((m.mnt / "vquery" / vec.decode()).read_text())["results"]
     assert json.loads(qpath(m.mnt, "apple banana").read_text())["results"]
     ng = Nginx(m.mnt, tmp_path, ROOT / "examples" / "nginx.conf")
     try:
