@@ -450,7 +450,7 @@ static ap_status pull_once(const pull_args *a, oci_client *c, pull_result *out, 
     char *tmp = NULL;
     st = parent_of(a->into, err); /* like mkdir -p of DIR's parent */
     if (!st) tmp = mkdtemp_beside(a->into, "pull", err);
-    if (!st && !tmp) st = err->status;
+    if (!st && !tmp) st = err->status ? err->status : AP_ERR_IO;
     if (!st) st = store_materialize(c, &t, a->store, tmp, &ss, err);
     if (!st) st = verify_tmp(a, tmp, &t, &cur, err);
     if (!st && chmod(tmp, 0755) != 0)

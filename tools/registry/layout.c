@@ -530,9 +530,10 @@ ap_status tree_from_registry(oci_client *c, const char *ref, tree *t, char *targ
             st = err->status;
         } else {
             snprintf(m->digest, sizeof m->digest, "%s", t->top_digest);
-            m->manifest = malloc(t->top_len + 1);
-            if (!m->manifest) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            if (!st) {
+            m->manifest = t->top ? malloc(t->top_len + 1) : NULL;
+            if (!m->manifest) {
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+            } else {
                 memcpy(m->manifest, t->top, t->top_len);
                 m->manifest[t->top_len] = 0;
                 m->manifest_len = t->top_len;

@@ -741,10 +741,12 @@ ap_status oci_manifest_head(oci_client *c, const char *ref, char digest[OCI_DIGE
     req q = {.method = "HEAD", .url = u, .accept = manifest_accept};
     ap_status st = request(c, &q, &r, err);
     free(u);
+    if (!st && r.status == 404)
+        st = AP_ERR_NOTFOUND;
+    else if (!st && r.status != 200)
+        st = unexpected(c, "HEAD manifest", &r, err);
     free(r.body);
     if (st) return st;
-    if (r.status == 404) return AP_ERR_NOTFOUND;
-    if (r.status != 200) return unexpected(c, "HEAD manifest", &r, err);
     if (strncmp(r.digest, "sha256:", 7))
         return ap_err_set(err, AP_ERR_FORMAT,
                           "registry %s: HEAD %s:%s gave no sha256 Docker-Content-Digest", c->url,
@@ -823,7 +825,13 @@ ap_status oci_tags(oci_client *c, char ***tags, size_t *n, ap_err *err)
                 }
                 *tags = nt;
             }
-            (*tags)[(*n)++] = strdup(t->valuestring);
+            char *dup = strdup(t->valuestring);
+            if (!dup || !*tags) {
+                free(dup);
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            (*tags)[(*n)++] = dup;
         }
         cJSON_Delete(j);
         /* Link: </v2/...?last=x&n=y>; rel="next" */

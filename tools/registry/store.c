@@ -101,7 +101,7 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
 {
     const char *hex = f->digest + 7;
     char *final = join3(blobs, hex, ""), *part = malloc(strlen(blobs) + 80);
-    if (!final || !part) {
+    if (!final || !part || !path) {
         free(final);
         free(part);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -197,8 +197,14 @@ ap_status store_materialize(oci_client *c, const tree *t, const char *store, con
             char *rel = tree_file_path(m, f);
             char *dst = rel ? join3(out_dir, rel, "") : NULL;
             char *src = join3(blobs, f->digest + 7, "");
-            if (!rel || !dst || !src) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            if (!st) st = fetch_blob(c, blobs, f, rel, stats, err);
+            if (!rel || !dst || !src) {
+                free(rel);
+                free(dst);
+                free(src);
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = fetch_blob(c, blobs, f, rel, stats, err);
             if (!st) {
                 char *d = strdup(dst);
                 char *slash = d ? strrchr(d, '/') : NULL;
