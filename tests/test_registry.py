@@ -329,3 +329,62 @@ def test_skopeo_reads_it_and_the_oci_schemas_accept_it(annpack, registry, signed
     # And a broken one is rejected by the same validator (the check can fail).
     with pytest.raises(jsonschema.ValidationError):
         validate({"schemaVersion": 2, "config": {}, "layers": "x"}, "image-manifest-schema.json")
+
+
+def test_single_pack_upload_sign_pull(annpack, registry, signed, tiny_pack, tmp_path):
+    pack = tmp_path / "pack"
+    shutil.copytree(tiny_pack, pack)
+    # --sign-key signs before pushing; the manifest has one layer per file plus the signature.
+    up = reg(annpack, registry, "registry", "upload", "--version", "p1", "--pack-dir", pack,
+             "--sign-key", signed["pem"], project="single", check=0).json()
+    assert up["kind"] == "pack" and "packset_version" not in up
+    assert (pack / "pack.manifest.json.sig").exists()
+    st, _, body = registry.request(f"/v2/demo/single/manifests/p1",
+                                   accept="application/vnd.oci.image.manifest.v1+json")
+    m = json.loads(body)
+    assert st == 200 and m["artifactType"] == "application/vnd.annpack.pack.v1"
+    files = json.loads((pack / "pack.manifest.json").read_text())["files"]
+    titles = [l["annotations"]["org.opencontainers.image.title"] for l in m["layers"]]
+    assert titles == ["pack.manifest.json", *files, "pack.manifest.json.sig"]
+    for l in m["layers"][1:-1]:
+        name = l["annotations"]["org.opencontainers.image.title"]
+        assert l["digest"] == "sha256:" + files[name]["sha256"] and l["size"] == files[name]["size"]
+    into = tmp_path / "srv" / "pack"
+    p = pull(annpack, registry, "single:p1", into, signed["pub"], check=0).json()
+    assert p["status"] == "switched" and trees_equal(into, pack)[0]
+    # A different pack under a new version replaces it as a whole (packs have no version).
+    other = tmp_path / "other"
+    annpack.ok("build", "--input", EXAMPLES / "delta_add.csv", "--text-col", "text", "--id-col",
+               "id", "--output", other, "--lists", 2, "--seed", 1)
+    reg(annpack, registry, "registry", "upload", "--version", "p2", "--pack-dir", other,
+        "--sign-key", signed["pem"], project="single", check=0)
+    p = pull(annpack, registry, "single:p2", into, signed["pub"], check=0).json()
+    assert p["status"] == "switched" and trees_equal(into, other)[0]
+    # An unsigned pack does not pass a host's pull.
+    unsigned = tmp_path / "unsigned"
+    shutil.copytree(tiny_pack, unsigned)
+    reg(annpack, registry, "registry", "upload", "--version", "u1", "--pack-dir", unsigned,
+        project="single", check=0)
+    r = pull(annpack, registry, "single:u1", tmp_path / "u", signed["pub"], check=1)
+    assert "does not verify with" in r.err and not (tmp_path / "u").exists(), r
+
+
+def test_help_and_usage_errors(annpack):
+    for args in (("registry", "--help"), ("pull", "--help")):
+        r = annpack(*args, check=0)
+        assert "usage: annpack" in r.out and "--registry" in r.out
+    r = annpack("registry", "upload", "--org", "demo", "--project", "x", check=2)
+    assert "--version is required" in r.err
+    r = annpack("registry", "upload", "--org", "Demo", "--project", "x", "--version", "v1",
+                "--pack-dir", ".", "--registry", "http://127.0.0.1:1", "--skip-verify", check=2)
+    assert "lowercase" in r.err
+    r = annpack("registry", "alias", "set", "--org", "demo", "--project", "x", "--alias",
+                "bad tag", "--version", "v1", check=2)
+    assert "an OCI tag" in r.err
+    r = annpack("pull", "demo/x", "--into", "d", "--pubkey", "k", check=2)
+    assert "expected ORG/PROJECT:TAG" in r.err
+    r = annpack("pull", "demo/x:v1", "--into", "d", "--pubkey", "k", "--interval", "soon",
+                check=2)
+    assert "--interval soon" in r.err
+    r = annpack("registry", "frobnicate", "--org", "a", "--project", "b", check=2)
+    assert "unknown subcommand" in r.err
