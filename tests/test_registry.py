@@ -169,6 +169,8 @@ def test_pull_verifies_refuses_downgrade_and_switches(annpack, registry, signed,
     assert trees_equal(into, signed["v2"])[0]
     # The unchanged base layer stayed in place, untouched (a mount keeps reading it).
     assert (into / "base/pack.annpack").stat().st_ino == base_inode
+    # No served file is a link to the store (a later link would change its ctime).
+    assert all(p.stat().st_nlink == 1 for p in into.rglob("*") if p.is_file())
     r = pull(annpack, registry, "search:v1", into, signed["pub"], check=1)
     assert "refusing version 1 of demo/search:v1" in r.err and "anti-rollback" in r.err, r
     assert trees_equal(into, signed["v2"])[0]

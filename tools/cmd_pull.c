@@ -451,7 +451,15 @@ static ap_status pull_once(const pull_args *a, oci_client *c, pull_result *out, 
     st = parent_of(a->into, err); /* like mkdir -p of DIR's parent */
     if (!st) tmp = mkdtemp_beside(a->into, "pull", err);
     if (!st && !tmp) st = err->status ? err->status : AP_ERR_IO;
-    if (!st) st = store_materialize(c, &t, a->store, tmp, &ss, err);
+    /* Layers DIR already holds unchanged stay DIR's: their copies in tmp only serve the
+     * verification and are never served, so they may be links to the store (a delta
+     * release then writes the delta's bytes, not the whole packset's). */
+    bool *keep = calloc(t.n ? t.n : 1, sizeof *keep);
+    if (!keep) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 1; !st && cur.verified && cur.packset && t.packset && i < t.n; i++)
+        keep[i] = member_same(a->into, &t.m[i]);
+    if (!st) st = store_materialize(c, &t, a->store, tmp, keep, &ss, err);
+    free(keep);
     if (!st) st = verify_tmp(a, tmp, &t, &cur, err);
     if (!st && chmod(tmp, 0755) != 0)
         st = ap_err_set(err, AP_ERR_IO, "chmod %s: %s", tmp, strerror(errno));

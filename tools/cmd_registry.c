@@ -533,7 +533,14 @@ static int reg_download(const char *cmd, const reg_args *a)
         if (!store) st = err.status ? err.status : AP_ERR_IO;
     }
     store_stats ss = {0};
-    if (!st) st = store_materialize(c, &t, store, tmp, &ss, &err);
+    if (!st) {
+        /* The store is temporary here: links are safe (nothing serves it yet). */
+        bool *all = calloc(t.n ? t.n : 1, sizeof *all);
+        for (size_t i = 0; all && i < t.n; i++)
+            all[i] = true;
+        st = store_materialize(c, &t, store, tmp, all, &ss, &err);
+        free(all);
+    }
     if (!st && a->pubkey) {
         ap_pubkey keys[AP_MAX_PUBKEYS];
         size_t nkeys = 0;

@@ -185,7 +185,7 @@ done:
 }
 
 ap_status store_materialize(oci_client *c, const tree *t, const char *store, const char *out_dir,
-                            store_stats *stats, ap_err *err)
+                            const bool *link_member, store_stats *stats, ap_err *err)
 {
     char *blobs = join3(store, "blobs/sha256", "");
     if (!blobs) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -212,10 +212,9 @@ ap_status store_materialize(oci_client *c, const tree *t, const char *store, con
                 st = d ? mkdir_parents(d, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
                 free(d);
             }
-            /* A copy (a reflink where the filesystem can), never a hard link: linking a blob
-             * a mount serves from would change that file's ctime, and annpackfs treats a
-             * changed source file as damage (EIO until a reload). */
-            if (!st) st = copy_file(src, dst, err);
+            /* See store.h: a link only for a file that is never served, else a copy. */
+            if (!st && !(link_member && link_member[i] && link(src, dst) == 0))
+                st = copy_file(src, dst, err);
             free(rel);
             free(dst);
             free(src);
