@@ -390,3 +390,20 @@ def test_help_and_usage_errors(annpack):
     assert "--interval soon" in r.err
     r = annpack("registry", "frobnicate", "--org", "a", "--project", "b", check=2)
     assert "unknown subcommand" in r.err
+
+
+def test_a_blob_longer_than_its_size_is_cut_off(annpack, registry, signed, tmp_path):
+    """A registry (or anything in between) that sends more bytes than the descriptor says is
+    stopped at the size (it cannot fill the host's disk); the pull fails naming the file."""
+    reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", signed["v1"],
+        project="longer", check=0)
+    proxy = CutProxy(registry.port)
+    try:
+        proxy.oversize = 4 << 20
+        into = tmp_path / "ps"
+        r = pull(annpack, registry, "longer:v1", into, signed["pub"], url=proxy.url, check=1)
+        assert "more bytes than the artifact's size" in r.err and "pack.manifest.json" in r.err, r
+        assert not into.exists()
+        assert not list((tmp_path / ".ps.store/blobs/sha256").glob("*.partial"))
+    finally:
+        proxy.stop()

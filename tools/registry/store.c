@@ -132,7 +132,7 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
     uint64_t got = 0;
     bool restarted = false;
     if (have >= 0 && (uint64_t)have < f->size)
-        st = oci_blob_fetch(c, f->digest, fp, (uint64_t)have, &got, &restarted, err);
+        st = oci_blob_fetch(c, f->digest, fp, (uint64_t)have, f->size, &got, &restarted, err);
     if (fflush(fp) != 0 || fsync(fd) != 0)
         st = st ? st : ap_err_set(err, AP_ERR_IO, "%s: %s", part, strerror(errno));
     fclose(fp);
@@ -141,7 +141,9 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
         /* What arrived stays in .partial for the next attempt (a Range request). */
         char m[AP_ERR_MSG_MAX];
         snprintf(m, sizeof m, "%s", err->msg);
-        st = ap_err_set(err, st, "%s (blob %s): %s; run again to resume", path, f->digest, m);
+        if (st == AP_ERR_VERIFY) unlink(part); /* longer than its size: not the blob */
+        st = ap_err_set(err, st, "%s (blob %s): %s%s", path, f->digest, m,
+                        st == AP_ERR_VERIFY ? "" : "; run again to resume");
         goto out;
     }
     char hx[AP_SHA256_HEX];
