@@ -407,3 +407,53 @@ def test_a_blob_longer_than_its_size_is_cut_off(annpack, registry, signed, tmp_p
         assert not list((tmp_path / ".ps.store/blobs/sha256").glob("*.partial"))
     finally:
         proxy.stop()
+
+
+def test_follow_pulls_when_the_alias_moves(annpack, registry, signed, tmp_path):
+    import signal
+    import time
+    for v in ("v1", "v2"):
+        reg(annpack, registry, "registry", "upload", "--version", v, "--pack-dir", signed[v],
+            project="follow", check=0)
+    reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version", "v1",
+        project="follow", check=0)
+    into, marks = tmp_path / "ps", tmp_path / "updates"
+    out, err = open(tmp_path / "out", "w"), open(tmp_path / "err", "w")
+    p = subprocess.Popen([annpack.exe, "pull", f"{registry.url}/demo/follow:latest", "--into",
+                          into, "--pubkey", signed["pub"], "--auth-file", registry.userpass,
+                          "--follow", "--interval", "200ms", "--on-update",
+                          f"echo updated >> {marks}"], stdout=out, stderr=err)
+
+    def wait_for(cond, what):
+        deadline = time.time() + 60
+        while not cond():
+            assert time.time() < deadline and p.poll() is None, (what, (tmp_path / "err").read_text())
+            time.sleep(0.05)
+
+    def lines():
+        return [json.loads(l) for l in (tmp_path / "out").read_text().splitlines()]
+    try:
+        wait_for(lambda: len(lines()) == 1, "the first pull")
+        assert lines()[0]["version"] == 1 and trees_equal(into, signed["v1"])[0]
+        time.sleep(0.6)
+        assert len(lines()) == 1  # nothing moved: HEADs only, no pull
+        reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version",
+            "v2", project="follow", check=0)
+        wait_for(lambda: len(lines()) == 2, "the pull of v2")
+        assert lines()[1]["version"] == 2 and trees_equal(into, signed["v2"])[0]
+        wait_for(lambda: marks.exists() and marks.read_text().count("updated") == 2, "--on-update")
+        reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version",
+            "v1", project="follow", check=0)
+        wait_for(lambda: "refusing version 1" in (tmp_path / "err").read_text(), "the refusal")
+        time.sleep(0.6)
+        # Refused once, not retried every interval; DIR still v2.
+        assert (tmp_path / "err").read_text().count("refusing version 1") == 1
+        assert trees_equal(into, signed["v2"])[0]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        out.close()
+        err.close()
