@@ -457,3 +457,21 @@ def test_follow_pulls_when_the_alias_moves(annpack, registry, signed, tmp_path):
             p.wait()
         out.close()
         err.close()
+
+
+def test_upload_refuses_a_damaged_directory(annpack, registry, signed, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(signed["v1"], bad)
+    data = bytearray((bad / "base/pack.meta.idx").read_bytes())
+    data[10] ^= 1
+    (bad / "base/pack.meta.idx").write_bytes(bytes(data))
+    r = reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", bad,
+            project="damaged", check=1)
+    assert "pack.meta.idx" in r.err, r
+    # Even with --skip-verify the blob is pushed under the digest the manifest declares,
+    # so the registry's own check refuses it, naming the file; no version is tagged.
+    r = reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", bad,
+            "--skip-verify", project="damaged", check=1)
+    assert "base/pack.meta.idx" in r.err and "DIGEST_INVALID" in r.err, r
+    assert reg(annpack, registry, "registry", "list", project="damaged",
+               check=0).json()["versions"] == []

@@ -252,6 +252,11 @@ static ap_status push_tree(oci_client *c, const reg_args *a, const tree *t, ap_e
             if (!st) {
                 snprintf(p, n, "%s/%s", a->pack_dir, rel);
                 st = oci_blob_push_file(c, p, m->files[k].digest, m->files[k].size, err);
+                if (st) {
+                    char msg[AP_ERR_MSG_MAX];
+                    snprintf(msg, sizeof msg, "%s", err->msg);
+                    st = ap_err_set(err, st, "%s: %s", p, msg);
+                }
             }
             free(rel);
             free(p);
