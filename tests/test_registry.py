@@ -177,6 +177,16 @@ def test_pull_verifies_refuses_downgrade_and_switches(annpack, registry, signed,
     p = pull(annpack, registry, "search:v1", into, signed["pub"], "--allow-downgrade",
              check=0).json()
     assert p["version"] == 1 and trees_equal(into, signed["v1"])[0]
+    # annpackfs's state file raises the floor even for a DIR that starts afresh.
+    state = tmp_path / "state.json"
+    state.write_text('{"version":2}')
+    r = pull(annpack, registry, "search:v1", tmp_path / "fresh", signed["pub"], "--state",
+             state, check=1)
+    assert f"{state} says version 2 was served" in r.err and not (tmp_path / "fresh").exists()
+    state.write_text("junk")
+    r = pull(annpack, registry, "search:v2", tmp_path / "fresh", signed["pub"], "--state",
+             state, check=1)
+    assert "not {\"version\":N}" in r.err, r
     # The delta that v1 lacks was retired beside DIR, not deleted under a reader.
     retired = [x for x in into.parent.iterdir() if x.name.startswith(".ps.pull-")]
     assert len(retired) == 1 and (retired[0] / "deltas/0001.delta/pack.annpack").exists()
