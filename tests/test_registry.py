@@ -169,12 +169,24 @@ def test_pull_verifies_refuses_downgrade_and_switches(annpack, registry, signed,
     assert trees_equal(into, signed["v2"])[0]
     # The unchanged base layer stayed in place, untouched (a mount keeps reading it).
     assert (into / "base/pack.annpack").stat().st_ino == base_inode
+    # No served file is a link to the store (a later link would change its ctime).
+    assert all(p.stat().st_nlink == 1 for p in into.rglob("*") if p.is_file())
     r = pull(annpack, registry, "search:v1", into, signed["pub"], check=1)
     assert "refusing version 1 of demo/search:v1" in r.err and "anti-rollback" in r.err, r
     assert trees_equal(into, signed["v2"])[0]
     p = pull(annpack, registry, "search:v1", into, signed["pub"], "--allow-downgrade",
              check=0).json()
     assert p["version"] == 1 and trees_equal(into, signed["v1"])[0]
+    # annpackfs's state file raises the floor even for a DIR that starts afresh.
+    state = tmp_path / "state.json"
+    state.write_text('{"version":2}')
+    r = pull(annpack, registry, "search:v1", tmp_path / "fresh", signed["pub"], "--state",
+             state, check=1)
+    assert f"{state} says version 2 was served" in r.err and not (tmp_path / "fresh").exists()
+    state.write_text("junk")
+    r = pull(annpack, registry, "search:v2", tmp_path / "fresh", signed["pub"], "--state",
+             state, check=1)
+    assert "not {\"version\":N}" in r.err, r
     # The delta that v1 lacks was retired beside DIR, not deleted under a reader.
     retired = [x for x in into.parent.iterdir() if x.name.startswith(".ps.pull-")]
     assert len(retired) == 1 and (retired[0] / "deltas/0001.delta/pack.annpack").exists()
@@ -329,3 +341,147 @@ def test_skopeo_reads_it_and_the_oci_schemas_accept_it(annpack, registry, signed
     # And a broken one is rejected by the same validator (the check can fail).
     with pytest.raises(jsonschema.ValidationError):
         validate({"schemaVersion": 2, "config": {}, "layers": "x"}, "image-manifest-schema.json")
+
+
+def test_single_pack_upload_sign_pull(annpack, registry, signed, tiny_pack, tmp_path):
+    pack = tmp_path / "pack"
+    shutil.copytree(tiny_pack, pack)
+    # --sign-key signs before pushing; the manifest has one layer per file plus the signature.
+    up = reg(annpack, registry, "registry", "upload", "--version", "p1", "--pack-dir", pack,
+             "--sign-key", signed["pem"], project="single", check=0).json()
+    assert up["kind"] == "pack" and "packset_version" not in up
+    assert (pack / "pack.manifest.json.sig").exists()
+    st, _, body = registry.request(f"/v2/demo/single/manifests/p1",
+                                   accept="application/vnd.oci.image.manifest.v1+json")
+    m = json.loads(body)
+    assert st == 200 and m["artifactType"] == "application/vnd.annpack.pack.v1"
+    files = json.loads((pack / "pack.manifest.json").read_text())["files"]
+    titles = [l["annotations"]["org.opencontainers.image.title"] for l in m["layers"]]
+    assert titles == ["pack.manifest.json", *files, "pack.manifest.json.sig"]
+    for l in m["layers"][1:-1]:
+        name = l["annotations"]["org.opencontainers.image.title"]
+        assert l["digest"] == "sha256:" + files[name]["sha256"] and l["size"] == files[name]["size"]
+    into = tmp_path / "srv" / "pack"
+    p = pull(annpack, registry, "single:p1", into, signed["pub"], check=0).json()
+    assert p["status"] == "switched" and trees_equal(into, pack)[0]
+    # A different pack under a new version replaces it as a whole (packs have no version).
+    other = tmp_path / "other"
+    annpack.ok("build", "--input", EXAMPLES / "delta_add.csv", "--text-col", "text", "--id-col",
+               "id", "--output", other, "--lists", 2, "--seed", 1)
+    reg(annpack, registry, "registry", "upload", "--version", "p2", "--pack-dir", other,
+        "--sign-key", signed["pem"], project="single", check=0)
+    p = pull(annpack, registry, "single:p2", into, signed["pub"], check=0).json()
+    assert p["status"] == "switched" and trees_equal(into, other)[0]
+    # An unsigned pack does not pass a host's pull.
+    unsigned = tmp_path / "unsigned"
+    shutil.copytree(tiny_pack, unsigned)
+    reg(annpack, registry, "registry", "upload", "--version", "u1", "--pack-dir", unsigned,
+        project="single", check=0)
+    r = pull(annpack, registry, "single:u1", tmp_path / "u", signed["pub"], check=1)
+    assert "does not verify with" in r.err and not (tmp_path / "u").exists(), r
+
+
+def test_help_and_usage_errors(annpack):
+    for args in (("registry", "--help"), ("pull", "--help")):
+        r = annpack(*args, check=0)
+        assert "usage: annpack" in r.out and "--registry" in r.out
+    r = annpack("registry", "upload", "--org", "demo", "--project", "x", check=2)
+    assert "--version is required" in r.err
+    r = annpack("registry", "upload", "--org", "Demo", "--project", "x", "--version", "v1",
+                "--pack-dir", ".", "--registry", "http://127.0.0.1:1", "--skip-verify", check=2)
+    assert "lowercase" in r.err
+    r = annpack("registry", "alias", "set", "--org", "demo", "--project", "x", "--alias",
+                "bad tag", "--version", "v1", check=2)
+    assert "an OCI tag" in r.err
+    r = annpack("pull", "demo/x", "--into", "d", "--pubkey", "k", check=2)
+    assert "expected ORG/PROJECT:TAG" in r.err
+    r = annpack("pull", "demo/x:v1", "--into", "d", "--pubkey", "k", "--interval", "soon",
+                check=2)
+    assert "--interval soon" in r.err
+    r = annpack("registry", "frobnicate", "--org", "a", "--project", "b", check=2)
+    assert "unknown subcommand" in r.err
+
+
+def test_a_blob_longer_than_its_size_is_cut_off(annpack, registry, signed, tmp_path):
+    """A registry (or anything in between) that sends more bytes than the descriptor says is
+    stopped at the size (it cannot fill the host's disk); the pull fails naming the file."""
+    reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", signed["v1"],
+        project="longer", check=0)
+    proxy = CutProxy(registry.port)
+    try:
+        proxy.oversize = 4 << 20
+        into = tmp_path / "ps"
+        r = pull(annpack, registry, "longer:v1", into, signed["pub"], url=proxy.url, check=1)
+        assert "more bytes than the artifact's size" in r.err and "pack.manifest.json" in r.err, r
+        assert not into.exists()
+        assert not list((tmp_path / ".ps.store/blobs/sha256").glob("*.partial"))
+    finally:
+        proxy.stop()
+
+
+def test_follow_pulls_when_the_alias_moves(annpack, registry, signed, tmp_path):
+    import signal
+    import time
+    for v in ("v1", "v2"):
+        reg(annpack, registry, "registry", "upload", "--version", v, "--pack-dir", signed[v],
+            project="follow", check=0)
+    reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version", "v1",
+        project="follow", check=0)
+    into, marks = tmp_path / "ps", tmp_path / "updates"
+    out, err = open(tmp_path / "out", "w"), open(tmp_path / "err", "w")
+    p = subprocess.Popen([annpack.exe, "pull", f"{registry.url}/demo/follow:latest", "--into",
+                          into, "--pubkey", signed["pub"], "--auth-file", registry.userpass,
+                          "--follow", "--interval", "200ms", "--on-update",
+                          f"echo updated >> {marks}"], stdout=out, stderr=err)
+
+    def wait_for(cond, what):
+        deadline = time.time() + 60
+        while not cond():
+            assert time.time() < deadline and p.poll() is None, (what, (tmp_path / "err").read_text())
+            time.sleep(0.05)
+
+    def lines():
+        return [json.loads(l) for l in (tmp_path / "out").read_text().splitlines()]
+    try:
+        wait_for(lambda: len(lines()) == 1, "the first pull")
+        assert lines()[0]["version"] == 1 and trees_equal(into, signed["v1"])[0]
+        time.sleep(0.6)
+        assert len(lines()) == 1  # nothing moved: HEADs only, no pull
+        reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version",
+            "v2", project="follow", check=0)
+        wait_for(lambda: len(lines()) == 2, "the pull of v2")
+        assert lines()[1]["version"] == 2 and trees_equal(into, signed["v2"])[0]
+        wait_for(lambda: marks.exists() and marks.read_text().count("updated") == 2, "--on-update")
+        reg(annpack, registry, "registry", "alias", "set", "--alias", "latest", "--version",
+            "v1", project="follow", check=0)
+        wait_for(lambda: "refusing version 1" in (tmp_path / "err").read_text(), "the refusal")
+        time.sleep(0.6)
+        # Refused once, not retried every interval; DIR still v2.
+        assert (tmp_path / "err").read_text().count("refusing version 1") == 1
+        assert trees_equal(into, signed["v2"])[0]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        out.close()
+        err.close()
+
+
+def test_upload_refuses_a_damaged_directory(annpack, registry, signed, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(signed["v1"], bad)
+    data = bytearray((bad / "base/pack.meta.idx").read_bytes())
+    data[10] ^= 1
+    (bad / "base/pack.meta.idx").write_bytes(bytes(data))
+    r = reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", bad,
+            project="damaged", check=1)
+    assert "pack.meta.idx" in r.err, r
+    # Even with --skip-verify the blob is pushed under the digest the manifest declares,
+    # so the registry's own check refuses it, naming the file; no version is tagged.
+    r = reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", bad,
+            "--skip-verify", project="damaged", check=1)
+    assert "base/pack.meta.idx" in r.err and "DIGEST_INVALID" in r.err, r
+    assert reg(annpack, registry, "registry", "list", project="damaged",
+               check=0).json()["versions"] == []

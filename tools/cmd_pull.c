@@ -27,6 +27,7 @@
 
 static const char pull_usage[] =
     "usage: annpack pull REF --into DIR --pubkey K.pub [--store S] [--allow-downgrade]\n"
+    "                    [--state FILE]\n"
     "                    [--follow [--interval 30s] [--on-update CMD]] [connection options]\n"
     "\n"
     "REF is http(s)://HOST[:PORT]/ORG/PROJECT:TAG, or ORG/PROJECT:TAG with --registry URL\n"
@@ -45,6 +46,8 @@ static const char pull_usage[] =
     "  --pubkey K.pub      the public key(s) the pack must be signed with\n"
     "  --store S           blob store (default: .DIR.store beside DIR)\n"
     "  --allow-downgrade   accept a lower version (a mount still refuses it)\n"
+    "  --state FILE        also refuse a version below the one in annpackfs's -o state=\n"
+    "                      FILE ({\"version\":N}; a missing file counts as 0)\n"
     "  --follow            keep running: check REF every --interval and pull when it moved;\n"
     "                      a refused or failed pull is logged and DIR keeps serving\n"
     "  --interval D        with --follow: 30s (default), 500ms, 2m, ...\n"
@@ -65,7 +68,8 @@ enum {
     P_TOKEN_FILE,
     P_AUTH_FILE,
     P_CACERT,
-    P_INSECURE
+    P_INSECURE,
+    P_STATE
 };
 
 static const struct option pull_opts[] = {
@@ -81,13 +85,14 @@ static const struct option pull_opts[] = {
     {"auth-file", required_argument, NULL, P_AUTH_FILE},
     {"cacert", required_argument, NULL, P_CACERT},
     {"insecure", no_argument, NULL, P_INSECURE},
+    {"state", required_argument, NULL, P_STATE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct pull_args {
     char url[512], repo[300], ref[160];
-    const char *into, *pubkey, *on_update;
+    const char *into, *pubkey, *on_update, *state;
     char *store;
     bool downgrade, follow;
     long interval_ms;
@@ -377,6 +382,31 @@ static void emit(const pull_args *a, const tree *t, const char *status, const st
     free(s);
 }
 
+/* The highest version annpackfs accepted ({"version":N}, its -o state= file); a missing
+ * file is 0 (the mount itself fails closed on it). */
+static ap_status read_state(const char *path, uint64_t *v, ap_err *err)
+{
+    *v = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return AP_OK;
+        return ap_err_set(err, AP_ERR_IO, "--state %s: %s", path, strerror(errno));
+    }
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(j, "version");
+    ap_status st = AP_OK;
+    if (!cJSON_IsNumber(jv) || jv->valuedouble < 0 || jv->valuedouble > 9007199254740992.0)
+        st = ap_err_set(err, AP_ERR_FORMAT, "--state %s: not {\"version\":N}", path);
+    else
+        *v = (uint64_t)jv->valuedouble;
+    cJSON_Delete(j);
+    return st;
+}
+
 static ap_status verify_tmp(const pull_args *a, const char *tmp, const tree *t, const current *cur,
                             ap_err *err)
 {
@@ -398,6 +428,17 @@ static ap_status verify_tmp(const pull_args *a, const char *tmp, const tree *t, 
                           "%s:%s: the artifact says version %llu, its signed root manifest %llu",
                           a->repo, a->ref, (unsigned long long)t->version,
                           (unsigned long long)res.version);
+    uint64_t floor = 0;
+    if (a->state && t->packset && !a->downgrade) {
+        ap_status sst = read_state(a->state, &floor, err);
+        if (sst) return sst;
+        if (res.version < floor)
+            return ap_err_set(err, AP_ERR_VERIFY,
+                              "refusing version %llu of %s:%s: %s says version %llu was served "
+                              "(anti-rollback; --allow-downgrade overrides)",
+                              (unsigned long long)res.version, a->repo, a->ref, a->state,
+                              (unsigned long long)floor);
+    }
     if (cur->verified && cur->packset && t->packset && res.version < cur->version && !a->downgrade)
         return ap_err_set(err, AP_ERR_VERIFY,
                           "refusing version %llu of %s:%s: %s holds version %llu (anti-rollback; "
@@ -450,10 +491,18 @@ static ap_status pull_once(const pull_args *a, oci_client *c, pull_result *out, 
     char *tmp = NULL;
     st = parent_of(a->into, err); /* like mkdir -p of DIR's parent */
     if (!st) tmp = mkdtemp_beside(a->into, "pull", err);
-    if (!st && !tmp) st = err->status;
-    if (!st) st = store_materialize(c, &t, a->store, tmp, &ss, err);
-    if (!st) st = verify_tmp(a, tmp, &t, &cur, err);
-    if (!st && chmod(tmp, 0755) != 0)
+    if (!st && !tmp) st = err->status ? err->status : AP_ERR_IO;
+    /* Layers DIR already holds unchanged stay DIR's: their copies in tmp only serve the
+     * verification and are never served, so they may be links to the store (a delta
+     * release then writes the delta's bytes, not the whole packset's). */
+    bool *keep = st ? NULL : calloc(t.n ? t.n : 1, sizeof *keep);
+    if (!st && !keep) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 1; !st && keep && cur.verified && cur.packset && t.packset && i < t.n; i++)
+        keep[i] = member_same(a->into, &t.m[i]);
+    if (!st && keep && tmp) st = store_materialize(c, &t, a->store, tmp, keep, &ss, err);
+    free(keep);
+    if (!st && tmp) st = verify_tmp(a, tmp, &t, &cur, err);
+    if (!st && tmp && chmod(tmp, 0755) != 0)
         st = ap_err_set(err, AP_ERR_IO, "chmod %s: %s", tmp, strerror(errno));
     if (!st) {
         if (!cur.exists) {
@@ -573,6 +622,9 @@ int cmd_pull(int argc, char **argv)
             break;
         case P_INSECURE:
             a.conn.insecure = true;
+            break;
+        case P_STATE:
+            a.state = optarg;
             break;
         case ':':
             return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);

@@ -164,7 +164,7 @@ static int parse(const char *cmd, int argc, char **argv, reg_args *a)
 /* Repository names are lowercase path components (the distribution spec's grammar). */
 static int valid_component(const char *s)
 {
-    if (!*s || strlen(s) > 128) return 0;
+    if (!s || !*s || strlen(s) > 128) return 0;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
               ((*p == '.' || *p == '_' || *p == '-') && p != s && p[1])))
@@ -189,7 +189,10 @@ static int open_client(const char *cmd, const reg_args *a, oci_client **c)
 
 static int need_tag(const char *cmd, const char *opt, const char *v)
 {
-    if (!v) return cli_usage_error(cmd, "%s is required", opt);
+    if (!v) {
+        cli_usage_error(cmd, "%s is required", opt);
+        return EXIT_USAGE;
+    }
     if (!oci_valid_tag(v) || !strncmp(v, "sha256-", 7))
         return cli_usage_error(cmd,
                                "%s %s: an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}, not "
@@ -249,6 +252,11 @@ static ap_status push_tree(oci_client *c, const reg_args *a, const tree *t, ap_e
             if (!st) {
                 snprintf(p, n, "%s/%s", a->pack_dir, rel);
                 st = oci_blob_push_file(c, p, m->files[k].digest, m->files[k].size, err);
+                if (st) {
+                    char msg[AP_ERR_MSG_MAX];
+                    snprintf(msg, sizeof msg, "%s", err->msg);
+                    st = ap_err_set(err, st, "%s: %s", p, msg);
+                }
             }
             free(rel);
             free(p);
@@ -524,13 +532,20 @@ static int reg_download(const char *cmd, const reg_args *a)
     free(parent);
     char *tmp = st ? NULL : mkdtemp_beside(a->out, "download", &err);
     char *store = NULL;
-    if (!st && !tmp) st = err.status;
+    if (!st && !tmp) st = err.status ? err.status : AP_ERR_IO;
     if (!st) {
         store = mkdtemp_beside(a->out, "blobs", &err);
-        if (!store) st = err.status;
+        if (!store) st = err.status ? err.status : AP_ERR_IO;
     }
     store_stats ss = {0};
-    if (!st) st = store_materialize(c, &t, store, tmp, &ss, &err);
+    if (!st) {
+        /* The store is temporary here: links are safe (nothing serves it yet). */
+        bool *all = calloc(t.n ? t.n : 1, sizeof *all);
+        for (size_t i = 0; all && i < t.n; i++)
+            all[i] = true;
+        st = store_materialize(c, &t, store, tmp, all, &ss, &err);
+        free(all);
+    }
     if (!st && a->pubkey) {
         ap_pubkey keys[AP_MAX_PUBKEYS];
         size_t nkeys = 0;

@@ -199,6 +199,25 @@ static ap_status add_local(const char *dir, tree_member *m, const char *name, ap
     return st;
 }
 
+/* A file of a pack manifest's "files": its declared size and SHA-256 (`upload` verified
+ * them; with --skip-verify the registry's own digest check on the PUT catches a file that
+ * does not match), else hashed here. */
+static ap_status add_declared(const char *dir, tree_member *m, const cJSON *entry, ap_err *err)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(entry, "sha256");
+    const cJSON *sz = cJSON_GetObjectItemCaseSensitive(entry, "size");
+    bool ok = cJSON_IsString(h) && strlen(h->valuestring) == 64 && cJSON_IsNumber(sz) &&
+              sz->valuedouble >= 0 && sz->valuedouble < 9007199254740992.0;
+    for (const char *p = ok ? h->valuestring : ""; ok && *p; p++)
+        ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+    if (!ok) return add_local(dir, m, entry->string, err);
+    tree_file *f = add_file(m, entry->string, err);
+    if (!f) return err->status;
+    snprintf(f->digest, sizeof f->digest, "sha256:%s", h->valuestring);
+    f->size = (uint64_t)sz->valuedouble;
+    return AP_OK;
+}
+
 /* A pack directory's files: its manifest and every name in "files". */
 static ap_status scan_pack(const char *dir, tree_member *m, ap_err *err)
 {
@@ -215,7 +234,7 @@ static ap_status scan_pack(const char *dir, tree_member *m, ap_err *err)
     cJSON_ArrayForEach(it, files)
     {
         if (st) break;
-        st = add_local(dir, m, it->string, err);
+        st = add_declared(dir, m, it, err);
     }
     cJSON_Delete(j);
     return st;
@@ -530,9 +549,10 @@ ap_status tree_from_registry(oci_client *c, const char *ref, tree *t, char *targ
             st = err->status;
         } else {
             snprintf(m->digest, sizeof m->digest, "%s", t->top_digest);
-            m->manifest = malloc(t->top_len + 1);
-            if (!m->manifest) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            if (!st) {
+            m->manifest = t->top ? malloc(t->top_len + 1) : NULL;
+            if (!m->manifest) {
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+            } else {
                 memcpy(m->manifest, t->top, t->top_len);
                 m->manifest[t->top_len] = 0;
                 m->manifest_len = t->top_len;

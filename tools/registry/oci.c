@@ -37,7 +37,8 @@ typedef struct req {
     size_t body_len;
     FILE *upload; /* ... or from a file */
     uint64_t upload_len;
-    FILE *sink;      /* response body of a 200/206 into a file ... */
+    FILE *sink; /* response body of a 200/206 into a file (at most sink_max bytes) ... */
+    uint64_t sink_max;
     size_t max_body; /* ... or into memory, at most this much */
 } req;
 
@@ -47,6 +48,8 @@ typedef struct resp {
     size_t len;
     int overflow;
     uint64_t sunk;
+    uint64_t sink_max;
+    int too_long;
     FILE *sink;
     size_t max_body;
     CURL *curl;
@@ -265,6 +268,10 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     long code = 0;
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
     if (r->sink && (code == 200 || code == 206)) {
+        if (r->sink_max && r->sunk + len > r->sink_max) {
+            r->too_long = 1; /* more than the descriptor's size: stop, never fill the disk */
+            return 0;
+        }
         if (fwrite(p, 1, len, r->sink) != len) return 0;
         r->sunk += len;
         return len;
@@ -337,6 +344,7 @@ static ap_status perform(oci_client *c, const req *q, resp *r, ap_err *err)
     free(r->body);
     memset(r, 0, sizeof *r);
     r->sink = q->sink;
+    r->sink_max = q->sink_max;
     r->max_body = q->max_body ? q->max_body : 65536;
     r->curl = h;
     struct curl_slist *hd = NULL;
@@ -406,6 +414,9 @@ static ap_status perform(oci_client *c, const req *q, resp *r, ap_err *err)
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hd);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    if (rc == CURLE_WRITE_ERROR && r->too_long)
+        return ap_err_set(err, AP_ERR_VERIFY, "%s %s: more bytes than the artifact's size (%llu)",
+                          q->method, q->url, (unsigned long long)q->sink_max);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->overflow))
         return ap_err_set(err, AP_ERR_IO, "%s %s: %s", q->method, q->url,
                           *cerr ? cerr : curl_easy_strerror(rc));
@@ -632,7 +643,7 @@ ap_status oci_blob_push_mem(oci_client *c, const void *data, size_t len, const c
     return blob_push(c, NULL, data, len, digest, err);
 }
 
-ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t offset,
+ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t offset, uint64_t max,
                          uint64_t *written, bool *restarted, ap_err *err)
 {
     *written = 0;
@@ -642,7 +653,11 @@ ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t of
     char range[48];
     snprintf(range, sizeof range, "%llu-", (unsigned long long)offset);
     resp r = {0};
-    req q = {.method = "GET", .url = u, .sink = f, .range = offset ? range : NULL};
+    req q = {.method = "GET",
+             .url = u,
+             .sink = f,
+             .sink_max = max > offset ? max - offset : 1,
+             .range = offset ? range : NULL};
     /* A 200 to a Range request starts over at 0: the file is truncated before writing. */
     ap_status st = request(c, &q, &r, err);
     if (st == AP_OK && r.status == 200 && offset > 0) {
@@ -651,6 +666,7 @@ ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t of
             st = ap_err_set(err, AP_ERR_IO, "cannot truncate: %s", strerror(errno));
         } else {
             q.range = NULL;
+            q.sink_max = max;
             st = request(c, &q, &r, err);
         }
     }
@@ -741,10 +757,12 @@ ap_status oci_manifest_head(oci_client *c, const char *ref, char digest[OCI_DIGE
     req q = {.method = "HEAD", .url = u, .accept = manifest_accept};
     ap_status st = request(c, &q, &r, err);
     free(u);
+    if (!st && r.status == 404)
+        st = AP_ERR_NOTFOUND;
+    else if (!st && r.status != 200)
+        st = unexpected(c, "HEAD manifest", &r, err);
     free(r.body);
     if (st) return st;
-    if (r.status == 404) return AP_ERR_NOTFOUND;
-    if (r.status != 200) return unexpected(c, "HEAD manifest", &r, err);
     if (strncmp(r.digest, "sha256:", 7))
         return ap_err_set(err, AP_ERR_FORMAT,
                           "registry %s: HEAD %s:%s gave no sha256 Docker-Content-Digest", c->url,
@@ -823,7 +841,13 @@ ap_status oci_tags(oci_client *c, char ***tags, size_t *n, ap_err *err)
                 }
                 *tags = nt;
             }
-            (*tags)[(*n)++] = strdup(t->valuestring);
+            char *dup = strdup(t->valuestring);
+            if (!dup || !*tags) {
+                free(dup);
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            (*tags)[(*n)++] = dup;
         }
         cJSON_Delete(j);
         /* Link: </v2/...?last=x&n=y>; rel="next" */

@@ -46,9 +46,10 @@ ap_status oci_blob_push_file(oci_client *c, const char *path, const char *digest
 ap_status oci_blob_push_mem(oci_client *c, const void *data, size_t len, const char *digest,
                             ap_err *err);
 /* Streams the blob into f starting at byte offset (a Range request when offset > 0; a
- * registry that answers 200 instead makes f truncated and written from 0). *written
- * receives the bytes appended; *restarted is set when the registry ignored the Range. */
-ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t offset,
+ * registry that answers 200 instead makes f truncated and written from 0), stopping with
+ * AP_ERR_VERIFY past max bytes in all (the descriptor's size). *written receives the bytes
+ * appended; *restarted is set when the registry ignored the Range. */
+ap_status oci_blob_fetch(oci_client *c, const char *digest, FILE *f, uint64_t offset, uint64_t max,
                          uint64_t *written, bool *restarted, ap_err *err);
 /* A small blob into memory (at most max bytes), checked against its digest. */
 ap_status oci_blob_fetch_mem(oci_client *c, const char *digest, size_t max, char **out, size_t *len,

@@ -101,7 +101,7 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
 {
     const char *hex = f->digest + 7;
     char *final = join3(blobs, hex, ""), *part = malloc(strlen(blobs) + 80);
-    if (!final || !part) {
+    if (!final || !part || !path) {
         free(final);
         free(part);
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -132,7 +132,7 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
     uint64_t got = 0;
     bool restarted = false;
     if (have >= 0 && (uint64_t)have < f->size)
-        st = oci_blob_fetch(c, f->digest, fp, (uint64_t)have, &got, &restarted, err);
+        st = oci_blob_fetch(c, f->digest, fp, (uint64_t)have, f->size, &got, &restarted, err);
     if (fflush(fp) != 0 || fsync(fd) != 0)
         st = st ? st : ap_err_set(err, AP_ERR_IO, "%s: %s", part, strerror(errno));
     fclose(fp);
@@ -141,7 +141,9 @@ static ap_status fetch_blob(oci_client *c, const char *blobs, const tree_file *f
         /* What arrived stays in .partial for the next attempt (a Range request). */
         char m[AP_ERR_MSG_MAX];
         snprintf(m, sizeof m, "%s", err->msg);
-        st = ap_err_set(err, st, "%s (blob %s): %s; run again to resume", path, f->digest, m);
+        if (st == AP_ERR_VERIFY) unlink(part); /* longer than its size: not the blob */
+        st = ap_err_set(err, st, "%s (blob %s): %s%s", path, f->digest, m,
+                        st == AP_ERR_VERIFY ? "" : "; run again to resume");
         goto out;
     }
     char hx[AP_SHA256_HEX];
@@ -185,7 +187,7 @@ done:
 }
 
 ap_status store_materialize(oci_client *c, const tree *t, const char *store, const char *out_dir,
-                            store_stats *stats, ap_err *err)
+                            const bool *link_member, store_stats *stats, ap_err *err)
 {
     char *blobs = join3(store, "blobs/sha256", "");
     if (!blobs) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -197,8 +199,14 @@ ap_status store_materialize(oci_client *c, const tree *t, const char *store, con
             char *rel = tree_file_path(m, f);
             char *dst = rel ? join3(out_dir, rel, "") : NULL;
             char *src = join3(blobs, f->digest + 7, "");
-            if (!rel || !dst || !src) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-            if (!st) st = fetch_blob(c, blobs, f, rel, stats, err);
+            if (!rel || !dst || !src) {
+                free(rel);
+                free(dst);
+                free(src);
+                st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = fetch_blob(c, blobs, f, rel, stats, err);
             if (!st) {
                 char *d = strdup(dst);
                 char *slash = d ? strrchr(d, '/') : NULL;
@@ -206,10 +214,9 @@ ap_status store_materialize(oci_client *c, const tree *t, const char *store, con
                 st = d ? mkdir_parents(d, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
                 free(d);
             }
-            /* A copy (a reflink where the filesystem can), never a hard link: linking a blob
-             * a mount serves from would change that file's ctime, and annpackfs treats a
-             * changed source file as damage (EIO until a reload). */
-            if (!st) st = copy_file(src, dst, err);
+            /* See store.h: a link only for a file that is never served, else a copy. */
+            if (!st && !(link_member && link_member[i] && link(src, dst) == 0))
+                st = copy_file(src, dst, err);
             free(rel);
             free(dst);
             free(src);

@@ -14,9 +14,13 @@ typedef struct store_stats {
 } store_stats;
 
 /* Makes every file of t present in the store (fetching what is missing, checking size and
- * digest), then links (or copies) each into out_dir at its path. Errors name the file. */
+ * digest), then places each into out_dir at its path: a hard link to the store's blob
+ * where link[i] is set for member i (link may be NULL: none), else a copy (a reflink where
+ * the filesystem can). Only a file that will never be served may be a link: adding a link
+ * to a file a mount has open changes its ctime, which annpackfs treats as damage. Errors
+ * name the file. */
 ap_status store_materialize(oci_client *c, const tree *t, const char *store, const char *out_dir,
-                            store_stats *stats, ap_err *err);
+                            const bool *link, store_stats *stats, ap_err *err);
 
 /* Creates dir and its missing parents (0755). */
 ap_status mkdir_parents(const char *dir, ap_err *err);
