@@ -7,8 +7,8 @@
 #ifndef ANNPACK_CORE_LAZY_H
 #define ANNPACK_CORE_LAZY_H
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "annpack/status.h"
