@@ -236,7 +236,7 @@ def test_serve_end_to_end_and_sigterm(tiny_pack, tmp_path):
         assert len(mounts_under(t)) == 1
 
         st, h, body = fetch(s.url)
-        assert st == 200 and h["Content-Type"].startswith("text/html") and b"app.js" in body
+        assert st == 200 and h["Content-Type"].startswith("text/html") and b'src="app' in body
         assert h["Access-Control-Allow-Origin"] == "*"
         assert "script-src 'self'" in h["Content-Security-Policy"]
         st, h, body = fetch(s.url + "health")
