@@ -24,6 +24,7 @@
 #include "generation.h"
 #include "process.h"
 #include "session.h"
+#include "verifier.h"
 
 static char *g_mountpoint; /* the second non-option argument, as given */
 
@@ -40,6 +41,7 @@ static const struct fuse_opt OPTS[] = {
     OPT("allow_expired", allow_expired), OPT("on_expiry=%s", on_expiry),
     OPT("embed_url=%s", embed_url), OPT("embed_key_file=%s", embed_key_file),
     OPT("embed_cache_mb=%u", embed_cache_mb),
+    OPT("verify_rate=%u", verify_rate),
     OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
     FUSE_OPT_END};
 // clang-format on
@@ -55,7 +57,13 @@ static void usage(void)
            "\n"
            "options:\n"
            "  -o pubkey=FILE     require a valid Ed25519 signature by a key in FILE\n"
-           "  -o verify=full|none  hash every file before serving (default full)\n"
+           "  -o verify=lazy|full|none  check the files against the signed manifests:\n"
+           "                     lazy (default): the digest table, heads and small files at\n"
+           "                     mount, each list and frame on first use (a corrupt one fails\n"
+           "                     the queries that need it with EIO); full: every byte before\n"
+           "                     serving; none: only the manifests\n"
+           "  -o verify_rate=N   with verify=lazy, check every remaining list in the\n"
+           "                     background at N MB/s (default 0: off)\n"
            "  -o k=N             default results per query (default 10, 1..1000)\n"
            "  -o probe=N         default lists probed (default 8, 1..65536)\n"
            "  -o scan=auto|f16|sq8  how lists are scanned (default auto: the int8 sidecar\n"
@@ -151,7 +159,9 @@ static int run(const fs_opts *o, struct fuse_args *args)
     fs_gen *g = fs_gen_current();
     uint64_t version = g->version;
     fs_gen_unref(g);
+    fs_verifier_start();
     rc = fs_session_run(args, g_cfg.source, version);
+    fs_verifier_stop();
     fs_gen_install(NULL);
     fs_cache_drop_others(UINT64_MAX);
     return rc;

@@ -472,7 +472,9 @@ def test_bad_refused(annpack, name, tmp_path):
 
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    opts = ["-o", f"pubkey={PUB}"] if "pubkey" in flags else []
+    # verify=full: every byte and the manifest before serving (the default verify=lazy
+    # refuses a corrupt list at its first use instead: test_lazy_verify.py)
+    opts = ["-o", (f"pubkey={PUB}," if "pubkey" in flags else "") + "verify=full"]
     try:
         p = subprocess.run([ANNPACKFS, d, mnt, *opts], capture_output=True, text=True,
                            timeout=60)

@@ -518,7 +518,7 @@ def test_health_and_stats_json_as_documented(signed_ps, mount):
     h = json.loads(raw)
     assert raw == compact(h)
     assert list(h) == ["status", "generation", "version", "n_vectors", "dim", "n_lists",
-                       "deltas", "embedder", "sq8", "signature", "key_id", "expires"]
+                       "deltas", "embedder", "sq8", "signature", "key_id", "expires", "verify"]
     assert (h["status"], h["generation"], h["deltas"], h["embedder"], h["sq8"], h["expires"]) \
         == ("ok", 1, 1, "hash", False, None)
     qpath(m.mnt, "espresso").read_bytes()
@@ -528,7 +528,10 @@ def test_health_and_stats_json_as_documented(signed_ps, mount):
     assert list(s) == ["generation", "version", "queries", "cache_hits", "cache_entries",
                        "cache_bytes", "recomputed", "inodes", "inode_bytes", "trims", "docs",
                        "reads", "errors", "refused", "reloads", "reloads_noop",
-                       "reload_failures", "latency_us"]
+                       "reload_failures", "latency_us", "verify_ranges", "verify_hashed",
+                       "verify_bad", "requests"]
+    assert list(s["requests"]) == ["lookup", "getattr", "open", "read", "opendir", "readdir",
+                                   "forget"]
     assert list(s["latency_us"]) == ["lt_100", "lt_250", "lt_500", "lt_1000", "lt_2500",
                                      "lt_5000", "lt_10000", "lt_25000", "lt_50000",
                                      "lt_100000", "lt_1000000", "ge_1000000"]

@@ -23,7 +23,9 @@ struct ap_lazy {
     pthread_mutex_t mu; /* guards the BUSY -> GOOD/BAD transitions for waiters */
     pthread_cond_t cv;
     atomic_uint_fast64_t hashed, bad;
-    bool log; /* log each bad range (once: it stays bad) */
+    bool log;        /* log each bad range (once: it stays bad) */
+    int cursor_file; /* where ap_lazy_step goes on (under mu) */
+    uint32_t cursor_range;
     char bad_msg[AP_ERR_MSG_MAX];
 };
 
@@ -185,14 +187,53 @@ ap_status ap_lazy_check_all(ap_lazy *z, ap_err *err)
     return AP_OK;
 }
 
-void ap_lazy_counts(const ap_lazy *z, uint64_t *hashed, uint64_t *bad, uint64_t *total,
-                    const char **bad_msg)
+ap_status ap_lazy_step(ap_lazy *z, uint64_t max_bytes, bool *done, ap_err *err)
+{
+    uint64_t spent = 0;
+    *done = false;
+    pthread_mutex_lock(&z->mu);
+    int f = z->cursor_file;
+    uint32_t k = z->cursor_range;
+    pthread_mutex_unlock(&z->mu);
+    for (; f < AP_LZ_COUNT; f++, k = 0) {
+        const ap_digest_file *d = z->f[f].d;
+        for (; d && k < d->n_ranges; k++) {
+            if (spent && spent >= max_bytes) goto out;
+            uint8_t s = __atomic_load_n(&z->f[f].state[k], __ATOMIC_ACQUIRE);
+            if (s == GOOD || s == BAD) continue;
+            ap_err e;
+            ap_status st = ap_lazy_check_range(z, f, k, &e);
+            if (st && st != AP_ERR_VERIFY) {
+                if (err) *err = e;
+                return st;
+            }
+            spent += ap_digest_range_at(d, k).len + 1;
+        }
+    }
+    *done = true;
+out:
+    pthread_mutex_lock(&z->mu);
+    if (f > z->cursor_file || (f == z->cursor_file && k > z->cursor_range)) {
+        z->cursor_file = f;
+        z->cursor_range = k;
+    }
+    pthread_mutex_unlock(&z->mu);
+    return AP_OK;
+}
+
+void ap_lazy_counts(ap_lazy *z, uint64_t *hashed, uint64_t *bad, uint64_t *total, char *bad_msg,
+                    size_t cap)
 {
     uint64_t t = 0;
     for (int f = 0; z && f < AP_LZ_COUNT; f++)
         if (z->f[f].d) t += z->f[f].d->n_ranges;
-    if (hashed) *hashed = z ? atomic_load(&z->hashed) : 0;
-    if (bad) *bad = z ? atomic_load(&z->bad) : 0;
-    if (total) *total = t;
-    if (bad_msg) *bad_msg = z ? z->bad_msg : "";
+    *hashed = z ? atomic_load(&z->hashed) : 0;
+    *bad = z ? atomic_load(&z->bad) : 0;
+    *total = t;
+    if (!cap) return;
+    bad_msg[0] = '\0';
+    if (!z) return;
+    pthread_mutex_lock(&z->mu);
+    snprintf(bad_msg, cap, "%s", z->bad_msg);
+    pthread_mutex_unlock(&z->mu);
 }

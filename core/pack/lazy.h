@@ -8,6 +8,7 @@
 #define ANNPACK_CORE_LAZY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "annpack/status.h"
@@ -38,12 +39,17 @@ ap_status ap_lazy_check_range(ap_lazy *z, int f, uint32_t k, ap_err *err);
 /* Checks every range of every file (verify=full, `annpack verify`). */
 ap_status ap_lazy_check_all(ap_lazy *z, ap_err *err);
 
+/* Checks unchecked ranges in file and range order until about max_bytes were hashed (at
+ * least one range); *done when every range has a verdict. Bad ranges are recorded, not
+ * returned; read errors are. */
+ap_status ap_lazy_step(ap_lazy *z, uint64_t max_bytes, bool *done, ap_err *err);
+
 /* Whether file f is covered. */
 int ap_lazy_covers(const ap_lazy *z, int f);
 
 /* Counters: ranges hashed (each at most once), ranges found bad, ranges in all; bad_msg
- * (may be NULL) receives the first failure's message ("" when none; the checker's). */
-void ap_lazy_counts(const ap_lazy *z, uint64_t *hashed, uint64_t *bad, uint64_t *total,
-                    const char **bad_msg);
+ * (cap bytes) receives the first failure's message ("" when none). */
+void ap_lazy_counts(ap_lazy *z, uint64_t *hashed, uint64_t *bad, uint64_t *total, char *bad_msg,
+                    size_t cap);
 
 #endif

@@ -405,11 +405,18 @@ ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, 
     return f < 0 ? AP_OK : ap_lazy_check(p->dg.lazy, f, off, len, err);
 }
 
+ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err)
+{
+    *done = true;
+    return p->has_dg ? ap_lazy_step(p->dg.lazy, max_bytes, done, err) : AP_OK;
+}
+
 void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c)
 {
     memset(c, 0, sizeof *c);
     c->digests = p->has_dg;
-    if (p->has_dg) ap_lazy_counts(p->dg.lazy, &c->hashed, &c->bad, &c->total, &c->bad_msg);
+    if (p->has_dg)
+        ap_lazy_counts(p->dg.lazy, &c->hashed, &c->bad, &c->total, c->bad_msg, sizeof c->bad_msg);
 }
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p)
@@ -464,10 +471,19 @@ ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, float *q
     return ap_embedder_embed(p->emb, text, len, q, err);
 }
 
+static ap_status list_guard(const void *ctx, uint32_t list, ap_err *err)
+{
+    return ap_pack_check_list(ctx, list, err);
+}
+
 ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
                              ap_hit *hits, uint32_t *n, ap_err *err)
 {
-    ap_ivf ix = {.annp = p->annp, .sq8 = p->sq8, .coarse = p->coarse};
+    ap_ivf ix = {.annp = p->annp,
+                 .sq8 = p->sq8,
+                 .coarse = p->coarse,
+                 .guard = p->has_dg ? list_guard : NULL,
+                 .guard_ctx = p};
     ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
     return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }

@@ -57,13 +57,17 @@ ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, 
 
 /* What range verification has done so far in an open pack. */
 typedef struct ap_verify_counts {
-    bool digests;        /* the pack has a table and was opened with hashes */
-    uint64_t hashed;     /* ranges hashed (each at most once per open pack) */
-    uint64_t bad;        /* ranges found not to match */
-    uint64_t total;      /* ranges covered */
-    const char *bad_msg; /* the first failure ("" when none; the pack's) */
+    bool digests;                 /* the pack has a table and was opened with hashes */
+    uint64_t hashed;              /* ranges hashed (each at most once per open pack) */
+    uint64_t bad;                 /* ranges found not to match */
+    uint64_t total;               /* ranges covered */
+    char bad_msg[AP_ERR_MSG_MAX]; /* the first failure ("" when none) */
 } ap_verify_counts;
 void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c);
+
+/* Checks not-yet-checked ranges in order, up to about max_bytes of them (at least one);
+ * *done once none is left. A bad range is recorded (ap_pack_verify_counts) and skipped. */
+ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err);
 const char *ap_pack_dir(const ap_pack *p);
 
 /* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes); *bad_file

@@ -381,6 +381,11 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     assert(p->k >= 1 && p->k <= AP_MAX_K && p->rerank >= p->k && np <= p->probe); /* checked */
     const char *kname;
     ap_f16_block_fn f16 = ap_kernel_f16(&kname);
+    /* Every list checked before any is scanned: a failing one fails the query whole. */
+    for (uint32_t i = 0; ix->guard && i < np; i++) {
+        ap_status g = ix->guard(ix->guard_ctx, s->lists[i], err);
+        if (g) return g;
+    }
     ap_topk t;
     ap_topk_init(&t, hits, p->k);
     scan_counts sc = {0};

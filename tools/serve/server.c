@@ -200,10 +200,10 @@ static int make_private_dir(server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* annpackfs DIR MNT -f [-o pubkey=FILE], waiting until the mount is live. */
+/* annpackfs DIR MNT -f [-o pubkey=FILE,verify=V], waiting until the mount is live. */
 static int start_mount(server *s, char *fsexe, const serve_opts *o, char *err, size_t errlen)
 {
-    char opt[PATH_MAX + 16], fg[] = "-f", oflag[] = "-o";
+    char opt[PATH_MAX + 32] = "", fg[] = "-f", oflag[] = "-o";
     char *argv[8] = {fsexe, s->dir, s->mnt, fg, NULL, NULL, NULL, NULL};
     if (o->pubkey) {
         char real[PATH_MAX];
@@ -216,6 +216,12 @@ static int start_mount(server *s, char *fsexe, const serve_opts *o, char *err, s
             return -1;
         }
         snprintf(opt, sizeof opt, "pubkey=%s", real);
+        argv[4] = oflag;
+        argv[5] = opt;
+    }
+    if (o->verify) {
+        size_t n = strlen(opt);
+        snprintf(opt + n, sizeof opt - n, "%sverify=%s", n ? "," : "", o->verify);
         argv[4] = oflag;
         argv[5] = opt;
     }

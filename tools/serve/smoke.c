@@ -477,7 +477,8 @@ static const char *run_checks(smoke *k)
 
 int cmd_smoke(int argc, char **argv)
 {
-    serve_opts o = {.host = "127.0.0.1", .port = 0};
+    /* A deploy check: every byte verified before the first request (not lazily). */
+    serve_opts o = {.host = "127.0.0.1", .port = 0, .verify = "full"};
     int rc = serve_parse_opts("smoke", argc, argv, &o);
     if (rc < 0) {
         fputs(smoke_usage, stdout);
