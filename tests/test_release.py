@@ -214,3 +214,26 @@ def test_removed_cleanly(artifacts, tmp_path):
               "/usr/share/man/man1/annpack.1.gz"):
         assert not os.path.exists(f), f
     assert "libannpack.so.0 " not in sh("ldconfig", "-p")[1]
+
+
+def test_full_release_lintian_clean_and_signed(annpack, clone, tmp_path):
+    """release.sh on a tagged clone: the artifacts, lintian without errors or warnings
+    (the overrides in debian/ give their reasons), SHA256SUMS signed with an annpack key
+    and checked with openssl."""
+    sh("git", "-C", clone, "tag", "-a", f"v{VERSION}", "-m", "release")
+    key = tmp_path / "rel"
+    annpack.ok("keygen", "--out", key)
+    dist = tmp_path / "dist"
+    rc, out = sh("bash", clone / "tools/release.sh", "--key", f"{key}.pem", "--out", dist,
+                 cwd=clone, timeout=900)
+    assert rc == 0, out[-4000:]
+    assert f"PASS release {VERSION}" in out.splitlines(), out[-2000:]
+    assert "== lintian" in out
+    rc, o = sh("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", dist / "SHA256SUMS.pub",
+               "-rawin", "-in", dist / "SHA256SUMS", "-sigfile", dist / "SHA256SUMS.sig")
+    assert rc == 0 and "Signature Verified Successfully" in o, o
+    # A tampered checksum file no longer verifies.
+    (dist / "SHA256SUMS").write_text((dist / "SHA256SUMS").read_text() + "\n")
+    rc, o = sh("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", dist / "SHA256SUMS.pub",
+               "-rawin", "-in", dist / "SHA256SUMS", "-sigfile", dist / "SHA256SUMS.sig")
+    assert rc != 0
