@@ -92,6 +92,8 @@ def test_bash_completion(tmp_path):
     assert set(complete("annpack packset re", path)) == {"revert", "rebase"}
     assert complete("annpack build --se", path) == ["--seed"]
     assert "--deep" in complete("annpack verify --", path)
+    assert complete("annpack init --template lo", path) == ["log-search"]
+    assert set(complete("annpack init --", path)) >= {"--template", "--out", "--force"}
     assert {"pubkey=", "state_init"} <= set(complete("annpackfs x y -o ", path))
 
 

@@ -22,6 +22,8 @@ static const struct {
     {"serve", cmd_serve, "serve a pack over HTTP: annpackfs + nginx + the search page"},
     {"smoke", cmd_smoke, "serve a pack on a free port and check every URL, then stop"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
+    {"init", cmd_init, "write a starter project from a template (see 'annpack templates')"},
+    {"templates", cmd_templates, "list the starter projects 'annpack init' writes"},
 };
 
 static void usage(FILE *f)
