@@ -14,6 +14,7 @@ import time
 
 from conftest import BUILD, ROOT
 from mountlib import free_port
+from registrylib import Registry
 from servelib import mounts_under, procs_mentioning
 
 DOC = ROOT / "docs" / "PRODUCTION.md"
@@ -133,7 +134,11 @@ def run_guide(tmp_path, examples, tools, programs, env, unset=()):
     blocks = sh_blocks(DOC.read_text())
     assert len(blocks) >= 15, len(blocks)
     out = []
+    # The guide's registry (section 6): a real docker-registry, here without authentication.
+    registry = Registry(tmp_path / "registry", auth=None)
+    env["ANNPACK_REGISTRY_URL"] = registry.url
     try:
+        registry.start()
         for i, block in enumerate(blocks):
             script = relocate(block, str(w), ports)
             r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=w, env=env,
@@ -142,11 +147,14 @@ def run_guide(tmp_path, examples, tools, programs, env, unset=()):
                                        f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
             out.append(r.stdout)
     finally:
+        registry.stop()
         procs, mounts = stop_everything(str(w))
     text = "\n".join(out)
     for needle in ("identical", '"created"', "verified", "signature and hashes ok", "PASS\n",
                    "PASS smoke", '"status":"ok"', '"id":40', "rebased, no deltas",
-                   "ANNPACK_MAX_LISTS", '"queries"', "0000000 41 4e 4e 50"):
+                   "ANNPACK_MAX_LISTS", '"queries"', "0000000 41 4e 4e 50",
+                   '"status":"uploaded"', '"aliases":[{"alias":"latest","target":"v1"',
+                   '"status":"switched"'):
         assert needle in text, (needle, text)
     # The guide's last block stopped nginx and unmounted: nothing was left to clean up.
     assert not procs and not mounts, (procs, mounts)

@@ -59,5 +59,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

@@ -16,17 +16,24 @@ done
 
 # Building annpack and running the demo (tools/demo.sh: build, sign, mount, smoke).
 PKGS=(build-essential meson ninja-build pkg-config
-      libsodium-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
+      libsodium-dev libssl-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
       libcurl4-openssl-dev libsystemd-dev
       python3 nginx-light curl)
 if [ "$MODE" != --demo ]; then
     # The tests, lint, fuzzing and the browser test.
     PKGS+=(clang libclang-rt-14-dev clang-format clang-tidy
            python3-pytest python3-numpy openssl zstd chromium rsync)
+    # The distribution tests: a real registry, its bcrypt htpasswd, a Bearer token server's
+    # JWTs, skopeo and the OCI JSON schemas for interop, network namespaces for the
+    # many-hosts test.
+    PKGS+=(docker-registry skopeo apache2-utils python3-cryptography python3-jsonschema
+           golang-github-opencontainers-image-spec-dev iproute2)
     # The release gates (tools/build_artifacts.sh, tools/release.sh, tests/test_release.py):
     # man pages, the Debian package, the Python wheel, bash completion.
     PKGS+=(scdoc debhelper lintian python3-build python3-wheel python3-setuptools
            bash-completion man-db)
+    # The WebAssembly reader (web/wasm/build.sh): clang's wasm32 target, wasi-libc, lld.
+    PKGS+=(lld wasi-libc libclang-rt-14-dev-wasm32)
     # The browser test drives chromium with playwright-core (npm, tests/browser/). A node
     # that came with the machine (it may bundle npm) is kept; Debian's is installed only
     # when none.
@@ -57,6 +64,19 @@ if [ "$MODE" != --demo ] &&
      [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; }; then
     echo "setup: installing playwright-core into tests/browser/node_modules" >&2
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# The page's build (web/package.json: esbuild, fzstd, libsodium.js) into web/node_modules,
+# then `npm run build` (the core in WebAssembly with clang --target=wasm32-wasi, the
+# bundle) into web/dist/, which `annpack serve` prefers to the page's sources.
+# The demo serves the page's sources and needs none of it.
+if [ "$MODE" != --demo ]; then
+    if [ ! -f web/node_modules/esbuild/package.json ] ||
+       [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+        echo "setup: installing the page's build tools into web/node_modules" >&2
+        (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+    (cd web && npm run --silent build >/dev/null)
 fi
 
 # The test build has the fault-injection hooks the crash-safety tests use (-Dtest_hooks=true,

@@ -28,25 +28,10 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmp_mention(const void *a, const void *b)
-{
-    const ap_mention *x = a, *y = b;
-    if (x->id != y->id) return x->id < y->id ? -1 : 1;
-    return (x->layer < y->layer) - (x->layer > y->layer); /* newest layer first */
-}
-
 /* The newest layer mentioning id among deltas, or -1. */
 static int32_t newest_mention(const ap_view *v, uint64_t id)
 {
-    size_t lo = 0, hi = v->nmentions;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (v->mentions[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < v->nmentions && v->mentions[lo].id == id ? (int32_t)v->mentions[lo].layer : -1;
+    return ap_mentions_newest(v->mentions, v->nmentions, id);
 }
 
 /* The layer index holding the live row of id, or -1. */
@@ -69,12 +54,7 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
         for (size_t i = 0; i < v->layers[l].ntomb; i++)
             v->mentions[at++] = (ap_mention){v->layers[l].tomb[i], l};
     }
-    qsort(v->mentions, at, sizeof *v->mentions, cmp_mention);
-    /* Keep only the newest mention of each id. */
-    size_t w = 0;
-    for (size_t i = 0; i < at; i++)
-        if (w == 0 || v->mentions[w - 1].id != v->mentions[i].id) v->mentions[w++] = v->mentions[i];
-    v->nmentions = w;
+    v->nmentions = ap_mentions_resolve(v->mentions, at);
 
     v->live = 0;
     for (uint32_t l = 0; l < v->nlayers; l++) {
@@ -93,14 +73,8 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
         for (uint32_t li = 0; li < h->n_lists; li++) {
             ap_annp_list list;
             ap_annp_list_get(a, li, &list);
-            for (uint32_t j = 0; j < list.count; j++, pos++) {
-                int32_t nm = newest_mention(v, ap_annp_list_id(&list, j));
-                int live = l == 0 ? nm < 0 : nm == (int32_t)l;
-                if (live)
-                    v->live++;
-                else
-                    L->dead[pos >> 3] |= (uint8_t)(1u << (pos & 7));
-            }
+            v->live += ap_list_dead_bits(v->mentions, v->nmentions, &list, l, L->dead, pos);
+            pos += list.count;
         }
     }
     return AP_OK;

@@ -8,6 +8,7 @@
 #include "annpack/sign.h"
 #include "coarse.h"
 #include "ivf.h"
+#include "liveness.h"
 #include "manifest.h"
 #include "pack_open.h"
 #include "root_manifest.h"
@@ -20,11 +21,6 @@ typedef struct ap_layer {
     size_t ntomb;
     uint8_t *dead; /* bit per position in the layer's ANNP file */
 } ap_layer;
-
-typedef struct ap_mention {
-    uint64_t id;
-    uint32_t layer;
-} ap_mention;
 
 struct ap_view {
     char *dir;
