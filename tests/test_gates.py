@@ -46,6 +46,7 @@ def gate(*args):
                timeout=600)
 
 
+@pytest.mark.slow  # a benchmark: not under the sanitizers (their slowdown is not a regression)
 def test_prod_gate_checked_in_thresholds_pass():
     rc, out = gate()
     assert rc == 0, out
@@ -55,6 +56,7 @@ def test_prod_gate_checked_in_thresholds_pass():
         assert f"ok   {name}" in out
 
 
+@pytest.mark.slow
 def test_prod_gate_fails_on_a_broken_threshold(tmp_path):
     t = json.loads((ROOT / "tools/bench/thresholds.json").read_text())
     t["runs"] = 1

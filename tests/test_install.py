@@ -92,6 +92,8 @@ def test_bash_completion(tmp_path):
     assert set(complete("annpack packset re", path)) == {"revert", "rebase"}
     assert complete("annpack build --se", path) == ["--seed"]
     assert "--deep" in complete("annpack verify --", path)
+    assert complete("annpack init --template lo", path) == ["log-search"]
+    assert set(complete("annpack init --", path)) >= {"--template", "--out", "--force"}
     assert {"pubkey=", "state_init"} <= set(complete("annpackfs x y -o ", path))
 
 
@@ -162,3 +164,41 @@ def test_demo_setup_installs_only_what_the_demo_needs():
     # The demo script asks for the demo set.
     assert "tools/setup.sh --demo" in (ROOT / "tools/demo.sh").read_text()
     assert shutil.which("scdoc"), "tools/setup.sh installs scdoc for the man pages"
+
+
+def mount_lines():
+    """(where, source, mountpoint, options) of every way the docs mount the host's packset:
+    the fstab lines (PRODUCTION.md, MOUNT.md, annpackfs(8)), the systemd unit's ExecStart,
+    and the guide's first mount (section 7)."""
+    out = []
+    for f in ("docs/PRODUCTION.md", "docs/MOUNT.md", "docs/man/annpackfs.8.scd"):
+        for m in re.finditer(r"^(\S+)\s+(\S+)\s+fuse\.annpackfs\s+(\S+)\s+0\s+0$",
+                             (ROOT / f).read_text(), flags=re.M):
+            out.append((f + " fstab", m.group(1), m.group(2), m.group(3).split(",")))
+    unit = (ROOT / "examples/annpackfs.service").read_text()
+    m = re.search(r"^ExecStart=\S+/annpackfs (\S+) (\S+) -f -o (\S+)$", unit, flags=re.M)
+    out.append(("examples/annpackfs.service", m.group(1), m.group(2), m.group(3).split(",")))
+    m = re.search(r"^ANNPACK_LOG_LEVEL=INFO annpack mount (\S+) (\S+) -o (\S+)$",
+                  (ROOT / "docs/PRODUCTION.md").read_text(), flags=re.M)
+    out.append(("PRODUCTION.md section 7", m.group(1), m.group(2), m.group(3).split(",")))
+    return out
+
+
+def test_examples_and_docs_mount_the_same_way():
+    """The fstab lines, the unit and the guide's first mount name the same packset,
+    mountpoint, key, state file and log, with the same options (only what a first mount
+    or a boot-time mount needs on top differs: state_init, _netdev, log= where the daemon
+    logs elsewhere)."""
+    lines = mount_lines()
+    assert len(lines) == 5, lines
+    extra = {"state_init", "_netdev"}
+    want = None
+    for where, src, mnt, opts in lines:
+        assert (src, mnt) == ("/srv/annpack/ps", "/srv/annpack/mnt"), where
+        core = sorted(o for o in opts if o not in extra and not o.startswith("log="))
+        logs = [o for o in opts if o.startswith("log=")]
+        assert logs in ([], ["log=/var/log/annpack/annpackfs.log"]), where
+        want = want or core
+        assert core == want, (where, core, want)
+    assert want == sorted(["pubkey=/etc/annpack/ci.pub", "allow_other", "watch",
+                           "state=/var/lib/annpack/state.json"])

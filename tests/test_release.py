@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import BUILD, ROOT
 
 pytestmark = pytest.mark.slow  # ~1 min: builds the packages (CI runs it; the sanitizer pass skips it)
 
@@ -33,15 +33,18 @@ def installed(pkg):
 
 # ---------------------------------------------------------------- release.sh's checks
 
-@pytest.fixture
-def clone(tmp_path):
-    """A clone of this repository's HEAD (what a release is built from)."""
-    d = tmp_path / "clone"
+def make_clone(d):
+    """A clone of this repository's HEAD (what a release is built from) in d."""
     rc, out = sh("git", "clone", "-q", "--no-hardlinks", ROOT, d)
     assert rc == 0, out
     for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
         sh("git", "-C", d, "config", k, v)
     return d
+
+
+@pytest.fixture
+def clone(tmp_path):
+    return make_clone(tmp_path / "clone")
 
 
 def release_check(d):
@@ -78,15 +81,23 @@ def test_release_checks_the_version_everywhere(clone):
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
+    """tools/release.sh run once on a tagged clone with an annpack key: the artifacts every
+    test below uses (built once: the packages take the longest)."""
     if os.geteuid() != 0:
         pytest.skip("installing a .deb needs root")
     already = [p for p in PACKAGES if installed(p)]
     if already:
         pytest.skip(f"{already} already installed here: the test would replace and remove them")
-    out = tmp_path_factory.mktemp("dist")
-    rc, log = sh("bash", ROOT / "tools/build_artifacts.sh", "--out", out, timeout=900)
-    assert rc == 0, log
-    return out, log
+    base = tmp_path_factory.mktemp("release")
+    d = make_clone(base / "clone")
+    sh("git", "-C", d, "tag", "-a", f"v{VERSION}", "-m", "release")
+    rc, out = sh(BUILD / "tools" / "annpack", "keygen", "--out", base / "rel")
+    assert rc == 0, out
+    dist = base / "dist"
+    rc, log = sh("bash", d / "tools/release.sh", "--key", base / "rel.pem", "--out", dist,
+                 cwd=d, timeout=1200)
+    assert rc == 0, log[-4000:]
+    return dist, log
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +225,22 @@ def test_removed_cleanly(artifacts, tmp_path):
               "/usr/share/man/man1/annpack.1.gz"):
         assert not os.path.exists(f), f
     assert "libannpack.so.0 " not in sh("ldconfig", "-p")[1]
+
+
+def test_release_lintian_clean_and_signed(artifacts):
+    """release.sh on the tagged clone passed lintian without errors or warnings (the
+    overrides in debian/ give their reasons) and signed SHA256SUMS with the annpack key:
+    openssl checks the signature, and a changed SHA256SUMS no longer verifies."""
+    dist, log = artifacts
+    assert f"PASS release {VERSION}" in log.splitlines(), log[-2000:]
+    assert "== lintian" in log
+    verify = ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", dist / "SHA256SUMS.pub",
+              "-rawin", "-in", dist / "SHA256SUMS", "-sigfile", dist / "SHA256SUMS.sig"]
+    rc, o = sh(*verify)
+    assert rc == 0 and "Signature Verified Successfully" in o, o
+    sums = (dist / "SHA256SUMS").read_text()
+    try:
+        (dist / "SHA256SUMS").write_text(sums + "\n")
+        assert sh(*verify)[0] != 0
+    finally:
+        (dist / "SHA256SUMS").write_text(sums)

@@ -34,6 +34,10 @@ _annpack() {
         fi
         sub=("${words[2]}")
     fi
+    if [ "$prev" = --template ]; then
+        COMPREPLY=($(compgen -W "$("$prog" templates 2>/dev/null | awk '{print $1}')" -- "$cur"))
+        return
+    fi
     case $cur in
         -*) COMPREPLY=($(compgen -W "$(_annpack_help_words "$prog" "$cmd" "${sub[@]}") --help" -- "$cur")) ;;
         *) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
