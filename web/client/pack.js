@@ -272,6 +272,7 @@ export class Pack {
     need(h0.length >= IDX_HEAD && new TextDecoder().decode(h0.subarray(0, 8)) === 'APMIDX01', IDX, 'wrong magic (not APMIDX01)');
     const count = Number(new DataView(h0.buffer, h0.byteOffset).getBigUint64(8, true));
     need(IDX_HEAD + count * IDX_ENTRY === d.size, IDX, `${count} entries do not fit ${d.size} bytes`);
+    if (count === 0) return ids.map(() => null);
     const want = ids.map((x) => ({ id: BigInt(x), lo: 0, hi: count - 1, found: undefined }));
     const ends = await this.idxEnds0(count);
     for (let round = 0; round < 64 && want.some((w) => w.found === undefined); round++) {
