@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from conftest import EXAMPLES
+from digestlib import repin_digests
 from mountlib import ANNPACKFS, is_mounted
 
 LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -174,6 +175,7 @@ def retamper(pack, name, data):
     (pack / name).write_bytes(data)
     m = json.loads((pack / "pack.manifest.json").read_text())
     m["files"][name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    repin_digests(pack, m)
     (pack / "pack.manifest.json").write_text(json.dumps(m, indent=2) + "\n")
 
 

@@ -21,6 +21,8 @@ static const struct {
     {"umount", cmd_umount, "unmount an annpackfs mount"},
     {"serve", cmd_serve, "serve a pack over HTTP: annpackfs + nginx + the search page"},
     {"smoke", cmd_smoke, "serve a pack on a free port and check every URL, then stop"},
+    {"registry", cmd_registry, "push and list packs in an OCI registry; aliases"},
+    {"pull", cmd_pull, "fetch, verify and switch a pack from an OCI registry (--follow)"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
 };
 

@@ -57,5 +57,7 @@ int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

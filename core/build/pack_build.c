@@ -18,6 +18,8 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
+#include "digest_table.h"
+#include "digests_write.h"
 #include "env.h"
 #include "fp16.h"
 #include "fsops.h"
@@ -145,18 +147,21 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
                                 ap_err *err)
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
-    /* Sorted by name, so the manifest is canonical. */
-    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
-    size_t nfiles = sp->sq8 ? 4 : 3;
-    char hex[4][AP_SHA256_HEX];
-    ap_manifest_file files[4];
-    ap_status st = AP_OK;
-    for (size_t i = 0; i < nfiles && !st; i++) {
-        char *p = ap_path_join(dir, names[i]);
-        files[i] = (ap_manifest_file){.path = names[i], .sha256 = hex[i]};
-        st = p ? ap_sha256_file(p, hex[i], &files[i].size, err)
-               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        free(p);
+    /* Sorted by name, so the manifest is canonical; pack.digests (second) covers the rest. */
+    const char *names[5] = {AP_ANNPACK, AP_DIGESTS, AP_META_IDX, meta_name, AP_SQ8};
+    const char *covered[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
+    size_t nfiles = sp->sq8 ? 5 : 4;
+    char hex[5][AP_SHA256_HEX], chex[4][AP_SHA256_HEX];
+    uint64_t csize[4] = {0};
+    ap_manifest_file files[5];
+    ap_status st =
+        ap_digests_write(dir, covered, nfiles - 1, chex, csize, hex[1], &files[1].size, err);
+    for (size_t i = 0, c = 0; i < nfiles && !st; i++) {
+        files[i].path = names[i];
+        files[i].sha256 = hex[i];
+        if (i == 1) continue;
+        memcpy(hex[i], chex[c], AP_SHA256_HEX);
+        files[i].size = csize[c++];
     }
     if (st) return st;
     char *desc = ap_embedder_describe(sp->emb), *text = NULL;

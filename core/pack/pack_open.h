@@ -16,6 +16,8 @@
 typedef struct ap_checks {
     bool hash;      /* every listed file's size and SHA-256, and no unlisted file */
     bool deep;      /* plus the deep structure checks (ap_pack_check_deep) */
+    bool lazy;      /* with hash and a pack.digests: eagerly only the table, the heads and the
+                       small files; each list and frame on first use (lazy.h) */
     ap_report *rep; /* may be NULL: every check is recorded there */
     ap_progress_fn progress;
     void *progress_ud;
@@ -42,6 +44,26 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out);
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p);
+
+/* Before list i's bytes are used: its ranges in the ANNP file and the sidecar checked
+ * against pack.digests (a no-op without a table or when not opened with hashes).
+ * AP_ERR_VERIFY naming the file and the list. Thread-safe. */
+ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err);
+
+/* The same for bytes [off, off + len) of the pack's file name (the ANNP file, the sidecar
+ * or the rows; other names: AP_OK). */
+ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,
+                              ap_err *err);
+
+/* What range verification has done so far in an open pack. */
+typedef struct ap_verify_counts {
+    bool digests;        /* the pack has a table and was opened with hashes */
+    uint64_t hashed;     /* ranges hashed (each at most once per open pack) */
+    uint64_t bad;        /* ranges found not to match */
+    uint64_t total;      /* ranges covered */
+    const char *bad_msg; /* the first failure ("" when none; the pack's) */
+} ap_verify_counts;
+void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c);
 const char *ap_pack_dir(const ap_pack *p);
 
 /* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes); *bad_file
