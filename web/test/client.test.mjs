@@ -33,6 +33,7 @@ const QUERIES = {
   tiny: ['water my houseplants', 'bicycle chain', 'espresso crema', 'x', 'Ünïcödé wörds'],
   synth: ['coffee espresso river', 'piano violin harbour', 'copper falcon canyon', 'thunder'],
 };
+QUERIES.odd = QUERIES.synth;
 
 function cliSearch(dir, text, k, probe) {
   return JSON.parse(annpack('search', dir, text, '-k', k, '--probe', probe));
@@ -47,6 +48,12 @@ function same(got, want, what) {
   });
 }
 
+test('the core scans with the WebAssembly SIMD kernel', async () => {
+  const { loadCore } = await import('../client/wasm.js');
+  const core = await loadCore(wasm);
+  assert.equal(core.kernel(), 'wasm-simd128');
+});
+
 test('open: the signature verified, four requests', async () => {
   const before_ = host.requests().length;
   const p = await open('tiny');
@@ -60,7 +67,7 @@ test('open: the signature verified, four requests', async () => {
   assert.equal(p.stats.open_requests, 4);
 });
 
-for (const name of ['tiny', 'synth']) {
+for (const name of ['tiny', 'synth', 'odd']) {
   test(`${name}: text queries equal the CLI's at several probes`, async () => {
     const p = await open(name);
     const dir = fx.packs[name];

@@ -37,10 +37,10 @@ export function makePacks() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-client-'));
   const key = JSON.parse(annpack('keygen', '--out', path.join(dir, 'k')));
   const packs = {};
-  const build = (name, csv, lists) => {
+  const build = (name, csv, lists, ...extra) => {
     const out = path.join(dir, 'root', name);
     annpack('build', '--input', csv, '--text-col', 'text', '--id-col', 'id', '--output', out,
-      '--lists', lists, '--seed', 1);
+      '--lists', lists, '--seed', 1, ...extra);
     if (!fs.existsSync(path.join(out, 'pack.digests'))) writeDigests(out);
     annpack('sign', out, '--key', path.join(dir, 'k.pem'));
     packs[name] = out;
@@ -49,6 +49,8 @@ export function makePacks() {
   build('tiny', path.join(ROOT, 'examples', 'tiny_docs.csv'), 4);
   fs.writeFileSync(path.join(dir, 'synth.csv'), synthetic(3000, 7));
   build('synth', path.join(dir, 'synth.csv'), 24);
+  // dim 50 = 32 + 16 + 2: every part of the kernels' summation order (docs: search.h).
+  build('odd', path.join(dir, 'synth.csv'), 9, '--dim', 50);
   // A packset over the synthetic rows: two deltas with adds, updates and tombstones,
   // one tombstoning an id the first delta added and re-adding one it deleted.
   const ps = path.join(dir, 'root', 'ps');
