@@ -61,7 +61,8 @@ try {
   for (const q of queries) {
     const m0 = log().length;
     const w0 = Date.now();
-    await page.fill('#q', q);
+    // Set the text without an input event (no debounced search racing the Enter).
+    await page.$eval('#q', (el, t) => { el.value = t; }, q);
     await page.press('#q', 'Enter');
     await page.waitForFunction((t) => document.getElementById('results').dataset.query === t || !document.getElementById('error').hidden, q, { timeout: 60000 });
     const wall = Date.now() - w0;
