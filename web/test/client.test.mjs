@@ -113,6 +113,18 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   assert.deepEqual(again.results.map((h) => h.id), r.results.map((h) => h.id));
 });
 
+test('concurrent queries fetch a shared list once', async () => {
+  const p = await open('synth');
+  await p.search('warm up', { k: 3, probe: 1 });
+  const n0 = host.requests().length;
+  const [a, b] = await Promise.all([p.search('glacier compass saddle', { k: 5, probe: 24 }),
+    p.search('glacier compass saddle', { k: 5, probe: 24 })]);
+  assert.deepEqual(a.results, b.results);
+  const lists = host.requests().slice(n0).filter((r) => r.uri.endsWith('pack.annpack'));
+  const ranges = lists.map((r) => r.range);
+  assert.equal(new Set(ranges).size, ranges.length, JSON.stringify(ranges));
+});
+
 test('doc(id) and filters', async () => {
   const p = await open('synth');
   const row = await p.doc(4);
