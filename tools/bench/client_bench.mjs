@@ -3,7 +3,7 @@
 // log and the page's status line). Usage:
 //   node tools/bench/client_bench.mjs PACK_DIR [--queries N] [--probe P] [--k K] [--words W]
 //        [--pubkey KEY.pub]
-// PACK_DIR needs pack.digests (web/test/digests_fixture.mjs adds it to an older pack);
+// PACK_DIR needs pack.digests (annpack build writes it);
 // with --pubkey the page checks its signature (direct.json). Queries are W-vocabulary
 // words "wN" (tools/bench/gen_csv.py's). Prints JSON.
 import fs from 'node:fs';

@@ -1,12 +1,11 @@
-// Test packs built with the real CLI (ANNPACK_BUILD, default ../../build): the examples'
-// tiny pack and a larger synthetic one (several idx chunks and zstd frames), each with
-// pack.digests and signed with a fresh key.
+// Test packs built with the real CLI (ANNPACK_BUILD, default ../../build), which writes
+// pack.digests: the examples' tiny pack, a larger synthetic one (several idx chunks and
+// zstd frames), one of dim 50 and a packset, each signed with a fresh key.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeDigests, writeDigestsPackset } from './digests_fixture.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
@@ -41,7 +40,6 @@ export function makePacks() {
     const out = path.join(dir, 'root', name);
     annpack('build', '--input', csv, '--text-col', 'text', '--id-col', 'id', '--output', out,
       '--lists', lists, '--seed', 1, ...extra);
-    if (!fs.existsSync(path.join(out, 'pack.digests'))) writeDigests(out);
     annpack('sign', out, '--key', path.join(dir, 'k.pem'));
     packs[name] = out;
   };
@@ -66,8 +64,6 @@ export function makePacks() {
     '7,back again,copper falcon canyon back again,canyon\n');
   annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0002.delta'),
     '--add', path.join(dir, 'add2.csv'), '--delete-ids', '100003');
-  const psDigests = fs.existsSync(path.join(ps, 'base', 'pack.digests'));
-  if (!psDigests) writeDigestsPackset(ps);
   annpack('sign', ps, '--key', path.join(dir, 'k.pem'));
   packs.ps = ps;
   return { dir, root: path.join(dir, 'root'), packs, publicKey: fs.readFileSync(path.join(dir, 'k.pub'), 'utf8'),
