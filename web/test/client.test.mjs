@@ -217,3 +217,17 @@ test('packset: the merged view equals the CLI\'s (text and vector, several probe
 test('packset: a bad root signature is refused', async () => {
   await refused(openPackset(`${host.url}ps/`, { wasm, publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
 });
+
+test('a tampered metadata frame or index chunk is refused, naming it', async () => {
+  for (const [file, what] of [['pack.meta.jsonl.zst', /pack\.meta\.jsonl\.zst: frame 0 \(bytes/],
+    ['pack.meta.idx', /pack\.meta\.idx: chunk 0 \(bytes/]]) {
+    const dir = path.join(fx.root, `tampered-${file}`);
+    fs.cpSync(fx.packs.tiny, dir, { recursive: true });
+    const p = await openPack(`${host.url}tampered-${file}/`, { wasm, publicKey: fx.publicKey });
+    const f = path.join(dir, file);
+    const b = fs.readFileSync(f);
+    b[20] ^= 0x01; // inside frame 0 / chunk 0
+    fs.writeFileSync(f, b);
+    await refused(p.search('water my houseplants', { k: 3, probe: 4 }), 'digest', what);
+  }
+});
