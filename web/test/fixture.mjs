@@ -32,14 +32,27 @@ function synthetic(n, seed) {
   return `${rows.join('\n')}\n`;
 }
 
+// The client runs the hash embedder v1 in WebAssembly; an annpack whose default is v2
+// (pack.idf, not read by the client yet) is asked for v1.
+function v1Args() {
+  let help = '';
+  try {
+    help = execFileSync(ANNPACK, ['build', '--help'], { encoding: 'utf8' });
+  } catch (e) {
+    help = `${e.stdout || ''}`;
+  }
+  return help.includes('--embedder-version') ? ['--embedder-version', 1] : [];
+}
+
 export function makePacks() {
+  const v1 = v1Args();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-client-'));
   const key = JSON.parse(annpack('keygen', '--out', path.join(dir, 'k')));
   const packs = {};
   const build = (name, csv, lists, ...extra) => {
     const out = path.join(dir, 'root', name);
     annpack('build', '--input', csv, '--text-col', 'text', '--id-col', 'id', '--output', out,
-      '--lists', lists, '--seed', 1, ...extra);
+      '--lists', lists, '--seed', 1, ...v1, ...extra);
     annpack('sign', out, '--key', path.join(dir, 'k.pem'));
     packs[name] = out;
   };
@@ -53,7 +66,7 @@ export function makePacks() {
   // one tombstoning an id the first delta added and re-adding one it deleted.
   const ps = path.join(dir, 'root', 'ps');
   annpack('packset', 'build-base', '--input', path.join(dir, 'synth.csv'), '--text-col', 'text',
-    '--id-col', 'id', '--packset', ps, '--lists', 24, '--seed', 1);
+    '--id-col', 'id', '--packset', ps, '--lists', 24, '--seed', 1, ...v1);
   fs.writeFileSync(path.join(dir, 'add1.csv'), 'id,title,text,topic\n' +
     '4,updated row,coffee espresso river updated,river\n' +
     '100000,new row,piano violin harbour glacier new,harbour\n' +
