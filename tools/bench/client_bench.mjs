@@ -2,8 +2,10 @@
 // open a pack, per-query latency, and requests and bytes per query (from nginx's access
 // log and the page's status line). Usage:
 //   node tools/bench/client_bench.mjs PACK_DIR [--queries N] [--probe P] [--k K] [--words W]
-// PACK_DIR needs pack.digests (web/test/digests_fixture.mjs adds it to an older pack) and
-// is served unsigned (signature checks cost one WebCrypto verify at open). Prints JSON.
+//        [--pubkey KEY.pub]
+// PACK_DIR needs pack.digests (annpack build writes it);
+// with --pubkey the page checks its signature (direct.json). Queries are W-vocabulary
+// words "wN" (tools/bench/gen_csv.py's). Prints JSON.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +27,8 @@ const words = opt('words', 2000);
 const site = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-bench-'));
 fs.cpSync(path.join(root, 'web', 'dist'), site, { recursive: true });
 fs.symlinkSync(packDir, path.join(site, 'pack'));
+const pi = args.indexOf('--pubkey');
+if (pi >= 0) fs.writeFileSync(path.join(site, 'direct.json'), JSON.stringify({ publicKey: fs.readFileSync(args[pi + 1], 'utf8') }));
 const host = await startNginx(site);
 const log = () => host.requests().filter((r) => r.uri && r.uri.startsWith('/pack/'));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : null; };
@@ -52,22 +56,26 @@ try {
   out.open_requests = opened.length;
   out.open_bytes = opened.reduce((s, r) => s + r.bytes, 0);
   out.n_vectors = await page.textContent('[data-fact="n_vectors"]');
+  out.signature = await page.textContent('[data-fact="signature"]');
   const rows = [];
   for (const q of queries) {
     const m0 = log().length;
     const w0 = Date.now();
-    await page.fill('#q', q);
+    // Set the text without an input event (no debounced search racing the Enter).
+    await page.$eval('#q', (el, t) => { el.value = t; }, q);
     await page.press('#q', 'Enter');
     await page.waitForFunction((t) => document.getElementById('results').dataset.query === t || !document.getElementById('error').hidden, q, { timeout: 60000 });
     const wall = Date.now() - w0;
     const st = await page.textContent('#status');
     const reqs = log().slice(m0);
     const took = Number((/in ([\d.]+) ms/.exec(st) || [])[1]);
-    rows.push({ q, wall, took, requests: reqs.length, bytes: reqs.reduce((s, r) => s + r.bytes, 0),
+    rows.push({ q, wall, took, requests: reqs.length, status: st, files: reqs.map((r) => `${r.uri.split('/').pop()} ${r.range} ${r.status}`), bytes: reqs.reduce((s, r) => s + r.bytes, 0),
       list_ranges: reqs.filter((r) => r.uri.endsWith('pack.annpack')).length });
   }
   const first = rows.shift();
   out.first_query = first;
+  out.second_query = rows[0];
+  for (const r of rows) delete r.files;
   out.per_query = {
     took_ms_p50: median(rows.map((r) => r.took)), took_ms_p90: pct(rows.map((r) => r.took), 0.9),
     wall_ms_p50: median(rows.map((r) => r.wall)),

@@ -4,8 +4,9 @@
 import { AnnpackError } from './errors.js';
 
 export class Http {
-  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {}, label = '' } = {}) {
+  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {}, label = '', httpCache = 'no-store' } = {}) {
     this.label = label; // prefixes file names in errors (a packset layer's path)
+    this.cache = httpCache; // the fetch cache mode of range requests
     this.base = base.endsWith('/') ? base : `${base}/`;
     this.fetch = f;
     this.headers = headers;
@@ -40,8 +41,10 @@ export class Http {
     let res;
     this.requests++;
     try {
+      // no-store: the client's own LRU caches verified pieces; the browser's HTTP cache
+      // would otherwise revalidate or re-request parts of cached ranges on its own.
       res = await this.fetch(this.url(name), {
-        headers: { ...this.headers, Range: `bytes=${start}-${end - 1}` },
+        headers: { ...this.headers, Range: `bytes=${start}-${end - 1}` }, cache: this.cache,
       });
     } catch (e) {
       throw new AnnpackError(`${this.label}${name}: the server did not answer a range request (${e.message})`,

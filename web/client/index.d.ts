@@ -22,6 +22,9 @@ export interface OpenOptions {
   allowExpired?: boolean;
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
+  /** The fetch cache mode of range requests (default 'no-store': the client's LRU holds
+   *  verified pieces; 'default' lets the browser's HTTP cache keep them across pages). */
+  httpCache?: RequestCache;
   /** Extra request headers (e.g. an authorisation header of a private CDN). */
   headers?: Record<string, string>;
 }

@@ -107,6 +107,7 @@ export class Pack {
     this.header = header;
     this.centroidsPtr = core.centroids(centroids);
     this.cache = new Lru(opts.cacheBytes || 64 << 20);
+    this.pending = new Map(); // list index -> the promise of its verified bytes
     this.stats = { queries: 0 };
     this.metaName = (manifest.shards && manifest.shards[0] && manifest.shards[0].meta) || 'pack.meta.jsonl.zst';
     this.seek = null; // the seekable zstd frames: [{coff, clen, doff, dlen}]
@@ -131,28 +132,44 @@ export class Pack {
     return this.core.embedHash(query, e.dim, e.seed);
   }
 
-  // Verified bytes of lists (indexes), fetched as merged ranges in one parallel round.
+  // Verified bytes of lists (indexes), fetched as merged ranges in one parallel round. A
+  // list another query is already fetching is waited for, not fetched again.
   async lists(indexes) {
     const annp = this.digests.get('pack.annpack');
     const out = new Map();
     const want = [];
+    const waits = [];
     for (const i of indexes) {
       const c = this.cache.get(`l${i}`);
       if (c) out.set(i, c);
+      else if (this.pending.has(i)) waits.push(this.pending.get(i).then((b) => out.set(i, b)));
       else want.push(i);
     }
     const ranges = want.map((i) => ({ start: annp.ranges[i + 1].offset, end: annp.ranges[i + 1].offset + annp.ranges[i + 1].length }));
-    await Promise.all(mergeRanges(ranges).map(async (span) => {
-      const buf = await this.http.range('pack.annpack', span.start, span.end, annp.size);
+    const spans = mergeRanges(ranges).map((span) => {
+      const got = (async () => {
+        const buf = await this.http.range('pack.annpack', span.start, span.end, annp.size);
+        const m = new Map();
+        for (const k of span.parts) {
+          const i = want[k];
+          const r = annp.ranges[i + 1];
+          const bytes = buf.subarray(r.offset - span.start, r.offset - span.start + r.length);
+          await checkRange(this.f('pack.annpack'), r, bytes, `list ${i}`);
+          this.cache.set(`l${i}`, bytes, bytes.length);
+          m.set(i, bytes);
+        }
+        return m;
+      })();
       for (const k of span.parts) {
         const i = want[k];
-        const r = annp.ranges[i + 1];
-        const bytes = buf.subarray(r.offset - span.start, r.offset - span.start + r.length);
-        await checkRange(this.f('pack.annpack'), r, bytes, `list ${i}`);
-        this.cache.set(`l${i}`, bytes, bytes.length);
-        out.set(i, bytes);
+        const p = got.then((m) => m.get(i));
+        p.catch(() => {}); // the awaiting query reports it
+        this.pending.set(i, p);
+        p.finally(() => { if (this.pending.get(i) === p) this.pending.delete(i); }).catch(() => {});
       }
-    }));
+      return got.then((m) => { for (const [i, b] of m) out.set(i, b); });
+    });
+    await Promise.all([...spans, ...waits]);
     return out;
   }
 
@@ -272,6 +289,7 @@ export class Pack {
     need(h0.length >= IDX_HEAD && new TextDecoder().decode(h0.subarray(0, 8)) === 'APMIDX01', IDX, 'wrong magic (not APMIDX01)');
     const count = Number(new DataView(h0.buffer, h0.byteOffset).getBigUint64(8, true));
     need(IDX_HEAD + count * IDX_ENTRY === d.size, IDX, `${count} entries do not fit ${d.size} bytes`);
+    if (count === 0) return ids.map(() => null);
     const want = ids.map((x) => ({ id: BigInt(x), lo: 0, hi: count - 1, found: undefined }));
     const ends = await this.idxEnds0(count);
     for (let round = 0; round < 64 && want.some((w) => w.found === undefined); round++) {

@@ -89,6 +89,18 @@ export class Core {
     for (const p of ps) if (p) this.x.apw_free(p);
   }
 
+  // The f16 kernel's name ('wasm-simd128', or 'portable').
+  kernel() {
+    return this.cstrAt(this.x.apw_kernel());
+  }
+
+  cstrAt(p) {
+    const m = this.u8;
+    let e = p;
+    while (m[e]) e++;
+    return new TextDecoder().decode(m.subarray(p, e));
+  }
+
   error() {
     const p = this.x.apw_error();
     const m = this.u8;

@@ -33,6 +33,7 @@ const QUERIES = {
   tiny: ['water my houseplants', 'bicycle chain', 'espresso crema', 'x', 'Ünïcödé wörds'],
   synth: ['coffee espresso river', 'piano violin harbour', 'copper falcon canyon', 'thunder'],
 };
+QUERIES.odd = QUERIES.synth;
 
 function cliSearch(dir, text, k, probe) {
   return JSON.parse(annpack('search', dir, text, '-k', k, '--probe', probe));
@@ -47,6 +48,12 @@ function same(got, want, what) {
   });
 }
 
+test('the core scans with the WebAssembly SIMD kernel', async () => {
+  const { loadCore } = await import('../client/wasm.js');
+  const core = await loadCore(wasm);
+  assert.equal(core.kernel(), 'wasm-simd128');
+});
+
 test('open: the signature verified, four requests', async () => {
   const before_ = host.requests().length;
   const p = await open('tiny');
@@ -60,7 +67,7 @@ test('open: the signature verified, four requests', async () => {
   assert.equal(p.stats.open_requests, 4);
 });
 
-for (const name of ['tiny', 'synth']) {
+for (const name of ['tiny', 'synth', 'odd']) {
   test(`${name}: text queries equal the CLI's at several probes`, async () => {
     const p = await open(name);
     const dir = fx.packs[name];
@@ -104,6 +111,18 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   const again = await p.search('glacier compass saddle', { k: 5, probe: 4 });
   assert.equal(host.requests().length, n1);
   assert.deepEqual(again.results.map((h) => h.id), r.results.map((h) => h.id));
+});
+
+test('concurrent queries fetch a shared list once', async () => {
+  const p = await open('synth');
+  await p.search('warm up', { k: 3, probe: 1 });
+  const n0 = host.requests().length;
+  const [a, b] = await Promise.all([p.search('glacier compass saddle', { k: 5, probe: 24 }),
+    p.search('glacier compass saddle', { k: 5, probe: 24 })]);
+  assert.deepEqual(a.results, b.results);
+  const lists = host.requests().slice(n0).filter((r) => r.uri.endsWith('pack.annpack'));
+  const ranges = lists.map((r) => r.range);
+  assert.equal(new Set(ranges).size, ranges.length, JSON.stringify(ranges));
 });
 
 test('doc(id) and filters', async () => {
@@ -197,4 +216,18 @@ test('packset: the merged view equals the CLI\'s (text and vector, several probe
 
 test('packset: a bad root signature is refused', async () => {
   await refused(openPackset(`${host.url}ps/`, { wasm, publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
+});
+
+test('a tampered metadata frame or index chunk is refused, naming it', async () => {
+  for (const [file, what] of [['pack.meta.jsonl.zst', /pack\.meta\.jsonl\.zst: frame 0 \(bytes/],
+    ['pack.meta.idx', /pack\.meta\.idx: chunk 0 \(bytes/]]) {
+    const dir = path.join(fx.root, `tampered-${file}`);
+    fs.cpSync(fx.packs.tiny, dir, { recursive: true });
+    const p = await openPack(`${host.url}tampered-${file}/`, { wasm, publicKey: fx.publicKey });
+    const f = path.join(dir, file);
+    const b = fs.readFileSync(f);
+    b[20] ^= 0x01; // inside frame 0 / chunk 0
+    fs.writeFileSync(f, b);
+    await refused(p.search('water my houseplants', { k: 3, probe: 4 }), 'digest', what);
+  }
 });

@@ -56,6 +56,14 @@ EXPORT(apw_free) void apw_free(void *p)
     free(p);
 }
 
+/* The f16 kernel searches use (ap_search_kernel's name). */
+EXPORT(apw_kernel) const char *apw_kernel(void)
+{
+    const char *name;
+    ap_kernel_f16(&name);
+    return name;
+}
+
 EXPORT(apw_error) const char *apw_error(void)
 {
     return g_err.msg;

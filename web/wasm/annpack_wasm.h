@@ -13,6 +13,7 @@ typedef struct apw_topk apw_topk;
 void *apw_malloc(size_t n);
 void apw_free(void *p);
 const char *apw_error(void);
+const char *apw_kernel(void);
 int apw_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name, uint8_t *out);
 int64_t apw_list_count(const uint8_t *p, uint64_t len, uint32_t dim, uint32_t i, const char *name);
 int apw_embed_hash(uint32_t dim, uint64_t seed, const char *text, size_t len, float *out);
