@@ -514,3 +514,14 @@ def test_unsafe_titles_from_the_registry_are_refused(annpack, registry, signed, 
     assert "unsafe file name" in r.err, r
     assert sorted(p.name for p in tmp_path.rglob("*")) == [".ps.store.lock", "sub"]
     assert not (tmp_path / "evil").exists() and not (tmp_path / "sub" / "evil").exists()
+
+
+def test_unreachable_registry_is_one_clear_error(annpack, signed, tmp_path):
+    from mountlib import free_port
+    url = f"http://127.0.0.1:{free_port()}"
+    r = annpack("registry", "list", "--org", "demo", "--project", "x", "--registry", url,
+                check=1)
+    assert r.err.count("\n") == 1 and url in r.err and "GET" in r.err, r
+    r = annpack("pull", f"{url}/demo/x:v1", "--into", tmp_path / "ps", "--pubkey",
+                signed["pub"], check=1)
+    assert url in r.err and not (tmp_path / "ps").exists(), r
