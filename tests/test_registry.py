@@ -294,6 +294,7 @@ def test_bearer_token_flow(annpack, signed, tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo is not installed")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # jsonschema: draft-04 metaschema
 def test_skopeo_reads_it_and_the_oci_schemas_accept_it(annpack, registry, signed, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     reg(annpack, registry, "registry", "upload", "--version", "v2", "--pack-dir", signed["v2"],
