@@ -333,6 +333,11 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     }
     if (p->has_dg && ap_lazy_covers(p->dg.lazy, AP_LZ_META))
         ap_meta_set_guard(p->meta, meta_guard, p);
+    if (p->has_dg) {
+        size_t n;
+        ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
+        if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
+    }
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
         const char *bad = NULL;
