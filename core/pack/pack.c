@@ -246,7 +246,7 @@ static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *c
         /* Name the file whose range failed. */
         const char *bad = p->m.annpack;
         for (int f = 0; f < AP_LZ_COUNT; f++)
-            if (files[f] && strstr(err->msg, files[f]->name)) bad = files[f]->name;
+            if (files[f] && err && strstr(err->msg, files[f]->name)) bad = files[f]->name;
         return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
     }
     for (int f = 0; f < AP_LZ_COUNT; f++)
