@@ -33,6 +33,7 @@ struct ap_pack {
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
     ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
     bool has_dg;
+    bool lazy; /* has_dg and opened to check lists on first use */
 };
 
 bool ap_meaningful_name(const char *name)
@@ -168,6 +169,7 @@ static ap_status open_digests(int dirfd, ap_pack *p, const char *prefix, const a
     }
     if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
     p->has_dg = true;
+    p->lazy = cx->lazy;
     ap_report_okp(cx->rep, "sha256", prefix, f->path);
     return AP_OK;
 }
@@ -397,6 +399,11 @@ ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
     if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
         st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
     return st;
+}
+
+bool ap_pack_is_lazy(const ap_pack *p)
+{
+    return p->lazy;
 }
 
 ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,
