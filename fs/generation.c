@@ -78,6 +78,9 @@ int fs_gen_check_source(fs_gen *g)
         ap_log(AP_LOG_ERROR, "source",
                "%s; generation %llu answers EIO until a reload has verified the source again",
                err.msg, (unsigned long long)g->number);
+        /* Answers are cached by the kernel for the generation: make it forget them, so a
+         * repeated name is looked up (and refused) again too. */
+        fs_trim_request();
         fs_reload_request();
     }
     return -EIO;
