@@ -232,11 +232,13 @@ static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
     }
     const char *md;
     size_t ml;
-    if (r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) {
+    const ap_vpack *vp;
+    int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
+    if ((r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) ||
+        (packed && fs_gen_vpack(g, &vp))) {
         reply_err_gen(req, g, EIO);
         return;
     }
-    int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
     if (packed && fs_gen_refusing(g)) {
         reply_err_gen(req, g, EKEYEXPIRED);
         return;
@@ -406,7 +408,8 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    const ap_vpack *v = c->n->gen->vpack;
+    const ap_vpack *v;
+    if (fs_gen_vpack(c->n->gen, &v)) return -EIO;
     ap_status st;
     if (c->n->k == FS_NODE_ANNPACK)
         st = ap_vpack_annpack_read(v, c->off, c->buf, c->size, &c->err);

@@ -169,11 +169,14 @@ uint64_t fs_node_size(const fs_node *n)
     case FS_NODE_HEALTH_CHANGED:
         return n->gen->health_changed_len;
     case FS_NODE_ANNPACK:
-        return ap_vpack_annpack_size(n->gen->vpack);
     case FS_NODE_META:
-        return ap_vpack_meta_size(n->gen->vpack);
-    case FS_NODE_SQ8:
-        return ap_vpack_sq8_size(n->gen->vpack);
+    case FS_NODE_SQ8: {
+        const ap_vpack *vp;
+        if (fs_gen_vpack(n->gen, &vp)) return 0;
+        return n->k == FS_NODE_ANNPACK ? ap_vpack_annpack_size(vp)
+               : n->k == FS_NODE_META  ? ap_vpack_meta_size(vp)
+                                       : ap_vpack_sq8_size(vp);
+    }
     case FS_NODE_STATS:
     case FS_NODE_REFUSAL:
         return n->blob->len;
