@@ -3,9 +3,11 @@
 #ifndef ANNPACK_CORE_EMBED_HASH_H
 #define ANNPACK_CORE_EMBED_HASH_H
 
-#include <cjson/cJSON.h>
-
 #include "embedder.h"
+
+/* Declared, not included: the WebAssembly build (web/wasm/) compiles hash.c, which
+ * includes this header, without cJSON. */
+struct cJSON;
 
 ap_status ap_embed_hash_create(uint32_t dim, uint64_t seed, ap_embedder **out, ap_err *err);
 ap_status ap_embed_vectors_create(uint32_t dim, ap_embedder **out, ap_err *err);
@@ -17,7 +19,7 @@ struct ap_http_api;
 const struct ap_http_api *ap_http_api_named(const char *name);
 ap_status ap_embed_http_create(const char *api, const ap_embed_model *m, ap_embedder **out,
                                ap_err *err);
-ap_status ap_embed_http_from_json(const cJSON *block, const char *name, ap_embedder **out,
+ap_status ap_embed_http_from_json(const struct cJSON *block, const char *name, ap_embedder **out,
                                   ap_err *err);
 
 #endif
