@@ -5,8 +5,7 @@
 
 #include "embedder.h"
 
-/* Declared, not included: the WebAssembly build (web/wasm/) compiles hash.c, which
- * includes this header, without cJSON. */
+/* Declared, not included: hash.c is also compiled for WebAssembly (web/wasm), without cJSON. */
 struct cJSON;
 
 ap_status ap_embed_hash_create(uint32_t dim, uint64_t seed, ap_embedder **out, ap_err *err);
