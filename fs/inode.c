@@ -171,6 +171,12 @@ uint64_t fs_node_size(const fs_node *n)
         return ap_vpack_meta_size(n->gen->vpack);
     case FS_NODE_SQ8:
         return ap_vpack_sq8_size(n->gen->vpack);
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t len;
+        ap_vpack_idf(n->gen->vpack, &b, &len);
+        return len;
+    }
     case FS_NODE_STATS:
     case FS_NODE_REFUSAL:
         return n->blob->len;
@@ -192,6 +198,13 @@ int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len)
     case FS_NODE_MANIFEST:
         *data = g->manifest, *len = g->manifest_len;
         return 1;
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t n_idf;
+        ap_vpack_idf(g->vpack, &b, &n_idf);
+        *data = (const char *)b, *len = n_idf;
+        return 1;
+    }
     case FS_NODE_HEALTH:
         *data = g->health, *len = g->health_len;
         return 1;
@@ -222,6 +235,7 @@ void fs_invalidate_generation(struct fuse_session *se)
                                         "pack.annpack",
                                         "pack.meta.jsonl",
                                         "pack.sq8",
+                                        "pack.idf",
                                         "health",
                                         "stats",
                                         "query",

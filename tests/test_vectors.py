@@ -841,6 +841,8 @@ def test_mount_scan_options(annpack, packs, data, mount, tmp_path):
 def copy_out(m, out, with_sq8=True):
     out.mkdir()
     names = ["pack.manifest.json", "pack.annpack", "pack.meta.jsonl"] + (["pack.sq8"] if with_sq8 else [])
+    # hash version 2: the base's corpus table, which the manifest lists (FORMAT.md)
+    names += ["pack.idf"] if "pack.idf" in os.listdir(m.mnt) else []
     for f in names:
         subprocess.run(["cp", m.mnt / f, out / f], check=True)
     return out

@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
+    "  --embedder-version 1|2 the hash embedder's version (default 2: BM25 weights from the\n"
+    "                         corpus, stored in pack.idf; 1: plain hashing, as before)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
     "  --meta-compression zstd|none   metadata encoding (default zstd, seekable; none for\n"
     "                         --vectors without --input)\n"
@@ -72,6 +74,7 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"iters", required_argument, 0, 'n'},
                                          {"sq8", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"embedder-version", required_argument, 0, 'E'},
                                          {0, 0, 0, 0}};
     ap_build_opts *o = &b->o;
     uint64_t v;
@@ -133,6 +136,10 @@ static int parse_build_args(int argc, char **argv, build_args *b)
         case 'j':
             b->json = 1;
             break;
+        case 'E':
+            if (!cli_parse_u64("build", "--embedder-version", optarg, 1, 2, &v)) return EXIT_USAGE;
+            o->embedder = v == 1 ? "hash:1" : "hash:2";
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return -1;
@@ -157,6 +164,8 @@ static int check_build_args(build_args *b)
     if (o->vectors && o->id_col)
         return cli_usage_error("build",
                                "--id-col cannot be used with --vectors (ids are row numbers)");
+    if (o->vectors && o->embedder)
+        return cli_usage_error("build", "--embedder-version cannot be used with --vectors");
     if (o->vectors && o->dim)
         return cli_usage_error("build",
                                "--dim cannot be used with --vectors (the file gives the dim)");

@@ -13,7 +13,7 @@ static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
-    "                [--seed S] [--dim D] [--sq8] [--force]\n"
+    "                [--seed S] [--dim D] [--embedder-version 1|2] [--sq8] [--force]\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
     "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
@@ -36,7 +36,7 @@ typedef struct args {
     const char *input, *packset, *text_col, *id_col, *base, *add, *delete_ids, *delete_file, *out,
         *delta, *pubkey, *deltas[256];
     size_t ndeltas;
-    uint64_t lists, seed, dim, seq, to;
+    uint64_t lists, seed, dim, seq, to, embedder_version;
     int has_to, force, sq8;
 } args;
 
@@ -55,6 +55,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"lists", required_argument, 0, 'l'},
                                          {"seed", required_argument, 0, 's'},
                                          {"dim", required_argument, 0, 'm'},
+                                         {"embedder-version", required_argument, 0, 'E'},
                                          {"seq", required_argument, 0, 'q'},
                                          {"to", required_argument, 0, 'T'},
                                          {"force", no_argument, 0, 'f'},
@@ -122,6 +123,10 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'Q':
             a->sq8 = 1;
+            break;
+        case 'E':
+            if (!cli_parse_u64(cmd, "--embedder-version", optarg, 1, 2, &a->embedder_version))
+                return EXIT_USAGE;
             break;
         case 'K':
             a->pubkey = optarg;
@@ -259,6 +264,9 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .lists = (uint32_t)a->lists,
                        .seed = a->seed,
                        .dim = (uint32_t)a->dim,
+                       .embedder = a->embedder_version == 1   ? "hash:1"
+                                   : a->embedder_version == 2 ? "hash:2"
+                                                              : NULL,
                        .force = a->force,
                        .progress = cli_progress,
                        .sq8 = a->sq8};

@@ -18,6 +18,7 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
+#include "corpus.h"
 #include "env.h"
 #include "fp16.h"
 #include "fsops.h"
@@ -140,16 +141,39 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     return AP_OK;
 }
 
+/* The embedder's corpus table (corpus.h), when it has one, as its sidecar file in dir. */
+static ap_status write_table(const ap_embedder *e, const char *dir, ap_err *err)
+{
+    const char *name = ap_embedder_sidecar(e);
+    if (!name) return AP_OK;
+    const void *bytes;
+    size_t len;
+    ap_embedder_table_bytes(e, &bytes, &len);
+    if (!len)
+        return ap_err_set(err, AP_ERR_INTERNAL, "embedder %s has no %s to write",
+                          ap_embedder_name(e), name);
+    char *path = ap_path_join(dir, name);
+    ap_status st = path ? ap_write_file(path, bytes, len, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    free(path);
+    return st;
+}
+
 /* Hashes the files the build wrote into dir and writes its pack.manifest.json. */
 static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
                                 ap_err *err)
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
     /* Sorted by name, so the manifest is canonical. */
-    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
-    size_t nfiles = sp->sq8 ? 4 : 3;
-    char hex[4][AP_SHA256_HEX];
-    ap_manifest_file files[4];
+    const char *names[5];
+    size_t nfiles = 0;
+    names[nfiles++] = AP_ANNPACK;
+    if (ap_embedder_sidecar(sp->emb)) names[nfiles++] = ap_embedder_sidecar(sp->emb);
+    names[nfiles++] = AP_META_IDX;
+    names[nfiles++] = meta_name;
+    if (sp->sq8) names[nfiles++] = AP_SQ8;
+    char hex[5][AP_SHA256_HEX];
+    ap_manifest_file files[5];
     ap_status st = AP_OK;
     for (size_t i = 0; i < nfiles && !st; i++) {
         char *p = ap_path_join(dir, names[i]);
@@ -216,6 +240,7 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     rep->seconds_kmeans = ap_now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
     if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
+    if (!st) st = write_table(sp->emb, dir, err);
     if (!st) st = write_manifest(sp, dir, k, iters, err);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
@@ -299,6 +324,12 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
 
 ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
 {
+    return ap_pack_build_with(o, NULL, rep, err);
+}
+
+ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_build_report *rep,
+                             ap_err *err)
+{
     double t0 = ap_now_s();
     ap_build_report dummy;
     if (!rep) rep = &dummy;
@@ -311,7 +342,7 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     ap_rows b = {0};
     ap_blas_threads_from_env();
     char *tmp = NULL;
-    if ((st = ap_rows_open(&b, o, err))) goto out;
+    if ((st = ap_rows_open_with(&b, o, emb, err))) goto out;
     if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
     if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
     rep->seconds_embed = b.t_embed;

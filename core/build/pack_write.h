@@ -32,6 +32,11 @@ typedef struct ap_pack_spec {
  * assignment and sidecar seconds. */
 ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep, ap_err *err);
 
+/* ap_pack_build embedding with the caller's embedder (a base's, its corpus table loaded:
+ * deltas) instead of the one opts names; emb NULL is ap_pack_build. */
+ap_status ap_pack_build_with(const ap_build_opts *opts, const ap_embedder *emb,
+                             ap_build_report *rep, ap_err *err);
+
 /* Automatic list count: about sqrt(n), at least 1, at most 65536. */
 uint32_t ap_auto_lists(size_t n);
 

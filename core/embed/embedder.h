@@ -4,6 +4,7 @@
 #define ANNPACK_CORE_EMBEDDER_H
 
 #include "annpack/embed.h"
+#include "corpus.h"
 
 /* The interface a built-in embedder implements (builtin.h): new embedders, network ones
  * included, are added here without touching callers. */
@@ -14,6 +15,8 @@ typedef struct ap_embedder_ops {
     /* The manifest block as a malloc'd JSON object text with a stable key order. */
     char *(*describe)(const ap_embedder *e);
     void (*destroy)(ap_embedder *e);
+    /* Optional, for embedders that depend on the corpus (corpus.h); NULL otherwise. */
+    const ap_embedder_corpus_ops *corpus;
 } ap_embedder_ops;
 
 struct ap_embedder {

@@ -11,6 +11,7 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "coarse.h"
+#include "corpus.h"
 #include "fsops.h"
 #include "ivf.h"
 #include "json.h"
@@ -18,7 +19,7 @@
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
-enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_COUNT };
+enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_COUNT };
 
 struct ap_pack {
     char *dir;
@@ -38,7 +39,8 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
            (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
+           (n > 4 && strcmp(name + n - 4, ".sq8") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".idf") == 0);
 }
 
 ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
@@ -143,7 +145,8 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
                             const ap_checks *cx, ap_err *err)
 {
     const char *used[SRC_COUNT] = {p->m.annpack, p->m.meta, p->m.idx,
-                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL};
+                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_IDF) ? AP_IDF : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
         int slot = -1;
@@ -166,6 +169,25 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
         if (cx->hash) ap_report_okp(cx->rep, "sha256", prefix, f->path);
     }
     return AP_OK;
+}
+
+/* The corpus table the embedder needs (corpus.h), read whole from the file opened with the
+ * others and checked against the hash the embedder block names. */
+static ap_status load_table(ap_pack *p, ap_err *err)
+{
+    const char *file = ap_embedder_sidecar(p->emb);
+    if (!file) return AP_OK;
+    const ap_src *t = &p->src[SRC_IDF];
+    if (t->fd < 0)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s/%s: the embedder needs %s but the manifest's files do not list it",
+                          p->dir, AP_MANIFEST, file);
+    char *bytes = NULL;
+    size_t len = 0;
+    ap_status st = ap_src_read(t, AP_EMBED_TABLE_MAX, &bytes, &len, err);
+    if (!st) st = ap_embedder_load_table(p->emb, bytes, len, t->name, err);
+    free(bytes);
+    return st;
 }
 
 static ap_status open_readers(ap_pack *p, ap_err *err)
@@ -191,6 +213,7 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
     if (ap_embedder_dim(p->emb) != h->dim)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
                           p->dir, ap_embedder_dim(p->emb), h->dim);
+    if ((st = load_table(p, err))) return st;
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
     return st;

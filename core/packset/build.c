@@ -164,9 +164,10 @@ static ap_status sorted_unique(const uint64_t *ids, size_t n, uint64_t **out, si
     return AP_OK;
 }
 
-/* The delta's pack in the empty directory tmp, embedded with the base's embedder (emb, its
- * description): the --add rows, or no vectors and no rows for a delete-only delta. */
-static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const char *tmp,
+/* The delta's pack in the empty directory tmp, embedded with the base's embedder (with its
+ * corpus table, if any: a delta never learns its own): the --add rows, or no vectors and no
+ * rows for a delete-only delta. */
+static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e, const char *tmp,
                                   ap_err *err)
 {
     if (o->add_csv) {
@@ -178,17 +179,13 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const
                             .seed = o->seed,
                             .meta_codec = o->meta_codec,
                             .force = true,
-                            .embedder_json = emb,
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
-        return ap_pack_build(&bo, NULL, err);
+        return ap_pack_build_with(&bo, e, NULL, err);
     }
-    ap_embedder *e = NULL;
     ap_meta_writer *w = NULL;
-    assert(emb); /* the base's embedder block, described by the caller */
-    ap_status st = ap_embedder_from_json(emb, strlen(emb), "embedder", &e, err);
-    if (!st) st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
+    ap_status st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
     if (!st) st = ap_meta_writer_finish(w, err);
     ap_meta_writer_free(w);
     cJSON *bb = cJSON_CreateObject();
@@ -197,7 +194,6 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const
         .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
     if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
     cJSON_Delete(bb);
-    ap_embedder_free(e);
     return st;
 }
 
@@ -283,7 +279,7 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     if (!st) st = sorted_unique(o->delete_ids, o->n_delete, &del, &nd, err);
     if (!st) st = ap_mkdtemp_beside(o->out_dir, &tmp, err);
-    if (!st) st = write_delta_pack(o, emb, tmp, err);
+    if (!st) st = write_delta_pack(o, ap_pack_embedder(base), tmp, err);
     if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
     if (!st) st = ap_tombstones_write(tmp, del, nd, err);
     if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, err);

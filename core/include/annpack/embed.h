@@ -20,7 +20,8 @@ extern "C" {
 #endif
 
 #define AP_EMBED_DEFAULT_DIM 256u
-#define AP_EMBED_HASH_VERSION 1u
+/* The version of "hash" new builds use (1 stays readable: docs/FORMAT.md "Embedder"). */
+#define AP_EMBED_HASH_VERSION 2u
 
 typedef struct ap_embedder ap_embedder;
 
