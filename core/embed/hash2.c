@@ -11,13 +11,14 @@
  *     h, tf its number of occurrences in the text; its bucket (h >> 32) mod n_buckets.
  *  4. With the table's N documents, avgdl = total_len / N (1 when N = 0), df the bucket's
  *     count and idf = ln(1 + (N - df + 0.5) / (df + 0.5)), each distinct feature weighs
- *     c * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), k1 = 1.2, b = 0.75,
- *     c = 1 for words and 0.25 for trigrams, all in double.
+ *     c * sqrt(idf) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), k1 = 1.2,
+ *     b = 0.75, c = 1 for words and 0.5 for trigrams, all in double.
  *  5. In increasing order of h: v[h mod dim] += (h >> 63 ? -w : +w). Then as version 1: a
  *     zero result becomes the single feature "e" 0x1F with weight 1; divided by its L2 norm
  *     and rounded to float.
- * Queries are embedded the same way, so a query word weighs its idf twice in the cosine:
- * rare words dominate, common words ("server", "engine") count little. */
+ * Queries are embedded the same way, so a shared word weighs its idf once in the cosine
+ * (sqrt on each side): rare words dominate, common words ("server", "engine") count
+ * little. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@
 #define K1 1.2
 #define B 0.75
 #define C_WORD 1.0
-#define C_GRAM 0.25
+#define C_GRAM 0.5
 /* Marks a count's bucket as seen in the current document while fitting. */
 #define SEEN 0x80000000u
 
@@ -208,8 +209,10 @@ static ap_status hash2_embed(const ap_embedder *e, const char *text, size_t len,
                 j++;
             double tf = (double)(j - i);
             uint64_t h = fs.v[i].h;
-            double w = (fs.v[i].gram ? C_GRAM : C_WORD) * t->idf[ap_idf_bucket(h, t->n_buckets)] *
-                       tf * (K1 + 1.0) / (tf + kd);
+            /* sqrt: the query is weighted too, so the cosine weighs each shared feature by
+             * its idf once; idf squared let rare colliding trigrams swamp the words. */
+            double w = (fs.v[i].gram ? C_GRAM : C_WORD) *
+                       sqrt(t->idf[ap_idf_bucket(h, t->n_buckets)]) * tf * (K1 + 1.0) / (tf + kd);
             acc[h % dim] += (h >> 63) ? -w : w;
             i = j;
         }
@@ -239,7 +242,7 @@ static char *hash2_describe(const ap_embedder *e)
     snprintf(s, 512,
              "{\"name\":\"hash\",\"version\":2,\"dim\":%u,\"seed\":%llu,"
              "\"features\":\"word+part+char3\",\"hash\":\"siphash24\","
-             "\"weighting\":\"bm25(k1=1.2,b=0.75,char3=0.25)\","
+             "\"weighting\":\"bm25(k1=1.2,b=0.75,char3=0.5,sqrt-idf)\","
              "\"idf\":{\"file\":\"%s\",\"sha256\":\"%s\"}}",
              e->dim, (unsigned long long)e->seed, AP_IDF,
              hi->loaded ? hi->t.sha256 : hi->want_sha256);
