@@ -141,7 +141,7 @@ static bool has_idf(const fs_gen *g)
 static fs_route_ctx route_ctx(const fs_gen *g, const fs_node *pn)
 {
     fs_route_ctx ctx = {.k = g_cfg.k,
-                        .probe = g_cfg.probe,
+                        .probe = g_cfg.probe ? g_cfg.probe : ap_view_default_probe(g->view),
                         .dim = ap_view_dim(g->view),
                         .sq8 = ap_view_has_sq8(g->view),
                         .idf = has_idf(g),

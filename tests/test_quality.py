@@ -2,10 +2,15 @@
 on the judged manual-page set of tests/data/manpages/, annpack eval's figures and its
 refusals, and the corpus table a packset's layers share."""
 import json
+import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
-from conftest import ROOT
+from annpack_reader import read_annp
+from conftest import BUILD, ROOT
 
 DATA = ROOT / "tests" / "data" / "manpages"
 J = DATA / "judgments.jsonl"
@@ -115,3 +120,119 @@ def test_delta_and_rebase_keep_the_base_table(annpack, tmp_path):
     (bad / "pack.idf").write_bytes(bytes(raw))
     r = annpack("search", bad, "tea")
     assert "pack.idf" in r.err and "differs from the embedder block" in r.err
+
+
+# --- the calibrated default probe (FORMAT.md "build.calibration") -------------------------
+
+def write_fvecs(path, x):
+    x = np.ascontiguousarray(x, dtype="<f4")
+    n, d = x.shape
+    out = np.empty((n, d + 1), dtype="<f4")
+    out[:, 0] = np.array([d], dtype="<i4").view("<f4")[0]
+    out[:, 1:] = x
+    path.write_bytes(out.tobytes())
+
+
+@pytest.fixture(scope="module")
+def big(annpack, tmp_path_factory):
+    """20000 clustered vectors of dim 256 (n x dim above 2^22: the target rule applies)."""
+    d = tmp_path_factory.mktemp("calib")
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((300, 256)).astype(np.float32)
+    x = centres[rng.integers(0, 300, 20000)] + 2.5 * rng.standard_normal((20000, 256))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    write_fvecs(d / "x.fvecs", x)
+    annpack.ok("build", "--vectors", d / "x.fvecs", "--output", d / "pack", "--lists", 64)
+    return d, x
+
+
+def recall_curve(pack_dir, x, k=10, m=256):
+    """The calibration recomputed independently: numpy brute force and the ANNP lists."""
+    a = read_annp(pack_dir / "pack.annpack")
+    n, lists = len(x), a["n_lists"]
+    list_of = np.empty(n, dtype=np.int64)
+    for li, (ids, _) in enumerate(a["lists"]):
+        list_of[ids] = li
+    found = np.zeros(lists)
+    for i in range(m):
+        r = i * n // m
+        s = x @ x[r]
+        s[r] = -np.inf  # held out
+        nb = np.lexsort((np.arange(n), -s))[:k]
+        cs = a["centroids"] @ x[r]
+        order = np.lexsort((np.arange(lists), -cs))
+        rank = np.empty(lists, dtype=np.int64)
+        rank[order] = np.arange(lists)
+        for t in nb:
+            found[rank[list_of[t]]] += 1
+    return np.cumsum(found) / (m * k)
+
+
+def test_calibration_matches_brute_force(annpack, big):
+    d, x = big
+    cal = json.loads((d / "pack" / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert cal["target_recall"] == 0.95 and cal["queries"] == 256 and cal["k"] == 10
+    assert cal["rule"] == "target" and cal["default_probe"] == cal["target_probe"]
+    ref = recall_curve(d / "pack", x)
+    for pt in cal["curve"]:
+        assert pt["recall"] == pytest.approx(ref[pt["probe"] - 1], abs=0.005), pt
+    p = cal["default_probe"]
+    assert ref[p - 1] >= 0.95 - 0.005 and (p == 1 or ref[p - 2] < 0.95 + 0.005)
+    assert 1 < p < 64 and [pt["probe"] for pt in cal["curve"]][-1] == 64
+    # inspect shows it (the build block)
+    assert annpack.ok("inspect", d / "pack").json()["build"]["calibration"] == cal
+
+
+def test_default_probe_is_used(annpack, big, tmp_path):
+    d, x = big
+    p = json.loads((d / "pack" / "pack.manifest.json").read_text())["build"]["calibration"][
+        "default_probe"]
+    q = tmp_path / "q.fvecs"
+    write_fvecs(q, x[:5])
+    r = annpack.ok("search", d / "pack", "--queries", q).json()
+    assert r["probe"] == p
+    r = annpack.ok("search", d / "pack", "--queries", q, "--probe", 3).json()
+    assert r["probe"] == 3
+    # Python: probe=None is the calibrated probe
+    code = f"""
+import json, numpy as np
+from annpack.api import open_pack
+x = np.fromfile({str(q)!r}, dtype="<f4").reshape(5, 257)[:, 1:]
+with open_pack({str(d / "pack")!r}) as pk:
+    ids = lambda **kw: [h["id"] for h in pk.search_vec(x[0], top_k=10, **kw)]
+    print(json.dumps([ids(), ids(probe={p}), ids(probe=1)]))
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"),
+               ANNPACK_LIB=str(BUILD / "core" / "libannpack.so"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    default, calibrated, one = json.loads(out)
+    assert default == calibrated and calibrated != one
+
+
+def test_small_packs_default_to_every_list(annpack, packs):
+    cal = json.loads((packs / "v2" / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert cal["default_probe"] == 33 and cal["rule"].startswith("every list")
+    assert cal["target_probe"] < 33
+    r = annpack.ok("eval", packs / "v2", "--judgments", J).json()
+    assert r["probe"] == 33 and r["overlap_at_k"] == 1.0
+
+
+def test_no_calibration_and_rebase(annpack, tmp_path):
+    csv = DATA / "corpus.csv"
+    annpack.ok("build", "--input", csv, "--text-col", "text", "--id-col", "id",
+               "--target-recall", 0, "--output", tmp_path / "none")
+    m = json.loads((tmp_path / "none" / "pack.manifest.json").read_text())
+    assert "calibration" not in m["build"]
+    assert annpack.ok("search", tmp_path / "none", "printf").json()["probe"] == 8
+    for bad in ("1.5", "-0.1", "x"):
+        r = annpack("build", "--input", csv, "--text-col", "text", "--id-col", "id",
+                    "--target-recall", bad, "--output", tmp_path / "bad")
+        assert r.rc == 2 and "--target-recall" in r.err
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", csv, "--packset", ps, "--target-recall", 0.9,
+               "--lists", 20)
+    annpack.ok("packset", "rebase", "--packset", ps, "--out", tmp_path / "rb", "--lists", 30)
+    cal = json.loads((tmp_path / "rb" / "base" / "pack.manifest.json").read_text())["build"][
+        "calibration"]
+    assert cal["target_recall"] == 0.9 and cal["curve"][-1]["probe"] == 30

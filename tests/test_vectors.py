@@ -702,10 +702,13 @@ def test_mount_vquery_exact(annpack, packs, data, mount, tmp_path):
             assert [h["id"] for h in r["results"]] == list(want_ids), (i, m.args)
             assert [np.float32(h["score"]) for h in r["results"]] == list(want_scores)
             assert all(h["layer"] == 0 and h["meta"] == {"id": h["id"]} for h in r["results"])
-    # Defaults (k 10, probe 8), a parameter directory, and the name's own parameters winning.
+    # Defaults (k 10, the calibrated probe: every list, a small pack), a parameter
+    # directory, and the name's own parameters winning.
     name = vname(data["q"][5])
     d = vread(mp.mnt, name)
-    assert d["k"] == 10 and d["probe"] == 8 and len(d["results"]) == 10
+    cal = json.loads((packs["plain"] / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert cal["default_probe"] == LISTS and cal["rule"].startswith("every list")
+    assert d["k"] == 10 and d["probe"] == LISTS and len(d["results"]) == 10
     a = vread(mp.mnt, name + "?k=5&probe=4")
     b = vread(mp.mnt, name, sub="k=5&probe=4")
     c = vread(mp.mnt, name, sub="probe=4&k=5")

@@ -30,6 +30,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses an unsigned decimal option value in [min, max]; on failure prints a usage error
  * naming the option and returns 0. */
+/* --target-recall R: a number in [0, 1] into *out (0 becomes "do not calibrate", -1, as
+ * ap_build_opts.target_recall says); prints a usage error and returns EXIT_USAGE if not. */
+int cli_parse_recall(const char *cmd, const char *s, double *out);
+
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
                   uint64_t *out);
 

@@ -28,6 +28,9 @@ static const char usage_text[] =
     "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
+    "  --target-recall R      calibrate the default probe: the smallest reaching recall R\n"
+    "                         on held-out self-queries (default 0.95; 0: do not calibrate;\n"
+    "                         small packs default to every list; docs/FORMAT.md)\n"
     "  --embedder-version 1|2 the hash embedder's version (default 2: BM25 weights from the\n"
     "                         corpus, stored in pack.idf; 1: plain hashing, as before)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
@@ -75,6 +78,7 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"sq8", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
                                          {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
                                          {0, 0, 0, 0}};
     ap_build_opts *o = &b->o;
     uint64_t v;
@@ -135,6 +139,9 @@ static int parse_build_args(int argc, char **argv, build_args *b)
             break;
         case 'j':
             b->json = 1;
+            break;
+        case 'R':
+            if (cli_parse_recall("build", optarg, &o->target_recall)) return EXIT_USAGE;
             break;
         case 'E':
             if (!cli_parse_u64("build", "--embedder-version", optarg, 1, 2, &v)) return EXIT_USAGE;

@@ -22,7 +22,7 @@ static const char usage_text[] =
     "\n"
     "  --judgments J.jsonl    the judged queries\n"
     "  -k K                   cutoff for recall and overlap (default 10, 1..1000)\n"
-    "  --probe N              lists scanned (default: the pack's default probe)\n"
+    "  --probe N              lists scanned (default: the pack's calibrated default probe)\n"
     "  --per-query            also list each query's figures\n"
     "  -h, --help             show this help\n";
 
@@ -161,7 +161,7 @@ typedef struct eval_args {
 static int run_eval(ap_view *v, const char *dir, const eval_args *a, const judged *js, size_t nj)
 {
     uint32_t dim = ap_view_dim(v), lists = ap_view_n_lists(v);
-    uint32_t probe = a->probe ? a->probe : ap_default_probe();
+    uint32_t probe = a->probe ? a->probe : ap_view_default_probe(v);
     uint32_t depth = a->k > 10 ? a->k : 10;
     float *q = malloc(dim * sizeof *q);
     ap_hit *hits = malloc(depth * sizeof *hits), *exact = malloc(depth * sizeof *exact);

@@ -13,7 +13,8 @@ static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
-    "                [--seed S] [--dim D] [--embedder-version 1|2] [--sq8] [--force]\n"
+    "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
+    "                [--sq8] [--force]\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
     "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
@@ -37,6 +38,7 @@ typedef struct args {
         *delta, *pubkey, *deltas[256];
     size_t ndeltas;
     uint64_t lists, seed, dim, seq, to, embedder_version;
+    double target_recall;
     int has_to, force, sq8;
 } args;
 
@@ -56,6 +58,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"seed", required_argument, 0, 's'},
                                          {"dim", required_argument, 0, 'm'},
                                          {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
                                          {"seq", required_argument, 0, 'q'},
                                          {"to", required_argument, 0, 'T'},
                                          {"force", no_argument, 0, 'f'},
@@ -127,6 +130,9 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         case 'E':
             if (!cli_parse_u64(cmd, "--embedder-version", optarg, 1, 2, &a->embedder_version))
                 return EXIT_USAGE;
+            break;
+        case 'R':
+            if (cli_parse_recall(cmd, optarg, &a->target_recall)) return EXIT_USAGE;
             break;
         case 'K':
             a->pubkey = optarg;
@@ -264,6 +270,7 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .lists = (uint32_t)a->lists,
                        .seed = a->seed,
                        .dim = (uint32_t)a->dim,
+                       .target_recall = a->target_recall,
                        .embedder = a->embedder_version == 1   ? "hash:1"
                                    : a->embedder_version == 2 ? "hash:2"
                                                               : NULL,

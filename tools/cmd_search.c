@@ -24,7 +24,9 @@ static const char search_usage[] =
     "scanned per query, probe/scan/overhead microseconds (p50) and the scan's GB/s.\n"
     "\n"
     "  -k N            results (default 10, at most 1000)\n"
-    "  --probe N       lists to scan (default 8; >= n_lists means exact search)\n"
+    "  --probe N       lists to scan (default: the pack's calibrated default probe, see\n"
+    "                  annpack inspect; 8 for packs built without one; >= n_lists means\n"
+    "                  exact search)\n"
     "  --scan MODE     auto (default: the int8 sidecar when the pack has one), f16 (exact),\n"
     "                  sq8 (int8 codes, then exact re-ranking; needs the sidecar)\n"
     "  --rerank R      sq8 candidates re-scored exactly (default max(64, 8k))\n"
@@ -123,19 +125,22 @@ static int search_queries(const char *dir, search_args *a, const ap_search_param
     ap_view *p = NULL;
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
     a->eo.params = *sp;
+    if (!a->eo.params.probe) a->eo.params.probe = ap_view_default_probe(p);
     int rc = search_eval(p, &a->eo);
     ap_view_close(p);
     return rc;
 }
 
 /* search DIR TEXT: embed, search, print the results JSON. */
-static int search_text(const char *dir, const char *text, const ap_search_params *sp)
+static int search_text(const char *dir, const char *text, const ap_search_params *given)
 {
+    ap_search_params params = *given, *sp = &params;
     ap_err err = {0};
     /* The same check as the mount's query names and Python's search(). */
     if (ap_query_text_check(text, strlen(text), &err)) return cli_fail("search", &err);
     ap_view *p = NULL;
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
+    if (!sp->probe) sp->probe = ap_view_default_probe(p); /* none given: the pack's */
     int rc = EXIT_FAIL;
     const ap_embedder *e = ap_view_embedder(p);
     float *q = malloc(ap_embedder_dim(e) * sizeof *q);
@@ -172,8 +177,7 @@ out:
 
 int cmd_search(int argc, char **argv)
 {
-    search_args a = {
-        .k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .scan = AP_SCAN_AUTO, .eo = {.threads = 1}};
+    search_args a = {.k = AP_DEFAULT_K, .probe = 0, .scan = AP_SCAN_AUTO, .eo = {.threads = 1}};
     int rc = parse_search_args(argc, argv, &a);
     if (rc < 0) return EXIT_OK;
     if (rc) return rc;

@@ -18,6 +18,7 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
+#include "calibrate.h"
 #include "corpus.h"
 #include "env.h"
 #include "fp16.h"
@@ -42,9 +43,11 @@ static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
     if (sp->progress) sp->progress(sp->progress_ud, "kmeans", it, iters);
 }
 
-/* Groups vectors by list (stable: row order within a list) and writes pack.annpack. */
+/* Groups vectors by list (stable: row order within a list) and writes pack.annpack; with a
+ * target recall, calibrates the default probe into *cal (cal->n_lists 0 otherwise). */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                             const float *centroids, ap_build_report *rep, ap_err *err)
+                             const float *centroids, ap_build_report *rep, ap_calibration *cal,
+                             ap_err *err)
 {
     size_t n = sp->n;
     uint32_t dim = ap_embedder_dim(sp->emb);
@@ -66,6 +69,9 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         assert(assign[i] < k);
         counts[assign[i]]++;
     }
+    if (n && sp->target_recall > 0 &&
+        (st = ap_calibrate(sp->vecs, n, dim, centroids, k, assign, sp->target_recall, cal, err)))
+        goto out;
     for (uint32_t l = 0; l < k; l++)
         start[l + 1] = start[l] + counts[l];
     assert(start[k] == n);
@@ -111,7 +117,7 @@ static ap_status add_created(cJSON *b, ap_err *err)
 /* The manifest's "build" block: the tool's fields, then the caller's (sp->build), then how
  * the pack was written, for a stable order. */
 static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32_t iters,
-                                      cJSON **out, ap_err *err)
+                                      const ap_calibration *cal, cJSON **out, ap_err *err)
 {
     cJSON *b = cJSON_CreateObject();
     *out = NULL;
@@ -132,6 +138,14 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
     cJSON_AddBoolToObject(b, "offline", 1);
+    if (cal->n_lists) {
+        cJSON *cj = ap_calibration_json(cal);
+        if (!cj) {
+            cJSON_Delete(b);
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+        cJSON_AddItemToObject(b, "calibration", cj);
+    }
     ap_status st = add_created(b, err);
     if (st) {
         cJSON_Delete(b);
@@ -161,7 +175,7 @@ static ap_status write_table(const ap_embedder *e, const char *dir, ap_err *err)
 
 /* Hashes the files the build wrote into dir and writes its pack.manifest.json. */
 static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
-                                ap_err *err)
+                                const ap_calibration *cal, ap_err *err)
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
     /* Sorted by name, so the manifest is canonical. */
@@ -186,7 +200,7 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     char *desc = ap_embedder_describe(sp->emb), *text = NULL;
     cJSON *build = NULL;
     if (!desc) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if ((st = manifest_build_block(sp, k, iters, &build, err))) goto out;
+    if ((st = manifest_build_block(sp, k, iters, cal, &build, err))) goto out;
     ap_pack_manifest_spec ms = {.dim = ap_embedder_dim(sp->emb),
                                 .n_lists = k,
                                 .n_vectors = sp->n,
@@ -239,9 +253,10 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
                              &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = ap_now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
-    if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
+    ap_calibration cal = {0};
+    if (!st) st = write_lists(sp, dir, k, centroids, rep, &cal, err);
     if (!st) st = write_table(sp->emb, dir, err);
-    if (!st) st = write_manifest(sp, dir, k, iters, err);
+    if (!st) st = write_manifest(sp, dir, k, iters, &cal, err);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
          * search faults them in as huge folios (mapping.h). */
@@ -278,6 +293,8 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
                           "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only",
                           dev);
+    if (o->target_recall > 1 || o->target_recall != o->target_recall)
+        return ap_err_set(err, AP_ERR_ARG, "target recall %g is not in (0, 1]", o->target_recall);
     if (o->seed > AP_JSON_MAX_SAFE_INT)
         return ap_err_set(err, AP_ERR_ARG, "seed %llu is not below 2^53",
                           (unsigned long long)o->seed);
@@ -313,6 +330,9 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
                        .build = input,
                        .iters = o->kmeans_iters,
                        .sq8 = o->sq8,
+                       .target_recall = o->target_recall < 0   ? 0
+                                        : o->target_recall > 0 ? o->target_recall
+                                                               : AP_CALIB_TARGET,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
     *tw = ap_now_s();

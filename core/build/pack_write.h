@@ -18,10 +18,11 @@ typedef struct ap_pack_spec {
     const uint64_t *ids; /* n, unique */
     uint32_t lists;      /* requested; 0 = automatic */
     uint64_t seed;
-    ap_meta_codec codec; /* the meta files already written into the directory */
-    const cJSON *build;  /* the caller's "build" fields (copied after the tool's) */
-    uint32_t iters;      /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
-    bool sq8;            /* also write the int8 sidecar */
+    ap_meta_codec codec;  /* the meta files already written into the directory */
+    const cJSON *build;   /* the caller's "build" fields (copied after the tool's) */
+    uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;             /* also write the int8 sidecar */
+    double target_recall; /* calibrate the default probe for it (calibrate.h); 0: do not */
     ap_progress_fn progress;
     void *progress_ud;
 } ap_pack_spec;

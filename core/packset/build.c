@@ -179,6 +179,8 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e, 
                             .seed = o->seed,
                             .meta_codec = o->meta_codec,
                             .force = true,
+                            /* a delta is searched with the base's lists and probe */
+                            .target_recall = -1,
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */

@@ -10,11 +10,13 @@
 #include <sys/stat.h>
 
 #include "annpack/packset.h"
+#include "calibrate.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
 #include "merge.h"
 #include "ops.h"
+#include "pack_open.h"
 #include "pack_write.h"
 #include "root_write.h"
 #include "view.h"
@@ -130,6 +132,10 @@ static ap_status write_rebased(const ap_view *v, const char *tmp, uint32_t lists
                        .codec = AP_META_ZSTD,
                        .build = build,
                        .sq8 = ap_view_has_sq8(v),
+                       /* recalibrated for the new lists, to the old base's target (none if
+                        * it had none, so earlier packsets rebase byte for byte) */
+                       .target_recall =
+                           ap_calibration_target_of(ap_pack_manifest_of(v->layers[0].pack)->build),
                        .progress = progress,
                        .progress_ud = progress_ud};
     if ((st = ap_pack_finish(base, &sp, NULL, err))) goto out;

@@ -75,7 +75,8 @@ class BuildOpts(ctypes.Structure):
                 ("force", ctypes.c_bool), ("embedder", ctypes.c_char_p),
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
-                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool)]
+                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool),
+                ("target_recall", ctypes.c_double)]
 
 
 class BuildReport(ctypes.Structure):
@@ -202,6 +203,7 @@ _sigs = {
     "ap_max_k": ([], ctypes.c_uint32),
     "ap_default_k": ([], ctypes.c_uint32),
     "ap_default_probe": ([], ctypes.c_uint32),
+    "ap_view_default_probe": ([V], ctypes.c_uint32),
 }
 for _name, (_args, _res) in _sigs.items():
     _f = getattr(lib, _name)

@@ -97,9 +97,11 @@ class Pack:
 
     def _search(self, q, top_k, probe):
         """ap_view_search of the float array q: top_k in 1..AP_MAX_K, probe >= 1 (default
-        AP_DEFAULT_PROBE), both as the library defines them."""
+        the pack's calibrated default probe, ap_view_default_probe), both as the library
+        defines them."""
         k = L.positive("top_k", top_k, 1, L.MAX_K)
-        p = L.positive("probe", probe, 1, 2**32 - 1) if probe is not None else L.DEFAULT_PROBE
+        p = (L.positive("probe", probe, 1, 2**32 - 1) if probe is not None
+             else L.lib.ap_view_default_probe(self._handle()))
         hits = (L.Hit * k)()
         n = ctypes.c_uint32()
         err = L.Err()

@@ -68,7 +68,7 @@ int main(void)
            F(ap_build_opts, meta_codec), F(ap_build_opts, force), F(ap_build_opts, embedder),
            F(ap_build_opts, embedder_json), F(ap_build_opts, progress),
            F(ap_build_opts, progress_ud), F(ap_build_opts, vectors), F(ap_build_opts, kmeans_iters),
-           F(ap_build_opts, sq8));
+           F(ap_build_opts, sq8), F(ap_build_opts, target_recall));
     STRUCT(ap_build_report, F(ap_build_report, rows), F(ap_build_report, rows_skipped),
            F(ap_build_report, lists_requested), F(ap_build_report, lists_effective),
            F(ap_build_report, dim), F(ap_build_report, seconds_total),

@@ -34,6 +34,10 @@ typedef struct ap_build_opts {
     const char *vectors;
     uint32_t kmeans_iters; /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
     bool sq8;              /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
+    /* The recall the default probe must reach on held-out self-queries (docs/FORMAT.md
+     * "calibration"), in (0, 1]; 0 = 0.95; negative = do not calibrate (no "calibration"
+     * in the manifest: searches default to probe 8, as for packs built before it). */
+    double target_recall;
 } ap_build_opts;
 
 typedef struct ap_build_report {

@@ -77,6 +77,9 @@ AP_API ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err);
 AP_API uint64_t ap_view_version(const ap_view *v); /* 0 for a single pack */
 AP_API uint32_t ap_view_dim(const ap_view *v);
 AP_API uint32_t ap_view_n_lists(const ap_view *v); /* the base's lists */
+/* The probe searches use when none is given: the one the base's build calibrated (its
+ * manifest's build.calibration.default_probe, docs/FORMAT.md), else ap_default_probe(). */
+AP_API uint32_t ap_view_default_probe(const ap_view *v);
 AP_API uint64_t ap_view_live_count(const ap_view *v);
 AP_API uint32_t ap_view_n_deltas(const ap_view *v);
 /* The embedder of the base (every delta uses the same), borrowed: valid until
