@@ -236,3 +236,37 @@ def test_no_calibration_and_rebase(annpack, tmp_path):
     cal = json.loads((tmp_path / "rb" / "base" / "pack.manifest.json").read_text())["build"][
         "calibration"]
     assert cal["target_recall"] == 0.9 and cal["curve"][-1]["probe"] == 30
+
+
+# --- canary: the gate before promoting (CLI.md "canary") ----------------------------------
+
+def test_canary_passes_identical_and_fails_a_different_ranking(annpack, packs):
+    r = annpack.ok("canary", "--base", packs / "v2", "--candidate", packs / "v2", "--queries", J)
+    j = r.json()
+    assert j["pass"] is True and j["queries"] >= 30 and j["top_k"] == 5
+    assert j["min_overlap"] == j["avg_overlap"] == 1.0 and j["below_min"] == 0
+    # v1 ranks differently from v2: below both default thresholds
+    r = annpack("canary", "--base", packs / "v1", "--candidate", packs / "v2", "--queries", J)
+    j = r.json()
+    assert r.rc == 1 and j["pass"] is False and "FAIL: min overlap@5" in r.err
+    assert j["min_overlap"] < 0.7 and j["avg_overlap"] < 0.8 and j["below_min"] > 0
+    per = {p["query"]: p["overlap"] for p in j["per_query"]}
+    assert len(per) == j["queries"] and min(per.values()) == j["min_overlap"]
+    assert sum(per.values()) / len(per) == pytest.approx(j["avg_overlap"])
+    # the thresholds decide
+    r = annpack("canary", "--base", packs / "v1", "--candidate", packs / "v2", "--queries", J,
+                "--min-overlap", 0, "--avg-overlap", 0, "--top-k", 10)
+    assert r.rc == 0 and r.json()["pass"] is True and r.json()["top_k"] == 10
+
+
+def test_canary_refusals(annpack, packs, tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"query": "x"}\n{"text": "y"}\n')
+    r = annpack("canary", "--base", packs / "v2", "--candidate", packs / "v2", "--queries", q)
+    assert r.rc == 1 and "q.jsonl:2: not {\"query\": TEXT}" in r.err and r.out == ""
+    for args in (["--base", packs / "v2", "--queries", J],
+                 ["--base", packs / "v2", "--candidate", packs / "v2", "--queries", J,
+                  "--min-overlap", "1.5"]):
+        assert annpack("canary", *args).rc == 2
+    r = annpack("canary", "--base", packs / "v2", "--candidate", tmp_path / "none", "--queries", J)
+    assert r.rc == 1 and "none" in r.err

@@ -51,6 +51,7 @@ char *cli_find_annpackfs(char *buf, size_t len);
 int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_canary(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

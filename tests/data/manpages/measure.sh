@@ -1,6 +1,6 @@
 #!/bin/sh
 # The figures of docs/SEARCH_QUALITY.md: hash v1 vs v2 on this judged set, at the default
-# probe and exact, as a pack and as a packset (base + one delta) before and after a rebase.
+# (calibrated) probe, at probe 8 (the old default) and exact, as a pack and as a packset (base + one delta) before and after a rebase.
 # usage: tests/data/manpages/measure.sh WORK_DIR   (ANNPACK=path/to/annpack)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -11,8 +11,8 @@ J=$HERE/judgments.jsonl
 # base: pages 0..999, delta: the rest (ids 1000..)
 head -n 1001 "$HERE/corpus.csv" >"$W/base.csv"
 { head -n 1 "$HERE/corpus.csv"; tail -n +1002 "$HERE/corpus.csv"; } >"$W/delta.csv"
-row() { # label dir probe
-    "$A" eval "$2" --judgments "$J" --probe "$3" | /usr/bin/python3 -c "
+row() { # label dir [probe]; no probe: the pack's default probe
+    "$A" eval "$2" --judgments "$J" ${3:+--probe "$3"} | /usr/bin/python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print('| $1 | %d/%d | %.3f | %.3f | %.3f | %.3f | %.3f |' % (d['probe'], d['n_lists'],
@@ -29,9 +29,9 @@ for v in 1 2; do
     "$A" packset build-delta --packset "$W/ps$v" --add "$W/delta.csv" \
         --out "$W/ps$v/deltas/0001.delta" >/dev/null 2>&1
     "$A" packset rebase --packset "$W/ps$v" --out "$W/ps$v-rebased" >/dev/null 2>&1
-    for p in 8 1000000; do
-        row "hash v$v, one pack" "$W/v$v" $p
-        row "hash v$v, base + delta" "$W/ps$v" $p
-        row "hash v$v, rebased" "$W/ps$v-rebased" $p
+    for p in "" 8 1000000; do
+        row "hash v$v, one pack" "$W/v$v" "$p"
+        row "hash v$v, base + delta" "$W/ps$v" "$p"
+        row "hash v$v, rebased" "$W/ps$v-rebased" "$p"
     done
 done
