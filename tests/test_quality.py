@@ -149,17 +149,22 @@ def big(annpack, tmp_path_factory):
 def recall_curve(pack_dir, x, k=10, m=256):
     """The calibration recomputed independently: numpy brute force and the ANNP lists."""
     a = read_annp(pack_dir / "pack.annpack")
-    n, lists = len(x), a["n_lists"]
-    list_of = np.empty(n, dtype=np.int64)
+    list_of = np.empty(len(x), dtype=np.int64)
     for li, (ids, _) in enumerate(a["lists"]):
         list_of[ids] = li
+    return curve_of(x, list_of, a["centroids"], k, m)
+
+
+def curve_of(x, list_of, centroids, k=10, m=256):
+    """recall(p) of the exact top k of m spread self-queries (FORMAT.md), p = 1..lists."""
+    n, lists = len(x), len(centroids)
     found = np.zeros(lists)
     for i in range(m):
         r = i * n // m
         s = x @ x[r]
         s[r] = -np.inf  # held out
         nb = np.lexsort((np.arange(n), -s))[:k]
-        cs = a["centroids"] @ x[r]
+        cs = centroids @ x[r]
         order = np.lexsort((np.arange(lists), -cs))
         rank = np.empty(lists, dtype=np.int64)
         rank[order] = np.arange(lists)
@@ -270,3 +275,44 @@ def test_canary_refusals(annpack, packs, tmp_path):
         assert annpack("canary", *args).rc == 2
     r = annpack("canary", "--base", packs / "v2", "--candidate", tmp_path / "none", "--queries", J)
     assert r.rc == 1 and "none" in r.err
+
+
+def test_delta_recalibrates_over_base_and_delta(annpack, tmp_path):
+    """dim 4096, so 1113 x 4096 is above the small-pack rule and the target decides; the
+    delta adds 150 pages again under new ids."""
+    rows = (DATA / "corpus.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "base.csv").write_text("".join(rows))
+    again = [str(5000 + int(r.split(",", 1)[0])) + "," + r.split(",", 1)[1] for r in rows[1:151]]
+    (tmp_path / "add.csv").write_text(rows[0] + "".join(again))
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", ps,
+               "--dim", 4096)
+    base_cal = json.loads((ps / "base" / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert base_cal["rule"] == "target"
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", tmp_path / "add.csv",
+               "--out", ps / "deltas" / "0001.delta")
+    d = ps / "deltas" / "0001.delta"
+    cal = json.loads((d / "delta.manifest.json").read_text())["calibration"]
+    assert cal["target_recall"] == base_cal["target_recall"] and cal["queries"] == 256
+    # independently: every vector of base and delta, the delta's under its nearest base list
+    base, delta = read_annp(ps / "base" / "pack.annpack"), read_annp(d / "pack.annpack")
+    vecs = [v for _, v in base["lists"]] + [v for _, v in delta["lists"]]
+    x = np.concatenate(vecs)
+    lists = np.concatenate([np.full(len(v), i) for i, (_, v) in enumerate(base["lists"])])
+    dv = np.concatenate([v for _, v in delta["lists"]])
+    lists = np.concatenate([lists, np.argmax(dv @ base["centroids"].T, axis=1)])
+    ref = curve_of(x, lists, base["centroids"])
+    for pt in cal["curve"]:
+        assert pt["recall"] == pytest.approx(ref[pt["probe"] - 1], abs=0.005), pt
+    assert cal["curve"][-1]["probe"] == base["n_lists"]
+    # the view searches with the newest delta's default probe
+    assert annpack.ok("search", ps, "printf").json()["probe"] == cal["default_probe"]
+    # with an uncalibrated base, the delta has none either
+    ps0 = tmp_path / "ps0"
+    annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", ps0,
+               "--target-recall", 0)
+    annpack.ok("packset", "build-delta", "--packset", ps0, "--add", tmp_path / "add.csv",
+               "--out", ps0 / "deltas" / "0001.delta")
+    dm = json.loads((ps0 / "deltas" / "0001.delta" / "delta.manifest.json").read_text())
+    assert "calibration" not in dm
+    assert annpack.ok("search", ps0, "printf").json()["probe"] == 8

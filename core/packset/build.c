@@ -218,7 +218,7 @@ static ap_status check_no_readd(const ap_delta_opts *o, const char *tmp, const u
 /* tmp/delta.manifest.json: what the delta was built against (the base's pack.annpack and
  * manifest hashes), its embedder, counts, and the hashes of its manifest and tombstones. */
 static ap_status write_delta_manifest(const char *base_dir, const char *tmp, const char *emb,
-                                      uint64_t adds, size_t ntomb, ap_err *err)
+                                      uint64_t adds, size_t ntomb, cJSON *cal, ap_err *err)
 {
     char bhex[AP_SHA256_HEX], mhex[AP_SHA256_HEX], *text = NULL;
     char *bann = ap_path_join(base_dir, AP_ANNPACK), *bman = ap_path_join(base_dir, AP_MANIFEST);
@@ -238,6 +238,8 @@ static ap_status write_delta_manifest(const char *base_dir, const char *tmp, con
         cJSON_AddItemToObject(j, "embedder", e);
         ap_json_add_u64(j, "adds", adds);
         ap_json_add_u64(j, "tombstones", ntomb);
+        if (cal) cJSON_AddItemToObject(j, "calibration", cal); /* j owns it now */
+        cal = NULL;
         cJSON *files = cJSON_AddObjectToObject(j, "files");
         if (!(st = ap_manifest_add_file(files, tmp, AP_MANIFEST, err)))
             st = ap_manifest_add_file(files, tmp, AP_TOMBSTONES, err);
@@ -247,6 +249,7 @@ static ap_status write_delta_manifest(const char *base_dir, const char *tmp, con
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     if (!st) st = ap_write_file(dm, text, len, err);
     cJSON_Delete(j);
+    cJSON_Delete(cal);
     free(text);
     free(bann);
     free(bman);
@@ -284,7 +287,9 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
     if (!st) st = write_delta_pack(o, ap_pack_embedder(base), tmp, err);
     if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
     if (!st) st = ap_tombstones_write(tmp, del, nd, err);
-    if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, err);
+    cJSON *cal = NULL;
+    if (!st) st = ap_delta_calibration(base, tmp, &cal, err);
+    if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, cal, err); /* owns cal */
     if (!st) st = publish_delta(o, tmp, exists, empty, err);
     if (!st) {
         free(tmp);
