@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  --target-recall R      calibrate the default probe: the smallest reaching recall R\n"
     "                         on held-out self-queries (default 0.95; 0: do not calibrate;\n"
     "                         small packs default to every list; docs/FORMAT.md)\n"
+    "  --filter-cols A,B      metadata columns searches can filter on (search --where A=V,\n"
+    "                         the mount's ?A=V, Python filters=): pack.filter\n"
     "  --embedder-version 1|2 the hash embedder's version (default 2: BM25 weights from the\n"
     "                         corpus, stored in pack.idf; 1: plain hashing, as before)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
@@ -79,6 +81,7 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"json", no_argument, 0, 'j'},
                                          {"embedder-version", required_argument, 0, 'E'},
                                          {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'F'},
                                          {0, 0, 0, 0}};
     ap_build_opts *o = &b->o;
     uint64_t v;
@@ -142,6 +145,9 @@ static int parse_build_args(int argc, char **argv, build_args *b)
             break;
         case 'R':
             if (cli_parse_recall("build", optarg, &o->target_recall)) return EXIT_USAGE;
+            break;
+        case 'F':
+            o->filter_cols = optarg;
             break;
         case 'E':
             if (!cli_parse_u64("build", "--embedder-version", optarg, 1, 2, &v)) return EXIT_USAGE;

@@ -14,7 +14,7 @@ static const char usage_text[] =
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
     "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
-    "                [--sq8] [--force]\n"
+    "                [--filter-cols A,B] [--sq8] [--force]\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
     "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
@@ -39,6 +39,7 @@ typedef struct args {
     size_t ndeltas;
     uint64_t lists, seed, dim, seq, to, embedder_version;
     double target_recall;
+    const char *filter_cols;
     int has_to, force, sq8;
 } args;
 
@@ -59,6 +60,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"dim", required_argument, 0, 'm'},
                                          {"embedder-version", required_argument, 0, 'E'},
                                          {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'C'},
                                          {"seq", required_argument, 0, 'q'},
                                          {"to", required_argument, 0, 'T'},
                                          {"force", no_argument, 0, 'f'},
@@ -133,6 +135,9 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'R':
             if (cli_parse_recall(cmd, optarg, &a->target_recall)) return EXIT_USAGE;
+            break;
+        case 'C':
+            a->filter_cols = optarg;
             break;
         case 'K':
             a->pubkey = optarg;
@@ -271,6 +276,7 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .seed = a->seed,
                        .dim = (uint32_t)a->dim,
                        .target_recall = a->target_recall,
+                       .filter_cols = a->filter_cols,
                        .embedder = a->embedder_version == 1   ? "hash:1"
                                    : a->embedder_version == 2 ? "hash:2"
                                                               : NULL,

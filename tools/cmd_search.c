@@ -8,7 +8,8 @@
 #include "search_eval.h"
 
 static const char search_usage[] =
-    "usage: annpack search DIR TEXT [-k N] [--probe N] [--scan auto|f16|sq8] [--rerank R]\n"
+    "usage: annpack search DIR TEXT [-k N] [--probe N] [--where COL=V]... [--scan auto|f16|sq8]\n"
+    "                      [--rerank R]\n"
     "       annpack search DIR --queries Q.fvecs [-k N] [--probe N] [--gt GT.ivecs]\n"
     "                      [--ids-out OUT.ivecs] [--threads T] [--warmup W] [--scan ...]\n"
     "\n"
@@ -24,6 +25,8 @@ static const char search_usage[] =
     "scanned per query, probe/scan/overhead microseconds (p50) and the scan's GB/s.\n"
     "\n"
     "  -k N            results (default 10, at most 1000)\n"
+    "  --where COL=V   only documents whose metadata column COL is V (repeatable: all must\n"
+    "                  hold; COL one of the pack's --filter-cols; exact among them)\n"
     "  --probe N       lists to scan (default: the pack's calibrated default probe, see\n"
     "                  annpack inspect; 8 for packs built without one; >= n_lists means\n"
     "                  exact search)\n"
@@ -50,8 +53,12 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+#define MAX_WHERE 16
+
 typedef struct search_args {
     uint64_t k, probe;
+    ap_where where[MAX_WHERE]; /* --where COL=VALUE (col and value point into argv) */
+    size_t nwhere;
     ap_scan_mode scan;
     uint32_t rerank;
     search_eval_opts eo;
@@ -61,12 +68,17 @@ typedef struct search_args {
  * go on). optind is left at the first operand. */
 static int parse_search_args(int argc, char **argv, search_args *a)
 {
-    static const struct option opts[] = {
-        {"probe", required_argument, 0, 'p'},   {"help", no_argument, 0, 'h'},
-        {"scan", required_argument, 0, 's'},    {"rerank", required_argument, 0, 'r'},
-        {"queries", required_argument, 0, 'Q'}, {"gt", required_argument, 0, 'g'},
-        {"ids-out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 'T'},
-        {"warmup", required_argument, 0, 'w'},  {0, 0, 0, 0}};
+    static const struct option opts[] = {{"probe", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"scan", required_argument, 0, 's'},
+                                         {"rerank", required_argument, 0, 'r'},
+                                         {"queries", required_argument, 0, 'Q'},
+                                         {"gt", required_argument, 0, 'g'},
+                                         {"ids-out", required_argument, 0, 'o'},
+                                         {"threads", required_argument, 0, 'T'},
+                                         {"warmup", required_argument, 0, 'w'},
+                                         {"where", required_argument, 0, 'W'},
+                                         {0, 0, 0, 0}};
     uint64_t v;
     ap_err e = {0};
     optind = 1;
@@ -92,6 +104,16 @@ static int parse_search_args(int argc, char **argv, search_args *a)
         case 'Q':
             a->eo.queries = optarg;
             break;
+        case 'W': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return cli_usage_error("search", "--where expects COL=VALUE, got '%s'", optarg);
+            if (a->nwhere == MAX_WHERE)
+                return cli_usage_error("search", "at most %d --where", MAX_WHERE);
+            *eq = '\0';
+            a->where[a->nwhere++] = (ap_where){optarg, eq + 1};
+            break;
+        }
         case 'g':
             a->eo.gt = optarg;
             break;
@@ -132,7 +154,8 @@ static int search_queries(const char *dir, search_args *a, const ap_search_param
 }
 
 /* search DIR TEXT: embed, search, print the results JSON. */
-static int search_text(const char *dir, const char *text, const ap_search_params *given)
+static int search_text(const char *dir, const char *text, const ap_search_params *given,
+                       const ap_where *where, size_t nwhere)
 {
     ap_search_params params = *given, *sp = &params;
     ap_err err = {0};
@@ -154,7 +177,7 @@ static int search_text(const char *dir, const char *text, const ap_search_params
     }
     double t0 = now_ms();
     if (ap_view_embed(p, text, strlen(text), q, &err) ||
-        ap_view_search_ex(p, q, sp, hits, &n, NULL, &err)) {
+        ap_view_search_where(p, q, sp, where, nwhere, hits, &n, NULL, &err)) {
         cli_fail("search", &err);
         goto out;
     }
@@ -186,12 +209,13 @@ int cmd_search(int argc, char **argv)
     if (a.eo.queries) {
         if (argc - optind != 1)
             return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
+        if (a.nwhere) return cli_usage_error("search", "--where is for text queries");
         return search_queries(argv[optind], &a, &sp);
     }
     if (a.eo.gt || a.eo.ids_out || a.eo.threads != 1 || a.eo.warmup)
         return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
     if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
-    return search_text(argv[optind], argv[optind + 1], &sp);
+    return search_text(argv[optind], argv[optind + 1], &sp, a.where, a.nwhere);
 }
 
 int cmd_embed(int argc, char **argv)

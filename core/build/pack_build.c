@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "annpack/build.h"
@@ -21,6 +22,8 @@
 #include "calibrate.h"
 #include "corpus.h"
 #include "env.h"
+#include "filter.h"
+#include "filter_build.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -179,15 +182,19 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
     /* Sorted by name, so the manifest is canonical. */
-    const char *names[5];
+    const char *names[6];
     size_t nfiles = 0;
     names[nfiles++] = AP_ANNPACK;
+    char *fpath = ap_path_join(dir, AP_FILTER);
+    struct stat fsb;
+    if (fpath && stat(fpath, &fsb) == 0) names[nfiles++] = AP_FILTER; /* ap_filter_build's */
+    free(fpath);
     if (ap_embedder_sidecar(sp->emb)) names[nfiles++] = ap_embedder_sidecar(sp->emb);
     names[nfiles++] = AP_META_IDX;
     names[nfiles++] = meta_name;
     if (sp->sq8) names[nfiles++] = AP_SQ8;
-    char hex[5][AP_SHA256_HEX];
-    ap_manifest_file files[5];
+    char hex[6][AP_SHA256_HEX];
+    ap_manifest_file files[6];
     ap_status st = AP_OK;
     for (size_t i = 0; i < nfiles && !st; i++) {
         char *p = ap_path_join(dir, names[i]);
@@ -305,6 +312,17 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
     return AP_OK;
 }
 
+/* pack.filter in dir from its rows, for the columns of list ("a,b"). */
+static ap_status filter_from_rows(const char *dir, const char *list, ap_err *err)
+{
+    char **cols = NULL;
+    uint32_t nc = 0;
+    ap_status st = ap_filter_cols_parse(list, &cols, &nc, err);
+    if (!st) st = ap_filter_build(dir, cols, nc, err);
+    ap_filter_cols_free(cols, nc);
+    return st;
+}
+
 /* k-means, the lists, the sidecar and the manifest in tmp (ap_pack_finish), with the input's
  * part of the build block; *tw: when the writing began (after the inputs were hashed). */
 static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report *rep, double *tw,
@@ -365,6 +383,7 @@ ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_
     if ((st = ap_rows_open_with(&b, o, emb, err))) goto out;
     if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
     if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
+    if (o->filter_cols && (st = filter_from_rows(tmp, o->filter_cols, err))) goto out;
     rep->seconds_embed = b.t_embed;
     double tw;
     if ((st = finish_pack(&b, tmp, rep, &tw, err))) goto out;

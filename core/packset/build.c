@@ -12,6 +12,7 @@
 
 #include "annpack/packset.h"
 #include "delta.h"
+#include "filter_build.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
@@ -167,8 +168,8 @@ static ap_status sorted_unique(const uint64_t *ids, size_t n, uint64_t **out, si
 /* The delta's pack in the empty directory tmp, embedded with the base's embedder (with its
  * corpus table, if any: a delta never learns its own): the --add rows, or no vectors and no
  * rows for a delete-only delta. */
-static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e, const char *tmp,
-                                  ap_err *err)
+static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e,
+                                  const char *filter_cols, const char *tmp, ap_err *err)
 {
     if (o->add_csv) {
         ap_build_opts bo = {.input_csv = o->add_csv,
@@ -181,6 +182,8 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e, 
                             .force = true,
                             /* a delta is searched with the base's lists and probe */
                             .target_recall = -1,
+                            /* the base's filter columns, so a filter covers its rows too */
+                            .filter_cols = filter_cols,
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
@@ -284,7 +287,9 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     if (!st) st = sorted_unique(o->delete_ids, o->n_delete, &del, &nd, err);
     if (!st) st = ap_mkdtemp_beside(o->out_dir, &tmp, err);
-    if (!st) st = write_delta_pack(o, ap_pack_embedder(base), tmp, err);
+    char *fcols = ap_filter_cols_join(ap_pack_filter(base));
+    if (!st) st = write_delta_pack(o, ap_pack_embedder(base), fcols, tmp, err);
+    free(fcols);
     if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
     if (!st) st = ap_tombstones_write(tmp, del, nd, err);
     cJSON *cal = NULL;

@@ -11,6 +11,7 @@
 
 #include "annpack/packset.h"
 #include "calibrate.h"
+#include "filter_build.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -122,6 +123,9 @@ static ap_status write_rebased(const ap_view *v, const char *tmp, uint32_t lists
     if ((st = ap_view_merged_tables(v, &x, err))) goto out;
     if ((st = live_by_id(v, x, &ids, &vecs, err))) goto out;
     if ((st = copy_rows(v, x, ids, base, progress, progress_ud, err))) goto out;
+    /* The filter sets follow the copied rows, for the old base's columns. */
+    const ap_filter *f = ap_pack_filter(v->layers[0].pack);
+    if (f && (st = ap_filter_build_like(base, f, err))) goto out;
     build = rebased_from(v);
     ap_pack_spec sp = {.emb = ap_view_embedder(v),
                        .n = n,

@@ -38,6 +38,9 @@ typedef struct ap_build_opts {
      * "calibration"), in (0, 1]; 0 = 0.95; negative = do not calibrate (no "calibration"
      * in the manifest: searches default to probe 8, as for packs built before it). */
     double target_recall;
+    /* Comma-separated metadata columns to filter searches on (pack.filter, docs/FORMAT.md),
+     * or NULL for none. */
+    const char *filter_cols;
 } ap_build_opts;
 
 typedef struct ap_build_report {
