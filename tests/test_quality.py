@@ -316,3 +316,75 @@ def test_delta_recalibrates_over_base_and_delta(annpack, tmp_path):
     dm = json.loads((ps0 / "deltas" / "0001.delta" / "delta.manifest.json").read_text())
     assert "calibration" not in dm
     assert annpack.ok("search", ps0, "printf").json()["probe"] == 8
+
+
+# --- hash v2 as FORMAT.md specifies it, reimplemented (libsodium's SipHash via ctypes) -----
+
+def reference_embed_v2(text, idf_bytes, dim=256, seed=0):
+    import ctypes
+    import math
+    import struct
+    sodium = ctypes.CDLL("libsodium.so.23")
+    assert sodium.sodium_init() >= 0
+    key = struct.pack("<Q", seed) + b"annphash"
+
+    def h(feature):
+        out = ctypes.create_string_buffer(8)
+        sodium.crypto_shorthash(out, feature, ctypes.c_ulonglong(len(feature)), key)
+        return struct.unpack("<Q", out.raw)[0]
+
+    magic, version, nb, n_docs, total = struct.unpack_from("<8sIIQQ", idf_bytes, 0)
+    assert magic == b"ANNPIDF1" and version == 1
+    df = struct.unpack_from(f"<{nb}I", idf_bytes, 32)
+    low = bytes(c + 32 if 65 <= c <= 90 else c for c in text.encode("utf-8"))
+    tokens, cur = [], bytearray()
+    for c in low + b" ":
+        if 97 <= c <= 122 or 48 <= c <= 57 or c >= 0x80:
+            cur.append(c)
+        elif cur:
+            tokens.append(bytes(cur))
+            cur = bytearray()
+    feats = []  # (h, is_gram)
+    for t in tokens:
+        feats.append((h(b"w\x1f" + t), 0))
+        digit = [48 <= c <= 57 for c in t]
+        if any(digit) and not all(digit):
+            a = 0
+            while a < len(t):
+                z = a + 1
+                while z < len(t) and digit[z] == digit[a]:
+                    z += 1
+                feats.append((h(b"w\x1f" + t[a:z]), 0))
+                a = z
+        p = b"<" + t + b">"
+        feats += [(h(b"g\x1f" + p[k:k + 3]), 1) for k in range(len(p) - 2)]
+    dl = sum(1 for _, g in feats if not g)
+    avgdl = total / n_docs if n_docs else 1.0
+    kd = 1.2 * (1 - 0.75 + 0.75 * dl / avgdl)
+    tf = {}
+    for f in feats:
+        tf[f[0]] = (tf.get(f[0], (0, f[1]))[0] + 1, f[1])
+    v = [0.0] * dim
+    for hv in sorted(tf):
+        n, gram = tf[hv]
+        d = df[(hv >> 32) % nb]
+        idf = math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
+        w = (0.5 if gram else 1.0) * math.sqrt(idf) * n * 2.2 / (n + kd)
+        v[hv % dim] += -w if hv >> 63 else w
+    if not any(v):
+        hv = h(b"e\x1f")
+        v[hv % dim] = -1.0 if hv >> 63 else 1.0
+    norm = math.sqrt(sum(x * x for x in v))
+    return [x / norm for x in v]
+
+
+@pytest.mark.parametrize("text", ["ssh2 client for x86_64", "PDF Viewer", "iso8859-15 café",
+                                  "", "the the the process"])
+def test_v2_matches_its_specification(annpack, packs, text):
+    idf = (packs / "v2" / "pack.idf").read_bytes()
+    got = annpack.ok("embed", packs / "v2", text).json() if text else None
+    if got is None:  # an empty argument is refused by the CLI: use the whitespace form
+        got = annpack.ok("embed", packs / "v2", " ").json()
+        text = " "
+    want = reference_embed_v2(text, idf)
+    assert got == pytest.approx(want, abs=1e-7)
