@@ -57,7 +57,7 @@ static ap_status resolve(const ap_view *v, const ap_where *where, size_t nwhere,
                                   where[c].col);
     }
     w->nwhere = nwhere;
-    if (!(w->v = calloc((size_t)v->nlayers * nwhere, sizeof *w->v)))
+    if (!(w->v = calloc((size_t)v->nlayers * nwhere, sizeof(const ap_filter_value *))))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     for (size_t c = 0; c < nwhere; c++) {
         bool any = false;
