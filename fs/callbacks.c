@@ -18,14 +18,20 @@
 #include "cache.h"
 #include "callbacks.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "errno_map.h"
 #include "guard.h"
+#include "health.h"
 #include "inode.h"
 #include "refusal.h"
 #include "route.h"
 #include "stats.h"
 
 static const double ENTRY_TIMEOUT = 1.0; /* a reload is visible within a second at worst */
+/* An answer (query/, vquery/, doc/) never changes within a generation and every reload and
+ * cache trim invalidates those directories (reload.c): a repeated read of the same name
+ * costs no request at all. */
+static const double ANSWER_TIMEOUT = 86400.0;
 static int g_no_open; /* the kernel can skip OPEN once we answer it with ENOSYS */
 
 /* --- replies ----------------------------------------------------------------------------- */
@@ -204,12 +210,42 @@ static fs_node_kind file_kind(fs_gen *g, fs_file f)
 /* A root file: stats (fresh counters every lookup), or a static file of g. Takes over g. */
 static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
 {
-    if (r->file == FS_FILE_STATS) {
+    ap_view_verify vi;
+    bool corrupt = false;
+    if (r->file == FS_FILE_HEALTH && !atomic_load(&g->changed)) {
+        ap_view_verify_info(g->view, &vi);
+        corrupt = vi.ranges_bad > 0;
+    }
+    if (r->file == FS_FILE_STATS || corrupt) {
+        /* Fresh bytes every lookup: the counters, or the health of a generation in which
+         * a list was found corrupt. */
         size_t len;
-        char *s = fs_stats_json(&len);
+        char *s =
+            r->file == FS_FILE_STATS ? fs_stats_json(&len) : fs_health_corrupt_json(g, &vi, &len);
         fs_blob *b = s ? fs_blob_new(s, len) : NULL;
         free(s);
         reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);
+        return;
+    }
+    fs_node_kind hk = r->file == FS_FILE_HEALTH ? file_kind(g, r->file) : FS_NODE_STATS;
+    if (hk != FS_NODE_STATS && ap_embedder_is_remote(ap_view_embedder(g->view))) {
+        /* With an embedding service health says how it is doing (embed_cache.h): rendered
+         * now, held by the node like stats. */
+        size_t len;
+        char *s = fs_embed_health_json(g,
+                                       hk == FS_NODE_HEALTH_CHANGED   ? "source-changed"
+                                       : hk == FS_NODE_HEALTH_EXPIRED ? "expired"
+                                                                      : "ok",
+                                       &len);
+        fs_blob *b = s ? fs_blob_new(s, len) : NULL;
+        free(s);
+        reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);
+        return;
+    }
+    const char *md;
+    size_t ml;
+    if (r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) {
+        reply_err_gen(req, g, EIO);
         return;
     }
     int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
@@ -217,7 +253,10 @@ static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
         reply_err_gen(req, g, EKEYEXPIRED);
         return;
     }
-    reply_node(req, fs_node_gen_file(g, file_kind(g, r->file)), ENTRY_TIMEOUT);
+    /* health is looked up afresh each time (timeout 0): it turns "corrupt" the moment lazy
+     * verification finds a bad list, not a timeout later. */
+    reply_node(req, fs_node_gen_file(g, file_kind(g, r->file)),
+               r->file == FS_FILE_HEALTH ? 0 : ENTRY_TIMEOUT);
 }
 
 /* A query, vector query or document: cached, or computed and cached. Takes over g. */
@@ -252,7 +291,7 @@ static void lookup_computed(fuse_req_t req, fs_gen *g, fs_route *r)
         fs_node_account(n);
     }
     fs_blob_unref(b);
-    reply_node(req, n, ENTRY_TIMEOUT);
+    reply_node(req, n, ANSWER_TIMEOUT);
 }
 
 /* A name query/ or vquery/ refuses does not exist (errno_map.h, "name"). */
@@ -276,6 +315,7 @@ static void lookup_refusal(fuse_req_t req, fs_gen *g, const fs_route *r)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_LOOKUP], 1);
     fs_dir pd;
     const fs_node *pn;
     if (!dir_of(parent, &pd, &pn)) {
@@ -316,12 +356,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_FORGET], 1);
     fs_node_forget(ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_FORGET], 1);
     for (size_t i = 0; i < count; i++)
         fs_node_forget(forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
@@ -329,6 +371,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_GETATTR], 1);
     (void)fi;
     struct stat st;
     if (fs_ino_is_dir(ino)) {
@@ -344,6 +387,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_OPEN], 1);
     if ((fi->flags & O_ACCMODE) != O_RDONLY) {
         fuse_reply_err(req, EROFS);
         return;
@@ -410,7 +454,8 @@ static void read_source(fuse_req_t req, const fs_node *n, size_t size, off_t off
     if (!rc) rc = changed;
     if (rc && c.err.msg[0]) {
         atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
+        if (!fs_known_corruption(c.err.status, &c.err))
+            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
     }
     if (rc)
         fuse_reply_err(req, -rc);
@@ -464,6 +509,7 @@ static void read_computed(fuse_req_t req, const fs_node *n, size_t size, off_t o
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_READ], 1);
     (void)fi;
     atomic_fetch_add(&g_stats.reads, 1);
     if (off < 0 || fs_ino_is_dir(ino)) {
@@ -473,7 +519,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     const fs_node *n = fs_node_of(ino);
     const char *held;
     uint64_t len;
-    if (fs_node_held_bytes(n, &held, &len)) { /* readable once expired too */
+    int h = fs_node_held_bytes(n, &held, &len);
+    if (h < 0) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    if (h) { /* readable once expired too */
         reply_bytes(req, held, len, size, off);
         return;
     }
@@ -504,6 +555,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_OPENDIR], 1);
     fs_dir d;
     const fs_node *pn;
     if (!dir_of(ino, &d, &pn)) {
@@ -547,6 +599,7 @@ static size_t dir_entries(fuse_ino_t ino, const char **names, mode_t *modes)
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_READDIR], 1);
     (void)fi;
     fs_dir d;
     const fs_node *pn;

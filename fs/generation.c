@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_cache.h"
 #include "generation.h"
 #include "health.h"
 #include "reload.h"
@@ -19,6 +20,8 @@ static void gen_free(fs_gen *g)
     ap_vpack_close(g->vpack);
     ap_view_close(g->view);
     free(g->manifest);
+    free(g->provenance);
+    pthread_mutex_destroy(&g->manifest_mu);
     free(g->health);
     free(g->health_expired);
     free(g->health_changed);
@@ -92,6 +95,7 @@ static ap_status open_verified(const fs_config *cfg, fs_gen *g, uint64_t min_ver
     ap_trust_policy pol = {.keys = cfg->keys,
                            .nkeys = cfg->nkeys,
                            .hash_files = cfg->verify_full,
+                           .lazy = cfg->verify_lazy,
                            .allow_expired = true,
                            .min_version = min_version,
                            .strict_version = strict};
@@ -132,6 +136,9 @@ static ap_status read_expiry(const fs_config *cfg, fs_gen *g, ap_err *err)
  * embedder's own reason. */
 static void note_text_support(fs_gen *g)
 {
+    ap_err ce = {0};
+    /* An HTTP embedder: its canaries must embed as at build time (embed_cache.h). */
+    if (fs_embed_check(g->view, &ce)) snprintf(g->no_text, sizeof g->no_text, "%s", ce.msg);
     if (strcmp(ap_embedder_name(ap_view_embedder(g->view)), "vectors") != 0) return;
     ap_err e = {0};
     float *q = malloc(ap_view_dim(g->view) * sizeof *q);
@@ -140,18 +147,44 @@ static void note_text_support(fs_gen *g)
     snprintf(g->no_text, sizeof g->no_text, "%s", e.msg[0] ? e.msg : "cannot embed text");
 }
 
-/* The virtual pack and the bytes of the manifest and health files. */
+int fs_gen_manifest(fs_gen *g, const char **data, size_t *len)
+{
+    pthread_mutex_lock(&g->manifest_mu);
+    if (g->manifest_rc == 1) {
+        ap_err err = {0};
+        g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, &err);
+        g->manifest_rc = g->manifest ? 0 : -EIO;
+        if (!g->manifest) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "manifest", "generation %llu: pack.manifest.json: %s",
+                   (unsigned long long)g->number, err.msg[0] ? err.msg : "out of memory");
+        }
+    }
+    int rc = g->manifest_rc;
+    *data = g->manifest;
+    *len = g->manifest_len;
+    pthread_mutex_unlock(&g->manifest_mu);
+    return rc;
+}
+
+/* The virtual pack and the bytes of the health files; the manifest waits for its first
+ * use (fs_gen_manifest): the merged files' hashes would read, and so verify, every list
+ * and frame at mount. */
 static ap_status build_files(fs_gen *g, ap_err *err)
 {
-    char *provenance = fs_provenance_json(g);
-    if (!provenance) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    g->provenance = fs_provenance_json(g);
+    if (!g->provenance) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&g->manifest_mu, NULL);
+    g->manifest_rc = 1;
     ap_status st = ap_vpack_open(g->view, &g->vpack, err);
-    if (!st) {
-        g->manifest = ap_vpack_manifest(g->vpack, provenance, &g->manifest_len, err);
-        if (!g->manifest) st = err && err->status ? err->status : AP_ERR_INTERNAL;
-    }
-    free(provenance);
     if (st) return st;
+    /* verify=full keeps the eager mode whole: the manifest too, so a merged file that does
+     * not build refuses the mount. */
+    if (g_cfg.verify_full && !g_cfg.verify_lazy) {
+        g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, err);
+        if (!g->manifest) return err && err->status ? err->status : AP_ERR_INTERNAL;
+        g->manifest_rc = 0;
+    }
     g->health = fs_health_json(g, "ok", &g->health_len);
     if (g->has_expires) g->health_expired = fs_health_json(g, "expired", &g->health_expired_len);
     g->health_changed = fs_health_json(g, "source-changed", &g->health_changed_len);

@@ -157,8 +157,11 @@ void fs_node_free_all(void)
 uint64_t fs_node_size(const fs_node *n)
 {
     switch (n->k) {
-    case FS_NODE_MANIFEST:
-        return n->gen->manifest_len;
+    case FS_NODE_MANIFEST: {
+        const char *d;
+        size_t len;
+        return fs_gen_manifest(n->gen, &d, &len) ? 0 : len;
+    }
     case FS_NODE_HEALTH:
         return n->gen->health_len;
     case FS_NODE_HEALTH_EXPIRED:
@@ -195,9 +198,12 @@ int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len)
 {
     const fs_gen *g = n->gen;
     switch (n->k) {
-    case FS_NODE_MANIFEST:
-        *data = g->manifest, *len = g->manifest_len;
+    case FS_NODE_MANIFEST: {
+        size_t l = 0;
+        if (fs_gen_manifest(n->gen, data, &l)) return -1;
+        *len = l;
         return 1;
+    }
     case FS_NODE_IDF: {
         const void *b;
         size_t n_idf;

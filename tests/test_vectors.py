@@ -19,7 +19,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from annpack_reader import read_annp, read_sq8, rows, sq8_encode
+from annpack_reader import read_annp, read_digests, read_sq8, rows, sq8_encode
+from digestlib import repin_digests
 from conftest import EXAMPLES
 from mountlib import ANNPACKFS, Mount, is_mounted
 
@@ -209,13 +210,13 @@ def test_build_vectors_files_and_report(annpack, data, packs):
 
     p = packs["plain"]
     # Without --input: {"id":N} rows, metadata not compressed.
-    assert sorted(os.listdir(p)) == ["pack.annpack", "pack.manifest.json", "pack.meta.idx",
-                                     "pack.meta.jsonl"]
+    assert sorted(os.listdir(p)) == ["pack.annpack", "pack.digests", "pack.manifest.json",
+                                     "pack.meta.idx", "pack.meta.jsonl"]
     assert (p / "pack.meta.jsonl").read_text() == "".join(f'{{"id":{i}}}\n' for i in range(N))
     man = json.loads((p / "pack.manifest.json").read_text())
     assert man["embedder"] == {"name": "vectors", "dim": DIM, "seed": 0}
     assert man["dim"] == DIM and man["n_vectors"] == N and man["n_lists"] == LISTS
-    assert set(man["files"]) == {"pack.annpack", "pack.meta.jsonl", "pack.meta.idx"}
+    assert set(man["files"]) == {"pack.annpack", "pack.digests", "pack.meta.jsonl", "pack.meta.idx"}
     for f, e in man["files"].items():
         assert e == {"size": (p / f).stat().st_size, "sha256": sha256(p / f)}, f
     b = man["build"]
@@ -243,6 +244,10 @@ def test_build_sq8_sidecar_layout_and_codes(annpack, packs):
     ma, mb = json.loads(a["pack.manifest.json"]), json.loads(b["pack.manifest.json"])
     assert mb["files"].pop("pack.sq8") == {"size": (s / "pack.sq8").stat().st_size,
                                            "sha256": sha256(s / "pack.sq8")}
+    # The digest table also covers the sidecar's ranges (FORMAT.md, pack.digests).
+    assert "pack.sq8" in read_digests(s / "pack.digests")
+    assert "pack.sq8" not in read_digests(p / "pack.digests")
+    ma["files"].pop("pack.digests"), mb["files"].pop("pack.digests")
     assert ma == mb
     # Header, params and codes as documented, in pack.annpack's list order.
     sq = read_sq8(s / "pack.sq8")
@@ -549,8 +554,11 @@ def test_text_search_scan_and_rerank(annpack, tmp_path):
 # --- the sidecar under verify ------------------------------------------------------------
 
 def rehash(pack, name):
+    """Re-pins file name in the manifest and the digest table, so only a deeper check sees
+    a change (a resized file drops the table: the pack reads as one from before it)."""
     m = json.loads((pack / "pack.manifest.json").read_text())
     m["files"][name] = {"size": (pack / name).stat().st_size, "sha256": sha256(pack / name)}
+    repin_digests(pack, m)
     (pack / "pack.manifest.json").write_text(json.dumps(m, indent=1))
 
 
@@ -939,6 +947,11 @@ def test_mount_packset_vquery_and_sq8_reload(annpack, sq8_packset, mount, tmp_pa
         time.sleep(0.05)
     h = json.loads((m.mnt / "health").read_text())
     assert h["generation"] == 2 and h["n_vectors"] == LIVE + 5 and h["sq8"] is True
+    # The daemon drops the kernel's cached names just after the switch (MOUNT.md: a reload
+    # is visible within a second); on a loaded machine health can be read in between.
+    deadline = time.time() + 2
+    while os.stat(m.mnt / "pack.sq8").st_ino == ino and time.time() < deadline:
+        time.sleep(0.05)
     new = (m.mnt / "pack.sq8").read_bytes()
     assert len(new) == len(old) + 5 * 256 and os.stat(m.mnt / "pack.sq8").st_size == len(new)
     assert os.stat(m.mnt / "pack.sq8").st_ino != ino

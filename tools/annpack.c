@@ -23,7 +23,11 @@ static const struct {
     {"umount", cmd_umount, "unmount an annpackfs mount"},
     {"serve", cmd_serve, "serve a pack over HTTP: annpackfs + nginx + the search page"},
     {"smoke", cmd_smoke, "serve a pack on a free port and check every URL, then stop"},
+    {"registry", cmd_registry, "push and list packs in an OCI registry; aliases"},
+    {"pull", cmd_pull, "fetch, verify and switch a pack from an OCI registry (--follow)"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
+    {"init", cmd_init, "write a starter project from a template (see 'annpack templates')"},
+    {"templates", cmd_templates, "list the starter projects 'annpack init' writes"},
 };
 
 static void usage(FILE *f)

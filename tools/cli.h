@@ -63,5 +63,9 @@ int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_templates(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

@@ -8,16 +8,20 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "embed_opts.h"
 
 static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
     "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
-    "                [--filter-cols A,B] [--sq8] [--force]\n"
+    "                [--filter-cols A,B] [--sq8] [--force] [--embedder openai|tei|ollama\n"
+    "                --model NAME --embed-url URL ...]   (docs/EMBEDDERS.md)\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
     "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
+    "                [--embed-url URL ...]   (a base built with an embedding service: the\n"
+    "                delta embeds with the base's recorded model, canaries checked first)\n"
     "  promote-delta --packset DIR --delta DELTA_DIR [--pubkey PUB] [--force]\n"
     "  revert        --packset DIR --to SEQ [--pubkey PUB]\n"
     "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S] [--pubkey PUB]\n"
@@ -41,6 +45,8 @@ typedef struct args {
     double target_recall;
     const char *filter_cols;
     int has_to, force, sq8;
+    cli_embed emb;
+    int endpoint_given;
 } args;
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
@@ -67,6 +73,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"help", no_argument, 0, 'h'},
                                          {"sq8", no_argument, 0, 'Q'},
                                          {"pubkey", required_argument, 0, 'K'},
+                                         CLI_EMBED_LONGOPTS,
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->text_col = "text";
@@ -144,11 +151,22 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs("\nEmbedding service options (build-base; build-delta takes the endpoint's):\n",
+                  stdout);
+            fputs(cli_embed_help_build, stdout);
+            fputs(cli_embed_help_endpoint, stdout);
             return -1;
         case ':':
             return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-        default:
+        default: {
+            int r = cli_embed_opt(cmd, c, optarg, &a->emb);
+            if (r < 0) return EXIT_USAGE;
+            if (r) {
+                a->endpoint_given = 1;
+                break;
+            }
             return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc && !a->packset && !strcmp(cmd, "packset status")) a->packset = argv[optind++];
@@ -277,12 +295,19 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .dim = (uint32_t)a->dim,
                        .target_recall = a->target_recall,
                        .filter_cols = a->filter_cols,
-                       .embedder = a->embedder_version == 1   ? "hash:1"
-                                   : a->embedder_version == 2 ? "hash:2"
-                                                              : NULL,
                        .force = a->force,
                        .progress = cli_progress,
-                       .sq8 = a->sq8};
+                       .sq8 = a->sq8,
+                       .embedder = a->emb.embedder,
+                       .http = cli_embed_is_http(a->emb.embedder) ? &a->emb.model : NULL};
+    const char *en = a->emb.embedder;
+    if (en && strcmp(en, "hash") && !cli_embed_is_http(en))
+        return cli_usage_error(cmd, "--embedder must be hash, openai, tei or ollama, got '%s'", en);
+    if (cli_embed_is_http(en) && a->dim)
+        return cli_usage_error(cmd, "--dim is the hash embedder's; a model's is --embed-dim");
+    if (a->embedder_version && cli_embed_is_http(en))
+        return cli_usage_error(cmd, "--embedder-version is the hash embedder's, not %s's", en);
+    if (a->embedder_version) o.embedder = a->embedder_version == 1 ? "hash:1" : "hash:2";
     ap_build_report rep;
     ap_err err = {0};
     ap_status st = ap_packset_build_base(&o, &rep, &err);
@@ -417,5 +442,15 @@ int cmd_packset(int argc, char **argv)
         co.pubkeys = keys;
     }
     if (!sub) return cli_usage_error("packset", "unknown subcommand '%s'", name);
+    if (a.endpoint_given || sub->fn == sub_build_base || sub->fn == sub_build_delta) {
+        if (sub->fn != sub_build_base && (a.emb.embedder || a.emb.model_given))
+            return cli_usage_error(cmd, "--embedder and the model options apply to build-base "
+                                        "(a delta embeds with its base's recorded embedder)");
+        if (sub->fn != sub_build_base && sub->fn != sub_build_delta)
+            return cli_usage_error(cmd, "the embedding endpoint options apply to build-base "
+                                        "and build-delta");
+        int rc = cli_embed_apply(cmd, &a.emb);
+        if (rc) return rc;
+    }
     return sub->fn(cmd, &a, &co);
 }

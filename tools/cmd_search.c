@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "embed_opts.h"
 #include "search_eval.h"
 
 static const char search_usage[] =
@@ -38,7 +39,12 @@ static const char search_usage[] =
     "  --ids-out F     write each query's k result ids as .ivecs (-1 pads short results)\n"
     "  --threads T     client threads (default 1)\n"
     "  --warmup W      unmeasured passes over the queries first (default 0)\n"
-    "  -h, --help      show this help\n";
+    "  --no-canary-check   skip re-embedding the canaries (an HTTP embedder's pack)\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "A pack built with an embedding service (docs/EMBEDDERS.md) embeds TEXT through the\n"
+    "service named here (the endpoint is not in the pack), after checking the pack's\n"
+    "canaries: the same texts must embed as at build time, else it refuses.\n";
 
 static const char embed_usage[] =
     "usage: annpack embed DIR TEXT\n"
@@ -62,6 +68,8 @@ typedef struct search_args {
     ap_scan_mode scan;
     uint32_t rerank;
     search_eval_opts eo;
+    cli_embed emb;
+    int no_canary;
 } search_args;
 
 /* The options into a; returns -1 after printing --help, else an exit status (EXIT_OK to
@@ -78,6 +86,8 @@ static int parse_search_args(int argc, char **argv, search_args *a)
                                          {"threads", required_argument, 0, 'T'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"where", required_argument, 0, 'W'},
+                                         {"no-canary-check", no_argument, 0, 'C'},
+                                         CLI_ENDPOINT_LONGOPTS,
                                          {0, 0, 0, 0}};
     uint64_t v;
     ap_err e = {0};
@@ -128,13 +138,21 @@ static int parse_search_args(int argc, char **argv, search_args *a)
             if (!cli_parse_u64("search", "--warmup", optarg, 0, 100, &v)) return EXIT_USAGE;
             a->eo.warmup = (uint32_t)v;
             break;
+        case 'C':
+            a->no_canary = 1;
+            break;
         case 'h':
             fputs(search_usage, stdout);
+            fputs(cli_embed_help_endpoint, stdout);
             return -1;
         case ':':
             return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
-        default:
+        default: {
+            int r = cli_embed_opt("search", c, optarg, &a->emb);
+            if (r < 0) return EXIT_USAGE;
+            if (r) break;
             return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
+        }
         }
     }
     return EXIT_OK;
@@ -155,7 +173,7 @@ static int search_queries(const char *dir, search_args *a, const ap_search_param
 
 /* search DIR TEXT: embed, search, print the results JSON. */
 static int search_text(const char *dir, const char *text, const ap_search_params *given,
-                       const ap_where *where, size_t nwhere)
+                       const ap_where *where, size_t nwhere, int canary_check)
 {
     ap_search_params params = *given, *sp = &params;
     ap_err err = {0};
@@ -172,6 +190,10 @@ static int search_text(const char *dir, const char *text, const ap_search_params
     char *json = NULL;
     if (!q || !hits) {
         ap_err_set(&err, AP_ERR_NOMEM, "out of memory");
+        cli_fail("search", &err);
+        goto out;
+    }
+    if (canary_check && ap_embedder_is_remote(e) && ap_embedder_check(e, NULL, &err)) {
         cli_fail("search", &err);
         goto out;
     }
@@ -204,6 +226,7 @@ int cmd_search(int argc, char **argv)
     int rc = parse_search_args(argc, argv, &a);
     if (rc < 0) return EXIT_OK;
     if (rc) return rc;
+    if ((rc = cli_embed_apply("search", &a.emb))) return rc;
     ap_search_params sp = {
         .k = (uint32_t)a.k, .probe = (uint32_t)a.probe, .scan = a.scan, .rerank = a.rerank};
     if (a.eo.queries) {
@@ -215,7 +238,7 @@ int cmd_search(int argc, char **argv)
     if (a.eo.gt || a.eo.ids_out || a.eo.threads != 1 || a.eo.warmup)
         return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
     if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
-    return search_text(argv[optind], argv[optind + 1], &sp, a.where, a.nwhere);
+    return search_text(argv[optind], argv[optind + 1], &sp, a.where, a.nwhere, !a.no_canary);
 }
 
 int cmd_embed(int argc, char **argv)

@@ -21,6 +21,8 @@
 #include "annpack/sq8.h"
 #include "calibrate.h"
 #include "corpus.h"
+#include "digest_table.h"
+#include "digests_write.h"
 #include "env.h"
 #include "filter.h"
 #include "filter_build.h"
@@ -140,7 +142,7 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     }
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
-    cJSON_AddBoolToObject(b, "offline", 1);
+    cJSON_AddBoolToObject(b, "offline", !ap_embedder_is_remote(sp->emb));
     if (cal->n_lists) {
         cJSON *cj = ap_calibration_json(cal);
         if (!cj) {
@@ -181,27 +183,31 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
                                 const ap_calibration *cal, ap_err *err)
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
-    /* Sorted by name, so the manifest is canonical. */
-    const char *names[6];
-    size_t nfiles = 0;
-    names[nfiles++] = AP_ANNPACK;
+    /* Sorted by name, so the manifest is canonical; pack.digests (second) covers the rest:
+     * the filter sets (ap_filter_build's, when written) and the embedder's corpus table too. */
+    const char *names[7], *covered[6];
+    size_t nfiles = 0, ncov = 0;
+    covered[ncov++] = names[nfiles++] = AP_ANNPACK;
+    names[nfiles++] = AP_DIGESTS;
     char *fpath = ap_path_join(dir, AP_FILTER);
     struct stat fsb;
-    if (fpath && stat(fpath, &fsb) == 0) names[nfiles++] = AP_FILTER; /* ap_filter_build's */
+    if (fpath && stat(fpath, &fsb) == 0) covered[ncov++] = names[nfiles++] = AP_FILTER;
     free(fpath);
-    if (ap_embedder_sidecar(sp->emb)) names[nfiles++] = ap_embedder_sidecar(sp->emb);
-    names[nfiles++] = AP_META_IDX;
-    names[nfiles++] = meta_name;
-    if (sp->sq8) names[nfiles++] = AP_SQ8;
-    char hex[6][AP_SHA256_HEX];
-    ap_manifest_file files[6];
-    ap_status st = AP_OK;
-    for (size_t i = 0; i < nfiles && !st; i++) {
-        char *p = ap_path_join(dir, names[i]);
-        files[i] = (ap_manifest_file){.path = names[i], .sha256 = hex[i]};
-        st = p ? ap_sha256_file(p, hex[i], &files[i].size, err)
-               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        free(p);
+    if (ap_embedder_sidecar(sp->emb))
+        covered[ncov++] = names[nfiles++] = ap_embedder_sidecar(sp->emb);
+    covered[ncov++] = names[nfiles++] = AP_META_IDX;
+    covered[ncov++] = names[nfiles++] = meta_name;
+    if (sp->sq8) covered[ncov++] = names[nfiles++] = AP_SQ8;
+    char hex[7][AP_SHA256_HEX], chex[6][AP_SHA256_HEX];
+    uint64_t csize[6] = {0};
+    ap_manifest_file files[7];
+    ap_status st = ap_digests_write(dir, covered, ncov, chex, csize, hex[1], &files[1].size, err);
+    for (size_t i = 0, c = 0; i < nfiles && !st; i++) {
+        files[i].path = names[i];
+        files[i].sha256 = hex[i];
+        if (i == 1) continue;
+        memcpy(hex[i], chex[c], AP_SHA256_HEX);
+        files[i].size = csize[c++];
     }
     if (st) return st;
     char *desc = ap_embedder_describe(sp->emb), *text = NULL;
@@ -290,10 +296,12 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG,
                           "an id column cannot be used with vectors: ids are the row numbers of %s",
                           o->vectors);
-    if (o->vectors && (o->embedder || o->embedder_json || o->dim))
+    bool http = o->embedder && (!strcmp(o->embedder, "openai") || !strcmp(o->embedder, "tei") ||
+                                !strcmp(o->embedder, "ollama"));
+    if (o->vectors && ((o->embedder && !http) || o->embedder_json || o->dim))
         return ap_err_set(err, AP_ERR_ARG,
                           "an embedder or dim cannot be used with vectors: %s gives the vectors "
-                          "and their dim",
+                          "and their dim (an HTTP embedder may name the model they came from)",
                           o->vectors);
     const char *dev = ap_env_get()->device;
     if (dev[0] && strcmp(dev, "cpu") != 0)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "annpack/sign.h"
+#include "builtin.h"
 #include "corpus.h"
 #include "json.h"
 #include "parallel.h"
@@ -53,15 +54,17 @@ static void embed_range(void *ctx, uint32_t p, uint32_t nparts)
     embed_part *r = &j->parts[p];
     size_t from, to;
     ap_part_range(j->n, p, nparts, &from, &to);
-    for (size_t i = from; i < to && !r->st; i++)
-        r->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * ap_embedder_dim(j->e),
-                                  &r->err);
+    if (from < to)
+        r->st = ap_embedder_embed_docs(j->e, j->texts + from, j->lens + from, to - from,
+                                       j->out + from * ap_embedder_dim(j->e), &r->err);
 }
 
 static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
                              ap_err *err)
 {
-    uint32_t nparts = ap_parallel_parts(n, 64);
+    /* An HTTP embedder's parts are requests in flight at once (one per thread). */
+    uint32_t nparts =
+        ap_parallel_parts(n, ap_embedder_is_remote(e) ? AP_EMBED_HTTP_DEFAULT_BATCH : 64);
     embed_job j = {.e = e, .texts = texts, .lens = lens, .n = n, .out = out};
     if (!(j.parts = calloc(nparts, sizeof *j.parts)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -317,6 +320,21 @@ static ap_status check_unique_ids(const ap_rows *b, ap_err *err)
     return st;
 }
 
+/* Progress: an HTTP embedder's phase is "embed" in rows (the total estimated from the bytes
+ * read, exact at the end), so the tool can show rows/s and an ETA; local ones report bytes. */
+static void report_embed(const ap_rows *b, const ap_csv *csv, uint64_t total)
+{
+    const ap_build_opts *o = b->o;
+    if (!o->progress) return;
+    uint64_t rd = ap_csv_bytes_read(csv);
+    if (!ap_embedder_is_remote(b->emb)) {
+        o->progress(o->progress_ud, "read+embed", rd, total);
+        return;
+    }
+    uint64_t est = rd && total > rd ? (uint64_t)((double)b->n * (double)total / (double)rd) : b->n;
+    o->progress(o->progress_ud, "embed", b->n, est < b->n ? b->n : est);
+}
+
 static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
                            ap_err *err)
 {
@@ -339,14 +357,16 @@ static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t
         }
         if ((st = add_row(b, &rec, mw, err))) return st;
         /* An embedder learning its corpus sees every text before embedding any. */
-        if (b->pending == AP_EMBED_BATCH && !ap_embedder_needs_table(b->emb)) {
+        if (b->pending ==
+                (ap_embedder_is_remote(b->emb) ? AP_EMBED_REMOTE_BATCH : AP_EMBED_BATCH) &&
+            !ap_embedder_needs_table(b->emb)) {
             if ((st = flush_batch(b, err))) return st;
-            if (o->progress)
-                o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
+            report_embed(b, csv, total);
         }
     }
     ap_status st = flush_batch(b, err);
     if (st) return st;
+    if (ap_embedder_is_remote(b->emb) && !b->vin && b->n) report_embed(b, csv, 0);
     if (b->n == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no data rows", o->input_csv);
     if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
         return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
@@ -395,12 +415,26 @@ static ap_status open_embedder(ap_rows *b, ap_err *err)
 {
     const ap_build_opts *o = b->o;
     ap_status st;
+    int http = o->embedder && ap_http_api_named(o->embedder);
     if (o->vectors) {
         if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b->vin, err))) return st;
-        st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
+        if (!http) {
+            st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
+        } else if (!(st = ap_embedder_create_http(o->embedder, o->http, &b->emb, err)) &&
+                   ap_embedder_dim(b->emb) != ap_vecs_dim(b->vin)) {
+            st = ap_err_set(err, AP_ERR_ARG,
+                            "%s has vectors of dim %u but embedder %s writes dim %u: they did not "
+                            "come from this model",
+                            o->vectors, ap_vecs_dim(b->vin), o->embedder, ap_embedder_dim(b->emb));
+        }
+    } else if (http && !o->embedder_json) {
+        st = ap_embedder_create_http(o->embedder, o->http, &b->emb, err);
     } else if (o->embedder_json) {
         st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b->emb,
                                    err);
+        /* A recorded HTTP embedder (a delta): the endpoint must still embed as the base's
+         * build did, or the new rows would not be comparable with the old. */
+        if (!st && ap_embedder_is_remote(b->emb)) st = ap_embedder_check(b->emb, NULL, err);
     } else {
         st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b->emb, err);
     }

@@ -18,6 +18,8 @@
 
 /* Texts embedded per batch. */
 #define AP_EMBED_BATCH 2048u
+/* ... with an HTTP embedder (progress is reported after each). */
+#define AP_EMBED_REMOTE_BATCH 256u
 
 typedef struct ap_id_line {
     uint64_t id, line;

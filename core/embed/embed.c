@@ -23,8 +23,39 @@ double ap_l2_normalize(float *v, uint32_t dim)
     return n;
 }
 
+/* Every embedder's fingerprint is set once, here, after its constructor. */
+static ap_status fingerprinted(ap_status st, ap_embedder **out, ap_err *err)
+{
+    if (st) return st;
+    if (!*out) return ap_err_set(err, AP_ERR_INTERNAL, "embedder: constructor made nothing");
+    char *d = ap_embedder_describe(*out);
+    if (!d) {
+        ap_embedder_free(*out);
+        *out = NULL;
+        return ap_err_set(err, AP_ERR_NOMEM, "embedder: out of memory");
+    }
+    ap_sha256_hex(d, strlen(d), (*out)->fingerprint);
+    free(d);
+    return AP_OK;
+}
+
+static ap_status create_local(const char *name, uint32_t dim, uint64_t seed, ap_embedder **out,
+                              ap_err *err);
+
 ap_status ap_embedder_create(const char *name, uint32_t dim, uint64_t seed, ap_embedder **out,
                              ap_err *err)
+{
+    return fingerprinted(create_local(name, dim, seed, out, err), out, err);
+}
+
+ap_status ap_embedder_create_http(const char *api, const ap_embed_model *m, ap_embedder **out,
+                                  ap_err *err)
+{
+    return fingerprinted(ap_embed_http_create(api, m, out, err), out, err);
+}
+
+static ap_status create_local(const char *name, uint32_t dim, uint64_t seed, ap_embedder **out,
+                              ap_err *err)
 {
     *out = NULL;
     if (dim == 0) dim = AP_EMBED_DEFAULT_DIM;
@@ -37,8 +68,15 @@ ap_status ap_embedder_create(const char *name, uint32_t dim, uint64_t seed, ap_e
         return ap_embed_hash2_create(dim, seed, NULL, out, err);
     if (strcmp(name, "hash:1") == 0) return ap_embed_hash_create(dim, seed, out, err);
     if (strcmp(name, "vectors") == 0) return ap_embed_vectors_create(dim, out, err);
+    if (ap_http_api_named(name))
+        return ap_err_set(err, AP_ERR_ARG,
+                          "embedder \"%s\" asks a service: it needs a model and an endpoint "
+                          "(--model NAME --embed-url URL)",
+                          name);
     return ap_err_set(err, AP_ERR_UNSUPPORTED,
-                      "unknown embedder \"%s\" (known: hash, hash:1, hash:2, vectors)", name);
+                      "unknown embedder \"%s\" (known: hash, hash:1, hash:2, vectors, openai, tei, "
+                      "ollama)",
+                      name);
 }
 
 /* The "idf" object of a version 2 block: {"file": "pack.idf", "sha256": 64 hex digits}. */
@@ -73,8 +111,11 @@ ap_status ap_embedder_from_json(const char *json, size_t len, const char *name, 
     if (st) return st;
     const char *ename;
     uint64_t dim, seed;
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(root, "name");
     if (!cJSON_IsObject(root)) {
         st = ap_err_set(err, AP_ERR_FORMAT, "%s: embedder block is not an object", name);
+    } else if (cJSON_IsString(nm) && ap_http_api_named(nm->valuestring)) {
+        st = fingerprinted(ap_embed_http_from_json(root, name, out, err), out, err);
     } else if (!(st = ap_json_str(root, "name", name, &ename, err)) &&
                !(st = ap_json_u64(root, "dim", UINT32_MAX, name, &dim, err)) &&
                !(st = ap_json_u64(root, "seed", AP_JSON_MAX_SAFE_INT, name, &seed, err))) {
@@ -130,4 +171,32 @@ const char *ap_embedder_name(const ap_embedder *e)
 uint32_t ap_embedder_dim(const ap_embedder *e)
 {
     return e->dim;
+}
+
+ap_status ap_embedder_embed_docs(const ap_embedder *e, char *const *texts, const size_t *lens,
+                                 size_t n, float *out, ap_err *err)
+{
+    if (e->ops->embed_docs) return e->ops->embed_docs(e, texts, lens, n, out, err);
+    for (size_t i = 0; i < n; i++) {
+        ap_status st = e->ops->embed(e, texts[i], lens[i], out + i * e->dim, err);
+        if (st) return st;
+    }
+    return AP_OK;
+}
+
+int ap_embedder_is_remote(const ap_embedder *e)
+{
+    return e->ops->remote;
+}
+
+const char *ap_embedder_fingerprint(const ap_embedder *e)
+{
+    return e->fingerprint;
+}
+
+ap_status ap_embedder_check(const ap_embedder *e, double *min_cos, ap_err *err)
+{
+    if (e->ops->check) return e->ops->check(e, min_cos, err);
+    if (min_cos) *min_cos = 1;
+    return AP_OK;
 }

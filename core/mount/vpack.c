@@ -196,8 +196,10 @@ ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, siz
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged file", len,
                           (unsigned long long)off);
     if (vp->annp_pass) {
-        memcpy(buf, ap_annp_bytes(ap_pack_annp(v->layers[0].pack)) + off, len);
-        return AP_OK;
+        const ap_pack *b = v->layers[0].pack;
+        ap_status st = ap_pack_check_bytes(b, AP_ANNPACK, off, len, err);
+        if (!st) memcpy(buf, ap_annp_bytes(ap_pack_annp(b)) + off, len);
+        return st;
     }
     uint8_t *p = buf;
     while (len) {
@@ -295,8 +297,9 @@ ap_status ap_vpack_sq8_read(const ap_vpack *vp, uint64_t off, void *buf, size_t 
         if (size != L.size)
             return ap_err_set(err, AP_ERR_INTERNAL, "%s: sidecar of %zu bytes, merged %llu", v->dir,
                               size, (unsigned long long)L.size);
-        memcpy(buf, b + off, len);
-        return AP_OK;
+        ap_status st = ap_pack_check_bytes(v->layers[0].pack, AP_SQ8, off, len, err);
+        if (!st) memcpy(buf, b + off, len);
+        return st;
     }
     uint8_t *p = buf;
     while (len) {

@@ -17,6 +17,8 @@
 #include "ivf.h"
 #include "json.h"
 #include "manifest.h"
+#include "meta_format.h"
+#include "pack_digests.h"
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
@@ -32,6 +34,8 @@ struct ap_pack {
     ap_filter filter;        /* pack.filter when listed (n_cols 0 otherwise) */
     ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
+    ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
+    bool has_dg;
 };
 
 bool ap_meaningful_name(const char *name)
@@ -141,8 +145,40 @@ static ap_status agree(const ap_pack *p, const char *name, const char *root_sha,
                       p->dir, name, root_sha, own_sha);
 }
 
+/* The checker's file for slot k (-1: none). */
+static int lazy_file_of(int slot)
+{
+    return slot == SRC_ANNPACK ? AP_LZ_ANNPACK
+           : slot == SRC_SQ8   ? AP_LZ_SQ8
+           : slot == SRC_META  ? AP_LZ_META
+                               : -1;
+}
+
+/* With cx->hash and a listed pack.digests: reads and checks it first (the chain of trust
+ * runs manifest -> pack.digests -> ranges). */
+static ap_status open_digests(int dirfd, ap_pack *p, const char *prefix, const ap_checks *cx,
+                              ap_err *err)
+{
+    const ap_manifest_file *f = ap_pack_manifest_file(&p->m, AP_DIGESTS);
+    if (!f || !cx->hash) return AP_OK;
+    ap_src s;
+    ap_status st = ap_src_open(dirfd, f->path, p->dir, &s, err);
+    if (st == AP_ERR_NOTFOUND)
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing", p->dir,
+                        f->path);
+    if (!st) {
+        st = ap_pack_digests_load(&s, f, &p->m, &p->dg, err);
+        ap_src_close(&s);
+    }
+    if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
+    p->has_dg = true;
+    ap_report_okp(cx->rep, "sha256", prefix, f->path);
+    return AP_OK;
+}
+
 /* Opens (and with cx->hash, hashes) every file the manifest lists; keeps the ones the
- * pack uses open in p->src. */
+ * pack uses open in p->src. Files the digest table covers range by range (the ANNP file,
+ * the sidecar, the rows) are not hashed whole here: their ranges are (check_ranges). */
 static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_pack_expect *ex,
                             const ap_checks *cx, ap_err *err)
 {
@@ -154,6 +190,7 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
                                    ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
+        if (p->has_dg && strcmp(f->path, AP_DIGESTS) == 0) continue;
         int slot = -1;
         for (int k = 0; k < SRC_COUNT; k++)
             if (used[k] && strcmp(used[k], f->path) == 0) slot = k;
@@ -168,10 +205,15 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
         if (!st && ex && slot == SRC_ANNPACK)
             st = agree(p, f->path, ex->sha256_annpack, f->sha256, err);
         if (!st && ex && slot == SRC_META) st = agree(p, f->path, ex->sha256_meta, f->sha256, err);
-        if (!st && cx->hash) st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
+        bool by_ranges = p->has_dg && lazy_file_of(slot) >= 0;
+        if (!st && cx->hash && by_ranges && s->size != f->size)
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: size %llu, the manifest says %llu", s->name,
+                            (unsigned long long)s->size, (unsigned long long)f->size);
+        else if (!st && cx->hash && !by_ranges)
+            st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
         if (slot < 0) ap_src_close(&tmp);
         if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
-        if (cx->hash) ap_report_okp(cx->rep, "sha256", prefix, f->path);
+        if (cx->hash && !by_ranges) ap_report_okp(cx->rep, "sha256", prefix, f->path);
     }
     return AP_OK;
 }
@@ -208,6 +250,58 @@ static ap_status load_filter(ap_pack *p, ap_err *err)
     else
         free(bytes);
     return st;
+}
+
+/* The range checker over the covered open files; then, eagerly, the heads (the parts the
+ * readers parse at open: the ANNP header, centroids and offset table, the sidecar's header,
+ * the seek table) or, unless cx->lazy, every range. */
+static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *cx, ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    const ap_digest_file *files[AP_LZ_COUNT] = {0};
+    const ap_src *src[AP_LZ_COUNT] = {0};
+    for (int k = 0; k < SRC_COUNT; k++) {
+        int lf = lazy_file_of(k);
+        if (lf < 0 || p->src[k].fd < 0) continue;
+        const char *name = k == SRC_ANNPACK ? p->m.annpack : k == SRC_META ? p->m.meta : AP_SQ8;
+        files[lf] = ap_digest_table_find(&p->dg.t, name);
+        src[lf] = &p->src[k];
+    }
+    ap_status st = ap_lazy_new(files, src, cx->lazy, &p->dg.lazy, err);
+    if (st) return st;
+    ap_lazy *z = p->dg.lazy;
+    if (!cx->lazy) {
+        st = ap_lazy_check_all(z, err);
+    } else {
+        if (files[AP_LZ_ANNPACK]) st = ap_lazy_check_range(z, AP_LZ_ANNPACK, 0, err);
+        if (!st && files[AP_LZ_ANNPACK])
+            st = ap_lazy_check_range(z, AP_LZ_ANNPACK, files[AP_LZ_ANNPACK]->n_ranges - 1, err);
+        if (!st && files[AP_LZ_SQ8]) st = ap_lazy_check_range(z, AP_LZ_SQ8, 0, err);
+        if (!st && files[AP_LZ_META] && strcmp(p->m.meta, AP_META_ZST) == 0)
+            st = ap_lazy_check_range(z, AP_LZ_META, files[AP_LZ_META]->n_ranges - 1, err);
+        /* Without an index every row is read at open to build one: check them all first. */
+        for (uint32_t k = 0;
+             !st && !p->m.idx && files[AP_LZ_META] && k < files[AP_LZ_META]->n_ranges; k++)
+            st = ap_lazy_check_range(z, AP_LZ_META, k, err);
+    }
+    if (st) {
+        /* Name the file whose range failed. */
+        const char *bad = p->m.annpack;
+        for (int f = 0; f < AP_LZ_COUNT; f++)
+            if (files[f] && strstr(err->msg, files[f]->name)) bad = files[f]->name;
+        return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
+    }
+    for (int f = 0; f < AP_LZ_COUNT; f++)
+        if (files[f])
+            ap_report_okp(cx->rep, cx->lazy ? "digests" : "sha256", prefix, files[f]->name);
+    return AP_OK;
+}
+
+/* The metadata reader checks the rows' ranges before it uses their bytes. */
+static ap_status meta_guard(const void *ctx, uint64_t off, uint64_t len, ap_err *err)
+{
+    const ap_pack *p = ctx;
+    return ap_lazy_check(p->dg.lazy, AP_LZ_META, off, len, err);
 }
 
 static ap_status open_readers(ap_pack *p, ap_err *err)
@@ -272,11 +366,17 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     bool delta =
         ex ? ex->delta : faccessat(dirfd, AP_DELTA_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
     if (cx->hash && (st = check_unlisted(dirfd, p, delta, prefix, cx, err))) goto out;
+    if ((st = open_digests(dirfd, p, prefix, cx, err))) goto out;
     if ((st = open_files(dirfd, p, prefix, ex, cx, err))) goto out;
-    if ((st = open_readers(p, err))) {
+    if ((st = check_ranges(p, prefix, cx, err))) goto out;
+    if ((st = open_readers(p, err)) ||
+        (p->has_dg &&
+         (st = ap_pack_digests_check_layout(&p->dg, p->annp, &p->src[SRC_META], p->m.meta, err)))) {
         ap_report_failp(cx->rep, "structure", prefix, p->m.annpack, st, err);
         goto out;
     }
+    if (p->has_dg && ap_lazy_covers(p->dg.lazy, AP_LZ_META))
+        ap_meta_set_guard(p->meta, meta_guard, p);
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
         const char *bad = NULL;
@@ -312,6 +412,7 @@ void ap_pack_close(ap_pack *p)
     ap_sq8_close(p->sq8);
     ap_filter_free(&p->filter);
     ap_annp_close(p->annp);
+    ap_pack_digests_free(&p->dg);
     ap_meta_close(p->meta);
     ap_embedder_free(p->emb);
     ap_pack_manifest_free(&p->m);
@@ -332,6 +433,40 @@ size_t ap_pack_sources(const ap_pack *p, const ap_src **out)
 {
     *out = p->src;
     return SRC_COUNT;
+}
+
+ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    ap_status st = ap_lazy_check_range(p->dg.lazy, AP_LZ_ANNPACK, list + 1, err);
+    if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
+        st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
+    return st;
+}
+
+ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,
+                              ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    int f = strcmp(name, p->m.annpack) == 0 ? AP_LZ_ANNPACK
+            : strcmp(name, AP_SQ8) == 0     ? AP_LZ_SQ8
+            : strcmp(name, p->m.meta) == 0  ? AP_LZ_META
+                                            : -1;
+    return f < 0 ? AP_OK : ap_lazy_check(p->dg.lazy, f, off, len, err);
+}
+
+ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err)
+{
+    *done = true;
+    return p->has_dg ? ap_lazy_step(p->dg.lazy, max_bytes, done, err) : AP_OK;
+}
+
+void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    c->digests = p->has_dg;
+    if (p->has_dg)
+        ap_lazy_counts(p->dg.lazy, &c->hashed, &c->bad, &c->total, c->bad_msg, sizeof c->bad_msg);
 }
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p)
@@ -386,10 +521,19 @@ ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, float *q
     return ap_embedder_embed(p->emb, text, len, q, err);
 }
 
+static ap_status list_guard(const void *ctx, uint32_t list, ap_err *err)
+{
+    return ap_pack_check_list(ctx, list, err);
+}
+
 ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
                              ap_hit *hits, uint32_t *n, ap_err *err)
 {
-    ap_ivf ix = {.annp = p->annp, .sq8 = p->sq8, .coarse = p->coarse};
+    ap_ivf ix = {.annp = p->annp,
+                 .sq8 = p->sq8,
+                 .coarse = p->coarse,
+                 .guard = p->has_dg ? list_guard : NULL,
+                 .guard_ctx = p};
     ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
     return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }

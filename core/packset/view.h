@@ -8,6 +8,7 @@
 #include "annpack/sign.h"
 #include "coarse.h"
 #include "ivf.h"
+#include "liveness.h"
 #include "manifest.h"
 #include "pack_open.h"
 #include "root_manifest.h"
@@ -23,11 +24,6 @@ typedef struct ap_layer {
      * "calibration"), 0 when it has none. */
     uint32_t default_probe;
 } ap_layer;
-
-typedef struct ap_mention {
-    uint64_t id;
-    uint32_t layer;
-} ap_mention;
 
 struct ap_view {
     char *dir;

@@ -237,7 +237,11 @@ static ap_status open_layer(ap_view *v, int rootfd, uint32_t l, const ap_checks 
                          .meta = base_name(d ? d->meta : m->base_meta),
                          .sha256_meta = d ? d->sha256_meta : m->base_sha256_meta,
                          .delta = d != NULL};
-    st = ap_pack_open_at(fd, L->dir, path, NULL, 0, &ex, cx, &L->pack, err);
+    /* Delta layers are small and their vectors are scanned with every base list: checked
+     * whole at open even when the base is checked lazily. */
+    ap_checks dcx = *cx;
+    if (d) dcx.lazy = false;
+    st = ap_pack_open_at(fd, L->dir, path, NULL, 0, &ex, &dcx, &L->pack, err);
     if (!st && d) st = load_tombstones(L, fd, L->dir, d, cx, err);
     if (!st && d) st = check_delta_manifest(fd, L->dir, m, d, L, cx, err);
     close(fd);

@@ -6,13 +6,19 @@ from . import _lib as L
 
 
 def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, seed=0,
-               offline=True, dim=None, max_rows=None, meta_compression="zstd", force=False):
+               offline=None, dim=None, max_rows=None, meta_compression="zstd", force=False,
+               embedder=None, embed_url=None, model=None, doc_prefix=None, query_prefix=None,
+               embed_dim=None, embed_batch=None, embed_key_file=None):
     """Builds a pack directory from a CSV (see docs/CLI.md, `annpack build`).
 
     Returns a dict with rows, rows_skipped, lists_requested, lists_effective, dim.
-    `offline` is accepted and has no effect: every embedder annpack has (the built-in
-    "hash") works offline, so there is nothing for it to refuse (docs/PYTHON.md)."""
-    del offline
+    embedder: "hash" (default, offline) or an embedding service, "openai", "tei" or
+    "ollama", with model= and embed_url= (else ANNPACK_EMBED_URL) and the options of
+    docs/EMBEDDERS.md; offline=True refuses a service (docs/PYTHON.md)."""
+    name, http = L.embed_options(embedder, model, doc_prefix, query_prefix, embed_dim,
+                                 embed_batch, offline)
+    if http is not None:
+        L.set_endpoint(embed_url, embed_key_file)
     if meta_compression not in ("zstd", "none"):
         raise L.AnnpackValueError("meta_compression must be 'zstd' or 'none'", L.AP_ERR_ARG)
     o = L.BuildOpts(input_csv=L.enc(input_csv), text_col=L.enc(text_col), id_col=L.enc(id_col),
@@ -21,7 +27,8 @@ def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, 
                     seed=L.positive("seed", seed), dim=L.positive("dim", dim, 1, 2**32 - 1) if dim else 0,
                     max_rows=L.positive("max_rows", max_rows, 1) if max_rows else 0,
                     meta_codec=L.AP_META_ZSTD if meta_compression == "zstd" else L.AP_META_NONE,
-                    force=bool(force))
+                    force=bool(force), embedder=name,
+                    http=ctypes.cast(ctypes.pointer(http), ctypes.c_void_p) if http else None)
     rep, err = L.BuildReport(), L.Err()
     L.check(L.lib.ap_pack_build(ctypes.byref(o), ctypes.byref(rep), ctypes.byref(err)), err)
     return {"rows": rep.rows, "rows_skipped": rep.rows_skipped,
@@ -32,7 +39,11 @@ def build_pack(input_csv, output_dir, text_col="text", id_col=None, lists=None, 
 class Pack:
     """An open pack or packset (its merged view). Use as a context manager."""
 
-    def __init__(self, path):
+    def __init__(self, path, embed_url=None, embed_key_file=None):
+        """embed_url / embed_key_file: the embedding service for a pack built with one
+        (else ANNPACK_EMBED_URL); it is the process's endpoint from then on."""
+        if embed_url is not None or embed_key_file is not None:
+            L.set_endpoint(embed_url, embed_key_file)
         self._v = ctypes.c_void_p()
         err = L.Err()
         L.check(L.lib.ap_view_open(L.enc(path), ctypes.byref(self._v), ctypes.byref(err)), err)
@@ -154,6 +165,7 @@ class Pack:
             pass
 
 
-def open_pack(path):
-    """Opens a pack or a packset directory for searching."""
-    return Pack(path)
+def open_pack(path, embed_url=None, embed_key_file=None):
+    """Opens a pack or a packset directory for searching (embed_url: the embedding service
+    of a pack built with one, else ANNPACK_EMBED_URL)."""
+    return Pack(path, embed_url, embed_key_file)

@@ -12,6 +12,7 @@
 
 typedef struct serve_opts {
     const char *dir, *host, *pubkey;
+    const char *verify; /* annpackfs -o verify= (NULL: its default) */
     unsigned port;
 } serve_opts;
 

@@ -138,6 +138,25 @@ AP_API ap_status ap_view_search_where(const ap_view *v, const float *q, const ap
 /* Whether the base has the int8 sidecar (pack.sq8). */
 AP_API bool ap_view_has_sq8(const ap_view *v);
 
+/* What range verification against pack.digests has done in an open view (summed over its
+ * layers; docs/SECURITY.md, "Lazy verification"). */
+typedef struct ap_view_verify {
+    bool digests;                   /* some layer has a digest table and was opened with hashes */
+    uint64_t ranges_total;          /* ranges the tables cover */
+    uint64_t ranges_hashed;         /* ranges hashed so far (each at most once per open view) */
+    uint64_t ranges_bad;            /* ranges found not to match (each fails every use) */
+    char first_bad[AP_ERR_MSG_MAX]; /* the first failure, naming file and list/frame, or "" */
+} ap_view_verify;
+
+/* Fills the caller's *out (a snapshot; thread-safe). */
+AP_API void ap_view_verify_info(const ap_view *v, ap_view_verify *out);
+
+/* Hashes up to max_bytes of ranges not yet checked (the base's lists, its sidecar's, its
+ * frames, in order), for a background verifier; *done is set once every range is checked.
+ * A range that fails is recorded as ap_view_verify reports it, and the walk goes on
+ * (AP_OK); other errors (I/O) are returned. Thread-safe against searches. */
+AP_API ap_status ap_view_verify_step(const ap_view *v, uint64_t max_bytes, bool *done, ap_err *err);
+
 /* The live row of id and the layer (seq) it comes from: *row is a malloc'd
  * NUL-terminated copy of *len bytes without the newline (the caller frees it with
  * ap_free); layer may be NULL. AP_ERR_NOTFOUND when id is absent or deleted. */
