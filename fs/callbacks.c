@@ -133,14 +133,24 @@ static int dir_of(fuse_ino_t ino, fs_dir *d, const fs_node **pn)
 
 /* --- lookup ------------------------------------------------------------------------------ */
 
+/* Whether g's embedder has a corpus table (pack.idf) to present. */
+static bool has_idf(const fs_gen *g)
+{
+    const void *b;
+    size_t len;
+    ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &len);
+    return len > 0;
+}
+
 /* What routing needs to know: the defaults (or a parameter directory's own k and probe,
  * and why it is refused), the pack's dim, sidecar and whether it can embed text. */
 static fs_route_ctx route_ctx(const fs_gen *g, const fs_node *pn)
 {
     fs_route_ctx ctx = {.k = g_cfg.k,
-                        .probe = g_cfg.probe,
+                        .probe = g_cfg.probe ? g_cfg.probe : ap_view_default_probe(g->view),
                         .dim = ap_view_dim(g->view),
                         .sq8 = ap_view_has_sq8(g->view),
+                        .idf = has_idf(g),
                         .no_text = g->no_text[0] ? g->no_text : NULL};
     if (pn) {
         ctx.k = pn->k_res;
@@ -185,6 +195,8 @@ static fs_node_kind file_kind(fs_gen *g, fs_file f)
         return FS_NODE_META;
     case FS_FILE_SQ8:
         return FS_NODE_SQ8;
+    case FS_FILE_IDF:
+        return FS_NODE_IDF;
     case FS_FILE_HEALTH:
         return atomic_load(&g->changed) ? FS_NODE_HEALTH_CHANGED
                : fs_gen_expired(g)      ? FS_NODE_HEALTH_EXPIRED
@@ -564,11 +576,16 @@ static size_t dir_entries(fuse_ino_t ino, const char **names, mode_t *modes)
     names[nn] = ".", modes[nn++] = S_IFDIR;
     names[nn] = "..", modes[nn++] = S_IFDIR;
     if (ino == FUSE_ROOT_ID) {
-        static const char *const files[] = {"pack.manifest.json", "pack.annpack", "pack.meta.jsonl",
-                                            "pack.sq8",           "health",       "stats"};
+        static const char *const files[] = {"pack.manifest.json",
+                                            "pack.annpack",
+                                            "pack.meta.jsonl",
+                                            "pack.sq8",
+                                            "pack.idf",
+                                            "health",
+                                            "stats"};
         fs_gen *g = fs_gen_current();
         for (size_t k = 0; k < sizeof files / sizeof files[0]; k++)
-            if (k != FS_FILE_SQ8 || ap_view_has_sq8(g->view))
+            if ((k != FS_FILE_SQ8 || ap_view_has_sq8(g->view)) && (k != FS_FILE_IDF || has_idf(g)))
                 names[nn] = files[k], modes[nn++] = S_IFREG;
         fs_gen_unref(g);
         names[nn] = "query", modes[nn++] = S_IFDIR;

@@ -16,8 +16,9 @@ static int one_of(const char *v, const char *a, const char *b)
 /* Returns 0 or 2 (usage) after one line naming the option. */
 static int check_opts(const fs_opts *o)
 {
-    if (o->k < 1 || o->k > AP_MAX_K || o->probe < 1 || o->probe > AP_MAX_PROBE || o->cache_mb < 1) {
-        fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [1, %u], cache_mb >= 1\n",
+    /* probe 0 (the default): each generation's calibrated default probe. */
+    if (o->k < 1 || o->k > AP_MAX_K || o->probe > AP_MAX_PROBE || o->cache_mb < 1) {
+        fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [0, %u], cache_mb >= 1\n",
                 AP_MAX_K, AP_MAX_PROBE);
         return 2;
     }

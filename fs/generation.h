@@ -15,7 +15,7 @@
 
 /* The static files whose bytes a generation holds or maps, one inode each per generation
  * (inode.h numbers its node kinds the same way). */
-#define FS_GEN_FILES 7 /* manifest, annpack, meta, sq8, health, once expired, once changed */
+#define FS_GEN_FILES 8 /* manifest, annpack, meta, sq8, idf, health, once expired, once changed */
 
 typedef struct fs_gen {
     atomic_int refs;

@@ -177,6 +177,12 @@ uint64_t fs_node_size(const fs_node *n)
                : n->k == FS_NODE_META  ? ap_vpack_meta_size(vp)
                                        : ap_vpack_sq8_size(vp);
     }
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t len;
+        ap_embedder_table_bytes(ap_view_embedder(n->gen->view), &b, &len);
+        return len;
+    }
     case FS_NODE_STATS:
     case FS_NODE_REFUSAL:
         return n->blob->len;
@@ -199,6 +205,13 @@ int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len)
         size_t l = 0;
         if (fs_gen_manifest(n->gen, data, &l)) return -1;
         *len = l;
+        return 1;
+    }
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t n_idf;
+        ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &n_idf);
+        *data = (const char *)b, *len = n_idf;
         return 1;
     }
     case FS_NODE_HEALTH:
@@ -231,6 +244,7 @@ void fs_invalidate_generation(struct fuse_session *se)
                                         "pack.annpack",
                                         "pack.meta.jsonl",
                                         "pack.sq8",
+                                        "pack.idf",
                                         "health",
                                         "stats",
                                         "query",

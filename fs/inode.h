@@ -42,6 +42,7 @@ typedef enum fs_node_kind {
     FS_NODE_ANNPACK,
     FS_NODE_META,
     FS_NODE_SQ8,
+    FS_NODE_IDF,
     FS_NODE_HEALTH,
     FS_NODE_HEALTH_EXPIRED,
     FS_NODE_HEALTH_CHANGED, /* = FS_GEN_FILES - 1 */

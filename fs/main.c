@@ -65,7 +65,8 @@ static void usage(void)
            "  -o verify_rate=N   with verify=lazy, check every remaining list in the\n"
            "                     background at N MB/s (default 0: off)\n"
            "  -o k=N             default results per query (default 10, 1..1000)\n"
-           "  -o probe=N         default lists probed (default 8, 1..65536)\n"
+           "  -o probe=N         default lists probed (default 0: the pack's calibrated\n"
+           "                     default probe, 8 for packs built without one; 1..65536)\n"
            "  -o scan=auto|f16|sq8  how lists are scanned (default auto: the int8 sidecar\n"
            "                     when the pack has one, then exact re-ranking)\n"
            "  -o rerank=N        sq8 candidates re-scored exactly (default max(64, 8k))\n"
@@ -172,8 +173,7 @@ int main(int argc, char **argv)
     int rc = fs_process_init(argv);
     if (rc) return rc;
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    fs_opts o = {
-        .k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64, .embed_cache_mb = 16};
+    fs_opts o = {.k = AP_DEFAULT_K, .probe = 0, .cache_mb = 64, .embed_cache_mb = 16};
     rc = fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0 ? 2 : run(&o, &args);
     fs_opts_free(&o);
     fuse_opt_free_args(&args);

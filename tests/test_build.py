@@ -56,7 +56,7 @@ def test_manifest(tiny_pack):
     assert m["n_vectors"] == 40
     assert m["shards"] == [{"name": "pack", "annpack": "pack.annpack",
                             "meta": "pack.meta.jsonl.zst", "n_vectors": 40}]
-    assert set(m["files"]) == {"pack.annpack", "pack.digests", "pack.meta.jsonl.zst",
+    assert set(m["files"]) == {"pack.annpack", "pack.digests", "pack.idf", "pack.meta.jsonl.zst",
                             "pack.meta.idx"}
     for name, f in m["files"].items():
         assert f["sha256"] == sha256(tiny_pack / name)
@@ -126,7 +126,7 @@ def test_verify_deep(annpack, tiny_pack):
     j = annpack.ok("verify", tiny_pack, "--deep").json()
     assert j["ok"] is True and j["deep"] is True
     assert {c["file"] for c in j["checks"] if c["check"] == "sha256"} == {
-        "pack.annpack", "pack.digests", "pack.meta.jsonl.zst", "pack.meta.idx"}
+        "pack.annpack", "pack.digests", "pack.idf", "pack.meta.jsonl.zst", "pack.meta.idx"}
 
 
 def test_version_diagnose_help(annpack):

@@ -55,7 +55,7 @@ def test_doc_health_listing(signed_ps, mount):
     h = json.loads((m.mnt / "health").read_text())
     assert h["status"] == "ok" and h["generation"] == 1 and h["n_vectors"] == 40
     assert h["signature"] == "verified" and len(h["key_id"]) == 16
-    assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack",
+    assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack", "pack.idf",
                                                 "pack.meta.jsonl", "health", "stats", "query",
                                                 "vquery", "doc", "refusal"])
     assert sorted(os.listdir(m.mnt / "refusal")) == ["query", "vquery"]
@@ -132,7 +132,9 @@ def test_copy_out_is_a_pack(annpack, signed_ps, mount, tmp_path):
     m = mount(d, f"pubkey={pub}")
     out = tmp_path / "copy"
     out.mkdir()
-    for f in ["pack.annpack", "pack.meta.jsonl", "pack.manifest.json"]:
+    # pack.idf: the base's corpus table of the hash embedder version 2, byte for byte
+    assert (m.mnt / "pack.idf").read_bytes() == (d / "base" / "pack.idf").read_bytes()
+    for f in ["pack.annpack", "pack.meta.jsonl", "pack.manifest.json", "pack.idf"]:
         subprocess.run(["cp", m.mnt / f, out / f], check=True)
     rep = annpack.ok("verify", out, "--deep").json()
     assert rep["ok"]

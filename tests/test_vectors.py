@@ -710,10 +710,13 @@ def test_mount_vquery_exact(annpack, packs, data, mount, tmp_path):
             assert [h["id"] for h in r["results"]] == list(want_ids), (i, m.args)
             assert [np.float32(h["score"]) for h in r["results"]] == list(want_scores)
             assert all(h["layer"] == 0 and h["meta"] == {"id": h["id"]} for h in r["results"])
-    # Defaults (k 10, probe 8), a parameter directory, and the name's own parameters winning.
+    # Defaults (k 10, the calibrated probe: every list, a small pack), a parameter
+    # directory, and the name's own parameters winning.
     name = vname(data["q"][5])
     d = vread(mp.mnt, name)
-    assert d["k"] == 10 and d["probe"] == 8 and len(d["results"]) == 10
+    cal = json.loads((packs["plain"] / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert cal["default_probe"] == LISTS and cal["rule"].startswith("every list")
+    assert d["k"] == 10 and d["probe"] == LISTS and len(d["results"]) == 10
     a = vread(mp.mnt, name + "?k=5&probe=4")
     b = vread(mp.mnt, name, sub="k=5&probe=4")
     c = vread(mp.mnt, name, sub="probe=4&k=5")
@@ -849,6 +852,8 @@ def test_mount_scan_options(annpack, packs, data, mount, tmp_path):
 def copy_out(m, out, with_sq8=True):
     out.mkdir()
     names = ["pack.manifest.json", "pack.annpack", "pack.meta.jsonl"] + (["pack.sq8"] if with_sq8 else [])
+    # hash version 2: the base's corpus table, which the manifest lists (FORMAT.md)
+    names += ["pack.idf"] if "pack.idf" in os.listdir(m.mnt) else []
     for f in names:
         subprocess.run(["cp", m.mnt / f, out / f], check=True)
     return out

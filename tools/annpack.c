@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"build", cmd_build, "build a pack directory from a CSV"},
     {"search", cmd_search, "search a pack with a text query (JSON)"},
+    {"eval", cmd_eval, "measure search quality against judged queries (JSON)"},
+    {"canary", cmd_canary, "compare two packsets' results before promoting one (exit 1 if apart)"},
     {"embed", cmd_embed, "print the query vector a pack would search with (JSON)"},
     {"inspect", cmd_inspect, "print a pack's facts (JSON)"},
     {"verify", cmd_verify, "check a pack's hashes (and structure with --deep)"},

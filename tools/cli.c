@@ -85,6 +85,18 @@ bad:
     return 0;
 }
 
+int cli_parse_recall(const char *cmd, const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = s && *s && *s != '-' && *s != '+' ? strtod(s, &end) : -1;
+    if (!end || errno || *end || !(v >= 0 && v <= 1))
+        return cli_usage_error(cmd, "--target-recall expects a number in [0, 1], got '%s'",
+                               s ? s : "");
+    *out = v == 0 ? -1 : v;
+    return EXIT_OK;
+}
+
 static int g_drawn;
 
 static double now_s(void)

@@ -29,6 +29,13 @@ static const char usage_head[] =
     "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
+    "  --target-recall R      calibrate the default probe: the smallest reaching recall R\n"
+    "                         on held-out self-queries (default 0.95; 0: do not calibrate;\n"
+    "                         small packs default to every list; docs/FORMAT.md)\n"
+    "  --filter-cols A,B      metadata columns searches can filter on (search --where A=V,\n"
+    "                         the mount's ?A=V, Python filters=): pack.filter\n"
+    "  --embedder-version 1|2 the hash embedder's version (default 2: BM25 weights from the\n"
+    "                         corpus, stored in pack.idf; 1: plain hashing, as before)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
     "  --meta-compression zstd|none   metadata encoding (default zstd, seekable; none for\n"
     "                         --vectors without --input)\n"
@@ -48,7 +55,7 @@ static const char usage_tail[] =
 typedef struct build_args {
     ap_build_opts o;
     cli_embed emb;
-    int json, codec_given, lists_given;
+    int json, codec_given, lists_given, embedder_version;
 } build_args;
 
 static int parse_codec(const char *s, ap_meta_codec *out)
@@ -81,6 +88,9 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"iters", required_argument, 0, 'n'},
                                          {"sq8", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'F'},
                                          CLI_EMBED_LONGOPTS,
                                          {0, 0, 0, 0}};
     ap_build_opts *o = &b->o;
@@ -143,6 +153,16 @@ static int parse_build_args(int argc, char **argv, build_args *b)
         case 'j':
             b->json = 1;
             break;
+        case 'R':
+            if (cli_parse_recall("build", optarg, &o->target_recall)) return EXIT_USAGE;
+            break;
+        case 'F':
+            o->filter_cols = optarg;
+            break;
+        case 'E':
+            if (!cli_parse_u64("build", "--embedder-version", optarg, 1, 2, &v)) return EXIT_USAGE;
+            b->embedder_version = (int)v;
+            break;
         case 'h':
             fputs(usage_head, stdout);
             fputs(cli_embed_help_build, stdout);
@@ -174,6 +194,8 @@ static int check_build_args(build_args *b)
     if (o->vectors && o->id_col)
         return cli_usage_error("build",
                                "--id-col cannot be used with --vectors (ids are row numbers)");
+    if (o->vectors && b->embedder_version)
+        return cli_usage_error("build", "--embedder-version cannot be used with --vectors");
     if (o->vectors && o->dim)
         return cli_usage_error("build",
                                "--dim cannot be used with --vectors (the file gives the dim)");
@@ -190,6 +212,9 @@ static int check_build_args(build_args *b)
     if (rc) return rc;
     o->embedder = en;
     if (cli_embed_is_http(en)) o->http = &b->emb.model;
+    if (b->embedder_version && cli_embed_is_http(en))
+        return cli_usage_error("build", "--embedder-version is the hash embedder's, not %s's", en);
+    if (b->embedder_version) o->embedder = b->embedder_version == 1 ? "hash:1" : "hash:2";
     /* Rows of a vectors-only pack are just {"id":N}: compressing them buys little and costs
      * every search result a frame decompression, so they stay plain unless asked. */
     if (o->vectors && !o->input_csv && !b->codec_given) o->meta_codec = AP_META_NONE;

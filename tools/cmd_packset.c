@@ -14,7 +14,8 @@ static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
-    "                [--seed S] [--dim D] [--sq8] [--force] [--embedder openai|tei|ollama\n"
+    "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
+    "                [--filter-cols A,B] [--sq8] [--force] [--embedder openai|tei|ollama\n"
     "                --model NAME --embed-url URL ...]   (docs/EMBEDDERS.md)\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
@@ -40,7 +41,9 @@ typedef struct args {
     const char *input, *packset, *text_col, *id_col, *base, *add, *delete_ids, *delete_file, *out,
         *delta, *pubkey, *deltas[256];
     size_t ndeltas;
-    uint64_t lists, seed, dim, seq, to;
+    uint64_t lists, seed, dim, seq, to, embedder_version;
+    double target_recall;
+    const char *filter_cols;
     int has_to, force, sq8;
     cli_embed emb;
     int endpoint_given;
@@ -61,6 +64,9 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"lists", required_argument, 0, 'l'},
                                          {"seed", required_argument, 0, 's'},
                                          {"dim", required_argument, 0, 'm'},
+                                         {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'C'},
                                          {"seq", required_argument, 0, 'q'},
                                          {"to", required_argument, 0, 'T'},
                                          {"force", no_argument, 0, 'f'},
@@ -129,6 +135,16 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'Q':
             a->sq8 = 1;
+            break;
+        case 'E':
+            if (!cli_parse_u64(cmd, "--embedder-version", optarg, 1, 2, &a->embedder_version))
+                return EXIT_USAGE;
+            break;
+        case 'R':
+            if (cli_parse_recall(cmd, optarg, &a->target_recall)) return EXIT_USAGE;
+            break;
+        case 'C':
+            a->filter_cols = optarg;
             break;
         case 'K':
             a->pubkey = optarg;
@@ -277,6 +293,8 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .lists = (uint32_t)a->lists,
                        .seed = a->seed,
                        .dim = (uint32_t)a->dim,
+                       .target_recall = a->target_recall,
+                       .filter_cols = a->filter_cols,
                        .force = a->force,
                        .progress = cli_progress,
                        .sq8 = a->sq8,
@@ -287,6 +305,9 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
         return cli_usage_error(cmd, "--embedder must be hash, openai, tei or ollama, got '%s'", en);
     if (cli_embed_is_http(en) && a->dim)
         return cli_usage_error(cmd, "--dim is the hash embedder's; a model's is --embed-dim");
+    if (a->embedder_version && cli_embed_is_http(en))
+        return cli_usage_error(cmd, "--embedder-version is the hash embedder's, not %s's", en);
+    if (a->embedder_version) o.embedder = a->embedder_version == 1 ? "hash:1" : "hash:2";
     ap_build_report rep;
     ap_err err = {0};
     ap_status st = ap_packset_build_base(&o, &rep, &err);

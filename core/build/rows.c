@@ -2,6 +2,7 @@
  *
  * CSV rows -> metadata rows (written as they arrive) and texts -> embedder (in parallel
  * batches) -> vectors; or given vectors, whose rows are their numbers. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "annpack/sign.h"
 #include "builtin.h"
+#include "corpus.h"
 #include "json.h"
 #include "parallel.h"
 #include "rows.h"
@@ -91,9 +93,16 @@ static int parse_id(const char *s, size_t n, uint64_t *out)
 static ap_status flush_batch(ap_rows *b, ap_err *err)
 {
     if (!b->pending) return AP_OK;
+    ap_status fst = AP_OK;
+    if (ap_embedder_needs_table(b->emb)) {
+        double tf = ap_now_s();
+        fst = ap_embedder_fit(b->emb, b->texts, b->lens, b->pending, err);
+        b->t_embed += ap_now_s() - tf;
+    }
     double t0 = ap_now_s();
-    ap_status st = embed_batch(b->emb, b->texts, b->lens, b->pending,
-                               b->vecs + (b->n - b->pending) * b->dim, err);
+    ap_status st = fst ? fst
+                       : embed_batch(b->emb, b->texts, b->lens, b->pending,
+                                     b->vecs + (b->n - b->pending) * b->dim, err);
     for (size_t i = 0; i < b->pending; i++) {
         free(b->texts[i]);
         b->texts[i] = NULL;
@@ -276,6 +285,15 @@ static ap_status add_row(ap_rows *b, const ap_csv_record *rec, ap_meta_writer *m
                               (unsigned long long)rec->line, ap_vecs_count(b->vin), o->vectors);
         return take_vector(b, err);
     }
+    if (b->pending == b->tcap) {
+        size_t ncap = b->tcap ? b->tcap * 2 : AP_EMBED_BATCH;
+        char **nt = realloc(b->texts, ncap * sizeof *nt);
+        if (nt) b->texts = nt;
+        size_t *nl = nt ? realloc(b->lens, ncap * sizeof *nl) : NULL;
+        if (!nl) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu texts", ncap);
+        b->lens = nl;
+        b->tcap = ncap;
+    }
     if (!(b->texts[b->pending] = malloc(rec->lens[b->text_i] + 1)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     memcpy(b->texts[b->pending], rec->fields[b->text_i], rec->lens[b->text_i] + 1);
@@ -338,8 +356,10 @@ static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t
             continue;
         }
         if ((st = add_row(b, &rec, mw, err))) return st;
+        /* An embedder learning its corpus sees every text before embedding any. */
         if (b->pending ==
-            (ap_embedder_is_remote(b->emb) ? AP_EMBED_REMOTE_BATCH : AP_EMBED_BATCH)) {
+                (ap_embedder_is_remote(b->emb) ? AP_EMBED_REMOTE_BATCH : AP_EMBED_BATCH) &&
+            !ap_embedder_needs_table(b->emb)) {
             if ((st = flush_batch(b, err))) return st;
             report_embed(b, csv, total);
         }
@@ -441,18 +461,36 @@ void ap_rows_free(ap_rows *b)
     for (size_t i = 0; i < b->ncols; i++)
         free(b->cols[i]);
     free(b->cols);
+    free(b->texts);
+    free(b->lens);
     free(b->vecs);
     free(b->ids);
-    ap_embedder_free(b->emb);
+    if (!b->emb_given) ap_embedder_free(b->emb);
     ap_vecs_close(b->vin);
     ap_csv_close(b->csv);
 }
 
-ap_status ap_rows_open(ap_rows *b, const ap_build_opts *o, ap_err *err)
+ap_status ap_rows_open_with(ap_rows *b, const ap_build_opts *o, const ap_embedder *emb, ap_err *err)
 {
     b->o = o;
-    ap_status st = open_embedder(b, err);
+    ap_status st = AP_OK;
+    if (emb) {
+        /* Shared read-only: its table is loaded, so it is never fitted. */
+        b->emb = (ap_embedder *)(uintptr_t)emb;
+        b->emb_given = true;
+        b->dim = ap_embedder_dim(emb);
+        /* A base's HTTP embedder (a delta): the endpoint must still embed as the base's
+         * build did, or the new rows would not be comparable with the old. */
+        if (ap_embedder_is_remote(emb)) st = ap_embedder_check(emb, NULL, err);
+    } else {
+        st = open_embedder(b, err);
+    }
     if (!st && o->input_csv && !(st = ap_csv_open(o->input_csv, &b->csv, err)))
         st = read_header(b, b->csv, err);
     return st;
+}
+
+ap_status ap_rows_open(ap_rows *b, const ap_build_opts *o, ap_err *err)
+{
+    return ap_rows_open_with(b, o, NULL, err);
 }

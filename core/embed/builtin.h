@@ -9,6 +9,10 @@
 struct cJSON;
 
 ap_status ap_embed_hash_create(uint32_t dim, uint64_t seed, ap_embedder **out, ap_err *err);
+/* Version 2; idf_sha256: the table a pack's block names (load it before embedding), or NULL
+ * for a new build (fit it). */
+ap_status ap_embed_hash2_create(uint32_t dim, uint64_t seed, const char *idf_sha256,
+                                ap_embedder **out, ap_err *err);
 ap_status ap_embed_vectors_create(uint32_t dim, ap_embedder **out, ap_err *err);
 
 /* The HTTP embedders (http_embedder.c): the API table of a name ("openai", "tei",

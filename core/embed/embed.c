@@ -1,5 +1,6 @@
 /* Embedder registry and helpers: see include/annpack/embed.h. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "annpack/embed.h"
 #include "annpack/sign.h"
 #include "builtin.h"
+#include "corpus.h"
 #include "json.h"
 
 double ap_l2_normalize(float *v, uint32_t dim)
@@ -61,7 +63,10 @@ static ap_status create_local(const char *name, uint32_t dim, uint64_t seed, ap_
     if (dim > caps->max_dim)
         return ap_err_set(err, AP_ERR_LIMIT, "embedder dim %u exceeds ANNPACK_MAX_DIM (%u)", dim,
                           caps->max_dim);
-    if (strcmp(name, "hash") == 0) return ap_embed_hash_create(dim, seed, out, err);
+    /* "hash" is the newest version; "hash:1" and "hash:2" name one. */
+    if (strcmp(name, "hash") == 0 || strcmp(name, "hash:2") == 0)
+        return ap_embed_hash2_create(dim, seed, NULL, out, err);
+    if (strcmp(name, "hash:1") == 0) return ap_embed_hash_create(dim, seed, out, err);
     if (strcmp(name, "vectors") == 0) return ap_embed_vectors_create(dim, out, err);
     if (ap_http_api_named(name))
         return ap_err_set(err, AP_ERR_ARG,
@@ -69,7 +74,32 @@ static ap_status create_local(const char *name, uint32_t dim, uint64_t seed, ap_
                           "(--model NAME --embed-url URL)",
                           name);
     return ap_err_set(err, AP_ERR_UNSUPPORTED,
-                      "unknown embedder \"%s\" (known: hash, vectors, openai, tei, ollama)", name);
+                      "unknown embedder \"%s\" (known: hash, hash:1, hash:2, vectors, openai, tei, "
+                      "ollama)",
+                      name);
+}
+
+/* The "idf" object of a version 2 block: {"file": "pack.idf", "sha256": 64 hex digits}. */
+static ap_status idf_block(const cJSON *root, const char *name, const char **sha, ap_err *err)
+{
+    const cJSON *idf = cJSON_GetObjectItemCaseSensitive(root, "idf");
+    const char *file;
+    if (!cJSON_IsObject(idf))
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: hash version 2 needs an \"idf\" object", name);
+    ap_status st = ap_json_str(idf, "file", name, &file, err);
+    if (!st) st = ap_json_str(idf, "sha256", name, sha, err);
+    if (st) return st;
+    if (strcmp(file, AP_IDF) != 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: idf.file is \"%.64s\", not \"%s\"", name, file,
+                          AP_IDF);
+    size_t n = strlen(*sha);
+    bool hex = n == AP_SHA256_HEX - 1;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = ((*sha)[i] >= '0' && (*sha)[i] <= '9') || ((*sha)[i] >= 'a' && (*sha)[i] <= 'f');
+    if (!hex)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: idf.sha256 is not 64 lowercase hex digits",
+                          name);
+    return AP_OK;
 }
 
 ap_status ap_embedder_from_json(const char *json, size_t len, const char *name, ap_embedder **out,
@@ -89,16 +119,29 @@ ap_status ap_embedder_from_json(const char *json, size_t len, const char *name, 
     } else if (!(st = ap_json_str(root, "name", name, &ename, err)) &&
                !(st = ap_json_u64(root, "dim", UINT32_MAX, name, &dim, err)) &&
                !(st = ap_json_u64(root, "seed", AP_JSON_MAX_SAFE_INT, name, &seed, err))) {
+        uint64_t version = 0;
+        const char *idf_sha = NULL;
         if (strcmp(ename, "hash") == 0) {
-            uint64_t version;
             st = ap_json_u64(root, "version", UINT32_MAX, name, &version, err);
-            if (!st && version != AP_EMBED_HASH_VERSION)
+            if (!st && version != 1 && version != 2)
                 st = ap_err_set(err, AP_ERR_UNSUPPORTED,
-                                "%s: hash embedder version %llu not supported (need %u)", name,
-                                (unsigned long long)version, AP_EMBED_HASH_VERSION);
+                                "%s: hash embedder version %llu not supported (known: 1, 2)", name,
+                                (unsigned long long)version);
+            if (!st && version == 2) st = idf_block(root, name, &idf_sha, err);
+        } else if (strchr(ename, ':')) {
+            /* "hash:1" names a version on the command line, never in a block. */
+            st = ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: unknown embedder \"%.64s\"", name, ename);
         }
         if (!st && dim == 0) st = ap_err_set(err, AP_ERR_FORMAT, "%s: embedder dim is 0", name);
-        if (!st) st = ap_embedder_create(ename, (uint32_t)dim, seed, out, err);
+        if (!st && version == 2) {
+            const ap_caps *caps = ap_caps_get();
+            st = dim > caps->max_dim
+                     ? ap_err_set(err, AP_ERR_LIMIT, "embedder dim %u exceeds ANNPACK_MAX_DIM (%u)",
+                                  (unsigned)dim, caps->max_dim)
+                     : ap_embed_hash2_create((uint32_t)dim, seed, idf_sha, out, err);
+        } else if (!st) {
+            st = ap_embedder_create(version == 1 ? "hash:1" : ename, (uint32_t)dim, seed, out, err);
+        }
     }
     cJSON_Delete(root);
     return st;

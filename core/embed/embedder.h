@@ -4,6 +4,7 @@
 #define ANNPACK_CORE_EMBEDDER_H
 
 #include "annpack/embed.h"
+#include "corpus.h"
 
 /* The interface a built-in embedder implements (builtin.h): new embedders, network ones
  * included, are added here without touching callers. */
@@ -19,6 +20,8 @@ typedef struct ap_embedder_ops {
                             float *out, ap_err *err);
     ap_status (*check)(const ap_embedder *e, double *min_cos, ap_err *err);
     int remote;
+    /* Optional, for embedders that depend on the corpus (corpus.h); NULL otherwise. */
+    const ap_embedder_corpus_ops *corpus;
 } ap_embedder_ops;
 
 struct ap_embedder {

@@ -11,6 +11,8 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "coarse.h"
+#include "corpus.h"
+#include "filter.h"
 #include "fsops.h"
 #include "ivf.h"
 #include "json.h"
@@ -20,7 +22,7 @@
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
-enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_COUNT };
+enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_FILTER, SRC_COUNT };
 
 struct ap_pack {
     char *dir;
@@ -29,6 +31,7 @@ struct ap_pack {
     ap_meta *meta;
     ap_embedder *emb;
     ap_sq8 *sq8;             /* the int8 sidecar when the manifest lists pack.sq8 */
+    ap_filter filter;        /* pack.filter when listed (n_cols 0 otherwise) */
     ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
     ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
@@ -43,7 +46,8 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
            (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
+           (n > 4 && strcmp(name + n - 4, ".sq8") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".idf") == 0) || strcmp(name, AP_FILTER) == 0;
 }
 
 ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
@@ -180,8 +184,12 @@ static ap_status open_digests(int dirfd, ap_pack *p, const char *prefix, const a
 static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_pack_expect *ex,
                             const ap_checks *cx, ap_err *err)
 {
-    const char *used[SRC_COUNT] = {p->m.annpack, p->m.meta, p->m.idx,
-                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL};
+    const char *used[SRC_COUNT] = {p->m.annpack,
+                                   p->m.meta,
+                                   p->m.idx,
+                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_IDF) ? AP_IDF : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
         if (p->has_dg && strcmp(f->path, AP_DIGESTS) == 0) continue;
@@ -210,6 +218,40 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
         if (cx->hash && !by_ranges) ap_report_okp(cx->rep, "sha256", prefix, f->path);
     }
     return AP_OK;
+}
+
+/* The corpus table the embedder needs (corpus.h), read whole from the file opened with the
+ * others and checked against the hash the embedder block names. */
+static ap_status load_table(ap_pack *p, ap_err *err)
+{
+    const char *file = ap_embedder_sidecar(p->emb);
+    if (!file) return AP_OK;
+    const ap_src *t = &p->src[SRC_IDF];
+    if (t->fd < 0)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s/%s: the embedder needs %s but the manifest's files do not list it",
+                          p->dir, AP_MANIFEST, file);
+    char *bytes = NULL;
+    size_t len = 0;
+    ap_status st = ap_src_read(t, AP_EMBED_TABLE_MAX, &bytes, &len, err);
+    if (!st) st = ap_embedder_load_table(p->emb, bytes, len, t->name, err);
+    free(bytes);
+    return st;
+}
+
+/* pack.filter, read whole when the manifest lists it. */
+static ap_status load_filter(ap_pack *p, ap_err *err)
+{
+    const ap_src *f = &p->src[SRC_FILTER];
+    if (f->fd < 0) return AP_OK;
+    char *bytes = NULL;
+    size_t len = 0;
+    ap_status st = ap_src_read(f, (size_t)AP_FILTER_MAX_BYTES, &bytes, &len, err);
+    if (!st)
+        st = ap_filter_parse((uint8_t *)bytes, len, f->name, &p->filter, err);
+    else
+        free(bytes);
+    return st;
 }
 
 /* The range checker over the covered open files; then, eagerly, the heads (the parts the
@@ -287,6 +329,8 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
     if (ap_embedder_dim(p->emb) != h->dim)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
                           p->dir, ap_embedder_dim(p->emb), h->dim);
+    if ((st = load_table(p, err))) return st;
+    if ((st = load_filter(p, err))) return st;
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
     return st;
@@ -373,6 +417,7 @@ void ap_pack_close(ap_pack *p)
 {
     if (!p) return;
     ap_sq8_close(p->sq8);
+    ap_filter_free(&p->filter);
     ap_annp_close(p->annp);
     ap_pack_digests_free(&p->dg);
     ap_meta_close(p->meta);
@@ -384,6 +429,11 @@ void ap_pack_close(ap_pack *p)
     free(p->coarse);
     free(p->dir);
     free(p);
+}
+
+const ap_filter *ap_pack_filter(const ap_pack *p)
+{
+    return p->filter.n_cols ? &p->filter : NULL;
 }
 
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out)

@@ -8,6 +8,7 @@
 
 #include "annpack/pack.h"
 #include "digest.h"
+#include "filter.h"
 #include "manifest.h"
 #include "report.h"
 #include "source.h"
@@ -44,6 +45,8 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out);
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p);
+/* The pack's filter sets (pack.filter), or NULL when it has none. */
+const ap_filter *ap_pack_filter(const ap_pack *p);
 
 /* Before list i's bytes are used: its ranges in the ANNP file and the sidecar checked
  * against pack.digests (a no-op without a table or when not opened with hashes).

@@ -22,6 +22,9 @@ typedef struct ap_layer {
     uint64_t *tomb; /* sorted */
     size_t ntomb;
     uint8_t *dead; /* bit per position in the layer's ANNP file */
+    /* A delta's calibrated default probe over base + delta (its delta manifest's
+     * "calibration"), 0 when it has none. */
+    uint32_t default_probe;
 } ap_layer;
 
 struct ap_view {
@@ -47,6 +50,10 @@ struct ap_view {
     ap_ivf ivf;              /* the search engine's view of all of the above */
     ap_coarse_cache coarse;  /* its centroid codes, built on first use */
 };
+
+/* The "calibration"."default_probe" of a manifest's build block or a delta manifest
+ * (default_probe.c), 0 when absent or not a u32 >= 1. */
+uint32_t ap_calibrated_probe(const cJSON *holder);
 
 /* How ap_view_open_ex checks what it opens. */
 typedef struct ap_view_open_opts {

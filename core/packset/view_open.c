@@ -168,8 +168,8 @@ static ap_status check_listed(const void *ctx, const char *file, const char *sha
 /* Checks a delta's own manifest (its bytes pinned by the root's) against the base and the
  * layer (delta.c), and the hashes of the files it lists. */
 static ap_status check_delta_manifest(int layerfd, const char *display, const ap_root_manifest *m,
-                                      const ap_delta_entry *d, const ap_layer *L,
-                                      const ap_checks *cx, ap_err *err)
+                                      const ap_delta_entry *d, ap_layer *L, const ap_checks *cx,
+                                      ap_err *err)
 {
     char *text = NULL, *name = ap_path_join(display, base_name(d->delta_manifest));
     size_t len = 0;
@@ -182,6 +182,7 @@ static ap_status check_delta_manifest(int layerfd, const char *display, const ap
     if (!st) st = ap_json_parse_strict(text, len, name, &j, err);
     if (!st) st = ap_delta_fields_check(j, name, m->base_sha256_annpack, L->pack, L->ntomb, err);
     if (!st) st = ap_delta_files_check(j, name, base_name(d->tombstones), check_listed, &lf, err);
+    if (!st) L->default_probe = ap_calibrated_probe(j);
     cJSON_Delete(j);
     free(text);
     free(name);

@@ -76,7 +76,8 @@ class BuildOpts(ctypes.Structure):
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
                 ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool),
-                ("http", ctypes.c_void_p)]
+                ("http", ctypes.c_void_p), ("target_recall", ctypes.c_double),
+                ("filter_cols", ctypes.c_char_p)]
 
 
 class EmbedModel(ctypes.Structure):
@@ -133,10 +134,20 @@ class Hit(ctypes.Structure):
 
 
 # C name -> ctypes mirror, for tests/test_abi.py.
+class SearchParams(ctypes.Structure):
+    _fields_ = [("k", ctypes.c_uint32), ("probe", ctypes.c_uint32), ("scan", ctypes.c_int),
+                ("rerank", ctypes.c_uint32)]
+
+
+class Where(ctypes.Structure):
+    _fields_ = [("col", ctypes.c_char_p), ("value", ctypes.c_char_p)]
+
+
 MIRRORS = {"ap_err": Err, "ap_build_opts": BuildOpts, "ap_build_report": BuildReport,
            "ap_delta_opts": DeltaOpts, "ap_pubkey": Pubkey, "ap_verify_opts": VerifyOpts,
            "ap_change_opts": ChangeOpts, "ap_hit": Hit, "ap_embed_model": EmbedModel,
-           "ap_embed_endpoint": EmbedEndpoint}
+           "ap_embed_endpoint": EmbedEndpoint, "ap_search_params": SearchParams,
+           "ap_where": Where}
 
 
 def _candidates():
@@ -218,6 +229,10 @@ _sigs = {
     "ap_max_k": ([], ctypes.c_uint32),
     "ap_default_k": ([], ctypes.c_uint32),
     "ap_default_probe": ([], ctypes.c_uint32),
+    "ap_view_default_probe": ([V], ctypes.c_uint32),
+    "ap_view_search_where": ([V, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(SearchParams),
+                              ctypes.POINTER(Where), ctypes.c_size_t, ctypes.POINTER(Hit),
+                              ctypes.POINTER(ctypes.c_uint32), V, E], ctypes.c_int),
 }
 for _name, (_args, _res) in _sigs.items():
     _f = getattr(lib, _name)

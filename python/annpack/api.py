@@ -85,16 +85,18 @@ class Pack:
         """The query vector this pack searches `text` with (list of floats)."""
         return list(self._embed(text))
 
-    def search(self, text, top_k=L.DEFAULT_K, probe=None):
+    def search(self, text, top_k=L.DEFAULT_K, probe=None, filters=None):
         """Top-k documents for a text query: [{"id","score","meta","layer"}], best first.
         An empty or whitespace-only text is refused (ValueError), as by `annpack search`
-        and the mount. The same search as `annpack search`: the embedder's vector as is."""
+        and the mount. The same search as `annpack search`: the embedder's vector as is.
+        filters: {column: value} (all must hold) on the pack's --filter-cols, as
+        `annpack search --where`: the exact top k among the matching documents."""
         b = str(text).encode("utf-8")
         err = L.Err()
         L.check(L.lib.ap_query_text_check(b, len(b), ctypes.byref(err)), err)
-        return self._search(self._embed(text), top_k, probe)
+        return self._search(self._embed(text), top_k, probe, filters)
 
-    def search_vec(self, vector, top_k=L.DEFAULT_K, probe=None):
+    def search_vec(self, vector, top_k=L.DEFAULT_K, probe=None, filters=None):
         """Top-k documents for a query vector: its values as float32, normalised to unit
         length by the library (ap_l2_normalize), as `annpack search --queries` and the
         mount's /vquery/ do."""
@@ -104,18 +106,31 @@ class Pack:
                                       L.AP_ERR_ARG)
         q = (ctypes.c_float * self.dim)(*v)
         L.lib.ap_l2_normalize(q, self.dim)
-        return self._search(q, top_k, probe)
+        return self._search(q, top_k, probe, filters)
 
-    def _search(self, q, top_k, probe):
+    def _search(self, q, top_k, probe, filters=None):
         """ap_view_search of the float array q: top_k in 1..AP_MAX_K, probe >= 1 (default
-        AP_DEFAULT_PROBE), both as the library defines them."""
+        the pack's calibrated default probe, ap_view_default_probe), both as the library
+        defines them."""
         k = L.positive("top_k", top_k, 1, L.MAX_K)
-        p = L.positive("probe", probe, 1, 2**32 - 1) if probe is not None else L.DEFAULT_PROBE
+        p = (L.positive("probe", probe, 1, 2**32 - 1) if probe is not None
+             else L.lib.ap_view_default_probe(self._handle()))
         hits = (L.Hit * k)()
         n = ctypes.c_uint32()
         err = L.Err()
-        L.check(L.lib.ap_view_search(self._handle(), q, k, p, hits, ctypes.byref(n),
-                                     ctypes.byref(err)), err)
+        if filters:
+            if not isinstance(filters, dict):
+                raise L.AnnpackValueError("filters must be a dict {column: value}", L.AP_ERR_ARG)
+            where = (L.Where * len(filters))(*[
+                L.Where(str(c).encode("utf-8"), str(v).encode("utf-8"))
+                for c, v in filters.items()])
+            params = L.SearchParams(k, p, 0, 0)
+            L.check(L.lib.ap_view_search_where(self._handle(), q, ctypes.byref(params), where,
+                                               len(filters), hits, ctypes.byref(n), None,
+                                               ctypes.byref(err)), err)
+        else:
+            L.check(L.lib.ap_view_search(self._handle(), q, k, p, hits, ctypes.byref(n),
+                                         ctypes.byref(err)), err)
         out = []
         for h in hits[:n.value]:
             out.append({"id": h.id, "score": h.score, "meta": self.get(h.id), "layer": h.layer})

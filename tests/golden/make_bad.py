@@ -152,7 +152,7 @@ def main():
             "--delta", PS / "deltas" / "0001.delta")
         ps1 = tmp / "ps1"
         run("packset", "build-base", "--input", "examples/tiny_docs.csv", "--packset",
-            tmp / "other", "--lists", 3, "--seed", 2)
+            tmp / "other", "--lists", 3, "--seed", 2, "--embedder-version", 1, "--target-recall", 0)
         run("packset", "build-delta", "--base", tmp / "other" / "base", "--add",
             "examples/delta_add.csv", "--delete-ids", "1,2", "--out", tmp / "foreign")
 

@@ -23,7 +23,8 @@ extern "C" {
 #endif
 
 #define AP_EMBED_DEFAULT_DIM 256u
-#define AP_EMBED_HASH_VERSION 1u
+/* The version of "hash" new builds use (1 stays readable: docs/FORMAT.md "Embedder"). */
+#define AP_EMBED_HASH_VERSION 2u
 
 typedef struct ap_embedder ap_embedder;
 /* HTTP embedders: inputs per request by default, and the canaries' default threshold. */
@@ -62,6 +63,10 @@ typedef struct ap_embed_model {
 /* True for an embedder that asks a service (its queries can fail for reasons outside the
  * pack: the daemon caches and guards them). */
 AP_API int ap_embedder_is_remote(const ap_embedder *e);
+
+/* The corpus table the embedder keeps beside a pack (pack.idf for hash v2, FORMAT.md):
+ * *bytes owned by e and valid for its life; *len 0 when there is none. */
+AP_API void ap_embedder_table_bytes(const ap_embedder *e, const void **bytes, size_t *len);
 
 /* The SHA-256 (64 hex digits) of the embedder's manifest block: equal fingerprints embed
  * alike. Static for the embedder's life. */
