@@ -58,13 +58,14 @@ def main():
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("-k", type=int, default=10)
-    ap.add_argument("--probe", type=int, default=8)
+    ap.add_argument("--probe", type=int, default=0,
+                    help="lists probed (default 0: the pack's calibrated default probe)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--keep", help="build into DIR and keep it (default: a temporary dir)")
     a = ap.parse_args()
-    if a.rows < 1 or a.lists < 1 or a.queries < 1 or a.k < 1 or a.probe < 1:
-        sys.exit("bench.py: --rows, --lists, --queries, -k and --probe must be positive")
+    if a.rows < 1 or a.lists < 1 or a.queries < 1 or a.k < 1 or a.probe < 0:
+        sys.exit("bench.py: --rows, --lists, --queries and -k must be positive, --probe >= 0")
     if os.environ.get("ANNPACK_OFFLINE") != "1":
         print("bench.py: note: ANNPACK_OFFLINE is not 1; the hash embedder is offline anyway",
               file=sys.stderr)
@@ -92,11 +93,13 @@ def main():
         size = sum(p.stat().st_size for p in pack.iterdir())
         n_lists = info.get("n_lists", a.lists)
         picks = rng.sample(range(a.rows), min(a.queries, a.rows))
-        took, took_exact, recall, self_hit = [], [], [], 0
+        took, took_exact, recall, self_hit, used_probe = [], [], [], 0, a.probe
         for i in picks:
             words = texts[i].split()
             q = " ".join(wd for j, wd in enumerate(words) if j % 3 != 2)
-            got = json.loads(run([exe, "search", pack, q, "-k", a.k, "--probe", a.probe], env=env))
+            probe = ["--probe", a.probe] if a.probe else []  # 0: the pack's default probe
+            got = json.loads(run([exe, "search", pack, q, "-k", a.k, *probe], env=env))
+            used_probe = got["probe"]
             exact = json.loads(run([exe, "search", pack, q, "-k", a.k, "--probe", n_lists], env=env))
             took.append(got["took_ms"])
             took_exact.append(exact["took_ms"])
@@ -107,7 +110,7 @@ def main():
         out = {
             "rows": a.rows, "dim": a.dim, "lists": n_lists, "build_s": round(build_s, 3),
             "rows_per_s": round(a.rows / build_s), "pack_bytes": size, "queries": len(picks),
-            "k": a.k, "probe": a.probe, "took_ms_p50": round(pct(took, 50), 3),
+            "k": a.k, "probe": used_probe, "took_ms_p50": round(pct(took, 50), 3),
             "took_ms_p99": round(pct(took, 99), 3),
             "took_ms_exact_p50": round(pct(took_exact, 50), 3),
             "vector_bytes": a.rows * a.dim * 2,
@@ -125,7 +128,7 @@ def main():
     print(f"  pack:   {out['rows']} rows, dim {out['dim']}, {out['lists']} lists, "
           f"{out['pack_bytes'] / 1e6:.2f} MB")
     print(f"  build:  {out['build_s']:.2f} s ({out['rows_per_s']} rows/s, one process)")
-    print(f"  search: probe {a.probe}, k {a.k}, {out['queries']} queries, kernel {out['kernel']}: "
+    print(f"  search: probe {out['probe']}, k {a.k}, {out['queries']} queries, kernel {out['kernel']}: "
           f"took_ms p50 {out['took_ms_p50']:.3f}, p99 {out['took_ms_p99']:.3f}")
     print(f"  recall@{a.k} vs exact search {out['recall_at_k_vs_exact']:.3f}; "
           f"own row first {out['self_hit_at_1']:.3f}")

@@ -4,7 +4,8 @@ thresholds file (tools/bench/thresholds.json), measures the machine's read bandw
 (apbench membw) before each run, and checks the medians against the file's limits.
 
 Figures (all from the same run):
-  recall_at_k_vs_exact      recall@k at the workload's probe against probe = every list
+  recall_at_k_vs_exact      recall@k at the workload's probe (0: the pack's calibrated default,
+                            what users get) against probe = every list
   self_hit_at_1             how often a query (a row's text, a third of it dropped) finds its row first
   exact_scan_bw_ratio       vector bytes / exact-search took_ms, over the machine's read GB/s
   probe_qps_per_membw_gbps  1000 / took_ms p50 at the probe, per GB/s of read bandwidth
