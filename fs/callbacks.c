@@ -509,17 +509,8 @@ static void read_computed(fuse_req_t req, const fs_node *n, size_t size, off_t o
     fs_blob_unref(b);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                    struct fuse_file_info *fi)
+static void read_node(fuse_req_t req, const fs_node *n, size_t size, off_t off)
 {
-    atomic_fetch_add(&g_stats.req[FS_REQ_READ], 1);
-    (void)fi;
-    atomic_fetch_add(&g_stats.reads, 1);
-    if (off < 0 || fs_ino_is_dir(ino)) {
-        fuse_reply_err(req, off < 0 ? EINVAL : EISDIR);
-        return;
-    }
-    const fs_node *n = fs_node_of(ino);
     const char *held;
     uint64_t len;
     int h = fs_node_held_bytes(n, &held, &len);
@@ -552,6 +543,28 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         read_computed(req, n, size, off);
         return;
     }
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    atomic_fetch_add(&g_stats.req[FS_REQ_READ], 1);
+    (void)fi;
+    atomic_fetch_add(&g_stats.reads, 1);
+    if (off < 0 || fs_ino_is_dir(ino)) {
+        fuse_reply_err(req, off < 0 ? EINVAL : EISDIR);
+        return;
+    }
+    /* The kernel may complete this READ, let the reader close the file and FORGET the node
+     * on another thread before fuse_reply_buf has returned here: what a reply points into
+     * (the node's bytes, its generation's) is pinned until then. */
+    const fs_node *n = fs_node_of(ino);
+    fs_blob *pinned = n->blob ? fs_blob_ref(n->blob) : NULL;
+    fs_gen *g = n->gen;
+    atomic_fetch_add(&g->refs, 1);
+    read_node(req, n, size, off);
+    fs_blob_unref(pinned);
+    fs_gen_unref(g);
 }
 
 /* --- directories: open, list ------------------------------------------------------------- */
