@@ -4,8 +4,9 @@
 // the signature checked over the manifest's bytes before they are parsed, pack.digests
 // against the manifest's sha256; then the head (header + centroids) in one range, checked
 // against its digest, and for the hash embedder v2 its table pack.idf in the same round
-// (a fifth request), checked against the manifest's sha256. Query: the lists chosen in wasm, fetched as merged ranges in
-// parallel, each checked against its digest before the core scores it; then the metadata
+// (a fifth request), checked against the manifest's sha256. Query: the lists chosen in
+// wasm, fetched as merged ranges in parallel, each checked against its digest before the
+// core scores it; then the metadata
 // rows of the hits: pack.meta.idx chunks (64 KiB, found by interpolation on the ids) and
 // the seekable zstd frames holding the rows, each checked, decompressed by fzstd.
 import { decompress } from 'fzstd';
@@ -19,6 +20,7 @@ import { loadCore } from './wasm.js';
 const MANIFEST = 'pack.manifest.json';
 const DIGESTS = 'pack.digests';
 const IDF = 'pack.idf';
+const IDF_MAX = 32 + 4 * 2 ** 24;
 const IDX = 'pack.meta.idx';
 const IDX_ENTRY = 24;
 const IDX_HEAD = 16;
@@ -41,6 +43,8 @@ function idfOf(manifest) {
     `embedder hash v2: its block must name ${IDF} with a sha256`);
   need(files[IDF] && files[IDF].sha256 === e.idf.sha256, MANIFEST,
     `${IDF} is not listed in files with the embedder block's sha256: refused`);
+  // The core reads at most 2^24 buckets (docs/FORMAT.md): refused before the download.
+  need(files[IDF].size <= IDF_MAX, MANIFEST, `${IDF}: ${files[IDF].size} bytes, more than ${IDF_MAX}`);
   return { dim: e.dim, seed: e.seed, sha256: e.idf.sha256 };
 }
 
@@ -107,6 +111,7 @@ export class Pack {
     need(head.length === 72 + 4 * h.n_lists * h.dim, DIGESTS, 'pack.annpack range 0 is not the header and centroids');
     need(annp.ranges.length === h.n_lists + 2, DIGESTS, `pack.annpack has ${annp.ranges.length} ranges, ${h.n_lists} lists need ${h.n_lists + 2}`);
     need(annp.ranges[h.n_lists + 1].offset === h.offset_table_pos, DIGESTS, 'pack.annpack: the last range is not the offset table');
+    need(!idf || idf.dim === h.dim, MANIFEST, `embedder dim ${idf && idf.dim}, pack.annpack has ${h.dim}`);
     const centroids = new Float32Array(headBytes.slice(72).buffer);
     const p = new Pack(http, core, manifest, digests, h, centroids, opts);
     if (idf) p.embedder = await core.hash2(idf.dim, idf.seed, idf.sha256, idfBytes, `${label}${IDF}`);
