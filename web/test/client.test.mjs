@@ -67,7 +67,7 @@ test('open: the signature verified, four requests', async () => {
   assert.equal(p.signature, 'verified');
   assert.equal(p.keyId, fx.keyId);
   assert.equal(p.nVectors, 40);
-  const reqs = host.requests().slice(before_);
+  const reqs = (await host.settle(before_ + 4)).slice(before_);
   assert.deepEqual(reqs.map((r) => r.uri).sort(),
     ['/tiny/pack.annpack', '/tiny/pack.digests', '/tiny/pack.manifest.json', '/tiny/pack.manifest.json.sig']);
   assert.equal(reqs.find((r) => r.uri.endsWith('.annpack')).status, 206);
@@ -109,7 +109,7 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   await p.search('warm up the caches', { k: 5, probe: 4 }); // the seek table, idx ends
   const n0 = host.requests().length;
   const r = await p.search('glacier compass saddle', { k: 5, probe: 4 });
-  const reqs = host.requests().slice(n0);
+  const reqs = (await host.settle(n0 + p.stats.last.requests)).slice(n0);
   const lists = reqs.filter((x) => x.uri.endsWith('pack.annpack'));
   assert.ok(lists.length >= 1 && lists.length <= 4, JSON.stringify(reqs));
   assert.ok(reqs.every((x) => x.status === 206 && x.range), JSON.stringify(reqs));
@@ -246,7 +246,7 @@ v2test('v2: open fetches pack.idf in the round of the head (five requests, two r
   const before_ = host.requests().length;
   const p = await open('tiny2');
   assert.equal(p.manifest.embedder.version, 2);
-  const reqs = host.requests().slice(before_);
+  const reqs = (await host.settle(before_ + 5)).slice(before_);
   assert.deepEqual(reqs.map((r) => r.uri).sort(), ['/tiny2/pack.annpack', '/tiny2/pack.digests',
     '/tiny2/pack.idf', '/tiny2/pack.manifest.json', '/tiny2/pack.manifest.json.sig']);
   assert.equal(p.stats.open_requests, 5);
@@ -255,8 +255,8 @@ v2test('v2: open fetches pack.idf in the round of the head (five requests, two r
   assert.equal(q.stats.open_requests, 4);
   // A packset loads only its base's table.
   const n0 = host.requests().length;
-  await openPackset(`${host.url}ps2/`, { wasm, publicKey: fx.publicKey });
-  const idfs = host.requests().slice(n0).filter((r) => r.uri.endsWith('pack.idf')).map((r) => r.uri);
+  const ps = await openPackset(`${host.url}ps2/`, { wasm, publicKey: fx.publicKey });
+  const idfs = (await host.settle(n0 + ps.stats.open_requests)).slice(n0).filter((r) => r.uri.endsWith('pack.idf')).map((r) => r.uri);
   assert.deepEqual(idfs, ['/ps2/base/pack.idf']);
 });
 
