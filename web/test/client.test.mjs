@@ -5,6 +5,7 @@
 // ignores Range), each naming the file and the list.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openPack, openPackset, AnnpackError } from '../client/index.js';
@@ -269,4 +270,31 @@ v2test('v2: a tampered pack.idf is refused at open, naming it', async () => {
   fs.writeFileSync(f, b);
   await refused(openPack(`${host.url}tampered-idf/`, { wasm, publicKey: fx.publicKey }), 'digest',
     /pack\.idf: its size or SHA-256 differs from the manifest's: refused/);
+});
+
+v2test('v2: the embedder block must match the listed pack.idf; the core checks the table itself', async () => {
+  // Unsigned copies, so the manifest can be edited (a signed one would fail its signature).
+  const copy = (name, edit) => {
+    const dir = path.join(fx.root, name);
+    fs.cpSync(fx.packs.tiny2, dir, { recursive: true });
+    fs.rmSync(path.join(dir, 'pack.manifest.json.sig'));
+    const mf = path.join(dir, 'pack.manifest.json');
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    edit(m, dir);
+    fs.writeFileSync(mf, JSON.stringify(m));
+    return openPack(`${host.url}${name}/`, { wasm });
+  };
+  await refused(copy('idf-block', (m) => { m.embedder.idf.sha256 = '0'.repeat(64); }), 'format',
+    /pack\.manifest\.json: pack\.idf is not listed in files with the embedder block's sha256/);
+  // A table whose bucket counts more documents than n_docs, listed consistently: the
+  // client's checks pass, the core's ap_idf_parse refuses it by name.
+  await refused(copy('idf-counts', (m, dir) => {
+    const f = path.join(dir, 'pack.idf');
+    const b = fs.readFileSync(f);
+    b.writeUInt32LE(b.readUInt32LE(16) + 1, 32); // bucket 0 = n_docs + 1
+    fs.writeFileSync(f, b);
+    const sha = crypto.createHash('sha256').update(b).digest('hex');
+    m.files['pack.idf'].sha256 = sha;
+    m.embedder.idf.sha256 = sha;
+  }), 'format', /pack\.idf: bucket 0 counts \d+ documents, more than n_docs/);
 });
