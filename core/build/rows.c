@@ -479,6 +479,9 @@ ap_status ap_rows_open_with(ap_rows *b, const ap_build_opts *o, const ap_embedde
         b->emb = (ap_embedder *)(uintptr_t)emb;
         b->emb_given = true;
         b->dim = ap_embedder_dim(emb);
+        /* A base's HTTP embedder (a delta): the endpoint must still embed as the base's
+         * build did, or the new rows would not be comparable with the old. */
+        if (ap_embedder_is_remote(emb)) st = ap_embedder_check(emb, NULL, err);
     } else {
         st = open_embedder(b, err);
     }
