@@ -138,7 +138,7 @@ static bool has_idf(const fs_gen *g)
 {
     const void *b;
     size_t len;
-    ap_vpack_idf(g->vpack, &b, &len);
+    ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &len);
     return len > 0;
 }
 
@@ -244,11 +244,13 @@ static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
     }
     const char *md;
     size_t ml;
-    if (r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) {
+    const ap_vpack *vp;
+    int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
+    if ((r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) ||
+        (packed && fs_gen_vpack(g, &vp))) {
         reply_err_gen(req, g, EIO);
         return;
     }
-    int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
     if (packed && fs_gen_refusing(g)) {
         reply_err_gen(req, g, EKEYEXPIRED);
         return;
@@ -418,7 +420,8 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    const ap_vpack *v = c->n->gen->vpack;
+    const ap_vpack *v;
+    if (fs_gen_vpack(c->n->gen, &v)) return -EIO;
     ap_status st;
     if (c->n->k == FS_NODE_ANNPACK)
         st = ap_vpack_annpack_read(v, c->off, c->buf, c->size, &c->err);

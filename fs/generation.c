@@ -79,6 +79,9 @@ int fs_gen_check_source(fs_gen *g)
         ap_log(AP_LOG_ERROR, "source",
                "%s; generation %llu answers EIO until a reload has verified the source again",
                err.msg, (unsigned long long)g->number);
+        /* Answers are cached by the kernel for the generation: make it forget them, so a
+         * repeated name is looked up (and refused) again too. */
+        fs_trim_request();
         fs_reload_request();
     }
     return -EIO;
@@ -147,9 +150,34 @@ static void note_text_support(fs_gen *g)
     snprintf(g->no_text, sizeof g->no_text, "%s", e.msg[0] ? e.msg : "cannot embed text");
 }
 
+/* Builds g->vpack once (under manifest_mu). */
+static int vpack_locked(fs_gen *g)
+{
+    if (g->vpack_rc == 1) {
+        ap_err err = {0};
+        g->vpack_rc = ap_vpack_open(g->view, &g->vpack, &err) ? -EIO : 0;
+        if (g->vpack_rc) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "mount", "generation %llu: the virtual pack: %s",
+                   (unsigned long long)g->number, err.msg);
+        }
+    }
+    return g->vpack_rc;
+}
+
+int fs_gen_vpack(fs_gen *g, const ap_vpack **out)
+{
+    pthread_mutex_lock(&g->manifest_mu);
+    int rc = vpack_locked(g);
+    *out = g->vpack;
+    pthread_mutex_unlock(&g->manifest_mu);
+    return rc;
+}
+
 int fs_gen_manifest(fs_gen *g, const char **data, size_t *len)
 {
     pthread_mutex_lock(&g->manifest_mu);
+    if (g->manifest_rc == 1 && vpack_locked(g)) g->manifest_rc = -EIO;
     if (g->manifest_rc == 1) {
         ap_err err = {0};
         g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, &err);
@@ -175,12 +203,14 @@ static ap_status build_files(fs_gen *g, ap_err *err)
     g->provenance = fs_provenance_json(g);
     if (!g->provenance) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&g->manifest_mu, NULL);
+    g->vpack_rc = 1;
     g->manifest_rc = 1;
-    ap_status st = ap_vpack_open(g->view, &g->vpack, err);
-    if (st) return st;
-    /* verify=full keeps the eager mode whole: the manifest too, so a merged file that does
-     * not build refuses the mount. */
+    /* verify=full keeps the eager mode whole: the virtual pack and its manifest too, so a
+     * merged file that does not build refuses the mount. */
     if (g_cfg.verify_full && !g_cfg.verify_lazy) {
+        ap_status st = ap_vpack_open(g->view, &g->vpack, err);
+        if (st) return st;
+        g->vpack_rc = 0;
         g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, err);
         if (!g->manifest) return err && err->status ? err->status : AP_ERR_INTERNAL;
         g->manifest_rc = 0;

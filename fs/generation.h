@@ -22,12 +22,13 @@ typedef struct fs_gen {
     uint64_t number; /* 1 at mount, + 1 per reload */
     uint64_t version;
     ap_view *view;
-    ap_vpack *vpack; /* the virtual pack files of view */
+    ap_vpack *vpack; /* the virtual pack files of view, built on first use (fs_gen_vpack) */
     char *manifest;  /* the virtual pack manifest (with the provenance of health.h), built on
                         first use (fs_gen_manifest): hashing merged files reads all of them */
     size_t manifest_len;
     char *provenance;            /* what the manifest's "packset" block adds (health.h) */
-    pthread_mutex_t manifest_mu; /* guards manifest, manifest_len, manifest_rc */
+    pthread_mutex_t manifest_mu; /* guards vpack, vpack_rc, manifest, manifest_len, manifest_rc */
+    int vpack_rc;                /* 1: not built yet; 0: built; -errno: failed */
     int manifest_rc;             /* 1: not built yet; 0: built; -errno: failed */
     char *health;                /* the health file (health.h) */
     size_t health_len;
@@ -59,6 +60,11 @@ ap_status fs_gen_load_first(const fs_config *cfg, fs_gen **out, ap_err *err);
 fs_gen *fs_gen_current(void);   /* referenced (NULL before the first install) */
 void fs_gen_unref(fs_gen *g);   /* NULL is fine */
 void fs_gen_install(fs_gen *g); /* takes over g's reference; the old one is released */
+
+/* The virtual pack (g's), built on the first call: its merged tables read every list of a
+ * packset's base, which a lazily verified mount checks only then. 0, or -EIO (logged
+ * once). */
+int fs_gen_vpack(fs_gen *g, const ap_vpack **out);
 
 /* The virtual manifest's bytes (g's), built on the first call: 0, or -EIO when a file it
  * hashes cannot be read or fails verification (logged once). */

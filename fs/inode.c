@@ -169,15 +169,18 @@ uint64_t fs_node_size(const fs_node *n)
     case FS_NODE_HEALTH_CHANGED:
         return n->gen->health_changed_len;
     case FS_NODE_ANNPACK:
-        return ap_vpack_annpack_size(n->gen->vpack);
     case FS_NODE_META:
-        return ap_vpack_meta_size(n->gen->vpack);
-    case FS_NODE_SQ8:
-        return ap_vpack_sq8_size(n->gen->vpack);
+    case FS_NODE_SQ8: {
+        const ap_vpack *vp;
+        if (fs_gen_vpack(n->gen, &vp)) return 0;
+        return n->k == FS_NODE_ANNPACK ? ap_vpack_annpack_size(vp)
+               : n->k == FS_NODE_META  ? ap_vpack_meta_size(vp)
+                                       : ap_vpack_sq8_size(vp);
+    }
     case FS_NODE_IDF: {
         const void *b;
         size_t len;
-        ap_vpack_idf(n->gen->vpack, &b, &len);
+        ap_embedder_table_bytes(ap_view_embedder(n->gen->view), &b, &len);
         return len;
     }
     case FS_NODE_STATS:
@@ -207,7 +210,7 @@ int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len)
     case FS_NODE_IDF: {
         const void *b;
         size_t n_idf;
-        ap_vpack_idf(g->vpack, &b, &n_idf);
+        ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &n_idf);
         *data = (const char *)b, *len = n_idf;
         return 1;
     }

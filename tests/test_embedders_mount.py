@@ -226,3 +226,19 @@ def test_key_file_for_the_daemon(server, signed, mount, tmp_path):
     assert health(m)["embedder"] == "openai"
     assert all(q["auth"] == "Bearer " + key for q in server.embedding_requests())
     assert key not in m.stderr()
+
+
+def test_serve_passes_the_endpoint(server, signed, tmp_path):
+    from servelib import Serve, fetch
+    d, pem, pub = signed
+    tmp = tmp_path / "serve-tmp"
+    tmp.mkdir()
+    s = Serve(d, tmp, "--pubkey", pub, "--embed-url", server.url + "/v1",
+              env={"ANNPACK_EMBED_URL": ""})
+    try:
+        st, _, body = fetch(s.url + "query/" + urllib.parse.quote("espresso coffee") + "?k=2")
+        assert st == 200 and len(json.loads(body)["results"]) == 2
+        st, _, body = fetch(s.url + "health")
+        assert json.loads(body)["embed"]["canaries"] == "ok"
+    finally:
+        assert s.stop() == 0

@@ -254,3 +254,38 @@ def test_pack_without_digests_mounts_as_before(annpack, tmp_path, mount):
     assert json.loads((m.mnt / "query" / "espresso").read_text())["results"]
     s = stats(m.mnt)
     assert s["verify_ranges"] == 0 and s["verify_hashed"] == 0
+
+
+def test_packset_with_deltas_is_checked_lazily(annpack, tmp_path, mount):
+    """A packset with a delta mounts without reading its base lists (the live count comes
+    from the rows; each list's dead bits are set when it is first probed): a corrupt base
+    list fails the queries probing it and the merged virtual files, nothing else."""
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", TINY, "--packset", ps, "--lists", 4,
+               "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", ps, "--delete-ids", "1,2",
+               "--add", EXAMPLES / "delta_add.csv", "--out", ps / "deltas" / "0001.delta")
+    good = mount(ps)
+    live = json.loads((good.mnt / "health").read_text())["n_vectors"]
+    before = stats(good.mnt)
+    assert before["verify_hashed"] < before["verify_ranges"]
+    answers = [json.loads(centroid_query(good.mnt, ps / "base", i))["results"] for i in range(4)]
+    man = json.loads((good.mnt / "pack.manifest.json").read_text())  # merged: reads every list
+    assert man["n_vectors"] == live and stats(good.mnt)["verify_bad"] == 0
+    good.close()
+
+    base = ps / "base"
+    o, length, _ = ranges(base, "pack.annpack")[2 + 1]
+    flip(base / "pack.annpack", o + length - 3)
+    m = mount(ps, expect_errors=True)
+    assert json.loads((m.mnt / "health").read_text())["n_vectors"] == live
+    for i in range(4):
+        if i == 2:
+            eio(lambda: centroid_query(m.mnt, base, i))
+        else:
+            assert json.loads(centroid_query(m.mnt, base, i))["results"] == answers[i]
+    eio(lambda: (m.mnt / "pack.annpack").read_bytes())
+    eio(lambda: (m.mnt / "pack.manifest.json").read_bytes())
+    assert json.loads((m.mnt / "health").read_text())["status"] == "corrupt"
+    r = annpack("verify", ps, "--deep")
+    assert r.rc == 1 and "base/pack.annpack: list 2 (range 3, " in r.err, r

@@ -294,6 +294,7 @@ def test_bearer_token_flow(annpack, signed, tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo is not installed")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # jsonschema: draft-04 metaschema
 def test_skopeo_reads_it_and_the_oci_schemas_accept_it(annpack, registry, signed, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     reg(annpack, registry, "registry", "upload", "--version", "v2", "--pack-dir", signed["v2"],
@@ -485,3 +486,43 @@ def test_upload_refuses_a_damaged_directory(annpack, registry, signed, tmp_path)
     assert "base/pack.meta.idx" in r.err and "DIGEST_INVALID" in r.err, r
     assert reg(annpack, registry, "registry", "list", project="damaged",
                check=0).json()["versions"] == []
+
+
+@pytest.mark.parametrize("title", ["../evil", "/etc/evil", "a/../../evil", ""])
+def test_unsafe_titles_from_the_registry_are_refused(annpack, registry, signed, tmp_path,
+                                                     title):
+    """A manifest pushed by someone else, whose layer title would escape DIR: refused
+    before anything is written."""
+    import base64
+    import urllib.request
+    reg(annpack, registry, "registry", "upload", "--version", "v1", "--pack-dir", signed["v1"],
+        project="evil", check=0)
+    empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "artifactType": "application/vnd.annpack.pack.v1",
+         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty,
+                    "size": 2},
+         "layers": [{"mediaType": "application/vnd.annpack.file.v1", "digest": empty, "size": 2,
+                     "annotations": {"org.opencontainers.image.title": title}}]}
+    req = urllib.request.Request(f"{registry.url}/v2/demo/evil/manifests/bad", method="PUT",
+                                 data=json.dumps(m).encode(), headers={
+                                     "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                                     "Authorization": "Basic " + base64.b64encode(
+                                         f"{USER}:{PASSWORD}".encode()).decode()})
+    urllib.request.urlopen(req, timeout=30).read()
+    out = tmp_path / "sub" / "ps"
+    r = pull(annpack, registry, "evil:bad", out, signed["pub"], check=1)
+    assert "unsafe file name" in r.err, r
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [".ps.store.lock", "sub"]
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "sub" / "evil").exists()
+
+
+def test_unreachable_registry_is_one_clear_error(annpack, signed, tmp_path):
+    from mountlib import free_port
+    url = f"http://127.0.0.1:{free_port()}"
+    r = annpack("registry", "list", "--org", "demo", "--project", "x", "--registry", url,
+                check=1)
+    assert r.err.count("\n") == 1 and url in r.err and "GET" in r.err, r
+    r = annpack("pull", f"{url}/demo/x:v1", "--into", tmp_path / "ps", "--pubkey",
+                signed["pub"], check=1)
+    assert url in r.err and not (tmp_path / "ps").exists(), r

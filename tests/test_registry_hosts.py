@@ -6,7 +6,8 @@ a bridge that lives in a namespace of its own, so no traffic touches the machine
 While the client loops through the balancer, v2 is published and `latest` moves: zero
 failed requests, every host on v2; then a rebased v3 (the base layer changes under the
 hosts' open files), the same; then `latest` moves back to v1: every host refuses the
-downgrade and keeps serving v3. Everything is torn down even on failure."""
+downgrade and keeps serving v3 (meanwhile the registry was down for a while: the hosts
+logged it and kept serving). Everything is torn down even on failure."""
 import contextlib
 import json
 import os
@@ -251,6 +252,14 @@ def test_hosts_follow_an_alias_with_zero_failed_requests(annpack, tmp_path):
                 for ns, a, _ in hosts]
         rollout3 = max(done) - moved3
         time.sleep(1.0)
+
+        # The registry goes down: every host logs it and keeps serving; then it comes back.
+        reg.stop()
+        for _, _, h in hosts:
+            wait(lambda: "keeps serving what it has" in (h / "follow.err").read_text(), 30,
+                 f"{h.name} noticing the outage")
+        assert all(host_version(lbns, a) == 3 for _, a, _ in hosts)
+        reg.start(addr="0.0.0.0:5000", netns=regns)
 
         # Moving latest back to v1: refused by every host, which keeps serving v3.
         publish("alias", "set", "--alias", "latest", "--version", "v1")

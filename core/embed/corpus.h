@@ -42,7 +42,4 @@ ap_status ap_embedder_fit(ap_embedder *e, char *const *texts, const size_t *lens
 ap_status ap_embedder_load_table(ap_embedder *e, const void *bytes, size_t len, const char *name,
                                  ap_err *err);
 
-/* The sidecar's bytes to write beside a pack (owned by e); *len 0 when there are none. */
-void ap_embedder_table_bytes(const ap_embedder *e, const void **bytes, size_t *len);
-
 #endif

@@ -44,6 +44,10 @@ ap_status ap_lazy_check_all(ap_lazy *z, ap_err *err);
  * returned; read errors are. */
 ap_status ap_lazy_step(ap_lazy *z, uint64_t max_bytes, bool *done, ap_err *err);
 
+/* Hash file f's ranges through map (its reader's mapping of the whole file, which must
+ * outlive the checker) from now on. Set before the checker is shared. */
+void ap_lazy_set_map(ap_lazy *z, int f, const uint8_t *map);
+
 /* Whether file f is covered. */
 int ap_lazy_covers(const ap_lazy *z, int f);
 

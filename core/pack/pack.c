@@ -36,6 +36,7 @@ struct ap_pack {
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
     ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
     bool has_dg;
+    bool lazy; /* has_dg and opened to check lists on first use */
 };
 
 bool ap_meaningful_name(const char *name)
@@ -172,6 +173,7 @@ static ap_status open_digests(int dirfd, ap_pack *p, const char *prefix, const a
     }
     if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
     p->has_dg = true;
+    p->lazy = cx->lazy;
     ap_report_okp(cx->rep, "sha256", prefix, f->path);
     return AP_OK;
 }
@@ -288,7 +290,7 @@ static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *c
         /* Name the file whose range failed. */
         const char *bad = p->m.annpack;
         for (int f = 0; f < AP_LZ_COUNT; f++)
-            if (files[f] && strstr(err->msg, files[f]->name)) bad = files[f]->name;
+            if (files[f] && err && strstr(err->msg, files[f]->name)) bad = files[f]->name;
         return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
     }
     for (int f = 0; f < AP_LZ_COUNT; f++)
@@ -377,6 +379,11 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     }
     if (p->has_dg && ap_lazy_covers(p->dg.lazy, AP_LZ_META))
         ap_meta_set_guard(p->meta, meta_guard, p);
+    if (p->has_dg) {
+        size_t n;
+        ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
+        if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
+    }
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
         const char *bad = NULL;
@@ -442,6 +449,11 @@ ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
     if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
         st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
     return st;
+}
+
+bool ap_pack_is_lazy(const ap_pack *p)
+{
+    return p->lazy;
 }
 
 ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,

@@ -53,6 +53,9 @@ const ap_filter *ap_pack_filter(const ap_pack *p);
  * AP_ERR_VERIFY naming the file and the list. Thread-safe. */
 ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err);
 
+/* Whether p's lists are checked on first use (ap_pack_check_list): not all are yet. */
+bool ap_pack_is_lazy(const ap_pack *p);
+
 /* The same for bytes [off, off + len) of the pack's file name (the ANNP file, the sidecar
  * or the rows; other names: AP_OK). */
 ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,

@@ -35,10 +35,28 @@ static int32_t newest_mention(const ap_view *v, uint64_t id)
 }
 
 /* The layer index holding the live row of id, or -1. */
-/* The base's lists are checked (pack.digests, lazily) before a query scans them. */
+ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err)
+{
+    const ap_layer *L = &v->layers[0];
+    ap_status st = ap_pack_check_list(L->pack, i, err);
+    if (st || !v->base_lazy || __atomic_load_n(&v->base_done[i], __ATOMIC_ACQUIRE)) return st;
+    ap_view *w = (ap_view *)(uintptr_t)v; /* the lazily set parts only, under base_mu */
+    pthread_mutex_lock(&w->base_mu);
+    if (!w->base_done[i]) {
+        const ap_annp *a = ap_pack_annp(L->pack);
+        ap_annp_list list;
+        ap_annp_list_get(a, i, &list);
+        ap_list_dead_bits(v->mentions, v->nmentions, &list, 0, L->dead, ap_annp_list_start(a, i));
+        __atomic_store_n(&w->base_done[i], 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&w->base_mu);
+    return AP_OK;
+}
+
+/* The base's lists are ready (checked, dead bits set) before a query scans them. */
 static ap_status base_list_guard(const void *ctx, uint32_t list, ap_err *err)
 {
-    return ap_pack_check_list(ctx, list, err);
+    return ap_view_ready_list(ctx, list, err);
 }
 
 static ap_status resolve_liveness(ap_view *v, ap_err *err)
@@ -73,6 +91,23 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
             /* Nothing newer mentions any id: every vector is live (and the ids need not
              * be read, which keeps a single pack's open from touching its lists). */
             v->live += h->n_vectors;
+            continue;
+        }
+        if (l == 0 && v->base_lazy) {
+            /* The base's lists are not read now (they are checked on first use): a base
+             * vector is dead when a delta mentions its id, and the base's ids are its rows'
+             * (the index, checked whole at open); the merged files confirm the count once
+             * every list is read (mount/vpack.c). */
+            if (!(v->base_done = calloc(h->n_lists ? h->n_lists : 1, 1)))
+                return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+            const ap_meta *bm = ap_pack_meta(L->pack);
+            uint64_t gone = 0;
+            for (size_t i = 0; i < v->nmentions; i++)
+                gone += ap_meta_has(bm, v->mentions[i].id);
+            if (gone > h->n_vectors)
+                return ap_err_set(err, AP_ERR_VERIFY, "%s: deltas mention %llu base ids of %u",
+                                  v->dir, (unsigned long long)gone, h->n_vectors);
+            v->live += h->n_vectors - gone;
             continue;
         }
         uint64_t pos = 0;
@@ -194,10 +229,7 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
         if ((st = ap_delta_fits_base(v->layers[0].pack, v->layers[l].pack, v->layers[l].tomb,
                                      v->layers[l].ntomb, v->layers[l].dir, err)))
             return st;
-    /* Liveness reads the ids of every base list when there are deltas: check them first
-     * (a no-op when they were checked at open or the pack has no digest table). */
-    for (uint32_t i = 0; v->nlayers > 1 && i < ap_view_n_lists(v); i++)
-        if ((st = ap_pack_check_list(v->layers[0].pack, i, err))) return st;
+    v->base_lazy = v->nlayers > 1 && ap_pack_is_lazy(v->layers[0].pack);
     if ((st = resolve_liveness(v, err))) return st;
     if ((st = group_deltas(v, err))) return st;
     if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
@@ -214,7 +246,7 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
                       .xcodes = v->dcodes,
                       .layer_seq = v->layer_seq,
                       .guard = base_list_guard,
-                      .guard_ctx = v->layers[0].pack};
+                      .guard_ctx = v};
     return AP_OK;
 }
 
@@ -233,6 +265,8 @@ void ap_view_close(ap_view *v)
     free(v->ditems);
     free(v->layer_seq);
     free(v->dcodes);
+    free(v->base_done);
+    pthread_mutex_destroy(&v->base_mu);
     ap_coarse_cache_free(&v->coarse);
     ap_root_manifest_free(&v->root);
     free(v->dir);

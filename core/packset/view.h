@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 
+#include <pthread.h>
+
 #include "annpack/packset.h"
 #include "annpack/sign.h"
 #include "coarse.h"
@@ -38,10 +40,15 @@ struct ap_view {
     size_t *dstart; /* n_lists + 1 */
     ap_item *ditems;
     size_t nditems;
-    uint64_t *layer_seq;    /* layer index -> seq */
-    uint8_t *dcodes;        /* sq8 codes of ditems under the base's params (or NULL) */
-    ap_ivf ivf;             /* the search engine's view of all of the above */
-    ap_coarse_cache coarse; /* its centroid codes, built on first use */
+    uint64_t *layer_seq; /* layer index -> seq */
+    uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
+    /* A lazily checked base with deltas: its dead bits are set list by list, after the
+     * list is checked, the first time a search or the merged files need it. */
+    bool base_lazy;
+    uint8_t *base_done;      /* per base list: its dead bits are set (__atomic) */
+    pthread_mutex_t base_mu; /* serialises setting them */
+    ap_ivf ivf;              /* the search engine's view of all of the above */
+    ap_coarse_cache coarse;  /* its centroid codes, built on first use */
 };
 
 /* The "calibration"."default_probe" of a manifest's build block or a delta manifest
@@ -63,6 +70,10 @@ typedef struct ap_view_trust {
     char key_id[AP_KEYID_HEX];
     long long expires; /* -1: none */
 } ap_view_trust;
+
+/* Before base list i is used: checked (pack.digests) and, for a lazily checked base with
+ * deltas, its dead bits set. Thread-safe. */
+ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err);
 
 /* Opens dir with every file opened once beneath its directory descriptor: reads the root
  * manifest's bytes once, checks their signature before parsing them (when keys are

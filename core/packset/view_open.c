@@ -347,6 +347,7 @@ ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view *
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
     ap_coarse_cache_init(&v->coarse);
+    pthread_mutex_init(&v->base_mu, NULL);
     int rootfd = -1;
     ap_status st = ap_dir_open_path(dir, &rootfd, err);
     if (st) {

@@ -200,22 +200,29 @@ static int make_private_dir(server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* annpackfs DIR MNT -f [-o pubkey=FILE,verify=V], waiting until the mount is live. */
+/* annpackfs DIR MNT -f [-o pubkey=FILE,embed_key_file=F,embed_url=U,verify=V], waiting until
+ * the mount is live. */
 static int start_mount(server *s, char *fsexe, const serve_opts *o, char *err, size_t errlen)
 {
-    char opt[PATH_MAX + 32] = "", fg[] = "-f", oflag[] = "-o";
+    char opt[3 * PATH_MAX + 64] = "", fg[] = "-f", oflag[] = "-o";
     char *argv[8] = {fsexe, s->dir, s->mnt, fg, NULL, NULL, NULL, NULL};
-    if (o->pubkey) {
+    const char *names[3] = {"pubkey", "embed_key_file", "embed_url"};
+    const char *vals[3] = {o->pubkey, o->embed_key_file, o->embed_url};
+    for (int i = 0; i < 3; i++) {
+        if (!vals[i]) continue;
         char real[PATH_MAX];
-        if (!realpath(o->pubkey, real)) {
-            cli_errf(err, errlen, "--pubkey %s: %s", o->pubkey, strerror(errno));
+        if (i < 2 && !realpath(vals[i], real)) {
+            cli_errf(err, errlen, "--%s %s: %s", i ? "embed-key-file" : "pubkey", vals[i],
+                     strerror(errno));
             return -1;
         }
-        if (strchr(real, ',')) {
-            cli_errf(err, errlen, "--pubkey %s: the path must not contain ','", real);
+        const char *v = i < 2 ? real : vals[i];
+        if (strchr(v, ',')) {
+            cli_errf(err, errlen, "%s %s: must not contain ','", names[i], v);
             return -1;
         }
-        snprintf(opt, sizeof opt, "pubkey=%s", real);
+        size_t at = strlen(opt);
+        snprintf(opt + at, sizeof opt - at, "%s%s=%.*s", at ? "," : "", names[i], PATH_MAX, v);
         argv[4] = oflag;
         argv[5] = opt;
     }

@@ -32,6 +32,7 @@ static const char smoke_usage[] =
     "  --port N       TCP port (default 0: a free one)\n"
     "  --host ADDR    address to listen on (default 127.0.0.1)\n"
     "  --pubkey FILE  require a valid signature by a key in FILE\n"
+    "  --embed-url URL, --embed-key-file FILE   the embedding service (as for serve)\n"
     "  -h, --help     show this help\n";
 
 typedef struct smoke {

@@ -64,6 +64,10 @@ typedef struct ap_embed_model {
  * pack: the daemon caches and guards them). */
 AP_API int ap_embedder_is_remote(const ap_embedder *e);
 
+/* The corpus table the embedder keeps beside a pack (pack.idf for hash v2, FORMAT.md):
+ * *bytes owned by e and valid for its life; *len 0 when there is none. */
+AP_API void ap_embedder_table_bytes(const ap_embedder *e, const void **bytes, size_t *len);
+
 /* The SHA-256 (64 hex digits) of the embedder's manifest block: equal fingerprints embed
  * alike. Static for the embedder's life. */
 AP_API const char *ap_embedder_fingerprint(const ap_embedder *e);
