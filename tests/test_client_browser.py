@@ -89,25 +89,25 @@ def site(annpack, tmp_path):
     root = tmp_path / "site"
     shutil.copytree(WEB_DIST, root)
     pack = root / "packs" / "tiny"
-    # The client runs the hash embedder v1 (an annpack whose default is v2 is asked for v1).
-    v1 = (["--embedder-version", 1]
-          if "--embedder-version" in annpack.ok("build", "--help").out else [])
+    # The CLI's default embedder: the hash embedder v2 (with pack.idf) where annpack has it.
     annpack.ok("build", "--input", EXAMPLES / "tiny_docs.csv", "--text-col", "text", "--id-col",
-               "id", "--output", pack, "--lists", 4, "--seed", 1, *v1)
+               "id", "--output", pack, "--lists", 4, "--seed", 1)
     assert (pack / "pack.digests").exists()  # the table the client checks every range by
+    v2 = json.loads((pack / "pack.manifest.json").read_text())["embedder"]["version"] == 2
+    assert v2 == (pack / "pack.idf").exists()
     key_id = annpack.ok("keygen", "--out", tmp_path / "k").json()["key_id"]
     annpack.ok("sign", pack, "--key", tmp_path / "k.pem")
     (root / "direct.json").write_text(json.dumps({"publicKey": (tmp_path / "k.pub").read_text()}))
     host = StaticHost(root, tmp_path)
     try:
-        yield root, pack, key_id, host
+        yield root, pack, key_id, host, v2
     finally:
         host.close()
 
 
 @pytest.mark.slow
 def test_direct_mode_in_chromium(site, tmp_path):
-    root, pack, key_id, host = site
+    root, pack, key_id, host, v2 = site
     shots = tmp_path / "shots"
     shots.mkdir()
     lst, last_byte, n_lists = list_of(pack / "pack.annpack", 33)
@@ -133,11 +133,12 @@ def test_direct_mode_in_chromium(site, tmp_path):
     assert seen["mode"] == "direct"
     assert seen["facts"]["n_vectors"] == "40" and seen["facts"]["n_lists"] == "4"
     assert seen["facts"]["signature"] == "verified" and seen["facts"]["key_id"] == key_id
-    # Open: the manifest, its signature, the digest table, the head (one range).
+    # Open: the manifest, its signature, the digest table, the head (one range); for the
+    # hash embedder v2 also its table pack.idf (with the head: still two rounds).
     opened = [l.split()[1] for l in seen["open_requests"]]
-    assert len(opened) <= 4 and sorted(opened) == [
+    assert len(opened) <= 4 + v2 and sorted(opened) == sorted([
         "/packs/tiny/pack.annpack", "/packs/tiny/pack.digests", "/packs/tiny/pack.manifest.json",
-        "/packs/tiny/pack.manifest.json.sig"], seen["open_requests"]
+        "/packs/tiny/pack.manifest.json.sig"] + ["/packs/tiny/pack.idf"] * v2), seen["open_requests"]
     assert 33 in seen["typed"]["ids"]
     assert seen["console_errors"] == []
     # Per query: ranges of pack.annpack (the probed lists, merged, one parallel round), then

@@ -77,7 +77,7 @@ export class Pack {
   readonly nLists: number;
   readonly nVectors: number;
   readonly stats: PackStats;
-  /** Text (embedded in WebAssembly with the pack's hash embedder) or a vector of dim. */
+  /** Text (embedded in WebAssembly with the pack's hash embedder, v1 or v2 with its pack.idf) or a vector of dim. */
   search(query: string | Float32Array | number[], opts?: SearchOptions): Promise<SearchResult>;
   /** The metadata row of id, or null when the pack has none. */
   doc(id: number | bigint): Promise<Record<string, unknown> | null>;

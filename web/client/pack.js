@@ -3,8 +3,10 @@
 // Open (4 requests, 2 rounds): pack.manifest.json, its .sig and pack.digests in parallel;
 // the signature checked over the manifest's bytes before they are parsed, pack.digests
 // against the manifest's sha256; then the head (header + centroids) in one range, checked
-// against its digest. Query: the lists chosen in wasm, fetched as merged ranges in
-// parallel, each checked against its digest before the core scores it; then the metadata
+// against its digest, and for the hash embedder v2 its table pack.idf in the same round
+// (a fifth request), checked against the manifest's sha256. Query: the lists chosen in
+// wasm, fetched as merged ranges in parallel, each checked against its digest before the
+// core scores it; then the metadata
 // rows of the hits: pack.meta.idx chunks (64 KiB, found by interpolation on the ids) and
 // the seekable zstd frames holding the rows, each checked, decompressed by fzstd.
 import { decompress } from 'fzstd';
@@ -17,6 +19,8 @@ import { loadCore } from './wasm.js';
 
 const MANIFEST = 'pack.manifest.json';
 const DIGESTS = 'pack.digests';
+const IDF = 'pack.idf';
+const IDF_MAX = 32 + 4 * 2 ** 24;
 const IDX = 'pack.meta.idx';
 const IDX_ENTRY = 24;
 const IDX_HEAD = 16;
@@ -26,6 +30,22 @@ const SEEKABLE = 0x8f92eab1;
 
 function need(cond, file, why) {
   if (!cond) throw new AnnpackError(`${file}: ${why}`, { file, kind: 'format' });
+}
+
+// The hash embedder v2 block of a manifest ({dim, seed, sha256} of its pack.idf), or null
+// for another embedder (docs/FORMAT.md "pack.idf": the block names exactly pack.idf, which
+// the signed files list must hold).
+function idfOf(manifest) {
+  const e = manifest.embedder || {};
+  if (e.name !== 'hash' || e.version !== 2) return null;
+  const files = manifest.files || {};
+  need(e.idf && e.idf.file === IDF && /^[0-9a-f]{64}$/.test(e.idf.sha256), MANIFEST,
+    `embedder hash v2: its block must name ${IDF} with a sha256`);
+  need(files[IDF] && files[IDF].sha256 === e.idf.sha256, MANIFEST,
+    `${IDF} is not listed in files with the embedder block's sha256: refused`);
+  // The core reads at most 2^24 buckets (docs/FORMAT.md): refused before the download.
+  need(files[IDF].size <= IDF_MAX, MANIFEST, `${IDF}: ${files[IDF].size} bytes, more than ${IDF_MAX}`);
+  return { dim: e.dim, seed: e.seed, sha256: e.idf.sha256 };
 }
 
 export class Pack {
@@ -80,14 +100,21 @@ export class Pack {
     const annp = digests.get('pack.annpack');
     need(annp && annp.ranges.length >= 2, DIGESTS, 'no ranges for pack.annpack');
     const head = annp.ranges[0];
-    const headBytes = await http.range('pack.annpack', head.offset, head.offset + head.length, annp.size);
+    // The hash embedder v2's table (pack.idf, whole) in the same round as the head.
+    const idf = opts.embedder === false ? null : idfOf(manifest);
+    const [headBytes, idfBytes] = await Promise.all([
+      http.range('pack.annpack', head.offset, head.offset + head.length, annp.size),
+      idf ? http.get(IDF) : null]);
     await checkRange(`${label}pack.annpack`, head, headBytes, 'the head (header and centroids)');
+    if (idf) await checkWhole(`${label}${IDF}`, idfBytes, files[IDF]);
     const h = core.header(headBytes, annp.size, 'pack.annpack');
     need(head.length === 72 + 4 * h.n_lists * h.dim, DIGESTS, 'pack.annpack range 0 is not the header and centroids');
     need(annp.ranges.length === h.n_lists + 2, DIGESTS, `pack.annpack has ${annp.ranges.length} ranges, ${h.n_lists} lists need ${h.n_lists + 2}`);
     need(annp.ranges[h.n_lists + 1].offset === h.offset_table_pos, DIGESTS, 'pack.annpack: the last range is not the offset table');
+    need(!idf || idf.dim === h.dim, MANIFEST, `embedder dim ${idf && idf.dim}, pack.annpack has ${h.dim}`);
     const centroids = new Float32Array(headBytes.slice(72).buffer);
     const p = new Pack(http, core, manifest, digests, h, centroids, opts);
+    if (idf) p.embedder = await core.hash2(idf.dim, idf.seed, idf.sha256, idfBytes, `${label}${IDF}`);
     p.signature = signature;
     p.signatureBy = signatureBy;
     p.keyId = keyIdHex;
@@ -126,8 +153,9 @@ export class Pack {
       return q;
     }
     const e = this.manifest.embedder || {};
+    if (e.name === 'hash' && e.version === 2 && this.embedder) return this.core.embedWith(this.embedder, query, e.dim);
     if (e.name !== 'hash' || e.version !== 1) {
-      throw new AnnpackError(`${MANIFEST}: embedder ${e.name} v${e.version} cannot run in the browser (the hash embedder v1 can): search with a vector`, { file: MANIFEST, kind: 'arg' });
+      throw new AnnpackError(`${MANIFEST}: embedder ${e.name} v${e.version} cannot run in the browser (the hash embedder v1 and v2 can): search with a vector`, { file: MANIFEST, kind: 'arg' });
     }
     return this.core.embedHash(query, e.dim, e.seed);
   }

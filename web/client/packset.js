@@ -49,8 +49,9 @@ export class Packset {
     const layerOf = (L) => {
       need(typeof L.path === 'string' && !L.path.startsWith('/') && !L.path.split('/').includes('..'), ROOT, `layer path ${L.path} escapes the packset`);
       return Pack.open(new URL(`${L.path}/`, http.base).href,
-        { ...opts, core, manifestSha256: L.sha256_manifest, label: `${L.path}/` });
+        { ...opts, core, manifestSha256: L.sha256_manifest, label: `${L.path}/`, embedder: L === root.base });
     };
+    // Queries embed with the base's embedder (and its pack.idf): the deltas' are not loaded.
     const layers = await Promise.all([root.base, ...(root.deltas || [])].map(layerOf));
     const ps = new Packset(http, core, root, layers, opts);
     ps.signature = signature;

@@ -37,6 +37,7 @@ async function bytesOf(source) {
 async function instantiate(source) {
   const [bytes, s] = await Promise.all([bytesOf(source), sodium()]);
   let mem = null;
+  let known = null; // {bytes, digest}: the one input webcrypto.sha256 answers for
   const u8 = () => new Uint8Array(mem.buffer);
   const imports = {
     sodium: {
@@ -49,6 +50,19 @@ async function instantiate(source) {
         return 0;
       },
     },
+    // void sha256(out, in, size_t len), for pack.idf's name (web/wasm/sha256.c).
+    // libsodium.js's standard build has no SHA-256 and WebCrypto's is asynchronous, so
+    // the caller digests the bytes with WebCrypto first (Core.withDigest); the import
+    // answers only for exactly those bytes.
+    webcrypto: {
+      sha256(out, inp, len) {
+        const m = u8();
+        if (!known || known.bytes.length !== len || !known.bytes.every((b, i) => b === m[inp + i])) {
+          throw new AnnpackError('WebAssembly core: SHA-256 asked of bytes not digested beforehand');
+        }
+        m.set(known.digest, out);
+      },
+    },
     // The core never opens files; wasi-libc's stdio links these in but nothing calls them.
     wasi_snapshot_preview1: {
       fd_close: () => ENOSYS, fd_seek: () => ENOSYS, fd_write: () => ENOSYS,
@@ -57,12 +71,24 @@ async function instantiate(source) {
   const { instance } = await WebAssembly.instantiate(bytes, imports);
   mem = instance.exports.memory;
   instance.exports._initialize();
-  return new Core(instance.exports);
+  return new Core(instance.exports, (k) => { known = k; });
 }
 
 export class Core {
-  constructor(x) {
+  constructor(x, setKnown) {
     this.x = x;
+    this.setKnown = setKnown;
+  }
+
+  // Runs fn while the core's SHA-256 import answers for bytes (digested here by WebCrypto).
+  async withDigest(bytes, fn) {
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+    this.setKnown({ bytes, digest });
+    try {
+      return fn();
+    } finally {
+      this.setKnown(null);
+    }
   }
 
   get u8() {
@@ -134,6 +160,37 @@ export class Core {
       if (this.x.apw_embed_hash(dim, BigInt(seed), t, new TextEncoder().encode(text).length, out) !== 0) {
         throw new AnnpackError(this.error(), { kind: 'arg' });
       }
+      return new Float32Array(this.x.memory.buffer.slice(out, out + dim * 4));
+    } finally {
+      this.free(t, out);
+    }
+  }
+
+  // A resident hash v2 embedder (its handle) loaded with pack.idf's bytes (already checked
+  // against the signed manifest); idfSha256: the embedder block's idf.sha256, which the
+  // core checks again.
+  async hash2(dim, seed, idfSha256, bytes, name) {
+    return this.withDigest(bytes, () => {
+      const sp = this.cstr(idfSha256);
+      const bp = this.put(bytes);
+      const np = this.cstr(name);
+      try {
+        const e = this.x.apw_hash2_new(dim, BigInt(seed), sp, bp, bytes.length, np);
+        if (!e) throw new AnnpackError(this.error(), { file: name, kind: 'format' });
+        return e;
+      } finally {
+        this.free(sp, bp, np);
+      }
+    });
+  }
+
+  // The query vector of text under a resident embedder (as `annpack embed`).
+  embedWith(e, text, dim) {
+    const bytes = new TextEncoder().encode(text);
+    const t = this.put(bytes);
+    const out = this.alloc(dim * 4);
+    try {
+      if (this.x.apw_embed(e, t, bytes.length, out) !== 0) throw new AnnpackError(this.error(), { kind: 'arg' });
       return new Float32Array(this.x.memory.buffer.slice(out, out + dim * 4));
     } finally {
       this.free(t, out);

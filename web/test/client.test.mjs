@@ -5,6 +5,7 @@
 // ignores Range), each naming the file and the list.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openPack, openPackset, AnnpackError } from '../client/index.js';
@@ -34,6 +35,13 @@ const QUERIES = {
   synth: ['coffee espresso river', 'piano violin harbour', 'copper falcon canyon', 'thunder'],
 };
 QUERIES.odd = QUERIES.synth;
+// The hash embedder v2 packs (pack.idf), when the CLI builds them: the same queries, and
+// ones that exercise its letter/digit parts and rare words.
+const V2 = ['tiny2', 'synth2', 'odd2'];
+QUERIES.tiny2 = [...QUERIES.tiny, 'ssh2 x86 config', 'PIANO piano piano'];
+QUERIES.synth2 = [...QUERIES.synth, 'ferry2 quilt', 'the and of'];
+QUERIES.odd2 = QUERIES.synth2;
+const v2test = (name, fn) => test(name, (t) => (fx.v2 ? fn() : t.skip('this annpack has no hash embedder v2')));
 
 function cliSearch(dir, text, k, probe) {
   return JSON.parse(annpack('search', dir, text, '-k', k, '--probe', probe));
@@ -60,15 +68,16 @@ test('open: the signature verified, four requests', async () => {
   assert.equal(p.signature, 'verified');
   assert.equal(p.keyId, fx.keyId);
   assert.equal(p.nVectors, 40);
-  const reqs = host.requests().slice(before_);
+  const reqs = (await host.settle(before_ + 4)).slice(before_);
   assert.deepEqual(reqs.map((r) => r.uri).sort(),
     ['/tiny/pack.annpack', '/tiny/pack.digests', '/tiny/pack.manifest.json', '/tiny/pack.manifest.json.sig']);
   assert.equal(reqs.find((r) => r.uri.endsWith('.annpack')).status, 206);
   assert.equal(p.stats.open_requests, 4);
 });
 
-for (const name of ['tiny', 'synth', 'odd']) {
-  test(`${name}: text queries equal the CLI's at several probes`, async () => {
+for (const name of ['tiny', 'synth', 'odd', ...V2]) {
+  const t = V2.includes(name) ? v2test : test;
+  t(`${name}: text queries equal the CLI's at several probes`, async () => {
     const p = await open(name);
     const dir = fx.packs[name];
     for (const text of QUERIES[name]) {
@@ -80,7 +89,7 @@ for (const name of ['tiny', 'synth', 'odd']) {
     }
   });
 
-  test(`${name}: vector queries equal the CLI's, query vectors equal annpack embed's`, async () => {
+  t(`${name}: vector queries equal the CLI's, query vectors equal annpack embed's`, async () => {
     const p = await open(name);
     const dir = fx.packs[name];
     for (const text of QUERIES[name]) {
@@ -101,7 +110,7 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   await p.search('warm up the caches', { k: 5, probe: 4 }); // the seek table, idx ends
   const n0 = host.requests().length;
   const r = await p.search('glacier compass saddle', { k: 5, probe: 4 });
-  const reqs = host.requests().slice(n0);
+  const reqs = (await host.settle(n0 + p.stats.last.requests)).slice(n0);
   const lists = reqs.filter((x) => x.uri.endsWith('pack.annpack'));
   assert.ok(lists.length >= 1 && lists.length <= 4, JSON.stringify(reqs));
   assert.ok(reqs.every((x) => x.status === 206 && x.range), JSON.stringify(reqs));
@@ -185,34 +194,36 @@ test('a tampered list is refused, naming the list', async () => {
   await refused(p.search(q, { k: 3, probe: 1 }), 'digest', new RegExp(`pack\\.annpack: list ${list} \\(bytes`));
 });
 
-test('packset: the merged view equals the CLI\'s (text and vector, several probes)', async () => {
-  const p = await openPackset(`${host.url}ps/`, { wasm, publicKey: fx.publicKey });
-  assert.equal(p.signature, 'verified');
-  const status = JSON.parse(annpack('packset', 'status', fx.packs.ps));
-  assert.equal(p.nVectors, status.live);
-  const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
-    'thunder compass saddle another', 'copper falcon canyon back again'];
-  let fromDeltas = 0;
-  for (const text of texts) {
-    for (const probe of [1, 4, 24]) {
-      const want = cliSearch(fx.packs.ps, text, 10, probe);
-      const got = await p.search(text, { k: 10, probe });
-      same(got, want, `packset "${text}" probe ${probe}`);
-      assert.deepEqual(got.results.map((h) => h.layer), want.results.map((h) => h.layer));
-      fromDeltas += got.results.filter((h) => h.layer > 0).length;
+for (const ps of ['ps', 'ps2']) {
+  (ps === 'ps2' ? v2test : test)(`${ps}: the merged view equals the CLI's (text and vector, several probes)`, async () => {
+    const p = await openPackset(`${host.url}${ps}/`, { wasm, publicKey: fx.publicKey });
+    assert.equal(p.signature, 'verified');
+    const status = JSON.parse(annpack('packset', 'status', fx.packs[ps]));
+    assert.equal(p.nVectors, status.live);
+    const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
+      'thunder compass saddle another', 'copper falcon canyon back again'];
+    let fromDeltas = 0;
+    for (const text of texts) {
+      for (const probe of [1, 4, 24]) {
+        const want = cliSearch(fx.packs[ps], text, 10, probe);
+        const got = await p.search(text, { k: 10, probe });
+        same(got, want, `${ps} "${text}" probe ${probe}`);
+        assert.deepEqual(got.results.map((h) => h.layer), want.results.map((h) => h.layer));
+        fromDeltas += got.results.filter((h) => h.layer > 0).length;
+      }
+      const v = JSON.parse(annpack('embed', fx.packs[ps], text));
+      same(await p.search(Float32Array.from(v), { k: 5, probe: 3 }), cliSearch(fx.packs[ps], text, 5, 3), `${ps} vector "${text}"`);
     }
-    const v = JSON.parse(annpack('embed', fx.packs.ps, text));
-    same(await p.search(Float32Array.from(v), { k: 5, probe: 3 }), cliSearch(fx.packs.ps, text, 5, 3), `packset vector "${text}"`);
-  }
-  assert.ok(fromDeltas > 0, 'some hits come from the deltas');
-  // Newest mention wins: an update, a tombstone, a re-add, a tombstoned add.
-  assert.equal((await p.doc(4)).title, 'updated row');
-  assert.equal(await p.doc(1), null);
-  assert.equal((await p.doc(7)).title, 'back again');
-  assert.equal(await p.doc(100003), null);
-  assert.equal((await p.doc(100000)).title, 'new row');
-  assert.equal((await p.doc(13)).id, 13);
-});
+    assert.ok(fromDeltas > 0, 'some hits come from the deltas');
+    // Newest mention wins: an update, a tombstone, a re-add, a tombstoned add.
+    assert.equal((await p.doc(4)).title, 'updated row');
+    assert.equal(await p.doc(1), null);
+    assert.equal((await p.doc(7)).title, 'back again');
+    assert.equal(await p.doc(100003), null);
+    assert.equal((await p.doc(100000)).title, 'new row');
+    assert.equal((await p.doc(13)).id, 13);
+  });
+}
 
 test('packset: a bad root signature is refused', async () => {
   await refused(openPackset(`${host.url}ps/`, { wasm, publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
@@ -230,4 +241,60 @@ test('a tampered metadata frame or index chunk is refused, naming it', async () 
     fs.writeFileSync(f, b);
     await refused(p.search('water my houseplants', { k: 3, probe: 4 }), 'digest', what);
   }
+});
+
+v2test('v2: open fetches pack.idf in the round of the head (five requests, two rounds)', async () => {
+  const before_ = host.requests().length;
+  const p = await open('tiny2');
+  assert.equal(p.manifest.embedder.version, 2);
+  const reqs = (await host.settle(before_ + 5)).slice(before_);
+  assert.deepEqual(reqs.map((r) => r.uri).sort(), ['/tiny2/pack.annpack', '/tiny2/pack.digests',
+    '/tiny2/pack.idf', '/tiny2/pack.manifest.json', '/tiny2/pack.manifest.json.sig']);
+  assert.equal(p.stats.open_requests, 5);
+  // Unsigned: four.
+  const q = await openPack(`${host.url}tiny2/`, { wasm });
+  assert.equal(q.stats.open_requests, 4);
+  // A packset loads only its base's table.
+  const n0 = host.requests().length;
+  const ps = await openPackset(`${host.url}ps2/`, { wasm, publicKey: fx.publicKey });
+  const idfs = (await host.settle(n0 + ps.stats.open_requests)).slice(n0).filter((r) => r.uri.endsWith('pack.idf')).map((r) => r.uri);
+  assert.deepEqual(idfs, ['/ps2/base/pack.idf']);
+});
+
+v2test('v2: a tampered pack.idf is refused at open, naming it', async () => {
+  const dir = path.join(fx.root, 'tampered-idf');
+  fs.cpSync(fx.packs.tiny2, dir, { recursive: true });
+  const f = path.join(dir, 'pack.idf');
+  const b = fs.readFileSync(f);
+  b[40] ^= 0x01; // one document count
+  fs.writeFileSync(f, b);
+  await refused(openPack(`${host.url}tampered-idf/`, { wasm, publicKey: fx.publicKey }), 'digest',
+    /pack\.idf: its size or SHA-256 differs from the manifest's: refused/);
+});
+
+v2test('v2: the embedder block must match the listed pack.idf; the core checks the table itself', async () => {
+  // Unsigned copies, so the manifest can be edited (a signed one would fail its signature).
+  const copy = (name, edit) => {
+    const dir = path.join(fx.root, name);
+    fs.cpSync(fx.packs.tiny2, dir, { recursive: true });
+    fs.rmSync(path.join(dir, 'pack.manifest.json.sig'));
+    const mf = path.join(dir, 'pack.manifest.json');
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    edit(m, dir);
+    fs.writeFileSync(mf, JSON.stringify(m));
+    return openPack(`${host.url}${name}/`, { wasm });
+  };
+  await refused(copy('idf-block', (m) => { m.embedder.idf.sha256 = '0'.repeat(64); }), 'format',
+    /pack\.manifest\.json: pack\.idf is not listed in files with the embedder block's sha256/);
+  // A table whose bucket counts more documents than n_docs, listed consistently: the
+  // client's checks pass, the core's ap_idf_parse refuses it by name.
+  await refused(copy('idf-counts', (m, dir) => {
+    const f = path.join(dir, 'pack.idf');
+    const b = fs.readFileSync(f);
+    b.writeUInt32LE(b.readUInt32LE(16) + 1, 32); // bucket 0 = n_docs + 1
+    fs.writeFileSync(f, b);
+    const sha = crypto.createHash('sha256').update(b).digest('hex');
+    m.files['pack.idf'].sha256 = sha;
+    m.embedder.idf.sha256 = sha;
+  }), 'format', /pack\.idf: bucket 0 counts \d+ documents, more than n_docs/);
 });

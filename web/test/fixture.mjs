@@ -1,6 +1,7 @@
 // Test packs built with the real CLI (ANNPACK_BUILD, default ../../build), which writes
 // pack.digests: the examples' tiny pack, a larger synthetic one (several idx chunks and
-// zstd frames), one of dim 50 and a packset, each signed with a fresh key.
+// zstd frames), one of dim 50 and a packset, each signed with a fresh key; under the hash
+// embedder v1 and, when the CLI has it, v2 (with pack.idf).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,53 +33,60 @@ function synthetic(n, seed) {
   return `${rows.join('\n')}\n`;
 }
 
-// The client runs the hash embedder v1 in WebAssembly; an annpack whose default is v2
-// (pack.idf, not read by the client yet) is asked for v1.
-function v1Args() {
+// Whether this annpack has the hash embedder v2 (then its build takes --embedder-version).
+export function hasV2() {
   let help = '';
   try {
     help = execFileSync(ANNPACK, ['build', '--help'], { encoding: 'utf8' });
   } catch (e) {
     help = `${e.stdout || ''}`;
   }
-  return help.includes('--embedder-version') ? ['--embedder-version', 1] : [];
+  return help.includes('--embedder-version');
 }
 
-export function makePacks() {
-  const v1 = v1Args();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-client-'));
-  const key = JSON.parse(annpack('keygen', '--out', path.join(dir, 'k')));
-  const packs = {};
+// Packs for one embedder version (suffix '' for v1, '2' for v2: tiny2, synth2, odd2, ps2).
+function buildSet(dir, packs, suffix, ver) {
   const build = (name, csv, lists, ...extra) => {
-    const out = path.join(dir, 'root', name);
+    const out = path.join(dir, 'root', name + suffix);
     annpack('build', '--input', csv, '--text-col', 'text', '--id-col', 'id', '--output', out,
-      '--lists', lists, '--seed', 1, ...v1, ...extra);
+      '--lists', lists, '--seed', 1, ...ver, ...extra);
     annpack('sign', out, '--key', path.join(dir, 'k.pem'));
-    packs[name] = out;
+    packs[name + suffix] = out;
   };
-  fs.mkdirSync(path.join(dir, 'root'));
   build('tiny', path.join(ROOT, 'examples', 'tiny_docs.csv'), 4);
-  fs.writeFileSync(path.join(dir, 'synth.csv'), synthetic(3000, 7));
   build('synth', path.join(dir, 'synth.csv'), 24);
   // dim 50 = 32 + 16 + 2: every part of the kernels' summation order (docs: search.h).
   build('odd', path.join(dir, 'synth.csv'), 9, '--dim', 50);
   // A packset over the synthetic rows: two deltas with adds, updates and tombstones,
   // one tombstoning an id the first delta added and re-adding one it deleted.
-  const ps = path.join(dir, 'root', 'ps');
+  const ps = path.join(dir, 'root', `ps${suffix}`);
   annpack('packset', 'build-base', '--input', path.join(dir, 'synth.csv'), '--text-col', 'text',
-    '--id-col', 'id', '--packset', ps, '--lists', 24, '--seed', 1, ...v1);
+    '--id-col', 'id', '--packset', ps, '--lists', 24, '--seed', 1, ...ver);
+  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0001.delta'),
+    '--add', path.join(dir, 'add1.csv'), '--delete-ids', '1,7,10');
+  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0002.delta'),
+    '--add', path.join(dir, 'add2.csv'), '--delete-ids', '100003');
+  annpack('sign', ps, '--key', path.join(dir, 'k.pem'));
+  packs[`ps${suffix}`] = ps;
+}
+
+// v1 packs always (tiny, synth, odd, ps); with an annpack that has the hash embedder v2,
+// the same packs under v2 too (tiny2, synth2, odd2, ps2). fx.v2: whether there are.
+export function makePacks() {
+  const v2 = hasV2();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'annpack-client-'));
+  const key = JSON.parse(annpack('keygen', '--out', path.join(dir, 'k')));
+  const packs = {};
+  fs.mkdirSync(path.join(dir, 'root'));
+  fs.writeFileSync(path.join(dir, 'synth.csv'), synthetic(3000, 7));
   fs.writeFileSync(path.join(dir, 'add1.csv'), 'id,title,text,topic\n' +
     '4,updated row,coffee espresso river updated,river\n' +
     '100000,new row,piano violin harbour glacier new,harbour\n' +
     '100003,another,thunder compass saddle another,saddle\n');
-  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0001.delta'),
-    '--add', path.join(dir, 'add1.csv'), '--delete-ids', '1,7,10');
   fs.writeFileSync(path.join(dir, 'add2.csv'), 'id,title,text,topic\n' +
     '7,back again,copper falcon canyon back again,canyon\n');
-  annpack('packset', 'build-delta', '--packset', ps, '--out', path.join(ps, 'deltas', '0002.delta'),
-    '--add', path.join(dir, 'add2.csv'), '--delete-ids', '100003');
-  annpack('sign', ps, '--key', path.join(dir, 'k.pem'));
-  packs.ps = ps;
-  return { dir, root: path.join(dir, 'root'), packs, publicKey: fs.readFileSync(path.join(dir, 'k.pub'), 'utf8'),
+  buildSet(dir, packs, '', v2 ? ['--embedder-version', 1] : []);
+  if (v2) buildSet(dir, packs, '2', ['--embedder-version', 2]);
+  return { dir, root: path.join(dir, 'root'), packs, v2, publicKey: fs.readFileSync(path.join(dir, 'k.pub'), 'utf8'),
     keyId: key.key_id, wrongKey: (() => { annpack('keygen', '--out', path.join(dir, 'w')); return fs.readFileSync(path.join(dir, 'w.pub'), 'utf8'); })() };
 }

@@ -54,6 +54,12 @@ export async function startNginx(root) {
         return m ? { method: m[1], uri: m[2], range: m[3] === '-' ? null : m[3], status: Number(m[4]), bytes: Number(m[5]) } : { line: l };
       });
     },
+    // nginx logs a request after its response has gone out, so a client can hold every
+    // byte before the line is written: waits (up to 5 s) for at least n lines.
+    async settle(n) {
+      for (let t = 0; this.requests().length < n && t < 250; t++) await new Promise((r) => setTimeout(r, 20));
+      return this.requests();
+    },
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');

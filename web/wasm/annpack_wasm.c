@@ -1,6 +1,7 @@
 /* The WebAssembly face of core (web/client/ calls it): the parts of a query a reader in a
  * browser needs, all from core's own sources — the ANNP header (format/annp_header.c),
- * the hash embedder (embed/hash.c), the choice of lists and the f16 list scan
+ * the hash embedders (embed/hash.c; version 2: embed/hash2.c with its table,
+ * embed/idf_table.c), the choice of lists and the f16 list scan
  * (search/scan.c), the kernels (search/kernel_f16.c, portable: all versions are
  * bit-identical by contract), top-k (search/topk.c) and the merged view's liveness rule
  * (packset/liveness.c). This file only adapts them to
@@ -242,4 +243,35 @@ int apw_assign(const float *centroids, uint32_t n_lists, uint32_t dim, const uin
     free(v);
     free(h);
     return 0;
+}
+
+/* --- the hash embedder version 2 (embed/hash2.c, its table embed/idf_table.c) ----------- */
+
+/* A resident hash v2 embedder loaded with its pack.idf table (bytes[0..len), already
+ * checked by the client against the signed manifest's files["pack.idf"]); idf_sha256 is
+ * the embedder block's idf.sha256, which the core checks again. NULL on error. Free with
+ * apw_embedder_free. */
+EXPORT(apw_hash2_new)
+ap_embedder *apw_hash2_new(uint32_t dim, uint64_t seed, const char *idf_sha256,
+                           const uint8_t *bytes, size_t len, const char *name)
+{
+    ap_embedder *e;
+    if (ap_embed_hash2_create(dim, seed, idf_sha256, &e, &g_err)) return NULL;
+    if (e->ops->corpus->load(e, bytes, len, name, &g_err)) {
+        e->ops->destroy(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* The vector (dim floats into out) of text[0..len) under e, as `annpack embed`. */
+EXPORT(apw_embed)
+int apw_embed(const ap_embedder *e, const char *text, size_t len, float *out)
+{
+    return (int)e->ops->embed(e, text, len, out, &g_err);
+}
+
+EXPORT(apw_embedder_free) void apw_embedder_free(ap_embedder *e)
+{
+    if (e) e->ops->destroy(e);
 }

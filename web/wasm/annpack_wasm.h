@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "annpack/search.h"
+#include "embedder.h"
 #include "liveness.h"
 
 typedef struct apw_topk apw_topk;
@@ -28,6 +29,10 @@ void apw_topk_free(apw_topk *t);
 uint32_t apw_mentions_resolve(ap_mention *m, uint32_t n);
 uint32_t apw_dead_bits(const ap_mention *m, uint32_t n, const uint8_t *list, uint32_t count,
                        uint32_t layer, uint8_t *dead);
+ap_embedder *apw_hash2_new(uint32_t dim, uint64_t seed, const char *idf_sha256,
+                           const uint8_t *bytes, size_t len, const char *name);
+int apw_embed(const ap_embedder *e, const char *text, size_t len, float *out);
+void apw_embedder_free(ap_embedder *e);
 int apw_assign(const float *centroids, uint32_t n_lists, uint32_t dim, const uint8_t *vecs,
                uint32_t n, uint32_t *out);
 

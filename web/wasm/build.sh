@@ -4,8 +4,8 @@
 # lld, wasi-libc, libclang-rt-14-dev-wasm32), from the same sources in core/ as
 # libannpack, with the same -ffp-contract=off (the kernels' summation order is a
 # contract: no fused multiply-add). A reactor module (no main): web/client/ calls its
-# apw_* exports (annpack_wasm.c); its one import besides WASI's is libsodium.js's
-# crypto_shorthash (include/sodium.h).
+# apw_* exports (annpack_wasm.c); its imports besides WASI's are libsodium.js's
+# crypto_shorthash (include/sodium.h) and WebCrypto's SHA-256 (sha256.c).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,11 +27,11 @@ CFLAGS=(--target=wasm32-wasi -mexec-model=reactor -nostdinc -isystem "$resdir/in
         -I"$here" -I"$here/include" -I"$root/core/include" -I"$root/core/include/annpack"
         -I"$root/core/base" -I"$root/core/codec" -I"$root/core/crypto" -I"$root/core/format"
         -I"$root/core/embed" -I"$root/core/search" -I"$root/core/packset")
-SRC=("$here/annpack_wasm.c"
+SRC=("$here/annpack_wasm.c" "$here/sha256.c"
      "$root/core/base/status.c" "$root/core/base/cpu.c"
      "$root/core/codec/fp16.c"
      "$root/core/format/annp_header.c"
-     "$root/core/embed/hash.c"
+     "$root/core/embed/hash.c" "$root/core/embed/hash2.c" "$root/core/embed/idf_table.c"
      "$root/core/search/kernels.c" "$root/core/search/kernel_f16.c" "$root/core/search/scan.c"
      "$root/core/search/topk.c" "$root/core/packset/liveness.c")
 mkdir -p "$(dirname "$out")"
