@@ -8,6 +8,7 @@
  * result cache and returns a new inode that keeps only what recomputes them. A read serves
  * the cached bytes or recomputes them — a search is deterministic, so the same generation,
  * query and took_ms give the same bytes (checked against the hash). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -537,6 +538,7 @@ static void read_node(fuse_req_t req, const fs_node *n, size_t size, off_t off)
         read_source(req, n, size, off);
         return;
     case FS_NODE_REFUSAL:
+        assert(n->blob); /* a refusal node is made with its reason (fs_node_with_blob) */
         reply_bytes(req, n->blob->data, n->blob->len, size, off);
         return;
     default:
