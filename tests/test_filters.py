@@ -257,3 +257,26 @@ def test_mount_filter_refusals(data, mount, annpack, tmp_path):
     m2 = mount(plain)
     assert json.loads((m2.mnt / "refusal" / "query" / "x?section=games").read_text())["error"] \
         == 'unknown or repeated query parameter "section" (the pack has no filter columns)'
+
+
+def test_http_filters_through_serve(data, tmp_path):
+    """Through annpack serve's nginx: a filtered query answers 200 with matching documents
+    only; an unknown column or value is a 400 whose error says why."""
+    import urllib.parse
+    from servelib import Serve, assert_clean, fetch
+    s = Serve(data / "ps", tmp_path / "t")
+    try:
+        st, h, body = fetch(s.url + "query/" + urllib.parse.quote("chess board") +
+                            "?section=games&lang=en&k=5")
+        assert st == 200, body[:200]
+        res = json.loads(body)["results"]
+        assert res and all(r["meta"]["section"] == "games" and r["meta"]["lang"] == "en"
+                           for r in res)
+        for q, reason in (("x?colour=red", 'unknown filter column "colour"'),
+                          ("x?lang=de", "no document has lang=de")):
+            st, h, body = fetch(s.url + "query/" + q)
+            assert st == 400 and reason in json.loads(body)["error"], (q, st, body[:200])
+    finally:
+        parts = s.parts()
+        assert s.stop() == 0, s.stderr()
+    assert_clean(tmp_path / "t", parts)
