@@ -42,7 +42,12 @@ static ap_status search_json(const answer_call *c, double t0, double *took, char
         vec && hits ? query_vector(c, vec, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     ap_search_params sp = {
         .k = r->k, .probe = r->probe, .scan = g_cfg.scan, .rerank = g_cfg.rerank};
-    if (!st) st = ap_view_search_ex(g->view, vec, &sp, hits, &n, NULL, err);
+    ap_where *where = NULL;
+    size_t nwhere = 0;
+    if (!st && fs_route_where(c->key, r, &where, &nwhere))
+        st = ap_err_set(err, AP_ERR_ARG, "malformed filter conditions");
+    if (!st) st = ap_view_search_where(g->view, vec, &sp, where, nwhere, hits, &n, NULL, err);
+    free(where);
     if (!st) {
         uint32_t lists = ap_view_n_lists(g->view);
         uint32_t probe = r->probe > lists ? lists : r->probe;

@@ -143,6 +143,19 @@ static bool has_idf(const fs_gen *g)
     return len > 0;
 }
 
+/* A pack without filter columns refuses "?col=value" as the unknown parameter it is there
+ * (core's message names the source directory, which a name's refusal should not show). */
+static ap_status check_where(const void *arg, const ap_where *where, size_t n, ap_err *err)
+{
+    ap_status st = ap_view_where_check(arg, where, n, err);
+    if (st == AP_ERR_NOTFOUND && strstr(err->msg, " has no filter columns"))
+        st = ap_err_set(err, AP_ERR_NOTFOUND,
+                        "unknown or repeated query parameter \"%.64s\" (the pack has no filter "
+                        "columns)",
+                        where[0].col);
+    return st;
+}
+
 /* What routing needs to know: the defaults (or a parameter directory's own k and probe,
  * and why it is refused), the pack's dim, sidecar and whether it can embed text. */
 static fs_route_ctx route_ctx(const fs_gen *g, const fs_node *pn)
@@ -152,7 +165,9 @@ static fs_route_ctx route_ctx(const fs_gen *g, const fs_node *pn)
                         .dim = ap_view_dim(g->view),
                         .sq8 = ap_view_has_sq8(g->view),
                         .idf = has_idf(g),
-                        .no_text = g->no_text[0] ? g->no_text : NULL};
+                        .no_text = g->no_text[0] ? g->no_text : NULL,
+                        .check_where = check_where,
+                        .check_arg = g->view};
     if (pn) {
         ctx.k = pn->k_res;
         ctx.probe = pn->probe;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "annpack/packset.h"
 #include "annpack/status.h"
 
 /* The directories of the tree. Parameter directories (vquery/k=N&probe=N/ and the same
@@ -58,12 +59,25 @@ typedef struct fs_route_ctx {
     /* Why this pack cannot answer text queries (built from vectors), or NULL: text query
      * names are then refused with it (AP_ERR_UNSUPPORTED). */
     const char *no_text;
+    /* Checks a query name's metadata filter conditions (ap_view_where_check on the current
+     * generation), or NULL: not checked (the answer refuses them then). */
+    ap_status (*check_where)(const void *arg, const ap_where *where, size_t n, ap_err *err);
+    const void *check_arg;
 } fs_route_ctx;
 
+/* Metadata filters in a query name ("?col=value&..."): at most FS_WHERE_MAX conditions,
+ * each column at most FS_WHERE_COL_MAX and each value at most FS_WHERE_VALUE_MAX bytes once
+ * percent-decoded. */
+#define FS_WHERE_MAX 8u
+#define FS_WHERE_COL_MAX 64u
+#define FS_WHERE_VALUE_MAX 256u
+
 /* What a query, vector query or document file is computed from: its canonical key names
- * the answer ("q K P TEXT", "v K P VECTOR", "d ID"), so every name meaning the same query
- * shares one cached result. text is key + text_off (the decoded text, or the base64url
- * vector), text_len bytes. */
+ * the answer ("q K P TEXT", "v K P VECTOR", "d ID"; with filters "Q K P WHERE TEXT" and
+ * "V K P WHERE VECTOR", WHERE the conditions sorted by column, percent-encoded as
+ * "col=value&..." without spaces), so every name meaning the same query shares one cached
+ * result. text is key + text_off (the decoded text, or the base64url vector), text_len
+ * bytes; WHERE is key + where_off, where_len bytes (0: no filters). */
 typedef struct fs_route {
     fs_route_kind kind;
     fs_dir dir;
@@ -71,7 +85,7 @@ typedef struct fs_route {
     uint32_t k, probe;
     uint64_t id;
     char *key; /* malloc'd (QUERY, VQUERY, DOC) */
-    size_t key_len, text_off, text_len;
+    size_t key_len, text_off, text_len, where_off, where_len;
     ap_status status; /* REFUSED, REFUSAL, refused parameter directories */
     ap_err err;
 } fs_route;
@@ -84,5 +98,10 @@ void fs_route_free(fs_route *r);
 
 /* The parts of a query key (see fs_route), for recomputing an answer from it. */
 ap_status fs_route_parse_key(const char *key, size_t len, fs_route *out);
+
+/* The filter conditions of a routed or parsed query (key + where_off, where_len bytes) as
+ * *n conditions in one malloc'd block *out (free it; NULL when none). AP_ERR_ARG for a
+ * malformed WHERE, AP_ERR_NOMEM. */
+ap_status fs_route_where(const char *key, const fs_route *r, ap_where **out, size_t *n);
 
 #endif

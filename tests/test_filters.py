@@ -153,3 +153,130 @@ with open_pack({str(data / "ps")!r}) as pk:
     assert len(hits) == 5 and all(s == "games" and l == "en" for _, s, l in hits)
     name, msg = json.loads(out[1])
     assert "unknown filter column" in msg and "colour" in msg
+
+
+# ---- the mount: query/<text>?col=value&... and vquery/<vector>?col=value&... ----
+
+def mount_query(m, text, conds, **params):
+    import urllib.parse
+    parts = [f"{urllib.parse.quote(c, safe='')}={urllib.parse.quote(v, safe='')}"
+             for c, v in conds.items()] + [f"{k}={v}" for k, v in params.items()]
+    name = urllib.parse.quote(text, safe=" ") + ("?" + "&".join(parts) if parts else "")
+    return m.mnt / "query" / name
+
+
+@pytest.mark.parametrize("which", ["pack", "ps"])
+def test_mount_filters_equal_search_where(annpack, data, mount, which):
+    d = data / which
+    m = mount(d)
+    for conds, text in CASES:
+        where = [a for c, v in conds.items() for a in ("--where", f"{c}={v}")]
+        for probe, k in ((1, 10), (3, 40), (12, 10)):
+            got = json.loads(mount_query(m, text, conds, k=k, probe=probe).read_text())
+            want = search(annpack, d, text, k, probe, *where)
+            assert [(h["id"], h["score"], h["layer"]) for h in got["results"]] == \
+                [(h["id"], h["score"], h["layer"]) for h in want["results"]], \
+                (which, conds, probe, k)
+            assert got["results"] and all(h["meta"][c] == v for h in got["results"]
+                                          for c, v in conds.items())
+    # The default k and probe (the pack's calibrated probe), as the CLI's defaults.
+    got = json.loads(mount_query(m, "chess board", {"section": "games"}).read_text())
+    want = annpack.ok("search", d, "chess board", "--where", "section=games").json()
+    assert [h["id"] for h in got["results"]] == [h["id"] for h in want["results"]]
+
+
+def test_mount_filter_order_shares_one_answer(data, mount):
+    m = mount(data / "ps")
+    q = "text editor buffer"
+    a = mount_query(m, q, {"section": "text", "lang": "en"}, k=7, probe=5).read_bytes()
+    # The same conditions in another order, with k and probe between them and a column
+    # percent-encoded: one canonical key, so the cached answer itself (took_ms included).
+    import urllib.parse
+    name = urllib.parse.quote(q, safe=" ") + "?lang=en&probe=5&%73ection=text&k=7"
+    b = (m.mnt / "query" / name).read_bytes()
+    assert a == b
+    assert json.loads(a)["k"] == 7
+    unfiltered = json.loads(mount_query(m, q, {}, k=7, probe=5).read_text())
+    assert [h["id"] for h in json.loads(a)["results"]] != \
+        [h["id"] for h in unfiltered["results"]]
+
+
+def test_mount_vquery_filters(data, mount):
+    import base64
+    import numpy as np
+    m = mount(data / "ps")
+    dim = json.loads((m.mnt / "pack.manifest.json").read_text())["dim"]
+    rng = np.random.default_rng(7)
+    for conds in ({"lang": "fr"}, {"section": "net", "lang": "en"}):
+        vec = rng.standard_normal(dim).astype("<f4")
+        name = base64.urlsafe_b64encode(vec.tobytes()).decode().rstrip("=")
+        every = json.loads((m.mnt / "vquery" / f"{name}?k=1000&probe=12").read_text())
+        want = [h["id"] for h in every["results"]
+                if all(h["meta"][c] == v for c, v in conds.items())][:10]
+        q = "&".join(f"{c}={v}" for c, v in conds.items())
+        got = json.loads((m.mnt / "vquery" / f"{name}?{q}&k=10&probe=12").read_text())
+        assert [h["id"] for h in got["results"]] == want and want, conds
+
+
+def test_mount_filter_refusals(data, mount, annpack, tmp_path):
+    import errno
+    m = mount(data / "pack", expect_errors=True)
+    why = lambda name: json.loads((m.mnt / "refusal" / "query" / name).read_text())["error"]
+    cases = {
+        "x?colour=red": 'unknown filter column "colour" (filter columns: section, lang)',
+        "x?section=nope": "no document has section=nope",
+        "x?section=games&section=net": 'filter column "section" given twice',
+        "x?section=": "filter value is empty, blank or not valid UTF-8",
+        "x?section=%FF": "filter value is empty, blank or not valid UTF-8",
+        "x?section=%zz": "filter value has a malformed %-escape",
+        "x?section=games&k=0": "k must be an integer in [1, 1000]",
+        "x?" + "&".join(f"c{i}=v" for i in range(9)): "more than 8 filter conditions",
+        "x?section=" + "g" * 300: "filter value of 300 bytes exceeds the cap of 256",
+    }
+    for name, reason in cases.items():
+        assert why(name) == reason, name
+        with pytest.raises(OSError) as e:
+            (m.mnt / "query" / name).read_bytes()
+        # A cap exceeded is ENAMETOOLONG, as for the text (MOUNT.md, "Errors").
+        code = errno.ENAMETOOLONG if "the cap" in reason or "more than" in reason else errno.ENOENT
+        assert e.value.errno == code, name
+    assert why("x?section=games%26lang%3Den") == "no document has section=games&lang=en"
+    with pytest.raises(OSError) as e:  # a fine name has no refusal file
+        (m.mnt / "refusal" / "query" / "x?section=games").read_bytes()
+    assert e.value.errno == errno.ENOENT
+    dim = json.loads((m.mnt / "pack.manifest.json").read_text())["dim"]
+    import base64
+    vec = base64.urlsafe_b64encode(b"\0<" * dim).decode().rstrip("=")  # float16 ones
+    assert json.loads((m.mnt / "refusal" / "vquery" / f"{vec}?lang=de").read_text())["error"] \
+        == "no document has lang=de"
+    # A pack without filter columns: the unknown parameter it is there.
+    plain = tmp_path / "plain"
+    write_rows(tmp_path / "p.csv", range(40), 3)
+    annpack.ok("build", "--input", tmp_path / "p.csv", "--text-col", "text", "--id-col", "id",
+               "--lists", 2, "--output", plain)
+    m2 = mount(plain)
+    assert json.loads((m2.mnt / "refusal" / "query" / "x?section=games").read_text())["error"] \
+        == 'unknown or repeated query parameter "section" (the pack has no filter columns)'
+
+
+def test_http_filters_through_serve(data, tmp_path):
+    """Through annpack serve's nginx: a filtered query answers 200 with matching documents
+    only; an unknown column or value is a 400 whose error says why."""
+    import urllib.parse
+    from servelib import Serve, assert_clean, fetch
+    s = Serve(data / "ps", tmp_path / "t")
+    try:
+        st, h, body = fetch(s.url + "query/" + urllib.parse.quote("chess board") +
+                            "?section=games&lang=en&k=5")
+        assert st == 200, body[:200]
+        res = json.loads(body)["results"]
+        assert res and all(r["meta"]["section"] == "games" and r["meta"]["lang"] == "en"
+                           for r in res)
+        for q, reason in (("x?colour=red", 'unknown filter column "colour"'),
+                          ("x?lang=de", "no document has lang=de")):
+            st, h, body = fetch(s.url + "query/" + q)
+            assert st == 400 and reason in json.loads(body)["error"], (q, st, body[:200])
+    finally:
+        parts = s.parts()
+        assert s.stop() == 0, s.stderr()
+    assert_clean(tmp_path / "t", parts)

@@ -76,6 +76,19 @@ static ap_status resolve(const ap_view *v, const ap_where *where, size_t nwhere,
     return AP_OK;
 }
 
+ap_status ap_view_where_check(const ap_view *v, const ap_where *where, size_t nwhere, ap_err *err)
+{
+    if (nwhere == 0) return AP_OK;
+    if (!where) return ap_err_set(err, AP_ERR_ARG, "filters: NULL conditions");
+    for (size_t c = 0; c < nwhere; c++)
+        if (!where[c].col || !where[c].value)
+            return ap_err_set(err, AP_ERR_ARG, "filter %zu: column or value is NULL", c);
+    where_sets w = {0};
+    ap_status st = resolve(v, where, nwhere, &w, err);
+    free(w.v);
+    return st;
+}
+
 ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search_params *p,
                                const ap_where *where, size_t nwhere, ap_hit *hits, uint32_t *n,
                                ap_search_stats *stats, ap_err *err)
@@ -100,6 +113,10 @@ ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* A lazily verified base sets a list's dead bits when it is first scanned; the copy
+     * below must have them all (the first filtered query readies every list). */
+    for (uint32_t li = 0; v->base_lazy && li < h->n_lists; li++)
+        if ((st = ap_view_ready_list(v, li, err))) goto out;
     if (v->ivf.dead) memcpy(dead, v->ivf.dead, h->n_vectors / 8 + 1);
     for (uint32_t li = 0; li < h->n_lists; li++) {
         ap_annp_list l;

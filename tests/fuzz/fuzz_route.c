@@ -26,8 +26,15 @@ static void check(fs_dir dir, const fs_route_ctx *ctx, const char *name, size_t 
         if (r.text_off + r.text_len != r.key_len) __builtin_trap();
         fs_route p;
         if (fs_route_parse_key(r.key, r.key_len, &p) != AP_OK || p.kind != r.kind ||
-            p.text_off != r.text_off || p.text_len != r.text_len)
+            p.text_off != r.text_off || p.text_len != r.text_len || p.where_off != r.where_off ||
+            p.where_len != r.where_len)
             __builtin_trap();
+        ap_where *w = NULL;
+        size_t nw = 0;
+        if (r.where_len && (fs_route_where(r.key, &r, &w, &nw) != AP_OK || nw == 0 ||
+                            nw > FS_WHERE_MAX || strlen(w[0].col) > FS_WHERE_COL_MAX))
+            __builtin_trap();
+        free(w);
         if (r.kind == FS_ROUTE_DOC && p.id != r.id) __builtin_trap();
         if (r.kind != FS_ROUTE_DOC && (p.k != r.k || p.probe != r.probe || r.k < 1 || r.k > 1000 ||
                                        r.probe < 1 || r.probe > AP_MAX_PROBE))

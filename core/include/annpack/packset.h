@@ -135,6 +135,11 @@ AP_API ap_status ap_view_search_where(const ap_view *v, const float *q, const ap
                                       const ap_where *where, size_t nwhere, ap_hit *hits,
                                       uint32_t *n, ap_search_stats *stats, ap_err *err);
 
+/* Checks conditions as ap_view_search_where would, without searching (the mount refuses a
+ * query name with an unknown column or value before answering it). Same errors. */
+AP_API ap_status ap_view_where_check(const ap_view *v, const ap_where *where, size_t nwhere,
+                                     ap_err *err);
+
 /* Whether the base has the int8 sidecar (pack.sq8). */
 AP_API bool ap_view_has_sq8(const ap_view *v);
 
