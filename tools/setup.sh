@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy
       libsodium-dev libzstd-dev libcjson-dev libopenblas-dev libfuse3-dev fuse3
-      libcurl4-openssl-dev
+      libcurl4-openssl-dev libhnswlib-dev
       python3 python3-pytest python3-numpy openssl zstd nginx-light chromium rsync curl)
 # The browser test drives chromium with playwright-core (npm, tests/browser/). A node that
 # came with the machine (it may bundle npm) is kept; Debian's is installed only when none.
