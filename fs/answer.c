@@ -5,8 +5,10 @@
 
 #include "answer.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "errno_map.h"
 #include "guard.h"
+#include "health.h"
 #include "stats.h"
 
 typedef struct answer_call {
@@ -23,7 +25,7 @@ static ap_status query_vector(const answer_call *c, float *vec, ap_err *err)
     const char *text = c->key + c->r->text_off;
     if (c->r->kind == FS_ROUTE_VQUERY)
         return ap_query_vector_decode(text, c->r->text_len, ap_view_dim(c->g->view), vec, err);
-    return ap_view_embed(c->g->view, text, c->r->text_len, vec, err);
+    return fs_embed_query(c->g->view, text, c->r->text_len, vec, err);
 }
 
 /* Searches and renders the results JSON (malloc'd into *json); *took is set for a new
@@ -67,7 +69,8 @@ static int answer_search(const answer_call *c)
     ap_status st = search_json(c, t0, &took, &json, &len, &err);
     if (st) {
         atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_ERROR, vector ? "vquery" : "query", "%s", err.msg);
+        if (!fs_known_corruption(st, &err))
+            ap_log(AP_LOG_ERROR, vector ? "vquery" : "query", "%s", err.msg);
         free(json);
         return fs_errno(st, FS_ERRNO_ANSWER);
     }
@@ -91,7 +94,7 @@ static int answer_doc(const answer_call *c)
     ap_err err = {0};
     ap_status st = ap_view_get_row(c->g->view, c->r->id, &row, &len, NULL, &err);
     if (st) {
-        if (st != AP_ERR_NOTFOUND)
+        if (st != AP_ERR_NOTFOUND && !fs_known_corruption(st, &err))
             ap_log(AP_LOG_ERROR, "doc", "doc/%llu: %s", (unsigned long long)c->r->id, err.msg);
         return fs_errno(st, FS_ERRNO_ANSWER);
     }

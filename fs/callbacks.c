@@ -18,14 +18,20 @@
 #include "cache.h"
 #include "callbacks.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "errno_map.h"
 #include "guard.h"
+#include "health.h"
 #include "inode.h"
 #include "refusal.h"
 #include "route.h"
 #include "stats.h"
 
 static const double ENTRY_TIMEOUT = 1.0; /* a reload is visible within a second at worst */
+/* An answer (query/, vquery/, doc/) never changes within a generation and every reload and
+ * cache trim invalidates those directories (reload.c): a repeated read of the same name
+ * costs no request at all. */
+static const double ANSWER_TIMEOUT = 86400.0;
 static int g_no_open; /* the kernel can skip OPEN once we answer it with ENOSYS */
 
 /* --- replies ----------------------------------------------------------------------------- */
@@ -127,14 +133,24 @@ static int dir_of(fuse_ino_t ino, fs_dir *d, const fs_node **pn)
 
 /* --- lookup ------------------------------------------------------------------------------ */
 
+/* Whether g's embedder has a corpus table (pack.idf) to present. */
+static bool has_idf(const fs_gen *g)
+{
+    const void *b;
+    size_t len;
+    ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &len);
+    return len > 0;
+}
+
 /* What routing needs to know: the defaults (or a parameter directory's own k and probe,
  * and why it is refused), the pack's dim, sidecar and whether it can embed text. */
 static fs_route_ctx route_ctx(const fs_gen *g, const fs_node *pn)
 {
     fs_route_ctx ctx = {.k = g_cfg.k,
-                        .probe = g_cfg.probe,
+                        .probe = g_cfg.probe ? g_cfg.probe : ap_view_default_probe(g->view),
                         .dim = ap_view_dim(g->view),
                         .sq8 = ap_view_has_sq8(g->view),
+                        .idf = has_idf(g),
                         .no_text = g->no_text[0] ? g->no_text : NULL};
     if (pn) {
         ctx.k = pn->k_res;
@@ -179,6 +195,8 @@ static fs_node_kind file_kind(fs_gen *g, fs_file f)
         return FS_NODE_META;
     case FS_FILE_SQ8:
         return FS_NODE_SQ8;
+    case FS_FILE_IDF:
+        return FS_NODE_IDF;
     case FS_FILE_HEALTH:
         return atomic_load(&g->changed) ? FS_NODE_HEALTH_CHANGED
                : fs_gen_expired(g)      ? FS_NODE_HEALTH_EXPIRED
@@ -192,20 +210,55 @@ static fs_node_kind file_kind(fs_gen *g, fs_file f)
 /* A root file: stats (fresh counters every lookup), or a static file of g. Takes over g. */
 static void lookup_file(fuse_req_t req, fs_gen *g, const fs_route *r)
 {
-    if (r->file == FS_FILE_STATS) {
+    ap_view_verify vi;
+    bool corrupt = false;
+    if (r->file == FS_FILE_HEALTH && !atomic_load(&g->changed)) {
+        ap_view_verify_info(g->view, &vi);
+        corrupt = vi.ranges_bad > 0;
+    }
+    if (r->file == FS_FILE_STATS || corrupt) {
+        /* Fresh bytes every lookup: the counters, or the health of a generation in which
+         * a list was found corrupt. */
         size_t len;
-        char *s = fs_stats_json(&len);
+        char *s =
+            r->file == FS_FILE_STATS ? fs_stats_json(&len) : fs_health_corrupt_json(g, &vi, &len);
         fs_blob *b = s ? fs_blob_new(s, len) : NULL;
         free(s);
         reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);
         return;
     }
+    fs_node_kind hk = r->file == FS_FILE_HEALTH ? file_kind(g, r->file) : FS_NODE_STATS;
+    if (hk != FS_NODE_STATS && ap_embedder_is_remote(ap_view_embedder(g->view))) {
+        /* With an embedding service health says how it is doing (embed_cache.h): rendered
+         * now, held by the node like stats. */
+        size_t len;
+        char *s = fs_embed_health_json(g,
+                                       hk == FS_NODE_HEALTH_CHANGED   ? "source-changed"
+                                       : hk == FS_NODE_HEALTH_EXPIRED ? "expired"
+                                                                      : "ok",
+                                       &len);
+        fs_blob *b = s ? fs_blob_new(s, len) : NULL;
+        free(s);
+        reply_node(req, fs_node_with_blob(FS_NODE_STATS, g, b), 0);
+        return;
+    }
+    const char *md;
+    size_t ml;
+    const ap_vpack *vp;
     int packed = r->file == FS_FILE_ANNPACK || r->file == FS_FILE_META || r->file == FS_FILE_SQ8;
+    if ((r->file == FS_FILE_MANIFEST && fs_gen_manifest(g, &md, &ml)) ||
+        (packed && fs_gen_vpack(g, &vp))) {
+        reply_err_gen(req, g, EIO);
+        return;
+    }
     if (packed && fs_gen_refusing(g)) {
         reply_err_gen(req, g, EKEYEXPIRED);
         return;
     }
-    reply_node(req, fs_node_gen_file(g, file_kind(g, r->file)), ENTRY_TIMEOUT);
+    /* health is looked up afresh each time (timeout 0): it turns "corrupt" the moment lazy
+     * verification finds a bad list, not a timeout later. */
+    reply_node(req, fs_node_gen_file(g, file_kind(g, r->file)),
+               r->file == FS_FILE_HEALTH ? 0 : ENTRY_TIMEOUT);
 }
 
 /* A query, vector query or document: cached, or computed and cached. Takes over g. */
@@ -240,7 +293,7 @@ static void lookup_computed(fuse_req_t req, fs_gen *g, fs_route *r)
         fs_node_account(n);
     }
     fs_blob_unref(b);
-    reply_node(req, n, ENTRY_TIMEOUT);
+    reply_node(req, n, ANSWER_TIMEOUT);
 }
 
 /* A name query/ or vquery/ refuses does not exist (errno_map.h, "name"). */
@@ -264,6 +317,7 @@ static void lookup_refusal(fuse_req_t req, fs_gen *g, const fs_route *r)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_LOOKUP], 1);
     fs_dir pd;
     const fs_node *pn;
     if (!dir_of(parent, &pd, &pn)) {
@@ -304,12 +358,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_FORGET], 1);
     fs_node_forget(ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_FORGET], 1);
     for (size_t i = 0; i < count; i++)
         fs_node_forget(forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
@@ -317,6 +373,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_GETATTR], 1);
     (void)fi;
     struct stat st;
     if (fs_ino_is_dir(ino)) {
@@ -332,6 +389,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_OPEN], 1);
     if ((fi->flags & O_ACCMODE) != O_RDONLY) {
         fuse_reply_err(req, EROFS);
         return;
@@ -362,7 +420,8 @@ typedef struct read_call {
 static int run_read_call(void *arg)
 {
     read_call *c = arg;
-    const ap_vpack *v = c->n->gen->vpack;
+    const ap_vpack *v;
+    if (fs_gen_vpack(c->n->gen, &v)) return -EIO;
     ap_status st;
     if (c->n->k == FS_NODE_ANNPACK)
         st = ap_vpack_annpack_read(v, c->off, c->buf, c->size, &c->err);
@@ -398,7 +457,8 @@ static void read_source(fuse_req_t req, const fs_node *n, size_t size, off_t off
     if (!rc) rc = changed;
     if (rc && c.err.msg[0]) {
         atomic_fetch_add(&g_stats.errors, 1);
-        ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
+        if (!fs_known_corruption(c.err.status, &c.err))
+            ap_log(AP_LOG_ERROR, "read", "%s at %lld: %s", what[n->k], (long long)off, c.err.msg);
     }
     if (rc)
         fuse_reply_err(req, -rc);
@@ -452,6 +512,7 @@ static void read_computed(fuse_req_t req, const fs_node *n, size_t size, off_t o
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_READ], 1);
     (void)fi;
     atomic_fetch_add(&g_stats.reads, 1);
     if (off < 0 || fs_ino_is_dir(ino)) {
@@ -461,7 +522,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     const fs_node *n = fs_node_of(ino);
     const char *held;
     uint64_t len;
-    if (fs_node_held_bytes(n, &held, &len)) { /* readable once expired too */
+    int h = fs_node_held_bytes(n, &held, &len);
+    if (h < 0) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    if (h) { /* readable once expired too */
         reply_bytes(req, held, len, size, off);
         return;
     }
@@ -492,6 +558,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_OPENDIR], 1);
     fs_dir d;
     const fs_node *pn;
     if (!dir_of(ino, &d, &pn)) {
@@ -509,11 +576,16 @@ static size_t dir_entries(fuse_ino_t ino, const char **names, mode_t *modes)
     names[nn] = ".", modes[nn++] = S_IFDIR;
     names[nn] = "..", modes[nn++] = S_IFDIR;
     if (ino == FUSE_ROOT_ID) {
-        static const char *const files[] = {"pack.manifest.json", "pack.annpack", "pack.meta.jsonl",
-                                            "pack.sq8",           "health",       "stats"};
+        static const char *const files[] = {"pack.manifest.json",
+                                            "pack.annpack",
+                                            "pack.meta.jsonl",
+                                            "pack.sq8",
+                                            "pack.idf",
+                                            "health",
+                                            "stats"};
         fs_gen *g = fs_gen_current();
         for (size_t k = 0; k < sizeof files / sizeof files[0]; k++)
-            if (k != FS_FILE_SQ8 || ap_view_has_sq8(g->view))
+            if ((k != FS_FILE_SQ8 || ap_view_has_sq8(g->view)) && (k != FS_FILE_IDF || has_idf(g)))
                 names[nn] = files[k], modes[nn++] = S_IFREG;
         fs_gen_unref(g);
         names[nn] = "query", modes[nn++] = S_IFDIR;
@@ -530,6 +602,7 @@ static size_t dir_entries(fuse_ino_t ino, const char **names, mode_t *modes)
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    atomic_fetch_add(&g_stats.req[FS_REQ_READDIR], 1);
     (void)fi;
     fs_dir d;
     const fs_node *pn;

@@ -16,13 +16,14 @@ static int one_of(const char *v, const char *a, const char *b)
 /* Returns 0 or 2 (usage) after one line naming the option. */
 static int check_opts(const fs_opts *o)
 {
-    if (o->k < 1 || o->k > AP_MAX_K || o->probe < 1 || o->probe > AP_MAX_PROBE || o->cache_mb < 1) {
-        fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [1, %u], cache_mb >= 1\n",
+    /* probe 0 (the default): each generation's calibrated default probe. */
+    if (o->k < 1 || o->k > AP_MAX_K || o->probe > AP_MAX_PROBE || o->cache_mb < 1) {
+        fprintf(stderr, "annpackfs: k must be in [1, %u], probe in [0, %u], cache_mb >= 1\n",
                 AP_MAX_K, AP_MAX_PROBE);
         return 2;
     }
-    if (!one_of(o->verify, "full", "none")) {
-        fprintf(stderr, "annpackfs: verify must be full or none, not '%s'\n", o->verify);
+    if (!one_of(o->verify, "lazy", "full") && !one_of(o->verify, "none", "none")) {
+        fprintf(stderr, "annpackfs: verify must be lazy, full or none, not '%s'\n", o->verify);
         return 2;
     }
     ap_err err = {0};
@@ -55,7 +56,9 @@ int fs_config_set(const fs_opts *o)
     g_cfg.probe = o->probe;
     g_cfg.cache_mb = o->cache_mb;
     g_cfg.watch = o->watch;
-    g_cfg.verify_full = !o->verify || !strcmp(o->verify, "full");
+    g_cfg.verify_full = !o->verify || strcmp(o->verify, "none") != 0;
+    g_cfg.verify_lazy = !o->verify || !strcmp(o->verify, "lazy");
+    g_cfg.verify_rate = o->verify_rate;
     g_cfg.state = o->state;
     g_cfg.state_init = o->state_init;
     g_cfg.allow_expired = o->allow_expired;
@@ -78,4 +81,6 @@ void fs_opts_free(fs_opts *o)
     free(o->verify);
     free(o->scan);
     free(o->on_expiry);
+    free(o->embed_url);
+    free(o->embed_key_file);
 }

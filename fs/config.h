@@ -12,8 +12,8 @@
 /* The options as given: strings malloc'd by fuse_opt_parse (freed by fs_opts_free),
  * numbers preset to their defaults by main.c. */
 typedef struct fs_opts {
-    char *pubkey, *state, *log, *verify, *scan, *on_expiry;
-    unsigned k, probe, cache_mb, rerank;
+    char *pubkey, *state, *log, *verify, *scan, *on_expiry, *embed_url, *embed_key_file;
+    unsigned k, probe, cache_mb, rerank, embed_cache_mb, verify_rate;
     int watch, help, version, state_init, allow_expired;
 } fs_opts;
 
@@ -22,9 +22,11 @@ typedef struct fs_config {
     char *pubkey; /* pubkey= (borrowed from fs_opts) */
     char *state;  /* state= file persisting the highest accepted version (borrowed) */
     uint32_t k, probe;
-    ap_scan_mode scan; /* scan= */
-    uint32_t rerank;   /* rerank= (0: the default for k) */
-    int verify_full;   /* verify=full (default) or none */
+    ap_scan_mode scan;    /* scan= */
+    uint32_t rerank;      /* rerank= (0: the default for k) */
+    int verify_full;      /* verify=full or lazy (default): hash against the manifests */
+    int verify_lazy;      /* verify=lazy: lists and frames on first use (pack.digests) */
+    uint32_t verify_rate; /* verify_rate= MB/s of the background verifier (0: none) */
     uint64_t cache_mb;
     int watch;
     int state_init;    /* state_init: a missing state= file is created (the first mount) */

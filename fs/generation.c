@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_cache.h"
 #include "generation.h"
 #include "health.h"
 #include "reload.h"
@@ -19,6 +20,8 @@ static void gen_free(fs_gen *g)
     ap_vpack_close(g->vpack);
     ap_view_close(g->view);
     free(g->manifest);
+    free(g->provenance);
+    pthread_mutex_destroy(&g->manifest_mu);
     free(g->health);
     free(g->health_expired);
     free(g->health_changed);
@@ -76,6 +79,9 @@ int fs_gen_check_source(fs_gen *g)
         ap_log(AP_LOG_ERROR, "source",
                "%s; generation %llu answers EIO until a reload has verified the source again",
                err.msg, (unsigned long long)g->number);
+        /* Answers are cached by the kernel for the generation: make it forget them, so a
+         * repeated name is looked up (and refused) again too. */
+        fs_trim_request();
         fs_reload_request();
     }
     return -EIO;
@@ -92,6 +98,7 @@ static ap_status open_verified(const fs_config *cfg, fs_gen *g, uint64_t min_ver
     ap_trust_policy pol = {.keys = cfg->keys,
                            .nkeys = cfg->nkeys,
                            .hash_files = cfg->verify_full,
+                           .lazy = cfg->verify_lazy,
                            .allow_expired = true,
                            .min_version = min_version,
                            .strict_version = strict};
@@ -132,6 +139,9 @@ static ap_status read_expiry(const fs_config *cfg, fs_gen *g, ap_err *err)
  * embedder's own reason. */
 static void note_text_support(fs_gen *g)
 {
+    ap_err ce = {0};
+    /* An HTTP embedder: its canaries must embed as at build time (embed_cache.h). */
+    if (fs_embed_check(g->view, &ce)) snprintf(g->no_text, sizeof g->no_text, "%s", ce.msg);
     if (strcmp(ap_embedder_name(ap_view_embedder(g->view)), "vectors") != 0) return;
     ap_err e = {0};
     float *q = malloc(ap_view_dim(g->view) * sizeof *q);
@@ -140,18 +150,71 @@ static void note_text_support(fs_gen *g)
     snprintf(g->no_text, sizeof g->no_text, "%s", e.msg[0] ? e.msg : "cannot embed text");
 }
 
-/* The virtual pack and the bytes of the manifest and health files. */
+/* Builds g->vpack once (under manifest_mu). */
+static int vpack_locked(fs_gen *g)
+{
+    if (g->vpack_rc == 1) {
+        ap_err err = {0};
+        g->vpack_rc = ap_vpack_open(g->view, &g->vpack, &err) ? -EIO : 0;
+        if (g->vpack_rc) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "mount", "generation %llu: the virtual pack: %s",
+                   (unsigned long long)g->number, err.msg);
+        }
+    }
+    return g->vpack_rc;
+}
+
+int fs_gen_vpack(fs_gen *g, const ap_vpack **out)
+{
+    pthread_mutex_lock(&g->manifest_mu);
+    int rc = vpack_locked(g);
+    *out = g->vpack;
+    pthread_mutex_unlock(&g->manifest_mu);
+    return rc;
+}
+
+int fs_gen_manifest(fs_gen *g, const char **data, size_t *len)
+{
+    pthread_mutex_lock(&g->manifest_mu);
+    if (g->manifest_rc == 1 && vpack_locked(g)) g->manifest_rc = -EIO;
+    if (g->manifest_rc == 1) {
+        ap_err err = {0};
+        g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, &err);
+        g->manifest_rc = g->manifest ? 0 : -EIO;
+        if (!g->manifest) {
+            atomic_fetch_add(&g_stats.errors, 1);
+            ap_log(AP_LOG_ERROR, "manifest", "generation %llu: pack.manifest.json: %s",
+                   (unsigned long long)g->number, err.msg[0] ? err.msg : "out of memory");
+        }
+    }
+    int rc = g->manifest_rc;
+    *data = g->manifest;
+    *len = g->manifest_len;
+    pthread_mutex_unlock(&g->manifest_mu);
+    return rc;
+}
+
+/* The virtual pack and the bytes of the health files; the manifest waits for its first
+ * use (fs_gen_manifest): the merged files' hashes would read, and so verify, every list
+ * and frame at mount. */
 static ap_status build_files(fs_gen *g, ap_err *err)
 {
-    char *provenance = fs_provenance_json(g);
-    if (!provenance) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    ap_status st = ap_vpack_open(g->view, &g->vpack, err);
-    if (!st) {
-        g->manifest = ap_vpack_manifest(g->vpack, provenance, &g->manifest_len, err);
-        if (!g->manifest) st = err && err->status ? err->status : AP_ERR_INTERNAL;
+    g->provenance = fs_provenance_json(g);
+    if (!g->provenance) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&g->manifest_mu, NULL);
+    g->vpack_rc = 1;
+    g->manifest_rc = 1;
+    /* verify=full keeps the eager mode whole: the virtual pack and its manifest too, so a
+     * merged file that does not build refuses the mount. */
+    if (g_cfg.verify_full && !g_cfg.verify_lazy) {
+        ap_status st = ap_vpack_open(g->view, &g->vpack, err);
+        if (st) return st;
+        g->vpack_rc = 0;
+        g->manifest = ap_vpack_manifest(g->vpack, g->provenance, &g->manifest_len, err);
+        if (!g->manifest) return err && err->status ? err->status : AP_ERR_INTERNAL;
+        g->manifest_rc = 0;
     }
-    free(provenance);
-    if (st) return st;
     g->health = fs_health_json(g, "ok", &g->health_len);
     if (g->has_expires) g->health_expired = fs_health_json(g, "expired", &g->health_expired_len);
     g->health_changed = fs_health_json(g, "source-changed", &g->health_changed_len);

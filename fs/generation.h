@@ -5,6 +5,7 @@
 #ifndef ANNPACK_FS_GENERATION_H
 #define ANNPACK_FS_GENERATION_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -14,17 +15,22 @@
 
 /* The static files whose bytes a generation holds or maps, one inode each per generation
  * (inode.h numbers its node kinds the same way). */
-#define FS_GEN_FILES 7 /* manifest, annpack, meta, sq8, health, once expired, once changed */
+#define FS_GEN_FILES 8 /* manifest, annpack, meta, sq8, idf, health, once expired, once changed */
 
 typedef struct fs_gen {
     atomic_int refs;
     uint64_t number; /* 1 at mount, + 1 per reload */
     uint64_t version;
     ap_view *view;
-    ap_vpack *vpack; /* the virtual pack files of view */
-    char *manifest;  /* the virtual pack manifest (with the provenance of health.h) */
+    ap_vpack *vpack; /* the virtual pack files of view, built on first use (fs_gen_vpack) */
+    char *manifest;  /* the virtual pack manifest (with the provenance of health.h), built on
+                        first use (fs_gen_manifest): hashing merged files reads all of them */
     size_t manifest_len;
-    char *health; /* the health file (health.h) */
+    char *provenance;            /* what the manifest's "packset" block adds (health.h) */
+    pthread_mutex_t manifest_mu; /* guards vpack, vpack_rc, manifest, manifest_len, manifest_rc */
+    int vpack_rc;                /* 1: not built yet; 0: built; -errno: failed */
+    int manifest_rc;             /* 1: not built yet; 0: built; -errno: failed */
+    char *health;                /* the health file (health.h) */
     size_t health_len;
     char *health_expired; /* the health file once "expires" has passed (NULL: no expiry) */
     size_t health_expired_len;
@@ -54,6 +60,15 @@ ap_status fs_gen_load_first(const fs_config *cfg, fs_gen **out, ap_err *err);
 fs_gen *fs_gen_current(void);   /* referenced (NULL before the first install) */
 void fs_gen_unref(fs_gen *g);   /* NULL is fine */
 void fs_gen_install(fs_gen *g); /* takes over g's reference; the old one is released */
+
+/* The virtual pack (g's), built on the first call: its merged tables read every list of a
+ * packset's base, which a lazily verified mount checks only then. 0, or -EIO (logged
+ * once). */
+int fs_gen_vpack(fs_gen *g, const ap_vpack **out);
+
+/* The virtual manifest's bytes (g's), built on the first call: 0, or -EIO when a file it
+ * hashes cannot be read or fails verification (logged once). */
+int fs_gen_manifest(fs_gen *g, const char **data, size_t *len);
 
 /* Whether g's "expires" has passed (logging it once per generation). */
 int fs_gen_expired(fs_gen *g);

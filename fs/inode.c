@@ -157,8 +157,11 @@ void fs_node_free_all(void)
 uint64_t fs_node_size(const fs_node *n)
 {
     switch (n->k) {
-    case FS_NODE_MANIFEST:
-        return n->gen->manifest_len;
+    case FS_NODE_MANIFEST: {
+        const char *d;
+        size_t len;
+        return fs_gen_manifest(n->gen, &d, &len) ? 0 : len;
+    }
     case FS_NODE_HEALTH:
         return n->gen->health_len;
     case FS_NODE_HEALTH_EXPIRED:
@@ -166,11 +169,20 @@ uint64_t fs_node_size(const fs_node *n)
     case FS_NODE_HEALTH_CHANGED:
         return n->gen->health_changed_len;
     case FS_NODE_ANNPACK:
-        return ap_vpack_annpack_size(n->gen->vpack);
     case FS_NODE_META:
-        return ap_vpack_meta_size(n->gen->vpack);
-    case FS_NODE_SQ8:
-        return ap_vpack_sq8_size(n->gen->vpack);
+    case FS_NODE_SQ8: {
+        const ap_vpack *vp;
+        if (fs_gen_vpack(n->gen, &vp)) return 0;
+        return n->k == FS_NODE_ANNPACK ? ap_vpack_annpack_size(vp)
+               : n->k == FS_NODE_META  ? ap_vpack_meta_size(vp)
+                                       : ap_vpack_sq8_size(vp);
+    }
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t len;
+        ap_embedder_table_bytes(ap_view_embedder(n->gen->view), &b, &len);
+        return len;
+    }
     case FS_NODE_STATS:
     case FS_NODE_REFUSAL:
         return n->blob->len;
@@ -189,9 +201,19 @@ int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len)
 {
     const fs_gen *g = n->gen;
     switch (n->k) {
-    case FS_NODE_MANIFEST:
-        *data = g->manifest, *len = g->manifest_len;
+    case FS_NODE_MANIFEST: {
+        size_t l = 0;
+        if (fs_gen_manifest(n->gen, data, &l)) return -1;
+        *len = l;
         return 1;
+    }
+    case FS_NODE_IDF: {
+        const void *b;
+        size_t n_idf;
+        ap_embedder_table_bytes(ap_view_embedder(g->view), &b, &n_idf);
+        *data = (const char *)b, *len = n_idf;
+        return 1;
+    }
     case FS_NODE_HEALTH:
         *data = g->health, *len = g->health_len;
         return 1;
@@ -222,6 +244,7 @@ void fs_invalidate_generation(struct fuse_session *se)
                                         "pack.annpack",
                                         "pack.meta.jsonl",
                                         "pack.sq8",
+                                        "pack.idf",
                                         "health",
                                         "stats",
                                         "query",

@@ -42,6 +42,7 @@ typedef enum fs_node_kind {
     FS_NODE_ANNPACK,
     FS_NODE_META,
     FS_NODE_SQ8,
+    FS_NODE_IDF,
     FS_NODE_HEALTH,
     FS_NODE_HEALTH_EXPIRED,
     FS_NODE_HEALTH_CHANGED, /* = FS_GEN_FILES - 1 */
@@ -90,7 +91,8 @@ void fs_node_free_all(void);
 /* The st_size of a node's file (0 for a directory). */
 uint64_t fs_node_size(const fs_node *n);
 /* Whether n's bytes are held in memory by its generation or by n (the manifest, the health
- * files, stats): then *data and *len are set. */
+ * files, stats): then 1 and *data and *len are set; -1 when they are but cannot be built
+ * (the manifest, fs_gen_manifest: EIO). */
 int fs_node_held_bytes(const fs_node *n, const char **data, uint64_t *len);
 
 /* Tells the kernel to forget every name it caches under the mount (after a reload): the

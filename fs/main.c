@@ -20,9 +20,11 @@
 #include "annpack/annpack.h"
 #include "cache.h"
 #include "config.h"
+#include "embed_cache.h"
 #include "generation.h"
 #include "process.h"
 #include "session.h"
+#include "verifier.h"
 
 static char *g_mountpoint; /* the second non-option argument, as given */
 
@@ -37,6 +39,9 @@ static const struct fuse_opt OPTS[] = {
     OPT("cache_mb=%u", cache_mb), OPT("watch", watch),         OPT("-h", help),
     OPT("scan=%s", scan),       OPT("rerank=%u", rerank),     OPT("state_init", state_init),
     OPT("allow_expired", allow_expired), OPT("on_expiry=%s", on_expiry),
+    OPT("embed_url=%s", embed_url), OPT("embed_key_file=%s", embed_key_file),
+    OPT("embed_cache_mb=%u", embed_cache_mb),
+    OPT("verify_rate=%u", verify_rate),
     OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
     FUSE_OPT_END};
 // clang-format on
@@ -52,13 +57,24 @@ static void usage(void)
            "\n"
            "options:\n"
            "  -o pubkey=FILE     require a valid Ed25519 signature by a key in FILE\n"
-           "  -o verify=full|none  hash every file before serving (default full)\n"
+           "  -o verify=lazy|full|none  check the files against the signed manifests:\n"
+           "                     lazy (default): the digest table, heads and small files at\n"
+           "                     mount, each list and frame on first use (a corrupt one fails\n"
+           "                     the queries that need it with EIO); full: every byte before\n"
+           "                     serving; none: only the manifests\n"
+           "  -o verify_rate=N   with verify=lazy, check every remaining list in the\n"
+           "                     background at N MB/s (default 0: off)\n"
            "  -o k=N             default results per query (default 10, 1..1000)\n"
-           "  -o probe=N         default lists probed (default 8, 1..65536)\n"
+           "  -o probe=N         default lists probed (default 0: the pack's calibrated\n"
+           "                     default probe, 8 for packs built without one; 1..65536)\n"
            "  -o scan=auto|f16|sq8  how lists are scanned (default auto: the int8 sidecar\n"
            "                     when the pack has one, then exact re-ranking)\n"
            "  -o rerank=N        sq8 candidates re-scored exactly (default max(64, 8k))\n"
            "  -o cache_mb=N      query result cache size (default 64)\n"
+           "  -o embed_url=URL   the embedding service of a pack built with one (else\n"
+           "                     ANNPACK_EMBED_URL; docs/EMBEDDERS.md)\n"
+           "  -o embed_key_file=FILE  its Bearer token (mode 600; else ANNPACK_EMBED_API_KEY)\n"
+           "  -o embed_cache_mb=N  query embedding cache size (default 16)\n"
 
            "  -o watch           reload when the root manifest or signature is replaced\n"
            "  -o state=FILE      persist the highest accepted version (replay protection);\n"
@@ -112,6 +128,11 @@ static int prepare(const fs_opts *o)
     if (!rc && o->log) rc = fs_log_open(o->log);
     if (rc) return rc;
     ap_err err = {0};
+    fs_embed_init((uint64_t)o->embed_cache_mb << 20);
+    if (fs_embed_endpoint(o->embed_url, o->embed_key_file, &err)) {
+        fprintf(stderr, "annpackfs: %s\n", err.msg);
+        return 2;
+    }
     if (fs_config_load_keys(&err)) {
         fprintf(stderr, "annpackfs: refusing to mount %s: %s\n", g_cfg.source, err.msg);
         return 1;
@@ -139,7 +160,9 @@ static int run(const fs_opts *o, struct fuse_args *args)
     fs_gen *g = fs_gen_current();
     uint64_t version = g->version;
     fs_gen_unref(g);
+    fs_verifier_start();
     rc = fs_session_run(args, g_cfg.source, version);
+    fs_verifier_stop();
     fs_gen_install(NULL);
     fs_cache_drop_others(UINT64_MAX);
     return rc;
@@ -150,7 +173,7 @@ int main(int argc, char **argv)
     int rc = fs_process_init(argv);
     if (rc) return rc;
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    fs_opts o = {.k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .cache_mb = 64};
+    fs_opts o = {.k = AP_DEFAULT_K, .probe = 0, .cache_mb = 64, .embed_cache_mb = 16};
     rc = fuse_opt_parse(&args, &o, OPTS, opt_proc) != 0 ? 2 : run(&o, &args);
     fs_opts_free(&o);
     fuse_opt_free_args(&args);

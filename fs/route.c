@@ -11,6 +11,7 @@ static const char *const ROOT_FILES[] = {
     [FS_FILE_ANNPACK] = "pack.annpack",
     [FS_FILE_META] = "pack.meta.jsonl",
     [FS_FILE_SQ8] = "pack.sq8",
+    [FS_FILE_IDF] = "pack.idf",
     [FS_FILE_HEALTH] = "health",
     [FS_FILE_STATS] = "stats",
 };
@@ -181,7 +182,8 @@ ap_status fs_route_name(fs_dir parent, const fs_route_ctx *ctx, const char *name
         else if (is(name, len, "refusal"))
             out->kind = FS_ROUTE_DIR, out->dir = FS_DIR_REFUSAL;
         for (int f = 0; out->kind == FS_ROUTE_ABSENT && f <= FS_FILE_STATS; f++)
-            if (is(name, len, ROOT_FILES[f]) && (f != FS_FILE_SQ8 || ctx->sq8))
+            if (is(name, len, ROOT_FILES[f]) && (f != FS_FILE_SQ8 || ctx->sq8) &&
+                (f != FS_FILE_IDF || ctx->idf))
                 out->kind = FS_ROUTE_FILE, out->file = (fs_file)f;
         return AP_OK;
     case FS_DIR_REFUSAL:

@@ -30,6 +30,7 @@ typedef enum fs_file {
     FS_FILE_ANNPACK,
     FS_FILE_META,
     FS_FILE_SQ8,
+    FS_FILE_IDF,
     FS_FILE_HEALTH,
     FS_FILE_STATS,
 } fs_file;
@@ -50,6 +51,7 @@ typedef struct fs_route_ctx {
     uint32_t k, probe; /* defaults (-o k=, probe=); in a parameter directory, its own */
     uint32_t dim;      /* the pack's dim: vector names are decoded and checked against it */
     bool sq8;          /* the pack has pack.sq8 */
+    bool idf;          /* and pack.idf (its embedder's corpus table) */
     /* In a FS_DIR_REFUSAL_VPARAM whose own name was refused: why (every name below it is
      * a refusal file saying so); else NULL. */
     const char *dir_refused;

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if ANNPACK_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "annpack/annpack.h"
 #include "callbacks.h"
@@ -99,6 +102,12 @@ static int serve(const char *mountpoint, int foreground, const char *source, uin
     }
     ap_log(AP_LOG_INFO, "mount", "serving %s on %s (generation 1, version %llu)", source,
            mountpoint, (unsigned long long)version);
+#if ANNPACK_HAVE_SYSTEMD
+    /* Type=notify (examples/annpackfs.service): the mount is live, so units ordered after
+     * this one (Before=nginx.service) may start. A no-op outside systemd; the variable is
+     * unset so nothing this process starts notifies in its name. */
+    sd_notifyf(1, "READY=1\nSTATUS=serving version %llu", (unsigned long long)version);
+#endif
     /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, 16);

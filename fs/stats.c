@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "embed_cache.h"
 #include "generation.h"
 #include "json_write.h"
 #include "stats.h"
@@ -42,6 +43,28 @@ static bool add_latency(cJSON *o)
     return h != NULL;
 }
 
+/* {"lookup":N,"getattr":N,"open":N,"read":N,"opendir":N,"readdir":N,"forget":N} */
+static bool add_requests(cJSON *o)
+{
+    static const char *const names[FS_REQ_COUNT] = {"lookup",  "getattr", "open",  "read",
+                                                    "opendir", "readdir", "forget"};
+    cJSON *r = cJSON_AddObjectToObject(o, "requests");
+    for (int i = 0; r && i < FS_REQ_COUNT; i++)
+        if (!fs_json_add_u64(r, names[i], g_stats.req[i])) return false;
+    return r != NULL;
+}
+
+/* The current generation's range verification: "verify_ranges" covered, "verify_hashed"
+ * (each at most once per generation), "verify_bad". */
+static bool add_verify(cJSON *o, const fs_gen *g)
+{
+    ap_view_verify vi = {0};
+    if (g) ap_view_verify_info(g->view, &vi);
+    return fs_json_add_u64(o, "verify_ranges", vi.ranges_total) &&
+           fs_json_add_u64(o, "verify_hashed", vi.ranges_hashed) &&
+           fs_json_add_u64(o, "verify_bad", vi.ranges_bad);
+}
+
 char *fs_stats_json(size_t *len)
 {
     uint64_t ce, cb;
@@ -61,7 +84,10 @@ char *fs_stats_json(size_t *len)
         fs_json_add_u64(o, "errors", s->errors) && fs_json_add_u64(o, "refused", s->refused) &&
         fs_json_add_u64(o, "reloads", s->reloads) &&
         fs_json_add_u64(o, "reloads_noop", s->reloads_noop) &&
-        fs_json_add_u64(o, "reload_failures", s->reload_failures) && add_latency(o);
+        fs_json_add_u64(o, "reload_failures", s->reload_failures) && add_latency(o) &&
+        add_verify(o, g) && add_requests(o);
+    cJSON *emb = ok && g ? fs_embed_status(g->view) : NULL;
+    if (emb) ok = cJSON_AddItemToObject(o, "embed", emb);
     fs_gen_unref(g);
     char *out = ok ? fs_json_print(o, 0, len) : NULL;
     cJSON_Delete(o);

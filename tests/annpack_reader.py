@@ -106,3 +106,76 @@ def sq8_encode(vecs, vmin, step):
     x = np.asarray(vecs, dtype=np.float32)
     c = np.rint((x - vmin.astype(np.float32)) / step.astype(np.float32))
     return np.clip(c, 0, 255).astype(np.uint8)
+
+
+DIGEST_MAGIC = b"APDIGST1"
+DIGEST_CHUNK = 65536
+
+
+def read_digests(path):
+    """pack.digests per docs/FORMAT.md: {name: (file_size, [(offset, length, sha256 hex)])},
+    with every rule of the format asserted (canonical layout, tiling, sorted names)."""
+    data = open(path, "rb").read()
+    assert data[:8] == DIGEST_MAGIC
+    version, n = struct.unpack_from("<II", data, 8)
+    assert version == 1 and 1 <= n <= 64
+    at = 16 + 64 * n
+    out, prev = {}, None
+    for i in range(n):
+        e = data[16 + 64 * i:16 + 64 * (i + 1)]
+        raw = e[:32]
+        name = raw.split(b"\0", 1)[0]
+        assert name and raw[len(name):] == b"\0" * (32 - len(name))
+        name = name.decode("ascii")
+        assert prev is None or prev < name
+        prev = name
+        size, nr, z1, roff, z2 = struct.unpack_from("<QIIQQ", e, 32)
+        assert z1 == 0 and z2 == 0 and roff == at
+        ranges, pos = [], 0
+        for k in range(nr):
+            off, length = struct.unpack_from("<QQ", data, at + 48 * k)
+            assert off == pos
+            pos += length
+            ranges.append((off, length, data[at + 48 * k + 16:at + 48 * k + 48].hex()))
+        assert pos == size
+        at += 48 * nr
+        out[name] = (size, ranges)
+    assert at == len(data)
+    return out
+
+
+def expected_ranges(pack_dir, name):
+    """The (offset, length) ranges FORMAT.md gives file name of a pack, from its structure."""
+    import pathlib
+    d = pathlib.Path(pack_dir)
+    data = (d / name).read_bytes()
+    if name in ("pack.annpack", "pack.sq8"):
+        a = (d / "pack.annpack").read_bytes()
+        (dim,) = struct.unpack_from("<I", a, 20)
+        n_lists, _ = struct.unpack_from("<II", a, 28)
+        (table,) = struct.unpack_from("<Q", a, 36)
+        counts = [struct.unpack_from("<I", a, struct.unpack_from("<Q", a, table + 16 * i)[0])[0]
+                  for i in range(n_lists)]
+        if name == "pack.annpack":
+            r, pos = [(0, 72 + 4 * n_lists * dim)], 72 + 4 * n_lists * dim
+            for c in counts:
+                r.append((pos, 4 + c * (8 + 2 * dim)))
+                pos += r[-1][1]
+            return r + [(pos, len(data) - pos)]
+        codes = struct.unpack_from("<Q", data, 48)[0]
+        stride = struct.unpack_from("<I", data, 24)[0]
+        r, pos = [(0, codes)], codes
+        for c in counts:
+            r.append((pos, c * stride))
+            pos += c * stride
+        return r
+    if name.endswith(".zst"):
+        nframes = struct.unpack_from("<I", data, len(data) - 9)[0]
+        tsize = 8 + 8 * nframes + 9
+        r, pos = [], 0
+        for i in range(nframes):
+            cs = struct.unpack_from("<I", data, len(data) - tsize + 8 + 8 * i)[0]
+            r.append((pos, cs))
+            pos += cs
+        return r + [(pos, tsize)]
+    return [(o, min(DIGEST_CHUNK, len(data) - o)) for o in range(0, len(data), DIGEST_CHUNK)]

@@ -1,11 +1,12 @@
 """The search page in headless Chromium (Debian's chromium, driven by playwright-core from
-tests/browser/): load it from `annpack serve`, type a query, find the expected document,
+tests/browser/): load the built page (web/dist, `npm run build`) from `annpack serve`, type a query, find the expected document,
 see markup in metadata shown as text, stop the server and see the error banner.
 Screenshots go to the test's tmp dir and to BUILD/test-artifacts/."""
 import json
 import pathlib
 import shutil
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -14,12 +15,13 @@ from servelib import Serve, assert_clean
 
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
+WEB_DIST = ROOT / "web" / "dist"
 
 
 def require_browser():
     # Not a skip: tools/setup.sh installs both, so a missing one is a broken set-up.
-    missing = [str(p) for p in (CHROMIUM, BROWSER_DIR / "node_modules" / "playwright-core")
-               if not p.exists()]
+    missing = [str(p) for p in (CHROMIUM, BROWSER_DIR / "node_modules" / "playwright-core",
+                                WEB_DIST / "index.html") if not p.exists()]
     assert not missing, f"missing {missing}: run tools/setup.sh"
     assert shutil.which("node"), "node missing: run tools/setup.sh"
 
@@ -41,6 +43,10 @@ def test_search_page_in_chromium(annpack, tmp_path):
     shots.mkdir()
     s = Serve(pack, tmp_path / "t", "--pubkey", tmp_path / "k.pub")
     parts = s.parts()
+    # serve prefers the built page (web/dist: hashed names, Subresource Integrity).
+    page = urllib.request.urlopen(s.url, timeout=10).read().decode()
+    assert page == (WEB_DIST / "index.html").read_text()
+    assert page.count('integrity="sha384-') == 2, page
     spec = {"query": "water my houseplants", "expect_id": 33,
             "expect_text": "Houseplant watering",
             "xss_query": "zanzibar quokka", "serve_pid": s.proc.pid}

@@ -56,7 +56,8 @@ def test_manifest(tiny_pack):
     assert m["n_vectors"] == 40
     assert m["shards"] == [{"name": "pack", "annpack": "pack.annpack",
                             "meta": "pack.meta.jsonl.zst", "n_vectors": 40}]
-    assert set(m["files"]) == {"pack.annpack", "pack.meta.jsonl.zst", "pack.meta.idx"}
+    assert set(m["files"]) == {"pack.annpack", "pack.digests", "pack.idf", "pack.meta.jsonl.zst",
+                            "pack.meta.idx"}
     for name, f in m["files"].items():
         assert f["sha256"] == sha256(tiny_pack / name)
         assert f["size"] == (tiny_pack / name).stat().st_size
@@ -125,7 +126,7 @@ def test_verify_deep(annpack, tiny_pack):
     j = annpack.ok("verify", tiny_pack, "--deep").json()
     assert j["ok"] is True and j["deep"] is True
     assert {c["file"] for c in j["checks"] if c["check"] == "sha256"} == {
-        "pack.annpack", "pack.meta.jsonl.zst", "pack.meta.idx"}
+        "pack.annpack", "pack.digests", "pack.idf", "pack.meta.jsonl.zst", "pack.meta.idx"}
 
 
 def test_version_diagnose_help(annpack):
@@ -133,6 +134,8 @@ def test_version_diagnose_help(annpack):
     d = annpack.ok("diagnose").json()
     assert d["search_kernel"] in ("avx512", "avx2", "portable")
     assert d["caps"]["ANNPACK_MAX_DIM"] == 4096
+    assert d["sha256"]["library"].startswith("OpenSSL 3")
+    assert d["sha256"]["gb_per_s"] > 0.05
     for cmd in ("build", "search", "embed", "inspect", "verify", "diagnose"):
         r = annpack.ok(cmd, "--help")
         assert r.out.startswith("usage: annpack " + cmd)

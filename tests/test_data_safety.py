@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import EXAMPLES, write_csv
+from digestlib import repin_digests
 
 TINY = EXAMPLES / "tiny_docs.csv"
 ADD = EXAMPLES / "delta_add.csv"
@@ -345,6 +346,7 @@ def tamper_base_consistently(d):
     b[len(b) - 16 * m["n_lists"] - 2] ^= 1
     (base / "pack.annpack").write_bytes(bytes(b))
     m["files"]["pack.annpack"] = {"size": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+    repin_digests(base, m)
     (base / "pack.manifest.json").write_text(json.dumps(m, indent="\t") + "\n")
 
 

@@ -15,7 +15,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from annpack_reader import read_annp, read_idx, read_meta_stream, read_sq8, rows, sq8_encode
+from annpack_reader import (expected_ranges, read_annp, read_digests, read_idx, read_meta_stream,
+                            read_sq8, rows, sq8_encode)
 from conftest import BUILD, ROOT
 from mountlib import ANNPACKFS, is_mounted
 
@@ -27,12 +28,15 @@ QUERIES = GOLDEN / "inputs" / "queries.fvecs"
 PACKS = ["pack-zstd", "pack-plain", "pack-sq8", "pack-vectors"]
 PACKSETS = ["packset", "packset-rebased"]
 ARTIFACTS = PACKS + PACKSETS + ["bad"]  # what make.sh writes
+# Older artifacts kept as committed (never regenerated) because they must stay readable:
+# v0-* predate pack.digests (a pack and a signed packset exactly as the writer made them).
+KEPT = ["v0-pack-zstd", "v0-packset"]
 
 # What the mount of tests/golden/packset presents (MOUNT.md), pinned.
 MOUNT_SHA256 = {
     "pack.annpack": "e7356303a60051eb42be7eca9e8f9c0c1e84c2cfe864a376bc8618a169a1840c",
     "pack.meta.jsonl": "377efa26d45f4971780783dc9fc99b0b7a3728a825125cb54a6f6df28d0bf871",
-    "pack.manifest.json": "de948133b575a91dbd635d539efd43e7905079b858084b5c42558436748b3548",
+    "pack.manifest.json": "543d365311dc3dbe684449180f6f1e85b3ff7325ceec707a05ca978c68e937f3",
 }
 # The live set of the packset: base 0..39, delta 1 adds 40 41 (updates 7) and deletes
 # 1 2, delta 2 re-adds 1, updates 3, adds 42 and deletes 41 5.
@@ -88,7 +92,7 @@ def test_sha256sums_pin_every_artifact():
     listed = [l.split("  ", 1)[1] for l in (GOLDEN / "SHA256SUMS").read_text().splitlines()]
     assert listed == sorted(listed) and len(listed) == len(set(listed))
     have = []
-    for top in ARTIFACTS + ["inputs", "keys"]:
+    for top in ARTIFACTS + KEPT + ["inputs", "keys"]:
         have += [f"{top}/{rel}" for rel in tree(GOLDEN / top)]
     have = sorted(f for f in have if f != "bad/EXPECTED" and not f.endswith(".py"))
     assert listed == have
@@ -108,11 +112,11 @@ def test_vector_inputs_regenerate(tmp_path):
 
 # --- (a) today's code reads them -----------------------------------------------------------
 
-@pytest.mark.parametrize("name", PACKS + PACKSETS)
+@pytest.mark.parametrize("name", PACKS + PACKSETS + KEPT)
 def test_verify_deep(annpack, name):
     rep = annpack.ok("verify", GOLDEN / name, "--deep").json()
     assert rep["ok"] and rep["deep"]
-    assert rep["kind"] == ("packset" if name.startswith("packset") else "pack")
+    assert rep["kind"] == ("packset" if "packset" in name else "pack")
 
 
 def test_signed_packset_verifies_with_the_test_key(annpack):
@@ -187,6 +191,19 @@ def test_same_answers_from_every_pack_variant(annpack):
         assert all(l == LAYER.get(i, 0) for i, l, _ in hits(a))
 
 
+def test_old_packs_without_digests_answer_alike(annpack):
+    """Packs and packsets written before pack.digests verify and answer as today's do."""
+    assert not (GOLDEN / "v0-pack-zstd" / "pack.digests").exists()
+    rep = annpack.ok("verify", GOLDEN / "v0-packset", "--deep", "--pubkey", PUB).json()
+    assert rep["ok"] and rep["signature"]["valid"]
+    for old, new in (("v0-pack-zstd", "pack-zstd"), ("v0-packset", "packset")):
+        for q in ("espresso coffee", "water my houseplants"):
+            a = annpack.ok("search", GOLDEN / old, q, "-k", 10, "--probe", 4).json()
+            b = annpack.ok("search", GOLDEN / new, q, "-k", 10, "--probe", 4).json()
+            assert hits(a) == hits(b) and [h["meta"] for h in a["results"]] == \
+                [h["meta"] for h in b["results"]], (old, q)
+
+
 def test_vectors_search_pinned(annpack, tmp_path):
     out = tmp_path / "ids.ivecs"
     annpack.ok("search", GOLDEN / "pack-vectors", "--queries", QUERIES, "-k", 5, "--probe", 4,
@@ -242,6 +259,19 @@ def manifest(d):
     return json.loads((pathlib.Path(d) / "pack.manifest.json").read_text())
 
 
+def check_digests(d, m):
+    """pack.digests (FORMAT.md): covers exactly the manifest's other files with their sizes,
+    its ranges follow each file's structure, and every range's SHA-256 holds."""
+    t = read_digests(d / "pack.digests")
+    assert sorted(t) == sorted(f for f in m["files"] if f != "pack.digests")
+    for name, (size, ranges) in t.items():
+        assert size == m["files"][name]["size"], name
+        assert [(o, l) for o, l, _ in ranges] == expected_ranges(d, name), name
+        data = (d / name).read_bytes()
+        for o, l, h in ranges:
+            assert hashlib.sha256(data[o:o + l]).hexdigest() == h, (name, o)
+
+
 def check_pack(d):
     """Everything annpack_reader can check of one pack against the spec; returns
     {id: (f16 vector as f32, row bytes)}."""
@@ -249,6 +279,8 @@ def check_pack(d):
     m = manifest(d)
     for f, e in m["files"].items():
         assert (d / f).stat().st_size == e["size"] and sha(d / f) == e["sha256"], f
+    if "pack.digests" in m["files"]:
+        check_digests(d, m)
     a = read_annp(d / "pack.annpack")
     assert (a["dim"], a["n_lists"], a["n_vectors"]) == (m["dim"], m["n_lists"], m["n_vectors"])
     stream = read_meta_stream(d)
@@ -335,6 +367,7 @@ def embed(annpack, d, text):
 @pytest.mark.parametrize("name", PACKS)
 def test_reader_packs(annpack, name):
     d = GOLDEN / name
+    assert "pack.digests" in manifest(d)["files"]
     pack = check_pack(d)
     if name == "pack-vectors":
         raw = np.fromfile(QUERIES, dtype="<f4").reshape(4, 17)[:, 1:]
@@ -439,7 +472,9 @@ def test_bad_refused(annpack, name, tmp_path):
 
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    opts = ["-o", f"pubkey={PUB}"] if "pubkey" in flags else []
+    # verify=full: every byte and the manifest before serving (the default verify=lazy
+    # refuses a corrupt list at its first use instead: test_lazy_verify.py)
+    opts = ["-o", (f"pubkey={PUB}," if "pubkey" in flags else "") + "verify=full"]
     try:
         p = subprocess.run([ANNPACKFS, d, mnt, *opts], capture_output=True, text=True,
                            timeout=60)

@@ -55,7 +55,7 @@ def test_doc_health_listing(signed_ps, mount):
     h = json.loads((m.mnt / "health").read_text())
     assert h["status"] == "ok" and h["generation"] == 1 and h["n_vectors"] == 40
     assert h["signature"] == "verified" and len(h["key_id"]) == 16
-    assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack",
+    assert sorted(os.listdir(m.mnt)) == sorted(["pack.manifest.json", "pack.annpack", "pack.idf",
                                                 "pack.meta.jsonl", "health", "stats", "query",
                                                 "vquery", "doc", "refusal"])
     assert sorted(os.listdir(m.mnt / "refusal")) == ["query", "vquery"]
@@ -132,7 +132,9 @@ def test_copy_out_is_a_pack(annpack, signed_ps, mount, tmp_path):
     m = mount(d, f"pubkey={pub}")
     out = tmp_path / "copy"
     out.mkdir()
-    for f in ["pack.annpack", "pack.meta.jsonl", "pack.manifest.json"]:
+    # pack.idf: the base's corpus table of the hash embedder version 2, byte for byte
+    assert (m.mnt / "pack.idf").read_bytes() == (d / "base" / "pack.idf").read_bytes()
+    for f in ["pack.annpack", "pack.meta.jsonl", "pack.manifest.json", "pack.idf"]:
         subprocess.run(["cp", m.mnt / f, out / f], check=True)
     rep = annpack.ok("verify", out, "--deep").json()
     assert rep["ok"]
@@ -303,6 +305,10 @@ def test_load_with_reloads(annpack, signed_ps, mount, tmp_path):
     for t in threads:
         t.join()
     assert not failures, failures[:5]
+    # The last SIGHUP may still be reloading when the readers stop (a loaded machine).
+    deadline = time.time() + 10
+    while json.loads((m.mnt / "health").read_text())["generation"] < 11 and time.time() < deadline:
+        time.sleep(0.1)
     assert json.loads((m.mnt / "health").read_text())["generation"] == 11
     assert len(seen) >= 5
     assert max(rss) < 200 * 1024, rss
@@ -514,7 +520,7 @@ def test_health_and_stats_json_as_documented(signed_ps, mount):
     h = json.loads(raw)
     assert raw == compact(h)
     assert list(h) == ["status", "generation", "version", "n_vectors", "dim", "n_lists",
-                       "deltas", "embedder", "sq8", "signature", "key_id", "expires"]
+                       "deltas", "embedder", "sq8", "signature", "key_id", "expires", "verify"]
     assert (h["status"], h["generation"], h["deltas"], h["embedder"], h["sq8"], h["expires"]) \
         == ("ok", 1, 1, "hash", False, None)
     qpath(m.mnt, "espresso").read_bytes()
@@ -524,7 +530,10 @@ def test_health_and_stats_json_as_documented(signed_ps, mount):
     assert list(s) == ["generation", "version", "queries", "cache_hits", "cache_entries",
                        "cache_bytes", "recomputed", "inodes", "inode_bytes", "trims", "docs",
                        "reads", "errors", "refused", "reloads", "reloads_noop",
-                       "reload_failures", "latency_us"]
+                       "reload_failures", "latency_us", "verify_ranges", "verify_hashed",
+                       "verify_bad", "requests"]
+    assert list(s["requests"]) == ["lookup", "getattr", "open", "read", "opendir", "readdir",
+                                   "forget"]
     assert list(s["latency_us"]) == ["lt_100", "lt_250", "lt_500", "lt_1000", "lt_2500",
                                      "lt_5000", "lt_10000", "lt_25000", "lt_50000",
                                      "lt_100000", "lt_1000000", "ge_1000000"]

@@ -14,6 +14,7 @@ import time
 
 from conftest import BUILD, ROOT
 from mountlib import free_port
+from registrylib import Registry
 from servelib import mounts_under, procs_mentioning
 
 DOC = ROOT / "docs" / "PRODUCTION.md"
@@ -101,13 +102,24 @@ def stop_everything(w):
 
 
 def test_production_guide_commands(tmp_path):
+    run_guide(tmp_path, examples=ROOT / "examples", tools=ROOT / "tools",
+              programs={"annpack": BUILD / "tools" / "annpack",
+                        "annpackfs": BUILD / "fs" / "annpackfs"},
+              env={"ANNPACK": str(BUILD / "tools" / "annpack")})
+
+
+def run_guide(tmp_path, examples, tools, programs, env, unset=()):
+    """Runs every sh block of the guide in tmp_path/w, where examples/ and tools/ link to
+    `examples` and `tools` and bin/ (first on PATH) holds links to `programs` and the nginx
+    wrapper; `env` is added to the environment and `unset` removed from it.
+    tests/test_release.py runs it with the installed package's files."""
     w = tmp_path / "w"
     for d in ("bin", "run", "var/lib/nginx", "var/log", "etc/nginx/sites-enabled"):
         (w / d).mkdir(parents=True)
-    os.symlink(ROOT / "examples", w / "examples")
-    os.symlink(ROOT / "tools", w / "tools")
-    os.symlink(BUILD / "tools" / "annpack", w / "bin" / "annpack")
-    os.symlink(BUILD / "fs" / "annpackfs", w / "bin" / "annpackfs")
+    os.symlink(examples, w / "examples")
+    os.symlink(tools, w / "tools")
+    for name, target in programs.items():
+        os.symlink(target, w / "bin" / name)
     real_nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (w / "etc/nginx/nginx.conf").write_text(
         NGINX_MAIN.format(w=w, user="user root;\n" if os.geteuid() == 0 else ""))
@@ -115,14 +127,18 @@ def test_production_guide_commands(tmp_path):
     wrapper.write_text(f"#!/bin/sh\nexec {real_nginx} -e {w}/var/log/nginx-error.log "
                        f"-c {w}/etc/nginx/nginx.conf \"$@\"\n")
     wrapper.chmod(0o755)
-    env = dict(os.environ, PATH=f"{w}/bin:{os.environ['PATH']}:/usr/sbin:/sbin",
-               ANNPACK=str(BUILD / "tools" / "annpack"), ANNPACK_NGINX=real_nginx,
-               ANNPACK_THREADS="2", TMPDIR=str(tmp_path))
+    env = dict({k: v for k, v in os.environ.items() if k not in unset},
+               PATH=f"{w}/bin:{os.environ['PATH']}:/usr/sbin:/sbin", ANNPACK_NGINX=real_nginx,
+               ANNPACK_THREADS="2", TMPDIR=str(tmp_path), **env)
     ports = {8080: free_port(), 8000: free_port()}
     blocks = sh_blocks(DOC.read_text())
     assert len(blocks) >= 15, len(blocks)
     out = []
+    # The guide's registry (section 6): a real docker-registry, here without authentication.
+    registry = Registry(tmp_path / "registry", auth=None)
+    env["ANNPACK_REGISTRY_URL"] = registry.url
     try:
+        registry.start()
         for i, block in enumerate(blocks):
             script = relocate(block, str(w), ports)
             r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=w, env=env,
@@ -131,11 +147,14 @@ def test_production_guide_commands(tmp_path):
                                        f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
             out.append(r.stdout)
     finally:
+        registry.stop()
         procs, mounts = stop_everything(str(w))
     text = "\n".join(out)
     for needle in ("identical", '"created"', "verified", "signature and hashes ok", "PASS\n",
                    "PASS smoke", '"status":"ok"', '"id":40', "rebased, no deltas",
-                   "ANNPACK_MAX_LISTS", '"queries"', "0000000 41 4e 4e 50"):
+                   "ANNPACK_MAX_LISTS", '"queries"', "0000000 41 4e 4e 50",
+                   '"status":"uploaded"', '"aliases":[{"alias":"latest","target":"v1"',
+                   '"status":"switched"'):
         assert needle in text, (needle, text)
     # The guide's last block stopped nginx and unmounted: nothing was left to clean up.
     assert not procs and not mounts, (procs, mounts)

@@ -19,7 +19,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from annpack_reader import read_annp, read_sq8, rows, sq8_encode
+from annpack_reader import read_annp, read_digests, read_sq8, rows, sq8_encode
+from digestlib import repin_digests
 from conftest import EXAMPLES
 from mountlib import ANNPACKFS, Mount, is_mounted
 
@@ -209,13 +210,13 @@ def test_build_vectors_files_and_report(annpack, data, packs):
 
     p = packs["plain"]
     # Without --input: {"id":N} rows, metadata not compressed.
-    assert sorted(os.listdir(p)) == ["pack.annpack", "pack.manifest.json", "pack.meta.idx",
-                                     "pack.meta.jsonl"]
+    assert sorted(os.listdir(p)) == ["pack.annpack", "pack.digests", "pack.manifest.json",
+                                     "pack.meta.idx", "pack.meta.jsonl"]
     assert (p / "pack.meta.jsonl").read_text() == "".join(f'{{"id":{i}}}\n' for i in range(N))
     man = json.loads((p / "pack.manifest.json").read_text())
     assert man["embedder"] == {"name": "vectors", "dim": DIM, "seed": 0}
     assert man["dim"] == DIM and man["n_vectors"] == N and man["n_lists"] == LISTS
-    assert set(man["files"]) == {"pack.annpack", "pack.meta.jsonl", "pack.meta.idx"}
+    assert set(man["files"]) == {"pack.annpack", "pack.digests", "pack.meta.jsonl", "pack.meta.idx"}
     for f, e in man["files"].items():
         assert e == {"size": (p / f).stat().st_size, "sha256": sha256(p / f)}, f
     b = man["build"]
@@ -243,6 +244,10 @@ def test_build_sq8_sidecar_layout_and_codes(annpack, packs):
     ma, mb = json.loads(a["pack.manifest.json"]), json.loads(b["pack.manifest.json"])
     assert mb["files"].pop("pack.sq8") == {"size": (s / "pack.sq8").stat().st_size,
                                            "sha256": sha256(s / "pack.sq8")}
+    # The digest table also covers the sidecar's ranges (FORMAT.md, pack.digests).
+    assert "pack.sq8" in read_digests(s / "pack.digests")
+    assert "pack.sq8" not in read_digests(p / "pack.digests")
+    ma["files"].pop("pack.digests"), mb["files"].pop("pack.digests")
     assert ma == mb
     # Header, params and codes as documented, in pack.annpack's list order.
     sq = read_sq8(s / "pack.sq8")
@@ -549,8 +554,11 @@ def test_text_search_scan_and_rerank(annpack, tmp_path):
 # --- the sidecar under verify ------------------------------------------------------------
 
 def rehash(pack, name):
+    """Re-pins file name in the manifest and the digest table, so only a deeper check sees
+    a change (a resized file drops the table: the pack reads as one from before it)."""
     m = json.loads((pack / "pack.manifest.json").read_text())
     m["files"][name] = {"size": (pack / name).stat().st_size, "sha256": sha256(pack / name)}
+    repin_digests(pack, m)
     (pack / "pack.manifest.json").write_text(json.dumps(m, indent=1))
 
 
@@ -702,10 +710,13 @@ def test_mount_vquery_exact(annpack, packs, data, mount, tmp_path):
             assert [h["id"] for h in r["results"]] == list(want_ids), (i, m.args)
             assert [np.float32(h["score"]) for h in r["results"]] == list(want_scores)
             assert all(h["layer"] == 0 and h["meta"] == {"id": h["id"]} for h in r["results"])
-    # Defaults (k 10, probe 8), a parameter directory, and the name's own parameters winning.
+    # Defaults (k 10, the calibrated probe: every list, a small pack), a parameter
+    # directory, and the name's own parameters winning.
     name = vname(data["q"][5])
     d = vread(mp.mnt, name)
-    assert d["k"] == 10 and d["probe"] == 8 and len(d["results"]) == 10
+    cal = json.loads((packs["plain"] / "pack.manifest.json").read_text())["build"]["calibration"]
+    assert cal["default_probe"] == LISTS and cal["rule"].startswith("every list")
+    assert d["k"] == 10 and d["probe"] == LISTS and len(d["results"]) == 10
     a = vread(mp.mnt, name + "?k=5&probe=4")
     b = vread(mp.mnt, name, sub="k=5&probe=4")
     c = vread(mp.mnt, name, sub="probe=4&k=5")
@@ -841,6 +852,8 @@ def test_mount_scan_options(annpack, packs, data, mount, tmp_path):
 def copy_out(m, out, with_sq8=True):
     out.mkdir()
     names = ["pack.manifest.json", "pack.annpack", "pack.meta.jsonl"] + (["pack.sq8"] if with_sq8 else [])
+    # hash version 2: the base's corpus table, which the manifest lists (FORMAT.md)
+    names += ["pack.idf"] if "pack.idf" in os.listdir(m.mnt) else []
     for f in names:
         subprocess.run(["cp", m.mnt / f, out / f], check=True)
     return out
@@ -934,6 +947,11 @@ def test_mount_packset_vquery_and_sq8_reload(annpack, sq8_packset, mount, tmp_pa
         time.sleep(0.05)
     h = json.loads((m.mnt / "health").read_text())
     assert h["generation"] == 2 and h["n_vectors"] == LIVE + 5 and h["sq8"] is True
+    # The daemon drops the kernel's cached names just after the switch (MOUNT.md: a reload
+    # is visible within a second); on a loaded machine health can be read in between.
+    deadline = time.time() + 2
+    while os.stat(m.mnt / "pack.sq8").st_ino == ino and time.time() < deadline:
+        time.sleep(0.05)
     new = (m.mnt / "pack.sq8").read_bytes()
     assert len(new) == len(old) + 5 * 256 and os.stat(m.mnt / "pack.sq8").st_size == len(new)
     assert os.stat(m.mnt / "pack.sq8").st_ino != ino

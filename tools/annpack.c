@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"build", cmd_build, "build a pack directory from a CSV"},
     {"search", cmd_search, "search a pack with a text query (JSON)"},
+    {"eval", cmd_eval, "measure search quality against judged queries (JSON)"},
+    {"canary", cmd_canary, "compare two packsets' results before promoting one (exit 1 if apart)"},
     {"embed", cmd_embed, "print the query vector a pack would search with (JSON)"},
     {"inspect", cmd_inspect, "print a pack's facts (JSON)"},
     {"verify", cmd_verify, "check a pack's hashes (and structure with --deep)"},
@@ -21,7 +23,11 @@ static const struct {
     {"umount", cmd_umount, "unmount an annpackfs mount"},
     {"serve", cmd_serve, "serve a pack over HTTP: annpackfs + nginx + the search page"},
     {"smoke", cmd_smoke, "serve a pack on a free port and check every URL, then stop"},
+    {"registry", cmd_registry, "push and list packs in an OCI registry; aliases"},
+    {"pull", cmd_pull, "fetch, verify and switch a pack from an OCI registry (--follow)"},
     {"diagnose", cmd_diagnose, "print library versions and CPU features in use"},
+    {"init", cmd_init, "write a starter project from a template (see 'annpack templates')"},
+    {"templates", cmd_templates, "list the starter projects 'annpack init' writes"},
 };
 
 static void usage(FILE *f)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -84,11 +85,59 @@ bad:
     return 0;
 }
 
+int cli_parse_recall(const char *cmd, const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = s && *s && *s != '-' && *s != '+' ? strtod(s, &end) : -1;
+    if (!end || errno || *end || !(v >= 0 && v <= 1))
+        return cli_usage_error(cmd, "--target-recall expects a number in [0, 1], got '%s'",
+                               s ? s : "");
+    *out = v == 0 ? -1 : v;
+    return EXIT_OK;
+}
+
 static int g_drawn;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The embedding phase of a build with a service (rows, an estimated total): rows/s and an
+ * ETA, as a bar on a terminal, else a log event every 5 seconds and at the end (JSON with
+ * ANNPACK_LOG_JSON=1). */
+static void embed_progress(uint64_t done, uint64_t total)
+{
+    static double t0, last;
+    double t = now_s();
+    if (t0 == 0) t0 = t;
+    double rate = t > t0 ? (double)done / (t - t0) : 0;
+    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    if (isatty(STDERR_FILENO) && !ap_log_json()) {
+        int pct = total ? (int)(done * 100 / total) : 0;
+        int w = pct * 30 / 100;
+        fprintf(stderr, "\r%-12s [%.*s%*s] %3d%% %llu rows %.0f rows/s ETA %.0f s\033[K", "embed",
+                w, "##############################", 30 - w, "", pct, (unsigned long long)done,
+                rate, eta);
+        fflush(stderr);
+        g_drawn = 1;
+    } else if (t - last >= 5 || done == total) {
+        last = t;
+        cli_msg("build", AP_LOG_INFO, "embed: %llu of about %llu rows, %.1f rows/s, ETA %.0f s",
+                (unsigned long long)done, (unsigned long long)total, rate, eta);
+    }
+}
 
 void cli_progress(void *ud, const char *phase, uint64_t done, uint64_t total)
 {
     (void)ud;
+    if (strcmp(phase, "embed") == 0) {
+        embed_progress(done, total);
+        return;
+    }
     /* A bar only on a terminal, and never with ANNPACK_LOG_JSON=1 (every line JSON). */
     if (!isatty(STDERR_FILENO) || ap_log_json()) return;
     if (total) {

@@ -30,6 +30,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses an unsigned decimal option value in [min, max]; on failure prints a usage error
  * naming the option and returns 0. */
+/* --target-recall R: a number in [0, 1] into *out (0 becomes "do not calibrate", -1, as
+ * ap_build_opts.target_recall says); prints a usage error and returns EXIT_USAGE if not. */
+int cli_parse_recall(const char *cmd, const char *s, double *out);
+
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
                   uint64_t *out);
 
@@ -46,6 +50,8 @@ char *cli_find_annpackfs(char *buf, size_t len);
 
 int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_canary(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
@@ -57,5 +63,9 @@ int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_templates(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "embed_opts.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: annpack build --input CSV --text-col COL --output DIR [options]\n"
     "       annpack build --vectors FILE.fvecs [--input CSV] --output DIR [options]\n"
     "\n"
@@ -28,6 +29,13 @@ static const char usage_text[] =
     "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
+    "  --target-recall R      calibrate the default probe: the smallest reaching recall R\n"
+    "                         on held-out self-queries (default 0.95; 0: do not calibrate;\n"
+    "                         small packs default to every list; docs/FORMAT.md)\n"
+    "  --filter-cols A,B      metadata columns searches can filter on (search --where A=V,\n"
+    "                         the mount's ?A=V, Python filters=): pack.filter\n"
+    "  --embedder-version 1|2 the hash embedder's version (default 2: BM25 weights from the\n"
+    "                         corpus, stored in pack.idf; 1: plain hashing, as before)\n"
     "  --max-rows N           keep only the first N data rows (says how many were left out)\n"
     "  --meta-compression zstd|none   metadata encoding (default zstd, seekable; none for\n"
     "                         --vectors without --input)\n"
@@ -35,11 +43,19 @@ static const char usage_text[] =
     "  --force                replace DIR (atomically) even if it is not an earlier output\n"
     "  -h, --help             show this help\n"
     "\n"
-    "Environment: ANNPACK_THREADS worker threads (default 1; results never depend on it).\n";
+    "Embedding with a model through a service (docs/EMBEDDERS.md); with --vectors these name\n"
+    "the model the vectors came from, so the pack answers text queries:\n";
+
+static const char usage_tail[] =
+    "\n"
+    "Environment: ANNPACK_THREADS worker threads (default 1; results never depend on it;\n"
+    "with a service, the requests in flight at once); ANNPACK_EMBED_URL,\n"
+    "ANNPACK_EMBED_API_KEY (never logged, never written into the pack).\n";
 
 typedef struct build_args {
     ap_build_opts o;
-    int json, codec_given, lists_given;
+    cli_embed emb;
+    int json, codec_given, lists_given, embedder_version;
 } build_args;
 
 static int parse_codec(const char *s, ap_meta_codec *out)
@@ -72,6 +88,10 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"iters", required_argument, 0, 'n'},
                                          {"sq8", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'F'},
+                                         CLI_EMBED_LONGOPTS,
                                          {0, 0, 0, 0}};
     ap_build_opts *o = &b->o;
     uint64_t v;
@@ -133,13 +153,30 @@ static int parse_build_args(int argc, char **argv, build_args *b)
         case 'j':
             b->json = 1;
             break;
+        case 'R':
+            if (cli_parse_recall("build", optarg, &o->target_recall)) return EXIT_USAGE;
+            break;
+        case 'F':
+            o->filter_cols = optarg;
+            break;
+        case 'E':
+            if (!cli_parse_u64("build", "--embedder-version", optarg, 1, 2, &v)) return EXIT_USAGE;
+            b->embedder_version = (int)v;
+            break;
         case 'h':
-            fputs(usage_text, stdout);
+            fputs(usage_head, stdout);
+            fputs(cli_embed_help_build, stdout);
+            fputs(cli_embed_help_endpoint, stdout);
+            fputs(usage_tail, stdout);
             return -1;
         case ':':
             return cli_usage_error("build", "option %s needs a value", argv[optind - 1]);
-        default:
+        default: {
+            int r = cli_embed_opt("build", c, optarg, &b->emb);
+            if (r < 0) return EXIT_USAGE;
+            if (r) break;
             return cli_usage_error("build", "unknown option %s", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc) return cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
@@ -157,9 +194,27 @@ static int check_build_args(build_args *b)
     if (o->vectors && o->id_col)
         return cli_usage_error("build",
                                "--id-col cannot be used with --vectors (ids are row numbers)");
+    if (o->vectors && b->embedder_version)
+        return cli_usage_error("build", "--embedder-version cannot be used with --vectors");
     if (o->vectors && o->dim)
         return cli_usage_error("build",
                                "--dim cannot be used with --vectors (the file gives the dim)");
+    const char *en = b->emb.embedder;
+    if (en && strcmp(en, "hash") && !cli_embed_is_http(en))
+        return cli_usage_error("build", "--embedder must be hash, openai, tei or ollama, got '%s'",
+                               en);
+    if (cli_embed_is_http(en) && o->dim)
+        return cli_usage_error("build", "--dim is the hash embedder's; a model's is --embed-dim");
+    if (o->vectors && en && !cli_embed_is_http(en))
+        return cli_usage_error("build", "--vectors takes no --embedder but an HTTP one naming "
+                                        "the model the vectors came from");
+    int rc = cli_embed_apply("build", &b->emb);
+    if (rc) return rc;
+    o->embedder = en;
+    if (cli_embed_is_http(en)) o->http = &b->emb.model;
+    if (b->embedder_version && cli_embed_is_http(en))
+        return cli_usage_error("build", "--embedder-version is the hash embedder's, not %s's", en);
+    if (b->embedder_version) o->embedder = b->embedder_version == 1 ? "hash:1" : "hash:2";
     /* Rows of a vectors-only pack are just {"id":N}: compressing them buys little and costs
      * every search result a frame decompression, so they stay plain unless asked. */
     if (o->vectors && !o->input_csv && !b->codec_given) o->meta_codec = AP_META_NONE;

@@ -8,15 +8,20 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "embed_opts.h"
 
 static const char usage_text[] =
     "usage: annpack packset SUBCOMMAND [options]   (see docs/PACKSET.md)\n"
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
-    "                [--seed S] [--dim D] [--sq8] [--force]\n"
+    "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
+    "                [--filter-cols A,B] [--sq8] [--force] [--embedder openai|tei|ollama\n"
+    "                --model NAME --embed-url URL ...]   (docs/EMBEDDERS.md)\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
     "                [--text-col C] [--id-col C] [--lists N] [--seed S] [--force]\n"
+    "                [--embed-url URL ...]   (a base built with an embedding service: the\n"
+    "                delta embeds with the base's recorded model, canaries checked first)\n"
     "  promote-delta --packset DIR --delta DELTA_DIR [--pubkey PUB] [--force]\n"
     "  revert        --packset DIR --to SEQ [--pubkey PUB]\n"
     "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S] [--pubkey PUB]\n"
@@ -36,8 +41,12 @@ typedef struct args {
     const char *input, *packset, *text_col, *id_col, *base, *add, *delete_ids, *delete_file, *out,
         *delta, *pubkey, *deltas[256];
     size_t ndeltas;
-    uint64_t lists, seed, dim, seq, to;
+    uint64_t lists, seed, dim, seq, to, embedder_version;
+    double target_recall;
+    const char *filter_cols;
     int has_to, force, sq8;
+    cli_embed emb;
+    int endpoint_given;
 } args;
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
@@ -55,12 +64,16 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"lists", required_argument, 0, 'l'},
                                          {"seed", required_argument, 0, 's'},
                                          {"dim", required_argument, 0, 'm'},
+                                         {"embedder-version", required_argument, 0, 'E'},
+                                         {"target-recall", required_argument, 0, 'R'},
+                                         {"filter-cols", required_argument, 0, 'C'},
                                          {"seq", required_argument, 0, 'q'},
                                          {"to", required_argument, 0, 'T'},
                                          {"force", no_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {"sq8", no_argument, 0, 'Q'},
                                          {"pubkey", required_argument, 0, 'K'},
+                                         CLI_EMBED_LONGOPTS,
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->text_col = "text";
@@ -123,16 +136,37 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         case 'Q':
             a->sq8 = 1;
             break;
+        case 'E':
+            if (!cli_parse_u64(cmd, "--embedder-version", optarg, 1, 2, &a->embedder_version))
+                return EXIT_USAGE;
+            break;
+        case 'R':
+            if (cli_parse_recall(cmd, optarg, &a->target_recall)) return EXIT_USAGE;
+            break;
+        case 'C':
+            a->filter_cols = optarg;
+            break;
         case 'K':
             a->pubkey = optarg;
             break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs("\nEmbedding service options (build-base; build-delta takes the endpoint's):\n",
+                  stdout);
+            fputs(cli_embed_help_build, stdout);
+            fputs(cli_embed_help_endpoint, stdout);
             return -1;
         case ':':
             return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-        default:
+        default: {
+            int r = cli_embed_opt(cmd, c, optarg, &a->emb);
+            if (r < 0) return EXIT_USAGE;
+            if (r) {
+                a->endpoint_given = 1;
+                break;
+            }
             return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc && !a->packset && !strcmp(cmd, "packset status")) a->packset = argv[optind++];
@@ -259,9 +293,21 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .lists = (uint32_t)a->lists,
                        .seed = a->seed,
                        .dim = (uint32_t)a->dim,
+                       .target_recall = a->target_recall,
+                       .filter_cols = a->filter_cols,
                        .force = a->force,
                        .progress = cli_progress,
-                       .sq8 = a->sq8};
+                       .sq8 = a->sq8,
+                       .embedder = a->emb.embedder,
+                       .http = cli_embed_is_http(a->emb.embedder) ? &a->emb.model : NULL};
+    const char *en = a->emb.embedder;
+    if (en && strcmp(en, "hash") && !cli_embed_is_http(en))
+        return cli_usage_error(cmd, "--embedder must be hash, openai, tei or ollama, got '%s'", en);
+    if (cli_embed_is_http(en) && a->dim)
+        return cli_usage_error(cmd, "--dim is the hash embedder's; a model's is --embed-dim");
+    if (a->embedder_version && cli_embed_is_http(en))
+        return cli_usage_error(cmd, "--embedder-version is the hash embedder's, not %s's", en);
+    if (a->embedder_version) o.embedder = a->embedder_version == 1 ? "hash:1" : "hash:2";
     ap_build_report rep;
     ap_err err = {0};
     ap_status st = ap_packset_build_base(&o, &rep, &err);
@@ -396,5 +442,15 @@ int cmd_packset(int argc, char **argv)
         co.pubkeys = keys;
     }
     if (!sub) return cli_usage_error("packset", "unknown subcommand '%s'", name);
+    if (a.endpoint_given || sub->fn == sub_build_base || sub->fn == sub_build_delta) {
+        if (sub->fn != sub_build_base && (a.emb.embedder || a.emb.model_given))
+            return cli_usage_error(cmd, "--embedder and the model options apply to build-base "
+                                        "(a delta embeds with its base's recorded embedder)");
+        if (sub->fn != sub_build_base && sub->fn != sub_build_delta)
+            return cli_usage_error(cmd, "the embedding endpoint options apply to build-base "
+                                        "and build-delta");
+        int rc = cli_embed_apply(cmd, &a.emb);
+        if (rc) return rc;
+    }
     return sub->fn(cmd, &a, &co);
 }

@@ -5,10 +5,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "embed_opts.h"
 #include "search_eval.h"
 
 static const char search_usage[] =
-    "usage: annpack search DIR TEXT [-k N] [--probe N] [--scan auto|f16|sq8] [--rerank R]\n"
+    "usage: annpack search DIR TEXT [-k N] [--probe N] [--where COL=V]... [--scan auto|f16|sq8]\n"
+    "                      [--rerank R]\n"
     "       annpack search DIR --queries Q.fvecs [-k N] [--probe N] [--gt GT.ivecs]\n"
     "                      [--ids-out OUT.ivecs] [--threads T] [--warmup W] [--scan ...]\n"
     "\n"
@@ -24,7 +26,11 @@ static const char search_usage[] =
     "scanned per query, probe/scan/overhead microseconds (p50) and the scan's GB/s.\n"
     "\n"
     "  -k N            results (default 10, at most 1000)\n"
-    "  --probe N       lists to scan (default 8; >= n_lists means exact search)\n"
+    "  --where COL=V   only documents whose metadata column COL is V (repeatable: all must\n"
+    "                  hold; COL one of the pack's --filter-cols; exact among them)\n"
+    "  --probe N       lists to scan (default: the pack's calibrated default probe, see\n"
+    "                  annpack inspect; 8 for packs built without one; >= n_lists means\n"
+    "                  exact search)\n"
     "  --scan MODE     auto (default: the int8 sidecar when the pack has one), f16 (exact),\n"
     "                  sq8 (int8 codes, then exact re-ranking; needs the sidecar)\n"
     "  --rerank R      sq8 candidates re-scored exactly (default max(64, 8k))\n"
@@ -33,7 +39,12 @@ static const char search_usage[] =
     "  --ids-out F     write each query's k result ids as .ivecs (-1 pads short results)\n"
     "  --threads T     client threads (default 1)\n"
     "  --warmup W      unmeasured passes over the queries first (default 0)\n"
-    "  -h, --help      show this help\n";
+    "  --no-canary-check   skip re-embedding the canaries (an HTTP embedder's pack)\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "A pack built with an embedding service (docs/EMBEDDERS.md) embeds TEXT through the\n"
+    "service named here (the endpoint is not in the pack), after checking the pack's\n"
+    "canaries: the same texts must embed as at build time, else it refuses.\n";
 
 static const char embed_usage[] =
     "usage: annpack embed DIR TEXT\n"
@@ -48,23 +59,36 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+#define MAX_WHERE 16
+
 typedef struct search_args {
     uint64_t k, probe;
+    ap_where where[MAX_WHERE]; /* --where COL=VALUE (col and value point into argv) */
+    size_t nwhere;
     ap_scan_mode scan;
     uint32_t rerank;
     search_eval_opts eo;
+    cli_embed emb;
+    int no_canary;
 } search_args;
 
 /* The options into a; returns -1 after printing --help, else an exit status (EXIT_OK to
  * go on). optind is left at the first operand. */
 static int parse_search_args(int argc, char **argv, search_args *a)
 {
-    static const struct option opts[] = {
-        {"probe", required_argument, 0, 'p'},   {"help", no_argument, 0, 'h'},
-        {"scan", required_argument, 0, 's'},    {"rerank", required_argument, 0, 'r'},
-        {"queries", required_argument, 0, 'Q'}, {"gt", required_argument, 0, 'g'},
-        {"ids-out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 'T'},
-        {"warmup", required_argument, 0, 'w'},  {0, 0, 0, 0}};
+    static const struct option opts[] = {{"probe", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"scan", required_argument, 0, 's'},
+                                         {"rerank", required_argument, 0, 'r'},
+                                         {"queries", required_argument, 0, 'Q'},
+                                         {"gt", required_argument, 0, 'g'},
+                                         {"ids-out", required_argument, 0, 'o'},
+                                         {"threads", required_argument, 0, 'T'},
+                                         {"warmup", required_argument, 0, 'w'},
+                                         {"where", required_argument, 0, 'W'},
+                                         {"no-canary-check", no_argument, 0, 'C'},
+                                         CLI_ENDPOINT_LONGOPTS,
+                                         {0, 0, 0, 0}};
     uint64_t v;
     ap_err e = {0};
     optind = 1;
@@ -90,6 +114,16 @@ static int parse_search_args(int argc, char **argv, search_args *a)
         case 'Q':
             a->eo.queries = optarg;
             break;
+        case 'W': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return cli_usage_error("search", "--where expects COL=VALUE, got '%s'", optarg);
+            if (a->nwhere == MAX_WHERE)
+                return cli_usage_error("search", "at most %d --where", MAX_WHERE);
+            *eq = '\0';
+            a->where[a->nwhere++] = (ap_where){optarg, eq + 1};
+            break;
+        }
         case 'g':
             a->eo.gt = optarg;
             break;
@@ -104,13 +138,21 @@ static int parse_search_args(int argc, char **argv, search_args *a)
             if (!cli_parse_u64("search", "--warmup", optarg, 0, 100, &v)) return EXIT_USAGE;
             a->eo.warmup = (uint32_t)v;
             break;
+        case 'C':
+            a->no_canary = 1;
+            break;
         case 'h':
             fputs(search_usage, stdout);
+            fputs(cli_embed_help_endpoint, stdout);
             return -1;
         case ':':
             return cli_usage_error("search", "option %s needs a value", argv[optind - 1]);
-        default:
+        default: {
+            int r = cli_embed_opt("search", c, optarg, &a->emb);
+            if (r < 0) return EXIT_USAGE;
+            if (r) break;
             return cli_usage_error("search", "unknown option %s", argv[optind - 1]);
+        }
         }
     }
     return EXIT_OK;
@@ -123,19 +165,23 @@ static int search_queries(const char *dir, search_args *a, const ap_search_param
     ap_view *p = NULL;
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
     a->eo.params = *sp;
+    if (!a->eo.params.probe) a->eo.params.probe = ap_view_default_probe(p);
     int rc = search_eval(p, &a->eo);
     ap_view_close(p);
     return rc;
 }
 
 /* search DIR TEXT: embed, search, print the results JSON. */
-static int search_text(const char *dir, const char *text, const ap_search_params *sp)
+static int search_text(const char *dir, const char *text, const ap_search_params *given,
+                       const ap_where *where, size_t nwhere, int canary_check)
 {
+    ap_search_params params = *given, *sp = &params;
     ap_err err = {0};
     /* The same check as the mount's query names and Python's search(). */
     if (ap_query_text_check(text, strlen(text), &err)) return cli_fail("search", &err);
     ap_view *p = NULL;
     if (ap_view_open(dir, &p, &err)) return cli_fail("search", &err);
+    if (!sp->probe) sp->probe = ap_view_default_probe(p); /* none given: the pack's */
     int rc = EXIT_FAIL;
     const ap_embedder *e = ap_view_embedder(p);
     float *q = malloc(ap_embedder_dim(e) * sizeof *q);
@@ -147,9 +193,13 @@ static int search_text(const char *dir, const char *text, const ap_search_params
         cli_fail("search", &err);
         goto out;
     }
+    if (canary_check && ap_embedder_is_remote(e) && ap_embedder_check(e, NULL, &err)) {
+        cli_fail("search", &err);
+        goto out;
+    }
     double t0 = now_ms();
     if (ap_view_embed(p, text, strlen(text), q, &err) ||
-        ap_view_search_ex(p, q, sp, hits, &n, NULL, &err)) {
+        ap_view_search_where(p, q, sp, where, nwhere, hits, &n, NULL, &err)) {
         cli_fail("search", &err);
         goto out;
     }
@@ -172,22 +222,23 @@ out:
 
 int cmd_search(int argc, char **argv)
 {
-    search_args a = {
-        .k = AP_DEFAULT_K, .probe = AP_DEFAULT_PROBE, .scan = AP_SCAN_AUTO, .eo = {.threads = 1}};
+    search_args a = {.k = AP_DEFAULT_K, .probe = 0, .scan = AP_SCAN_AUTO, .eo = {.threads = 1}};
     int rc = parse_search_args(argc, argv, &a);
     if (rc < 0) return EXIT_OK;
     if (rc) return rc;
+    if ((rc = cli_embed_apply("search", &a.emb))) return rc;
     ap_search_params sp = {
         .k = (uint32_t)a.k, .probe = (uint32_t)a.probe, .scan = a.scan, .rerank = a.rerank};
     if (a.eo.queries) {
         if (argc - optind != 1)
             return cli_usage_error("search", "expected DIR (and no TEXT) with --queries");
+        if (a.nwhere) return cli_usage_error("search", "--where is for text queries");
         return search_queries(argv[optind], &a, &sp);
     }
     if (a.eo.gt || a.eo.ids_out || a.eo.threads != 1 || a.eo.warmup)
         return cli_usage_error("search", "--gt, --ids-out, --threads and --warmup need --queries");
     if (argc - optind != 2) return cli_usage_error("search", "expected DIR and TEXT");
-    return search_text(argv[optind], argv[optind + 1], &sp);
+    return search_text(argv[optind], argv[optind + 1], &sp, a.where, a.nwhere, !a.no_canary);
 }
 
 int cmd_embed(int argc, char **argv)

@@ -3,7 +3,7 @@
 # it, verify it, mount it with annpackfs, read a query and a document, unmount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+tools/setup.sh --demo
 A=build/tools/annpack
 OUT=${OUT:-build/demo}
 if mountpoint -q "$OUT/mnt" 2>/dev/null; then fusermount3 -u "$OUT/mnt"; fi

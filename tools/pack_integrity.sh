@@ -7,7 +7,8 @@ if [ $# -ne 3 ]; then
     echo "usage: $0 PACK_DIR KEY.pem KEY.pub" >&2
     exit 2
 fi
-A=${ANNPACK:-$(dirname "$0")/../build/tools/annpack}
+# annpack: $ANNPACK, else the one on PATH (an installed package), else this tree's build/.
+A=${ANNPACK:-$(command -v annpack || echo "$(dirname "$0")/../build/tools/annpack")}
 dir=$1 key=$2 pub=$3
 if ! out=$("$A" sign "$dir" --key "$key" 2>&1 >/dev/null); then
     echo "FAIL sign: $out"

@@ -7,7 +7,8 @@ if [ $# -ne 4 ] && [ $# -ne 5 ]; then
     echo "usage: $0 PACKSET OUT LISTS SEED [PUBKEY]" >&2
     exit 2
 fi
-A=${ANNPACK:-$(dirname "$0")/../build/tools/annpack}
+# annpack: $ANNPACK, else the one on PATH (an installed package), else this tree's build/.
+A=${ANNPACK:-$(command -v annpack || echo "$(dirname "$0")/../build/tools/annpack")}
 key=()
 if [ $# -eq 5 ]; then key=(--pubkey "$5"); fi
 "$A" packset rebase --packset "$1" --out "$2" --lists "$3" --seed "$4" "${key[@]}" >/dev/null

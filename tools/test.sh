@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: C unit tests (meson test) and the pytest integration suite, first in the
+# Runs every test: C unit tests (meson test), the direct client's node tests (web/) and the
+# pytest integration suite, first in the
 # normal build, then the unit tests and a pytest subset under ASan+UBSan.
 # Usage: tools/test.sh [--quick]   (--quick skips the sanitizer pass)
 set -euo pipefail
@@ -11,6 +12,9 @@ tools/lint.sh build
 
 echo "== unit tests (build/)"
 meson test -C build --print-errorlogs
+
+echo "== direct client (npm test in web/: the WebAssembly core against the CLI, real nginx)"
+(cd web && ANNPACK_BUILD="$PWD/../build" npm test --silent)
 
 echo "== integration tests (pytest)"
 ANNPACK_BUILD="$PWD/build" /usr/bin/python3 -m pytest -q tests

@@ -19,6 +19,13 @@
   let seq = 0;            // the newest request; older answers are dropped
   let inflight = null;    // AbortController of the request in flight
   let generation = null;  // the generation the facts were read from
+  // Direct mode (?pack=URL or ?packset=URL): the client reads a pack directory on a static host with
+  // verified Range requests and searches it in WebAssembly (docs/CLIENT.md); the public
+  // key is the page's own direct.json ({"publicKey": PEM}), never the address's.
+  const params = new URLSearchParams(location.search);
+  const isPackset = params.has('packset');
+  const directUrl = params.get('packset') || params.get('pack');
+  let pack = null;        // the open pack in direct mode
 
   function showError(msg) {
     banner.textContent = msg;
@@ -67,7 +74,36 @@
     return dd;
   }
 
+  async function loadDirect() {
+    try {
+      const client = await import('./client/index.js');
+      let publicKey;
+      const conf = await fetch('direct.json', { cache: 'no-store' }).catch(() => null);
+      if (conf && conf.ok) publicKey = (await conf.json()).publicKey;
+      const open = isPackset ? client.openPackset : client.openPack;
+      pack = await open(new URL(directUrl, document.baseURI).href, { publicKey });
+      const m = pack.manifest;
+      setFact('n_vectors', pack.nVectors);
+      setFact('dim', pack.dim);
+      setFact('n_lists', pack.nLists);
+      setFact('generation', null);
+      setFact('version', m.version);
+      setFact('deltas', isPackset ? pack.layers.length - 1 : 0);
+      const sig = setFact('signature', pack.signature);
+      sig.className = pack.signature === 'verified' ? 'ok' : 'warn';
+      setFact('key_id', pack.keyId || 'none');
+      const e = m.embedder || {};
+      setFact('embedder', e.name ? `${e.name} (dim ${e.dim}, seed ${e.seed})` : null);
+      document.body.dataset.mode = 'direct';
+      return true;
+    } catch (e) {
+      showError(`Cannot open the pack at ${directUrl}: ${e.message}`);
+      return false;
+    }
+  }
+
   async function loadFacts() {
+    if (directUrl) return loadDirect();
     try {
       const [health, manifest] = await Promise.all([
         getJSON('health'), getJSON('pack/pack.manifest.json')]);
@@ -162,7 +198,7 @@
     status.textContent = `${n} result${n === 1 ? '' : 's'} in ${Number(data.took_ms).toFixed(2)} ms` +
       ` · k ${data.k} · probe ${data.probe} · generation ${data.generation}`;
     // A reload of the mount (a new signed version) changes the facts too.
-    if (generation !== null && data.generation !== generation) loadFacts();
+    if (!pack && generation !== null && data.generation !== generation) loadFacts();
   }
 
   function intIn(input, lo, hi, name) {
@@ -173,6 +209,7 @@
 
   function remember(text, k, probe) {
     const p = new URLSearchParams();
+    if (directUrl) p.set(isPackset ? 'packset' : 'pack', directUrl);
     if (text) p.set('q', text);
     p.set('k', k);
     p.set('probe', probe);
@@ -201,6 +238,10 @@
       clearError();
       return;
     }
+    if (directUrl) {
+      searchDirect(text, k, probe, my);
+      return;
+    }
     const name = `${encodeURIComponent(text)}?k=${k}&probe=${probe}`;
     if (new TextEncoder().encode(name).length > MAX_NAME) {
       showError(`The query is too long: the mount takes query names up to ${MAX_NAME} bytes.`);
@@ -215,6 +256,24 @@
       render(data, text);
     } catch (e) {
       if (e.name === 'AbortError' || my !== seq) return;
+      list.classList.add('stale');
+      status.textContent = '';
+      showError(`Search failed: ${e.message}`);
+    }
+  }
+
+  async function searchDirect(text, k, probe, my) {
+    status.textContent = 'Searching…';
+    try {
+      if (!pack) throw new Error('the pack is not open (see above)');
+      const r = await pack.search(text, { k, probe });
+      if (my !== seq) return;
+      clearError();
+      const last = pack.stats.last;
+      render({ results: r.results, took_ms: r.took_ms, k, probe: r.probe, generation: '—' }, text);
+      status.textContent += ` · ${last.requests} requests, ${last.bytes} bytes`;
+    } catch (e) {
+      if (my !== seq) return;
       list.classList.add('stale');
       status.textContent = '';
       showError(`Search failed: ${e.message}`);
@@ -247,7 +306,6 @@
   });
 
   // Start: facts, then a query from the address (?q=&k=&probe=) if there is one.
-  const params = new URLSearchParams(location.search);
   if (params.has('k')) kIn.value = params.get('k');
   if (params.has('probe')) probeIn.value = params.get('probe');
   if (params.has('q')) q.value = params.get('q');

@@ -153,6 +153,10 @@ static ap_status load(ap_env *e, ap_err *err)
     assert(e->threads >= 1 && e->threads <= AP_ENV_MAX_THREADS);
     keep("ANNPACK_DEVICE", e->device, sizeof e->device, false);
     load_source_date_epoch(e);
+    keep("ANNPACK_EMBED_URL", e->embed_url, sizeof e->embed_url, true);
+    keep("ANNPACK_EMBED_API_KEY", e->embed_api_key, sizeof e->embed_api_key, true);
+    const char *off = getenv("ANNPACK_OFFLINE");
+    e->offline = off && strcmp(off, "1") == 0;
 #if AP_TEST_HOOKS
     keep("ANNPACK_TEST_CRASH_AT", e->crash_at, sizeof e->crash_at, true);
 #else

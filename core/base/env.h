@@ -39,6 +39,12 @@ typedef struct ap_env {
     /* ANNPACK_TEST_CRASH_AT, read only by a build with -Dtest_hooks=true (faults.h);
      * "" when unset, too long, or in other builds. */
     char crash_at[64];
+    /* ANNPACK_EMBED_URL and ANNPACK_EMBED_API_KEY (the HTTP embedders' endpoint and Bearer
+     * token, docs/EMBEDDERS.md); "" when unset or too long. The key is never logged. */
+    char embed_url[2048];
+    char embed_api_key[1024];
+    /* ANNPACK_OFFLINE=1: the HTTP embedders refuse to run. */
+    bool offline;
 } ap_env;
 
 /* The parsed environment. Thread-safe; parses on first call. */

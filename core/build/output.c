@@ -11,6 +11,9 @@
 #include "annpack/meta.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
+#include "corpus.h"
+#include "digest_table.h"
+#include "filter.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
@@ -124,8 +127,9 @@ ap_status ap_check_build_output(const char *out, bool force, bool *replace, ap_e
 
 ap_status ap_only_build_files(const char *dir, ap_err *err)
 {
-    static const char *const ours[] = {AP_MANIFEST, AP_ANNPACK,  AP_META_JSONL,
-                                       AP_META_ZST, AP_META_IDX, AP_SQ8};
+    static const char *const ours[] = {AP_MANIFEST,   AP_ANNPACK,  AP_DIGESTS,
+                                       AP_META_JSONL, AP_META_ZST, AP_META_IDX,
+                                       AP_SQ8,        AP_IDF,      AP_FILTER};
     DIR *d = opendir(dir);
     if (!d) return ap_err_errno(err, AP_ERR_IO, errno, "%s", dir);
     struct dirent *e;

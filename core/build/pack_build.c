@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "annp_stream.h"
 #include "annpack/build.h"
 #include "annpack/caps.h"
 #include "annpack/embed.h"
@@ -18,8 +20,13 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
-#include "annp_stream.h"
+#include "calibrate.h"
+#include "corpus.h"
+#include "digest_table.h"
+#include "digests_write.h"
 #include "env.h"
+#include "filter.h"
+#include "filter_build.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
@@ -74,9 +81,11 @@ static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const ui
 
 /* Assigns every vector to its list and writes pack.annpack (and pack.sq8) list by list:
  * beside the rows themselves only an assignment, a row order and one list's buffers are
- * held (the lean build; the bytes are those of grouping everything first). */
+ * held (the lean build; the bytes are those of grouping everything first). With a target
+ * recall, calibrates the default probe into *cal (cal->n_lists 0 otherwise). */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
-                             const float *centroids, ap_build_report *rep, ap_err *err)
+                             const float *centroids, ap_build_report *rep, ap_calibration *cal,
+                             ap_err *err)
 {
     size_t n = sp->n;
     uint32_t dim = ap_embedder_dim(sp->emb);
@@ -103,6 +112,9 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         assert(assign[i] < k);
         counts[assign[i]]++;
     }
+    if (n && sp->target_recall > 0 &&
+        (st = ap_calibrate(sp->vecs, n, dim, centroids, k, assign, sp->target_recall, cal, err)))
+        goto out;
     for (uint32_t l = 0; l < k; l++) {
         start[l + 1] = start[l] + counts[l];
         fill[l] = start[l];
@@ -173,7 +185,7 @@ static ap_status add_created(cJSON *b, ap_err *err)
 /* The manifest's "build" block: the tool's fields, then the caller's (sp->build), then how
  * the pack was written, for a stable order. */
 static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32_t iters,
-                                      cJSON **out, ap_err *err)
+                                      const ap_calibration *cal, cJSON **out, ap_err *err)
 {
     cJSON *b = cJSON_CreateObject();
     *out = NULL;
@@ -193,7 +205,15 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     }
     cJSON_AddStringToObject(b, "meta_compression", sp->codec == AP_META_NONE ? "none" : "zstd");
     cJSON_AddStringToObject(b, "device", "cpu");
-    cJSON_AddBoolToObject(b, "offline", 1);
+    cJSON_AddBoolToObject(b, "offline", !ap_embedder_is_remote(sp->emb));
+    if (cal->n_lists) {
+        cJSON *cj = ap_calibration_json(cal);
+        if (!cj) {
+            cJSON_Delete(b);
+            return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+        cJSON_AddItemToObject(b, "calibration", cj);
+    }
     ap_status st = add_created(b, err);
     if (st) {
         cJSON_Delete(b);
@@ -203,29 +223,60 @@ static ap_status manifest_build_block(const ap_pack_spec *sp, uint32_t k, uint32
     return AP_OK;
 }
 
+/* The embedder's corpus table (corpus.h), when it has one, as its sidecar file in dir. */
+static ap_status write_table(const ap_embedder *e, const char *dir, ap_err *err)
+{
+    const char *name = ap_embedder_sidecar(e);
+    if (!name) return AP_OK;
+    const void *bytes;
+    size_t len;
+    ap_embedder_table_bytes(e, &bytes, &len);
+    if (!len)
+        return ap_err_set(err, AP_ERR_INTERNAL, "embedder %s has no %s to write",
+                          ap_embedder_name(e), name);
+    char *path = ap_path_join(dir, name);
+    ap_status st = path ? ap_write_file(path, bytes, len, err)
+                        : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    free(path);
+    return st;
+}
+
 /* Hashes the files the build wrote into dir and writes its pack.manifest.json. */
 static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_t k, uint32_t iters,
-                                ap_err *err)
+                                const ap_calibration *cal, ap_err *err)
 {
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
-    /* Sorted by name, so the manifest is canonical. */
-    const char *names[4] = {AP_ANNPACK, AP_META_IDX, meta_name, AP_SQ8};
-    size_t nfiles = sp->sq8 ? 4 : 3;
-    char hex[4][AP_SHA256_HEX];
-    ap_manifest_file files[4];
-    ap_status st = AP_OK;
-    for (size_t i = 0; i < nfiles && !st; i++) {
-        char *p = ap_path_join(dir, names[i]);
-        files[i] = (ap_manifest_file){.path = names[i], .sha256 = hex[i]};
-        st = p ? ap_sha256_file(p, hex[i], &files[i].size, err)
-               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        free(p);
+    /* Sorted by name, so the manifest is canonical; pack.digests (second) covers the rest:
+     * the filter sets (ap_filter_build's, when written) and the embedder's corpus table too. */
+    const char *names[7], *covered[6];
+    size_t nfiles = 0, ncov = 0;
+    covered[ncov++] = names[nfiles++] = AP_ANNPACK;
+    names[nfiles++] = AP_DIGESTS;
+    char *fpath = ap_path_join(dir, AP_FILTER);
+    struct stat fsb;
+    if (fpath && stat(fpath, &fsb) == 0) covered[ncov++] = names[nfiles++] = AP_FILTER;
+    free(fpath);
+    if (ap_embedder_sidecar(sp->emb))
+        covered[ncov++] = names[nfiles++] = ap_embedder_sidecar(sp->emb);
+    covered[ncov++] = names[nfiles++] = AP_META_IDX;
+    covered[ncov++] = names[nfiles++] = meta_name;
+    if (sp->sq8) covered[ncov++] = names[nfiles++] = AP_SQ8;
+    char hex[7][AP_SHA256_HEX], chex[6][AP_SHA256_HEX];
+    uint64_t csize[6] = {0};
+    ap_manifest_file files[7];
+    ap_status st = ap_digests_write(dir, covered, ncov, chex, csize, hex[1], &files[1].size, err);
+    for (size_t i = 0, c = 0; i < nfiles && !st; i++) {
+        files[i].path = names[i];
+        files[i].sha256 = hex[i];
+        if (i == 1) continue;
+        memcpy(hex[i], chex[c], AP_SHA256_HEX);
+        files[i].size = csize[c++];
     }
     if (st) return st;
     char *desc = ap_embedder_describe(sp->emb), *text = NULL;
     cJSON *build = NULL;
     if (!desc) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    if ((st = manifest_build_block(sp, k, iters, &build, err))) goto out;
+    if ((st = manifest_build_block(sp, k, iters, cal, &build, err))) goto out;
     ap_pack_manifest_spec ms = {.dim = ap_embedder_dim(sp->emb),
                                 .n_lists = k,
                                 .n_vectors = sp->n,
@@ -278,8 +329,10 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
                              &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = ap_now_s() - tk;
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
-    if (!st) st = write_lists(sp, dir, k, centroids, rep, err);
-    if (!st) st = write_manifest(sp, dir, k, iters, err);
+    ap_calibration cal = {0};
+    if (!st) st = write_lists(sp, dir, k, centroids, rep, &cal, err);
+    if (!st) st = write_table(sp->emb, dir, err);
+    if (!st) st = write_manifest(sp, dir, k, iters, &cal, err);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
          * search faults them in as huge folios (mapping.h). */
@@ -306,16 +359,20 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG,
                           "an id column cannot be used with vectors: ids are the row numbers of %s",
                           o->vectors);
-    if (o->vectors && (o->embedder || o->embedder_json || o->dim))
+    bool http = o->embedder && (!strcmp(o->embedder, "openai") || !strcmp(o->embedder, "tei") ||
+                                !strcmp(o->embedder, "ollama"));
+    if (o->vectors && ((o->embedder && !http) || o->embedder_json || o->dim))
         return ap_err_set(err, AP_ERR_ARG,
                           "an embedder or dim cannot be used with vectors: %s gives the vectors "
-                          "and their dim",
+                          "and their dim (an HTTP embedder may name the model they came from)",
                           o->vectors);
     const char *dev = ap_env_get()->device;
     if (dev[0] && strcmp(dev, "cpu") != 0)
         return ap_err_set(err, AP_ERR_UNSUPPORTED,
                           "ANNPACK_DEVICE=%s is not supported: this build runs on \"cpu\" only",
                           dev);
+    if (o->target_recall > 1 || o->target_recall != o->target_recall)
+        return ap_err_set(err, AP_ERR_ARG, "target recall %g is not in (0, 1]", o->target_recall);
     if (o->seed > AP_JSON_MAX_SAFE_INT)
         return ap_err_set(err, AP_ERR_ARG, "seed %llu is not below 2^53",
                           (unsigned long long)o->seed);
@@ -324,6 +381,17 @@ static ap_status check_build_opts(const ap_build_opts *o, ap_err *err)
         return ap_err_set(err, AP_ERR_LIMIT, "lists %u exceeds ANNPACK_MAX_LISTS (%u)", o->lists,
                           caps->max_lists);
     return AP_OK;
+}
+
+/* pack.filter in dir from its rows, for the columns of list ("a,b"). */
+static ap_status filter_from_rows(const char *dir, const char *list, ap_err *err)
+{
+    char **cols = NULL;
+    uint32_t nc = 0;
+    ap_status st = ap_filter_cols_parse(list, &cols, &nc, err);
+    if (!st) st = ap_filter_build(dir, cols, nc, err);
+    ap_filter_cols_free(cols, nc);
+    return st;
 }
 
 /* k-means, the lists, the sidecar and the manifest in tmp (ap_pack_finish), with the input's
@@ -351,6 +419,9 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
                        .build = input,
                        .iters = o->kmeans_iters,
                        .sq8 = o->sq8,
+                       .target_recall = o->target_recall < 0   ? 0
+                                        : o->target_recall > 0 ? o->target_recall
+                                                               : AP_CALIB_TARGET,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
     *tw = ap_now_s();
@@ -361,6 +432,12 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
 }
 
 ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
+{
+    return ap_pack_build_with(o, NULL, rep, err);
+}
+
+ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_build_report *rep,
+                             ap_err *err)
 {
     double t0 = ap_now_s();
     ap_build_report dummy;
@@ -374,9 +451,10 @@ ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *er
     ap_rows b = {0};
     ap_blas_threads_from_env();
     char *tmp = NULL;
-    if ((st = ap_rows_open(&b, o, err))) goto out;
+    if ((st = ap_rows_open_with(&b, o, emb, err))) goto out;
     if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
     if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
+    if (o->filter_cols && (st = filter_from_rows(tmp, o->filter_cols, err))) goto out;
     rep->seconds_embed = b.t_embed;
     double tw;
     if ((st = finish_pack(&b, tmp, rep, &tw, err))) goto out;

@@ -18,10 +18,11 @@ typedef struct ap_pack_spec {
     const uint64_t *ids; /* n, unique */
     uint32_t lists;      /* requested; 0 = automatic */
     uint64_t seed;
-    ap_meta_codec codec; /* the meta files already written into the directory */
-    const cJSON *build;  /* the caller's "build" fields (copied after the tool's) */
-    uint32_t iters;      /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
-    bool sq8;            /* also write the int8 sidecar */
+    ap_meta_codec codec;  /* the meta files already written into the directory */
+    const cJSON *build;   /* the caller's "build" fields (copied after the tool's) */
+    uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
+    bool sq8;             /* also write the int8 sidecar */
+    double target_recall; /* calibrate the default probe for it (calibrate.h); 0: do not */
     ap_progress_fn progress;
     void *progress_ud;
 } ap_pack_spec;
@@ -31,6 +32,11 @@ typedef struct ap_pack_spec {
  * rep (may be NULL) receives lists_effective, train_rows, kmeans_passes and the k-means,
  * assignment and sidecar seconds. */
 ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep, ap_err *err);
+
+/* ap_pack_build embedding with the caller's embedder (a base's, its corpus table loaded:
+ * deltas) instead of the one opts names; emb NULL is ap_pack_build. */
+ap_status ap_pack_build_with(const ap_build_opts *opts, const ap_embedder *emb,
+                             ap_build_report *rep, ap_err *err);
 
 /* Automatic list count: about sqrt(n), at least 1, at most 65536. */
 uint32_t ap_auto_lists(size_t n);

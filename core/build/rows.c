@@ -2,6 +2,7 @@
  *
  * CSV rows -> metadata rows (written as they arrive) and texts -> embedder (in parallel
  * batches) -> vectors; or given vectors, whose rows are their numbers. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include <time.h>
 
 #include "annpack/sign.h"
+#include "builtin.h"
+#include "corpus.h"
 #include "json.h"
 #include "parallel.h"
 #include "rows.h"
@@ -52,15 +55,17 @@ static void embed_range(void *ctx, uint32_t p, uint32_t nparts)
     embed_part *r = &j->parts[p];
     size_t from, to;
     ap_part_range(j->n, p, nparts, &from, &to);
-    for (size_t i = from; i < to && !r->st; i++)
-        r->st = ap_embedder_embed(j->e, j->texts[i], j->lens[i], j->out + i * ap_embedder_dim(j->e),
-                                  &r->err);
+    if (from < to)
+        r->st = ap_embedder_embed_docs(j->e, j->texts + from, j->lens + from, to - from,
+                                       j->out + from * ap_embedder_dim(j->e), &r->err);
 }
 
 static ap_status embed_batch(const ap_embedder *e, char **texts, size_t *lens, size_t n, float *out,
                              ap_err *err)
 {
-    uint32_t nparts = ap_parallel_parts(n, 64);
+    /* An HTTP embedder's parts are requests in flight at once (one per thread). */
+    uint32_t nparts =
+        ap_parallel_parts(n, ap_embedder_is_remote(e) ? AP_EMBED_HTTP_DEFAULT_BATCH : 64);
     embed_job j = {.e = e, .texts = texts, .lens = lens, .n = n, .out = out};
     if (!(j.parts = calloc(nparts, sizeof *j.parts)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -89,9 +94,16 @@ static int parse_id(const char *s, size_t n, uint64_t *out)
 static ap_status flush_batch(ap_rows *b, ap_err *err)
 {
     if (!b->pending) return AP_OK;
+    ap_status fst = AP_OK;
+    if (ap_embedder_needs_table(b->emb)) {
+        double tf = ap_now_s();
+        fst = ap_embedder_fit(b->emb, b->texts, b->lens, b->pending, err);
+        b->t_embed += ap_now_s() - tf;
+    }
     double t0 = ap_now_s();
-    ap_status st = embed_batch(b->emb, b->texts, b->lens, b->pending,
-                               b->vecs + (b->n - b->pending) * b->dim, err);
+    ap_status st = fst ? fst
+                       : embed_batch(b->emb, b->texts, b->lens, b->pending,
+                                     b->vecs + (b->n - b->pending) * b->dim, err);
     for (size_t i = 0; i < b->pending; i++) {
         free(b->texts[i]);
         b->texts[i] = NULL;
@@ -277,6 +289,15 @@ static ap_status add_row(ap_rows *b, const ap_csv_record *rec, ap_meta_writer *m
                               (unsigned long long)rec->line, ap_vecs_count(b->vin), o->vectors);
         return take_vector(b, err);
     }
+    if (b->pending == b->tcap) {
+        size_t ncap = b->tcap ? b->tcap * 2 : AP_EMBED_BATCH;
+        char **nt = realloc(b->texts, ncap * sizeof *nt);
+        if (nt) b->texts = nt;
+        size_t *nl = nt ? realloc(b->lens, ncap * sizeof *nl) : NULL;
+        if (!nl) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu texts", ncap);
+        b->lens = nl;
+        b->tcap = ncap;
+    }
     if (!(b->texts[b->pending] = malloc(rec->lens[b->text_i] + 1)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     memcpy(b->texts[b->pending], rec->fields[b->text_i], rec->lens[b->text_i] + 1);
@@ -303,6 +324,21 @@ static ap_status check_unique_ids(const ap_rows *b, ap_err *err)
     return st;
 }
 
+/* Progress: an HTTP embedder's phase is "embed" in rows (the total estimated from the bytes
+ * read, exact at the end), so the tool can show rows/s and an ETA; local ones report bytes. */
+static void report_embed(const ap_rows *b, const ap_csv *csv, uint64_t total)
+{
+    const ap_build_opts *o = b->o;
+    if (!o->progress) return;
+    uint64_t rd = ap_csv_bytes_read(csv);
+    if (!ap_embedder_is_remote(b->emb)) {
+        o->progress(o->progress_ud, "read+embed", rd, total);
+        return;
+    }
+    uint64_t est = rd && total > rd ? (uint64_t)((double)b->n * (double)total / (double)rd) : b->n;
+    o->progress(o->progress_ud, "embed", b->n, est < b->n ? b->n : est);
+}
+
 static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t *skipped,
                            ap_err *err)
 {
@@ -324,14 +360,17 @@ static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t
             continue;
         }
         if ((st = add_row(b, &rec, mw, err))) return st;
-        if (b->pending == AP_EMBED_BATCH) {
+        /* An embedder learning its corpus sees every text before embedding any. */
+        if (b->pending ==
+                (ap_embedder_is_remote(b->emb) ? AP_EMBED_REMOTE_BATCH : AP_EMBED_BATCH) &&
+            !ap_embedder_needs_table(b->emb)) {
             if ((st = flush_batch(b, err))) return st;
-            if (o->progress)
-                o->progress(o->progress_ud, "read+embed", ap_csv_bytes_read(csv), total);
+            report_embed(b, csv, total);
         }
     }
     ap_status st = flush_batch(b, err);
     if (st) return st;
+    if (ap_embedder_is_remote(b->emb) && !b->vin && b->n) report_embed(b, csv, 0);
     if (b->n == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: no data rows", o->input_csv);
     if (b->vin && !(o->max_rows && b->n >= o->max_rows) && b->n != ap_vecs_count(b->vin))
         return ap_err_set(err, AP_ERR_FORMAT, "%s has %zu data rows but %s has %zu vectors",
@@ -380,12 +419,26 @@ static ap_status open_embedder(ap_rows *b, ap_err *err)
 {
     const ap_build_opts *o = b->o;
     ap_status st;
+    int http = o->embedder && ap_http_api_named(o->embedder);
     if (o->vectors) {
         if ((st = ap_vecs_open(o->vectors, AP_VECS_F32, &b->vin, err))) return st;
-        st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
+        if (!http) {
+            st = ap_embedder_create("vectors", ap_vecs_dim(b->vin), 0, &b->emb, err);
+        } else if (!(st = ap_embedder_create_http(o->embedder, o->http, &b->emb, err)) &&
+                   ap_embedder_dim(b->emb) != ap_vecs_dim(b->vin)) {
+            st = ap_err_set(err, AP_ERR_ARG,
+                            "%s has vectors of dim %u but embedder %s writes dim %u: they did not "
+                            "come from this model",
+                            o->vectors, ap_vecs_dim(b->vin), o->embedder, ap_embedder_dim(b->emb));
+        }
+    } else if (http && !o->embedder_json) {
+        st = ap_embedder_create_http(o->embedder, o->http, &b->emb, err);
     } else if (o->embedder_json) {
         st = ap_embedder_from_json(o->embedder_json, strlen(o->embedder_json), "embedder", &b->emb,
                                    err);
+        /* A recorded HTTP embedder (a delta): the endpoint must still embed as the base's
+         * build did, or the new rows would not be comparable with the old. */
+        if (!st && ap_embedder_is_remote(b->emb)) st = ap_embedder_check(b->emb, NULL, err);
     } else {
         st = ap_embedder_create(o->embedder ? o->embedder : "hash", o->dim, o->seed, &b->emb, err);
     }
@@ -412,18 +465,36 @@ void ap_rows_free(ap_rows *b)
     for (size_t i = 0; i < b->ncols; i++)
         free(b->cols[i]);
     free(b->cols);
+    free(b->texts);
+    free(b->lens);
     free(b->vecs);
     free(b->ids);
-    ap_embedder_free(b->emb);
+    if (!b->emb_given) ap_embedder_free(b->emb);
     ap_vecs_close(b->vin);
     ap_csv_close(b->csv);
 }
 
-ap_status ap_rows_open(ap_rows *b, const ap_build_opts *o, ap_err *err)
+ap_status ap_rows_open_with(ap_rows *b, const ap_build_opts *o, const ap_embedder *emb, ap_err *err)
 {
     b->o = o;
-    ap_status st = open_embedder(b, err);
+    ap_status st = AP_OK;
+    if (emb) {
+        /* Shared read-only: its table is loaded, so it is never fitted. */
+        b->emb = (ap_embedder *)(uintptr_t)emb;
+        b->emb_given = true;
+        b->dim = ap_embedder_dim(emb);
+        /* A base's HTTP embedder (a delta): the endpoint must still embed as the base's
+         * build did, or the new rows would not be comparable with the old. */
+        if (ap_embedder_is_remote(emb)) st = ap_embedder_check(emb, NULL, err);
+    } else {
+        st = open_embedder(b, err);
+    }
     if (!st && o->input_csv && !(st = ap_csv_open(o->input_csv, &b->csv, err)))
         st = read_header(b, b->csv, err);
     return st;
+}
+
+ap_status ap_rows_open(ap_rows *b, const ap_build_opts *o, ap_err *err)
+{
+    return ap_rows_open_with(b, o, NULL, err);
 }

@@ -4,6 +4,7 @@
 #ifndef ANNPACK_CORE_ROWS_H
 #define ANNPACK_CORE_ROWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@
 
 /* Texts embedded per batch. */
 #define AP_EMBED_BATCH 2048u
+/* ... with an HTTP embedder (progress is reported after each). */
+#define AP_EMBED_REMOTE_BATCH 256u
 
 typedef struct ap_id_line {
     uint64_t id, line;
@@ -38,16 +41,23 @@ typedef struct ap_rows {
     float *vecs;
     size_t n, cap;
     ap_id_line *ids;
-    /* pending batch */
-    char *texts[AP_EMBED_BATCH];
-    size_t lens[AP_EMBED_BATCH];
-    size_t pending;
+    /* pending texts: a batch, or every text when the embedder must first learn its corpus
+     * table (corpus.h) */
+    char **texts;
+    size_t *lens;
+    size_t pending, tcap;
+    bool emb_given; /* emb is the caller's (ap_pack_build_with), not freed here */
     double t_embed;
 } ap_rows;
 
 /* Opens the inputs o names: the embedder (the given vectors', a recorded one, or a named
  * one), and the CSV with its header checked against the text and id columns. */
 ap_status ap_rows_open(ap_rows *r, const ap_build_opts *o, ap_err *err);
+
+/* As ap_rows_open, embedding with the caller's embedder (a base's, with its table; it
+ * must outlive r) instead of the one o names. */
+ap_status ap_rows_open_with(ap_rows *r, const ap_build_opts *o, const ap_embedder *emb,
+                            ap_err *err);
 
 /* Reads every row: its vector into r, its metadata row into the metadata files of dir
  * (which it finishes). *skipped: rows past o->max_rows. */

@@ -8,7 +8,7 @@
 ap_status ap_sha256_stream(ap_read_at_fn rd, const void *ctx, uint64_t size,
                            char hex[AP_SHA256_HEX], ap_err *err)
 {
-    size_t cap = 1 << 20;
+    size_t cap = size < (1u << 20) ? (size ? (size_t)size : 1) : (1u << 20);
     unsigned char *buf = malloc(cap);
     ap_sha256 *h = ap_sha256_new();
     if (!buf || !h) {

@@ -9,6 +9,12 @@
 #include "annpack/sign.h"
 #include "source.h"
 
+/* SHA-256 of memory as 32 raw bytes (digest tables store them raw). */
+void ap_sha256_raw(const void *data, size_t len, uint8_t out[AP_SHA256_BYTES]);
+
+/* Like ap_sha256_final, but the 32 raw bytes (h is freed). */
+void ap_sha256_final_raw(ap_sha256 *h, uint8_t out[AP_SHA256_BYTES]);
+
 /* Reads len bytes at offset off of what ctx stands for into buf. */
 typedef ap_status (*ap_read_at_fn)(const void *ctx, uint64_t off, void *buf, size_t len,
                                    ap_err *err);

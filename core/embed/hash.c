@@ -123,7 +123,7 @@ static char *hash_describe(const ap_embedder *e)
     snprintf(s, 256,
              "{\"name\":\"hash\",\"version\":%u,\"dim\":%u,\"seed\":%llu,"
              "\"features\":\"word+char3\",\"hash\":\"siphash24\"}",
-             AP_EMBED_HASH_VERSION, e->dim, (unsigned long long)e->seed);
+             1u, e->dim, (unsigned long long)e->seed);
     return s;
 }
 

@@ -28,70 +28,8 @@ struct ap_annp {
     uint64_t *list_off;   /* n_lists offsets of list payloads */
     uint32_t *list_count; /* n_lists counts */
     uint64_t *list_start; /* n_lists + 1 prefix sums */
+    int fd;               /* the descriptor of ap_annp_open_fd while it opens, else -1 */
 };
-
-void ap_annp_header_encode(const ap_annp_header *h, uint8_t out[AP_ANNP_HEADER_SIZE])
-{
-    memset(out, 0, AP_ANNP_HEADER_SIZE);
-    ap_put64(out + 0, AP_ANNP_MAGIC);
-    ap_put32(out + 8, AP_ANNP_VERSION);
-    ap_put32(out + 12, 1);
-    ap_put32(out + 16, AP_ANNP_HEADER_SIZE);
-    ap_put32(out + 20, h->dim);
-    ap_put32(out + 24, AP_ANNP_METRIC_DOT);
-    ap_put32(out + 28, h->n_lists);
-    ap_put32(out + 32, h->n_vectors);
-    ap_put64(out + 36, h->offset_table_pos);
-}
-
-ap_status ap_annp_header_decode(const uint8_t *buf, size_t len, uint64_t file_size,
-                                const char *name, ap_annp_header *h, ap_err *err)
-{
-    const ap_caps *caps = ap_caps_get();
-    if (len < AP_ANNP_HEADER_SIZE || file_size < AP_ANNP_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: truncated: %llu bytes, header needs %u", name,
-                          (unsigned long long)file_size, AP_ANNP_HEADER_SIZE);
-    if (ap_le64(buf) != AP_ANNP_MAGIC)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: wrong magic (not an ANNP file)", name);
-    uint32_t version = ap_le32(buf + 8), endian = ap_le32(buf + 12), hsize = ap_le32(buf + 16);
-    uint32_t metric = ap_le32(buf + 24);
-    if (version != AP_ANNP_VERSION)
-        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: ANNP version %u not supported (need 1)",
-                          name, version);
-    if (endian != 1)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: endian field %u (need 1 = little)", name,
-                          endian);
-    if (hsize != AP_ANNP_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: header_size %u (need 72)", name, hsize);
-    if (metric != AP_ANNP_METRIC_DOT)
-        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: metric %u not supported (need 1 = dot)",
-                          name, metric);
-    h->dim = ap_le32(buf + 20);
-    h->n_lists = ap_le32(buf + 28);
-    h->n_vectors = ap_le32(buf + 32);
-    h->offset_table_pos = ap_le64(buf + 36);
-    if (h->dim == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: dim is 0", name);
-    if (h->dim > caps->max_dim)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: dim %u exceeds ANNPACK_MAX_DIM (%u)", name,
-                          h->dim, caps->max_dim);
-    if (h->n_lists == 0) return ap_err_set(err, AP_ERR_FORMAT, "%s: n_lists is 0", name);
-    if (h->n_lists > caps->max_lists)
-        return ap_err_set(err, AP_ERR_LIMIT, "%s: n_lists %u exceeds ANNPACK_MAX_LISTS (%u)", name,
-                          h->n_lists, caps->max_lists);
-    uint64_t cent_end = AP_ANNP_HEADER_SIZE + (uint64_t)h->n_lists * h->dim * 4;
-    if (cent_end > file_size)
-        return ap_err_set(err, AP_ERR_FORMAT,
-                          "%s: truncated: centroids end at %llu, file has %llu bytes", name,
-                          (unsigned long long)cent_end, (unsigned long long)file_size);
-    uint64_t table_bytes = (uint64_t)h->n_lists * 16;
-    if (h->offset_table_pos < cent_end || h->offset_table_pos > file_size ||
-        file_size - h->offset_table_pos < table_bytes)
-        return ap_err_set(err, AP_ERR_FORMAT,
-                          "%s: offset table at %llu (%llu bytes) outside the file (%llu bytes)",
-                          name, (unsigned long long)h->offset_table_pos,
-                          (unsigned long long)table_bytes, (unsigned long long)file_size);
-    return AP_OK;
-}
 
 static ap_status load(ap_annp *a, ap_err *err)
 {
@@ -123,7 +61,13 @@ static ap_status load(ap_annp *a, ap_err *err)
                               "%s: list %u is %llu bytes, exceeds ANNPACK_MAX_LIST_BYTES (%llu)",
                               a->path, i, (unsigned long long)len,
                               (unsigned long long)caps->max_list_bytes);
-        uint32_t count = ap_le32(a->base + off);
+        /* Through the descriptor when there is one: touching the mapping at every list
+         * would fault the whole file in (2 MiB folios), resident before any search, and
+         * before a lazily verified mount has checked those lists. */
+        uint8_t c4[4];
+        if (a->fd >= 0 && pread(a->fd, c4, 4, (off_t)off) != 4)
+            return ap_err_errno(err, AP_ERR_IO, errno, "%s: list %u: read", a->path, i);
+        uint32_t count = ap_le32(a->fd >= 0 ? c4 : a->base + off);
         if (ap_annp_list_bytes(count, dim) != len)
             return ap_err_set(err, AP_ERR_FORMAT,
                               "%s: list %u count %u does not fit its length %llu (need %llu)",
@@ -172,7 +116,10 @@ ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out
     } else {
         a->base = (const uint8_t *)"";
     }
-    return finish_open(a, out, err);
+    a->fd = fd;
+    ap_status st = finish_open(a, out, err);
+    if (!st) a->fd = -1; /* the caller's: not kept */
+    return st;
 }
 
 ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)
@@ -198,6 +145,7 @@ ap_status ap_annp_open_mem(const void *data, size_t len, const char *name, ap_an
     }
     a->base = data;
     a->size = len;
+    a->fd = -1;
     return finish_open(a, out, err);
 }
 

@@ -36,8 +36,16 @@ struct ap_meta {
     size_t idx_map_len;
     ap_idx_entry *heap; /* entries built by scanning when there is no idx */
     uint64_t count;
-    uint64_t serial; /* distinguishes readers in the per-thread frame cache */
+    uint64_t serial;         /* distinguishes readers in the per-thread frame cache */
+    ap_bytes_guard_fn guard; /* checks rows bytes before their first use, or NULL */
+    const void *guard_ctx;
 };
+
+void ap_meta_set_guard(struct ap_meta *m, ap_bytes_guard_fn fn, const void *ctx)
+{
+    m->guard = fn;
+    m->guard_ctx = ctx;
+}
 
 static atomic_uint_fast64_t g_serial = 1;
 
@@ -165,6 +173,9 @@ static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size
         c->cap = ds;
     }
     c->serial = 0;
+    ap_status gst =
+        m->guard ? m->guard(m->guard_ctx, m->c_off[i], m->c_off[i + 1] - m->c_off[i], err) : AP_OK;
+    if (gst) return gst;
     size_t r = ZSTD_decompressDCtx(c->dctx, c->buf, ds, m->map + m->c_off[i],
                                    (size_t)(m->c_off[i + 1] - m->c_off[i]));
     if (ZSTD_isError(r) || r != ds)
@@ -185,6 +196,8 @@ ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size
                           "%s: read of %zu bytes at %llu outside the %llu-byte rows", m->path, len,
                           (unsigned long long)offset, (unsigned long long)m->stream_size);
     if (!m->zst) {
+        ap_status gst = m->guard ? m->guard(m->guard_ctx, offset, len, err) : AP_OK;
+        if (gst) return gst;
         if (len) memcpy(buf, m->map + offset, len);
         return AP_OK;
     }

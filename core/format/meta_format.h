@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "annpack/status.h"
+
 #define AP_META_SKIPPABLE_MAGIC 0x184D2A5Eu
 #define AP_META_SEEKABLE_MAGIC 0x8F92EAB1u
 #define AP_META_FOOTER_BYTES 9u
@@ -30,5 +32,12 @@ static inline int ap_meta_cmp_entry_id(const void *a, const void *b)
     const ap_idx_entry *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
 }
+
+/* Called before bytes [off, off + len) of the rows file are used (a zstd frame before it is
+ * decompressed, plain rows before they are copied); a failure fails that read. */
+typedef ap_status (*ap_bytes_guard_fn)(const void *ctx, uint64_t off, uint64_t len, ap_err *err);
+struct ap_meta;
+/* Sets m's guard (NULL: none); ctx must outlive m. Not thread-safe: set before sharing m. */
+void ap_meta_set_guard(struct ap_meta *m, ap_bytes_guard_fn fn, const void *ctx);
 
 #endif

@@ -12,6 +12,7 @@
 #include "annpack/mount.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
+#include "corpus.h"
 #include "digest.h"
 #include "endian.h"
 #include "json.h"
@@ -195,8 +196,10 @@ ap_status ap_vpack_annpack_read(const ap_vpack *vp, uint64_t off, void *buf, siz
         return ap_err_set(err, AP_ERR_ARG, "read of %zu bytes at %llu beyond the merged file", len,
                           (unsigned long long)off);
     if (vp->annp_pass) {
-        memcpy(buf, ap_annp_bytes(ap_pack_annp(v->layers[0].pack)) + off, len);
-        return AP_OK;
+        const ap_pack *b = v->layers[0].pack;
+        ap_status st = ap_pack_check_bytes(b, AP_ANNPACK, off, len, err);
+        if (!st) memcpy(buf, ap_annp_bytes(ap_pack_annp(b)) + off, len);
+        return st;
     }
     uint8_t *p = buf;
     while (len) {
@@ -294,8 +297,9 @@ ap_status ap_vpack_sq8_read(const ap_vpack *vp, uint64_t off, void *buf, size_t 
         if (size != L.size)
             return ap_err_set(err, AP_ERR_INTERNAL, "%s: sidecar of %zu bytes, merged %llu", v->dir,
                               size, (unsigned long long)L.size);
-        memcpy(buf, b + off, len);
-        return AP_OK;
+        ap_status st = ap_pack_check_bytes(v->layers[0].pack, AP_SQ8, off, len, err);
+        if (!st) memcpy(buf, b + off, len);
+        return st;
     }
     uint8_t *p = buf;
     while (len) {
@@ -434,20 +438,38 @@ static ap_status merged_file(const ap_vpack *vp, const char *name, bool pass, re
     return hash_virtual(vp, rd, size, hex, err);
 }
 
+void ap_vpack_idf(const ap_vpack *vp, const void **bytes, size_t *len)
+{
+    ap_embedder_table_bytes(ap_view_embedder(vp->v), bytes, len);
+}
+
 char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_err *err)
 {
     const ap_view *v = vp->v;
-    char hex[3][AP_SHA256_HEX];
-    ap_manifest_file files[3];
+    /* Sorted by name: pack.annpack, pack.idf, pack.meta.jsonl, pack.sq8. */
+    char hex[4][AP_SHA256_HEX];
+    ap_manifest_file files[4];
     uint64_t sq8_size = ap_vpack_sq8_size(vp);
-    size_t nfiles = sq8_size ? 3 : 2;
-    if (merged_file(vp, AP_ANNPACK, vp->annp_pass, ap_vpack_annpack_read, vp->x.annp_size, hex[0],
-                    &files[0], err) ||
-        merged_file(vp, AP_META_JSONL, vp->meta_pass, ap_vpack_meta_read, ap_vpack_meta_size(vp),
-                    hex[1], &files[1], err) ||
-        (sq8_size && merged_file(vp, AP_SQ8, vp->annp_pass, ap_vpack_sq8_read, sq8_size, hex[2],
-                                 &files[2], err)))
+    const void *idf;
+    size_t idf_len, nfiles = 0;
+    ap_vpack_idf(vp, &idf, &idf_len);
+    if (merged_file(vp, AP_ANNPACK, vp->annp_pass, ap_vpack_annpack_read, vp->x.annp_size,
+                    hex[nfiles], &files[nfiles], err))
         return NULL;
+    nfiles++;
+    if (idf_len) {
+        ap_sha256_hex(idf, idf_len, hex[nfiles]);
+        files[nfiles] = (ap_manifest_file){.path = AP_IDF, .size = idf_len, .sha256 = hex[nfiles]};
+        nfiles++;
+    }
+    if (merged_file(vp, AP_META_JSONL, vp->meta_pass, ap_vpack_meta_read, ap_vpack_meta_size(vp),
+                    hex[nfiles], &files[nfiles], err))
+        return NULL;
+    nfiles++;
+    if (sq8_size && merged_file(vp, AP_SQ8, vp->annp_pass, ap_vpack_sq8_read, sq8_size, hex[nfiles],
+                                &files[nfiles], err))
+        return NULL;
+    if (sq8_size) nfiles++;
     char *emb = ap_embedder_describe(ap_view_embedder(v)), *out = NULL;
     cJSON *prov = NULL;
     ap_status st =

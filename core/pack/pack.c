@@ -11,14 +11,18 @@
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "coarse.h"
+#include "corpus.h"
+#include "filter.h"
 #include "fsops.h"
 #include "ivf.h"
 #include "json.h"
 #include "manifest.h"
+#include "meta_format.h"
+#include "pack_digests.h"
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
-enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_COUNT };
+enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_FILTER, SRC_COUNT };
 
 struct ap_pack {
     char *dir;
@@ -27,8 +31,12 @@ struct ap_pack {
     ap_meta *meta;
     ap_embedder *emb;
     ap_sq8 *sq8;             /* the int8 sidecar when the manifest lists pack.sq8 */
+    ap_filter filter;        /* pack.filter when listed (n_cols 0 otherwise) */
     ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
+    ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
+    bool has_dg;
+    bool lazy; /* has_dg and opened to check lists on first use */
 };
 
 bool ap_meaningful_name(const char *name)
@@ -38,7 +46,8 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".idx") == 0) || strncmp(name, "tombstones", 10) == 0 ||
            (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".sq8") == 0);
+           (n > 4 && strcmp(name + n - 4, ".sq8") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".idf") == 0) || strcmp(name, AP_FILTER) == 0;
 }
 
 ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
@@ -137,15 +146,53 @@ static ap_status agree(const ap_pack *p, const char *name, const char *root_sha,
                       p->dir, name, root_sha, own_sha);
 }
 
+/* The checker's file for slot k (-1: none). */
+static int lazy_file_of(int slot)
+{
+    return slot == SRC_ANNPACK ? AP_LZ_ANNPACK
+           : slot == SRC_SQ8   ? AP_LZ_SQ8
+           : slot == SRC_META  ? AP_LZ_META
+                               : -1;
+}
+
+/* With cx->hash and a listed pack.digests: reads and checks it first (the chain of trust
+ * runs manifest -> pack.digests -> ranges). */
+static ap_status open_digests(int dirfd, ap_pack *p, const char *prefix, const ap_checks *cx,
+                              ap_err *err)
+{
+    const ap_manifest_file *f = ap_pack_manifest_file(&p->m, AP_DIGESTS);
+    if (!f || !cx->hash) return AP_OK;
+    ap_src s;
+    ap_status st = ap_src_open(dirfd, f->path, p->dir, &s, err);
+    if (st == AP_ERR_NOTFOUND)
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s/%s: listed in the manifest but missing", p->dir,
+                        f->path);
+    if (!st) {
+        st = ap_pack_digests_load(&s, f, &p->m, &p->dg, err);
+        ap_src_close(&s);
+    }
+    if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
+    p->has_dg = true;
+    p->lazy = cx->lazy;
+    ap_report_okp(cx->rep, "sha256", prefix, f->path);
+    return AP_OK;
+}
+
 /* Opens (and with cx->hash, hashes) every file the manifest lists; keeps the ones the
- * pack uses open in p->src. */
+ * pack uses open in p->src. Files the digest table covers range by range (the ANNP file,
+ * the sidecar, the rows) are not hashed whole here: their ranges are (check_ranges). */
 static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_pack_expect *ex,
                             const ap_checks *cx, ap_err *err)
 {
-    const char *used[SRC_COUNT] = {p->m.annpack, p->m.meta, p->m.idx,
-                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL};
+    const char *used[SRC_COUNT] = {p->m.annpack,
+                                   p->m.meta,
+                                   p->m.idx,
+                                   ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_IDF) ? AP_IDF : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
+        if (p->has_dg && strcmp(f->path, AP_DIGESTS) == 0) continue;
         int slot = -1;
         for (int k = 0; k < SRC_COUNT; k++)
             if (used[k] && strcmp(used[k], f->path) == 0) slot = k;
@@ -160,12 +207,103 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
         if (!st && ex && slot == SRC_ANNPACK)
             st = agree(p, f->path, ex->sha256_annpack, f->sha256, err);
         if (!st && ex && slot == SRC_META) st = agree(p, f->path, ex->sha256_meta, f->sha256, err);
-        if (!st && cx->hash) st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
+        bool by_ranges = p->has_dg && lazy_file_of(slot) >= 0;
+        if (!st && cx->hash && by_ranges && s->size != f->size)
+            st = ap_err_set(err, AP_ERR_VERIFY, "%s: size %llu, the manifest says %llu", s->name,
+                            (unsigned long long)s->size, (unsigned long long)f->size);
+        else if (!st && cx->hash && !by_ranges)
+            st = ap_src_check_digest(s, f->size, f->sha256, NULL, err);
         if (slot < 0) ap_src_close(&tmp);
         if (st) return ap_report_failp(cx->rep, "sha256", prefix, f->path, st, err);
-        if (cx->hash) ap_report_okp(cx->rep, "sha256", prefix, f->path);
+        if (cx->hash && !by_ranges) ap_report_okp(cx->rep, "sha256", prefix, f->path);
     }
     return AP_OK;
+}
+
+/* The corpus table the embedder needs (corpus.h), read whole from the file opened with the
+ * others and checked against the hash the embedder block names. */
+static ap_status load_table(ap_pack *p, ap_err *err)
+{
+    const char *file = ap_embedder_sidecar(p->emb);
+    if (!file) return AP_OK;
+    const ap_src *t = &p->src[SRC_IDF];
+    if (t->fd < 0)
+        return ap_err_set(err, AP_ERR_VERIFY,
+                          "%s/%s: the embedder needs %s but the manifest's files do not list it",
+                          p->dir, AP_MANIFEST, file);
+    char *bytes = NULL;
+    size_t len = 0;
+    ap_status st = ap_src_read(t, AP_EMBED_TABLE_MAX, &bytes, &len, err);
+    if (!st) st = ap_embedder_load_table(p->emb, bytes, len, t->name, err);
+    free(bytes);
+    return st;
+}
+
+/* pack.filter, read whole when the manifest lists it. */
+static ap_status load_filter(ap_pack *p, ap_err *err)
+{
+    const ap_src *f = &p->src[SRC_FILTER];
+    if (f->fd < 0) return AP_OK;
+    char *bytes = NULL;
+    size_t len = 0;
+    ap_status st = ap_src_read(f, (size_t)AP_FILTER_MAX_BYTES, &bytes, &len, err);
+    if (!st)
+        st = ap_filter_parse((uint8_t *)bytes, len, f->name, &p->filter, err);
+    else
+        free(bytes);
+    return st;
+}
+
+/* The range checker over the covered open files; then, eagerly, the heads (the parts the
+ * readers parse at open: the ANNP header, centroids and offset table, the sidecar's header,
+ * the seek table) or, unless cx->lazy, every range. */
+static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *cx, ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    const ap_digest_file *files[AP_LZ_COUNT] = {0};
+    const ap_src *src[AP_LZ_COUNT] = {0};
+    for (int k = 0; k < SRC_COUNT; k++) {
+        int lf = lazy_file_of(k);
+        if (lf < 0 || p->src[k].fd < 0) continue;
+        const char *name = k == SRC_ANNPACK ? p->m.annpack : k == SRC_META ? p->m.meta : AP_SQ8;
+        files[lf] = ap_digest_table_find(&p->dg.t, name);
+        src[lf] = &p->src[k];
+    }
+    ap_status st = ap_lazy_new(files, src, cx->lazy, &p->dg.lazy, err);
+    if (st) return st;
+    ap_lazy *z = p->dg.lazy;
+    if (!cx->lazy) {
+        st = ap_lazy_check_all(z, err);
+    } else {
+        if (files[AP_LZ_ANNPACK]) st = ap_lazy_check_range(z, AP_LZ_ANNPACK, 0, err);
+        if (!st && files[AP_LZ_ANNPACK])
+            st = ap_lazy_check_range(z, AP_LZ_ANNPACK, files[AP_LZ_ANNPACK]->n_ranges - 1, err);
+        if (!st && files[AP_LZ_SQ8]) st = ap_lazy_check_range(z, AP_LZ_SQ8, 0, err);
+        if (!st && files[AP_LZ_META] && strcmp(p->m.meta, AP_META_ZST) == 0)
+            st = ap_lazy_check_range(z, AP_LZ_META, files[AP_LZ_META]->n_ranges - 1, err);
+        /* Without an index every row is read at open to build one: check them all first. */
+        for (uint32_t k = 0;
+             !st && !p->m.idx && files[AP_LZ_META] && k < files[AP_LZ_META]->n_ranges; k++)
+            st = ap_lazy_check_range(z, AP_LZ_META, k, err);
+    }
+    if (st) {
+        /* Name the file whose range failed. */
+        const char *bad = p->m.annpack;
+        for (int f = 0; f < AP_LZ_COUNT; f++)
+            if (files[f] && err && strstr(err->msg, files[f]->name)) bad = files[f]->name;
+        return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
+    }
+    for (int f = 0; f < AP_LZ_COUNT; f++)
+        if (files[f])
+            ap_report_okp(cx->rep, cx->lazy ? "digests" : "sha256", prefix, files[f]->name);
+    return AP_OK;
+}
+
+/* The metadata reader checks the rows' ranges before it uses their bytes. */
+static ap_status meta_guard(const void *ctx, uint64_t off, uint64_t len, ap_err *err)
+{
+    const ap_pack *p = ctx;
+    return ap_lazy_check(p->dg.lazy, AP_LZ_META, off, len, err);
 }
 
 static ap_status open_readers(ap_pack *p, ap_err *err)
@@ -191,6 +329,8 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
     if (ap_embedder_dim(p->emb) != h->dim)
         return ap_err_set(err, AP_ERR_VERIFY, "%s: embedder dim %u differs from the index dim %u",
                           p->dir, ap_embedder_dim(p->emb), h->dim);
+    if ((st = load_table(p, err))) return st;
+    if ((st = load_filter(p, err))) return st;
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
     return st;
@@ -228,10 +368,21 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     bool delta =
         ex ? ex->delta : faccessat(dirfd, AP_DELTA_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
     if (cx->hash && (st = check_unlisted(dirfd, p, delta, prefix, cx, err))) goto out;
+    if ((st = open_digests(dirfd, p, prefix, cx, err))) goto out;
     if ((st = open_files(dirfd, p, prefix, ex, cx, err))) goto out;
-    if ((st = open_readers(p, err))) {
+    if ((st = check_ranges(p, prefix, cx, err))) goto out;
+    if ((st = open_readers(p, err)) ||
+        (p->has_dg &&
+         (st = ap_pack_digests_check_layout(&p->dg, p->annp, &p->src[SRC_META], p->m.meta, err)))) {
         ap_report_failp(cx->rep, "structure", prefix, p->m.annpack, st, err);
         goto out;
+    }
+    if (p->has_dg && ap_lazy_covers(p->dg.lazy, AP_LZ_META))
+        ap_meta_set_guard(p->meta, meta_guard, p);
+    if (p->has_dg) {
+        size_t n;
+        ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
+        if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
     }
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
@@ -266,7 +417,9 @@ void ap_pack_close(ap_pack *p)
 {
     if (!p) return;
     ap_sq8_close(p->sq8);
+    ap_filter_free(&p->filter);
     ap_annp_close(p->annp);
+    ap_pack_digests_free(&p->dg);
     ap_meta_close(p->meta);
     ap_embedder_free(p->emb);
     ap_pack_manifest_free(&p->m);
@@ -278,10 +431,54 @@ void ap_pack_close(ap_pack *p)
     free(p);
 }
 
+const ap_filter *ap_pack_filter(const ap_pack *p)
+{
+    return p->filter.n_cols ? &p->filter : NULL;
+}
+
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out)
 {
     *out = p->src;
     return SRC_COUNT;
+}
+
+ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    ap_status st = ap_lazy_check_range(p->dg.lazy, AP_LZ_ANNPACK, list + 1, err);
+    if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
+        st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
+    return st;
+}
+
+bool ap_pack_is_lazy(const ap_pack *p)
+{
+    return p->lazy;
+}
+
+ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,
+                              ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    int f = strcmp(name, p->m.annpack) == 0 ? AP_LZ_ANNPACK
+            : strcmp(name, AP_SQ8) == 0     ? AP_LZ_SQ8
+            : strcmp(name, p->m.meta) == 0  ? AP_LZ_META
+                                            : -1;
+    return f < 0 ? AP_OK : ap_lazy_check(p->dg.lazy, f, off, len, err);
+}
+
+ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err)
+{
+    *done = true;
+    return p->has_dg ? ap_lazy_step(p->dg.lazy, max_bytes, done, err) : AP_OK;
+}
+
+void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    c->digests = p->has_dg;
+    if (p->has_dg)
+        ap_lazy_counts(p->dg.lazy, &c->hashed, &c->bad, &c->total, c->bad_msg, sizeof c->bad_msg);
 }
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p)
@@ -336,10 +533,19 @@ ap_status ap_pack_embed(const ap_pack *p, const char *text, size_t len, float *q
     return ap_embedder_embed(p->emb, text, len, q, err);
 }
 
+static ap_status list_guard(const void *ctx, uint32_t list, ap_err *err)
+{
+    return ap_pack_check_list(ctx, list, err);
+}
+
 ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint32_t probe,
                              ap_hit *hits, uint32_t *n, ap_err *err)
 {
-    ap_ivf ix = {.annp = p->annp, .sq8 = p->sq8, .coarse = p->coarse};
+    ap_ivf ix = {.annp = p->annp,
+                 .sq8 = p->sq8,
+                 .coarse = p->coarse,
+                 .guard = p->has_dg ? list_guard : NULL,
+                 .guard_ctx = p};
     ap_search_params sp = {.k = k, .probe = probe, .scan = AP_SCAN_AUTO};
     return ap_ivf_search(&ix, q, &sp, hits, n, NULL, err);
 }

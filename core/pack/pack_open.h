@@ -8,6 +8,7 @@
 
 #include "annpack/pack.h"
 #include "digest.h"
+#include "filter.h"
 #include "manifest.h"
 #include "report.h"
 #include "source.h"
@@ -16,6 +17,8 @@
 typedef struct ap_checks {
     bool hash;      /* every listed file's size and SHA-256, and no unlisted file */
     bool deep;      /* plus the deep structure checks (ap_pack_check_deep) */
+    bool lazy;      /* with hash and a pack.digests: eagerly only the table, the heads and the
+                       small files; each list and frame on first use (lazy.h) */
     ap_report *rep; /* may be NULL: every check is recorded there */
     ap_progress_fn progress;
     void *progress_ud;
@@ -42,6 +45,35 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out);
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p);
+/* The pack's filter sets (pack.filter), or NULL when it has none. */
+const ap_filter *ap_pack_filter(const ap_pack *p);
+
+/* Before list i's bytes are used: its ranges in the ANNP file and the sidecar checked
+ * against pack.digests (a no-op without a table or when not opened with hashes).
+ * AP_ERR_VERIFY naming the file and the list. Thread-safe. */
+ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err);
+
+/* Whether p's lists are checked on first use (ap_pack_check_list): not all are yet. */
+bool ap_pack_is_lazy(const ap_pack *p);
+
+/* The same for bytes [off, off + len) of the pack's file name (the ANNP file, the sidecar
+ * or the rows; other names: AP_OK). */
+ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, uint64_t len,
+                              ap_err *err);
+
+/* What range verification has done so far in an open pack. */
+typedef struct ap_verify_counts {
+    bool digests;                 /* the pack has a table and was opened with hashes */
+    uint64_t hashed;              /* ranges hashed (each at most once per open pack) */
+    uint64_t bad;                 /* ranges found not to match */
+    uint64_t total;               /* ranges covered */
+    char bad_msg[AP_ERR_MSG_MAX]; /* the first failure ("" when none) */
+} ap_verify_counts;
+void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c);
+
+/* Checks not-yet-checked ranges in order, up to about max_bytes of them (at least one);
+ * *done once none is left. A bad range is recorded (ap_pack_verify_counts) and skipped. */
+ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err);
 const char *ap_pack_dir(const ap_pack *p);
 
 /* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes); *bad_file

@@ -12,6 +12,7 @@
 
 #include "annpack/packset.h"
 #include "delta.h"
+#include "filter_build.h"
 #include "fsops.h"
 #include "json.h"
 #include "manifest.h"
@@ -164,10 +165,11 @@ static ap_status sorted_unique(const uint64_t *ids, size_t n, uint64_t **out, si
     return AP_OK;
 }
 
-/* The delta's pack in the empty directory tmp, embedded with the base's embedder (emb, its
- * description): the --add rows, or no vectors and no rows for a delete-only delta. */
-static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const char *tmp,
-                                  ap_err *err)
+/* The delta's pack in the empty directory tmp, embedded with the base's embedder (with its
+ * corpus table, if any: a delta never learns its own): the --add rows, or no vectors and no
+ * rows for a delete-only delta. */
+static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e,
+                                  const char *filter_cols, const char *tmp, ap_err *err)
 {
     if (o->add_csv) {
         ap_build_opts bo = {.input_csv = o->add_csv,
@@ -178,17 +180,17 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const
                             .seed = o->seed,
                             .meta_codec = o->meta_codec,
                             .force = true,
-                            .embedder_json = emb,
+                            /* a delta is searched with the base's lists and probe */
+                            .target_recall = -1,
+                            /* the base's filter columns, so a filter covers its rows too */
+                            .filter_cols = filter_cols,
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
-        return ap_pack_build(&bo, NULL, err);
+        return ap_pack_build_with(&bo, e, NULL, err);
     }
-    ap_embedder *e = NULL;
     ap_meta_writer *w = NULL;
-    assert(emb); /* the base's embedder block, described by the caller */
-    ap_status st = ap_embedder_from_json(emb, strlen(emb), "embedder", &e, err);
-    if (!st) st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
+    ap_status st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
     if (!st) st = ap_meta_writer_finish(w, err);
     ap_meta_writer_free(w);
     cJSON *bb = cJSON_CreateObject();
@@ -197,7 +199,6 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const char *emb, const
         .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
     if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
     cJSON_Delete(bb);
-    ap_embedder_free(e);
     return st;
 }
 
@@ -220,7 +221,7 @@ static ap_status check_no_readd(const ap_delta_opts *o, const char *tmp, const u
 /* tmp/delta.manifest.json: what the delta was built against (the base's pack.annpack and
  * manifest hashes), its embedder, counts, and the hashes of its manifest and tombstones. */
 static ap_status write_delta_manifest(const char *base_dir, const char *tmp, const char *emb,
-                                      uint64_t adds, size_t ntomb, ap_err *err)
+                                      uint64_t adds, size_t ntomb, cJSON *cal, ap_err *err)
 {
     char bhex[AP_SHA256_HEX], mhex[AP_SHA256_HEX], *text = NULL;
     char *bann = ap_path_join(base_dir, AP_ANNPACK), *bman = ap_path_join(base_dir, AP_MANIFEST);
@@ -240,6 +241,8 @@ static ap_status write_delta_manifest(const char *base_dir, const char *tmp, con
         cJSON_AddItemToObject(j, "embedder", e);
         ap_json_add_u64(j, "adds", adds);
         ap_json_add_u64(j, "tombstones", ntomb);
+        if (cal) cJSON_AddItemToObject(j, "calibration", cal); /* j owns it now */
+        cal = NULL;
         cJSON *files = cJSON_AddObjectToObject(j, "files");
         if (!(st = ap_manifest_add_file(files, tmp, AP_MANIFEST, err)))
             st = ap_manifest_add_file(files, tmp, AP_TOMBSTONES, err);
@@ -249,6 +252,7 @@ static ap_status write_delta_manifest(const char *base_dir, const char *tmp, con
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     if (!st) st = ap_write_file(dm, text, len, err);
     cJSON_Delete(j);
+    cJSON_Delete(cal);
     free(text);
     free(bann);
     free(bman);
@@ -283,10 +287,14 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     if (!st) st = sorted_unique(o->delete_ids, o->n_delete, &del, &nd, err);
     if (!st) st = ap_mkdtemp_beside(o->out_dir, &tmp, err);
-    if (!st) st = write_delta_pack(o, emb, tmp, err);
+    char *fcols = ap_filter_cols_join(ap_pack_filter(base));
+    if (!st) st = write_delta_pack(o, ap_pack_embedder(base), fcols, tmp, err);
+    free(fcols);
     if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
     if (!st) st = ap_tombstones_write(tmp, del, nd, err);
-    if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, err);
+    cJSON *cal = NULL;
+    if (!st) st = ap_delta_calibration(base, tmp, &cal, err);
+    if (!st) st = write_delta_manifest(o->base_dir, tmp, emb, adds, nd, cal, err); /* owns cal */
     if (!st) st = publish_delta(o, tmp, exists, empty, err);
     if (!st) {
         free(tmp);

@@ -12,6 +12,14 @@ static int cmp_row(const void *a, const void *b)
 }
 
 /* The merged lists: every live vector in merged order, and the lists' offsets. */
+static ap_status more_than_live(const ap_view *v, ap_err *err)
+{
+    return ap_err_set(err, v->base_lazy ? AP_ERR_VERIFY : AP_ERR_INTERNAL,
+                      "%s: the lists hold more live vectors than the %llu counted (the base's "
+                      "ids are not its rows' ids?)",
+                      v->dir, (unsigned long long)v->live);
+}
+
 ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
 {
     const ap_annp *base = ap_pack_annp(v->layers[0].pack);
@@ -20,6 +28,11 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
     if (v->live > UINT32_MAX)
         return ap_err_set(err, AP_ERR_LIMIT, "%s: %llu live vectors exceed the ANNP u32 count",
                           v->dir, (unsigned long long)v->live);
+    /* Every base list is read: checked and its dead bits set first (lazily checked bases). */
+    for (uint32_t i = 0; i < nl; i++) {
+        ap_status st = ap_view_ready_list(v, i, err);
+        if (st) return st;
+    }
     x->list_off = malloc((nl + 1ull) * sizeof *x->list_off);
     x->list_first = malloc((nl + 1ull) * sizeof *x->list_first);
     x->items = malloc((v->live ? v->live : 1) * sizeof *x->items);
@@ -36,12 +49,13 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
         for (uint32_t j = 0; j < l.count; j++) {
             uint64_t pos = start + j;
             if (v->layers[0].dead[pos >> 3] & (1u << (pos & 7))) continue;
-            assert(n < v->live); /* items has v->live entries */
+            /* items has v->live entries; a lazily checked base's count came from its rows */
+            if (n >= v->live) return more_than_live(v, err);
             x->items[n++] =
                 (ap_item){.idp = l.ids + 8ull * j, .vec = l.vecs + 2ull * dim * j, .layer = 0};
         }
         for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) {
-            assert(n < v->live);
+            if (n >= v->live) return more_than_live(v, err);
             x->items[n++] = v->ditems[d];
         }
         off += ap_annp_list_bytes(n - x->list_first[i], dim);
@@ -50,8 +64,10 @@ ap_status ap_merged_lists(const ap_view *v, ap_merged *x, ap_err *err)
     x->list_off[nl] = off;
     x->annp_size = off + 16ull * nl;
     if (n != v->live)
-        return ap_err_set(err, AP_ERR_INTERNAL, "merged %llu vectors, expected %llu",
-                          (unsigned long long)n, (unsigned long long)v->live);
+        return ap_err_set(err, v->base_lazy ? AP_ERR_VERIFY : AP_ERR_INTERNAL,
+                          "%s: merged %llu vectors, expected %llu (the base's ids are not its "
+                          "rows' ids?)",
+                          v->dir, (unsigned long long)n, (unsigned long long)v->live);
     return AP_OK;
 }
 

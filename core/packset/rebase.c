@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 
 #include "annpack/packset.h"
+#include "calibrate.h"
+#include "filter_build.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
 #include "merge.h"
 #include "ops.h"
+#include "pack_open.h"
 #include "pack_write.h"
 #include "root_write.h"
 #include "view.h"
@@ -120,6 +123,9 @@ static ap_status write_rebased(const ap_view *v, const char *tmp, uint32_t lists
     if ((st = ap_view_merged_tables(v, &x, err))) goto out;
     if ((st = live_by_id(v, x, &ids, &vecs, err))) goto out;
     if ((st = copy_rows(v, x, ids, base, progress, progress_ud, err))) goto out;
+    /* The filter sets follow the copied rows, for the old base's columns. */
+    const ap_filter *f = ap_pack_filter(v->layers[0].pack);
+    if (f && (st = ap_filter_build_like(base, f, err))) goto out;
     build = rebased_from(v);
     ap_pack_spec sp = {.emb = ap_view_embedder(v),
                        .n = n,
@@ -130,6 +136,10 @@ static ap_status write_rebased(const ap_view *v, const char *tmp, uint32_t lists
                        .codec = AP_META_ZSTD,
                        .build = build,
                        .sq8 = ap_view_has_sq8(v),
+                       /* recalibrated for the new lists, to the old base's target (none if
+                        * it had none, so earlier packsets rebase byte for byte) */
+                       .target_recall =
+                           ap_calibration_target_of(ap_pack_manifest_of(v->layers[0].pack)->build),
                        .progress = progress,
                        .progress_ud = progress_ud};
     if ((st = ap_pack_finish(base, &sp, NULL, err))) goto out;

@@ -28,28 +28,37 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmp_mention(const void *a, const void *b)
-{
-    const ap_mention *x = a, *y = b;
-    if (x->id != y->id) return x->id < y->id ? -1 : 1;
-    return (x->layer < y->layer) - (x->layer > y->layer); /* newest layer first */
-}
-
 /* The newest layer mentioning id among deltas, or -1. */
 static int32_t newest_mention(const ap_view *v, uint64_t id)
 {
-    size_t lo = 0, hi = v->nmentions;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (v->mentions[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < v->nmentions && v->mentions[lo].id == id ? (int32_t)v->mentions[lo].layer : -1;
+    return ap_mentions_newest(v->mentions, v->nmentions, id);
 }
 
 /* The layer index holding the live row of id, or -1. */
+ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err)
+{
+    const ap_layer *L = &v->layers[0];
+    ap_status st = ap_pack_check_list(L->pack, i, err);
+    if (st || !v->base_lazy || __atomic_load_n(&v->base_done[i], __ATOMIC_ACQUIRE)) return st;
+    ap_view *w = (ap_view *)(uintptr_t)v; /* the lazily set parts only, under base_mu */
+    pthread_mutex_lock(&w->base_mu);
+    if (!w->base_done[i]) {
+        const ap_annp *a = ap_pack_annp(L->pack);
+        ap_annp_list list;
+        ap_annp_list_get(a, i, &list);
+        ap_list_dead_bits(v->mentions, v->nmentions, &list, 0, L->dead, ap_annp_list_start(a, i));
+        __atomic_store_n(&w->base_done[i], 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&w->base_mu);
+    return AP_OK;
+}
+
+/* The base's lists are ready (checked, dead bits set) before a query scans them. */
+static ap_status base_list_guard(const void *ctx, uint32_t list, ap_err *err)
+{
+    return ap_view_ready_list(ctx, list, err);
+}
+
 static ap_status resolve_liveness(ap_view *v, ap_err *err)
 {
     /* Every id each delta mentions (adds and tombstones), newest layer first per id. */
@@ -69,12 +78,7 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
         for (size_t i = 0; i < v->layers[l].ntomb; i++)
             v->mentions[at++] = (ap_mention){v->layers[l].tomb[i], l};
     }
-    qsort(v->mentions, at, sizeof *v->mentions, cmp_mention);
-    /* Keep only the newest mention of each id. */
-    size_t w = 0;
-    for (size_t i = 0; i < at; i++)
-        if (w == 0 || v->mentions[w - 1].id != v->mentions[i].id) v->mentions[w++] = v->mentions[i];
-    v->nmentions = w;
+    v->nmentions = ap_mentions_resolve(v->mentions, at);
 
     v->live = 0;
     for (uint32_t l = 0; l < v->nlayers; l++) {
@@ -89,18 +93,29 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
             v->live += h->n_vectors;
             continue;
         }
+        if (l == 0 && v->base_lazy) {
+            /* The base's lists are not read now (they are checked on first use): a base
+             * vector is dead when a delta mentions its id, and the base's ids are its rows'
+             * (the index, checked whole at open); the merged files confirm the count once
+             * every list is read (mount/vpack.c). */
+            if (!(v->base_done = calloc(h->n_lists ? h->n_lists : 1, 1)))
+                return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+            const ap_meta *bm = ap_pack_meta(L->pack);
+            uint64_t gone = 0;
+            for (size_t i = 0; i < v->nmentions; i++)
+                gone += ap_meta_has(bm, v->mentions[i].id);
+            if (gone > h->n_vectors)
+                return ap_err_set(err, AP_ERR_VERIFY, "%s: deltas mention %llu base ids of %u",
+                                  v->dir, (unsigned long long)gone, h->n_vectors);
+            v->live += h->n_vectors - gone;
+            continue;
+        }
         uint64_t pos = 0;
         for (uint32_t li = 0; li < h->n_lists; li++) {
             ap_annp_list list;
             ap_annp_list_get(a, li, &list);
-            for (uint32_t j = 0; j < list.count; j++, pos++) {
-                int32_t nm = newest_mention(v, ap_annp_list_id(&list, j));
-                int live = l == 0 ? nm < 0 : nm == (int32_t)l;
-                if (live)
-                    v->live++;
-                else
-                    L->dead[pos >> 3] |= (uint8_t)(1u << (pos & 7));
-            }
+            v->live += ap_list_dead_bits(v->mentions, v->nmentions, &list, l, L->dead, pos);
+            pos += list.count;
         }
     }
     return AP_OK;
@@ -214,6 +229,7 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
         if ((st = ap_delta_fits_base(v->layers[0].pack, v->layers[l].pack, v->layers[l].tomb,
                                      v->layers[l].ntomb, v->layers[l].dir, err)))
             return st;
+    v->base_lazy = v->nlayers > 1 && ap_pack_is_lazy(v->layers[0].pack);
     if ((st = resolve_liveness(v, err))) return st;
     if ((st = group_deltas(v, err))) return st;
     if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
@@ -228,7 +244,9 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
                       .xstart = v->nditems ? v->dstart : NULL,
                       .x = v->ditems,
                       .xcodes = v->dcodes,
-                      .layer_seq = v->layer_seq};
+                      .layer_seq = v->layer_seq,
+                      .guard = base_list_guard,
+                      .guard_ctx = v};
     return AP_OK;
 }
 
@@ -247,6 +265,8 @@ void ap_view_close(ap_view *v)
     free(v->ditems);
     free(v->layer_seq);
     free(v->dcodes);
+    free(v->base_done);
+    pthread_mutex_destroy(&v->base_mu);
     ap_coarse_cache_free(&v->coarse);
     ap_root_manifest_free(&v->root);
     free(v->dir);
@@ -337,6 +357,28 @@ ap_status ap_view_search_batch(const ap_view *v, const float *q, size_t nq,
                                ap_search_stats *stats, ap_err *err)
 {
     return ap_ivf_search_batch(&v->ivf, q, nq, p, hits, n, stats, err);
+}
+
+void ap_view_verify_info(const ap_view *v, ap_view_verify *out)
+{
+    memset(out, 0, sizeof *out);
+    for (uint32_t l = 0; l < v->nlayers; l++) {
+        ap_verify_counts c;
+        ap_pack_verify_counts(v->layers[l].pack, &c);
+        if (!c.digests) continue;
+        out->digests = true;
+        out->ranges_total += c.total;
+        out->ranges_hashed += c.hashed;
+        out->ranges_bad += c.bad;
+        if (!out->first_bad[0] && c.bad_msg[0])
+            snprintf(out->first_bad, sizeof out->first_bad, "%s", c.bad_msg);
+    }
+}
+
+ap_status ap_view_verify_step(const ap_view *v, uint64_t max_bytes, bool *done, ap_err *err)
+{
+    /* Deltas are checked whole at open: only the base can have unchecked ranges. */
+    return ap_pack_verify_step(v->layers[0].pack, max_bytes, done, err);
 }
 
 bool ap_view_has_sq8(const ap_view *v)

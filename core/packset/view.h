@@ -4,10 +4,13 @@
 
 #include <pthread.h>
 
+#include <pthread.h>
+
 #include "annpack/packset.h"
 #include "annpack/sign.h"
 #include "coarse.h"
 #include "ivf.h"
+#include "liveness.h"
 #include "manifest.h"
 #include "pack_open.h"
 #include "root_manifest.h"
@@ -19,12 +22,10 @@ typedef struct ap_layer {
     uint64_t *tomb; /* sorted */
     size_t ntomb;
     uint8_t *dead; /* bit per position in the layer's ANNP file */
+    /* A delta's calibrated default probe over base + delta (its delta manifest's
+     * "calibration"), 0 when it has none. */
+    uint32_t default_probe;
 } ap_layer;
-
-typedef struct ap_mention {
-    uint64_t id;
-    uint32_t layer;
-} ap_mention;
 
 struct ap_view {
     char *dir;
@@ -39,11 +40,20 @@ struct ap_view {
     size_t *dstart; /* n_lists + 1 */
     ap_item *ditems;
     size_t nditems;
-    uint64_t *layer_seq;    /* layer index -> seq */
-    uint8_t *dcodes;        /* sq8 codes of ditems under the base's params (or NULL) */
-    ap_ivf ivf;             /* the search engine's view of all of the above */
-    ap_coarse_cache coarse; /* its centroid codes, built on first use */
+    uint64_t *layer_seq; /* layer index -> seq */
+    uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
+    /* A lazily checked base with deltas: its dead bits are set list by list, after the
+     * list is checked, the first time a search or the merged files need it. */
+    bool base_lazy;
+    uint8_t *base_done;      /* per base list: its dead bits are set (__atomic) */
+    pthread_mutex_t base_mu; /* serialises setting them */
+    ap_ivf ivf;              /* the search engine's view of all of the above */
+    ap_coarse_cache coarse;  /* its centroid codes, built on first use */
 };
+
+/* The "calibration"."default_probe" of a manifest's build block or a delta manifest
+ * (default_probe.c), 0 when absent or not a u32 >= 1. */
+uint32_t ap_calibrated_probe(const cJSON *holder);
 
 /* How ap_view_open_ex checks what it opens. */
 typedef struct ap_view_open_opts {
@@ -60,6 +70,10 @@ typedef struct ap_view_trust {
     char key_id[AP_KEYID_HEX];
     long long expires; /* -1: none */
 } ap_view_trust;
+
+/* Before base list i is used: checked (pack.digests) and, for a lazily checked base with
+ * deltas, its dead bits set. Thread-safe. */
+ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err);
 
 /* Opens dir with every file opened once beneath its directory descriptor: reads the root
  * manifest's bytes once, checks their signature before parsing them (when keys are

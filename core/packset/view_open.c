@@ -168,8 +168,8 @@ static ap_status check_listed(const void *ctx, const char *file, const char *sha
 /* Checks a delta's own manifest (its bytes pinned by the root's) against the base and the
  * layer (delta.c), and the hashes of the files it lists. */
 static ap_status check_delta_manifest(int layerfd, const char *display, const ap_root_manifest *m,
-                                      const ap_delta_entry *d, const ap_layer *L,
-                                      const ap_checks *cx, ap_err *err)
+                                      const ap_delta_entry *d, ap_layer *L, const ap_checks *cx,
+                                      ap_err *err)
 {
     char *text = NULL, *name = ap_path_join(display, base_name(d->delta_manifest));
     size_t len = 0;
@@ -182,6 +182,7 @@ static ap_status check_delta_manifest(int layerfd, const char *display, const ap
     if (!st) st = ap_json_parse_strict(text, len, name, &j, err);
     if (!st) st = ap_delta_fields_check(j, name, m->base_sha256_annpack, L->pack, L->ntomb, err);
     if (!st) st = ap_delta_files_check(j, name, base_name(d->tombstones), check_listed, &lf, err);
+    if (!st) L->default_probe = ap_calibrated_probe(j);
     cJSON_Delete(j);
     free(text);
     free(name);
@@ -236,7 +237,11 @@ static ap_status open_layer(ap_view *v, int rootfd, uint32_t l, const ap_checks 
                          .meta = base_name(d ? d->meta : m->base_meta),
                          .sha256_meta = d ? d->sha256_meta : m->base_sha256_meta,
                          .delta = d != NULL};
-    st = ap_pack_open_at(fd, L->dir, path, NULL, 0, &ex, cx, &L->pack, err);
+    /* Delta layers are small and their vectors are scanned with every base list: checked
+     * whole at open even when the base is checked lazily. */
+    ap_checks dcx = *cx;
+    if (d) dcx.lazy = false;
+    st = ap_pack_open_at(fd, L->dir, path, NULL, 0, &ex, &dcx, &L->pack, err);
     if (!st && d) st = load_tombstones(L, fd, L->dir, d, cx, err);
     if (!st && d) st = check_delta_manifest(fd, L->dir, m, d, L, cx, err);
     close(fd);
@@ -342,6 +347,7 @@ ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view *
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
     ap_coarse_cache_init(&v->coarse);
+    pthread_mutex_init(&v->base_mu, NULL);
     int rootfd = -1;
     ap_status st = ap_dir_open_path(dir, &rootfd, err);
     if (st) {

@@ -18,8 +18,9 @@
 #include "coarse.h"
 #include "ivf.h"
 #include "kernels.h"
+#include "scan.h"
 
-#define BLOCK 256u        /* vectors scored per kernel call */
+#define BLOCK AP_SCAN_BLOCK
 #define BATCH_QUERIES 64u /* queries per centroid sgemm in a batch */
 
 static uint64_t now_ns(void)
@@ -167,21 +168,6 @@ float ap_dot_f16(const float *q, const uint8_t *vec, uint32_t dim)
 
 /* --- probing ----------------------------------------------------------------------------- */
 
-/* The probe best of n_lists scores, best first (ties: lower index). */
-static uint32_t select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hit *heap,
-                             uint32_t *lists)
-{
-    ap_topk t;
-    ap_topk_init(&t, heap, probe);
-    for (uint32_t i = 0; i < n_lists; i++)
-        if (s[i] >= ap_topk_floor(&t)) ap_topk_push(&t, i, s[i], 0);
-    uint32_t n = ap_topk_finish(&t);
-    assert(n <= probe); /* fewer when scores are NaN (an unverified pack) */
-    for (uint32_t i = 0; i < n; i++)
-        lists[i] = (uint32_t)heap[i].id;
-    return n;
-}
-
 uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, const float *q,
                         uint32_t probe, uint32_t *lists)
 {
@@ -192,7 +178,7 @@ uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, 
     if (s && h) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_lists, (int)dim, 1.0f, centroids, (int)dim,
                     q, 1, 0.0f, s, 1);
-        n = select_lists(s, n_lists, probe, h, lists);
+        n = ap_select_lists(s, n_lists, probe, h, lists);
     }
     free(s);
     free(h);
@@ -200,39 +186,6 @@ uint32_t ap_probe_lists(const float *centroids, uint32_t n_lists, uint32_t dim, 
 }
 
 /* --- scanning ---------------------------------------------------------------------------- */
-
-static inline int is_dead(const uint8_t *dead, uint64_t b)
-{
-    return dead && (dead[b >> 3] & (1u << (b & 7)));
-}
-
-/* Exact f16 scan of one list into t; next (or NULL) is the next list's first vector,
- * fetched while the last block of this one is scored, since the hardware prefetcher has
- * to find the new stream anew. */
-static void scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
-                     const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer,
-                     const uint8_t *next, uint64_t next_len)
-{
-    const size_t stride = 2ull * dim;
-    for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
-        uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
-        if (next && j0 + BLOCK >= l->count) ap_prefetch_range(next, next_len);
-        fn(q, l->vecs + j0 * stride, m, dim, buf);
-        float floor = ap_topk_floor(t);
-        for (uint32_t j = 0; j < m; j++) {
-            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
-            ap_topk_push(t, ap_annp_list_id(l, j0 + j), buf[j], layer);
-            floor = ap_topk_floor(t);
-        }
-    }
-}
-
-void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *list,
-                  const uint8_t *dead, uint64_t dead_base, uint32_t layer)
-{
-    float buf[BLOCK];
-    scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer, NULL, 0);
-}
 
 /* The candidate heap of the sq8 scan: a min-heap by (score, then the higher id worse), so
  * the candidates depend on the live vectors only, not on where they are stored. */
@@ -291,7 +244,7 @@ static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w
         fn(w, codes + (size_t)j0 * stride, m, stride, buf);
         int32_t floor = cheap_floor(c);
         for (uint32_t j = 0; j < m; j++) {
-            if (buf[j] < floor || is_dead(dead, dead_base + j0 + j)) continue;
+            if (buf[j] < floor || ap_is_dead(dead, dead_base + j0 + j)) continue;
             cheap_push(c, (cand){buf[j], 0, ap_annp_list_id(l, j0 + j),
                                  l->vecs + (size_t)(j0 + j) * 2 * dim});
             floor = cheap_floor(c);
@@ -399,8 +352,8 @@ static void scan_lists_f16(const ap_ivf *ix, scratch *s, const float *q, uint32_
         ap_annp_list l, nx = {0};
         ap_annp_list_get(a, li, &l);
         if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
-        scan_f16(t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
-                 nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
+        ap_scan_f16(t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
+                    nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
         sc->vectors += l.count;
         sc->bytes += (uint64_t)l.count * 2 * dim;
     }
@@ -428,6 +381,11 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     assert(p->k >= 1 && p->k <= AP_MAX_K && p->rerank >= p->k && np <= p->probe); /* checked */
     const char *kname;
     ap_f16_block_fn f16 = ap_kernel_f16(&kname);
+    /* Every list checked before any is scanned: a failing one fails the query whole. */
+    for (uint32_t i = 0; ix->guard && i < np; i++) {
+        ap_status g = ix->guard(ix->guard_ctx, s->lists[i], err);
+        if (g) return g;
+    }
     ap_topk t;
     ap_topk_init(&t, hits, p->k);
     scan_counts sc = {0};
@@ -481,7 +439,7 @@ ap_status ap_ivf_search(const ap_ivf *ix, const float *q, const ap_search_params
         if (!GROW(s, cs, h->n_lists)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)h->n_lists, (int)h->dim, 1.0f,
                     ap_annp_centroids(ix->annp), (int)h->dim, q, 1, 0.0f, s->cs, 1);
-        np = select_lists(s->cs, h->n_lists, p.probe, s->sel, s->lists);
+        np = ap_select_lists(s->cs, h->n_lists, p.probe, s->sel, s->lists);
     }
     uint64_t t1 = st ? now_ns() : 0;
     rc = scan_query(ix, s, q, np, &p, hits, n, st, err);
@@ -517,7 +475,7 @@ ap_status ap_ivf_search_batch(const ap_ivf *ix, const float *q, size_t nq,
         for (size_t i = 0; i < m; i++) {
             uint64_t ti = st ? now_ns() : 0;
             uint32_t np =
-                select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
+                ap_select_lists(s->cs + i * h->n_lists, h->n_lists, p.probe, s->sel, s->lists);
             rc = scan_query(ix, s, q + (b + i) * h->dim, np, &p, hits + (b + i) * p.k, &n[b + i],
                             st, err);
             if (rc) return rc;

@@ -35,6 +35,10 @@ typedef struct ap_ivf {
     const ap_item *x;               /* extra vectors, scanned with their list */
     const uint8_t *xcodes;          /* sq8 codes of x (base params), when sq8 is set */
     const uint64_t *layer_seq;      /* item layer index -> the hit's layer (seq) */
+    /* Called for every list a query will scan, before any of its bytes is used (lazy
+     * verification, pack/lazy.h); a failure fails the query. NULL: none. */
+    ap_status (*guard)(const void *ctx, uint32_t list, ap_err *err);
+    const void *guard_ctx;
 } ap_ivf;
 
 /* Validates p against the index (k, probe, scan mode, rerank) and clamps probe. */

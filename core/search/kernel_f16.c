@@ -19,6 +19,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 
 _Atomic int ap_kernels_portable;
 
@@ -162,11 +165,65 @@ T_AVX2 static void block_avx2(const float *q, const uint8_t *vecs, uint32_t n, u
 }
 #endif
 
+#if defined(__wasm_simd128__)
+/* WebAssembly SIMD (the browser's core, web/wasm/): the canonical order in four-lane
+ * vectors. f16 -> f32 has no instruction: the magnitude's bits shifted into place and
+ * scaled by 2^112 give normals and subnormals exactly; Inf/NaN get the all-ones exponent. */
+static inline v128_t cvt4_f16(v128_t h)
+{
+    v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+    v128_t bits = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x7fff)), 13);
+    v128_t f = wasm_f32x4_mul(bits, wasm_f32x4_splat(0x1p112f));
+    v128_t special = wasm_i32x4_ge(bits, wasm_i32x4_splat(0x7c00 << 13));
+    f = wasm_v128_bitselect(wasm_v128_or(bits, wasm_i32x4_splat(0x7f800000)), f, special);
+    return wasm_v128_or(f, sign);
+}
+
+/* a[0..1] += q[0..7] * the 8 f16 at v (products rounded, then added). */
+static inline void madd8(v128_t *a, const float *q, const uint8_t *v)
+{
+    v128_t x = wasm_v128_load(v);
+    v128_t lo = cvt4_f16(wasm_u32x4_extend_low_u16x8(x));
+    v128_t hi = cvt4_f16(wasm_u32x4_extend_high_u16x8(x));
+    a[0] = wasm_f32x4_add(a[0], wasm_f32x4_mul(wasm_v128_load(q), lo));
+    a[1] = wasm_f32x4_add(a[1], wasm_f32x4_mul(wasm_v128_load(q + 4), hi));
+}
+
+static void block_wasm128(const float *q, const uint8_t *vecs, uint32_t n, uint32_t dim, float *out)
+{
+    const uint32_t m32 = dim & ~31u;
+    for (uint32_t j = 0; j < n; j++) {
+        const uint8_t *v = vecs + (size_t)j * 2 * dim;
+        v128_t a[8]; /* lanes 4k..4k+3 of the 32 */
+        for (int k = 0; k < 8; k++)
+            a[k] = wasm_f32x4_splat(0.0f);
+        for (uint32_t i = 0; i < m32; i += 32)
+            for (int k = 0; k < 4; k++)
+                madd8(a + 2 * k, q + i + 8 * k, v + 2 * (i + 8 * k));
+        v128_t s[4];
+        for (int k = 0; k < 4; k++)
+            s[k] = wasm_f32x4_add(a[k], a[k + 4]);
+        if (dim & 16) {
+            madd8(s, q + m32, v + 2 * m32);
+            madd8(s + 2, q + m32 + 8, v + 2 * (m32 + 8));
+        }
+        /* reduce16: lanes l + 8, then l + 4, then l + 2, then l + 1. */
+        v128_t t = wasm_f32x4_add(wasm_f32x4_add(s[0], s[2]), wasm_f32x4_add(s[1], s[3]));
+        float u0 = wasm_f32x4_extract_lane(t, 0) + wasm_f32x4_extract_lane(t, 2);
+        float u1 = wasm_f32x4_extract_lane(t, 1) + wasm_f32x4_extract_lane(t, 3);
+        out[j] = tail(u0 + u1, q, v, dim & ~15u, dim);
+    }
+}
+#endif
+
 /* The versions, best first; F16_FN[i] is F16[i]'s. */
 static const ap_kernel_info F16[] = {
 #if defined(__x86_64__)
     {"avx512", {"avx512f", NULL}},
     {"avx2", {"avx2", "f16c"}},
+#endif
+#if defined(__wasm_simd128__)
+    {"wasm-simd128", {NULL, NULL}}, /* a module built with SIMD runs only where it is there */
 #endif
     {"portable", {NULL, NULL}},
 };
@@ -174,6 +231,9 @@ static const ap_f16_block_fn F16_FN[] = {
 #if defined(__x86_64__)
     block_avx512,
     block_avx2,
+#endif
+#if defined(__wasm_simd128__)
+    block_wasm128,
 #endif
     block_portable,
 };

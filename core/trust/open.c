@@ -14,7 +14,7 @@ ap_status ap_view_open_trusted(const char *dir, const ap_trust_policy *policy, a
                            .nkeys = p->nkeys,
                            .sig_path = p->sig_path,
                            .allow_expired = p->allow_expired,
-                           .checks = {.hash = p->hash_files}};
+                           .checks = {.hash = p->hash_files, .lazy = p->lazy}};
     ap_view_trust t;
     ap_view *v = NULL;
     ap_status st = ap_view_open_ex(dir, &o, &v, &t, err);

@@ -75,7 +75,22 @@ class BuildOpts(ctypes.Structure):
                 ("force", ctypes.c_bool), ("embedder", ctypes.c_char_p),
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
-                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool)]
+                ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool),
+                ("http", ctypes.c_void_p), ("target_recall", ctypes.c_double),
+                ("filter_cols", ctypes.c_char_p)]
+
+
+class EmbedModel(ctypes.Structure):
+    _fields_ = [("model", ctypes.c_char_p), ("doc_prefix", ctypes.c_char_p),
+                ("query_prefix", ctypes.c_char_p), ("dim", ctypes.c_uint32),
+                ("batch", ctypes.c_uint32)]
+
+
+class EmbedEndpoint(ctypes.Structure):
+    _fields_ = [("url", ctypes.c_char_p), ("api_key", ctypes.c_char_p),
+                ("key_file", ctypes.c_char_p), ("ca_file", ctypes.c_char_p),
+                ("client_cert", ctypes.c_char_p), ("client_key", ctypes.c_char_p),
+                ("timeout_ms", ctypes.c_uint32), ("attempts", ctypes.c_uint32)]
 
 
 class BuildReport(ctypes.Structure):
@@ -119,9 +134,20 @@ class Hit(ctypes.Structure):
 
 
 # C name -> ctypes mirror, for tests/test_abi.py.
+class SearchParams(ctypes.Structure):
+    _fields_ = [("k", ctypes.c_uint32), ("probe", ctypes.c_uint32), ("scan", ctypes.c_int),
+                ("rerank", ctypes.c_uint32)]
+
+
+class Where(ctypes.Structure):
+    _fields_ = [("col", ctypes.c_char_p), ("value", ctypes.c_char_p)]
+
+
 MIRRORS = {"ap_err": Err, "ap_build_opts": BuildOpts, "ap_build_report": BuildReport,
            "ap_delta_opts": DeltaOpts, "ap_pubkey": Pubkey, "ap_verify_opts": VerifyOpts,
-           "ap_change_opts": ChangeOpts, "ap_hit": Hit}
+           "ap_change_opts": ChangeOpts, "ap_hit": Hit, "ap_embed_model": EmbedModel,
+           "ap_embed_endpoint": EmbedEndpoint, "ap_search_params": SearchParams,
+           "ap_where": Where}
 
 
 def _candidates():
@@ -179,6 +205,7 @@ _sigs = {
                            E], ctypes.c_int),
     "ap_view_open": ([P, ctypes.POINTER(V), E], ctypes.c_int),
     "ap_view_close": ([V], None),
+    "ap_embed_set_endpoint": ([ctypes.c_void_p, E], ctypes.c_int),
     "ap_view_embed": ([V, P, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float), E], ctypes.c_int),
     "ap_view_search": ([V, ctypes.POINTER(ctypes.c_float), ctypes.c_uint32, ctypes.c_uint32,
                         ctypes.POINTER(Hit), ctypes.POINTER(ctypes.c_uint32), E], ctypes.c_int),
@@ -202,6 +229,10 @@ _sigs = {
     "ap_max_k": ([], ctypes.c_uint32),
     "ap_default_k": ([], ctypes.c_uint32),
     "ap_default_probe": ([], ctypes.c_uint32),
+    "ap_view_default_probe": ([V], ctypes.c_uint32),
+    "ap_view_search_where": ([V, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(SearchParams),
+                              ctypes.POINTER(Where), ctypes.c_size_t, ctypes.POINTER(Hit),
+                              ctypes.POINTER(ctypes.c_uint32), V, E], ctypes.c_int),
 }
 for _name, (_args, _res) in _sigs.items():
     _f = getattr(lib, _name)
@@ -254,3 +285,36 @@ def positive(name, value, lo=0, hi=2**53 - 1):
         raise AnnpackValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}",
                                 AP_ERR_ARG)
     return value
+
+
+HTTP_EMBEDDERS = ("openai", "tei", "ollama")
+
+
+def set_endpoint(embed_url=None, embed_key_file=None, api_key=None):
+    """The process's embedding endpoint (ap_embed_set_endpoint): None for each falls back
+    to ANNPACK_EMBED_URL / ANNPACK_EMBED_API_KEY."""
+    ep = EmbedEndpoint(url=enc(embed_url), key_file=enc(embed_key_file), api_key=enc(api_key))
+    err = Err()
+    check(lib.ap_embed_set_endpoint(ctypes.byref(ep), ctypes.byref(err)), err)
+
+
+def embed_options(embedder, model, doc_prefix, query_prefix, embed_dim, embed_batch, offline):
+    """(embedder name bytes or None, ap_embed_model or None) for BuildOpts, after the checks
+    `annpack build` makes."""
+    if embedder in (None, "hash"):
+        if any(x is not None for x in (model, doc_prefix, query_prefix, embed_dim, embed_batch)):
+            raise AnnpackValueError("model, doc_prefix, query_prefix, embed_dim and embed_batch "
+                                    "need embedder='openai', 'tei' or 'ollama'", AP_ERR_ARG)
+        return enc(embedder), None
+    if embedder not in HTTP_EMBEDDERS:
+        raise AnnpackValueError(f"embedder must be 'hash', 'openai', 'tei' or 'ollama', not "
+                                f"{embedder!r}", AP_ERR_ARG)
+    if offline:
+        raise AnnpackValueError(f"embedder {embedder!r} asks a service: pass offline=False",
+                                AP_ERR_ARG)
+    if embedder != "tei" and not model:
+        raise AnnpackValueError(f"embedder {embedder!r} needs model=", AP_ERR_ARG)
+    m = EmbedModel(model=enc(model), doc_prefix=enc(doc_prefix), query_prefix=enc(query_prefix),
+                   dim=positive("embed_dim", embed_dim, 1, 2**32 - 1) if embed_dim else 0,
+                   batch=positive("embed_batch", embed_batch, 1, 4096) if embed_batch else 0)
+    return enc(embedder), m

@@ -18,26 +18,36 @@ def _ids(delete_ids):
 
 
 def build_packset_base(input_csv, packset_dir, text_col="text", id_col="id", lists=None, seed=0,
-                       offline=True, dim=None, force=False):
+                       offline=None, dim=None, force=False, embedder=None, embed_url=None,
+                       model=None, doc_prefix=None, query_prefix=None, embed_dim=None,
+                       embed_batch=None, embed_key_file=None):
     """Builds packset_dir/base from a CSV and writes the root manifest (version 1).
-    `offline` is accepted and has no effect (see build_pack)."""
-    del offline
+    The embedder options are build_pack's."""
+    name, http = L.embed_options(embedder, model, doc_prefix, query_prefix, embed_dim,
+                                 embed_batch, offline)
+    if http is not None:
+        L.set_endpoint(embed_url, embed_key_file)
     o = L.BuildOpts(input_csv=L.enc(input_csv), text_col=L.enc(text_col), id_col=L.enc(id_col),
                     output_dir=L.enc(packset_dir),
                     lists=L.positive("lists", lists, 1, 2**32 - 1) if lists is not None else 0,
                     seed=L.positive("seed", seed), dim=L.positive("dim", dim, 1, 2**32 - 1) if dim else 0,
-                    force=bool(force))
+                    force=bool(force), embedder=name,
+                    http=ctypes.cast(ctypes.pointer(http), ctypes.c_void_p) if http else None)
     rep, err = L.BuildReport(), L.Err()
     L.check(L.lib.ap_packset_build_base(ctypes.byref(o), ctypes.byref(rep), ctypes.byref(err)), err)
     return status(packset_dir)
 
 
 def build_delta(base_dir, out_delta_dir, add_csv=None, delete_ids=None, text_col="text",
-                id_col="id", lists=None, seed=0, offline=True, force=False):
+                id_col="id", lists=None, seed=0, offline=None, force=False, embed_url=None,
+                embed_key_file=None):
     """Builds a delta directory against the base pack at base_dir (adds/updates from
-    add_csv, deletes from delete_ids). Append it with update_packset_manifest.
-    `offline` is accepted and has no effect (see build_pack)."""
+    add_csv, deletes from delete_ids), embedded with the base's recorded embedder (for an
+    embedding service: through embed_url, else ANNPACK_EMBED_URL, after its canaries are
+    checked). Append it with update_packset_manifest. `offline` has no effect here."""
     del offline
+    if embed_url is not None or embed_key_file is not None:
+        L.set_endpoint(embed_url, embed_key_file)
     ids = _ids(delete_ids)
     arr = (ctypes.c_uint64 * max(1, len(ids)))(*ids)
     o = L.DeltaOpts(base_dir=L.enc(base_dir), add_csv=L.enc(add_csv), text_col=L.enc(text_col),
@@ -113,9 +123,9 @@ def create_packset(base_dir, delta_dirs, out_dir, force=False):
     return status(out_dir)
 
 
-def open_packset(packset_dir):
-    """Opens a packset (or a pack) as its merged view."""
-    return Pack(packset_dir)
+def open_packset(packset_dir, embed_url=None, embed_key_file=None):
+    """Opens a packset (or a pack) as its merged view (embed_url: see open_pack)."""
+    return Pack(packset_dir, embed_url, embed_key_file)
 
 
 def status(packset_dir):

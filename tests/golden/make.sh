@@ -31,18 +31,19 @@ IN=tests/golden/inputs
 q() { "$A" "$@" >/dev/null; }
 
 # --- packs ------------------------------------------------------------------------
-q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 \
+q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 --embedder-version 1 --target-recall 0 \
     --output "$OUT/pack-zstd"
-q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 \
+q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 --embedder-version 1 --target-recall 0 \
     --meta-compression none --output "$OUT/pack-plain"
-q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 \
+q build --input examples/tiny_docs.csv --text-col text --id-col id --lists 4 --seed 1 --embedder-version 1 --target-recall 0 \
     --sq8 --output "$OUT/pack-sq8"
-q build --vectors $IN/vectors.fvecs --lists 4 --seed 1 --output "$OUT/pack-vectors"
+q build --vectors $IN/vectors.fvecs --lists 4 --seed 1 --target-recall 0 --output "$OUT/pack-vectors"
 
 # --- packset: base, delta 1 (adds 40 41, updates 7, deletes 1 2),
 #     delta 2 (re-adds 1, updates 3, adds 42, deletes 41 5), signed with the test key ---
 PS=$OUT/packset
-q packset build-base --input examples/tiny_docs.csv --packset "$PS" --lists 4 --seed 1
+q packset build-base --input examples/tiny_docs.csv --packset "$PS" --lists 4 --seed 1 \
+    --embedder-version 1 --target-recall 0
 q packset build-delta --packset "$PS" --add examples/delta_add.csv --delete-ids 1,2 \
     --out "$PS/deltas/0001.delta"
 q packset build-delta --packset "$PS" --add $IN/delta2.csv --delete-ids 41,5 \

@@ -14,7 +14,8 @@ cd "$HERE"
 rm -rf pack-zstd pack-plain pack-sq8 pack-vectors packset packset-rebased
 find bad -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
 cp -a "$T/g/." .
-# Every file make.sh writes and every input it reads from here (sha256sum -c format).
-find pack-* packset packset-rebased bad inputs keys \( -type f -o -type l \) \
+# Every file make.sh writes, the kept older artifacts (v0-*: never regenerated) and every
+# input it reads from here (sha256sum -c format).
+find pack-* packset packset-rebased v0-* bad inputs keys \( -type f -o -type l \) \
     ! -path bad/EXPECTED ! -name '*.py' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS
 echo "regenerated $(wc -l <SHA256SUMS) files; review: git -C $HERE status --short ."

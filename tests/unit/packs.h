@@ -14,6 +14,8 @@
 #include "annpack/packset.h"
 #include "annpack/sign.h"
 #include "check.h"
+#include "digest_table.h"
+#include "digests_write.h"
 #include "fsops.h"
 #include "json.h"
 
@@ -138,15 +140,10 @@ static inline int pk_edit(const char *path, const char *from, const char *to)
     return 1;
 }
 
-/* Re-pins dir/file's size and SHA-256 in dir/pack.manifest.json (a changed file whose
- * manifest was rewritten to match: only the deep checks see the change). */
-static inline void pk_rehash(const char *dir, const char *file)
+/* Sets files[name] of dir/pack.manifest.json to size and hex. */
+static inline void pk_pin(const char *dir, const char *file, uint64_t size, const char *hex)
 {
-    char *fp = pk_join(dir, file), *mp = pk_join(dir, AP_MANIFEST);
-    char hex[AP_SHA256_HEX];
-    uint64_t size;
-    ap_err err = {0};
-    if (ap_sha256_file(fp, hex, &size, &err)) fx_die(fp, &err);
+    char *mp = pk_join(dir, AP_MANIFEST);
     size_t len;
     char *text = pk_slurp(mp, &len);
     cJSON *m = cJSON_Parse(text);
@@ -158,6 +155,39 @@ static inline void pk_rehash(const char *dir, const char *file)
     char *out = ap_json_render(m, &nl);
     pk_put(mp, out, nl);
     free(out);
+    cJSON_Delete(m);
+    free(text);
+    free(mp);
+}
+
+/* Re-pins dir/file's size and SHA-256 in dir/pack.manifest.json (a changed file whose
+ * manifest was rewritten to match: only the deep checks see the change), and when the
+ * manifest lists pack.digests, rewrites that table over the listed files and re-pins it. */
+static inline void pk_rehash(const char *dir, const char *file)
+{
+    char *fp = pk_join(dir, file), *mp = pk_join(dir, AP_MANIFEST);
+    char hex[AP_SHA256_HEX];
+    uint64_t size;
+    ap_err err = {0};
+    if (ap_sha256_file(fp, hex, &size, &err)) fx_die(fp, &err);
+    pk_pin(dir, file, size, hex);
+    size_t len;
+    char *text = pk_slurp(mp, &len);
+    cJSON *m = cJSON_Parse(text);
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
+    if (cJSON_GetObjectItemCaseSensitive(files, AP_DIGESTS)) {
+        const char *names[16];
+        size_t n = 0;
+        for (const cJSON *f = files->child; f && n < 16; f = f->next)
+            if (strcmp(f->string, AP_DIGESTS) != 0) names[n++] = f->string;
+        char hx[16][AP_SHA256_HEX], dhex[AP_SHA256_HEX];
+        uint64_t sz[16], dsize;
+        char *dp = pk_join(dir, AP_DIGESTS);
+        unlink(dp);
+        free(dp);
+        if (ap_digests_write(dir, names, n, hx, sz, dhex, &dsize, &err)) fx_die(dir, &err);
+        pk_pin(dir, AP_DIGESTS, dsize, dhex);
+    }
     cJSON_Delete(m);
     free(text);
     free(fp);

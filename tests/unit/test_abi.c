@@ -68,7 +68,14 @@ int main(void)
            F(ap_build_opts, meta_codec), F(ap_build_opts, force), F(ap_build_opts, embedder),
            F(ap_build_opts, embedder_json), F(ap_build_opts, progress),
            F(ap_build_opts, progress_ud), F(ap_build_opts, vectors), F(ap_build_opts, kmeans_iters),
-           F(ap_build_opts, sq8));
+           F(ap_build_opts, sq8), F(ap_build_opts, http), F(ap_build_opts, target_recall),
+           F(ap_build_opts, filter_cols));
+    STRUCT(ap_embed_model, F(ap_embed_model, model), F(ap_embed_model, doc_prefix),
+           F(ap_embed_model, query_prefix), F(ap_embed_model, dim), F(ap_embed_model, batch));
+    STRUCT(ap_embed_endpoint, F(ap_embed_endpoint, url), F(ap_embed_endpoint, api_key),
+           F(ap_embed_endpoint, key_file), F(ap_embed_endpoint, ca_file),
+           F(ap_embed_endpoint, client_cert), F(ap_embed_endpoint, client_key),
+           F(ap_embed_endpoint, timeout_ms), F(ap_embed_endpoint, attempts));
     STRUCT(ap_build_report, F(ap_build_report, rows), F(ap_build_report, rows_skipped),
            F(ap_build_report, lists_requested), F(ap_build_report, lists_effective),
            F(ap_build_report, dim), F(ap_build_report, seconds_total),
@@ -89,6 +96,9 @@ int main(void)
            F(ap_change_opts, force));
     STRUCT(ap_pubkey, F(ap_pubkey, raw), F(ap_pubkey, keyid));
     STRUCT(ap_hit, F(ap_hit, id), F(ap_hit, score), F(ap_hit, layer));
+    STRUCT(ap_search_params, F(ap_search_params, k), F(ap_search_params, probe),
+           F(ap_search_params, scan), F(ap_search_params, rerank));
+    STRUCT(ap_where, F(ap_where, col), F(ap_where, value));
 
     print_enum("ap_status", sizeof(ap_status));
     print_enum("ap_meta_codec", sizeof(ap_meta_codec));

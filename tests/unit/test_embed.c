@@ -29,7 +29,8 @@ int main(void)
 {
     ap_err err;
     ap_embedder *e, *e2, *e3;
-    CHECK_OK(ap_embedder_create("hash", 0, 0, &e, &err), &err);
+    /* Version 1 ("hash:1"; plain "hash" is version 2: test_hash2.c). */
+    CHECK_OK(ap_embedder_create("hash:1", 0, 0, &e, &err), &err);
     CHECK(ap_embedder_dim(e) == 256);
     float a[256], b[256], c[256];
     emb(e, "Hello World", a);
@@ -45,7 +46,7 @@ int main(void)
     CHECK(dot(a, b, 256) > dot(a, c, 256) + 0.2f);
     /* Golden values pin the documented algorithm (docs/FORMAT.md). */
     ap_embedder *g;
-    CHECK_OK(ap_embedder_create("hash", 16, 0, &g, &err), &err);
+    CHECK_OK(ap_embedder_create("hash:1", 16, 0, &g, &err), &err);
     float gv[16];
     emb(g, "annpack golden", gv);
     float norm = 0;
@@ -55,7 +56,7 @@ int main(void)
     CHECK(fabsf(gv[0] - 0.258198887f) < 1e-7f && fabsf(gv[1] - 0.516397774f) < 1e-7f);
     CHECK(gv[2] == 0.0f && fabsf(gv[3] - 0.258198887f) < 1e-7f);
     /* Seeds matter; describe/from_json round trip gives the same vectors. */
-    CHECK_OK(ap_embedder_create("hash", 256, 7, &e2, &err), &err);
+    CHECK_OK(ap_embedder_create("hash:1", 256, 7, &e2, &err), &err);
     emb(e2, "the quick brown fox jumps", b);
     emb(e, "the quick brown fox jumps", a);
     CHECK(memcmp(a, b, sizeof a) != 0);
@@ -65,10 +66,10 @@ int main(void)
     CHECK(memcmp(b, c, sizeof b) == 0);
     free(d);
     const char *bad[] = {"{\"name\":\"bert\",\"dim\":8,\"seed\":0}",
-                         "{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0}",
+                         "{\"name\":\"hash\",\"version\":3,\"dim\":8,\"seed\":0}",
                          "{\"name\":\"hash\",\"version\":1,\"dim\":8}",
                          "{\"name\":\"hash\",\"version\":1,\"dim\":5000,\"seed\":0}"};
-    const char *needles[] = {"known: hash", "version 2", "\"seed\" missing", "ANNPACK_MAX_DIM"};
+    const char *needles[] = {"known: hash", "version 3", "\"seed\" missing", "ANNPACK_MAX_DIM"};
     for (int i = 0; i < 4; i++) {
         ap_embedder *x;
         CHECK(ap_embedder_from_json(bad[i], strlen(bad[i]), "m", &x, &err) != AP_OK);

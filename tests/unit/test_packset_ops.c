@@ -261,7 +261,7 @@ static void change_checks(void)
     pk_flip(meta, 3, 1);
     CHECK_ERR(ap_packset_revert(ps, 0, NULL, &err), AP_ERR_VERIFY, &err, "refusing to change ");
     CHECK_ERR(ap_packset_revert(ps, 0, NULL, &err), AP_ERR_VERIFY, &err,
-              "/base/pack.meta.jsonl: sha256 mismatch");
+              "/base/pack.meta.jsonl: chunk 0 (range 0, ");
     char *rb = pk_path("cc-rebased");
     CHECK_ERR(ap_packset_rebase(ps, rb, 0, 1, NULL, NULL, NULL, &err), AP_ERR_VERIFY, &err,
               "refusing to rebase ");

@@ -126,7 +126,8 @@ static void sign_refusals(void)
     pk_flip(annp, 100, 1);
     CHECK_ERR(ap_dir_sign(p, ka, NULL, kid, &err), AP_ERR_VERIFY, &err, "refusing to sign ");
     CHECK_ERR(ap_dir_sign(p, ka, NULL, kid, &err), AP_ERR_VERIFY, &err, ": it does not verify: ");
-    CHECK_ERR(ap_dir_sign(p, ka, NULL, kid, &err), AP_ERR_VERIFY, &err, "sha256 mismatch");
+    CHECK_ERR(ap_dir_sign(p, ka, NULL, kid, &err), AP_ERR_VERIFY, &err,
+              "/pack.annpack: header and centroids (range 0, ");
     char *sig = pk_join(p, AP_SIGNATURE);
     CHECK(access(sig, F_OK) != 0);
     free(sig);
@@ -224,7 +225,8 @@ static void policy(void)
     const ap_trust_policy light = {0}, hashing = {.hash_files = true};
     CHECK_OK(open_under(ps, &light, &r), &err);
     CHECK_ERR(open_under(ps, &hashing, &r), AP_ERR_VERIFY, &err,
-              "/base/pack.meta.jsonl: sha256 mismatch");
+              "/base/pack.meta.jsonl: chunk 0 (range 0, 1684 bytes at 0) does not match "
+              "pack.digests");
     pk_flip(meta, 3, 1);
     CHECK_OK(open_under(ps, &hashing, &r), &err);
     char *tomb = pk_join(ps, "deltas/0001.delta/" AP_TOMBSTONES);

@@ -26,9 +26,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def annpack_bin():
-    b = pathlib.Path(os.environ.get("ANNPACK_BUILD", ROOT / "build")) / "tools" / "annpack"
-    if not b.exists():
-        sys.exit(f"bench.py: {b} not found: build first (tools/setup.sh)")
+    """$ANNPACK, else $ANNPACK_BUILD/tools/annpack, else `annpack` on PATH (an installed
+    package), else this tree's build/."""
+    if os.environ.get("ANNPACK"):
+        return os.environ["ANNPACK"]
+    if os.environ.get("ANNPACK_BUILD"):
+        b = pathlib.Path(os.environ["ANNPACK_BUILD"]) / "tools" / "annpack"
+    else:
+        b = shutil.which("annpack") or ROOT / "build" / "tools" / "annpack"
+    if not pathlib.Path(b).exists():
+        sys.exit(f"bench.py: {b} not found: build first (tools/setup.sh) or set $ANNPACK")
     return str(b)
 
 
@@ -85,13 +92,14 @@ def main():
         size = sum(p.stat().st_size for p in pack.iterdir())
         n_lists = info.get("n_lists", a.lists)
         picks = rng.sample(range(a.rows), min(a.queries, a.rows))
-        took, recall, self_hit = [], [], 0
+        took, took_exact, recall, self_hit = [], [], [], 0
         for i in picks:
             words = texts[i].split()
             q = " ".join(wd for j, wd in enumerate(words) if j % 3 != 2)
             got = json.loads(run([exe, "search", pack, q, "-k", a.k, "--probe", a.probe], env=env))
             exact = json.loads(run([exe, "search", pack, q, "-k", a.k, "--probe", n_lists], env=env))
             took.append(got["took_ms"])
+            took_exact.append(exact["took_ms"])
             ids = [r["id"] for r in got["results"]]
             want = [r["id"] for r in exact["results"]]
             recall.append(len(set(ids) & set(want)) / max(1, len(want)))
@@ -101,6 +109,8 @@ def main():
             "rows_per_s": round(a.rows / build_s), "pack_bytes": size, "queries": len(picks),
             "k": a.k, "probe": a.probe, "took_ms_p50": round(pct(took, 50), 3),
             "took_ms_p99": round(pct(took, 99), 3),
+            "took_ms_exact_p50": round(pct(took_exact, 50), 3),
+            "vector_bytes": a.rows * a.dim * 2,
             "recall_at_k_vs_exact": round(sum(recall) / len(recall), 4),
             "self_hit_at_1": round(self_hit / len(picks), 4),
             "kernel": json.loads(run([exe, "diagnose"], env=env)).get("search_kernel"),

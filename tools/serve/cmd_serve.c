@@ -24,6 +24,9 @@ static const char serve_usage[] =
     "  --port N       TCP port (default 8000; 0 picks a free one)\n"
     "  --host ADDR    address to listen on (default 127.0.0.1)\n"
     "  --pubkey FILE  require a valid signature by a key in FILE (annpackfs -o pubkey=)\n"
+    "  --embed-url URL, --embed-key-file FILE   the embedding service of a pack built\n"
+    "                 with one (annpackfs -o embed_url=, embed_key_file=; else\n"
+    "                 ANNPACK_EMBED_URL, ANNPACK_EMBED_API_KEY; docs/EMBEDDERS.md)\n"
     "  -h, --help     show this help\n"
     "\n"
     "Needs nginx (Debian: apt-get install nginx-light). Environment: ANNPACK_NGINX,\n"
@@ -34,6 +37,8 @@ int serve_parse_opts(const char *cmd, int argc, char **argv, serve_opts *o)
     static const struct option opts[] = {{"port", required_argument, 0, 'p'},
                                          {"host", required_argument, 0, 'H'},
                                          {"pubkey", required_argument, 0, 'k'},
+                                         {"embed-url", required_argument, 0, 'u'},
+                                         {"embed-key-file", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     uint64_t v;
@@ -51,6 +56,14 @@ int serve_parse_opts(const char *cmd, int argc, char **argv, serve_opts *o)
             break;
         case 'k':
             o->pubkey = optarg;
+            break;
+        case 'u':
+            if (strchr(optarg, ','))
+                return cli_usage_error(cmd, "--embed-url must not contain ','");
+            o->embed_url = optarg;
+            break;
+        case 'K':
+            o->embed_key_file = optarg;
             break;
         case 'h':
             return -1;

@@ -32,13 +32,23 @@ static int has_index(const char *dir)
     return access(p, R_OK) == 0;
 }
 
+/* A page directory: its built form dir/dist (`npm run build` in web/: minified, hashed
+ * names, SRI) when there is one, else dir itself. out holds PATH_MAX bytes. */
+static int page_in(const char *dir, char *out)
+{
+    char dist[PATH_MAX + 8];
+    snprintf(dist, sizeof dist, "%s/dist", dir);
+    if (has_index(dist) && realpath(dist, out)) return 0;
+    return has_index(dir) && realpath(dir, out) ? 0 : -1;
+}
+
 /* The page: $ANNPACK_WEB_DIR, the installed datadir beside the binary (bin/../share), the
- * configured datadir, then the source tree this binary was built from. out holds
- * PATH_MAX bytes. */
+ * configured datadir, then the source tree this binary was built from; each one's dist/
+ * first (page_in). out holds PATH_MAX bytes. */
 static int find_web(char *out)
 {
     const char *env = getenv("ANNPACK_WEB_DIR");
-    if (env && *env) return realpath(env, out) && has_index(out) ? 0 : -1;
+    if (env && *env) return page_in(env, out);
     char self[PATH_MAX], cand[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
@@ -46,11 +56,11 @@ static int find_web(char *out)
         char *slash = strrchr(self, '/');
         if (slash) *slash = '\0';
         snprintf(cand, sizeof cand, "%s/../share/annpack/web", self);
-        if (has_index(cand) && realpath(cand, out)) return 0;
+        if (page_in(cand, out) == 0) return 0;
     }
     const char *fixed[] = {ANNPACK_DATA_WEB_DIR, ANNPACK_SOURCE_WEB_DIR};
     for (size_t i = 0; i < 2; i++)
-        if (fixed[i][0] && has_index(fixed[i]) && realpath(fixed[i], out)) return 0;
+        if (fixed[i][0] && page_in(fixed[i], out) == 0) return 0;
     return -1;
 }
 
@@ -190,22 +200,35 @@ static int make_private_dir(server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* annpackfs DIR MNT -f [-o pubkey=FILE], waiting until the mount is live. */
+/* annpackfs DIR MNT -f [-o pubkey=FILE,embed_key_file=F,embed_url=U,verify=V], waiting until
+ * the mount is live. */
 static int start_mount(server *s, char *fsexe, const serve_opts *o, char *err, size_t errlen)
 {
-    char opt[PATH_MAX + 16], fg[] = "-f", oflag[] = "-o";
+    char opt[3 * PATH_MAX + 64] = "", fg[] = "-f", oflag[] = "-o";
     char *argv[8] = {fsexe, s->dir, s->mnt, fg, NULL, NULL, NULL, NULL};
-    if (o->pubkey) {
+    const char *names[3] = {"pubkey", "embed_key_file", "embed_url"};
+    const char *vals[3] = {o->pubkey, o->embed_key_file, o->embed_url};
+    for (int i = 0; i < 3; i++) {
+        if (!vals[i]) continue;
         char real[PATH_MAX];
-        if (!realpath(o->pubkey, real)) {
-            cli_errf(err, errlen, "--pubkey %s: %s", o->pubkey, strerror(errno));
+        if (i < 2 && !realpath(vals[i], real)) {
+            cli_errf(err, errlen, "--%s %s: %s", i ? "embed-key-file" : "pubkey", vals[i],
+                     strerror(errno));
             return -1;
         }
-        if (strchr(real, ',')) {
-            cli_errf(err, errlen, "--pubkey %s: the path must not contain ','", real);
+        const char *v = i < 2 ? real : vals[i];
+        if (strchr(v, ',')) {
+            cli_errf(err, errlen, "%s %s: must not contain ','", names[i], v);
             return -1;
         }
-        snprintf(opt, sizeof opt, "pubkey=%s", real);
+        size_t at = strlen(opt);
+        snprintf(opt + at, sizeof opt - at, "%s%s=%.*s", at ? "," : "", names[i], PATH_MAX, v);
+        argv[4] = oflag;
+        argv[5] = opt;
+    }
+    if (o->verify) {
+        size_t n = strlen(opt);
+        snprintf(opt + n, sizeof opt - n, "%sverify=%s", n ? "," : "", o->verify);
         argv[4] = oflag;
         argv[5] = opt;
     }

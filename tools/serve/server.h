@@ -12,6 +12,8 @@
 
 typedef struct serve_opts {
     const char *dir, *host, *pubkey;
+    const char *verify;                     /* annpackfs -o verify= (NULL: its default) */
+    const char *embed_url, *embed_key_file; /* annpackfs -o embed_url=, embed_key_file= */
     unsigned port;
 } serve_opts;
 

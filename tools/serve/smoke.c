@@ -32,6 +32,7 @@ static const char smoke_usage[] =
     "  --port N       TCP port (default 0: a free one)\n"
     "  --host ADDR    address to listen on (default 127.0.0.1)\n"
     "  --pubkey FILE  require a valid signature by a key in FILE\n"
+    "  --embed-url URL, --embed-key-file FILE   the embedding service (as for serve)\n"
     "  -h, --help     show this help\n";
 
 typedef struct smoke {
@@ -93,7 +94,25 @@ static int read_mounted(smoke *k, const char *name, uint64_t off, size_t n, char
 
 /* ---- the checks, in order ---- */
 
-static int check_page_file(smoke *k, const char *path, int is_index)
+/* The value of the attribute attr="…" that follows the first `after` in html, into out
+ * (a relative name of the page: letters, digits, '.', '-', '_'); 0 when found. */
+static int page_ref(const char *html, const char *after, const char *attr, char *out, size_t len)
+{
+    const char *p = strstr(html, after);
+    if (!p || !(p = strstr(p, attr))) return -1;
+    p += strlen(attr);
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+    if (n == 0 || n + 2 > len || p[n] != '"') return -1;
+    out[0] = '/';
+    memcpy(out + 1, p, n);
+    out[n + 1] = '\0';
+    return 0;
+}
+
+/* GET path answers 200; for the index (is_index), text/html whose script and stylesheet
+ * (the sources' app.js and style.css, or the built page's hashed names) go to js and css. */
+static int check_page_file(smoke *k, const char *path, int is_index, char *js, char *css,
+                           size_t len)
 {
     fetch_resp r;
     char ct[128];
@@ -105,8 +124,10 @@ static int check_page_file(smoke *k, const char *path, int is_index)
         fail(k, "GET /: Content-Type is not text/html");
         goto out;
     }
-    if (is_index && !strstr(r.body, "app.js")) {
-        fail(k, "GET /: not the search page (no app.js)");
+    if (is_index &&
+        (page_ref(r.body, "<script", "src=\"", js, len) ||
+         page_ref(r.body, "rel=\"stylesheet\"", "href=\"", css, len) || strncmp(js, "/app", 4))) {
+        fail(k, "GET /: not the search page (no app script and stylesheet)");
         goto out;
     }
     rc = 0;
@@ -117,10 +138,11 @@ out:
 
 static int check_page(smoke *k)
 {
-    if (check_page_file(k, "/", 1) || check_page_file(k, "/app.js", 0) ||
-        check_page_file(k, "/style.css", 0))
+    char js[128], css[128];
+    if (check_page_file(k, "/", 1, js, css, sizeof js) ||
+        check_page_file(k, js, 0, NULL, NULL, 0) || check_page_file(k, css, 0, NULL, NULL, 0))
         return -1;
-    printf("ok   page        /, /app.js, /style.css\n");
+    printf("ok   page        /, %s, %s\n", js, css);
     return 0;
 }
 
@@ -456,7 +478,8 @@ static const char *run_checks(smoke *k)
 
 int cmd_smoke(int argc, char **argv)
 {
-    serve_opts o = {.host = "127.0.0.1", .port = 0};
+    /* A deploy check: every byte verified before the first request (not lazily). */
+    serve_opts o = {.host = "127.0.0.1", .port = 0, .verify = "full"};
     int rc = serve_parse_opts("smoke", argc, argv, &o);
     if (rc < 0) {
         fputs(smoke_usage, stdout);

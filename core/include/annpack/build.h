@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "embed.h"
 #include "meta.h"
 #include "status.h"
 
@@ -34,6 +35,17 @@ typedef struct ap_build_opts {
     const char *vectors;
     uint32_t kmeans_iters; /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
     bool sq8;              /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
+    /* With an HTTP embedder ("openai", "tei", "ollama"): the model and prefixes (the
+     * endpoint is ap_embed_set_endpoint's). With vectors too, it names the model the
+     * vectors came from, so text queries work (its dim must be theirs). */
+    const ap_embed_model *http;
+    /* The recall the default probe must reach on held-out self-queries (docs/FORMAT.md
+     * "calibration"), in (0, 1]; 0 = 0.95; negative = do not calibrate (no "calibration"
+     * in the manifest: searches default to probe 8, as for packs built before it). */
+    double target_recall;
+    /* Comma-separated metadata columns to filter searches on (pack.filter, docs/FORMAT.md),
+     * or NULL for none. */
+    const char *filter_cols;
 } ap_build_opts;
 
 typedef struct ap_build_report {

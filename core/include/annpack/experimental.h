@@ -131,6 +131,19 @@ AP_EXPERIMENTAL_API char *ap_embedder_describe(const ap_embedder *e);
 /* NULL is a no-op. */
 AP_EXPERIMENTAL_API void ap_embedder_free(ap_embedder *e);
 
+/* Creates an HTTP embedder ("openai", "tei", "ollama") for a build: asks the endpoint for
+ * the canaries' vectors (which fixes the dim) and fails as a build would (unreachable,
+ * refused, wrong model, wrong dim). The caller's: ap_embedder_free. */
+AP_EXPERIMENTAL_API ap_status ap_embedder_create_http(const char *api, const ap_embed_model *m,
+                                                      ap_embedder **out, ap_err *err);
+
+/* Embeds n document texts (with the document prefix) into out (n x dim floats),
+ * L2-normalised: in requests of the embedder's batch for HTTP embedders, one by one for
+ * the others. */
+AP_EXPERIMENTAL_API ap_status ap_embedder_embed_docs(const ap_embedder *e, char *const *texts,
+                                                     const size_t *lens, size_t n, float *out,
+                                                     ap_err *err);
+
 #endif
 
 /* ---- format.h: the ANNP file, field by field ------------------------------------------- */

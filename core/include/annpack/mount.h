@@ -42,6 +42,10 @@ AP_API ap_status ap_vpack_annpack_read(const ap_vpack *p, uint64_t off, void *bu
 AP_API uint64_t ap_vpack_sq8_size(const ap_vpack *p);
 AP_API ap_status ap_vpack_sq8_read(const ap_vpack *p, uint64_t off, void *buf, size_t len,
                                    ap_err *err);
+/* The embedder's corpus table (pack.idf: docs/FORMAT.md, the base's bytes, so a copy
+ * embeds queries like the view) in *bytes (owned by the view) and *len; *len 0 when the
+ * embedder has none. */
+AP_API void ap_vpack_idf(const ap_vpack *p, const void **bytes, size_t *len);
 /* Size of the merged plain JSONL (live rows, ascending id) and a byte range of it. */
 AP_API uint64_t ap_vpack_meta_size(const ap_vpack *p);
 AP_API ap_status ap_vpack_meta_read(const ap_vpack *p, uint64_t off, void *buf, size_t len,

@@ -77,6 +77,9 @@ AP_API ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err);
 AP_API uint64_t ap_view_version(const ap_view *v); /* 0 for a single pack */
 AP_API uint32_t ap_view_dim(const ap_view *v);
 AP_API uint32_t ap_view_n_lists(const ap_view *v); /* the base's lists */
+/* The probe searches use when none is given: the one the base's build calibrated (its
+ * manifest's build.calibration.default_probe, docs/FORMAT.md), else ap_default_probe(). */
+AP_API uint32_t ap_view_default_probe(const ap_view *v);
 AP_API uint64_t ap_view_live_count(const ap_view *v);
 AP_API uint32_t ap_view_n_deltas(const ap_view *v);
 /* The embedder of the base (every delta uses the same), borrowed: valid until
@@ -114,8 +117,45 @@ AP_API ap_status ap_view_search(const ap_view *v, const float *q, uint32_t k, ui
 AP_API ap_status ap_view_search_ex(const ap_view *v, const float *q, const ap_search_params *p,
                                    ap_hit *hits, uint32_t *n, ap_search_stats *stats, ap_err *err);
 
+/* One metadata filter condition: the row's column col equals value (both the caller's,
+ * NUL-terminated UTF-8). */
+typedef struct ap_where {
+    const char *col;
+    const char *value;
+} ap_where;
+
+/* ap_view_search_ex among the live documents matching every condition (AND; each column
+ * at most once), on the columns the base was built to filter on (build --filter-cols,
+ * docs/FORMAT.md "pack.filter"; deltas carry their own sets). Non-matching documents are
+ * left out inside the scan, like deleted ones, so with probe >= n_lists the result is the
+ * exact top k of the matching live documents. Errors: AP_ERR_NOTFOUND for a pack without
+ * filter columns, an unknown column, or a value no document has (each message names it);
+ * AP_ERR_ARG for a column given twice. nwhere 0 is ap_view_search_ex. */
+AP_API ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search_params *p,
+                                      const ap_where *where, size_t nwhere, ap_hit *hits,
+                                      uint32_t *n, ap_search_stats *stats, ap_err *err);
+
 /* Whether the base has the int8 sidecar (pack.sq8). */
 AP_API bool ap_view_has_sq8(const ap_view *v);
+
+/* What range verification against pack.digests has done in an open view (summed over its
+ * layers; docs/SECURITY.md, "Lazy verification"). */
+typedef struct ap_view_verify {
+    bool digests;                   /* some layer has a digest table and was opened with hashes */
+    uint64_t ranges_total;          /* ranges the tables cover */
+    uint64_t ranges_hashed;         /* ranges hashed so far (each at most once per open view) */
+    uint64_t ranges_bad;            /* ranges found not to match (each fails every use) */
+    char first_bad[AP_ERR_MSG_MAX]; /* the first failure, naming file and list/frame, or "" */
+} ap_view_verify;
+
+/* Fills the caller's *out (a snapshot; thread-safe). */
+AP_API void ap_view_verify_info(const ap_view *v, ap_view_verify *out);
+
+/* Hashes up to max_bytes of ranges not yet checked (the base's lists, its sidecar's, its
+ * frames, in order), for a background verifier; *done is set once every range is checked.
+ * A range that fails is recorded as ap_view_verify reports it, and the walk goes on
+ * (AP_OK); other errors (I/O) are returned. Thread-safe against searches. */
+AP_API ap_status ap_view_verify_step(const ap_view *v, uint64_t max_bytes, bool *done, ap_err *err);
 
 /* The live row of id and the layer (seq) it comes from: *row is a malloc'd
  * NUL-terminated copy of *len bytes without the newline (the caller frees it with

@@ -55,6 +55,10 @@ typedef struct ap_trust_policy {
     bool allow_expired;   /* accept a manifest whose "expires" has passed */
     uint64_t min_version; /* refuse a lower version ... */
     bool strict_version;  /* ... or an equal one (a reload must be newer) */
+    bool lazy;            /* with hash_files, for a pack with pack.digests: check only the
+                             table, the heads and the small files now, and each list and
+                             frame of the base on first use (a failing one fails that use
+                             with AP_ERR_VERIFY; docs/SECURITY.md, "Lazy verification") */
 } ap_trust_policy;
 
 /* What was established about an opened directory. */

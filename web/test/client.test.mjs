@@ -1,0 +1,233 @@
+// The direct client against a real nginx serving packs as plain files: the WebAssembly
+// core's answers equal the C CLI's (same ids, bit-identical float32 scores) for text and
+// vector queries at several probes; its query vectors equal `annpack embed`'s; the
+// request pattern; and the refusals (a bad signature, a tampered list, a server that
+// ignores Range), each naming the file and the list.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { openPack, openPackset, AnnpackError } from '../client/index.js';
+import { annpack, makePacks, WASM } from './fixture.mjs';
+import { startNginx } from './nginx.mjs';
+
+let fx;
+let host;
+let wasm;
+
+before(async () => {
+  assert.ok(fs.existsSync(WASM), `${WASM} missing: run npm run build`);
+  wasm = fs.readFileSync(WASM);
+  fx = makePacks();
+  host = await startNginx(fx.root);
+});
+
+after(async () => {
+  if (host) await host.stop();
+  if (fx) fs.rmSync(fx.dir, { recursive: true, force: true });
+});
+
+const open = (name, extra = {}) => openPack(`${host.url}${name}/`, { wasm, publicKey: fx.publicKey, ...extra });
+
+const QUERIES = {
+  tiny: ['water my houseplants', 'bicycle chain', 'espresso crema', 'x', 'Ünïcödé wörds'],
+  synth: ['coffee espresso river', 'piano violin harbour', 'copper falcon canyon', 'thunder'],
+};
+QUERIES.odd = QUERIES.synth;
+
+function cliSearch(dir, text, k, probe) {
+  return JSON.parse(annpack('search', dir, text, '-k', k, '--probe', probe));
+}
+
+function same(got, want, what) {
+  assert.deepEqual(got.results.map((h) => h.id), want.results.map((h) => h.id), `${what}: ids`);
+  got.results.forEach((h, i) => {
+    // 9 significant digits round-trip a float32 exactly: equal after fround means equal bits.
+    assert.equal(h.score, Math.fround(want.results[i].score), `${what}: score of id ${h.id}`);
+    assert.deepEqual(h.meta, want.results[i].meta, `${what}: metadata of id ${h.id}`);
+  });
+}
+
+test('the core scans with the WebAssembly SIMD kernel', async () => {
+  const { loadCore } = await import('../client/wasm.js');
+  const core = await loadCore(wasm);
+  assert.equal(core.kernel(), 'wasm-simd128');
+});
+
+test('open: the signature verified, four requests', async () => {
+  const before_ = host.requests().length;
+  const p = await open('tiny');
+  assert.equal(p.signature, 'verified');
+  assert.equal(p.keyId, fx.keyId);
+  assert.equal(p.nVectors, 40);
+  const reqs = host.requests().slice(before_);
+  assert.deepEqual(reqs.map((r) => r.uri).sort(),
+    ['/tiny/pack.annpack', '/tiny/pack.digests', '/tiny/pack.manifest.json', '/tiny/pack.manifest.json.sig']);
+  assert.equal(reqs.find((r) => r.uri.endsWith('.annpack')).status, 206);
+  assert.equal(p.stats.open_requests, 4);
+});
+
+for (const name of ['tiny', 'synth', 'odd']) {
+  test(`${name}: text queries equal the CLI's at several probes`, async () => {
+    const p = await open(name);
+    const dir = fx.packs[name];
+    for (const text of QUERIES[name]) {
+      for (const probe of [1, 3, 8, 100]) {
+        const want = cliSearch(dir, text, 10, probe);
+        const got = await p.search(text, { k: 10, probe });
+        same(got, want, `${name} "${text}" probe ${probe}`);
+      }
+    }
+  });
+
+  test(`${name}: vector queries equal the CLI's, query vectors equal annpack embed's`, async () => {
+    const p = await open(name);
+    const dir = fx.packs[name];
+    for (const text of QUERIES[name]) {
+      const cliVec = JSON.parse(annpack('embed', dir, text));
+      const v = p.vector(text);
+      assert.equal(v.length, cliVec.length);
+      v.forEach((x, i) => assert.equal(x, Math.fround(cliVec[i]), `"${text}" component ${i}`));
+      for (const probe of [2, 5]) {
+        const got = await p.search(Float32Array.from(cliVec), { k: 7, probe });
+        same(got, cliSearch(dir, text, 7, probe), `${name} vector of "${text}" probe ${probe}`);
+      }
+    }
+  });
+}
+
+test('synth: per query one round of list ranges, then only the metadata it needs', async () => {
+  const p = await open('synth');
+  await p.search('warm up the caches', { k: 5, probe: 4 }); // the seek table, idx ends
+  const n0 = host.requests().length;
+  const r = await p.search('glacier compass saddle', { k: 5, probe: 4 });
+  const reqs = host.requests().slice(n0);
+  const lists = reqs.filter((x) => x.uri.endsWith('pack.annpack'));
+  assert.ok(lists.length >= 1 && lists.length <= 4, JSON.stringify(reqs));
+  assert.ok(reqs.every((x) => x.status === 206 && x.range), JSON.stringify(reqs));
+  assert.equal(reqs.length, p.stats.last.requests);
+  // The same query again comes from the cache: no request at all.
+  const n1 = host.requests().length;
+  const again = await p.search('glacier compass saddle', { k: 5, probe: 4 });
+  assert.equal(host.requests().length, n1);
+  assert.deepEqual(again.results.map((h) => h.id), r.results.map((h) => h.id));
+});
+
+test('concurrent queries fetch a shared list once', async () => {
+  const p = await open('synth');
+  await p.search('warm up', { k: 3, probe: 1 });
+  const n0 = host.requests().length;
+  const [a, b] = await Promise.all([p.search('glacier compass saddle', { k: 5, probe: 24 }),
+    p.search('glacier compass saddle', { k: 5, probe: 24 })]);
+  assert.deepEqual(a.results, b.results);
+  const lists = host.requests().slice(n0).filter((r) => r.uri.endsWith('pack.annpack'));
+  const ranges = lists.map((r) => r.range);
+  assert.equal(new Set(ranges).size, ranges.length, JSON.stringify(ranges));
+});
+
+test('doc(id) and filters', async () => {
+  const p = await open('synth');
+  const row = await p.doc(4);
+  assert.equal(row.id, 4);
+  assert.equal(await p.doc(5), null); // ids are 1, 4, 7, ...
+  const r = await p.search('coffee espresso', { k: 5, probe: 24, filters: { topic: 'river' } });
+  assert.ok(r.results.length > 0 && r.results.every((h) => h.meta.topic === 'river'));
+});
+
+async function refused(promise, kind, re) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof AnnpackError, e.stack);
+    assert.equal(e.kind, kind, e.message);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+test('without WebCrypto Ed25519 the signature is checked by libsodium.js', async () => {
+  const subtle = globalThis.crypto.subtle;
+  const orig = subtle.importKey;
+  subtle.importKey = function (fmt, key, alg, ...rest) {
+    if (alg && alg.name === 'Ed25519') return Promise.reject(new Error('NotSupportedError'));
+    return orig.call(this, fmt, key, alg, ...rest);
+  };
+  try {
+    const p = await open('tiny');
+    assert.equal(p.signature, 'verified');
+    assert.equal(p.signatureBy, 'libsodium');
+    await refused(open('tiny', { publicKey: fx.wrongKey }), 'signature', /bad signature/);
+  } finally {
+    subtle.importKey = orig;
+  }
+  assert.equal((await open('tiny')).signatureBy, 'webcrypto');
+});
+
+test('a bad signature is refused, naming the manifest', async () => {
+  await refused(open('tiny', { publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
+});
+
+test('a server that ignores Range is refused, naming the file', async () => {
+  await refused(openPack(`${host.urlNoRange}tiny/`, { wasm, publicKey: fx.publicKey }), 'range',
+    /pack\.annpack: the server answered 200 to Range/);
+});
+
+test('a tampered list is refused, naming the list', async () => {
+  const src = fx.packs.tiny;
+  const dir = path.join(fx.root, 'tampered');
+  fs.cpSync(src, dir, { recursive: true });
+  const p = await open('tampered');
+  const q = 'water my houseplants';
+  const list = p.core.probe(p.centroidsPtr, p.nLists, p.dim, p.vector(q), 1)[0];
+  const r = p.digests.get('pack.annpack').ranges[list + 1];
+  const f = path.join(dir, 'pack.annpack');
+  const b = fs.readFileSync(f);
+  b[r.offset + r.length - 1] ^= 0x40; // one bit of the list's last vector
+  fs.writeFileSync(f, b);
+  await refused(p.search(q, { k: 3, probe: 1 }), 'digest', new RegExp(`pack\\.annpack: list ${list} \\(bytes`));
+});
+
+test('packset: the merged view equals the CLI\'s (text and vector, several probes)', async () => {
+  const p = await openPackset(`${host.url}ps/`, { wasm, publicKey: fx.publicKey });
+  assert.equal(p.signature, 'verified');
+  const status = JSON.parse(annpack('packset', 'status', fx.packs.ps));
+  assert.equal(p.nVectors, status.live);
+  const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
+    'thunder compass saddle another', 'copper falcon canyon back again'];
+  let fromDeltas = 0;
+  for (const text of texts) {
+    for (const probe of [1, 4, 24]) {
+      const want = cliSearch(fx.packs.ps, text, 10, probe);
+      const got = await p.search(text, { k: 10, probe });
+      same(got, want, `packset "${text}" probe ${probe}`);
+      assert.deepEqual(got.results.map((h) => h.layer), want.results.map((h) => h.layer));
+      fromDeltas += got.results.filter((h) => h.layer > 0).length;
+    }
+    const v = JSON.parse(annpack('embed', fx.packs.ps, text));
+    same(await p.search(Float32Array.from(v), { k: 5, probe: 3 }), cliSearch(fx.packs.ps, text, 5, 3), `packset vector "${text}"`);
+  }
+  assert.ok(fromDeltas > 0, 'some hits come from the deltas');
+  // Newest mention wins: an update, a tombstone, a re-add, a tombstoned add.
+  assert.equal((await p.doc(4)).title, 'updated row');
+  assert.equal(await p.doc(1), null);
+  assert.equal((await p.doc(7)).title, 'back again');
+  assert.equal(await p.doc(100003), null);
+  assert.equal((await p.doc(100000)).title, 'new row');
+  assert.equal((await p.doc(13)).id, 13);
+});
+
+test('packset: a bad root signature is refused', async () => {
+  await refused(openPackset(`${host.url}ps/`, { wasm, publicKey: fx.wrongKey }), 'signature', /pack\.manifest\.json: bad signature/);
+});
+
+test('a tampered metadata frame or index chunk is refused, naming it', async () => {
+  for (const [file, what] of [['pack.meta.jsonl.zst', /pack\.meta\.jsonl\.zst: frame 0 \(bytes/],
+    ['pack.meta.idx', /pack\.meta\.idx: chunk 0 \(bytes/]]) {
+    const dir = path.join(fx.root, `tampered-${file}`);
+    fs.cpSync(fx.packs.tiny, dir, { recursive: true });
+    const p = await openPack(`${host.url}tampered-${file}/`, { wasm, publicKey: fx.publicKey });
+    const f = path.join(dir, file);
+    const b = fs.readFileSync(f);
+    b[20] ^= 0x01; // inside frame 0 / chunk 0
+    fs.writeFileSync(f, b);
+    await refused(p.search('water my houseplants', { k: 3, probe: 4 }), 'digest', what);
+  }
+});
