@@ -52,8 +52,8 @@ static ap_status put(ap_sq8_stream *w, const void *p, size_t n, ap_err *err)
 }
 
 ap_status ap_sq8_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
-                             const uint32_t *counts, size_t n, const float *vmin,
-                             const float *step, ap_sq8_stream **out, ap_err *err)
+                             const uint32_t *counts, size_t n, const float *vmin, const float *step,
+                             ap_sq8_stream **out, ap_err *err)
 {
     *out = NULL;
     ap_sq8_stream *w = calloc(1, sizeof *w);
@@ -146,7 +146,7 @@ ap_status ap_sq8_build(const char *dir, uint32_t dim, uint32_t n_lists, const ui
     ap_status st = ap_sq8_stream_open(dir, dim, n_lists, counts, n, vmin, step, &w, err);
     free(vmin);
     size_t at = 0;
-    for (uint32_t l = 0; l < n_lists && !st; l++) {
+    for (uint32_t l = 0; l < n_lists && !st && w; l++) { /* w is set when st is AP_OK */
         st = ap_sq8_stream_list(w, vecs + at * dim, counts[l], err);
         at += counts[l];
     }
