@@ -34,6 +34,9 @@ if [ "$MODE" != --demo ]; then
            bash-completion man-db)
     # The WebAssembly reader (web/wasm/build.sh): clang's wasm32 target, wasi-libc, lld.
     PKGS+=(lld wasi-libc libclang-rt-14-dev-wasm32)
+    # The performance harness's anchors (tools/bench/harness.py): hnswlib's headers (compiled
+    # there with -march=native), Debian's FAISS and matplotlib for the plot.
+    PKGS+=(libhnswlib-dev python3-faiss python3-matplotlib)
     # The browser test drives chromium with playwright-core (npm, tests/browser/). A node
     # that came with the machine (it may bundle npm) is kept; Debian's is installed only
     # when none.

@@ -55,8 +55,17 @@ void ap_cache_warm(int fd, uint64_t size)
     const void *m;
     if (ap_map_file(fd, (size_t)size, "", &m, NULL) != AP_OK) return;
     /* Faults through the huge-page mapping read the file in as 2 MiB folios. Populating
-     * reports a vanished page as an error, where touching it would raise SIGBUS. */
-    (void)madvise((void *)(uintptr_t)m, (size_t)size, MADV_POPULATE_READ);
+     * reports a vanished page as an error, where touching it would raise SIGBUS. It goes a
+     * window at a time, each unmapped from the process once read (the folios stay in the
+     * page cache): warming a 1 GB file must not add 1 GB to the caller's RSS, e.g. the
+     * builder's, which still holds every row while it hashes what it wrote. */
+    const size_t window = 32 * HUGE_ALIGN;
+    for (size_t at = 0; at < (size_t)size; at += window) {
+        size_t len = (size_t)size - at < window ? (size_t)size - at : window;
+        uint8_t *w = (uint8_t *)(uintptr_t)m + at;
+        if (madvise(w, len, MADV_POPULATE_READ) != 0) break;
+        (void)madvise(w, len, MADV_DONTNEED);
+    }
     ap_unmap_file(m, (size_t)size);
 }
 

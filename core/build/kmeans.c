@@ -5,7 +5,11 @@
  * single-threaded OpenBLAS sgemm into a private buffer small enough to stay in L2 and
  * taking the row maxima straight away, so the scores never travel through memory and the
  * argmax runs in parallel too. A block's result does not depend on which thread computed
- * it, so the assignment is the same for every thread count. */
+ * it, so the assignment is the same for every thread count.
+ *
+ * Training never copies its sample: it is a list of row numbers, and each worker gathers
+ * its block's rows into a private block buffer before the sgemm (the same numbers in the
+ * same order as a copied sample, so the same centroids, without 4·m·dim bytes more). */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -91,6 +95,7 @@ static argmax_fn pick_argmax(void)
 
 typedef struct assign_job {
     const float *x;
+    const size_t *rows; /* the i-th row is x[rows[i]]; NULL: x[i] */
     size_t n;
     uint32_t dim, k;
     const float *centroids;
@@ -108,7 +113,11 @@ static void assign_part(void *ctx, uint32_t p, uint32_t nparts)
     (void)nparts;
     assign_job *j = ctx;
     float *scores = malloc((size_t)BLOCK_ROWS * j->k * sizeof *scores);
-    if (!scores) {
+    const size_t *rows = j->rows;
+    float *gathered = rows ? malloc((size_t)BLOCK_ROWS * j->dim * sizeof *gathered) : NULL;
+    if (!scores || (rows && !gathered)) {
+        free(scores);
+        free(gathered);
         j->failed = 1;
         return;
     }
@@ -116,10 +125,16 @@ static void assign_part(void *ctx, uint32_t p, uint32_t nparts)
     for (size_t b; (b = atomic_fetch_add(&j->next, 1)) < nblocks;) {
         size_t r0 = b * BLOCK_ROWS;
         size_t m = j->n - r0 < BLOCK_ROWS ? j->n - r0 : BLOCK_ROWS;
+        const float *xb = j->x + r0 * j->dim;
+        if (rows && gathered) {
+            for (size_t i = 0; i < m; i++)
+                memcpy(gathered + i * j->dim, j->x + rows[r0 + i] * j->dim,
+                       j->dim * sizeof *gathered);
+            xb = gathered;
+        }
         /* scores[m x k] = X_b[m x dim] * C^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)j->k, (int)j->dim, 1.0f,
-                    j->x + r0 * j->dim, (int)j->dim, j->centroids, (int)j->dim, 0.0f, scores,
-                    (int)j->k);
+                    xb, (int)j->dim, j->centroids, (int)j->dim, 0.0f, scores, (int)j->k);
         for (size_t i = 0; i < m; i++) {
             float bs;
             j->assign[r0 + i] = j->argmax(scores + i * j->k, j->k, &bs);
@@ -127,13 +142,17 @@ static void assign_part(void *ctx, uint32_t p, uint32_t nparts)
         }
     }
     free(scores);
+    free(gathered);
 }
 
-ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
-                           uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
+/* Assigns rows x[rows[i]] (x[i] when rows is NULL), i < n. */
+static ap_status assign_rows(const float *x, const size_t *rows, size_t n, uint32_t dim,
+                             const float *centroids, uint32_t k, uint32_t *assign,
+                             float *best_score, ap_err *err)
 {
     if (n == 0) return AP_OK;
     assign_job j = {.x = x,
+                    .rows = rows,
                     .n = n,
                     .dim = dim,
                     .k = k,
@@ -155,6 +174,12 @@ ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *
     return AP_OK;
 }
 
+ap_status ap_kmeans_assign(const float *x, size_t n, uint32_t dim, const float *centroids,
+                           uint32_t k, uint32_t *assign, float *best_score, ap_err *err)
+{
+    return assign_rows(x, NULL, n, dim, centroids, k, assign, best_score, err);
+}
+
 /* qsort_r's context is not const: the scores travel in a box. */
 typedef struct scores {
     const float *s;
@@ -172,6 +197,7 @@ static int by_score(const void *a, const void *b, void *ud)
  * in ascending row order, so every sum is formed in the same order whatever T is. */
 typedef struct update_job {
     const float *x;
+    const size_t *rows; /* the sample's rows in x */
     size_t n;
     uint32_t dim, k;
     const uint32_t *assign;
@@ -186,7 +212,7 @@ static void update_part(void *ctx, uint32_t t, uint32_t nt)
         uint32_t c = j->assign[i];
         if (c % nt != t) continue;
         double *a = j->acc + (size_t)c * j->dim;
-        const float *v = j->x + i * j->dim;
+        const float *v = j->x + j->rows[i] * j->dim;
         for (uint32_t d = 0; d < j->dim; d++)
             a[d] += v[d];
         j->count[c]++;
@@ -195,13 +221,20 @@ static void update_part(void *ctx, uint32_t t, uint32_t nt)
 
 /* Mean of members, normalised; clusters left empty are re-seeded with the rows that fit
  * their own centroid worst (distinct rows, lowest score first, ties by row index). */
-static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uint32_t *assign,
-                   const float *score, float *cent, double *acc, uint32_t *count, size_t *order)
+static void update(const float *x, const size_t *rows, size_t n, uint32_t dim, uint32_t k,
+                   const uint32_t *assign, const float *score, float *cent, double *acc,
+                   uint32_t *count, size_t *order)
 {
     memset(acc, 0, (size_t)k * dim * sizeof *acc);
     memset(count, 0, k * sizeof *count);
-    update_job j = {
-        .x = x, .n = n, .dim = dim, .k = k, .assign = assign, .acc = acc, .count = count};
+    update_job j = {.x = x,
+                    .rows = rows,
+                    .n = n,
+                    .dim = dim,
+                    .k = k,
+                    .assign = assign,
+                    .acc = acc,
+                    .count = count};
     ap_parallel_for(ap_parallel_parts(k, 1), update_part, &j);
     size_t next_worst = 0;
     int sorted = 0;
@@ -215,7 +248,7 @@ static void update(const float *x, size_t n, uint32_t dim, uint32_t k, const uin
                 qsort_r(order, n, sizeof *order, by_score, &box);
                 sorted = 1;
             }
-            memcpy(dst, x + order[next_worst % n] * dim, dim * sizeof *dst);
+            memcpy(dst, x + rows[order[next_worst % n]] * dim, dim * sizeof *dst);
             next_worst++;
             continue;
         }
@@ -239,18 +272,18 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
     if (m > n) m = n;
     ap_status st = AP_OK;
     size_t *perm = malloc(n * sizeof *perm);
-    float *sample = malloc(m * dim * sizeof *sample);
+    size_t *sample = malloc(m * sizeof *sample); /* row numbers in x */
     uint32_t *assign = malloc(m * sizeof *assign);
     uint32_t *prev = malloc(m * sizeof *prev);
     float *score = malloc(m * sizeof *score);
     double *acc = malloc((size_t)k * dim * sizeof *acc);
     uint32_t *count = malloc(k * sizeof *count);
     if (!perm || !sample || !assign || !prev || !score || !acc || !count) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "k-means: out of memory (%zu rows x %u)", m, dim);
+        st = ap_err_set(err, AP_ERR_NOMEM, "k-means: out of memory (%zu sample rows)", m);
         goto out;
     }
-    /* Deterministic sample: a partial Fisher-Yates shuffle seeded by seed, then sorted
-     * back into row order so the sample does not depend on anything but (n, seed). */
+    /* Deterministic sample: the first m rows of a partial Fisher-Yates shuffle seeded by
+     * seed (in shuffle order), so it depends on nothing but (n, m, seed). */
     uint64_t rng = seed ^ 0x616e6e7061636b00ull;
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
@@ -263,9 +296,7 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
         perm[i] = perm[j];
         perm[j] = t;
     }
-    for (size_t i = 0; i < m; i++)
-        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): perm filled above */
-        memcpy(sample + i * dim, x + perm[i] * dim, dim * sizeof *x);
+    memcpy(sample, perm, m * sizeof *sample);
     /* Initial centroids: k distinct sample rows chosen by the same generator. */
     for (size_t i = 0; i < m; i++)
         perm[i] = i;
@@ -274,17 +305,17 @@ ap_status ap_kmeans_train(const float *x, size_t n, uint32_t dim, uint32_t k, ui
         size_t t = perm[c];
         perm[c] = perm[j];
         perm[j] = t;
-        memcpy(centroids + (size_t)c * dim, sample + perm[c] * dim, dim * sizeof *x);
+        memcpy(centroids + (size_t)c * dim, x + sample[perm[c]] * dim, dim * sizeof *x);
     }
     for (uint32_t it = 0; it < iters; it++) {
-        st = ap_kmeans_assign(sample, m, dim, centroids, k, assign, score, err);
+        st = assign_rows(x, sample, m, dim, centroids, k, assign, score, err);
         if (st) goto out;
         if (iters_done) *iters_done = it + 1;
         if (it > 0 && memcmp(assign, prev, m * sizeof *assign) == 0) {
             ap_log(AP_LOG_DEBUG, "kmeans", "converged after %u iterations", it);
             break;
         }
-        update(sample, m, dim, k, assign, score, centroids, acc, count, perm);
+        update(x, sample, m, dim, k, assign, score, centroids, acc, count, perm);
         memcpy(prev, assign, m * sizeof *assign);
         if (progress) progress(progress_ud, it + 1, iters);
     }

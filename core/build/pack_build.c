@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "annp_stream.h"
 #include "annpack/build.h"
 #include "annpack/caps.h"
 #include "annpack/embed.h"
@@ -35,7 +36,9 @@
 #include "output.h"
 #include "pack_write.h"
 #include "parallel.h"
+#include "quant8.h"
 #include "rows.h"
+#include "sq8_stream.h"
 
 /* The k-means progress context is not const: the spec travels in a box. */
 typedef struct spec_box {
@@ -48,8 +51,38 @@ static void kmeans_progress(void *ud, uint32_t it, uint32_t iters)
     if (sp->progress) sp->progress(sp->progress_ud, "kmeans", it, iters);
 }
 
-/* Groups vectors by list (stable: row order within a list) and writes pack.annpack; with a
- * target recall, calibrates the default probe into *cal (cal->n_lists 0 otherwise). */
+/* The lists as ap_annp_write_stream asks for them: list l is rows order[start[l]..) (row
+ * order within a list), gathered and rounded to f16 into one list's buffers, and passed on
+ * to the int8 sidecar while they are at hand. */
+typedef struct list_source {
+    const ap_pack_spec *sp;
+    uint32_t dim;
+    const uint32_t *order, *counts;
+    const size_t *start;
+    uint64_t *ids;  /* one list's */
+    uint16_t *vecs; /* one list's */
+    ap_sq8_stream *sq8;
+} list_source;
+
+static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const uint16_t **vecs,
+                           ap_err *err)
+{
+    list_source *s = ctx;
+    const uint32_t *rows = s->order + s->start[l];
+    for (uint32_t i = 0; i < s->counts[l]; i++) {
+        s->ids[i] = s->sp->ids[rows[i]];
+        ap_f32_to_f16_n(s->vecs + (size_t)i * s->dim, s->sp->vecs + (size_t)rows[i] * s->dim,
+                        s->dim);
+    }
+    *ids = s->ids;
+    *vecs = s->vecs;
+    return s->sq8 ? ap_sq8_stream_list(s->sq8, s->vecs, s->counts[l], err) : AP_OK;
+}
+
+/* Assigns every vector to its list and writes pack.annpack (and pack.sq8) list by list:
+ * beside the rows themselves only an assignment, a row order and one list's buffers are
+ * held (the lean build; the bytes are those of grouping everything first). With a target
+ * recall, calibrates the default probe into *cal (cal->n_lists 0 otherwise). */
 static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k,
                              const float *centroids, ap_build_report *rep, ap_calibration *cal,
                              ap_err *err)
@@ -58,18 +91,23 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     uint32_t dim = ap_embedder_dim(sp->emb);
     ap_status st = AP_OK;
     uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
     uint32_t *counts = calloc(k, sizeof *counts);
-    size_t *start = calloc(k + 1ull, sizeof *start);
-    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    uint16_t *vecs = malloc((n ? n : 1) * dim * sizeof *vecs);
+    size_t *start = calloc(k + 1ull, sizeof *start), *fill = calloc(k, sizeof *fill);
     char *path = ap_path_join(dir, AP_ANNPACK);
-    if (!assign || !counts || !start || !ids || !vecs || !path) {
+    list_source src = {.sp = sp, .dim = dim, .counts = counts, .start = start};
+    if (!assign || !order || !counts || !start || !fill || !path) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory grouping %zu vectors", n);
+        goto out;
+    }
+    if (n > UINT32_MAX) {
+        st = ap_err_set(err, AP_ERR_LIMIT, "%zu vectors exceed the format's u32 count", n);
         goto out;
     }
     double ta = ap_now_s();
     if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
     rep->seconds_assign = ap_now_s() - ta;
+    uint32_t max_count = 0;
     for (size_t i = 0; i < n; i++) {
         assert(assign[i] < k);
         counts[assign[i]]++;
@@ -77,26 +115,51 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     if (n && sp->target_recall > 0 &&
         (st = ap_calibrate(sp->vecs, n, dim, centroids, k, assign, sp->target_recall, cal, err)))
         goto out;
-    for (uint32_t l = 0; l < k; l++)
+    for (uint32_t l = 0; l < k; l++) {
         start[l + 1] = start[l] + counts[l];
-    assert(start[k] == n);
-    for (size_t i = 0; i < n; i++) {
-        size_t at = start[assign[i]]++;
-        ids[at] = sp->ids[i];
-        ap_f32_to_f16_n(vecs + at * dim, sp->vecs + i * dim, dim);
+        fill[l] = start[l];
+        if (counts[l] > max_count) max_count = counts[l];
     }
-    st = ap_annp_write(path, dim, k, centroids, counts, ids, vecs, err);
-    if (!st && sp->sq8) {
-        double ts = ap_now_s();
-        st = ap_sq8_build(dir, dim, k, counts, vecs, n, err);
-        rep->seconds_sq8 = ap_now_s() - ts;
+    assert(start[k] == n);
+    for (size_t i = 0; i < n; i++)
+        order[fill[assign[i]]++] = (uint32_t)i;
+    src.order = order;
+    src.ids = malloc((max_count ? max_count : 1) * sizeof *src.ids);
+    src.vecs = malloc((max_count ? max_count : 1) * (size_t)dim * sizeof *src.vecs);
+    if (!src.ids || !src.vecs) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for a list of %u vectors", max_count);
+        goto out;
+    }
+    double ts = ap_now_s();
+    if (sp->sq8) {
+        float *params = malloc(3ull * dim * sizeof *params);
+        uint16_t *h = malloc((size_t)dim * sizeof *h);
+        if (!params || !h)
+            st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        else {
+            ap_sq8_train_f16_of_f32(sp->vecs, n, dim, params, params + dim, h, params + 2ull * dim);
+            st = ap_sq8_stream_open(dir, dim, k, counts, n, params, params + dim, &src.sq8, err);
+        }
+        free(params);
+        free(h);
+        if (st) goto out;
+    }
+    rep->seconds_sq8 = ap_now_s() - ts; /* training; the encoding is inside the list writing */
+    st = ap_annp_write_stream(path, dim, k, centroids, counts, next_list, &src, err);
+    if (src.sq8) {
+        ap_status cst = ap_sq8_stream_close(src.sq8, !st, st ? NULL : err);
+        if (!st) st = cst;
+        src.sq8 = NULL;
     }
 out:
+    ap_sq8_stream_close(src.sq8, false, NULL);
     free(assign);
+    free(order);
     free(counts);
     free(start);
-    free(ids);
-    free(vecs);
+    free(fill);
+    free(src.ids);
+    free(src.vecs);
     free(path);
     return st;
 }

@@ -16,6 +16,7 @@
 #include "parallel.h"
 #include "rows.h"
 #include "utf8.h"
+#include "vecs_release.h"
 
 double ap_now_s(void)
 {
@@ -246,7 +247,10 @@ static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, 
         int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
         if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
         if ((st = take_vector(b, err))) return st;
-        if (b->o->progress && (i & 65535) == 65535) b->o->progress(b->o->progress_ud, "read", i, n);
+        if ((i & 65535) == 65535) {
+            ap_vecs_release_before(b->vin, i); /* normalised copies are kept, not the file */
+            if (b->o->progress) b->o->progress(b->o->progress_ud, "read", i, n);
+        }
     }
     return AP_OK;
 }

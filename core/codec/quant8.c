@@ -76,6 +76,18 @@ void ap_sq8_train_f16(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin,
     range_steps(vmin, step, dim);
 }
 
+void ap_sq8_train_f16_of_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step,
+                             uint16_t *h, float *row)
+{
+    range_start(vmin, step, dim, n);
+    for (size_t i = 0; i < n; i++) {
+        ap_f32_to_f16_n(h, x + i * dim, dim);
+        ap_f16_to_f32_n(row, h, dim);
+        range_add(vmin, step, row, dim);
+    }
+    range_steps(vmin, step, dim);
+}
+
 void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q, int8_t *w)
 {
     float amax = 0;

@@ -21,6 +21,11 @@ void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint3
 void ap_sq8_train_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step);
 void ap_sq8_train_f16(const uint16_t *vecs, size_t n, uint32_t dim, float *vmin, float *step,
                       float *row);
+/* The same params as ap_sq8_train_f16 over the f16 roundings of the float32 rows x (the
+ * builder trains on the values pack.annpack will hold without keeping them all); h is dim
+ * f16 of scratch. */
+void ap_sq8_train_f16_of_f32(const float *x, size_t n, uint32_t dim, float *vmin, float *step,
+                             uint16_t *h, float *row);
 /* Query weights (stride entries, zero past dim) for a unit query q. */
 void ap_sq8_weights(const float *step, uint32_t dim, uint32_t stride, const float *q, int8_t *w);
 

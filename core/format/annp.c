@@ -13,6 +13,7 @@
 
 #include "annpack/caps.h"
 #include "annpack/format.h"
+#include "annp_stream.h"
 #include "endian.h"
 #include "fsops.h"
 #include "mapping.h"
@@ -207,9 +208,9 @@ static ap_status put(FILE *f, const void *p, size_t n, const char *path, ap_err 
     return AP_OK;
 }
 
-ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const float *centroids,
-                        const uint32_t *counts, const uint64_t *ids, const uint16_t *vecs,
-                        ap_err *err)
+ap_status ap_annp_write_stream(const char *path, uint32_t dim, uint32_t n_lists,
+                               const float *centroids, const uint32_t *counts,
+                               ap_annp_list_fn list, void *ctx, ap_err *err)
 {
     uint64_t n = 0, pos = AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4;
     for (uint32_t l = 0; l < n_lists; l++) {
@@ -234,17 +235,18 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
     ap_annp_header_encode(&h, hb);
     ap_status st = put(f, hb, sizeof hb, path, err);
     if (!st) st = put(f, centroids, (size_t)n_lists * dim * 4, path, err);
-    uint64_t at = 0, off = AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4;
+    uint64_t off = AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4;
     for (uint32_t l = 0; l < n_lists && !st; l++) {
         uint8_t c[4];
+        const uint64_t *ids = NULL;
+        const uint16_t *vecs = NULL;
         ap_put32(c, counts[l]);
         st = put(f, c, 4, path, err);
+        if (!st && counts[l]) st = list(ctx, l, &ids, &vecs, err);
         /* ids are written as little-endian u64, which is the host layout (endian.h). */
-        if (!st) st = put(f, ids + at, counts[l] * 8ull, path, err);
-        if (!st) st = put(f, vecs + at * dim, counts[l] * 2ull * dim, path, err);
-        at += counts[l];
+        if (!st && counts[l]) st = put(f, ids, counts[l] * 8ull, path, err);
+        if (!st && counts[l]) st = put(f, vecs, counts[l] * 2ull * dim, path, err);
     }
-    assert(st || (at == n && off == AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4));
     for (uint32_t l = 0; l < n_lists && !st; l++) {
         uint8_t e[16];
         uint64_t len = ap_annp_list_bytes(counts[l], dim);
@@ -259,4 +261,32 @@ ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const 
     if (fclose(f) != 0 && !st) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: close", path);
     if (st) unlink(path);
     return st;
+}
+
+/* ap_annp_write's lists: consecutive runs of the caller's grouped arrays. */
+typedef struct grouped {
+    uint32_t dim;
+    const uint32_t *counts;
+    const uint64_t *ids;
+    const uint16_t *vecs;
+    uint64_t at; /* first vector of the next list */
+} grouped;
+
+static ap_status grouped_list(void *ctx, uint32_t l, const uint64_t **ids, const uint16_t **vecs,
+                              ap_err *err)
+{
+    (void)err;
+    grouped *g = ctx;
+    *ids = g->ids + g->at;
+    *vecs = g->vecs + g->at * g->dim;
+    g->at += g->counts[l];
+    return AP_OK;
+}
+
+ap_status ap_annp_write(const char *path, uint32_t dim, uint32_t n_lists, const float *centroids,
+                        const uint32_t *counts, const uint64_t *ids, const uint16_t *vecs,
+                        ap_err *err)
+{
+    grouped g = {.dim = dim, .counts = counts, .ids = ids, .vecs = vecs};
+    return ap_annp_write_stream(path, dim, n_lists, centroids, counts, grouped_list, &g, err);
 }

@@ -1,6 +1,7 @@
 /* Vector files (.fvecs/.ivecs): see include/annpack/vecs.h. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -9,6 +10,7 @@
 #include "annpack/caps.h"
 #include "annpack/vecs.h"
 #include "endian.h"
+#include "vecs_release.h"
 #include "fsops.h"
 #include "mapping.h"
 
@@ -45,6 +47,7 @@ static ap_status validate(ap_vecs *v, ap_vecs_kind kind, ap_err *err)
     v->count = v->size / row;
     for (size_t i = 0; i < v->count; i++) {
         const uint8_t *r = v->map + i * row;
+        if ((i & 65535) == 65535) ap_vecs_release_before(v, i);
         if (ap_le32(r) != (uint32_t)d)
             return ap_err_set(err, AP_ERR_FORMAT, "%s: row %zu: dim %u differs from row 0's %d",
                               v->path, i, ap_le32(r), d);
@@ -88,6 +91,7 @@ ap_status ap_vecs_open(const char *path, ap_vecs_kind kind, ap_vecs **out, ap_er
     close(fd);
     fd = -1;
     if ((st = validate(v, kind, err))) goto fail;
+    ap_vecs_release_before(v, v->count);
     *out = v;
     return AP_OK;
 fail:
@@ -102,6 +106,16 @@ void ap_vecs_close(ap_vecs *v)
     ap_unmap_file(v->map, v->size);
     free(v->path);
     free(v);
+}
+
+void ap_vecs_release_before(const ap_vecs *v, size_t row)
+{
+    if (!v->map || row == 0) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t upto = row * (4 + 4 * (size_t)v->dim) / page * page;
+    if (upto > v->size) upto = v->size / page * page;
+    /* A private read-only file mapping: the pages come back from the file if touched again. */
+    if (upto) (void)madvise((void *)(uintptr_t)v->map, upto, MADV_DONTNEED);
 }
 
 size_t ap_vecs_count(const ap_vecs *v)

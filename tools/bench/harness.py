@@ -4,16 +4,20 @@ same files, in one run, next to the machine's own limits.
 
 usage: /usr/bin/python3 tools/bench/harness.py [--n 1000000] [--dim 384] [--lists 1024]
            [--probes 1,2,4,8,16,32,64] [--runs 3] [--data DIR] [--work DIR]
-           [--faiss-queries 1000] [--no-faiss] [--no-mount] [--write-docs]
+           [--faiss-queries 1000] [--no-faiss] [--no-hnsw] [--hnsw-efs 16,32,64,128,256]
+           [--no-mount] [--write-docs]
 
-Needs numpy, faiss and matplotlib from Debian (python3-numpy python3-faiss python3-matplotlib):
-run it with /usr/bin/python3. Steps, all single-threaded unless noted, queries one at a time:
+Needs numpy, faiss, matplotlib and hnswlib from Debian (python3-numpy python3-faiss
+python3-matplotlib libhnswlib-dev, and g++): run it with /usr/bin/python3. Steps, all single-threaded unless noted, queries one at a time:
   1. data: tools/bench/gen_data.py (cached in --data when its info.json matches)
   2. machine: single-core read bandwidth (apbench membw), OpenBLAS sgemm GFLOP/s (1, 2 threads)
   3. annpack build --vectors --sq8 (2 threads, 10 k-means iterations, 256 x lists sample)
   4. annpack search --queries for every probe, f16 and sq8 scans (median of --runs runs)
   5. FAISS IndexIVFFlat and IndexIVFScalarQuantizer(QT_fp16): train + add (2 threads) with the
      same nlist, sample size and iterations; search (1 thread) at every probe
+  5b. hnswlib (the graph-index anchor): tools/bench/hnsw_bench.cpp compiled here with -O3
+     -march=native against Debian's headers; M 16, efConstruction 200, built on 2 threads (the
+     index is cached in WORK, keyed by the data and M/efC), searched on 1 thread at every ef
   6. through the mount: a trivial libfuse3 file (the floor), the same with a busy lookup, and
      /vquery/ reads of every query; daemon RSS while serving
 Writes the results as JSON (WORK/results.json) and, with --write-docs, the tables and the
@@ -249,6 +253,43 @@ def faiss_bench(a, info):
     return out
 
 
+# --- 5b. hnswlib -------------------------------------------------------------------------------
+
+HNSW_SRC = ROOT / "tools" / "bench" / "hnsw_bench.cpp"
+
+
+def hnsw_driver(work):
+    """Compiles hnsw_bench.cpp for this CPU (not part of the meson build: -march=native
+    binaries must not be installed or shipped); rebuilt when the source is newer."""
+    exe = work / "hnsw_bench"
+    if not exe.exists() or exe.stat().st_mtime < HNSW_SRC.stat().st_mtime:
+        if not pathlib.Path("/usr/include/hnswlib/hnswlib.h").exists():
+            raise RuntimeError("hnswlib headers missing: apt-get install libhnswlib-dev")
+        cxx = os.environ.get("CXX", "g++")
+        sh([cxx, "-std=c++17", "-O3", "-march=native", "-DNDEBUG", "-pthread", "-o", exe, HNSW_SRC])
+    return exe
+
+
+def hnsw_bench(a, work, m=16, efc=200):
+    d = pathlib.Path(a.data)
+    exe = hnsw_driver(work)
+    index = work / f"hnsw_M{m}_efc{efc}.bin"
+    built_now = not index.exists()
+    log(f"hnswlib: {'building' if built_now else 'reusing'} {index.name}")
+    out = json.loads(sh([exe, d / "base.fvecs", d / "queries.fvecs", d / "gt.ivecs", index,
+                         "--m", m, "--efc", efc, "--threads", 2, "--efs",
+                         ",".join(map(str, a.hnsw_efs)), "--runs", a.runs],
+                        env=env_threads(1), timeout=4 * 3600))
+    cache = work / f"hnsw_M{m}_efc{efc}.build.json"
+    if built_now:
+        cache.write_text(json.dumps({"build_s": out["build_s"], "peak_rss": out["peak_rss"]}))
+    elif cache.exists():
+        out.update(json.loads(cache.read_text()))
+    for ef, x in out["efs"].items():
+        log(f"hnswlib ef {ef}: recall {x['recall']:.4f} qps {x['qps']:.0f}")
+    return out
+
+
 # --- 6. the mount ------------------------------------------------------------------------------
 
 def is_mounted(path):
@@ -367,6 +408,12 @@ def plot(res, png):
                                   ("ivf_sq_fp16", "FAISS IVF-SQfp16 (Debian 1.7.3, generic)", "v--")):
             pts = [res["faiss"][key]["probes"][p] for p in sorted(res["faiss"][key]["probes"], key=int)]
             ax.plot([x["recall"] for x in pts], [x["qps"] for x in pts], style, label=label)
+    if res.get("hnsw"):
+        h = res["hnsw"]
+        pts = [h["efs"][e] for e in sorted(h["efs"], key=int)]
+        ax.plot([x["recall"] for x in pts], [x["qps"] for x in pts], "D-", color="black",
+                label=f"hnswlib 0.6.2 -O3 -march=native (M {h['m']}, efC {h['efc']}), ef "
+                      f"{min(map(int, h['efs']))}..{max(map(int, h['efs']))}")
     ps = sorted(FAISS_TUNED)
     ax.plot([FAISS_TUNED[p][0] for p in ps], [FAISS_TUNED[p][1] for p in ps], "x:", color="gray",
             label="FAISS 1.12 IVF-SQfp16 AVX-512 (issue's figures, other run, other data)")
@@ -416,6 +463,10 @@ def markdown(res, a):
             f = res["faiss"][key]
             L.append(f"| {label} (Debian {res['faiss']['version']}) | {f['train_s']:.2f} s | "
                      f"{f['add_s']:.2f} s | | | {f['index_bytes']:,} | |")
+    if res.get("hnsw"):
+        h = res["hnsw"]
+        L.append(f"| hnswlib 0.6.2 native (M {h['m']}, efC {h['efc']}) | {h['build_s']:.1f} s "
+                 f"(insert) | | | | {h['index_bytes']:,} | {h['peak_rss'] / 2**20:.0f} MiB |")
     L.append("")
     L.append(f"annpack's whole build (read the fvecs, normalise, k-means, assign, f16 lists, int8 "
              f"sidecar, metadata, hashes, fsync): {r['total']:.1f} s.")
@@ -445,6 +496,18 @@ def markdown(res, a):
         t = FAISS_TUNED.get(int(p))
         if t:
             L.append(f"| {p} | FAISS 1.12 SQfp16, AVX-512 (issue) | {t[0]:.3f} | {t[1]} | | | | |")
+    if res.get("hnsw"):
+        L.append("")
+        L.append(f"hnswlib 0.6.2 (Debian's headers compiled here with -O3 -march=native, M "
+                 f"{res['hnsw']['m']}, efConstruction {res['hnsw']['efc']}, one thread, one "
+                 f"query at a time):")
+        L.append("")
+        L.append("| ef | recall@10 | QPS | p50 µs | p99 µs |")
+        L.append("|---|---|---|---|---|")
+        for ef in sorted(res["hnsw"]["efs"], key=int):
+            x = res["hnsw"]["efs"][ef]
+            L.append(f"| {ef} | {x['recall']:.4f} | {x['qps']:.0f} | {x['p50_us']:.0f} | "
+                     f"{x['p99_us']:.0f} |")
     L.append("")
     L.append("![recall vs QPS](bench_recall_qps.png)")
     if res.get("mount"):
@@ -504,11 +567,14 @@ def main():
     ap.add_argument("--work", default=None)
     ap.add_argument("--faiss-queries", type=int, default=1000)
     ap.add_argument("--no-faiss", action="store_true")
+    ap.add_argument("--no-hnsw", action="store_true")
+    ap.add_argument("--hnsw-efs", default="16,32,64,128,256")
     ap.add_argument("--no-mount", action="store_true")
     ap.add_argument("--write-docs", action="store_true")
     a = ap.parse_args()
     a.probes = [int(x) for x in a.probes.split(",")]
     a.mount_probes = [int(x) for x in a.mount_probes.split(",")]
+    a.hnsw_efs = [int(x) for x in a.hnsw_efs.split(",")]
     # The mount's added latency is against the in-process figure at the same probe.
     a.probes = sorted(set(a.probes) | set(a.mount_probes))
     for exe in (ANNPACK, ANNPACKFS, APBENCH):
@@ -544,6 +610,8 @@ def main():
     res["exact_same_lists"] = exact_same_lists(a, pack)
     if not a.no_faiss:
         res["faiss"] = faiss_bench(a, res["data"])
+    if not a.no_hnsw:
+        res["hnsw"] = hnsw_bench(a, work)
     if not a.no_mount:
         res["floor"] = floor_bench(a, work)
         busy = res["annpack"]["sq8"][a.mount_probes[0]]["p50_us"]
