@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "annp_stream.h"
 #include "annpack/caps.h"
 #include "annpack/format.h"
-#include "annp_stream.h"
 #include "endian.h"
 #include "fsops.h"
 #include "mapping.h"
@@ -209,8 +209,8 @@ static ap_status put(FILE *f, const void *p, size_t n, const char *path, ap_err 
 }
 
 ap_status ap_annp_write_stream(const char *path, uint32_t dim, uint32_t n_lists,
-                               const float *centroids, const uint32_t *counts,
-                               ap_annp_list_fn list, void *ctx, ap_err *err)
+                               const float *centroids, const uint32_t *counts, ap_annp_list_fn list,
+                               void *ctx, ap_err *err)
 {
     uint64_t n = 0, pos = AP_ANNP_HEADER_SIZE + (uint64_t)n_lists * dim * 4;
     for (uint32_t l = 0; l < n_lists; l++) {

@@ -16,7 +16,7 @@ typedef ap_status (*ap_annp_list_fn)(void *ctx, uint32_t l, const uint64_t **ids
  * as it goes. The file is written, fsynced and closed; on failure it is removed and list()'s
  * error is returned as it set it. */
 ap_status ap_annp_write_stream(const char *path, uint32_t dim, uint32_t n_lists,
-                               const float *centroids, const uint32_t *counts,
-                               ap_annp_list_fn list, void *ctx, ap_err *err);
+                               const float *centroids, const uint32_t *counts, ap_annp_list_fn list,
+                               void *ctx, ap_err *err);
 
 #endif

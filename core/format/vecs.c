@@ -10,9 +10,9 @@
 #include "annpack/caps.h"
 #include "annpack/vecs.h"
 #include "endian.h"
-#include "vecs_release.h"
 #include "fsops.h"
 #include "mapping.h"
+#include "vecs_release.h"
 
 struct ap_vecs {
     char *path;
