@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import BUILD, ROOT
+from test_python import sanitizer_env
 
 SECTIONS = ["games", "net", "text"]
 LANGS = ["en", "fr"]
@@ -146,7 +147,7 @@ with open_pack({str(data / "ps")!r}) as pk:
         print(json.dumps([type(e).__name__, str(e)]))
 """
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"),
-               ANNPACK_LIB=str(BUILD / "core" / "libannpack.so"))
+               ANNPACK_LIB=str(BUILD / "core" / "libannpack.so"), **sanitizer_env())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout.splitlines()
     hits = json.loads(out[0])

@@ -11,6 +11,7 @@ import pytest
 
 from annpack_reader import read_annp
 from conftest import BUILD, ROOT
+from test_python import sanitizer_env
 
 DATA = ROOT / "tests" / "data" / "manpages"
 J = DATA / "judgments.jsonl"
@@ -208,7 +209,7 @@ with open_pack({str(d / "pack")!r}) as pk:
     print(json.dumps([ids(), ids(probe={p}), ids(probe=1)]))
 """
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"),
-               ANNPACK_LIB=str(BUILD / "core" / "libannpack.so"))
+               ANNPACK_LIB=str(BUILD / "core" / "libannpack.so"), **sanitizer_env())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout
     default, calibrated, one = json.loads(out)

@@ -144,7 +144,8 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         free(h);
         if (st) goto out;
     }
-    rep->seconds_sq8 = ap_now_s() - ts; /* training; the encoding is inside the list writing */
+    /* training; the encoding is inside the list writing (0 without a sidecar) */
+    rep->seconds_sq8 = sp->sq8 ? ap_now_s() - ts : 0;
     st = ap_annp_write_stream(path, dim, k, centroids, counts, next_list, &src, err);
     if (src.sq8) {
         ap_status cst = ap_sq8_stream_close(src.sq8, !st, st ? NULL : err);

@@ -6,6 +6,7 @@ Texts are 20-40 words drawn from a Zipf-like vocabulary of 20,000 words, so docu
 share words unevenly, like real text. Not committed: generate it where you measure."""
 import argparse
 import csv
+import itertools
 import random
 
 
@@ -17,12 +18,14 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     vocab = [f"w{i}" for i in range(20000)]
-    weights = [1.0 / (i + 10) for i in range(len(vocab))]
+    # Cumulative weights once: rng.choices would rebuild them (20,000 sums) on every row,
+    # with the same draws either way.
+    cum = list(itertools.accumulate(1.0 / (i + 10) for i in range(len(vocab))))
     with open(a.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "title", "text"])
         for i in range(a.rows):
-            words = rng.choices(vocab, weights, k=rng.randint(20, 40))
+            words = rng.choices(vocab, cum_weights=cum, k=rng.randint(20, 40))
             w.writerow([i, f"doc {i}", " ".join(words)])
 
 
