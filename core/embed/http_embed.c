@@ -251,3 +251,34 @@ ap_status ap_http_probe_dim(ap_http_embedder *he, uint32_t *dim, ap_err *err)
     free(v);
     return st;
 }
+
+cJSON *ap_http_request_object(const char *model, const char *key, char *const *texts, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && (!model || cJSON_AddStringToObject(o, "model", model));
+    cJSON *in = ok ? cJSON_AddArrayToObject(o, key) : NULL;
+    ok = in != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = cJSON_AddItemToArray(in, cJSON_CreateString(texts[i]));
+    if (ok) return o;
+    cJSON_Delete(o);
+    return NULL;
+}
+
+char *ap_http_request_print(cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+const char *ap_http_reply_items(const cJSON *arr, size_t n, const cJSON **items,
+                                const char *not_array)
+{
+    if (!cJSON_IsArray(arr)) return not_array;
+    if ((size_t)cJSON_GetArraySize(arr) != n) return "another number of vectors than inputs";
+    const cJSON *v;
+    size_t i = 0;
+    cJSON_ArrayForEach(v, arr) items[i++] = v;
+    return NULL;
+}

@@ -27,6 +27,16 @@ typedef struct ap_http_api {
 
 extern const ap_http_api ap_http_api_openai, ap_http_api_tei, ap_http_api_ollama;
 
+/* The API tables' shared pieces (http_embed.c). A request object {"model": model (omitted
+ * when NULL), key: [texts]}, owned by the caller; NULL when out of memory. */
+cJSON *ap_http_request_object(const char *model, const char *key, char *const *texts, size_t n);
+/* Prints o unformatted (malloc'd; NULL when out of memory) and deletes o. */
+char *ap_http_request_print(cJSON *o);
+/* items[i] = element i of arr, which must be a JSON array of n items: NULL, or the detail
+ * of what is wrong (not_array when it is not an array). */
+const char *ap_http_reply_items(const cJSON *arr, size_t n, const cJSON **items,
+                                const char *not_array);
+
 /* The recorded and requested properties of an HTTP embedder. */
 typedef struct ap_http_embedder {
     const ap_http_api *api;

@@ -11,24 +11,13 @@
 
 static char *openai_request(const char *model, uint32_t dim, char *const *texts, size_t n)
 {
-    cJSON *o = cJSON_CreateObject(), *in = cJSON_CreateArray();
-    char *s = NULL;
-    if (!o || !in) goto out;
-    cJSON_AddStringToObject(o, "model", model ? model : "");
-    cJSON_AddItemToObject(o, "input", in);
-    for (size_t i = 0; i < n; i++)
-        if (!cJSON_AddItemToArray(in, cJSON_CreateString(texts[i]))) {
-            in = NULL;
-            goto out;
-        }
-    in = NULL;
-    cJSON_AddStringToObject(o, "encoding_format", "base64");
-    if (dim) ap_json_add_u64(o, "dimensions", dim);
-    s = cJSON_PrintUnformatted(o);
-out:
-    cJSON_Delete(in);
-    cJSON_Delete(o);
-    return s;
+    cJSON *o = ap_http_request_object(model ? model : "", "input", texts, n);
+    if (o && (!cJSON_AddStringToObject(o, "encoding_format", "base64") ||
+              (dim && !ap_json_add_u64(o, "dimensions", dim)))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return ap_http_request_print(o);
 }
 
 static const char *openai_vectors(const cJSON *reply, size_t n, const cJSON **items)
