@@ -8,6 +8,7 @@
 #   gcc          build/ compiled with gcc and -Werror (the project's warning set)
 #   clang        build-clang/ compiled with clang and -Werror
 #   unit         meson test -C build (C unit tests, the fuzz-corpus replays, ABI)
+#   web          npm test in web/: the WebAssembly core against the CLI, over real nginx
 #   pytest       the integration suite on build/
 #   sanitizer    build-asan/ (ASan+UBSan): meson test and pytest -m "not slow"
 #   fuzz         the committed fuzz corpora replayed under ASan+UBSan
@@ -18,7 +19,7 @@
 # Usage: tools/stage_all.sh [--only S1,S2] [--skip S1,S2]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ALL="setup format tidy gcc clang unit pytest sanitizer fuzz determinism docs"
+ALL="setup format tidy gcc clang unit web pytest sanitizer fuzz determinism docs"
 ONLY= SKIP=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -71,6 +72,10 @@ stage_clang() {
     nice ninja -C build-clang
 }
 stage_unit() { meson test -C "$BUILD" --print-errorlogs; }
+stage_web() {
+    local b
+    b=$(realpath "$BUILD") && (cd web && ANNPACK_BUILD="$b" npm test --silent)
+}
 stage_pytest() { ANNPACK_BUILD="$PWD/$BUILD" /usr/bin/python3 -m pytest -q tests; }
 stage_sanitizer() {
     asan_build || return 1
