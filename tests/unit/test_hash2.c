@@ -128,11 +128,11 @@ int main(void)
     /* Blocks a reader refuses. */
     const char *blocks[] = {
         "{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0}",
-        "{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0,\"idf\":{\"file\":\"../x\","
-        "\"sha256\":\""
-        "0000000000000000000000000000000000000000000000000000000000000000\"}}",
-        "{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0,\"idf\":{\"file\":\"pack.idf\","
-        "\"sha256\":\"abc\"}}",
+        ("{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0,\"idf\":{\"file\":\"../x\","
+         "\"sha256\":\""
+         "0000000000000000000000000000000000000000000000000000000000000000\"}}"),
+        ("{\"name\":\"hash\",\"version\":2,\"dim\":8,\"seed\":0,\"idf\":{\"file\":\"pack.idf\","
+         "\"sha256\":\"abc\"}}"),
         "{\"name\":\"hash:1\",\"dim\":8,\"seed\":0}"};
     const char *needles[] = {"needs an \"idf\" object", "not \"pack.idf\"", "64 lowercase hex",
                              "unknown embedder"};
