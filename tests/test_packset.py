@@ -135,6 +135,66 @@ def test_promote_and_refusals(annpack, ps, tmp_path):
     assert status(annpack, ps)["version"] == 2
 
 
+def tree_bytes(d):
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+
+
+def test_changes_hash_only_what_they_write(annpack, tmp_path):
+    """promote-delta and revert on a base fifty times the delta's size hash about the
+    delta (the "sha256_bytes" they report), not the base: the kept layers' hashes are
+    copied from the verified root manifest. A base byte changed before such a change is
+    therefore not refused by it, but never laundered: the next version pins the old hash,
+    so verify names the file and sign refuses."""
+    rng = random.Random(3)
+    rows = [(i, " ".join(f"w{rng.randrange(3000)}" for _ in range(12))) for i in range(12000)]
+    write_csv(tmp_path / "base.csv", rows)
+    write_csv(tmp_path / "d.csv", [(100000 + i, f"new doc {i} w{i}") for i in range(20)])
+    d = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", d,
+               "--lists", 16, "--dim", 128, "--sq8", "--seed", 1)
+    base_bytes = tree_bytes(d / "base")
+    x = tmp_path / "x.delta"
+    annpack.ok("packset", "build-delta", "--base", d / "base", "--add", tmp_path / "d.csv",
+               "--out", x)
+    delta_bytes = tree_bytes(x)
+    assert base_bytes > 50 * delta_bytes, (base_bytes, delta_bytes)
+    s = annpack.ok("packset", "promote-delta", "--packset", d, "--delta", x).json()
+    assert s["version"] == 2
+    # The delta is hashed (checked where it is, again as copied, then pinned): a few times
+    # its size plus the small manifests, never the base.
+    assert delta_bytes <= s["sha256_bytes"] < 8 * delta_bytes + 16384, (s, delta_bytes)
+    assert s["sha256_bytes"] < base_bytes / 5
+    s = annpack.ok("packset", "revert", "--packset", d, "--to", 0).json()
+    assert s["version"] == 3 and s["sha256_bytes"] < 16384, s
+    # build-delta --packset reads every base list (its calibration): it checks them all.
+    s = annpack.ok("packset", "build-delta", "--packset", d, "--delete-ids", "5",
+                   "--out", d / "deltas" / "0001.delta").json()
+    assert s["sha256_bytes"] >= base_bytes - (d / "base" / "pack.meta.idx").stat().st_size - 65536, s
+    annpack.ok("verify", d, "--deep")
+
+    # A list byte of the base changed in place (its manifests left alone).
+    annpack.ok("packset", "build-delta", "--base", d / "base", "--delete-ids", "7", "--out",
+               tmp_path / "y.delta")
+    m = json.loads((d / "pack.manifest.json").read_text())
+    ann = d / "base" / "pack.annpack"
+    b = bytearray(ann.read_bytes())
+    b[len(b) - 16 * 16 - 2] ^= 1
+    ann.write_bytes(bytes(b))
+    s = annpack.ok("packset", "promote-delta", "--packset", d, "--delta", tmp_path / "y.delta").json()
+    assert s["version"] == 5 and s["sha256_bytes"] < base_bytes / 5
+    m2 = json.loads((d / "pack.manifest.json").read_text())
+    assert m2["base"] == m["base"]  # the old pins, copied
+    r = annpack("verify", d)
+    assert r.rc == 1 and "base/pack.annpack" in r.err, repr(r)
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    r = annpack("sign", d, "--key", tmp_path / "k.pem")
+    assert r.rc == 1 and not (d / "pack.manifest.json.sig").exists(), repr(r)
+    # A change that reads the base refuses it.
+    r = annpack("packset", "build-delta", "--packset", d, "--delete-ids", "8",
+                "--out", d / "deltas" / "0009.delta")
+    assert r.rc == 1 and "base/pack.annpack" in r.err, repr(r)
+
+
 def test_promote_checks_a_delta_as_every_open_does(annpack, ps, tmp_path):
     """A delta must fit its base by the same checks wherever it is met (packset/delta.c):
     one whose tombstones delete an id it adds, its hashes and counts made consistent, is

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "embed_opts.h"
 
@@ -262,24 +264,54 @@ static void resign_note(const char *cmd, const char *dir)
             dir, dir);
 }
 
-static int status_json(const char *dir)
+/* The packset's status JSON; with hashed non-NULL, plus "sha256_bytes": what the command
+ * hashed to make the change (docs/CLI.md). */
+/* s with a newline appended (s freed), or NULL. */
+static char *with_newline(char *s)
+{
+    size_t n = strlen(s);
+    char *r = realloc(s, n + 2);
+    if (!r) {
+        free(s);
+        return NULL;
+    }
+    r[n] = '\n';
+    r[n + 1] = '\0';
+    return r;
+}
+
+static int status_json_hashed(const char *dir, const uint64_t *hashed)
 {
     ap_err err = {0};
     ap_view *v = NULL;
     if (ap_view_open(dir, &v, &err)) return cli_fail("packset status", &err);
     char *s = ap_view_status_json(v);
+    ap_view_close(v);
+    if (s && hashed) {
+        cJSON *j = cJSON_Parse(s);
+        char *t = j && cJSON_AddNumberToObject(j, "sha256_bytes", (double)*hashed) ? cJSON_Print(j)
+                                                                                   : NULL;
+        cJSON_Delete(j);
+        free(s);
+        s = t ? with_newline(t) : NULL;
+    }
     int rc = s ? cli_emit(s) : EXIT_FAIL;
     free(s);
-    ap_view_close(v);
     return rc;
 }
 
+static int status_json(const char *dir)
+{
+    return status_json_hashed(dir, NULL);
+}
+
 /* The packset after a change: the re-sign note if the change removed a signature, then
- * its status. */
+ * its status with the bytes the change hashed. */
 static int changed(const char *cmd, const char *dir, int was_signed)
 {
+    uint64_t hashed = ap_sha256_bytes_total();
     if (was_signed) resign_note(cmd, dir);
-    return status_json(dir);
+    return status_json_hashed(dir, &hashed);
 }
 
 static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *co)

@@ -5,6 +5,7 @@
  * in core streams through ap_sha256_new, ap_sha256_update and ap_sha256_final, or calls
  * ap_sha256_hex, ap_sha256_raw or ap_sha256_file. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -18,6 +19,14 @@
 struct ap_sha256 {
     EVP_MD_CTX *ctx;
 };
+
+/* Every byte hashed (ap_sha256_bytes_total): relaxed, a counter for reports only. */
+static _Atomic uint64_t hashed_total;
+
+uint64_t ap_sha256_bytes_total(void)
+{
+    return atomic_load_explicit(&hashed_total, memory_order_relaxed);
+}
 
 static void to_hex(const unsigned char d[AP_SHA256_BYTES], char out[AP_SHA256_HEX])
 {
@@ -46,6 +55,7 @@ void ap_sha256_update(ap_sha256 *h, const void *data, size_t len)
 {
     /* EVP_DigestUpdate of an initialised SHA-256 context cannot fail. */
     (void)EVP_DigestUpdate(h->ctx, data, len);
+    atomic_fetch_add_explicit(&hashed_total, len, memory_order_relaxed);
 }
 
 void ap_sha256_final_raw(ap_sha256 *h, uint8_t out[AP_SHA256_BYTES])
@@ -72,6 +82,7 @@ void ap_sha256_free(ap_sha256 *h)
 void ap_sha256_raw(const void *data, size_t len, uint8_t out[AP_SHA256_BYTES])
 {
     unsigned int n = 0;
+    atomic_fetch_add_explicit(&hashed_total, len, memory_order_relaxed);
     /* One shot on the stack's context; SHA-256 of memory fails only when libcrypto cannot
      * allocate its context, which the digest then shows as all zero (never a match). */
     if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)

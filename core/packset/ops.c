@@ -30,8 +30,8 @@
 
 /* ---- changing a packset ------------------------------------------------------------ */
 
-ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what, ap_change *c,
-                          ap_err *err)
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
+                          bool reads_data, ap_change *c, ap_err *err)
 {
     static const ap_change_opts none = {0};
     if (!co) co = &none;
@@ -55,14 +55,21 @@ ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char 
         goto fail;
     }
     /* Integrity, not freshness: an expired packset may be changed (and re-signed). */
-    ap_verify_opts vo = {.pubkeys = co->pubkeys, .npubkeys = co->npubkeys, .allow_expired = true};
-    if ((st = ap_verify_dir(dir, &vo, NULL, err))) {
+    if (reads_data) {
+        ap_verify_opts vo = {
+            .pubkeys = co->pubkeys, .npubkeys = co->npubkeys, .allow_expired = true};
+        st = ap_verify_dir(dir, &vo, NULL, err);
+    } else {
+        ap_view_open_opts vo = {.keys = co->pubkeys, .nkeys = co->npubkeys, .allow_expired = true};
+        st = ap_view_check_pins(dir, &vo, &c->m, err);
+    }
+    if (st) {
         char tmp[AP_ERR_MSG_MAX];
         snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
         st = ap_err_set(err, st, "refusing to %s %s: it does not verify: %s", what, dir, tmp);
         goto fail;
     }
-    if ((st = ap_root_manifest_load(dir, &c->m, err))) goto fail;
+    if (reads_data && (st = ap_root_manifest_load(dir, &c->m, err))) goto fail;
     if (c->m.schema != AP_PACKSET_SCHEMA) {
         st = ap_err_set(err, AP_ERR_ARG, "%s is a pack, not a packset (schema_version 3)", dir);
         goto fail;

@@ -19,9 +19,14 @@ typedef struct ap_change {
 } ap_change;
 
 /* Locks, verifies and loads the packset dir for a change. what names the operation in
- * messages ("append", "revert"...). On error nothing is held. */
-ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what, ap_change *c,
-                          ap_err *err);
+ * messages ("append", "revert"...). A change that reads the layers' data to write new data
+ * (reads_data: build-delta's calibration, rebase) verifies every hash first; one that only
+ * adds or drops layers (append, promote, revert) checks the signature and what the root
+ * manifest pins of each layer (ap_view_check_pins), so it costs O(what it writes), and
+ * copies the kept layers' hashes unchanged (ap_change_next_root). On error nothing is
+ * held. */
+ap_status ap_change_begin(const char *dir, const ap_change_opts *co, const char *what,
+                          bool reads_data, ap_change *c, ap_err *err);
 void ap_change_end(ap_change *c);
 
 /* The root manifest of the next version: the loaded one with version + 1 and only its

@@ -164,7 +164,7 @@ ap_status ap_packset_rebase(const char *ps, const char *out_dir, uint32_t lists,
     /* Read only what verifies (and, with keys, what was signed): a rebase that compacted
      * tampered bytes would hand them to the next signature. */
     ap_change c;
-    if ((st = ap_change_begin(ps, co, "rebase", &c, err))) return st;
+    if ((st = ap_change_begin(ps, co, "rebase", true, &c, err))) return st;
     ap_view *v = NULL;
     char *tmp = NULL;
     if (!(st = ap_view_open(ps, &v, err)) && !(st = ap_mkdtemp_beside(out_dir, &tmp, err)) &&

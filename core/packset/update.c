@@ -1,10 +1,11 @@
 /* Changing a packset's delta list: append, add (build + append), promote, revert, create
  * (docs/PACKSET.md).
  *
- * Every change locks the packset, verifies it first (ap_change_begin: every hash, and the
- * signature with the caller's keys; a signed packset without keys is refused), builds the
- * next root manifest from the verified one (kept entries copied, only new layers hashed),
- * renames it into place and removes the old signature (ap_change_commit). */
+ * Every change locks the packset, verifies it first (ap_change_begin: the signature with the
+ * caller's keys, a signed packset without keys refused; every hash when the change reads the
+ * layers' data, else what the root pins of each layer), builds the next root manifest from
+ * the verified one (kept entries copied, only new layers hashed), renames it into place and
+ * removes the old signature (ap_change_commit). */
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -155,7 +156,7 @@ ap_status ap_packset_append_delta(const char *ps, const char *delta_dir, uint64_
 {
     ap_change c;
     char *rel = NULL;
-    ap_status st = ap_change_begin(ps, co, "change", &c, err);
+    ap_status st = ap_change_begin(ps, co, "change", false, &c, err);
     if (st) return st;
     if (!(st = relative_inside(ps, delta_dir, &rel, err)))
         st = append_locked(&c, delta_dir, rel, seq, err);
@@ -170,7 +171,7 @@ ap_status ap_packset_add_delta(const char *ps, const ap_delta_opts *o, uint64_t 
     if (!o->out_dir) return ap_err_set(err, AP_ERR_ARG, "build-delta needs --out");
     ap_change c;
     char *rel = NULL;
-    ap_status st = ap_change_begin(ps, co, "change", &c, err);
+    ap_status st = ap_change_begin(ps, co, "change", true, &c, err);
     if (st) return st;
     /* Everything that would refuse the append is checked before building. */
     if ((st = relative_new(ps, o->out_dir, &rel, err))) goto out;
@@ -291,7 +292,7 @@ ap_status ap_packset_promote_delta(const char *ps, const char *delta_dir, const 
     char *target = NULL;
     char rel[64];
     bool ours = false; /* target is a copy this call made or found identical */
-    ap_status st = ap_change_begin(ps, co, "change", &c, err);
+    ap_status st = ap_change_begin(ps, co, "change", false, &c, err);
     if (st) return st;
     uint64_t seq = 0;
     if ((st = check_seq(&c, &seq, err))) goto out;
@@ -322,7 +323,7 @@ out:
 ap_status ap_packset_revert(const char *ps, uint64_t to_seq, const ap_change_opts *co, ap_err *err)
 {
     ap_change c;
-    ap_status st = ap_change_begin(ps, co, "change", &c, err);
+    ap_status st = ap_change_begin(ps, co, "change", false, &c, err);
     if (st) return st;
     size_t keep = 0, n = c.m.ndeltas;
     while (keep < n && c.m.deltas[keep].seq <= to_seq)

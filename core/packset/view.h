@@ -82,6 +82,17 @@ ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err);
 ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view **out,
                           ap_view_trust *t, ap_err *err);
 
+/* What a change of the packset at dir relies on, without reading any layer's data files
+ * (ops.c): the root manifest read once, its signature checked over those bytes (o's keys),
+ * no unlisted root file, and for every layer what the root pins of it: its pack manifest
+ * (whose data-file hashes must be the root's), a delta's tombstones and delta manifest.
+ * The data files' hashes are only compared, never recomputed: a change copies them into
+ * the next version, so a byte changed since the last full verification stays detectable.
+ * On success *root holds the checked manifest (the caller's: ap_root_manifest_free); a
+ * single pack (schema 2) is returned parsed, nothing else checked. */
+ap_status ap_view_check_pins(const char *dir, const ap_view_open_opts *o, ap_root_manifest *root,
+                             ap_err *err);
+
 /* view.c: checks that every delta fits the base (delta.c), resolves liveness and groups
  * deltas once the layers are open. */
 ap_status ap_view_finish(ap_view *v, ap_err *err);

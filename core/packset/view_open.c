@@ -375,6 +375,106 @@ out:
     return AP_OK;
 }
 
+/* What the root manifest pins of layer l, checked without opening the layer as a pack:
+ * its pack manifest (the pinned hash; it must name the files the root names, with the
+ * same hashes) and, for a delta, its tombstones and delta manifest (pinned hashes; the
+ * files the delta manifest lists confirmed). No data file is opened. */
+static ap_status check_layer_pins(const ap_view *v, int rootfd, uint32_t l, const ap_checks *cx,
+                                  ap_err *err)
+{
+    const ap_root_manifest *m = &v->root;
+    const ap_delta_entry *d = l ? &m->deltas[l - 1] : NULL;
+    const char *path = d ? d->path : m->base_path;
+    const char *man = d ? d->manifest : m->base_manifest;
+    char want[1100];
+    snprintf(want, sizeof want, "%s/%s", path, AP_MANIFEST);
+    if (strcmp(man, want) != 0)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s/%s: layer manifest \"%s\" is not \"%s\"", v->dir,
+                          AP_MANIFEST, man, want);
+    char *display = ap_path_join(v->dir, path), *name = ap_path_join(v->dir, man);
+    int fd = -1;
+    char *text = NULL;
+    size_t len = 0;
+    ap_pack_manifest pm = {0};
+    bool parsed = false;
+    ap_status st = display && name ? AP_OK : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st && (st = ap_dir_open_beneath(rootfd, path, v->dir, &fd, err)))
+        ap_report_fail(cx->rep, "path", path, st, err);
+    if (!st)
+        st = read_listed(fd, display, path, AP_MANIFEST,
+                         d ? d->sha256_manifest : m->base_sha256_manifest, AP_MAX_MANIFEST_BYTES,
+                         cx, &text, &len, err);
+    if (!st) {
+        st = ap_pack_manifest_parse(text, len, name, &pm, err); /* owns text */
+        parsed = true;
+    }
+    const char *files[2] = {d ? d->annpack : m->base_annpack, d ? d->meta : m->base_meta};
+    const char *pins[2] = {d ? d->sha256_annpack : m->base_sha256_annpack,
+                           d ? d->sha256_meta : m->base_sha256_meta};
+    for (int k = 0; k < 2 && !st; k++) {
+        const ap_manifest_file *f = ap_pack_manifest_file(&pm, base_name(files[k]));
+        if (!f || strcmp(f->sha256, pins[k]) != 0)
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s: %s: the root manifest's sha256 %.16s... %s the pack manifest's",
+                            name, base_name(files[k]), pins[k], f ? "differs from" : "is not in");
+    }
+    if (!st && d) {
+        char *tomb = NULL;
+        size_t tlen = 0;
+        const ap_caps *caps = ap_caps_get();
+        size_t max = caps->max_meta_bytes > SIZE_MAX ? SIZE_MAX : (size_t)caps->max_meta_bytes;
+        st = read_listed(fd, display, d->path, base_name(d->tombstones), d->sha256_tombstones, max,
+                         cx, &tomb, &tlen, err);
+        free(tomb);
+        char *dm = NULL;
+        size_t dlen = 0;
+        cJSON *j = NULL;
+        layer_files lf = {fd, display, d};
+        if (!st)
+            st = read_listed(fd, display, d->path, base_name(d->delta_manifest),
+                             d->sha256_delta_manifest, AP_MAX_MANIFEST_BYTES, cx, &dm, &dlen, err);
+        if (!st) st = ap_json_parse_strict(dm, dlen, d->delta_manifest, &j, err);
+        if (!st)
+            st = ap_delta_files_check(j, d->delta_manifest, base_name(d->tombstones), check_listed,
+                                      &lf, err);
+        cJSON_Delete(j);
+        free(dm);
+    }
+    if (fd >= 0) close(fd);
+    if (parsed) ap_pack_manifest_free(&pm);
+    free(display);
+    free(name);
+    if (!st) ap_report_ok(cx->rep, "layer-pins", path);
+    return st;
+}
+
+ap_status ap_view_check_pins(const char *dir, const ap_view_open_opts *o, ap_root_manifest *root,
+                             ap_err *err)
+{
+    memset(root, 0, sizeof *root);
+    const ap_checks *cx = o ? &o->checks : &NO_CHECKS;
+    ap_view_trust t;
+    memset(&t, 0, sizeof t);
+    t.expires = -1;
+    ap_view v = {.dir = strdup(dir)};
+    int rootfd = -1;
+    ap_status st = v.dir ? ap_dir_open_path(dir, &rootfd, err)
+                         : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!st) st = open_root(&v, rootfd, o, &t, err);
+    bool packset = !st && v.root.schema == AP_PACKSET_SCHEMA;
+    if (packset) st = check_root_unlisted(rootfd, dir, cx, err);
+    for (uint32_t l = 0; packset && !st && l < 1 + v.root.ndeltas; l++)
+        st = check_layer_pins(&v, rootfd, l, cx, err);
+    if (rootfd >= 0) close(rootfd);
+    free(v.dir);
+    if (st) {
+        ap_root_manifest_free(&v.root);
+        return st;
+    }
+    *root = v.root; /* the bytes checked are the bytes the caller uses */
+    return AP_OK;
+}
+
 ap_status ap_view_check_unchanged(const ap_view *v, ap_err *err)
 {
     for (uint32_t l = 0; l < v->nlayers; l++) {

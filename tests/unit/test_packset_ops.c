@@ -256,18 +256,31 @@ static void change_checks(void)
     CHECK_OK(ap_packset_revert(ps, 1, NULL, &err), &err); /* unsigned now */
     CHECK(state_is(ps, 4, 1, PK_ROWS + 3));
 
-    /* A packset that does not verify is never changed. */
+    /* A data byte changed in place: a rebase (it reads every layer's data) refuses; a
+     * revert (it reads no data file) goes ahead, copying the old pins, so the packset still
+     * does not verify and the change laundered nothing. */
     char *meta = pk_join(ps, "base/" AP_META_JSONL);
     pk_flip(meta, 3, 1);
-    CHECK_ERR(ap_packset_revert(ps, 0, NULL, &err), AP_ERR_VERIFY, &err, "refusing to change ");
-    CHECK_ERR(ap_packset_revert(ps, 0, NULL, &err), AP_ERR_VERIFY, &err,
-              "/base/pack.meta.jsonl: chunk 0 (range 0, ");
     char *rb = pk_path("cc-rebased");
     CHECK_ERR(ap_packset_rebase(ps, rb, 0, 1, NULL, NULL, NULL, &err), AP_ERR_VERIFY, &err,
               "refusing to rebase ");
+    CHECK_ERR(ap_packset_rebase(ps, rb, 0, 1, NULL, NULL, NULL, &err), AP_ERR_VERIFY, &err,
+              "/base/pack.meta.jsonl: chunk 0 (range 0, ");
     CHECK(access(rb, F_OK) != 0);
-    pk_flip(meta, 3, 1);
     CHECK(state_is(ps, 4, 1, PK_ROWS + 3));
+    CHECK_OK(ap_packset_revert(ps, 0, NULL, &err), &err);
+    CHECK_ERR(ap_verify_dir(ps, NULL, NULL, &err), AP_ERR_VERIFY, &err,
+              "/base/pack.meta.jsonl: chunk 0 (range 0, ");
+    pk_flip(meta, 3, 1);
+    CHECK(state_is(ps, 5, 0, PK_ROWS) && verifies(ps));
+    /* Its pack manifest rewritten: every change refuses (the root pins it). */
+    char *bman = pk_join(ps, "base/" AP_MANIFEST);
+    pk_flip(bman, 10, 1);
+    CHECK_ERR(ap_packset_revert(ps, 0, NULL, &err), AP_ERR_VERIFY, &err,
+              "/base/pack.manifest.json: sha256 mismatch (root manifest ");
+    pk_flip(bman, 10, 1);
+    CHECK(state_is(ps, 5, 0, PK_ROWS));
+    free(bman);
 
     /* A pack is not a packset. */
     char *pack = pk_build("cc-pack", 0, 0);

@@ -185,10 +185,13 @@ AP_API char *ap_view_status_json(const ap_view *v);
 /* What an operation that changes or reads a packset checks first, and what it may replace.
  * NULL means all defaults. */
 typedef struct ap_change_opts {
-    /* The packset is verified (every hash and the structure; an "expires" in the past is
-     * accepted) before anything is read or changed. With keys, its signature must verify
-     * with one of them; a signed packset (DIR/pack.manifest.json.sig present) without keys
-     * is refused, so a change never launders bytes that no longer match their signature. */
+    /* The packset is verified (an "expires" in the past is accepted) before anything is
+     * read or changed: every hash and the structure when the operation reads the layers'
+     * data (build-delta into a packset, rebase), else the root manifest and what it pins of
+     * each layer (append, promote, revert: O(delta); docs/PACKSET.md). With keys, its
+     * signature must verify with one of them; a signed packset (DIR/pack.manifest.json.sig
+     * present) without keys is refused, so a change never launders bytes that no longer
+     * match their signature. */
     const ap_pubkey *pubkeys;
     size_t npubkeys;
     /* Replace an existing output that is not what the operation would write (never a

@@ -45,6 +45,11 @@ AP_API void ap_sha256_free(ap_sha256 *h);
 AP_API ap_status ap_sha256_file(const char *path, char out[AP_SHA256_HEX], uint64_t *size,
                                 ap_err *err);
 
+/* How many bytes this process has hashed with SHA-256 so far, over all threads and every
+ * function above (and libannpack's internal hashing): what a report can show an operation
+ * cost, e.g. that a packset change hashed only its delta. */
+AP_API uint64_t ap_sha256_bytes_total(void);
+
 typedef struct ap_seckey ap_seckey; /* opaque, in secure memory: freed by ap_seckey_free */
 
 typedef struct ap_pubkey {
