@@ -4,8 +4,10 @@
 import { AnnpackError } from './errors.js';
 
 // Network round trips, for the stats: a request is in round r + 1 when the latest round
-// among the requests answered (body read) before it started is r. One tracker is shared by
-// a packset's layers; reset() starts a new count (an open, a query).
+// among the requests answered (body read) before it started is r. Exact for a query (its
+// phases wait for one another); for independent chains in parallel (a packset's layers)
+// an upper bound, as one chain's answer can bump another's next request. One tracker is
+// shared by a packset's layers; reset() starts a new count (an open, a query).
 export class Rounds {
   constructor() { this.reset(); }
   reset() { this.answered = 0; this.count = 0; }

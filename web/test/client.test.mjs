@@ -201,6 +201,13 @@ for (const ps of ['ps', 'ps2']) {
   (ps === 'ps2' ? v2test : test)(`${ps}: the merged view equals the CLI's (text and vector, several probes)`, async () => {
     const p = await openPackset(`${host.url}${ps}/`, { wasm, publicKey: fx.publicKey });
     assert.equal(p.signature, 'verified');
+    // Root manifest and signature; layer manifests and digest tables; heads; the deltas'
+    // lists and tombstones; the base's id index (the live count): 5 rounds, 2 + 3·3 + 2·2 + 1
+    // requests. (The client counts a request as a round after the latest one answered
+    // before it started: a layer's head can count one more when another layer's head
+    // was answered first, so 6 at most.)
+    assert.ok(p.stats.open_rounds >= 5 && p.stats.open_rounds <= 6, `${p.stats.open_rounds} rounds`);
+    assert.equal(p.stats.open_requests, 16);
     const status = JSON.parse(annpack('packset', 'status', fx.packs[ps]));
     assert.equal(p.nVectors, status.live);
     const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
