@@ -125,6 +125,26 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   assert.deepEqual(again.results.map((h) => h.id), r.results.map((h) => h.id));
 });
 
+test('a pack with the int8 sidecar: pack.sq8 never read, results equal the CLI\'s exact scan', async () => {
+  const dir = fx.packs.synth8;
+  assert.ok(fs.existsSync(path.join(dir, 'pack.sq8')));
+  const n0 = host.requests().length;
+  const p = await open('synth8');
+  for (const text of QUERIES.synth) {
+    for (const probe of [1, 3, 8, 24]) {
+      const got = await p.search(text, { k: 10, probe });
+      const f16 = JSON.parse(annpack('search', dir, text, '-k', 10, '--probe', probe, '--scan', 'f16'));
+      same(got, f16, `synth8 "${text}" probe ${probe}`);
+      // --scan auto (the CLI's default here) re-ranks max(64, 8k) int8 candidates exactly:
+      // the same hits whenever the exact top k are among them, as on these queries.
+      const auto = JSON.parse(annpack('search', dir, text, '-k', 10, '--probe', probe, '--scan', 'auto'));
+      same(got, auto, `synth8 "${text}" probe ${probe} against --scan auto`);
+    }
+  }
+  const reqs = (await host.settle(n0 + p.stats.open_requests)).slice(n0);
+  assert.ok(reqs.length > 4 && !reqs.some((r) => r.uri.endsWith('pack.sq8')), JSON.stringify(reqs));
+});
+
 test('concurrent queries fetch a shared list once', async () => {
   const p = await open('synth');
   await p.search('warm up', { k: 3, probe: 1 });
