@@ -3,8 +3,9 @@ playwright-core) against a real nginx serving plain files — the page (web/dist
 pack directory and the page's direct.json with the public key — no mount, no annpack
 process: type a query and see the expected document; count the requests of the open and
 of each query in nginx's access log; tamper one list on disk and see the error naming it;
-load the page from a server that ignores Range and see the open refused.
-Screenshots go to BUILD/test-artifacts/."""
+load the page from a server that ignores Range and see the open refused; the same page on a
+signed packset, its open and queries counted likewise. Screenshots go to
+BUILD/test-artifacts/."""
 import json
 import os
 import pathlib
@@ -97,6 +98,13 @@ def site(annpack, tmp_path):
     assert v2 == (pack / "pack.idf").exists()
     key_id = annpack.ok("keygen", "--out", tmp_path / "k").json()["key_id"]
     annpack.ok("sign", pack, "--key", tmp_path / "k.pem")
+    # A packset: the same rows as a base, one delta adding delta_add.csv and deleting 1, 2.
+    ps = root / "packs" / "ps"
+    annpack.ok("packset", "build-base", "--input", EXAMPLES / "tiny_docs.csv", "--packset", ps,
+               "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", EXAMPLES / "delta_add.csv",
+               "--delete-ids", "1,2", "--out", ps / "deltas" / "0001.delta")
+    annpack.ok("sign", ps, "--key", tmp_path / "k.pem")
     (root / "direct.json").write_text(json.dumps({"publicKey": (tmp_path / "k.pub").read_text()}))
     host = StaticHost(root, tmp_path)
     try:
@@ -105,52 +113,84 @@ def site(annpack, tmp_path):
         host.close()
 
 
-@pytest.mark.slow
-def test_direct_mode_in_chromium(site, tmp_path):
-    root, pack, key_id, host, v2 = site
-    shots = tmp_path / "shots"
+def run_page(spec, tmp_path, name):
+    """Runs tests/browser/direct_page.mjs on spec; its screenshots go to test-artifacts."""
+    shots = tmp_path / f"shots-{name}"
     shots.mkdir()
-    lst, last_byte, n_lists = list_of(pack / "pack.annpack", 33)
-    spec = {
-        "url": f"{host.url}?pack=packs/tiny/&probe=2",
-        "access_log": str(host.access_log),
-        "query": "water my houseplants", "expect_id": 33, "expect_text": "Houseplant watering",
-        "queries": ["bicycle chain care", "espresso crema", "bicycle chain care"],
-        "tamper": {"file": str(pack / "pack.annpack"), "offset": last_byte, "list": lst,
-                   "url": f"{host.url}?pack=packs/tiny/&probe={n_lists}"},
-        "norange_url": f"{host.url_norange}?pack=packs/tiny/",
-        "outdir": str(shots),
-    }
+    spec = {**spec, "outdir": str(shots)}
     r = subprocess.run(["node", str(BROWSER_DIR / "direct_page.mjs"), json.dumps(spec)],
                        capture_output=True, text=True, timeout=240)
     art = BUILD / "test-artifacts"
     art.mkdir(parents=True, exist_ok=True)
     for png in shots.glob("*.png"):
-        shutil.copy(png, art / f"direct_page_{png.name}")
+        shutil.copy(png, art / f"{name}_{png.name}")
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
     seen = json.loads(r.stdout.strip().splitlines()[-1])
     print(json.dumps({k: v for k, v in seen.items() if k != "queries"}, indent=1))
+    return seen
+
+
+def files_of(lines, prefix):
+    """The paths under prefix of nginx access-log lines ("GET /uri "range" status bytes")."""
+    out = []
+    for l in lines:
+        uri = l.split()[1]
+        assert uri.startswith(prefix), l
+        out.append(uri[len(prefix):])
+    return out
+
+
+def check_queries(seen, probe, lists_file, meta_files):
+    """Per query (after the first): one round of list ranges, in parallel (at most probe
+    of them, all of lists_file), then the metadata frames of the hits: two round trips as
+    the page counts them, and nothing else in nginx's log; a repeated query is cached."""
+    *fresh, again = seen["queries"]
+    assert any(lists_file in files_of(q["lines"], "/packs/") for q in fresh), fresh
+    for q in fresh:
+        assert q["banner"] is None and q["ids"], q
+        assert all(l.split()[3] == "206" for l in q["lines"]), q["lines"]
+        assert all(l.split()[2] != '"-"' for l in q["lines"]), q["lines"]  # every one a Range
+        files = files_of(q["lines"], "/packs/")
+        # Lists and frames already in the cache are not fetched again (a tiny pack's
+        # probed lists may all be): then fewer rounds, or none.
+        assert files.count(lists_file) <= probe, q["lines"]
+        assert set(files) <= {lists_file, *meta_files}, q["lines"]
+        assert q["rounds"] == (lists_file in files) + bool(set(files) & meta_files), q
+        assert q["requests"] == len(q["lines"]), q  # the page's count is nginx's
+    assert again["banner"] is None and again["ids"] == fresh[-1]["ids"], again
+    assert again["requests"] == 0 and again["lines"] == [], again  # the same query again
+
+
+@pytest.mark.slow
+def test_direct_mode_in_chromium(site, tmp_path):
+    root, pack, key_id, host, v2 = site
+    lst, last_byte, n_lists = list_of(pack / "pack.annpack", 33)
+    seen = run_page({
+        "url": f"{host.url}?pack=packs/tiny/&probe=2",
+        "access_log": str(host.access_log),
+        "query": "water my houseplants", "expect_id": 33, "expect_text": "Houseplant watering",
+        "queries": ["bicycle chain care", "espresso crema", "chess openings", "chess openings"],
+        "tamper": {"file": str(pack / "pack.annpack"), "offset": last_byte, "list": lst,
+                   "url": f"{host.url}?pack=packs/tiny/&probe={n_lists}"},
+        "norange_url": f"{host.url_norange}?pack=packs/tiny/",
+    }, tmp_path, "direct_page")
     assert seen["mode"] == "direct"
     assert seen["facts"]["n_vectors"] == "40" and seen["facts"]["n_lists"] == "4"
     assert seen["facts"]["signature"] == "verified" and seen["facts"]["key_id"] == key_id
-    # Open: the manifest, its signature, the digest table, the head (one range); for the
-    # hash embedder v2 also its table pack.idf (with the head: still two rounds).
-    opened = [l.split()[1] for l in seen["open_requests"]]
-    assert len(opened) <= 4 + v2 and sorted(opened) == sorted([
-        "/packs/tiny/pack.annpack", "/packs/tiny/pack.digests", "/packs/tiny/pack.manifest.json",
-        "/packs/tiny/pack.manifest.json.sig"] + ["/packs/tiny/pack.idf"] * v2), seen["open_requests"]
+    # Open: at most 4 requests, from nginx's log — the manifest, its signature, the digest
+    # table, the head (one range). No pack.idf: the hash embedder v2's table comes later.
+    opened = files_of(seen["open_requests"], "/packs/tiny/")
+    assert len(opened) <= 4, seen["open_requests"]
+    assert sorted(opened) == ["pack.annpack", "pack.digests", "pack.manifest.json",
+                              "pack.manifest.json.sig"], seen["open_requests"]
+    # The typed query (the first): pack.idf (v2) once, the seek table and the small id
+    # index (fetched while typing), its lists and frames; nothing else.
     assert 33 in seen["typed"]["ids"]
+    typed = files_of(seen["typed"]["lines"], "/packs/tiny/")
+    assert typed.count("pack.idf") == v2, seen["typed"]
+    assert set(typed) <= {"pack.idf", "pack.annpack", "pack.meta.idx", "pack.meta.jsonl.zst"}, typed
     assert seen["console_errors"] == []
-    # Per query: ranges of pack.annpack (the probed lists, merged, one parallel round), then
-    # only the zstd frames of the hits (the small id index came whole with the first
-    # query); a repeated query comes from the cache.
-    for q in seen["queries"]:
-        assert q["banner"] is None and q["ids"], q
-        files = [l.split()[1].rsplit("/", 1)[1] for l in q["lines"]]
-        assert all(l.split()[3] == "206" for l in q["lines"]), q["lines"]
-        assert files.count("pack.annpack") <= 2, q["lines"]  # probe 2: at most 2 ranges
-        assert set(files) <= {"pack.annpack", "pack.meta.jsonl.zst"}, q["lines"]
-    assert seen["queries"][2]["requests"] == 0, seen["queries"][2]  # the same query again
+    check_queries(seen, 2, "tiny/pack.annpack", {"tiny/pack.meta.jsonl.zst"})
     # The tampered list is named.
     assert seen["tampered"]["banner"] and f"list {lst} " in seen["tampered"]["banner"], seen["tampered"]
     assert "pack.annpack" in seen["tampered"]["banner"]
@@ -158,3 +198,37 @@ def test_direct_mode_in_chromium(site, tmp_path):
     # A server that ignores Range is refused.
     assert "answered 200 to Range" in seen["norange_banner"], seen["norange_banner"]
     assert "refused" in seen["norange_banner"]
+
+
+@pytest.mark.slow
+def test_packset_direct_mode_in_chromium(site, tmp_path):
+    root, _, key_id, host, v2 = site
+    ps = root / "packs" / "ps"
+    seen = run_page({
+        "url": f"{host.url}?packset=packs/ps/&probe=2",
+        "access_log": str(host.access_log),
+        # A delta's document: "Delta add: kombucha", id 40.
+        "query": "kombucha sweet tea", "expect_id": 40, "expect_text": "kombucha",
+        "queries": ["water my houseplants", "chess openings", "volcanoes", "volcanoes"],
+    }, tmp_path, "direct_packset")
+    assert seen["facts"]["signature"] == "verified" and seen["facts"]["key_id"] == key_id
+    assert seen["facts"]["deltas"] == "1"
+    # Open, from nginx's log: the root manifest and its signature; per layer its manifest
+    # (pinned by the root's), digest table and head; the delta's lists (one range: they lie
+    # back to back) and tombstones; the base's id index for the live count (small: one
+    # range). No pack.idf. A packset cannot open in 4: each layer is a pack of its own.
+    opened = files_of(seen["open_requests"], "/packs/ps/")
+    layer = {"pack.manifest.json", "pack.digests", "pack.annpack"}
+    assert sorted(opened) == sorted(
+        ["pack.manifest.json", "pack.manifest.json.sig"] + [f"base/{f}" for f in layer] +
+        ["base/pack.meta.idx"] + [f"deltas/0001.delta/{f}" for f in layer] +
+        ["deltas/0001.delta/pack.annpack", "deltas/0001.delta/tombstones.jsonl"]), opened
+    assert seen["facts"]["n_vectors"] == "40"  # 40 − 2 deleted + 2 added (id 7 updated)
+    assert 40 in seen["typed"]["ids"]
+    typed = files_of(seen["typed"]["lines"], "/packs/ps/")
+    assert typed.count("base/pack.idf") == v2 and "deltas/0001.delta/pack.idf" not in typed, typed
+    assert seen["console_errors"] == []
+    # Queries read base lists by range; rows from the base's or the delta's frames.
+    check_queries(seen, 2, "ps/base/pack.annpack",
+                  {"ps/base/pack.meta.jsonl.zst", "ps/deltas/0001.delta/pack.meta.jsonl.zst",
+                   "ps/deltas/0001.delta/pack.meta.idx", "ps/base/pack.meta.idx"})

@@ -271,7 +271,7 @@
       clearError();
       const last = pack.stats.last;
       render({ results: r.results, took_ms: r.took_ms, k, probe: r.probe, generation: '—' }, text);
-      status.textContent += ` · ${last.requests} requests, ${last.bytes} bytes`;
+      status.textContent += ` · ${last.requests} requests in ${last.rounds} rounds, ${last.bytes} bytes`;
     } catch (e) {
       if (my !== seq) return;
       list.classList.add('stale');
@@ -290,6 +290,13 @@
     search();
   });
   for (const input of [q, kIn, probeIn]) input.addEventListener('input', schedule);
+  // Direct mode: what the first query needs whatever it asks (the hash embedder v2's
+  // pack.idf, the metadata seek table, the id index) is fetched while the user types, not
+  // at open (the open stays at 4 requests) nor after the query (one round less for it).
+  // A failure shows with the query that needs it.
+  const prepare = () => { if (pack) pack.prepare().catch(() => {}); };
+  q.addEventListener('focus', prepare);
+  q.addEventListener('input', prepare);
   q.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
       q.value = '';

@@ -3,8 +3,21 @@
 // 200 with the whole file: those are not the bytes asked for, so they are refused.
 import { AnnpackError } from './errors.js';
 
+// Network round trips, for the stats: a request is in round r + 1 when the latest round
+// among the requests answered (body read) before it started is r. Exact for a query (its
+// phases wait for one another); for independent chains in parallel (a packset's layers)
+// an upper bound, as one chain's answer can bump another's next request. One tracker is
+// shared by a packset's layers; reset() starts a new count (an open, a query).
+export class Rounds {
+  constructor() { this.reset(); }
+  reset() { this.answered = 0; this.count = 0; }
+  start() { const r = this.answered + 1; this.count = Math.max(this.count, r); return r; }
+  done(r) { this.answered = Math.max(this.answered, r); }
+}
+
 export class Http {
-  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {}, label = '', httpCache = 'no-store' } = {}) {
+  constructor(base, { fetch: f = globalThis.fetch.bind(globalThis), headers = {}, label = '', httpCache = 'no-store', rounds = new Rounds() } = {}) {
+    this.rounds = rounds;
     this.label = label; // prefixes file names in errors (a packset layer's path)
     this.cache = httpCache; // the fetch cache mode of range requests
     this.base = base.endsWith('/') ? base : `${base}/`;
@@ -21,16 +34,21 @@ export class Http {
   async get(name, { optional = false } = {}) {
     let res;
     this.requests++;
+    const round = this.rounds.start();
     try {
       res = await this.fetch(this.url(name), { headers: this.headers });
     } catch (e) {
       throw new AnnpackError(`${this.label}${name}: the server did not answer (${e.message})`, { file: `${this.label}${name}`, kind: 'http' });
     }
-    if (optional && res.status === 404) return null;
+    if (optional && res.status === 404) {
+      this.rounds.done(round);
+      return null;
+    }
     if (res.status !== 200) {
       throw new AnnpackError(`${this.label}${name}: HTTP ${res.status}`, { file: `${this.label}${name}`, kind: 'http' });
     }
     const buf = new Uint8Array(await res.arrayBuffer());
+    this.rounds.done(round);
     this.bytes += buf.length;
     return buf;
   }
@@ -40,6 +58,7 @@ export class Http {
     if (end <= start) return new Uint8Array(0);
     let res;
     this.requests++;
+    const round = this.rounds.start();
     try {
       // no-store: the client's own LRU caches verified pieces; the browser's HTTP cache
       // would otherwise revalidate or re-request parts of cached ranges on its own.
@@ -71,6 +90,7 @@ export class Http {
       }
     }
     const buf = new Uint8Array(await res.arrayBuffer());
+    this.rounds.done(round);
     this.bytes += buf.length;
     if (buf.length !== end - start) {
       throw new AnnpackError(`${this.label}${name}: ${buf.length} bytes for Range bytes=${start}-${end - 1} ` +

@@ -62,8 +62,10 @@ export interface PackStats {
   open_ms: number;
   open_requests: number;
   open_bytes: number;
+  /** Network round trips of the open (requests in parallel count once). */
+  open_rounds: number;
   queries: number;
-  last?: { lists: number; requests: number; bytes: number; lists_ms: number; took_ms: number };
+  last?: { lists: number; requests: number; bytes: number; rounds: number; lists_ms: number; took_ms: number };
 }
 
 export class Pack {
@@ -81,12 +83,18 @@ export class Pack {
   search(query: string | Float32Array | number[], opts?: SearchOptions): Promise<SearchResult>;
   /** The metadata row of id, or null when the pack has none. */
   doc(id: number | bigint): Promise<Record<string, unknown> | null>;
-  /** The query vector of text, as `annpack embed` prints it. */
-  vector(query: string | Float32Array | number[]): Float32Array;
+  /** The query vector of text, as `annpack embed` prints it (for the hash embedder v2,
+   *  after its pack.idf is read: the first call fetches it). */
+  vector(query: string | Float32Array | number[]): Promise<Float32Array>;
+  /** Fetches, in one round, what the first query needs whatever it asks (the metadata seek
+   *  table, the id index or its ends and, unless text is false, the hash embedder v2's
+   *  pack.idf), so that the first query needs only its lists and frames. Optional: the
+   *  first query does it itself. A page calls it when the user starts typing. */
+  prepare(opts?: { text?: boolean }): Promise<void>;
 }
 
 /** Opens the pack directory at url (ending in '/'): manifest, signature, digest table and
- *  head; everything checked before use. */
+ *  head (at most 4 requests in 2 rounds); everything checked before use. */
 export function openPack(url: string, opts?: OpenOptions): Promise<Pack>;
 /** A packset's merged view (base + deltas − tombstones); the same search and doc. */
 export class Packset extends Pack {

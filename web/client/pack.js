@@ -1,17 +1,19 @@
 // A pack on a static host, read with verified HTTP Range requests (docs/CLIENT.md).
 //
-// Open (4 requests, 2 rounds): pack.manifest.json, its .sig and pack.digests in parallel;
-// the signature checked over the manifest's bytes before they are parsed, pack.digests
-// against the manifest's sha256; then the head (header + centroids) in one range, checked
-// against its digest, and for the hash embedder v2 its table pack.idf in the same round
-// (a fifth request), checked against the manifest's sha256. Query: the lists chosen in
-// wasm, fetched as merged ranges in parallel, each checked against its digest before the
-// core scores it; then the metadata
-// rows of the hits: pack.meta.idx chunks (64 KiB, found by interpolation on the ids) and
-// the seekable zstd frames holding the rows, each checked, decompressed by fzstd.
+// Open (at most 4 requests, 2 rounds): pack.manifest.json, its .sig and pack.digests in
+// parallel; the signature checked over the manifest's bytes before they are parsed,
+// pack.digests against the manifest's sha256; then the head (header + centroids) in one
+// range, checked against its digest. The hash embedder v2's table pack.idf is not part of
+// the open: only text queries need it, so the first one fetches it (checked against the
+// manifest's sha256) in one round with the other things every first query needs (the
+// metadata seek table, the id index's ends), or prepare() does, ahead of the query. Query:
+// the lists chosen in wasm, fetched as merged ranges in parallel, each checked against its
+// digest before the core scores it; then the metadata rows of the hits: pack.meta.idx
+// chunks (64 KiB, found by interpolation on the ids) and the seekable zstd frames holding
+// the rows, each checked, decompressed by fzstd.
 import { decompress } from 'fzstd';
 import { AnnpackError } from './errors.js';
-import { Http, mergeRanges } from './http.js';
+import { Http, Rounds, mergeRanges } from './http.js';
 import { Lru } from './lru.js';
 import { parseDigests, checkRange, checkWhole, sha256, hex } from './digests.js';
 import { spkiFromPem, keyId, verifyManifest } from './signature.js';
@@ -51,7 +53,7 @@ function idfOf(manifest) {
 export class Pack {
   static async open(url, opts = {}) {
     const label = opts.label || '';
-    const http = new Http(url, opts);
+    const http = new Http(url, { ...opts, rounds: opts.rounds || new Rounds() });
     const spki = opts.publicKey && !opts.manifestSha256 ? spkiFromPem(opts.publicKey) : null;
     const t0 = performance.now();
     const [core, manifestBytes, sig, digestBytes] = await Promise.all([
@@ -100,13 +102,10 @@ export class Pack {
     const annp = digests.get('pack.annpack');
     need(annp && annp.ranges.length >= 2, DIGESTS, 'no ranges for pack.annpack');
     const head = annp.ranges[0];
-    // The hash embedder v2's table (pack.idf, whole) in the same round as the head.
+    // The hash embedder v2's block is checked now; its table pack.idf is read on first use.
     const idf = opts.embedder === false ? null : idfOf(manifest);
-    const [headBytes, idfBytes] = await Promise.all([
-      http.range('pack.annpack', head.offset, head.offset + head.length, annp.size),
-      idf ? http.get(IDF) : null]);
+    const headBytes = await http.range('pack.annpack', head.offset, head.offset + head.length, annp.size);
     await checkRange(`${label}pack.annpack`, head, headBytes, 'the head (header and centroids)');
-    if (idf) await checkWhole(`${label}${IDF}`, idfBytes, files[IDF]);
     const h = core.header(headBytes, annp.size, 'pack.annpack');
     need(head.length === 72 + 4 * h.n_lists * h.dim, DIGESTS, 'pack.annpack range 0 is not the header and centroids');
     need(annp.ranges.length === h.n_lists + 2, DIGESTS, `pack.annpack has ${annp.ranges.length} ranges, ${h.n_lists} lists need ${h.n_lists + 2}`);
@@ -114,13 +113,14 @@ export class Pack {
     need(!idf || idf.dim === h.dim, MANIFEST, `embedder dim ${idf && idf.dim}, pack.annpack has ${h.dim}`);
     const centroids = new Float32Array(headBytes.slice(72).buffer);
     const p = new Pack(http, core, manifest, digests, h, centroids, opts);
-    if (idf) p.embedder = await core.hash2(idf.dim, idf.seed, idf.sha256, idfBytes, `${label}${IDF}`);
+    p.idf = idf;
     p.signature = signature;
     p.signatureBy = signatureBy;
     p.keyId = keyIdHex;
     p.stats.open_ms = performance.now() - t0;
     p.stats.open_requests = http.requests;
     p.stats.open_bytes = http.bytes;
+    p.stats.open_rounds = http.rounds.count;
     return p;
   }
 
@@ -139,25 +139,74 @@ export class Pack {
     this.metaName = (manifest.shards && manifest.shards[0] && manifest.shards[0].meta) || 'pack.meta.jsonl.zst';
     this.seek = null; // the seekable zstd frames: [{coff, clen, doff, dlen}]
     this.idxEnds = null; // [first id, last id] of pack.meta.idx, once read
+    this.idf = null; // the hash embedder v2's {dim, seed, sha256}: its pack.idf is read on first use
+    this.embedder = null; // the loaded hash embedder v2
+    this.once = new Map(); // name -> the promise of a fetch-once piece (seek table, idx, idf)
   }
 
   get dim() { return this.header.dim; }
   get nLists() { return this.header.n_lists; }
   get nVectors() { return this.header.n_vectors; }
 
-  // The query vector: a Float32Array of dim, or text through the pack's embedder.
-  vector(query) {
+  // The query vector: a Float32Array of dim, or text through the pack's embedder (for the
+  // hash embedder v2, after its pack.idf is read: the first text query fetches it).
+  async vector(query) {
     if (typeof query !== 'string') {
       const q = query instanceof Float32Array ? query : Float32Array.from(query);
       if (q.length !== this.dim) throw new AnnpackError(`the vector has ${q.length} values, the pack's dim is ${this.dim}`, { kind: 'arg' });
       return q;
     }
     const e = this.manifest.embedder || {};
-    if (e.name === 'hash' && e.version === 2 && this.embedder) return this.core.embedWith(this.embedder, query, e.dim);
+    if (e.name === 'hash' && e.version === 2 && this.idf) {
+      await this.textEmbedder();
+      return this.core.embedWith(this.embedder, query, e.dim);
+    }
     if (e.name !== 'hash' || e.version !== 1) {
       throw new AnnpackError(`${MANIFEST}: embedder ${e.name} v${e.version} cannot run in the browser (the hash embedder v1 and v2 can): search with a vector`, { file: MANIFEST, kind: 'arg' });
     }
     return this.core.embedHash(query, e.dim, e.seed);
+  }
+
+  // fn's promise, started once; a failure is reported to every waiter and the next call
+  // starts again (a network error need not stick; a refusal repeats).
+  fetchOnce(name, fn) {
+    if (!this.once.has(name)) {
+      const p = fn();
+      this.once.set(name, p);
+      p.catch(() => { if (this.once.get(name) === p) this.once.delete(name); });
+    }
+    return this.once.get(name);
+  }
+
+  // The hash embedder v2, loaded from pack.idf: whole, checked against the manifest's size
+  // and sha256 (the block and the files list agree, checked at open), then parsed and
+  // checked again by the core (ap_idf_parse, hash2.c's load).
+  textEmbedder() {
+    if (!this.idf || this.embedder) return Promise.resolve();
+    return this.fetchOnce('idf', async () => {
+      const bytes = await this.http.get(IDF);
+      await checkWhole(this.f(IDF), bytes, this.manifest.files[IDF]);
+      this.embedder = await this.core.hash2(this.idf.dim, this.idf.seed, this.idf.sha256, bytes, this.f(IDF));
+    });
+  }
+
+  // Fetches, in one round, what a first query needs whatever it asks: the seek table, the
+  // id index (a small one whole, else its first and last chunks) and, with text, the hash
+  // embedder v2's pack.idf. The first query does it itself; a page can call it when the
+  // user starts typing, so that round overlaps the typing.
+  async prepare({ text = true } = {}) {
+    await Promise.all([text ? this.textEmbedder() : null, this.seekTable(), this.idxPrefetch()]);
+  }
+
+  // The id index's part every lookup needs: a small index (at most SMALL_IDX bytes) whole,
+  // so later queries need only their frames; a large one's ends (the id range).
+  idxPrefetch() {
+    const d = this.digests.get(IDX);
+    if (!d) return Promise.resolve();
+    return this.fetchOnce('idx', async () => {
+      if (d.size <= SMALL_IDX) await this.idxChunks(d.ranges.map((r, i) => i));
+      await this.idxEnds0();
+    });
   }
 
   // Verified bytes of lists (indexes), fetched as merged ranges in one parallel round. A
@@ -205,9 +254,13 @@ export class Pack {
     const t0 = performance.now();
     const r0 = this.http.requests;
     const b0 = this.http.bytes;
-    const q = this.vector(query);
+    this.http.rounds.reset();
+    // A first text query under the hash embedder v2 reads pack.idf with the metadata
+    // prerequisites (one round); otherwise those go with the lists.
+    if (typeof query === 'string' && this.idf && !this.embedder) await this.prepare();
+    const q = await this.vector(query);
     const chosen = this.core.probe(this.centroidsPtr, this.nLists, this.dim, q, probe);
-    const [bytes] = await Promise.all([this.lists(chosen), this.seekTable(), this.smallIdx()]);
+    const [bytes] = await Promise.all([this.lists(chosen), this.prepare({ text: false })]);
     const t1 = performance.now();
     const lists = chosen.map((i) => ({ index: i, bytes: bytes.get(i), layer: 0, file: this.f('pack.annpack') }));
     // With filters, ask the core for more and keep those whose metadata match.
@@ -219,7 +272,7 @@ export class Pack {
     this.stats.queries++;
     const took = performance.now() - t0;
     this.stats.last = { lists: chosen.length, requests: this.http.requests - r0,
-      bytes: this.http.bytes - b0, lists_ms: t1 - t0, took_ms: took };
+      bytes: this.http.bytes - b0, rounds: this.http.rounds.count, lists_ms: t1 - t0, took_ms: took };
     return { k, probe: Math.min(probe, this.nLists), took_ms: took, lists: chosen, results: hits };
   }
 
@@ -231,8 +284,12 @@ export class Pack {
 
   // --- metadata: the seek table, the id index, the frames ---------------------------
 
-  async seekTable() {
-    if (this.seek) return this.seek;
+  seekTable() {
+    if (this.seek) return Promise.resolve(this.seek);
+    return this.fetchOnce('seek', () => this.readSeekTable());
+  }
+
+  async readSeekTable() {
     const name = this.metaName;
     const d = this.digests.get(name);
     need(d && d.ranges.length >= 1, DIGESTS, `no ranges for ${name}`);
@@ -255,15 +312,6 @@ export class Pack {
     }
     this.seek = frames;
     return frames;
-  }
-
-  // A small id index (at most SMALL_IDX bytes) is read whole with the first query's lists
-  // (one range), so later queries need only their frames; a large one is read by chunks.
-  async smallIdx() {
-    const d = this.digests.get(IDX);
-    if (this.idxWhole || !d || d.size > SMALL_IDX) return;
-    this.idxWhole = true;
-    await this.idxChunks(d.ranges.map((r, i) => i));
   }
 
   // Verified 64 KiB chunks c of pack.meta.idx, in one parallel round.
@@ -312,14 +360,10 @@ export class Pack {
   async entries(ids) {
     const d = this.digests.get(IDX);
     need(d, DIGESTS, `no ranges for ${IDX}`);
-    const head = await this.idxChunks([0]);
-    const h0 = head.get(0);
-    need(h0.length >= IDX_HEAD && new TextDecoder().decode(h0.subarray(0, 8)) === 'APMIDX01', IDX, 'wrong magic (not APMIDX01)');
-    const count = Number(new DataView(h0.buffer, h0.byteOffset).getBigUint64(8, true));
-    need(IDX_HEAD + count * IDX_ENTRY === d.size, IDX, `${count} entries do not fit ${d.size} bytes`);
+    const ends = await this.idxPrefetch().then(() => this.idxEnds);
+    const count = this.idxCount;
     if (count === 0) return ids.map(() => null);
     const want = ids.map((x) => ({ id: BigInt(x), lo: 0, hi: count - 1, found: undefined }));
-    const ends = await this.idxEnds0(count);
     for (let round = 0; round < 64 && want.some((w) => w.found === undefined); round++) {
       const chunksNeeded = [];
       for (const w of want) {
@@ -360,14 +404,21 @@ export class Pack {
     return want.map((w) => w.found || null);
   }
 
-  async idxEnds0(count) {
+  // The index's header (checked) and its first and last ids: [first id, last id].
+  async idxEnds0() {
     if (this.idxEnds) return this.idxEnds;
     const d = this.digests.get(IDX);
-    const lastChunk = chunkOf(d, IDX_HEAD + (count - 1) * IDX_ENTRY);
-    const chunks = await this.idxChunks([0, chunkOf(d, IDX_HEAD + IDX_ENTRY - 1), lastChunk, chunkOf(d, d.size - 1)]);
-    const a = this.entryAt(chunks, 0);
-    const b = this.entryAt(chunks, count - 1);
-    this.idxEnds = count ? [a.id, b.id] : [1n, 0n];
+    need(d, DIGESTS, `no ranges for ${IDX}`);
+    const count = Math.floor((d.size - IDX_HEAD) / IDX_ENTRY);
+    const cs = [0];
+    if (count > 0) cs.push(chunkOf(d, IDX_HEAD + IDX_ENTRY - 1), chunkOf(d, IDX_HEAD + (count - 1) * IDX_ENTRY), chunkOf(d, d.size - 1));
+    const chunks = await this.idxChunks(cs);
+    const h0 = chunks.get(0);
+    need(h0.length >= IDX_HEAD && new TextDecoder().decode(h0.subarray(0, 8)) === 'APMIDX01', IDX, 'wrong magic (not APMIDX01)');
+    const n = Number(new DataView(h0.buffer, h0.byteOffset).getBigUint64(8, true));
+    need(IDX_HEAD + n * IDX_ENTRY === d.size, IDX, `${n} entries do not fit ${d.size} bytes`);
+    this.idxCount = n;
+    this.idxEnds = n ? [this.entryAt(chunks, 0).id, this.entryAt(chunks, n - 1).id] : [1n, 0n];
     return this.idxEnds;
   }
 

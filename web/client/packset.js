@@ -5,7 +5,7 @@
 // vectors grouped under their nearest base centroid — is resolved once, by the core's own
 // rule (packset/liveness.c in wasm).
 import { AnnpackError } from './errors.js';
-import { Http } from './http.js';
+import { Http, Rounds } from './http.js';
 import { Pack } from './pack.js';
 import { checkWhole } from './digests.js';
 import { spkiFromPem, keyId, verifyManifest } from './signature.js';
@@ -22,7 +22,8 @@ function u32(b, o) { return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3
 export class Packset {
   static async open(url, opts = {}) {
     const base = url.endsWith('/') ? url : `${url}/`;
-    const http = new Http(base, opts);
+    const rounds = new Rounds(); // shared with the layers
+    const http = new Http(base, { ...opts, rounds });
     const t0 = performance.now();
     const spki = opts.publicKey ? spkiFromPem(opts.publicKey) : null;
     const [core, rootBytes, sig] = await Promise.all([loadCore(opts.wasm), http.get(ROOT),
@@ -49,7 +50,7 @@ export class Packset {
     const layerOf = (L) => {
       need(typeof L.path === 'string' && !L.path.startsWith('/') && !L.path.split('/').includes('..'), ROOT, `layer path ${L.path} escapes the packset`);
       return Pack.open(new URL(`${L.path}/`, http.base).href,
-        { ...opts, core, manifestSha256: L.sha256_manifest, label: `${L.path}/`, embedder: L === root.base });
+        { ...opts, core, rounds, manifestSha256: L.sha256_manifest, label: `${L.path}/`, embedder: L === root.base });
     };
     // Queries embed with the base's embedder (and its pack.idf): the deltas' are not loaded.
     const layers = await Promise.all([root.base, ...(root.deltas || [])].map(layerOf));
@@ -66,6 +67,7 @@ export class Packset {
     ps.stats.open_ms = performance.now() - t0;
     ps.stats.open_requests = ps.requests();
     ps.stats.open_bytes = ps.bytesRead();
+    ps.stats.open_rounds = rounds.count;
     return ps;
   }
 
@@ -96,8 +98,7 @@ export class Packset {
     const stored = await Promise.all(deltas.map(async (d, k) => {
       const layer = k + 1;
       const p = this.layers[layer];
-      const all = await p.lists([...Array(p.nLists).keys()]);
-      const tb = await p.http.get('tombstones.jsonl');
+      const [all, tb] = await Promise.all([p.lists([...Array(p.nLists).keys()]), p.http.get('tombstones.jsonl')]);
       await checkWhole(`${d.path}/tombstones.jsonl`, tb, { size: tb.length, sha256: d.sha256_tombstones });
       const tomb = new TextDecoder().decode(tb).split('\n').filter((l) => l.trim()).map((l) => BigInt(JSON.parse(l).id));
       for (const id of tomb) mentions.push({ id, layer });
@@ -151,13 +152,19 @@ export class Packset {
 
   vector(query) { return this.base.vector(query); }
 
+  prepare(opts) { return this.base.prepare(opts); }
+
   async search(query, { k = 10, probe = 8, filters = null } = {}) {
     const t0 = performance.now();
     const r0 = this.requests();
     const b0 = this.bytesRead();
-    const q = this.vector(query);
+    this.http.rounds.reset();
+    // As a pack: a first text query under the hash embedder v2 reads the base's pack.idf
+    // with the base's metadata prerequisites, in one round.
+    if (typeof query === 'string' && this.base.idf && !this.base.embedder) await this.base.prepare();
+    const q = await this.vector(query);
     const chosen = this.core.probe(this.base.centroidsPtr, this.nLists, this.dim, q, probe);
-    const [bytes] = await Promise.all([this.base.lists(chosen), this.base.seekTable(), this.base.smallIdx()]);
+    const [bytes] = await Promise.all([this.base.lists(chosen), this.base.prepare({ text: false })]);
     const lists = [];
     for (const i of chosen) {
       const b = bytes.get(i);
@@ -186,7 +193,7 @@ export class Packset {
     if (filters) hits = hits.filter((x) => Object.entries(filters).every(([f, v]) => (Array.isArray(v) ? v.includes(x.meta[f]) : x.meta[f] === v))).slice(0, k);
     this.stats.queries++;
     const took = performance.now() - t0;
-    this.stats.last = { lists: chosen.length, requests: this.requests() - r0, bytes: this.bytesRead() - b0, took_ms: took };
+    this.stats.last = { lists: chosen.length, requests: this.requests() - r0, bytes: this.bytesRead() - b0, rounds: this.http.rounds.count, took_ms: took };
     return { k, probe: Math.min(probe, this.nLists), took_ms: took, lists: chosen, results: hits };
   }
 

@@ -73,6 +73,7 @@ test('open: the signature verified, four requests', async () => {
     ['/tiny/pack.annpack', '/tiny/pack.digests', '/tiny/pack.manifest.json', '/tiny/pack.manifest.json.sig']);
   assert.equal(reqs.find((r) => r.uri.endsWith('.annpack')).status, 206);
   assert.equal(p.stats.open_requests, 4);
+  assert.equal(p.stats.open_rounds, 2);
 });
 
 for (const name of ['tiny', 'synth', 'odd', ...V2]) {
@@ -94,7 +95,7 @@ for (const name of ['tiny', 'synth', 'odd', ...V2]) {
     const dir = fx.packs[name];
     for (const text of QUERIES[name]) {
       const cliVec = JSON.parse(annpack('embed', dir, text));
-      const v = p.vector(text);
+      const v = await p.vector(text);
       assert.equal(v.length, cliVec.length);
       v.forEach((x, i) => assert.equal(x, Math.fround(cliVec[i]), `"${text}" component ${i}`));
       for (const probe of [2, 5]) {
@@ -115,11 +116,33 @@ test('synth: per query one round of list ranges, then only the metadata it needs
   assert.ok(lists.length >= 1 && lists.length <= 4, JSON.stringify(reqs));
   assert.ok(reqs.every((x) => x.status === 206 && x.range), JSON.stringify(reqs));
   assert.equal(reqs.length, p.stats.last.requests);
+  // Two rounds: the lists, then the frames (the small id index came with the first query).
+  assert.equal(p.stats.last.rounds, 2);
   // The same query again comes from the cache: no request at all.
   const n1 = host.requests().length;
   const again = await p.search('glacier compass saddle', { k: 5, probe: 4 });
   assert.equal(host.requests().length, n1);
   assert.deepEqual(again.results.map((h) => h.id), r.results.map((h) => h.id));
+});
+
+test('a pack with the int8 sidecar: pack.sq8 never read, results equal the CLI\'s exact scan', async () => {
+  const dir = fx.packs.synth8;
+  assert.ok(fs.existsSync(path.join(dir, 'pack.sq8')));
+  const n0 = host.requests().length;
+  const p = await open('synth8');
+  for (const text of QUERIES.synth) {
+    for (const probe of [1, 3, 8, 24]) {
+      const got = await p.search(text, { k: 10, probe });
+      const f16 = JSON.parse(annpack('search', dir, text, '-k', 10, '--probe', probe, '--scan', 'f16'));
+      same(got, f16, `synth8 "${text}" probe ${probe}`);
+      // --scan auto (the CLI's default here) re-ranks max(64, 8k) int8 candidates exactly:
+      // the same hits whenever the exact top k are among them, as on these queries.
+      const auto = JSON.parse(annpack('search', dir, text, '-k', 10, '--probe', probe, '--scan', 'auto'));
+      same(got, auto, `synth8 "${text}" probe ${probe} against --scan auto`);
+    }
+  }
+  const reqs = (await host.settle(n0 + p.stats.open_requests)).slice(n0);
+  assert.ok(reqs.length > 4 && !reqs.some((r) => r.uri.endsWith('pack.sq8')), JSON.stringify(reqs));
 });
 
 test('concurrent queries fetch a shared list once', async () => {
@@ -185,7 +208,7 @@ test('a tampered list is refused, naming the list', async () => {
   fs.cpSync(src, dir, { recursive: true });
   const p = await open('tampered');
   const q = 'water my houseplants';
-  const list = p.core.probe(p.centroidsPtr, p.nLists, p.dim, p.vector(q), 1)[0];
+  const list = p.core.probe(p.centroidsPtr, p.nLists, p.dim, await p.vector(q), 1)[0];
   const r = p.digests.get('pack.annpack').ranges[list + 1];
   const f = path.join(dir, 'pack.annpack');
   const b = fs.readFileSync(f);
@@ -198,6 +221,13 @@ for (const ps of ['ps', 'ps2']) {
   (ps === 'ps2' ? v2test : test)(`${ps}: the merged view equals the CLI's (text and vector, several probes)`, async () => {
     const p = await openPackset(`${host.url}${ps}/`, { wasm, publicKey: fx.publicKey });
     assert.equal(p.signature, 'verified');
+    // Root manifest and signature; layer manifests and digest tables; heads; the deltas'
+    // lists and tombstones; the base's id index (the live count): 5 rounds, 2 + 3·3 + 2·2 + 1
+    // requests. (The client counts a request as a round after the latest one answered
+    // before it started: a layer's head can count one more when another layer's head
+    // was answered first, so 6 at most.)
+    assert.ok(p.stats.open_rounds >= 5 && p.stats.open_rounds <= 6, `${p.stats.open_rounds} rounds`);
+    assert.equal(p.stats.open_requests, 16);
     const status = JSON.parse(annpack('packset', 'status', fx.packs[ps]));
     assert.equal(p.nVectors, status.live);
     const texts = [...QUERIES.synth, 'coffee espresso river updated', 'piano violin harbour glacier new',
@@ -243,33 +273,91 @@ test('a tampered metadata frame or index chunk is refused, naming it', async () 
   }
 });
 
-v2test('v2: open fetches pack.idf in the round of the head (five requests, two rounds)', async () => {
-  const before_ = host.requests().length;
-  const p = await open('tiny2');
+// A fetch that records each request's file and its round trip: a request is in round
+// r + 1 when the latest round among the requests answered before it started is r.
+function roundRecorder() {
+  const rec = { log: [], answered: [] };
+  rec.reset = () => { rec.log = []; rec.answered = []; };
+  rec.fetch = async (url, init = {}) => {
+    const e = { file: new URL(url).pathname, range: (init.headers || {}).Range || null,
+      round: 1 + Math.max(0, ...rec.answered) };
+    rec.log.push(e);
+    const res = await globalThis.fetch(url, init);
+    rec.answered.push(e.round);
+    return res;
+  };
+  rec.rounds = () => {
+    const out = [];
+    for (const e of rec.log) (out[e.round - 1] ||= []).push(e.file.split('/').pop());
+    return out.map((r) => r.sort());
+  };
+  return rec;
+}
+
+v2test('v2: open is four requests in two rounds; pack.idf comes with the first text query', async () => {
+  const rec = roundRecorder();
+  const p = await open('tiny2', { fetch: rec.fetch });
   assert.equal(p.manifest.embedder.version, 2);
-  const reqs = (await host.settle(before_ + 5)).slice(before_);
-  assert.deepEqual(reqs.map((r) => r.uri).sort(), ['/tiny2/pack.annpack', '/tiny2/pack.digests',
-    '/tiny2/pack.idf', '/tiny2/pack.manifest.json', '/tiny2/pack.manifest.json.sig']);
-  assert.equal(p.stats.open_requests, 5);
-  // Unsigned: four.
-  const q = await openPack(`${host.url}tiny2/`, { wasm });
-  assert.equal(q.stats.open_requests, 4);
-  // A packset loads only its base's table.
-  const n0 = host.requests().length;
-  const ps = await openPackset(`${host.url}ps2/`, { wasm, publicKey: fx.publicKey });
-  const idfs = (await host.settle(n0 + ps.stats.open_requests)).slice(n0).filter((r) => r.uri.endsWith('pack.idf')).map((r) => r.uri);
-  assert.deepEqual(idfs, ['/ps2/base/pack.idf']);
+  assert.deepEqual(rec.rounds(), [['pack.digests', 'pack.manifest.json', 'pack.manifest.json.sig'], ['pack.annpack']]);
+  assert.equal(p.stats.open_requests, 4);
+  assert.equal(p.stats.open_rounds, 2);
+  // A vector query never needs the table.
+  const v = JSON.parse(annpack('embed', fx.packs.tiny2, 'espresso crema'));
+  rec.reset();
+  await p.search(Float32Array.from(v), { k: 3, probe: 2 });
+  assert.ok(!rec.log.some((e) => e.file.endsWith('pack.idf')), JSON.stringify(rec.log));
+  // The first text query: pack.idf in one round with nothing it would wait for (the seek
+  // table and the small id index are already in: the vector query read them), then the lists.
+  rec.reset();
+  same(await p.search('water my houseplants', { k: 5, probe: 2 }), cliSearch(fx.packs.tiny2, 'water my houseplants', 5, 2), 'tiny2 after a vector query');
+  assert.deepEqual(rec.rounds()[0], ['pack.idf'], JSON.stringify(rec.log));
+  assert.ok(rec.rounds().slice(1).flat().every((f) => f !== 'pack.idf'));
+  // A fresh pack: the first text query reads pack.idf, the seek table and the id index in
+  // one round, then the lists, then the frames; the next text query no pack.idf.
+  const q = await open('tiny2', { fetch: rec.fetch });
+  rec.reset();
+  same(await q.search('espresso crema', { k: 5, probe: 2 }), cliSearch(fx.packs.tiny2, 'espresso crema', 5, 2), 'tiny2 first text query');
+  const [first, second, third] = rec.rounds();
+  assert.deepEqual(first, ['pack.idf', 'pack.meta.idx', 'pack.meta.jsonl.zst'], JSON.stringify(rec.log));
+  assert.ok(second.every((f) => f === 'pack.annpack') && third.every((f) => f === 'pack.meta.jsonl.zst'), JSON.stringify(rec.log));
+  assert.equal(rec.rounds().length, 3);
+  assert.equal(q.stats.last.rounds, 3); // the client's own count agrees
+  rec.reset();
+  await q.search('bicycle chain', { k: 5, probe: 2 });
+  assert.ok(!rec.log.some((e) => e.file.endsWith('pack.idf')), JSON.stringify(rec.log));
+  // prepare() reads them ahead of the query (the page calls it when the user starts typing).
+  const r = await open('tiny2', { fetch: rec.fetch });
+  rec.reset();
+  await r.prepare();
+  assert.deepEqual(rec.rounds(), [['pack.idf', 'pack.meta.idx', 'pack.meta.jsonl.zst']]);
+  rec.reset();
+  await r.search('espresso crema', { k: 5, probe: 2 });
+  assert.ok(rec.rounds()[0].every((f) => f === 'pack.annpack'), JSON.stringify(rec.log));
+  // A packset opens without any pack.idf, and its first text query loads only the base's.
+  rec.reset();
+  const ps = await openPackset(`${host.url}ps2/`, { wasm, publicKey: fx.publicKey, fetch: rec.fetch });
+  assert.ok(!rec.log.some((e) => e.file.endsWith('pack.idf')), JSON.stringify(rec.log));
+  rec.reset();
+  await ps.search('coffee espresso river', { k: 5, probe: 3 });
+  assert.deepEqual(rec.log.filter((e) => e.file.endsWith('pack.idf')).map((e) => e.file), ['/ps2/base/pack.idf']);
+  assert.ok(rec.log.filter((e) => e.file.endsWith('pack.idf'))[0].round === 1);
 });
 
-v2test('v2: a tampered pack.idf is refused at open, naming it', async () => {
+v2test('v2: a tampered pack.idf is refused at the first text query, naming it', async () => {
   const dir = path.join(fx.root, 'tampered-idf');
   fs.cpSync(fx.packs.tiny2, dir, { recursive: true });
   const f = path.join(dir, 'pack.idf');
   const b = fs.readFileSync(f);
   b[40] ^= 0x01; // one document count
   fs.writeFileSync(f, b);
-  await refused(openPack(`${host.url}tampered-idf/`, { wasm, publicKey: fx.publicKey }), 'digest',
+  const p = await openPack(`${host.url}tampered-idf/`, { wasm, publicKey: fx.publicKey });
+  await refused(p.search('water my houseplants', { k: 3 }), 'digest',
     /pack\.idf: its size or SHA-256 differs from the manifest's: refused/);
+  // Again (the refusal is not cached away), and prepare() too.
+  await refused(p.prepare(), 'digest', /pack\.idf: its size or SHA-256/);
+  // Vector queries do not use the table.
+  const v = JSON.parse(annpack('embed', fx.packs.tiny2, 'water my houseplants'));
+  same(await p.search(Float32Array.from(v), { k: 3, probe: 2 }), cliSearch(fx.packs.tiny2, 'water my houseplants', 3, 2), 'vector on a pack with a bad pack.idf');
 });
 
 v2test('v2: the embedder block must match the listed pack.idf; the core checks the table itself', async () => {
@@ -282,7 +370,8 @@ v2test('v2: the embedder block must match the listed pack.idf; the core checks t
     const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
     edit(m, dir);
     fs.writeFileSync(mf, JSON.stringify(m));
-    return openPack(`${host.url}${name}/`, { wasm });
+    // The block is checked at open; the table itself when the first text query reads it.
+    return openPack(`${host.url}${name}/`, { wasm }).then((p) => p.search('espresso', { k: 1 }));
   };
   await refused(copy('idf-block', (m) => { m.embedder.idf.sha256 = '0'.repeat(64); }), 'format',
     /pack\.manifest\.json: pack\.idf is not listed in files with the embedder block's sha256/);

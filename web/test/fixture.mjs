@@ -57,6 +57,8 @@ function buildSet(dir, packs, suffix, ver) {
   build('synth', path.join(dir, 'synth.csv'), 24);
   // dim 50 = 32 + 16 + 2: every part of the kernels' summation order (docs: search.h).
   build('odd', path.join(dir, 'synth.csv'), 9, '--dim', 50);
+  // With the int8 sidecar (pack.sq8), which the client does not read (docs/CLIENT.md).
+  build('synth8', path.join(dir, 'synth.csv'), 24, '--sq8');
   // A packset over the synthetic rows: two deltas with adds, updates and tombstones,
   // one tombstoning an id the first delta added and re-adding one it deleted.
   const ps = path.join(dir, 'root', `ps${suffix}`);
