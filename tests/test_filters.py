@@ -281,3 +281,38 @@ def test_http_filters_through_serve(data, tmp_path):
         parts = s.parts()
         assert s.stop() == 0, s.stderr()
     assert_clean(tmp_path / "t", parts)
+
+
+def test_lazy_filtered_query_checks_only_the_lists_it_scans(annpack, mount, tmp_path):
+    """On a lazily verified packset a filtered query readies (hashes, sets the dead bits of)
+    only the base lists it probes: with one base list corrupt, filtered probe-1 queries aimed
+    at the other lists answer, the one aimed at it fails with EIO, and each query hashes
+    only its own list (the whole-base pass it once made would hash, and fail on, them all)."""
+    import errno
+    from annpack_reader import read_annp, read_digests
+    from test_lazy_verify import flip, vname
+    write_rows(tmp_path / "base.csv", range(400), 5)
+    write_rows(tmp_path / "add.csv", list(range(400, 420)) + list(range(0, 10)), 6)
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", ps,
+               "--filter-cols", "section,lang", "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", tmp_path / "add.csv",
+               "--out", ps / "deltas" / "0001.delta")
+    base = next(p for p in ps.iterdir() if (p / "pack.digests").exists())
+    centroids = read_annp(base / "pack.annpack")["centroids"]
+    bad = 2
+    o, length, _ = read_digests(base / "pack.digests")["pack.annpack"][1][bad + 1]
+    flip(base / "pack.annpack", o + length - 3)  # a vector byte of list 2
+    m = mount(ps, expect_errors=True)  # verify=lazy is the default
+    stats = lambda: json.loads((m.mnt / "stats").read_text())
+    for i in (0, 1, 3):
+        before = stats()["verify_hashed"]
+        got = json.loads((m.mnt / "vquery" / f"{vname(centroids[i])}?section=games&k=3&probe=1")
+                         .read_text())
+        assert got["results"] and all(h["meta"]["section"] == "games" for h in got["results"])
+        assert stats()["verify_hashed"] - before <= 2, i  # its list (and a metadata frame)
+    assert stats()["verify_bad"] == 0
+    with pytest.raises(OSError) as e:
+        (m.mnt / "vquery" / f"{vname(centroids[bad])}?section=games&k=3&probe=1").read_text()
+    assert e.value.errno == errno.EIO
+    assert stats()["verify_bad"] == 1
