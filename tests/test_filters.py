@@ -281,3 +281,120 @@ def test_http_filters_through_serve(data, tmp_path):
         parts = s.parts()
         assert s.stop() == 0, s.stderr()
     assert_clean(tmp_path / "t", parts)
+
+
+def test_lazy_filtered_query_checks_only_the_lists_it_scans(annpack, mount, tmp_path):
+    """On a lazily verified packset a filtered query readies (hashes, sets the dead bits of)
+    only the base lists it probes: with one base list corrupt, filtered probe-1 queries aimed
+    at the other lists answer, the one aimed at it fails with EIO, and each query hashes
+    only its own list (the whole-base pass it once made would hash, and fail on, them all)."""
+    import errno
+    from annpack_reader import read_annp, read_digests
+    from test_lazy_verify import flip, vname
+    write_rows(tmp_path / "base.csv", range(400), 5)
+    write_rows(tmp_path / "add.csv", list(range(400, 420)) + list(range(0, 10)), 6)
+    ps = tmp_path / "ps"
+    annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", ps,
+               "--filter-cols", "section,lang", "--lists", 4, "--seed", 1)
+    annpack.ok("packset", "build-delta", "--packset", ps, "--add", tmp_path / "add.csv",
+               "--out", ps / "deltas" / "0001.delta")
+    base = next(p for p in ps.iterdir() if (p / "pack.digests").exists())
+    centroids = read_annp(base / "pack.annpack")["centroids"]
+    bad = 2
+    o, length, _ = read_digests(base / "pack.digests")["pack.annpack"][1][bad + 1]
+    flip(base / "pack.annpack", o + length - 3)  # a vector byte of list 2
+    m = mount(ps, expect_errors=True)  # verify=lazy is the default
+    stats = lambda: json.loads((m.mnt / "stats").read_text())
+    for i in (0, 1, 3):
+        before = stats()["verify_hashed"]
+        got = json.loads((m.mnt / "vquery" / f"{vname(centroids[i])}?section=games&k=3&probe=1")
+                         .read_text())
+        assert got["results"] and all(h["meta"]["section"] == "games" for h in got["results"])
+        assert stats()["verify_hashed"] - before <= 2, i  # its list (and a metadata frame)
+    assert stats()["verify_bad"] == 0
+    with pytest.raises(OSError) as e:
+        (m.mnt / "vquery" / f"{vname(centroids[bad])}?section=games&k=3&probe=1").read_text()
+    assert e.value.errno == errno.EIO
+    assert stats()["verify_bad"] == 1
+
+
+def read_filter(path):
+    """pack.filter (FORMAT.md) as [(column, [(value, [ids])])]."""
+    import struct
+    b = path.read_bytes()
+    assert b[:8] == b"ANNPFLT1"
+    (ncols,) = struct.unpack_from("<I", b, 12)
+    at, cols = 16, []
+    for _ in range(ncols):
+        (nl,) = struct.unpack_from("<H", b, at)
+        name = b[at + 2:at + 2 + nl].decode()
+        (nv,) = struct.unpack_from("<I", b, at + 2 + nl)
+        at += 6 + nl
+        vals = []
+        for _ in range(nv):
+            (vl,) = struct.unpack_from("<H", b, at)
+            val = b[at + 2:at + 2 + vl].decode()
+            (cnt,) = struct.unpack_from("<I", b, at + 2 + vl)
+            ids = list(struct.unpack_from(f"<{cnt}Q", b, at + 6 + vl))
+            at += 6 + vl + 8 * cnt
+            vals.append((val, ids))
+        cols.append((name, vals))
+    assert at == len(b)
+    return cols
+
+
+def write_filter(path, cols):
+    import struct
+    out = [b"ANNPFLT1", struct.pack("<II", 1, len(cols))]
+    for name, vals in cols:
+        out += [struct.pack("<H", len(name)), name.encode(), struct.pack("<I", len(vals))]
+        for val, ids in vals:
+            out += [struct.pack("<H", len(val)), val.encode(), struct.pack("<I", len(ids)),
+                    struct.pack(f"<{len(ids)}Q", *ids)]
+    path.write_bytes(b"".join(out))
+
+
+def test_verify_deep_checks_the_filter_sets(annpack, data, tmp_path):
+    """verify --deep checks pack.filter against the pack (every id a row, in one value of
+    each column, the value its row has) and names the column and value; a filter file
+    changed by hand, re-pinned and re-signed passes the hashes and the plain verify."""
+    import shutil
+    from test_vectors import rehash
+    annpack.ok("keygen", "--out", tmp_path / "k")
+    src = data / "pack"
+    cols = read_filter(src / "pack.filter")
+    assert [c for c, _ in cols] == ["section", "lang"]
+    sec = dict(cols[0][1])
+    g, n = sec["games"], sec["net"]
+    moved = g[3]
+
+    def case(tag, section):
+        d = tmp_path / tag
+        shutil.copytree(src, d)
+        bad = [("section", sorted((v, sorted(ids)) for v, ids in section.items())), cols[1]]
+        write_filter(d / "pack.filter", bad)
+        assert read_filter(d / "pack.filter") == bad
+        rehash(d, "pack.filter")
+        annpack.ok("sign", d, "--key", tmp_path / "k.pem", "--force")
+        ok = annpack.ok("verify", d, "--pubkey", tmp_path / "k.pub").json()
+        assert ok["ok"] is True
+        r = annpack("verify", d, "--pubkey", tmp_path / "k.pub", "--deep")
+        assert r.rc == 1, tag
+        e = r.json()["error"]
+        assert e["file"] == "pack.filter", e
+        return e["reason"]
+
+    # An id moved to another value: the sets still partition the rows, the rows disagree.
+    out = case("moved", {**sec, "games": [i for i in g if i != moved], "net": n + [moved]})
+    assert out.endswith(f'pack.filter: column "section" value "net" lists id {moved}, whose row '
+                        f'has "games"'), out
+    out = case("ghost", {**sec, "net": n + [10**6]})
+    assert out.endswith(f'pack.filter: column "section" value "net": id {10**6} is not in the '
+                        'pack'), out
+    out = case("twice", {**sec, "net": n + [moved]})
+    assert out.endswith(f'pack.filter: column "section": id {moved} is in value "games" and in '
+                        'value "net"'), out
+    out = case("lost", {**sec, "games": [i for i in g if i != moved]})
+    assert out.endswith(f'pack.filter: column "section": id {moved} is in no value'), out
+    # The untouched pack passes the deep check.
+    assert annpack.ok("verify", src, "--deep").json()["ok"] is True

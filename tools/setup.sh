@@ -35,8 +35,9 @@ if [ "$MODE" != --demo ]; then
     # The WebAssembly reader (web/wasm/build.sh): clang's wasm32 target, wasi-libc, lld.
     PKGS+=(lld wasi-libc libclang-rt-14-dev-wasm32)
     # The performance harness's anchors (tools/bench/harness.py): hnswlib's headers (compiled
-    # there with -march=native), Debian's FAISS and matplotlib for the plot.
-    PKGS+=(libhnswlib-dev python3-faiss python3-matplotlib)
+    # there with -march=native), Debian's FAISS and matplotlib for the plot; CRoaring for
+    # tools/bench/filter_bench.c (pack.filter's sorted lists against compressed bitmaps).
+    PKGS+=(libhnswlib-dev python3-faiss python3-matplotlib libroaring-dev)
     # The browser test drives chromium with playwright-core (npm, tests/browser/). A node
     # that came with the machine (it may bundle npm) is kept; Debian's is installed only
     # when none.

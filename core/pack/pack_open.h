@@ -76,7 +76,7 @@ void ap_pack_verify_counts(const ap_pack *p, ap_verify_counts *c);
 ap_status ap_pack_verify_step(const ap_pack *p, uint64_t max_bytes, bool *done, ap_err *err);
 const char *ap_pack_dir(const ap_pack *p);
 
-/* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes); *bad_file
+/* Deep structure checks of an opened pack (ids, norms, rows, sidecar codes, filter sets); *bad_file
  * receives the failing file's name within the pack. */
 ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char **bad_file,
                              ap_err *err);

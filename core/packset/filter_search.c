@@ -1,7 +1,8 @@
 /* Filtered search: see ap_view_search_where (packset.h). The documents that do not match
- * are set aside inside the scan exactly like tombstoned ones — a per-query dead bitmap of
- * the base positions and the matching subset of the delta vectors — so the top k is the
- * exact top k of the matching live documents at the probe, as brute force at full probe. */
+ * are set aside inside the scan exactly like tombstoned ones — the scan asks the filter
+ * about each candidate it would keep (ap_keep), after the dead bits — so the top k is the
+ * exact top k of the matching live documents at the probe, as brute force at full probe.
+ * Only the probed lists are read: nothing per query is proportional to the pack. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,12 @@ ap_status ap_view_where_check(const ap_view *v, const ap_where *where, size_t nw
     return st;
 }
 
+/* ap_keep's callback: the document of layer index layer with id matches every condition. */
+static int keep_match(const void *ctx, uint32_t layer, uint64_t id)
+{
+    return matches(ctx, layer, id);
+}
+
 ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search_params *p,
                                const ap_where *where, size_t nwhere, ap_hit *hits, uint32_t *n,
                                ap_search_stats *stats, ap_err *err)
@@ -99,59 +106,15 @@ ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search
         if (!where[c].col || !where[c].value)
             return ap_err_set(err, AP_ERR_ARG, "filter %zu: column or value is NULL", c);
     where_sets w = {0};
-    ap_ivf ix = v->ivf;
-    const ap_annp *a = ix.annp;
-    const ap_annp_header *h = ap_annp_get_header(a);
-    uint8_t *dead = NULL, *codes = NULL;
-    ap_item *items = NULL;
-    size_t *xs = NULL;
     ap_status st = resolve(v, where, nwhere, &w, err);
-    if (st) goto out;
-    if (!(dead = calloc(h->n_vectors / 8 + 1, 1)) ||
-        !(xs = calloc(h->n_lists + 1ull, sizeof *xs)) ||
-        !(items = malloc((v->nditems ? v->nditems : 1) * sizeof *items))) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
+    if (!st) {
+        /* The view's engine as it is (its guard readies each probed list: checked, dead
+         * bits set), asking the filter about each candidate of the lists it scans. */
+        ap_keep keep = {keep_match, &w};
+        ap_ivf ix = v->ivf;
+        ix.keep = &keep;
+        st = ap_ivf_search(&ix, q, p, hits, n, stats, err);
     }
-    /* A lazily verified base sets a list's dead bits when it is first scanned; the copy
-     * below must have them all (the first filtered query readies every list). */
-    for (uint32_t li = 0; v->base_lazy && li < h->n_lists; li++)
-        if ((st = ap_view_ready_list(v, li, err))) goto out;
-    if (v->ivf.dead) memcpy(dead, v->ivf.dead, h->n_vectors / 8 + 1);
-    for (uint32_t li = 0; li < h->n_lists; li++) {
-        ap_annp_list l;
-        ap_annp_list_get(a, li, &l);
-        uint64_t start = ap_annp_list_start(a, li);
-        for (uint32_t j = 0; j < l.count; j++)
-            if (!matches(&w, 0, ap_annp_list_id(&l, j)))
-                dead[(start + j) >> 3] |= (uint8_t)(1u << ((start + j) & 7));
-    }
-    uint32_t stride = ix.sq8 && ix.xcodes ? ap_sq8_stride(ix.sq8) : 0;
-    if (stride && !(codes = malloc((v->nditems ? v->nditems : 1) * (size_t)stride))) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    size_t m = 0;
-    for (uint32_t li = 0; v->ivf.xstart && li < h->n_lists; li++) {
-        xs[li] = m;
-        for (size_t d = v->ivf.xstart[li]; d < v->ivf.xstart[li + 1]; d++) {
-            const ap_item *it = &v->ivf.x[d];
-            if (!matches(&w, it->layer, ap_item_id(it))) continue;
-            if (codes) memcpy(codes + m * stride, v->ivf.xcodes + d * stride, stride);
-            items[m++] = *it;
-        }
-    }
-    xs[h->n_lists] = m;
-    ix.dead = dead;
-    ix.x = items;
-    ix.xstart = m ? xs : NULL;
-    ix.xcodes = codes;
-    st = ap_ivf_search(&ix, q, p, hits, n, stats, err);
-out:
     free(w.v);
-    free(dead);
-    free(codes);
-    free(items);
-    free(xs);
     return st;
 }

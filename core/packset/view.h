@@ -75,6 +75,10 @@ typedef struct ap_view_trust {
  * deltas, its dead bits set. Thread-safe. */
 ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err);
 
+/* verify --deep of pack.filter (filter_verify.c): every listed id a row of p, in one value
+ * of each column, the value its row has; the message names the column and the value. */
+ap_status ap_pack_check_filter(const ap_pack *p, const ap_checks *cx, ap_err *err);
+
 /* Opens dir with every file opened once beneath its directory descriptor: reads the root
  * manifest's bytes once, checks their signature before parsing them (when keys are
  * given), then each layer against what those bytes say (o NULL: no signature, no

@@ -237,7 +237,7 @@ static inline int32_t cheap_floor(const cheap *c)
 /* Integer scores of one stored list's codes into the candidate heap. */
 static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
                      const uint8_t *codes, uint32_t stride, const ap_annp_list *l, uint32_t dim,
-                     const uint8_t *dead, uint64_t dead_base)
+                     const uint8_t *dead, uint64_t dead_base, const ap_keep *keep)
 {
     for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
         uint32_t m = l->count - j0 < BLOCK ? l->count - j0 : BLOCK;
@@ -245,8 +245,9 @@ static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w
         int32_t floor = cheap_floor(c);
         for (uint32_t j = 0; j < m; j++) {
             if (buf[j] < floor || ap_is_dead(dead, dead_base + j0 + j)) continue;
-            cheap_push(c, (cand){buf[j], 0, ap_annp_list_id(l, j0 + j),
-                                 l->vecs + (size_t)(j0 + j) * 2 * dim});
+            uint64_t id = ap_annp_list_id(l, j0 + j);
+            if (keep && !keep->fn(keep->ctx, 0, id)) continue;
+            cheap_push(c, (cand){buf[j], 0, id, l->vecs + (size_t)(j0 + j) * 2 * dim});
             floor = cheap_floor(c);
         }
     }
@@ -255,7 +256,7 @@ static void scan_sq8(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w
 /* The same for extra vectors x[0..n) with their codes. */
 static void scan_sq8_extra(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int8_t *w,
                            const uint8_t *codes, uint32_t stride, const ap_item *x, size_t n,
-                           const uint64_t *layer_seq)
+                           const uint64_t *layer_seq, const ap_keep *keep)
 {
     for (size_t j0 = 0; j0 < n; j0 += BLOCK) {
         uint32_t m = n - j0 < BLOCK ? (uint32_t)(n - j0) : BLOCK;
@@ -263,7 +264,9 @@ static void scan_sq8_extra(cheap *c, ap_sq8_block_fn fn, int32_t *buf, const int
         for (uint32_t j = 0; j < m; j++) {
             if (buf[j] < cheap_floor(c)) continue;
             const ap_item *it = &x[j0 + j];
-            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], ap_item_id(it), it->vec});
+            uint64_t id = ap_item_id(it);
+            if (keep && !keep->fn(keep->ctx, it->layer, id)) continue;
+            cheap_push(c, (cand){buf[j], (uint32_t)layer_seq[it->layer], id, it->vec});
         }
     }
 }
@@ -316,13 +319,13 @@ static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, ui
         ap_annp_list_get(a, li, &l);
         if (i + 1 < np) ap_prefetch_range(ap_sq8_list_codes(ix->sq8, s->lists[i + 1]), 1024);
         scan_sq8(&c, fn, s->is, s->w, ap_sq8_list_codes(ix->sq8, li), stride, &l, dim, ix->dead,
-                 ap_annp_list_start(a, li));
+                 ap_annp_list_start(a, li), ix->keep);
         sc->vectors += l.count;
         sc->bytes += (uint64_t)l.count * stride;
         if (ix->xstart && ix->xstart[li + 1] > ix->xstart[li]) {
             size_t x0 = ix->xstart[li], nx = ix->xstart[li + 1] - x0;
             scan_sq8_extra(&c, fn, s->is, s->w, ix->xcodes + x0 * stride, stride, ix->x + x0, nx,
-                           ix->layer_seq);
+                           ix->layer_seq, ix->keep);
             sc->vectors += nx;
             sc->bytes += nx * stride;
         }
@@ -352,7 +355,7 @@ static void scan_lists_f16(const ap_ivf *ix, scratch *s, const float *q, uint32_
         ap_annp_list l, nx = {0};
         ap_annp_list_get(a, li, &l);
         if (i + 1 < np) ap_annp_list_get(a, s->lists[i + 1], &nx);
-        ap_scan_f16(t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), 0,
+        ap_scan_f16(t, f16, s->fs, q, dim, &l, ix->dead, ap_annp_list_start(a, li), ix->keep, 0,
                     nx.count ? nx.vecs : NULL, 2ull * dim * nx.count);
         sc->vectors += l.count;
         sc->bytes += (uint64_t)l.count * 2 * dim;
@@ -364,8 +367,10 @@ static void scan_lists_f16(const ap_ivf *ix, scratch *s, const float *q, uint32_
             const ap_item *it = &ix->x[d];
             float score;
             f16(q, it->vec, 1, dim, &score);
-            if (score >= ap_topk_floor(t))
-                ap_topk_push(t, ap_item_id(it), score, (uint32_t)ix->layer_seq[it->layer]);
+            uint64_t id = ap_item_id(it);
+            if (score >= ap_topk_floor(t) &&
+                (!ix->keep || ix->keep->fn(ix->keep->ctx, it->layer, id)))
+                ap_topk_push(t, id, score, (uint32_t)ix->layer_seq[it->layer]);
             sc->vectors++;
             sc->bytes += 2ull * dim;
         }

@@ -9,6 +9,7 @@
 
 #include "annpack/search.h"
 #include "annpack/sq8.h"
+#include "scan.h"
 
 /* One vector outside the base lists: pointers into a layer's mapped ANNP file. */
 typedef struct ap_item {
@@ -35,6 +36,7 @@ typedef struct ap_ivf {
     const ap_item *x;               /* extra vectors, scanned with their list */
     const uint8_t *xcodes;          /* sq8 codes of x (base params), when sq8 is set */
     const uint64_t *layer_seq;      /* item layer index -> the hit's layer (seq) */
+    const ap_keep *keep;            /* a filter asked about each candidate, or NULL */
     /* Called for every list a query will scan, before any of its bytes is used (lazy
      * verification, pack/lazy.h); a failure fails the query. NULL: none. */
     ap_status (*guard)(const void *ctx, uint32_t list, ap_err *err);

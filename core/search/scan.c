@@ -21,8 +21,8 @@ uint32_t ap_select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hi
 }
 
 void ap_scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
-                 const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer,
-                 const uint8_t *next, uint64_t next_len)
+                 const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base,
+                 const ap_keep *keep, uint32_t layer, const uint8_t *next, uint64_t next_len)
 {
     const size_t stride = 2ull * dim;
     for (uint32_t j0 = 0; j0 < l->count; j0 += BLOCK) {
@@ -32,7 +32,9 @@ void ap_scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uin
         float floor = ap_topk_floor(t);
         for (uint32_t j = 0; j < m; j++) {
             if (buf[j] < floor || ap_is_dead(dead, dead_base + j0 + j)) continue;
-            ap_topk_push(t, ap_annp_list_id(l, j0 + j), buf[j], layer);
+            uint64_t id = ap_annp_list_id(l, j0 + j);
+            if (keep && !keep->fn(keep->ctx, 0, id)) continue;
+            ap_topk_push(t, id, buf[j], layer);
             floor = ap_topk_floor(t);
         }
     }
@@ -42,5 +44,5 @@ void ap_scan_list(ap_topk *t, const float *q, uint32_t dim, const ap_annp_list *
                   const uint8_t *dead, uint64_t dead_base, uint32_t layer)
 {
     float buf[BLOCK];
-    ap_scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, layer, NULL, 0);
+    ap_scan_f16(t, ap_kernel_f16(NULL), buf, q, dim, list, dead, dead_base, NULL, layer, NULL, 0);
 }

@@ -23,12 +23,21 @@ static inline int ap_is_dead(const uint8_t *dead, uint64_t b)
 uint32_t ap_select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hit *heap,
                          uint32_t *lists);
 
+/* Which documents a filtered query may return: fn(ctx, layer index, id) is asked about
+ * each candidate that reaches the top-k floor and is not dead, so a filter costs a lookup
+ * per candidate of the lists scanned, nothing for the lists not probed. */
+typedef struct ap_keep {
+    int (*fn)(const void *ctx, uint32_t layer, uint64_t id);
+    const void *ctx;
+} ap_keep;
+
 /* Exact f16 scan of list l into t with kernel fn (buf holds AP_SCAN_BLOCK scores),
- * skipping vectors dead in dead (bit dead_base + j for the list's j-th vector); hits get
- * layer. next (or NULL) is the next list's first vector, fetched while the last block of
- * this one is scored, since the hardware prefetcher has to find the new stream anew. */
+ * skipping vectors dead in dead (bit dead_base + j for the list's j-th vector) and those
+ * keep (NULL: all kept) refuses as of layer index 0; hits get layer. next (or NULL) is the next
+ * list's first vector, fetched while the last block of this one is scored, since the hardware
+ * prefetcher has to find the new stream anew. */
 void ap_scan_f16(ap_topk *t, ap_f16_block_fn fn, float *buf, const float *q, uint32_t dim,
-                 const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base, uint32_t layer,
-                 const uint8_t *next, uint64_t next_len);
+                 const ap_annp_list *l, const uint8_t *dead, uint64_t dead_base,
+                 const ap_keep *keep, uint32_t layer, const uint8_t *next, uint64_t next_len);
 
 #endif

@@ -170,7 +170,8 @@ void apw_scan(apw_topk *t, const float *q, uint32_t dim, const uint8_t *list, ui
               const uint8_t *dead, uint64_t dead_base, uint32_t layer)
 {
     ap_annp_list l = {.count = count, .ids = list + 4, .vecs = list + 4 + 8ull * count};
-    ap_scan_f16(&t->t, ap_kernel_f16(NULL), t->buf, q, dim, &l, dead, dead_base, layer, NULL, 0);
+    ap_scan_f16(&t->t, ap_kernel_f16(NULL), t->buf, q, dim, &l, dead, dead_base, NULL, layer, NULL,
+                0);
 }
 
 /* Sorts the hits best first and returns their count; apw_topk_hits points at them
