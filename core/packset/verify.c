@@ -205,7 +205,10 @@ ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char *
     /* The sidecar must be exactly the encoding of the vectors it claims to copy. */
     const ap_sq8 *sq = ap_pack_sq8(p);
     *bad_file = AP_SQ8;
-    return sq ? ap_sq8_check_codes(sq, ap_pack_annp(p), err) : AP_OK;
+    if (sq && (st = ap_sq8_check_codes(sq, ap_pack_annp(p), err))) return st;
+    const ap_bits *bits = ap_pack_bits(p);
+    *bad_file = AP_BITS;
+    return bits ? ap_bits_check_codes(bits, ap_pack_annp(p), err) : AP_OK;
 }
 
 /* Verification of a pack (require_pack) or of a pack or packset: the verified open does
