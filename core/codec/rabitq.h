@@ -10,6 +10,7 @@
 #ifndef ANNPACK_CORE_RABITQ_H
 #define ANNPACK_CORE_RABITQ_H
 
+#include <math.h>
 #include <stdint.h>
 
 #define AP_RBQ_ROUNDS 4u /* sign flip + Walsh-Hadamard block rounds of the rotation */
@@ -65,11 +66,12 @@ static inline float ap_rbq_estimate(const ap_rbq_query *qq, uint32_t dpad, float
     return qc + F * (a + b);
 }
 
-/* How far above the estimate q . x may be: eps0 standard errors of the code (G) and of the
- * query's rounding (F * qerr). */
+/* How far above the estimate q . x may be: eps0 standard errors of the estimate, the code's
+ * (G) and the query rounding's (F * qerr) combined as independent errors. */
 static inline float ap_rbq_bound(const ap_rbq_query *qq, float eps0, float F, float G)
 {
-    return eps0 * (G + F * qq->qerr);
+    float e = F * qq->qerr;
+    return eps0 * sqrtf(G * G + e * e);
 }
 
 #endif

@@ -42,6 +42,12 @@ typedef struct cand {
     const uint8_t *vec;
 } cand;
 
+/* A bits candidate: the upper bound of its score and its position in the list. */
+struct bcand {
+    float ub;
+    uint32_t j;
+};
+
 typedef struct scratch {
     float *cs; /* centroid scores */
     size_t cs_cap;
@@ -65,7 +71,9 @@ typedef struct scratch {
     size_t planes_cap;
     float fs[BLOCK];
     int32_t is[BLOCK];
-    uint32_t us[BLOCK], up[BLOCK], ui[BLOCK];
+    uint32_t us[BLOCK], up[BLOCK];
+    struct bcand *bc; /* bits: one list's candidates */
+    size_t bc_cap;
 } scratch;
 
 static pthread_key_t g_key;
@@ -85,6 +93,7 @@ static void scratch_free(void *p)
     free(s->ids);
     free(s->bq);
     free(s->planes);
+    free(s->bc);
     free(s);
 }
 
@@ -355,6 +364,16 @@ static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, ui
     return AP_OK;
 }
 
+/* Best bound first; ties by position, so the order is total. */
+static int cmp_bcand(const void *a, const void *b)
+{
+    const struct bcand *x = a, *y = b;
+    if (x->ub != y->ub) return x->ub < y->ub ? 1 : -1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+#define BITS_AHEAD 8u /* candidates whose vectors are fetched ahead of their scoring */
+
 /* The exact score of the f16 vector at v, pushed when it reaches the floor. */
 static inline void push_exact(ap_topk *t, ap_f16_block_fn f16, const float *q, uint32_t dim,
                               const uint8_t *v, uint64_t id, uint32_t layer)
@@ -400,28 +419,34 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             qc += q[k] * c[k];
         const uint8_t *Fp = d + (size_t)n * cb, *Gp = Fp + 4ull * n;
         const uint64_t base = ap_annp_list_start(a, li);
+        if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        /* The list's candidates against the floor at its start, then re-scored best bound
+         * first: once a bound is below the floor, so are all the rest. */
+        const float floor = ap_topk_floor(t);
+        uint32_t nc = 0;
         for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
-            uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK, nc = 0;
+            uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
             fn(s->planes, d + (size_t)j0 * cb, m, words, s->us, s->up);
-            float floor = ap_topk_floor(t);
             for (uint32_t j = 0; j < m; j++) {
                 float F, G;
                 memcpy(&F, Fp + 4ull * (j0 + j), 4);
                 memcpy(&G, Gp + 4ull * (j0 + j), 4);
                 float est = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
-                s->fs[j] = est + ap_rbq_bound(&qq, eps0, F, G);
-                if (s->fs[j] >= floor && !ap_is_dead(ix->dead, base + j0 + j)) {
-                    s->ui[nc++] = j;
-                    __builtin_prefetch(l.vecs + (size_t)(j0 + j) * 2 * dim, 0, 3);
-                }
+                float ub = est + ap_rbq_bound(&qq, eps0, F, G);
+                if (ub >= floor && !ap_is_dead(ix->dead, base + j0 + j))
+                    s->bc[nc++] = (struct bcand){ub, j0 + j};
             }
-            for (uint32_t c2 = 0; c2 < nc; c2++) {
-                uint32_t j = s->ui[c2];
-                if (s->fs[j] < ap_topk_floor(t)) continue;
-                push_exact(t, f16, q, dim, l.vecs + (size_t)(j0 + j) * 2 * dim,
-                           ap_annp_list_id(&l, j0 + j), 0);
-                reranked++;
-            }
+        }
+        qsort(s->bc, nc, sizeof *s->bc, cmp_bcand);
+        for (uint32_t c2 = 0; c2 < nc && c2 < BITS_AHEAD; c2++)
+            __builtin_prefetch(l.vecs + (size_t)s->bc[c2].j * 2 * dim, 0, 3);
+        for (uint32_t c2 = 0; c2 < nc; c2++) {
+            if (s->bc[c2].ub < ap_topk_floor(t)) break;
+            if (c2 + BITS_AHEAD < nc)
+                ap_prefetch_range(l.vecs + (size_t)s->bc[c2 + BITS_AHEAD].j * 2 * dim, 2ull * dim);
+            uint32_t j = s->bc[c2].j;
+            push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
+            reranked++;
         }
         sc->vectors += n;
         sc->bytes += (uint64_t)n * (cb + 8);

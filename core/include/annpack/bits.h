@@ -37,7 +37,7 @@ extern "C" {
 #define AP_BITS_MAGIC 0x31424E41u
 #define AP_BITS_VERSION 1u
 #define AP_BITS_HEADER_SIZE 64u
-#define AP_BITS_EPS0 2.5f /* the builder's eps0: standard errors of slack before re-ranking */
+#define AP_BITS_EPS0 3.0f /* the builder's eps0: standard errors of slack before re-ranking */
 #define AP_BITS_SEED 0x616E6E7061636B31ull /* the builder's rotation seed ("annpack1") */
 
 /* The reader is experimental (annpack/experimental.h, AP_EXPERIMENTAL): programs build the
