@@ -110,6 +110,10 @@ static ap_status open_verified(const fs_config *cfg, fs_gen *g, uint64_t min_ver
     if (cfg->scan == AP_SCAN_SQ8 && !ap_view_has_sq8(g->view))
         return ap_err_set(err, AP_ERR_ARG, "%s: scan=sq8 but the base has no int8 sidecar (%s)",
                           cfg->source, AP_SQ8);
+    if (cfg->scan == AP_SCAN_BITS && !ap_view_has_bits(g->view))
+        return ap_err_set(err, AP_ERR_ARG,
+                          "%s: scan=bits but the base has no 1-bit code sidecar (%s)", cfg->source,
+                          AP_BITS);
     if (tr.signature_checked) g->signature = "verified";
     return AP_OK;
 }

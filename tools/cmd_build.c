@@ -28,6 +28,9 @@ static const char usage_head[] =
     "  --iters N              k-means iterations (default 20; fewer if it converges)\n"
     "  --sq8                  also write the int8 sidecar pack.sq8: searches scan it first\n"
     "                         and re-rank exactly (about twice the speed; docs/FORMAT.md)\n"
+    "  --bits                 also write the 1-bit code sidecar pack.bits: searches scan\n"
+    "                         1 bit per dimension and re-rank exactly within the codes'\n"
+    "                         error bound (the fastest scan; docs/FORMAT.md)\n"
     "  --dim D                embedding dimension (default 256)\n"
     "  --target-recall R      calibrate the default probe: the smallest reaching recall R\n"
     "                         on held-out self-queries (default 0.95; 0: do not calibrate;\n"
@@ -87,6 +90,7 @@ static int parse_build_args(int argc, char **argv, build_args *b)
                                          {"vectors", required_argument, 0, 'v'},
                                          {"iters", required_argument, 0, 'n'},
                                          {"sq8", no_argument, 0, 'q'},
+                                         {"bits", no_argument, 0, 'B'},
                                          {"json", no_argument, 0, 'j'},
                                          {"embedder-version", required_argument, 0, 'E'},
                                          {"target-recall", required_argument, 0, 'R'},
@@ -149,6 +153,9 @@ static int parse_build_args(int argc, char **argv, build_args *b)
             break;
         case 'q':
             o->sq8 = true;
+            break;
+        case 'B':
+            o->bits = true;
             break;
         case 'j':
             b->json = 1;
@@ -237,14 +244,15 @@ static int report_build(const build_args *b, const ap_build_report *rep)
             rep->seconds_total);
     if (!b->json) return EXIT_OK;
     char out[1024];
-    snprintf(out, sizeof out,
-             "{\"rows\":%llu,\"dim\":%u,\"lists\":%u,\"threads\":%u,\"train_rows\":%llu,"
-             "\"kmeans_passes\":%u,\"sq8\":%s,\"seconds\":{\"total\":%.6f,\"embed\":%.6f,"
-             "\"kmeans\":%.6f,\"assign\":%.6f,\"sq8\":%.6f,\"write\":%.6f}}\n",
-             (unsigned long long)rep->rows, rep->dim, rep->lists_effective, rep->threads,
-             (unsigned long long)rep->train_rows, rep->kmeans_passes, o->sq8 ? "true" : "false",
-             rep->seconds_total, rep->seconds_embed, rep->seconds_kmeans, rep->seconds_assign,
-             rep->seconds_sq8, rep->seconds_write);
+    snprintf(
+        out, sizeof out,
+        "{\"rows\":%llu,\"dim\":%u,\"lists\":%u,\"threads\":%u,\"train_rows\":%llu,"
+        "\"kmeans_passes\":%u,\"sq8\":%s,\"bits\":%s,\"seconds\":{\"total\":%.6f,\"embed\":%.6f,"
+        "\"kmeans\":%.6f,\"assign\":%.6f,\"sq8\":%.6f,\"write\":%.6f}}\n",
+        (unsigned long long)rep->rows, rep->dim, rep->lists_effective, rep->threads,
+        (unsigned long long)rep->train_rows, rep->kmeans_passes, o->sq8 ? "true" : "false",
+        o->bits ? "true" : "false", rep->seconds_total, rep->seconds_embed, rep->seconds_kmeans,
+        rep->seconds_assign, rep->seconds_sq8, rep->seconds_write);
     return cli_emit(out);
 }
 

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "\n"
     "  build-base    --input CSV --packset DIR [--text-col C] [--id-col C] [--lists N]\n"
     "                [--seed S] [--dim D] [--embedder-version 1|2] [--target-recall R]\n"
-    "                [--filter-cols A,B] [--sq8] [--force] [--embedder openai|tei|ollama\n"
+    "                [--filter-cols A,B] [--sq8] [--bits] [--force] [--embedder openai|tei|ollama\n"
     "                --model NAME --embed-url URL ...]   (docs/EMBEDDERS.md)\n"
     "  build-delta   (--packset DIR [--pubkey PUB] | --base BASE_DIR) [--add CSV]\n"
     "                [--delete-ids 1,2] [--delete-ids-file F] --out DELTA_DIR [--seq N]\n"
@@ -27,7 +27,8 @@ static const char usage_text[] =
     "  promote-delta --packset DIR --delta DELTA_DIR [--pubkey PUB] [--force]\n"
     "  revert        --packset DIR --to SEQ [--pubkey PUB]\n"
     "  rebase        --packset DIR --out NEW_DIR [--lists N] [--seed S] [--pubkey PUB]\n"
-    "                [--force]   (the new base gets an int8 sidecar when the old base has one)\n"
+    "                [--force]   (the new base gets the int8 and 1-bit sidecars the old base\n"
+    "                has)\n"
     "  create        --base PACK --out DIR [--delta D ...] [--force]\n"
     "  status        [--packset] DIR\n"
     "\n"
@@ -46,7 +47,7 @@ typedef struct args {
     uint64_t lists, seed, dim, seq, to, embedder_version;
     double target_recall;
     const char *filter_cols;
-    int has_to, force, sq8;
+    int has_to, force, sq8, bits;
     cli_embed emb;
     int endpoint_given;
 } args;
@@ -74,6 +75,7 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
                                          {"force", no_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {"sq8", no_argument, 0, 'Q'},
+                                         {"bits", no_argument, 0, 'B'},
                                          {"pubkey", required_argument, 0, 'K'},
                                          CLI_EMBED_LONGOPTS,
                                          {0, 0, 0, 0}};
@@ -137,6 +139,9 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             break;
         case 'Q':
             a->sq8 = 1;
+            break;
+        case 'B':
+            a->bits = 1;
             break;
         case 'E':
             if (!cli_parse_u64(cmd, "--embedder-version", optarg, 1, 2, &a->embedder_version))
@@ -330,6 +335,7 @@ static int sub_build_base(const char *cmd, const args *a, const ap_change_opts *
                        .force = a->force,
                        .progress = cli_progress,
                        .sq8 = a->sq8,
+                       .bits = a->bits,
                        .embedder = a->emb.embedder,
                        .http = cli_embed_is_http(a->emb.embedder) ? &a->emb.model : NULL};
     const char *en = a->emb.embedder;

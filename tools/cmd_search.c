@@ -9,7 +9,7 @@
 #include "search_eval.h"
 
 static const char search_usage[] =
-    "usage: annpack search DIR TEXT [-k N] [--probe N] [--where COL=V]... [--scan auto|f16|sq8]\n"
+    "usage: annpack search DIR TEXT [-k N] [--probe N] [--where COL=V]... [--scan MODE]\n"
     "                      [--rerank R]\n"
     "       annpack search DIR --queries Q.fvecs [-k N] [--probe N] [--gt GT.ivecs]\n"
     "                      [--ids-out OUT.ivecs] [--threads T] [--warmup W] [--scan ...]\n"
@@ -31,8 +31,11 @@ static const char search_usage[] =
     "  --probe N       lists to scan (default: the pack's calibrated default probe, see\n"
     "                  annpack inspect; 8 for packs built without one; >= n_lists means\n"
     "                  exact search)\n"
-    "  --scan MODE     auto (default: the int8 sidecar when the pack has one), f16 (exact),\n"
-    "                  sq8 (int8 codes, then exact re-ranking; needs the sidecar)\n"
+    "  --scan MODE     auto|f16|sq8|bits: auto (default) the fastest sidecar the pack has\n"
+    "                  (bits, then sq8, else f16); f16 exact; sq8 int8 codes, then exact\n"
+    "                  re-ranking (needs pack.sq8); bits 1-bit codes, then exact re-ranking\n"
+    "                  of every vector the codes' error bound cannot rule out (needs\n"
+    "                  pack.bits)\n"
     "  --rerank R      sq8 candidates re-scored exactly (default max(64, 8k))\n"
     "  --queries F     .fvecs query vectors (normalised like the pack's vectors)\n"
     "  --gt F          .ivecs ground truth for recall@k\n"

@@ -133,7 +133,10 @@ static double recall_at_k(const eval *e, const ap_vecs *gt, uint32_t k)
 
 static const char *scan_name(ap_scan_mode m)
 {
-    return m == AP_SCAN_SQ8 ? "sq8" : m == AP_SCAN_F16 ? "f16" : "auto";
+    return m == AP_SCAN_BITS  ? "bits"
+           : m == AP_SCAN_SQ8 ? "sq8"
+           : m == AP_SCAN_F16 ? "f16"
+                              : "auto";
 }
 
 /* Opens the queries (and the ground truth) and checks that they fit the pack and k. */
@@ -210,7 +213,10 @@ static ap_status summarize(eval *e, const ap_vecs *gt, double wall, char *out, s
     double over50 = percentile(over, e->nq, 50);
     free(over);
     ap_search_params eff = o->params;
-    if (eff.scan == AP_SCAN_AUTO) eff.scan = ap_view_has_sq8(e->v) ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    if (eff.scan == AP_SCAN_AUTO)
+        eff.scan = ap_view_has_bits(e->v)  ? AP_SCAN_BITS
+                   : ap_view_has_sq8(e->v) ? AP_SCAN_SQ8
+                                           : AP_SCAN_F16;
     if (eff.rerank == 0) eff.rerank = ap_default_rerank(k);
     if (eff.rerank < k) eff.rerank = k; /* as the search does (ap_ivf_check) */
     char recall[64] = "null";

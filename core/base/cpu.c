@@ -25,6 +25,7 @@ int ap_cpu_has(const char *feature)
     if (!strcmp(feature, "avx")) return avx;
     if (!strcmp(feature, "f16c")) return avx && ((c >> 29) & 1);
     if (!strcmp(feature, "fma")) return avx && ((c >> 12) & 1);
+    if (!strcmp(feature, "popcnt")) return (c >> 23) & 1;
     unsigned int b7 = 0, c7 = 0;
     if (__get_cpuid_max(0, NULL) >= 7) {
         unsigned int a7, d7;
@@ -36,6 +37,8 @@ int ap_cpu_has(const char *feature)
     if (!strcmp(feature, "avx512f")) return avx512_os && ((b7 >> 16) & 1);
     if (!strcmp(feature, "avx512bw")) return avx512_os && ((b7 >> 16) & 1) && ((b7 >> 30) & 1);
     if (!strcmp(feature, "avx512vnni")) return avx512_os && ((b7 >> 16) & 1) && ((c7 >> 11) & 1);
+    if (!strcmp(feature, "avx512vpopcntdq"))
+        return avx512_os && ((b7 >> 16) & 1) && ((c7 >> 14) & 1);
     return 0;
 }
 #else

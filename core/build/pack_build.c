@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "annp_stream.h"
+#include "annpack/bits.h"
 #include "annpack/build.h"
 #include "annpack/caps.h"
 #include "annpack/embed.h"
@@ -20,6 +21,7 @@
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "annpack/sq8.h"
+#include "bits_stream.h"
 #include "calibrate.h"
 #include "corpus.h"
 #include "digest_table.h"
@@ -62,6 +64,8 @@ typedef struct list_source {
     uint64_t *ids;  /* one list's */
     uint16_t *vecs; /* one list's */
     ap_sq8_stream *sq8;
+    ap_bits_stream *bits;
+    const float *centroids;
 } list_source;
 
 static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const uint16_t **vecs,
@@ -76,7 +80,11 @@ static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const ui
     }
     *ids = s->ids;
     *vecs = s->vecs;
-    return s->sq8 ? ap_sq8_stream_list(s->sq8, s->vecs, s->counts[l], err) : AP_OK;
+    ap_status st = s->sq8 ? ap_sq8_stream_list(s->sq8, s->vecs, s->counts[l], err) : AP_OK;
+    if (!st && s->bits)
+        st = ap_bits_stream_list(s->bits, s->vecs, s->counts[l], s->centroids + (size_t)l * s->dim,
+                                 err);
+    return st;
 }
 
 /* Assigns every vector to its list and writes pack.annpack (and pack.sq8) list by list:
@@ -95,7 +103,8 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     uint32_t *counts = calloc(k, sizeof *counts);
     size_t *start = calloc(k + 1ull, sizeof *start), *fill = calloc(k, sizeof *fill);
     char *path = ap_path_join(dir, AP_ANNPACK);
-    list_source src = {.sp = sp, .dim = dim, .counts = counts, .start = start};
+    list_source src = {
+        .sp = sp, .dim = dim, .counts = counts, .start = start, .centroids = centroids};
     if (!assign || !order || !counts || !start || !fill || !path) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory grouping %zu vectors", n);
         goto out;
@@ -146,7 +155,13 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     }
     /* training; the encoding is inside the list writing (0 without a sidecar) */
     rep->seconds_sq8 = sp->sq8 ? ap_now_s() - ts : 0;
+    if (sp->bits && (st = ap_bits_stream_open(dir, dim, k, counts, n, &src.bits, err))) goto out;
     st = ap_annp_write_stream(path, dim, k, centroids, counts, next_list, &src, err);
+    if (src.bits) {
+        ap_status cst = ap_bits_stream_close(src.bits, !st, st ? NULL : err);
+        if (!st) st = cst;
+        src.bits = NULL;
+    }
     if (src.sq8) {
         ap_status cst = ap_sq8_stream_close(src.sq8, !st, st ? NULL : err);
         if (!st) st = cst;
@@ -154,6 +169,7 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     }
 out:
     ap_sq8_stream_close(src.sq8, false, NULL);
+    ap_bits_stream_close(src.bits, false, NULL);
     free(assign);
     free(order);
     free(counts);
@@ -249,9 +265,11 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
     /* Sorted by name, so the manifest is canonical; pack.digests (second) covers the rest:
      * the filter sets (ap_filter_build's, when written) and the embedder's corpus table too. */
-    const char *names[7], *covered[6];
+    const char *names[8], *covered[7];
     size_t nfiles = 0, ncov = 0;
     covered[ncov++] = names[nfiles++] = AP_ANNPACK;
+    if (sp->bits) covered[ncov++] = names[nfiles++] = AP_BITS;
+    const size_t di = nfiles; /* pack.digests' place in the sorted names */
     names[nfiles++] = AP_DIGESTS;
     char *fpath = ap_path_join(dir, AP_FILTER);
     struct stat fsb;
@@ -262,14 +280,14 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     covered[ncov++] = names[nfiles++] = AP_META_IDX;
     covered[ncov++] = names[nfiles++] = meta_name;
     if (sp->sq8) covered[ncov++] = names[nfiles++] = AP_SQ8;
-    char hex[7][AP_SHA256_HEX], chex[6][AP_SHA256_HEX];
-    uint64_t csize[6] = {0};
-    ap_manifest_file files[7];
-    ap_status st = ap_digests_write(dir, covered, ncov, chex, csize, hex[1], &files[1].size, err);
+    char hex[8][AP_SHA256_HEX], chex[7][AP_SHA256_HEX];
+    uint64_t csize[7] = {0};
+    ap_manifest_file files[8];
+    ap_status st = ap_digests_write(dir, covered, ncov, chex, csize, hex[di], &files[di].size, err);
     for (size_t i = 0, c = 0; i < nfiles && !st; i++) {
         files[i].path = names[i];
         files[i].sha256 = hex[i];
-        if (i == 1) continue;
+        if (i == di) continue;
         memcpy(hex[i], chex[c], AP_SHA256_HEX);
         files[i].size = csize[c++];
     }
@@ -337,8 +355,10 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
          * search faults them in as huge folios (mapping.h). */
-        const char *scanned[2] = {AP_ANNPACK, AP_SQ8};
-        for (int i = 0; i < (sp->sq8 ? 2 : 1); i++) {
+        const char *scanned[3] = {AP_ANNPACK, AP_SQ8, AP_BITS};
+        const bool has[3] = {true, sp->sq8, sp->bits};
+        for (int i = 0; i < 3; i++) {
+            if (!has[i]) continue;
             char *p = ap_path_join(dir, scanned[i]);
             if (p) ap_drop_cache(p);
             free(p);
@@ -420,6 +440,7 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
                        .build = input,
                        .iters = o->kmeans_iters,
                        .sq8 = o->sq8,
+                       .bits = o->bits,
                        .target_recall = o->target_recall < 0   ? 0
                                         : o->target_recall > 0 ? o->target_recall
                                                                : AP_CALIB_TARGET,

@@ -22,6 +22,7 @@ typedef struct ap_pack_spec {
     const cJSON *build;   /* the caller's "build" fields (copied after the tool's) */
     uint32_t iters;       /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
     bool sq8;             /* also write the int8 sidecar */
+    bool bits;            /* also write the 1-bit code sidecar pack.bits */
     double target_recall; /* calibrate the default probe for it (calibrate.h); 0: do not */
     ap_progress_fn progress;
     void *progress_ud;

@@ -2,8 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annpack/bits.h"
 #include "annpack/meta.h"
 #include "annpack/sq8.h"
+#include "bits_layout.h"
 #include "digest_layout.h"
 #include "digest_table.h"
 #include "endian.h"
@@ -80,6 +82,29 @@ static ap_status sq8_layout(const char *name, uint64_t size, const ap_annp *a, a
     return AP_OK;
 }
 
+/* Header and counts, then each list's records (count x (dpad/8 + 8) bytes: codes, F, G). */
+static ap_status bits_layout(const char *name, uint64_t size, const ap_annp *a, ap_digest_layout *l,
+                             ap_err *err)
+{
+    const ap_annp_header *h = ap_annp_get_header(a);
+    ap_bits_layout L = ap_bits_layout_for(h->dim, h->n_lists, h->n_vectors, 0, 1);
+    if (L.size != size)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %llu bytes, its layout needs %llu", name,
+                          (unsigned long long)size, (unsigned long long)L.size);
+    ap_status st = alloc_ranges(l, (uint64_t)h->n_lists + 1, err);
+    if (st) return st;
+    set(l, 0, 0, L.data);
+    uint64_t at = L.data;
+    for (uint32_t i = 0; i < h->n_lists; i++) {
+        ap_annp_list li;
+        ap_annp_list_get(a, i, &li);
+        uint64_t n = (uint64_t)li.count * L.record;
+        set(l, i + 1, at, n);
+        at += n;
+    }
+    return AP_OK;
+}
+
 static ap_status zst_layout(const char *name, const uint8_t *b, uint64_t size, ap_digest_layout *l,
                             ap_err *err)
 {
@@ -131,6 +156,8 @@ ap_status ap_digest_layout_of(const char *name, const uint8_t *bytes, uint64_t s
         st = annpack_layout(name, size, annp, out, err);
     else if (strcmp(name, AP_SQ8) == 0 && annp)
         st = sq8_layout(name, size, annp, out, err);
+    else if (strcmp(name, AP_BITS) == 0 && annp)
+        st = bits_layout(name, size, annp, out, err);
     else if (strcmp(name, AP_META_ZST) == 0)
         st = zst_layout(name, bytes, size, out, err);
     else

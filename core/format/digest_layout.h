@@ -22,6 +22,8 @@ typedef struct ap_digest_layout {
  *   (lists must lie back to back, as annpack writes them), the offset table;
  * - pack.sq8 (annp: the pack's ANNP file, whose lists it codes): header, params and counts,
  *   then each list's codes (count x stride bytes; empty lists give empty ranges);
+ * - pack.bits (annp as for pack.sq8): header and counts, then each list's records
+ *   (count x (dpad/8 + 8) bytes);
  * - pack.meta.jsonl.zst: each zstd frame, then the seek table;
  * - anything else: AP_DIGEST_CHUNK chunks.
  * AP_ERR_FORMAT naming the file when its structure does not allow that layout. */

@@ -85,11 +85,12 @@ static void describe(const lz_file *lf, int f, uint32_t k, char *out, size_t cap
     ap_digest_range r = ap_digest_range_at(d, k);
     size_t nl = strlen(d->name);
     bool frames = nl > 4 && strcmp(d->name + nl - 4, ".zst") == 0;
-    if (f != AP_LZ_META && k > 0 && (f == AP_LZ_SQ8 || k + 1 < d->n_ranges))
+    bool sidecar = f == AP_LZ_SQ8 || f == AP_LZ_BITS;
+    if (f != AP_LZ_META && k > 0 && (sidecar || k + 1 < d->n_ranges))
         snprintf(out, cap, "list %u", k - 1);
     else if (f == AP_LZ_ANNPACK)
         snprintf(out, cap, "%s", k == 0 ? "header and centroids" : "offset table");
-    else if (f == AP_LZ_SQ8)
+    else if (sidecar)
         snprintf(out, cap, "header");
     else if (!frames)
         snprintf(out, cap, "chunk %u", k);

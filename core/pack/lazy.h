@@ -1,5 +1,5 @@
 /* Range verification against pack.digests (internal to core; docs/SECURITY.md, "Lazy
- * verification"): each range of the ANNP file, the int8 sidecar and the metadata rows is
+ * verification"): each range of the ANNP file, the int8 and 1-bit sidecars and the metadata rows is
  * hashed from the pack's descriptor the first time something needs it (or all at once for
  * verify=full and `verify`), at most once per open pack; a range that fails stays bad and
  * fails every later use at once. Thread-safe: concurrent users of one range wait for the
@@ -16,7 +16,7 @@
 #include "source.h"
 
 /* The files a pack verifies range by range. */
-enum { AP_LZ_ANNPACK, AP_LZ_SQ8, AP_LZ_META, AP_LZ_COUNT };
+enum { AP_LZ_ANNPACK, AP_LZ_SQ8, AP_LZ_META, AP_LZ_BITS, AP_LZ_COUNT };
 
 typedef struct ap_lazy ap_lazy;
 

@@ -22,7 +22,7 @@
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
-enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_FILTER, SRC_COUNT };
+enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_FILTER, SRC_BITS, SRC_COUNT };
 
 struct ap_pack {
     char *dir;
@@ -31,6 +31,7 @@ struct ap_pack {
     ap_meta *meta;
     ap_embedder *emb;
     ap_sq8 *sq8;             /* the int8 sidecar when the manifest lists pack.sq8 */
+    ap_bits *bits;           /* the 1-bit code sidecar when the manifest lists pack.bits */
     ap_filter filter;        /* pack.filter when listed (n_cols 0 otherwise) */
     ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
@@ -47,6 +48,7 @@ bool ap_meaningful_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".zst") == 0) ||
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
            (n > 4 && strcmp(name + n - 4, ".sq8") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".bits") == 0) ||
            (n > 4 && strcmp(name + n - 4, ".idf") == 0) || strcmp(name, AP_FILTER) == 0;
 }
 
@@ -151,6 +153,7 @@ static int lazy_file_of(int slot)
 {
     return slot == SRC_ANNPACK ? AP_LZ_ANNPACK
            : slot == SRC_SQ8   ? AP_LZ_SQ8
+           : slot == SRC_BITS  ? AP_LZ_BITS
            : slot == SRC_META  ? AP_LZ_META
                                : -1;
 }
@@ -189,7 +192,8 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
                                    p->m.idx,
                                    ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL,
                                    ap_pack_manifest_file(&p->m, AP_IDF) ? AP_IDF : NULL,
-                                   ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL};
+                                   ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_BITS) ? AP_BITS : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
         if (p->has_dg && strcmp(f->path, AP_DIGESTS) == 0) continue;
@@ -265,7 +269,10 @@ static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *c
     for (int k = 0; k < SRC_COUNT; k++) {
         int lf = lazy_file_of(k);
         if (lf < 0 || p->src[k].fd < 0) continue;
-        const char *name = k == SRC_ANNPACK ? p->m.annpack : k == SRC_META ? p->m.meta : AP_SQ8;
+        const char *name = k == SRC_ANNPACK ? p->m.annpack
+                           : k == SRC_META  ? p->m.meta
+                           : k == SRC_BITS  ? AP_BITS
+                                            : AP_SQ8;
         files[lf] = ap_digest_table_find(&p->dg.t, name);
         src[lf] = &p->src[k];
     }
@@ -279,6 +286,7 @@ static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *c
         if (!st && files[AP_LZ_ANNPACK])
             st = ap_lazy_check_range(z, AP_LZ_ANNPACK, files[AP_LZ_ANNPACK]->n_ranges - 1, err);
         if (!st && files[AP_LZ_SQ8]) st = ap_lazy_check_range(z, AP_LZ_SQ8, 0, err);
+        if (!st && files[AP_LZ_BITS]) st = ap_lazy_check_range(z, AP_LZ_BITS, 0, err);
         if (!st && files[AP_LZ_META] && strcmp(p->m.meta, AP_META_ZST) == 0)
             st = ap_lazy_check_range(z, AP_LZ_META, files[AP_LZ_META]->n_ranges - 1, err);
         /* Without an index every row is read at open to build one: check them all first. */
@@ -333,6 +341,9 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
     if ((st = load_filter(p, err))) return st;
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
+    const ap_src *bs = &p->src[SRC_BITS];
+    if (!st && bs->fd >= 0)
+        st = ap_bits_open_fd(bs->fd, bs->size, bs->name, p->annp, &p->bits, err);
     return st;
 }
 
@@ -383,6 +394,7 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
         size_t n;
         ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
         if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
+        if (p->bits) ap_lazy_set_map(p->dg.lazy, AP_LZ_BITS, ap_bits_bytes(p->bits, &n));
     }
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
@@ -417,6 +429,7 @@ void ap_pack_close(ap_pack *p)
 {
     if (!p) return;
     ap_sq8_close(p->sq8);
+    ap_bits_close(p->bits);
     ap_filter_free(&p->filter);
     ap_annp_close(p->annp);
     ap_pack_digests_free(&p->dg);
@@ -448,6 +461,8 @@ ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
     ap_status st = ap_lazy_check_range(p->dg.lazy, AP_LZ_ANNPACK, list + 1, err);
     if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
         st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
+    if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_BITS))
+        st = ap_lazy_check_range(p->dg.lazy, AP_LZ_BITS, list + 1, err);
     return st;
 }
 
@@ -462,6 +477,7 @@ ap_status ap_pack_check_bytes(const ap_pack *p, const char *name, uint64_t off, 
     if (!p->has_dg) return AP_OK;
     int f = strcmp(name, p->m.annpack) == 0 ? AP_LZ_ANNPACK
             : strcmp(name, AP_SQ8) == 0     ? AP_LZ_SQ8
+            : strcmp(name, AP_BITS) == 0    ? AP_LZ_BITS
             : strcmp(name, p->m.meta) == 0  ? AP_LZ_META
                                             : -1;
     return f < 0 ? AP_OK : ap_lazy_check(p->dg.lazy, f, off, len, err);
@@ -511,6 +527,11 @@ const ap_sq8 *ap_pack_sq8(const ap_pack *p)
     return p->sq8;
 }
 
+const ap_bits *ap_pack_bits(const ap_pack *p)
+{
+    return p->bits;
+}
+
 const ap_manifest_file *ap_pack_listed(const ap_pack *p, const char *name)
 {
     return ap_pack_manifest_file(&p->m, name);
@@ -543,6 +564,7 @@ ap_status ap_pack_search_vec(const ap_pack *p, const float *q, uint32_t k, uint3
 {
     ap_ivf ix = {.annp = p->annp,
                  .sq8 = p->sq8,
+                 .bits = p->bits,
                  .coarse = p->coarse,
                  .guard = p->has_dg ? list_guard : NULL,
                  .guard_ctx = p};

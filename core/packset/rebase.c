@@ -136,6 +136,7 @@ static ap_status write_rebased(const ap_view *v, const char *tmp, uint32_t lists
                        .codec = AP_META_ZSTD,
                        .build = build,
                        .sq8 = ap_view_has_sq8(v),
+                       .bits = ap_view_has_bits(v),
                        /* recalibrated for the new lists, to the old base's target (none if
                         * it had none, so earlier packsets rebase byte for byte) */
                        .target_recall =

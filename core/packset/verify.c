@@ -206,6 +206,9 @@ ap_status ap_pack_check_deep(const ap_pack *p, const ap_checks *cx, const char *
     const ap_sq8 *sq = ap_pack_sq8(p);
     *bad_file = AP_SQ8;
     if (sq && (st = ap_sq8_check_codes(sq, ap_pack_annp(p), err))) return st;
+    const ap_bits *bits = ap_pack_bits(p);
+    *bad_file = AP_BITS;
+    if (bits && (st = ap_bits_check_codes(bits, ap_pack_annp(p), err))) return st;
     *bad_file = AP_FILTER;
     return ap_pack_check_filter(p, cx, err);
 }

@@ -240,6 +240,7 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
     v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
                       .coarse = &v->coarse,
                       .sq8 = ap_pack_sq8(v->layers[0].pack),
+                      .bits = ap_pack_bits(v->layers[0].pack),
                       .dead = v->nlayers > 1 ? v->layers[0].dead : NULL,
                       .xstart = v->nditems ? v->dstart : NULL,
                       .x = v->ditems,
@@ -384,6 +385,11 @@ ap_status ap_view_verify_step(const ap_view *v, uint64_t max_bytes, bool *done, 
 bool ap_view_has_sq8(const ap_view *v)
 {
     return v->ivf.sq8 != NULL;
+}
+
+bool ap_view_has_bits(const ap_view *v)
+{
+    return v->ivf.bits != NULL;
 }
 
 int32_t ap_view_live_layer(const ap_view *v, uint64_t id)

@@ -15,9 +15,11 @@
 #include <cblas.h>
 
 #include "annpack/search.h"
+#include "bits_layout.h"
 #include "coarse.h"
 #include "ivf.h"
 #include "kernels.h"
+#include "rabitq.h"
 #include "scan.h"
 
 #define BLOCK AP_SCAN_BLOCK
@@ -40,6 +42,12 @@ typedef struct cand {
     const uint8_t *vec;
 } cand;
 
+/* A bits candidate: the upper bound of its score and its position in the list. */
+struct bcand {
+    float ub;
+    uint32_t j;
+};
+
 typedef struct scratch {
     float *cs; /* centroid scores */
     size_t cs_cap;
@@ -57,8 +65,15 @@ typedef struct scratch {
     size_t cis_cap;
     uint64_t *ids; /* duplicate check of the final hits */
     size_t ids_cap;
+    float *bq; /* bits: the rotated query */
+    size_t bq_cap;
+    uint64_t *planes; /* bits: the query's bit planes */
+    size_t planes_cap;
     float fs[BLOCK];
     int32_t is[BLOCK];
+    uint32_t us[BLOCK], up[BLOCK];
+    struct bcand *bc; /* bits: one list's candidates */
+    size_t bc_cap;
 } scratch;
 
 static pthread_key_t g_key;
@@ -76,6 +91,9 @@ static void scratch_free(void *p)
     free(s->cw);
     free(s->cis);
     free(s->ids);
+    free(s->bq);
+    free(s->planes);
+    free(s->bc);
     free(s);
 }
 
@@ -280,12 +298,18 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", p->k, AP_MAX_K);
     if (p->probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
     if (p->probe > h->n_lists) p->probe = h->n_lists;
-    if (p->scan == AP_SCAN_AUTO) p->scan = ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    if (p->scan == AP_SCAN_AUTO)
+        p->scan = ix->bits ? AP_SCAN_BITS : ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
     if (p->scan == AP_SCAN_SQ8 && !ix->sq8)
         return ap_err_set(err, AP_ERR_ARG,
                           "int8 scan requested but %s has no int8 sidecar (%s): build with --sq8",
                           ap_annp_path(ix->annp), AP_SQ8);
-    if (p->scan != AP_SCAN_F16 && p->scan != AP_SCAN_SQ8)
+    if (p->scan == AP_SCAN_BITS && !ix->bits)
+        return ap_err_set(err, AP_ERR_ARG,
+                          "bits scan requested but %s has no 1-bit code sidecar (%s): build with "
+                          "--bits",
+                          ap_annp_path(ix->annp), AP_BITS);
+    if (p->scan != AP_SCAN_F16 && p->scan != AP_SCAN_SQ8 && p->scan != AP_SCAN_BITS)
         return ap_err_set(err, AP_ERR_ARG, "unknown scan mode %d", (int)p->scan);
     if (p->rerank == 0) p->rerank = ap_default_rerank(p->k);
     if (p->rerank < p->k) p->rerank = p->k;
@@ -343,6 +367,106 @@ static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, ui
     return AP_OK;
 }
 
+/* Best bound first; ties by position, so the order is total. */
+static int cmp_bcand(const void *a, const void *b)
+{
+    const struct bcand *x = a, *y = b;
+    if (x->ub != y->ub) return x->ub < y->ub ? 1 : -1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+#define BITS_AHEAD 8u /* candidates whose vectors are fetched ahead of their scoring */
+
+/* The exact score of the f16 vector at v, pushed when it reaches the floor. */
+static inline void push_exact(ap_topk *t, ap_f16_block_fn f16, const float *q, uint32_t dim,
+                              const uint8_t *v, uint64_t id, uint32_t layer)
+{
+    float score;
+    f16(q, v, 1, dim, &score);
+    if (score >= ap_topk_floor(t)) ap_topk_push(t, id, score, layer);
+}
+
+/* 1-bit scan of the np lists in s->lists: each code's estimate plus its error bound is
+ * compared with the current k-th exact score, and only the vectors that may reach it are
+ * re-scored exactly (f16), a block's candidates fetched together. Extra vectors are few:
+ * scored exactly. */
+static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
+                                 ap_f16_block_fn f16, ap_topk *t, scan_counts *sc,
+                                 const char **kname, ap_err *err)
+{
+    const ap_annp *a = ix->annp;
+    const ap_bits *b = ix->bits;
+    const uint32_t dim = ap_annp_get_header(a)->dim, dpad = ap_bits_dpad(b), words = dpad / 64,
+                   cb = dpad / 8;
+    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words))
+        return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    ap_rbq_query qq;
+    ap_rbq_query_make(ap_bits_rot(b), dim, q, s->bq, s->planes, &qq);
+    const float eps0 = ap_bits_eps0(b);
+    ap_bits_block_fn fn = ap_kernel_bits(kname);
+    const float *cent = ap_annp_centroids(a);
+    uint64_t reranked = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        const uint32_t li = s->lists[i];
+        ap_annp_list l;
+        ap_annp_list_get(a, li, &l);
+        uint32_t n;
+        const uint8_t *d = ap_bits_list(b, li, &n);
+        if (i + 1 < np) {
+            uint32_t nn;
+            ap_prefetch_range(ap_bits_list(b, s->lists[i + 1], &nn), 1024);
+        }
+        const float *c = cent + (size_t)li * dim;
+        float qc = 0;
+        for (uint32_t k = 0; k < dim; k++)
+            qc += q[k] * c[k];
+        const uint8_t *Fp = d + (size_t)n * cb, *Gp = Fp + 4ull * n;
+        const uint64_t base = ap_annp_list_start(a, li);
+        if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        /* The list's candidates against the floor at its start, then re-scored best bound
+         * first: once a bound is below the floor, so are all the rest. */
+        const float floor = ap_topk_floor(t);
+        uint32_t nc = 0;
+        for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
+            uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
+            fn(s->planes, d + (size_t)j0 * cb, m, words, s->us, s->up);
+            for (uint32_t j = 0; j < m; j++) {
+                float F, G;
+                memcpy(&F, Fp + 4ull * (j0 + j), 4);
+                memcpy(&G, Gp + 4ull * (j0 + j), 4);
+                float est = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
+                float ub = est + ap_rbq_bound(&qq, eps0, F, G);
+                if (ub >= floor && !ap_is_dead(ix->dead, base + j0 + j))
+                    s->bc[nc++] = (struct bcand){ub, j0 + j};
+            }
+        }
+        qsort(s->bc, nc, sizeof *s->bc, cmp_bcand);
+        for (uint32_t c2 = 0; c2 < nc && c2 < BITS_AHEAD; c2++)
+            __builtin_prefetch(l.vecs + (size_t)s->bc[c2].j * 2 * dim, 0, 3);
+        for (uint32_t c2 = 0; c2 < nc; c2++) {
+            if (s->bc[c2].ub < ap_topk_floor(t)) break;
+            if (c2 + BITS_AHEAD < nc)
+                ap_prefetch_range(l.vecs + (size_t)s->bc[c2 + BITS_AHEAD].j * 2 * dim, 2ull * dim);
+            uint32_t j = s->bc[c2].j;
+            push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
+            reranked++;
+        }
+        sc->vectors += n;
+        sc->bytes += (uint64_t)n * (cb + 8);
+    }
+    for (uint32_t i = 0; ix->xstart && i < np; i++) {
+        uint32_t li = s->lists[i];
+        for (size_t x = ix->xstart[li]; x < ix->xstart[li + 1]; x++) {
+            const ap_item *it = &ix->x[x];
+            push_exact(t, f16, q, dim, it->vec, ap_item_id(it), (uint32_t)ix->layer_seq[it->layer]);
+            sc->vectors++;
+            sc->bytes += 2ull * dim;
+        }
+    }
+    sc->reranked = reranked;
+    return AP_OK;
+}
+
 /* f16 scan of the np lists in s->lists into t, then their extra vectors (delta layers: few,
  * so exact scores straight into the top-k). */
 static void scan_lists_f16(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
@@ -396,6 +520,9 @@ static ap_status scan_query(const ap_ivf *ix, scratch *s, const float *q, uint32
     scan_counts sc = {0};
     if (p->scan == AP_SCAN_SQ8) {
         ap_status e = scan_lists_sq8(ix, s, q, np, p, f16, &t, &sc, &kname, err);
+        if (e) return e;
+    } else if (p->scan == AP_SCAN_BITS) {
+        ap_status e = scan_lists_bits(ix, s, q, np, f16, &t, &sc, &kname, err);
         if (e) return e;
     } else {
         scan_lists_f16(ix, s, q, np, f16, &t, &sc);
@@ -515,12 +642,15 @@ void ap_sq8_score_block(const int8_t *w, const uint8_t *codes, uint32_t n, uint3
 
 ap_status ap_scan_mode_parse(const char *s, ap_scan_mode *out, ap_err *err)
 {
-    static const char *const names[] = {
-        [AP_SCAN_AUTO] = "auto", [AP_SCAN_F16] = "f16", [AP_SCAN_SQ8] = "sq8"};
-    for (int m = AP_SCAN_AUTO; s && m <= AP_SCAN_SQ8; m++)
+    static const char *const names[] = {[AP_SCAN_AUTO] = "auto",
+                                        [AP_SCAN_F16] = "f16",
+                                        [AP_SCAN_SQ8] = "sq8",
+                                        [AP_SCAN_BITS] = "bits"};
+    for (int m = AP_SCAN_AUTO; s && m <= AP_SCAN_BITS; m++)
         if (!strcmp(s, names[m])) {
             *out = (ap_scan_mode)m;
             return AP_OK;
         }
-    return ap_err_set(err, AP_ERR_ARG, "scan must be auto, f16 or sq8, not '%.40s'", s ? s : "");
+    return ap_err_set(err, AP_ERR_ARG, "scan must be auto, f16, sq8 or bits, not '%.40s'",
+                      s ? s : "");
 }

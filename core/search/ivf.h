@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "annpack/bits.h"
 #include "annpack/search.h"
 #include "annpack/sq8.h"
 #include "scan.h"
@@ -31,6 +32,7 @@ typedef struct ap_ivf {
     const ap_annp *annp;
     struct ap_coarse_cache *coarse; /* the owner's lazily built centroid codes, or NULL */
     const ap_sq8 *sq8;              /* NULL: no sidecar */
+    const ap_bits *bits;            /* NULL: no 1-bit codes (extra vectors: scored exactly) */
     const uint8_t *dead;            /* bit per ANNP position, or NULL */
     const size_t *xstart;           /* n_lists + 1 ranges into x, or NULL */
     const ap_item *x;               /* extra vectors, scanned with their list */

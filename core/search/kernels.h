@@ -16,10 +16,17 @@ typedef void (*ap_f16_block_fn)(const float *q, const uint8_t *vecs, uint32_t n,
 typedef void (*ap_sq8_block_fn)(const int8_t *w, const uint8_t *codes, uint32_t n, uint32_t stride,
                                 int32_t *out);
 
+/* The 1-bit code kernels (kernel_bits.c, pack.bits): s[j] = sum_k 2^k popcount(code_j &
+ * plane_k) over 4 query planes of words 64-bit words each (planes: 4 x words), pop[j] =
+ * popcount(code_j); codes words * 8 bytes apart. */
+typedef void (*ap_bits_block_fn)(const uint64_t *planes, const uint8_t *codes, uint32_t n,
+                                 uint32_t words, uint32_t *s, uint32_t *pop);
+
 /* The version searches use: the best one this CPU runs (the portable one while
  * ap_kernels_portable is set); *name (may be NULL) receives its name. */
 ap_f16_block_fn ap_kernel_f16(const char **name);
 ap_sq8_block_fn ap_kernel_sq8(const char **name);
+ap_bits_block_fn ap_kernel_bits(const char **name);
 
 /* Experimental, for tests that check every version: the version named isa, or NULL when
  * this CPU lacks the features it needs or there is no such version here. f16: "avx512",
@@ -28,6 +35,8 @@ ap_sq8_block_fn ap_kernel_sq8(const char **name);
  * ap_kernels_portable. */
 ap_f16_block_fn ap_kernel_f16_for(const char *isa);
 ap_sq8_block_fn ap_kernel_sq8_for(const char *isa);
+/* bits: "avx512vpopcntdq", "avx2", "popcnt" (x86-64), "portable". */
+ap_bits_block_fn ap_kernel_bits_for(const char *isa);
 
 /* One version of a kernel family, in a table of them best first (the last is the portable
  * one, which needs nothing): what it is called and the CPU features it needs. */

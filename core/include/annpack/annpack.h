@@ -2,6 +2,7 @@
 #ifndef ANNPACK_H
 #define ANNPACK_H
 
+#include "bits.h"
 #include "build.h"
 #include "caps.h"
 #include "cpu.h"

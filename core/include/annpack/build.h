@@ -35,6 +35,7 @@ typedef struct ap_build_opts {
     const char *vectors;
     uint32_t kmeans_iters; /* k-means iterations; 0 = AP_KMEANS_DEFAULT_ITERS */
     bool sq8;              /* also write the int8 sidecar pack.sq8 (docs/FORMAT.md) */
+    bool bits;             /* also write the 1-bit code sidecar pack.bits (docs/FORMAT.md) */
     /* With an HTTP embedder ("openai", "tei", "ollama"): the model and prefixes (the
      * endpoint is ap_embed_set_endpoint's). With vectors too, it names the model the
      * vectors came from, so text queries work (its dim must be theirs). */

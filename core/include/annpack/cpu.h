@@ -9,7 +9,8 @@ extern "C" {
 #endif
 
 /* Whether the CPU (and OS) support a feature: 1 or 0. feature is one of "avx", "avx2",
- * "f16c", "fma", "avx512f", "avx512bw", "avx512vnni"; unknown names: 0. */
+ * "f16c", "fma", "popcnt", "avx512f", "avx512bw", "avx512vnni", "avx512vpopcntdq"; unknown
+ * names: 0. */
 AP_API int ap_cpu_has(const char *feature);
 
 #ifdef __cplusplus

@@ -418,6 +418,50 @@ AP_EXPERIMENTAL_API void ap_sq8_score_block(const int8_t *w, const uint8_t *code
 
 #endif
 
+/* ---- bits.h: the 1-bit code sidecar's reader and kernels ------------------------------- */
+#if defined(ANNPACK_BITS_H_COMPLETE) && !defined(ANNPACK_EXPERIMENTAL_BITS)
+#define ANNPACK_EXPERIMENTAL_BITS
+
+typedef struct ap_bits ap_bits;
+
+/* Maps path and validates it against the ANNP file it accompanies: magic, version, header
+ * size, dim, n_lists, n_vectors and every list count equal to a's, dpad for dim, a finite
+ * positive eps0, the writer's offsets and the exact file size. Errors name the file and
+ * field. *out is the caller's (ap_bits_close; a is only read during the call). */
+AP_EXPERIMENTAL_API ap_status ap_bits_open(const char *path, const ap_annp *a, ap_bits **out,
+                                           ap_err *err);
+/* As ap_bits_open, from a descriptor (which stays the caller's); name for messages. */
+AP_EXPERIMENTAL_API ap_status ap_bits_open_fd(int fd, uint64_t size, const char *name,
+                                              const ap_annp *a, ap_bits **out, ap_err *err);
+/* Unmaps and frees; NULL is a no-op. */
+AP_EXPERIMENTAL_API void ap_bits_close(ap_bits *b);
+/* The whole file as mapped (valid until ap_bits_close). */
+AP_EXPERIMENTAL_API const uint8_t *ap_bits_bytes(const ap_bits *b, size_t *size);
+AP_EXPERIMENTAL_API uint32_t ap_bits_dim(const ap_bits *b);
+/* Bits per code (dim rounded up to 64). */
+AP_EXPERIMENTAL_API uint32_t ap_bits_dpad(const ap_bits *b);
+/* The rotation's seed and the re-ranking slack eps0 the header states. */
+AP_EXPERIMENTAL_API uint64_t ap_bits_seed(const ap_bits *b);
+AP_EXPERIMENTAL_API float ap_bits_eps0(const ap_bits *b);
+/* List i: its codes (dpad/8 bytes per vector) and F and G (count f32 each, little-endian,
+ * possibly unaligned); valid until ap_bits_close. */
+AP_EXPERIMENTAL_API const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, uint32_t *count);
+
+/* Deep check: every code and scalar equals the encoding of the matching vector of a (its
+ * residual to a's centroid). Names the first list and position that differ. */
+AP_EXPERIMENTAL_API ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err);
+
+/* The bits kernel in use ("avx512vpopcntdq", "avx2", "popcnt" or "portable"), and the
+ * version named isa as a function, NULL when this CPU lacks it: s[j] = sum over the
+ * AP_RBQ_QBITS planes k of 2^k popcount(code_j & plane_k), pop[j] = popcount(code_j), for
+ * n consecutive codes of words 64-bit words each; planes holds 4 x words words. */
+typedef void (*ap_bits_score_fn)(const uint64_t *planes, const uint8_t *codes, uint32_t n,
+                                 uint32_t words, uint32_t *s, uint32_t *pop);
+AP_EXPERIMENTAL_API const char *ap_search_kernel_bits(void);
+AP_EXPERIMENTAL_API ap_bits_score_fn ap_bits_kernel_for(const char *isa);
+
+#endif
+
 /* ---- pack.h: the single-pack handle ---------------------------------------------------- */
 #if defined(ANNPACK_PACK_H_COMPLETE) && !defined(ANNPACK_EXPERIMENTAL_PACK)
 #define ANNPACK_EXPERIMENTAL_PACK
@@ -438,6 +482,8 @@ AP_EXPERIMENTAL_API const ap_meta *ap_pack_meta(const ap_pack *p);
 AP_EXPERIMENTAL_API const ap_embedder *ap_pack_embedder(const ap_pack *p);
 /* The int8 sidecar (validated against pack.annpack at open), or NULL. */
 AP_EXPERIMENTAL_API const ap_sq8 *ap_pack_sq8(const ap_pack *p);
+/* The 1-bit code sidecar (validated against pack.annpack at open), or NULL. */
+AP_EXPERIMENTAL_API const ap_bits *ap_pack_bits(const ap_pack *p);
 /* The manifest bytes exactly as read. */
 AP_EXPERIMENTAL_API const char *ap_pack_manifest_raw(const ap_pack *p, size_t *len);
 /* The manifest's "embedder" and "build" blocks as compact JSON text (malloc'd). */

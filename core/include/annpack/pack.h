@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bits.h"
 #include "embed.h"
 #include "format.h"
 #include "meta.h"

@@ -142,6 +142,8 @@ AP_API ap_status ap_view_where_check(const ap_view *v, const ap_where *where, si
 
 /* Whether the base has the int8 sidecar (pack.sq8). */
 AP_API bool ap_view_has_sq8(const ap_view *v);
+/* Whether the base has the 1-bit code sidecar (pack.bits). */
+AP_API bool ap_view_has_bits(const ap_view *v);
 
 /* What range verification against pack.digests has done in an open view (summed over its
  * layers; docs/SECURITY.md, "Lazy verification"). */

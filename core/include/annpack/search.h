@@ -37,12 +37,14 @@ typedef struct ap_hit {
 
 /* How a search scans its lists. */
 typedef enum ap_scan_mode {
-    AP_SCAN_AUTO = 0, /* the int8 sidecar when the pack has one, else f16 */
+    AP_SCAN_AUTO = 0, /* the fastest sidecar the pack has (bits, then sq8), else f16 */
     AP_SCAN_F16 = 1,  /* exact: every probed vector scored from its f16 copy */
-    AP_SCAN_SQ8 = 2   /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
+    AP_SCAN_SQ8 = 2,  /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
+    AP_SCAN_BITS = 3  /* 1-bit codes first, exact f16 re-ranking within the error bound
+                         (needs pack.bits, annpack/bits.h) */
 } ap_scan_mode;
 
-/* Parses "auto", "f16" or "sq8" (the CLI's --scan and the mount's scan=) into *out.
+/* Parses "auto", "f16", "sq8" or "bits" (the CLI's --scan and the mount's scan=) into *out.
  * AP_ERR_ARG naming the accepted values otherwise (*out untouched). */
 AP_API ap_status ap_scan_mode_parse(const char *s, ap_scan_mode *out, ap_err *err);
 
@@ -50,7 +52,8 @@ typedef struct ap_search_params {
     uint32_t k;     /* results, 1..AP_MAX_K */
     uint32_t probe; /* lists scanned, >= 1 (clamped to n_lists) */
     ap_scan_mode scan;
-    uint32_t rerank; /* sq8: candidates re-scored exactly; 0 = ap_default_rerank(k) */
+    uint32_t rerank; /* sq8: candidates re-scored exactly; 0 = ap_default_rerank(k) (bits:
+                        not used, the error bound chooses) */
 } ap_search_params;
 
 /* The default number of sq8 candidates re-ranked for k results. */
@@ -66,7 +69,7 @@ typedef struct ap_search_stats {
     uint64_t lists;     /* lists scanned */
     uint64_t vectors;   /* vectors scored in the scan */
     uint64_t bytes;     /* list bytes streamed by the scan (f16 vectors or int8 codes) */
-    uint64_t reranked;  /* sq8 candidates re-scored */
+    uint64_t reranked;  /* sq8 or bits candidates re-scored */
     uint64_t ns_probe;  /* centroid scoring and list selection */
     uint64_t ns_scan;   /* scanning lists */
     uint64_t ns_total;  /* the whole call */
