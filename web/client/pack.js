@@ -179,13 +179,17 @@ export class Pack {
     return this.core.embedHash(query, e.dim, e.seed);
   }
 
-  // fn's promise, started once; a failure is reported to every waiter and the next call
-  // starts again (a network error need not stick; a refusal repeats).
+  // fn's promise, started once. A refusal (wrong bytes, a bad format) sticks: every later
+  // call reports it without fetching again; after a network or HTTP error the next call
+  // starts again.
   fetchOnce(name, fn) {
     if (!this.once.has(name)) {
       const p = fn();
       this.once.set(name, p);
-      p.catch(() => { if (this.once.get(name) === p) this.once.delete(name); });
+      p.catch((e) => {
+        const retry = !(e instanceof AnnpackError) || e.kind === 'http';
+        if (retry && this.once.get(name) === p) this.once.delete(name);
+      });
     }
     return this.once.get(name);
   }

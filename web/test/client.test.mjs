@@ -368,8 +368,11 @@ v2test('v2: a tampered pack.idf is refused at the first text query, naming it', 
   const p = await openPack(`${host.url}tampered-idf/`, { wasm, publicKey: fx.publicKey });
   await refused(p.search('water my houseplants', { k: 3 }), 'digest',
     /pack\.idf: its size or SHA-256 differs from the manifest's: refused/);
-  // Again (the refusal is not cached away), and prepare() too.
+  // Again, and by prepare(): the refusal sticks, without fetching the table again.
+  const r0 = p.http.requests;
+  await refused(p.search('bicycle chain', { k: 3 }), 'digest', /pack\.idf: its size or SHA-256/);
   await refused(p.prepare(), 'digest', /pack\.idf: its size or SHA-256/);
+  assert.equal(p.http.requests, r0);
   // Vector queries do not use the table.
   const v = JSON.parse(annpack('embed', fx.packs.tiny2, 'water my houseplants'));
   same(await p.search(Float32Array.from(v), { k: 3, probe: 2 }), cliSearch(fx.packs.tiny2, 'water my houseplants', 3, 2), 'vector on a pack with a bad pack.idf');
