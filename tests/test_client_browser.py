@@ -214,15 +214,16 @@ def test_packset_direct_mode_in_chromium(site, tmp_path):
     assert seen["facts"]["signature"] == "verified" and seen["facts"]["key_id"] == key_id
     assert seen["facts"]["deltas"] == "1"
     # Open, from nginx's log: the root manifest and its signature; per layer its manifest
-    # (pinned by the root's), digest table and head; the delta's lists (one range: they lie
-    # back to back) and tombstones; the base's id index for the live count (small: one
-    # range). No pack.idf. A packset cannot open in 4: each layer is a pack of its own.
+    # (pinned by the root's), digest table and one range of pack.annpack (the base's head;
+    # the delta's head and lists, read whole); the delta's tombstones; the base's id index
+    # for the live count (small: one range). No pack.idf. A packset cannot open in 4:
+    # each layer is a pack of its own.
     opened = files_of(seen["open_requests"], "/packs/ps/")
     layer = {"pack.manifest.json", "pack.digests", "pack.annpack"}
     assert sorted(opened) == sorted(
         ["pack.manifest.json", "pack.manifest.json.sig"] + [f"base/{f}" for f in layer] +
         ["base/pack.meta.idx"] + [f"deltas/0001.delta/{f}" for f in layer] +
-        ["deltas/0001.delta/pack.annpack", "deltas/0001.delta/tombstones.jsonl"]), opened
+        ["deltas/0001.delta/tombstones.jsonl"]), opened
     assert seen["facts"]["n_vectors"] == "40"  # 40 − 2 deleted + 2 added (id 7 updated)
     assert 40 in seen["typed"]["ids"]
     typed = files_of(seen["typed"]["lines"], "/packs/ps/")

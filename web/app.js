@@ -293,8 +293,13 @@
   // Direct mode: what the first query needs whatever it asks (the hash embedder v2's
   // pack.idf, the metadata seek table, the id index) is fetched while the user types, not
   // at open (the open stays at 4 requests) nor after the query (one round less for it).
-  // A failure shows with the query that needs it.
-  const prepare = () => { if (pack) pack.prepare().catch(() => {}); };
+  let prepared = false; // once: a failure shows with the query that needs the piece
+  const prepare = () => {
+    if (pack && !prepared) {
+      prepared = true;
+      pack.prepare().catch(() => {});
+    }
+  };
   q.addEventListener('focus', prepare);
   q.addEventListener('input', prepare);
   q.addEventListener('keydown', (e) => {

@@ -104,7 +104,11 @@ export class Pack {
     const head = annp.ranges[0];
     // The hash embedder v2's block is checked now; its table pack.idf is read on first use.
     const idf = opts.embedder === false ? null : idfOf(manifest);
-    const headBytes = await http.range('pack.annpack', head.offset, head.offset + head.length, annp.size);
+    // A packset's delta is read whole (opts.lists): its head and every list in one range,
+    // up to the offset table (the last range), the lists checked below.
+    const upTo = opts.lists ? annp.ranges[annp.ranges.length - 1].offset : head.offset + head.length;
+    const buf = await http.range('pack.annpack', head.offset, upTo, annp.size);
+    const headBytes = buf.subarray(0, head.length);
     await checkRange(`${label}pack.annpack`, head, headBytes, 'the head (header and centroids)');
     const h = core.header(headBytes, annp.size, 'pack.annpack');
     need(head.length === 72 + 4 * h.n_lists * h.dim, DIGESTS, 'pack.annpack range 0 is not the header and centroids');
@@ -114,6 +118,14 @@ export class Pack {
     const centroids = new Float32Array(headBytes.slice(72).buffer);
     const p = new Pack(http, core, manifest, digests, h, centroids, opts);
     p.idf = idf;
+    if (opts.lists) {
+      for (let i = 0; i < h.n_lists; i++) {
+        const r = annp.ranges[i + 1];
+        const bytes = buf.subarray(r.offset, r.offset + r.length);
+        await checkRange(p.f('pack.annpack'), r, bytes, `list ${i}`);
+        p.cache.set(`l${i}`, bytes, bytes.length);
+      }
+    }
     p.signature = signature;
     p.signatureBy = signatureBy;
     p.keyId = keyIdHex;
@@ -167,13 +179,17 @@ export class Pack {
     return this.core.embedHash(query, e.dim, e.seed);
   }
 
-  // fn's promise, started once; a failure is reported to every waiter and the next call
-  // starts again (a network error need not stick; a refusal repeats).
+  // fn's promise, started once. A refusal (wrong bytes, a bad format) sticks: every later
+  // call reports it without fetching again; after a network or HTTP error the next call
+  // starts again.
   fetchOnce(name, fn) {
     if (!this.once.has(name)) {
       const p = fn();
       this.once.set(name, p);
-      p.catch(() => { if (this.once.get(name) === p) this.once.delete(name); });
+      p.catch((e) => {
+        const retry = !(e instanceof AnnpackError) || e.kind === 'http';
+        if (retry && this.once.get(name) === p) this.once.delete(name);
+      });
     }
     return this.once.get(name);
   }

@@ -1,7 +1,7 @@
 // A packset on a static host (docs/PACKSET.md): the signed root manifest pins every
 // layer's pack manifest by SHA-256; each layer is a Pack (its own digest table). The base
-// is read list by list like a pack; deltas are small and read whole at open (their lists,
-// their tombstones), so the merged view — newest mention wins, tombstones, live delta
+// is read list by list like a pack; deltas are small and read whole at open (head and
+// lists in one range, tombstones), so the merged view — newest mention wins, tombstones, live delta
 // vectors grouped under their nearest base centroid — is resolved once, by the core's own
 // rule (packset/liveness.c in wasm).
 import { AnnpackError } from './errors.js';
@@ -47,12 +47,17 @@ export class Packset {
     if (root.expires && !(Date.parse(root.expires) >= Date.now()) && !opts.allowExpired) {
       throw new AnnpackError(`${ROOT}: expired at ${root.expires}: refused`, { file: ROOT, kind: 'signature' });
     }
+    const pathOk = (L) => need(typeof L.path === 'string' && !L.path.startsWith('/') && !L.path.split('/').includes('..'), ROOT, `layer path ${L.path} escapes the packset`);
     const layerOf = (L) => {
-      need(typeof L.path === 'string' && !L.path.startsWith('/') && !L.path.split('/').includes('..'), ROOT, `layer path ${L.path} escapes the packset`);
+      pathOk(L);
       return Pack.open(new URL(`${L.path}/`, http.base).href,
-        { ...opts, core, rounds, manifestSha256: L.sha256_manifest, label: `${L.path}/`, embedder: L === root.base });
+        { ...opts, core, rounds, manifestSha256: L.sha256_manifest, label: `${L.path}/`, embedder: L === root.base,
+          lists: L !== root.base });
     };
     // Queries embed with the base's embedder (and its pack.idf): the deltas' are not loaded.
+    // The deltas' tombstones (pinned by the root manifest) in parallel with the layers.
+    const tombstones = (root.deltas || []).map((d) => { pathOk(d); return http.get(`${d.path}/tombstones.jsonl`); });
+    tombstones.forEach((t) => t.catch(() => {})); // reported below, after the layers
     const layers = await Promise.all([root.base, ...(root.deltas || [])].map(layerOf));
     const ps = new Packset(http, core, root, layers, opts);
     ps.signature = signature;
@@ -63,7 +68,7 @@ export class Packset {
       need(files['pack.annpack'].sha256 === L.sha256_annpack, ROOT, `${L.path}/pack.annpack: its SHA-256 differs from the root manifest's`);
       need(layers[i].dim === layers[0].dim, ROOT, `${L.path}: dim ${layers[i].dim}, the base has ${layers[0].dim}`);
     }
-    await ps.resolve();
+    await ps.resolve(await Promise.all(tombstones));
     ps.stats.open_ms = performance.now() - t0;
     ps.stats.open_requests = ps.requests();
     ps.stats.open_bytes = ps.bytesRead();
@@ -89,16 +94,18 @@ export class Packset {
   requests() { return this.http.requests + this.layers.reduce((s, l) => s + l.http.requests, 0); }
   bytesRead() { return this.http.bytes + this.layers.reduce((s, l) => s + l.http.bytes, 0); }
 
-  // Reads every delta whole (lists and tombstones), resolves the newest mention of each id
-  // in wasm, and groups the live delta vectors under the base lists.
-  async resolve() {
+  // From every delta's lists (read whole at its open) and tombstones (fetched with the
+  // layers), resolves the newest mention of each id in wasm, and groups the live delta
+  // vectors under the base lists.
+  async resolve(tombstones) {
     const deltas = this.root.deltas || [];
     const mentions = [];
     this.tombs = [new Set()];
     const stored = await Promise.all(deltas.map(async (d, k) => {
       const layer = k + 1;
       const p = this.layers[layer];
-      const [all, tb] = await Promise.all([p.lists([...Array(p.nLists).keys()]), p.http.get('tombstones.jsonl')]);
+      const all = await p.lists([...Array(p.nLists).keys()]); // in the cache since its open
+      const tb = tombstones[k];
       await checkWhole(`${d.path}/tombstones.jsonl`, tb, { size: tb.length, sha256: d.sha256_tombstones });
       const tomb = new TextDecoder().decode(tb).split('\n').filter((l) => l.trim()).map((l) => BigInt(JSON.parse(l).id));
       for (const id of tomb) mentions.push({ id, layer });
