@@ -451,13 +451,12 @@ AP_EXPERIMENTAL_API const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, ui
  * residual to a's centroid). Names the first list and position that differ. */
 AP_EXPERIMENTAL_API ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err);
 
-/* The bits kernel in use ("avx512vpopcntdq", "avx2", "popcnt" or "portable"), and the
- * version named isa as a function, NULL when this CPU lacks it: s[j] = sum over the
+/* The bits kernel named isa ("avx512vpopcntdq", "avx2", "popcnt" or "portable"; the one in
+ * use is ap_search_kernel_bits) as a function, NULL when this CPU lacks it: s[j] = sum over the
  * AP_RBQ_QBITS planes k of 2^k popcount(code_j & plane_k), pop[j] = popcount(code_j), for
  * n consecutive codes of words 64-bit words each; planes holds 4 x words words. */
 typedef void (*ap_bits_score_fn)(const uint64_t *planes, const uint8_t *codes, uint32_t n,
                                  uint32_t words, uint32_t *s, uint32_t *pop);
-AP_EXPERIMENTAL_API const char *ap_search_kernel_bits(void);
 AP_EXPERIMENTAL_API ap_bits_score_fn ap_bits_kernel_for(const char *isa);
 
 #endif
