@@ -79,14 +79,14 @@ def test_build_lists_and_hashes_the_sidecar(annpack, vec_pack):
     seed, counts_off, data_off, fsize = struct.unpack_from("<4Q", b, 32)
     assert (b[:4], version, hsize, dim, n_lists, n_vec, dpad) == (b"ANB1", 1, 64, 96, 32, 3000, 128)
     assert eps0 > 0 and counts_off == 64 and data_off == 192 and fsize == size
-    assert size == data_off + n_vec * (dpad // 8 + 8)
+    assert size == data_off + n_vec * (dpad // 8 + 8) + 4 * n_lists
     # one digest range per list, each list's records back to back after the header
     annp = read_annp(p / "pack.annpack")
     counts = struct.unpack_from(f"<{n_lists}I", b, 64)
     assert list(counts) == [len(ids) for ids, _ in annp["lists"]]
     rs = read_digests(p / "pack.digests")["pack.bits"][1]
     assert len(rs) == n_lists + 1 and rs[0][:2] == (0, data_off)
-    assert [r[1] for r in rs[1:]] == [c * (dpad // 8 + 8) for c in counts]
+    assert [r[1] for r in rs[1:]] == [c * (dpad // 8 + 8) + 4 for c in counts]
     assert annpack.ok("verify", p, "--deep").rc == 0
     assert "--bits" in annpack.ok("build", "--help").out
 
@@ -131,9 +131,9 @@ def rotate(x, seed, dpad):
 
 
 def test_codes_follow_the_documented_encoding(vec_pack):
-    """Every code of two lists recomputed from pack.annpack as FORMAT.md says: the signs of
-    the rotated residual to the list centroid, F = |r|^2 / |Pr|_1, G from o = |Pr|_1 /
-    (sqrt(dpad) |r|)."""
+    """Every code of two lists recomputed from pack.annpack as FORMAT.md says: alpha the
+    list's mean of x . c, the signs of the rotated residual to alpha * c, F = |r|^2 / |Pr|_1,
+    G from o = |Pr|_1 / (sqrt(dpad) |r|)."""
     p = vec_pack / "p"
     b = (p / "pack.bits").read_bytes()
     dim, n_lists, _, dpad = struct.unpack_from("<4I", b, 12)
@@ -147,9 +147,14 @@ def test_codes_follow_the_documented_encoding(vec_pack):
         codes = np.frombuffer(b, np.uint8, n * cb, at).reshape(n, cb)
         F = np.frombuffer(b, "<f4", n, at + n * cb)
         G = np.frombuffer(b, "<f4", n, at + n * (cb + 4))
+        (alpha,) = struct.unpack_from("<f", b, at + n * (cb + 8))
+        c = annp["centroids"][li]
+        want_alpha = np.float32(np.sum(vecs.astype(np.float64) @ c.astype(np.float64)) / n)
+        assert alpha == pytest.approx(want_alpha, rel=1e-6)
+        ref = np.float32(alpha) * c
         for j in range(n):
             r = np.zeros(dpad, np.float32)
-            r[:dim] = vecs[j].astype(np.float32) - annp["centroids"][li]
+            r[:dim] = vecs[j].astype(np.float32) - ref
             pr = rotate(r, seed, dpad)
             want = np.packbits(pr > 0, bitorder="little")
             assert np.array_equal(want, codes[j]), (li, j)
@@ -160,7 +165,7 @@ def test_codes_follow_the_documented_encoding(vec_pack):
             assert G[j] == pytest.approx(np.sqrt(nn) * np.sqrt(1 - o * o) / o / np.sqrt(dpad - 1),
                                          rel=1e-5)
             checked += 1
-        at += n * (cb + 8)
+        at += n * (cb + 8) + 4
     assert checked > 100
 
 

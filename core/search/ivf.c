@@ -458,8 +458,10 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             ap_prefetch_range(ap_bits_list(b, s->lists[i + 1], &nn), 1024);
         }
         const float *c = cent + (size_t)li * dim;
-        const float qc = dot_fixed(q, c, dim);
         const uint8_t *Fp = d + (size_t)n * cb, *Gp = Fp + 4ull * n;
+        float alpha;
+        memcpy(&alpha, Gp + 4ull * n, 4);
+        const float qc = alpha * dot_fixed(q, c, dim);
         const uint64_t base = ap_annp_list_start(a, li);
         if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         /* The list's candidates against the floor at its start, then re-scored best bound

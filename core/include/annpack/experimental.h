@@ -443,8 +443,8 @@ AP_EXPERIMENTAL_API uint32_t ap_bits_dpad(const ap_bits *b);
 /* The rotation's seed and the re-ranking slack eps0 the header states. */
 AP_EXPERIMENTAL_API uint64_t ap_bits_seed(const ap_bits *b);
 AP_EXPERIMENTAL_API float ap_bits_eps0(const ap_bits *b);
-/* List i: its codes (dpad/8 bytes per vector) and F and G (count f32 each, little-endian,
- * possibly unaligned); valid until ap_bits_close. */
+/* List i: its codes (dpad/8 bytes per vector), then F and G (count f32 each) and its alpha
+ * (one f32), little-endian, possibly unaligned; valid until ap_bits_close. */
 AP_EXPERIMENTAL_API const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, uint32_t *count);
 
 /* Deep check: every code and scalar equals the encoding of the matching vector of a (its
