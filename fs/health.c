@@ -19,6 +19,7 @@ char *fs_health_json(const fs_gen *g, const char *status, size_t *len)
               fs_json_add_u64(o, "deltas", ap_view_n_deltas(v)) &&
               cJSON_AddStringToObject(o, "embedder", ap_embedder_name(ap_view_embedder(v))) &&
               cJSON_AddBoolToObject(o, "sq8", ap_view_has_sq8(v)) &&
+              cJSON_AddBoolToObject(o, "bits", ap_view_has_bits(v)) &&
               cJSON_AddStringToObject(o, "signature", g->signature) &&
               fs_json_add_text(o, "key_id", g->keyid) &&
               fs_json_add_text(o, "expires", g->has_expires ? g->expires_text : NULL) &&

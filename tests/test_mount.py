@@ -520,7 +520,7 @@ def test_health_and_stats_json_as_documented(signed_ps, mount):
     h = json.loads(raw)
     assert raw == compact(h)
     assert list(h) == ["status", "generation", "version", "n_vectors", "dim", "n_lists",
-                       "deltas", "embedder", "sq8", "signature", "key_id", "expires", "verify"]
+                       "deltas", "embedder", "sq8", "bits", "signature", "key_id", "expires", "verify"]
     assert (h["status"], h["generation"], h["deltas"], h["embedder"], h["sq8"], h["expires"]) \
         == ("ok", 1, 1, "hash", False, None)
     qpath(m.mnt, "espresso").read_bytes()

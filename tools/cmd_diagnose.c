@@ -52,13 +52,15 @@ int cmd_diagnose(int argc, char **argv)
            "  \"cjson\": \"%s\",\n  \"openblas\": \"%s\",\n  \"openblas_threads\": %d,\n",
            ap_version(), sodium_version_string(), ZSTD_versionString(), cJSON_Version(),
            openblas_get_config(), openblas_get_num_threads());
-    static const char *const feats[] = {"avx2", "f16c", "fma", "avx512f", "avx512bw", "avx512vnni"};
+    static const char *const feats[] = {"avx2",     "f16c",       "fma",    "avx512f",
+                                        "avx512bw", "avx512vnni", "popcnt", "avx512vpopcntdq"};
     printf("  \"cpu\": {");
     for (size_t i = 0; i < sizeof feats / sizeof feats[0]; i++)
         printf("%s\"%s\": %s", i ? ", " : "", feats[i], ap_cpu_has(feats[i]) ? "true" : "false");
     printf("},\n");
-    printf("  \"search_kernel\": \"%s\",\n  \"search_kernel_sq8\": \"%s\",\n", ap_search_kernel(),
-           ap_search_kernel_sq8());
+    printf("  \"search_kernel\": \"%s\",\n  \"search_kernel_sq8\": \"%s\",\n"
+           "  \"search_kernel_bits\": \"%s\",\n",
+           ap_search_kernel(), ap_search_kernel_sq8(), ap_search_kernel_bits());
     printf("  \"sha256\": {\"library\": \"%s\", \"gb_per_s\": %.2f},\n",
            OpenSSL_version(OPENSSL_VERSION), sha256_gbps());
     printf("  \"test_hooks\": %s,\n", ap_test_hooks() ? "true" : "false");

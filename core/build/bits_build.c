@@ -23,6 +23,9 @@ struct ap_bits_stream {
     ap_rbq_rot rot;
     uint8_t *buf;   /* one list's records */
     size_t buf_cap; /* in vectors */
+    float *ref;     /* the list's reference point, alpha * centroid */
+    uint16_t *h;    /* dim f16 of scratch */
+    float *x;       /* dim f32 of scratch */
 };
 
 typedef struct encode_job {
@@ -76,7 +79,11 @@ ap_status ap_bits_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
     w->path = ap_path_join(dir, AP_BITS);
     uint8_t *head = calloc(1, w->L.data);
     ap_status st = AP_OK;
-    if (!w->path || !head || ap_rbq_rot_init(&w->rot, w->L.seed, w->L.dpad)) {
+    w->ref = malloc((size_t)dim * sizeof *w->ref);
+    w->h = malloc((size_t)dim * sizeof *w->h);
+    w->x = malloc((size_t)dim * sizeof *w->x);
+    if (!w->path || !head || !w->ref || !w->h || !w->x ||
+        ap_rbq_rot_init(&w->rot, w->L.seed, w->L.dpad)) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for the 1-bit code sidecar");
         goto out;
     }
@@ -109,23 +116,31 @@ ap_status ap_bits_stream_list(ap_bits_stream *w, const uint16_t *vecs, size_t co
                               const float *centroid, ap_err *err)
 {
     if (count > w->buf_cap) {
-        uint8_t *c = realloc(w->buf, count * w->L.record);
+        uint8_t *c = realloc(w->buf, count * w->L.record + 4);
         if (!c) return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu 1-bit codes", count);
         w->buf = c;
         w->buf_cap = count;
     }
     const size_t cb = w->L.dpad / 8;
+    if (w->buf_cap == 0 && !(w->buf = malloc(4)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    float alpha =
+        ap_rbq_alpha((const uint8_t *)vecs, (uint32_t)count, w->L.dim, centroid, w->h, w->x);
+    ap_rbq_scale(centroid, alpha, w->L.dim, w->ref);
+    uint32_t ab;
+    memcpy(&ab, &alpha, 4);
+    ap_put32(w->buf + count * w->L.record, ab);
     encode_job j = {.rot = &w->rot,
                     .dim = w->L.dim,
                     .vecs = vecs,
-                    .centroid = centroid,
+                    .centroid = w->ref,
                     .n = count,
                     .codes = w->buf,
                     .F = w->buf + count * cb,
                     .G = w->buf + count * (cb + 4)};
     ap_parallel_for(ap_parallel_parts(count, 1024), encode_range, &j);
     if (j.nomem) return ap_err_set(err, AP_ERR_NOMEM, "out of memory encoding 1-bit codes");
-    return put(w, w->buf, count * w->L.record, err);
+    return put(w, w->buf, count * w->L.record + 4, err);
 }
 
 ap_status ap_bits_stream_close(ap_bits_stream *w, bool ok, ap_err *err)
@@ -143,6 +158,9 @@ ap_status ap_bits_stream_close(ap_bits_stream *w, bool ok, ap_err *err)
     ap_rbq_rot_free(&w->rot);
     free(w->path);
     free(w->buf);
+    free(w->ref);
+    free(w->h);
+    free(w->x);
     free(w);
     return st;
 }

@@ -16,8 +16,8 @@ typedef struct ap_bits_stream ap_bits_stream;
  * AP_BITS_EPS0). *out is the caller's (ap_bits_stream_close). */
 ap_status ap_bits_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
                               const uint32_t *counts, size_t n, ap_bits_stream **out, ap_err *err);
-/* Encodes and appends the next list's count vectors (f16, dim each) against its centroid
- * (dim f32, as pack.annpack stores it). */
+/* Encodes and appends the next list's count vectors (f16, dim each) and its alpha against
+ * its centroid (dim f32, as pack.annpack stores it). */
 ap_status ap_bits_stream_list(ap_bits_stream *w, const uint16_t *vecs, size_t count,
                               const float *centroid, ap_err *err);
 /* ok: flushes, fsyncs and closes (the file is removed if that fails); !ok: closes and

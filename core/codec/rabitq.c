@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp16.h"
 #include "rabitq.h"
 
 static uint64_t splitmix64(uint64_t *s)
@@ -123,4 +124,24 @@ void ap_rbq_query_make(const ap_rbq_rot *r, uint32_t dim, const float *q, float 
     /* Rounding errors uniform in +-delta/2, summed with signs over dpad dims: standard
      * deviation delta * sqrt(dpad / 12), times the 1 of (2b - 1). */
     out->qerr = (float)((double)delta * sqrt((double)dpad / 12.0));
+}
+
+float ap_rbq_alpha(const uint8_t *vecs, uint32_t n, uint32_t dim, const float *c, uint16_t *h,
+                   float *x)
+{
+    if (n == 0) return 0;
+    double s = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        memcpy(h, vecs + (size_t)j * 2 * dim, 2ull * dim);
+        ap_f16_to_f32_n(x, h, dim);
+        for (uint32_t i = 0; i < dim; i++)
+            s += (double)x[i] * c[i];
+    }
+    return (float)(s / n);
+}
+
+void ap_rbq_scale(const float *c, float alpha, uint32_t dim, float *ref)
+{
+    for (uint32_t i = 0; i < dim; i++)
+        ref[i] = alpha * c[i];
 }

@@ -44,6 +44,16 @@ void ap_rbq_rotate(const ap_rbq_rot *r, float *x);
 void ap_rbq_encode(const ap_rbq_rot *r, uint32_t dim, const float *x, const float *c, float *work,
                    uint8_t *code, float *F, float *G);
 
+/* The list's reference point is alpha * c: alpha the mean over its n f16 vectors (2*dim
+ * bytes each, possibly unaligned, as in an ANNP list) of their dot product with the unit
+ * centroid c, summed in binary64 in order and rounded to f32 (0 for an empty list). The
+ * residuals to it are smaller than to c itself, so the codes' errors are. h and x: dim
+ * u16 and dim floats of scratch. */
+float ap_rbq_alpha(const uint8_t *vecs, uint32_t n, uint32_t dim, const float *c, uint16_t *h,
+                   float *x);
+/* ref[i] = alpha * c[i] (f32). */
+void ap_rbq_scale(const float *c, float alpha, uint32_t dim, float *ref);
+
 /* A query quantised for a scan. */
 typedef struct ap_rbq_query {
     float lo, delta; /* rotated value of dim i ~ lo + delta * u_i, u_i in 0..15 */

@@ -33,7 +33,7 @@ ap_bits_layout ap_bits_layout_for(uint32_t dim, uint32_t n_lists, uint32_t n_vec
                         .counts = AP_BITS_HEADER_SIZE};
     L.record = L.dpad / 8 + 8;
     L.data = (L.counts + 4ull * n_lists + 63) & ~63ull;
-    L.size = L.data + (uint64_t)n_vectors * L.record;
+    L.size = L.data + (uint64_t)n_vectors * L.record + 4ull * n_lists; /* + alpha per list */
     return L;
 }
 
@@ -211,7 +211,7 @@ const ap_rbq_rot *ap_bits_rot(const ap_bits *b)
 const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, uint32_t *count)
 {
     *count = (uint32_t)(b->first[i + 1] - b->first[i]);
-    return b->map + b->L.data + b->first[i] * b->L.record;
+    return b->map + b->L.data + b->first[i] * b->L.record + 4ull * i;
 }
 
 ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
@@ -222,17 +222,31 @@ ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
     uint16_t *h = malloc((size_t)dim * sizeof *h);
     ap_status st = AP_OK;
     if (!x || !code || !h) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    float *ref = malloc((size_t)dim * sizeof *ref);
+    if (!ref && !st) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     const float *cent = ap_annp_centroids(a);
     for (uint32_t l = 0; l < b->L.n_lists && !st; l++) {
         ap_annp_list al;
         ap_annp_list_get(a, l, &al);
         uint32_t n;
         const uint8_t *d = ap_bits_list(b, l, &n);
+        const float *c = cent + (size_t)l * dim;
+        float alpha = ap_rbq_alpha(al.vecs, n, dim, c, h, x);
+        uint32_t ab, sa = ap_le32(d + (size_t)n * (cb + 8));
+        memcpy(&ab, &alpha, 4);
+        if (ab != sa) {
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s: list %u: alpha differs from the mean of %s's vectors on the "
+                            "centroid",
+                            b->path, l, ap_annp_path(a));
+            break;
+        }
+        ap_rbq_scale(c, alpha, dim, ref);
         for (uint32_t j = 0; j < n; j++) {
             memcpy(h, al.vecs + (size_t)j * 2 * dim, 2ull * dim);
             ap_f16_to_f32_n(x, h, dim);
             float F, G;
-            ap_rbq_encode(&b->rot, dim, x, cent + (size_t)l * dim, x + dim, code, &F, &G);
+            ap_rbq_encode(&b->rot, dim, x, ref, x + dim, code, &F, &G);
             uint32_t fb, gb, sf = ap_le32(d + (size_t)n * cb + 4ull * j),
                              sg = ap_le32(d + (size_t)n * (cb + 4) + 4ull * j);
             memcpy(&fb, &F, 4);
@@ -249,5 +263,6 @@ ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
     free(x);
     free(code);
     free(h);
+    free(ref);
     return st;
 }

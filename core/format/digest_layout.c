@@ -82,7 +82,8 @@ static ap_status sq8_layout(const char *name, uint64_t size, const ap_annp *a, a
     return AP_OK;
 }
 
-/* Header and counts, then each list's records (count x (dpad/8 + 8) bytes: codes, F, G). */
+/* Header and counts, then each list: count x (dpad/8 + 8) bytes of codes, F and G, and its
+ * 4-byte alpha. */
 static ap_status bits_layout(const char *name, uint64_t size, const ap_annp *a, ap_digest_layout *l,
                              ap_err *err)
 {
@@ -98,7 +99,7 @@ static ap_status bits_layout(const char *name, uint64_t size, const ap_annp *a, 
     for (uint32_t i = 0; i < h->n_lists; i++) {
         ap_annp_list li;
         ap_annp_list_get(a, i, &li);
-        uint64_t n = (uint64_t)li.count * L.record;
+        uint64_t n = (uint64_t)li.count * L.record + 4;
         set(l, i + 1, at, n);
         at += n;
     }

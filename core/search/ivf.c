@@ -367,15 +367,59 @@ static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, ui
     return AP_OK;
 }
 
-/* Best bound first; ties by position, so the order is total. */
-static int cmp_bcand(const void *a, const void *b)
+/* The candidates as a max-heap by bound (ties: lower position first, a total order; NaN
+ * bounds never get here), so they come out best bound first while only the ones re-scored
+ * are ordered: the first list of a query has every vector as a candidate. */
+static inline int bc_before(const struct bcand *x, const struct bcand *y)
 {
-    const struct bcand *x = a, *y = b;
-    if (x->ub != y->ub) return x->ub < y->ub ? 1 : -1;
-    return (x->j > y->j) - (x->j < y->j);
+    return x->ub > y->ub || (x->ub == y->ub && x->j < y->j);
 }
 
-#define BITS_AHEAD 8u /* candidates whose vectors are fetched ahead of their scoring */
+static void bc_sift(struct bcand *c, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && bc_before(&c[l], &c[w])) w = l;
+        if (r < n && bc_before(&c[r], &c[w])) w = r;
+        if (w == i) return;
+        struct bcand t = c[i];
+        c[i] = c[w];
+        c[w] = t;
+        i = w;
+    }
+}
+
+static void bc_heapify(struct bcand *c, uint32_t n)
+{
+    for (uint32_t i = n / 2; i-- > 0;)
+        bc_sift(c, n, i);
+}
+
+/* Removes and returns the best candidate of the heap c[0..*n), *n > 0. */
+static struct bcand bc_pop(struct bcand *c, uint32_t *n)
+{
+    struct bcand top = c[0];
+    c[0] = c[--*n];
+    bc_sift(c, *n, 0);
+    return top;
+}
+
+/* q . c in one fixed order on every CPU (16 partial sums, then pairwise): independent
+ * chains, so it does not wait on one add at a time. */
+static float dot_fixed(const float *q, const float *c, uint32_t dim)
+{
+    float p[16] = {0};
+    uint32_t k = 0;
+    for (; k + 16 <= dim; k += 16)
+        for (uint32_t i = 0; i < 16; i++)
+            p[i] += q[k + i] * c[k + i];
+    for (uint32_t i = 0; k < dim; k++, i++)
+        p[i] += q[k] * c[k];
+    for (uint32_t w = 8; w > 0; w /= 2)
+        for (uint32_t i = 0; i < w; i++)
+            p[i] += p[i + w];
+    return p[0];
+}
 
 /* The exact score of the f16 vector at v, pushed when it reaches the floor. */
 static inline void push_exact(ap_topk *t, ap_f16_block_fn f16, const float *q, uint32_t dim,
@@ -417,10 +461,10 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             ap_prefetch_range(ap_bits_list(b, s->lists[i + 1], &nn), 1024);
         }
         const float *c = cent + (size_t)li * dim;
-        float qc = 0;
-        for (uint32_t k = 0; k < dim; k++)
-            qc += q[k] * c[k];
         const uint8_t *Fp = d + (size_t)n * cb, *Gp = Fp + 4ull * n;
+        float alpha;
+        memcpy(&alpha, Gp + 4ull * n, 4);
+        const float qc = alpha * dot_fixed(q, c, dim);
         const uint64_t base = ap_annp_list_start(a, li);
         if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         /* The list's candidates against the floor at its start, then re-scored best bound
@@ -430,24 +474,26 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
         for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
             uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
             fn(s->planes, d + (size_t)j0 * cb, m, words, s->us, s->up);
+            /* Bounds first, in a loop of its own the compiler can vectorise. */
             for (uint32_t j = 0; j < m; j++) {
                 float F, G;
                 memcpy(&F, Fp + 4ull * (j0 + j), 4);
                 memcpy(&G, Gp + 4ull * (j0 + j), 4);
-                float est = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
-                float ub = est + ap_rbq_bound(&qq, eps0, F, G);
-                if (ub >= floor && !ap_is_dead(ix->dead, base + j0 + j))
-                    s->bc[nc++] = (struct bcand){ub, j0 + j};
+                s->fs[j] = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]) +
+                           ap_rbq_bound(&qq, eps0, F, G);
             }
+            for (uint32_t j = 0; j < m; j++)
+                if (s->fs[j] >= floor && !ap_is_dead(ix->dead, base + j0 + j))
+                    s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
         }
-        qsort(s->bc, nc, sizeof *s->bc, cmp_bcand);
-        for (uint32_t c2 = 0; c2 < nc && c2 < BITS_AHEAD; c2++)
-            __builtin_prefetch(l.vecs + (size_t)s->bc[c2].j * 2 * dim, 0, 3);
-        for (uint32_t c2 = 0; c2 < nc; c2++) {
-            if (s->bc[c2].ub < ap_topk_floor(t)) break;
-            if (c2 + BITS_AHEAD < nc)
-                ap_prefetch_range(l.vecs + (size_t)s->bc[c2 + BITS_AHEAD].j * 2 * dim, 2ull * dim);
-            uint32_t j = s->bc[c2].j;
+        bc_heapify(s->bc, nc);
+        while (nc > 0 && s->bc[0].ub >= ap_topk_floor(t)) {
+            uint32_t j = bc_pop(s->bc, &nc).j;
+            /* the next best is likely next: fetch it while this one is scored */
+            if (nc > 0) {
+                ap_prefetch_range(l.vecs + (size_t)s->bc[0].j * 2 * dim, 2ull * dim);
+                __builtin_prefetch(l.ids + 8ull * s->bc[0].j, 0, 3);
+            }
             push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
             reranked++;
         }

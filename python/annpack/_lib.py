@@ -76,6 +76,7 @@ class BuildOpts(ctypes.Structure):
                 ("embedder_json", ctypes.c_char_p), ("progress", PROGRESS),
                 ("progress_ud", ctypes.c_void_p), ("vectors", ctypes.c_char_p),
                 ("kmeans_iters", ctypes.c_uint32), ("sq8", ctypes.c_bool),
+                ("bits", ctypes.c_bool),
                 ("http", ctypes.c_void_p), ("target_recall", ctypes.c_double),
                 ("filter_cols", ctypes.c_char_p)]
 

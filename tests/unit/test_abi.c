@@ -68,8 +68,8 @@ int main(void)
            F(ap_build_opts, meta_codec), F(ap_build_opts, force), F(ap_build_opts, embedder),
            F(ap_build_opts, embedder_json), F(ap_build_opts, progress),
            F(ap_build_opts, progress_ud), F(ap_build_opts, vectors), F(ap_build_opts, kmeans_iters),
-           F(ap_build_opts, sq8), F(ap_build_opts, http), F(ap_build_opts, target_recall),
-           F(ap_build_opts, filter_cols));
+           F(ap_build_opts, sq8), F(ap_build_opts, bits), F(ap_build_opts, http),
+           F(ap_build_opts, target_recall), F(ap_build_opts, filter_cols));
     STRUCT(ap_embed_model, F(ap_embed_model, model), F(ap_embed_model, doc_prefix),
            F(ap_embed_model, query_prefix), F(ap_embed_model, dim), F(ap_embed_model, batch));
     STRUCT(ap_embed_endpoint, F(ap_embed_endpoint, url), F(ap_embed_endpoint, api_key),

@@ -301,7 +301,8 @@ static void sidecar_file(const char *dir)
     memcpy(&eps0, &e, 4);
     CHECK(eps0 == AP_BITS_EPS0 && get32(b + 32) == (uint32_t)AP_BITS_SEED &&
           get32(b + 36) == (uint32_t)(AP_BITS_SEED >> 32) && get32(b + 40) == 64 &&
-          get32(b + 48) == data && get32(b + 56) == len && len == data + (uint64_t)N * rec);
+          get32(b + 48) == data && get32(b + 56) == len &&
+          len == data + (uint64_t)N * rec + 4ull * h->n_lists);
     int counts_ok = 1;
     for (uint32_t l = 0; l < h->n_lists; l++) {
         ap_annp_list al;
@@ -365,21 +366,26 @@ static void sidecar_file(const char *dir)
         ap_annp_list_get(a, l, &al);
         first_of_last += al.count;
     }
-    for (int what = 0; what < 2; what++) {
+    for (int what = 0; what < 3; what++) {
         uint8_t *m = malloc(len);
         memcpy(m, b, len);
         ap_annp_list al;
         ap_annp_list_get(a, last, &al);
-        size_t at = data + (size_t)first_of_last * rec;
+        size_t at = data + (size_t)first_of_last * rec + 4ull * last;
         if (what == 0)
             m[at + 2 * (dp / 8)] ^= 0x10; /* vector 2's code */
-        else
+        else if (what == 1)
             m[at + (size_t)al.count * (dp / 8) + 4 * 1] ^= 1; /* vector 1's F */
+        else
+            m[at + (size_t)al.count * rec] ^= 1; /* the list's alpha */
         write_bytes(bad, m, len);
         free(m);
         CHECK_OK(ap_bits_open(bad, a, &bits, &err), &err);
         char want[64];
-        snprintf(want, sizeof want, "list %u vector %d", last, what == 0 ? 2 : 1);
+        if (what < 2)
+            snprintf(want, sizeof want, "list %u vector %d", last, what == 0 ? 2 : 1);
+        else
+            snprintf(want, sizeof want, "list %u: alpha differs", last);
         CHECK_ERR(ap_bits_check_codes(bits, a, &err), AP_ERR_VERIFY, &err, want);
         ap_bits_close(bits);
     }

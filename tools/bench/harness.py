@@ -11,8 +11,8 @@ Needs numpy, faiss, matplotlib and hnswlib from Debian (python3-numpy python3-fa
 python3-matplotlib libhnswlib-dev, and g++): run it with /usr/bin/python3. Steps, all single-threaded unless noted, queries one at a time:
   1. data: tools/bench/gen_data.py (cached in --data when its info.json matches)
   2. machine: single-core read bandwidth (apbench membw), OpenBLAS sgemm GFLOP/s (1, 2 threads)
-  3. annpack build --vectors --sq8 (2 threads, 10 k-means iterations, 256 x lists sample)
-  4. annpack search --queries for every probe, f16 and sq8 scans (median of --runs runs)
+  3. annpack build --vectors --sq8 --bits (2 threads, 10 k-means iterations, 256 x lists sample)
+  4. annpack search --queries for every probe, f16, sq8 and bits scans (median of --runs runs)
   5. FAISS IndexIVFFlat and IndexIVFScalarQuantizer(QT_fp16): train + add (2 threads) with the
      same nlist, sample size and iterations; search (1 thread) at every probe
   5b. hnswlib (the graph-index anchor): tools/bench/hnsw_bench.cpp compiled here with -O3
@@ -110,6 +110,7 @@ def machine(a):
     return {"read_gbps": med(bw), "read_gbps_runs": bw, "sgemm_gflops_1t": med(g1),
             "sgemm_gflops_2t": med(g2), "cpu": cpu, "nproc": os.cpu_count(),
             "kernel_f16": diag["search_kernel"], "kernel_sq8": diag.get("search_kernel_sq8"),
+            "kernel_bits": diag.get("search_kernel_bits"),
             "openblas": diag["openblas"]}
 
 
@@ -120,7 +121,7 @@ def annpack_build(a, info, pack):
     if pack.exists():
         shutil.rmtree(pack)
     out, wall, rss = timed([ANNPACK, "build", "--vectors", d / "base.fvecs", "--output", pack,
-                            "--lists", a.lists, "--iters", 10, "--sq8", "--json"],
+                            "--lists", a.lists, "--iters", 10, "--sq8", "--bits", "--json"],
                            env=env_threads(2))
     rep = json.loads(out)
     s = rep["seconds"]
@@ -132,7 +133,7 @@ def annpack_build(a, info, pack):
             "assign_gflops": flop_assign / max(s["assign"], 1e-6) / 1e9,
             "kmeans_plus_assign_s": s["kmeans"] + s["assign"],
             "files": files, "index_bytes": files["pack.annpack"],
-            "sq8_bytes": files.get("pack.sq8", 0)}
+            "sq8_bytes": files.get("pack.sq8", 0), "bits_bytes": files.get("pack.bits", 0)}
 
 
 def annpack_search(a, pack, probe, scan):
@@ -143,7 +144,7 @@ def annpack_search(a, pack, probe, scan):
                                    "--gt", d / "gt.ivecs", "-k", 10, "--probe", probe,
                                    "--scan", scan, "--warmup", 1], env=env_threads(1))))
     keys = ["qps", "probe_us_p50", "scan_us_p50", "overhead_us_p50", "scan_gbps", "query_gbps",
-            "bytes_per_query", "vectors_per_query"]
+            "bytes_per_query", "vectors_per_query", "reranked_per_query"]
     r = {k: med([x[k] for x in runs]) for k in keys}
     r["p50_us"] = med([x["latency_us"]["p50"] for x in runs])
     r["p99_us"] = med([x["latency_us"]["p99"] for x in runs])
@@ -400,7 +401,10 @@ def plot(res, png):
     fig, ax = plt.subplots(figsize=(7.5, 5))
     probes = sorted(res["annpack"]["f16"], key=int)
     for key, label, style in (("f16", "annpack f16 scan", "o-"),
-                              ("sq8", "annpack int8 scan + f16 re-rank", "s-")):
+                              ("sq8", "annpack int8 scan + f16 re-rank", "s-"),
+                              ("bits", "annpack 1-bit scan + f16 re-rank (error bound)", "P-")):
+        if key not in res["annpack"]:
+            continue
         pts = [res["annpack"][key][p] for p in probes]
         ax.plot([x["recall"] for x in pts], [x["qps"] for x in pts], style, label=label)
     if res.get("faiss"):
@@ -431,7 +435,8 @@ def markdown(res, a):
     m, b = res["machine"], res["build"]
     L = []
     L.append(f"Run of {res['when']} on {m['cpu']} ({m['nproc']} cores), kernels "
-             f"{m['kernel_f16']} (f16) / {m['kernel_sq8']} (int8), {m['openblas']}. "
+             f"{m['kernel_f16']} (f16) / {m['kernel_sq8']} (int8) / {m.get('kernel_bits')} (bits), "
+             f"{m['openblas']}, load average {res.get('load', '?')} at the start. "
              f"Data: `gen_data.py` {res['data']['n']:,} x {res['data']['dim']} "
              f"({res['data'].get('centres')} centres in {res['data'].get('groups')} groups, "
              f"sigma {res['data'].get('sigma')}), {res['data'].get('queries')} held-out queries, "
@@ -456,7 +461,8 @@ def markdown(res, a):
     g2 = m["sgemm_gflops_2t"]
     L.append(f"| annpack | {r['kmeans']:.2f} s | {r['assign']:.2f} s | {b['train_gflops']:.0f} "
              f"({100 * b['train_gflops'] / g2:.0f}%) | {b['assign_gflops']:.0f} "
-             f"({100 * b['assign_gflops'] / g2:.0f}%) | {b['index_bytes']:,} (+ {b['sq8_bytes']:,} int8) | "
+             f"({100 * b['assign_gflops'] / g2:.0f}%) | {b['index_bytes']:,} (+ {b['sq8_bytes']:,} int8, "
+             f"+ {b.get('bits_bytes', 0):,} bits) | "
              f"{b['peak_rss'] / 2**20:.0f} MiB |")
     if res.get("faiss"):
         for key, label in (("ivf_flat", "FAISS IVF-Flat"), ("ivf_sq_fp16", "FAISS IVF-SQfp16")):
@@ -469,24 +475,27 @@ def markdown(res, a):
                  f"(insert) | | | | {h['index_bytes']:,} | {h['peak_rss'] / 2**20:.0f} MiB |")
     L.append("")
     L.append(f"annpack's whole build (read the fvecs, normalise, k-means, assign, f16 lists, int8 "
-             f"sidecar, metadata, hashes, fsync): {r['total']:.1f} s.")
+             f"and 1-bit sidecars, metadata, hashes, fsync): {r['total']:.1f} s.")
     L.append("")
     L.append("### Search (one thread, one query at a time, k = 10)")
     L.append("")
     fbw = m.get("pack_read_gbps") or m["read_gbps"]
-    L.append("| probe | engine | recall@10 | QPS | p50 µs | p99 µs | scan GB/s (% of read bw / of pack-file bw) | overhead µs |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("| probe | engine | recall@10 | QPS | p50 µs | p99 µs | scan GB/s (% of read bw / of pack-file bw) | overhead µs | re-ranked |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     ex = res.get("exact_same_lists", {})
     for p in sorted(res["annpack"]["f16"], key=int):
         e = ex.get(p, ex.get(str(p)))
         if e is not None:
             L.append(f"| {p} | exact f32 IVF-Flat on annpack's lists | {e:.4f} | | | | | |")
-        for key, label in (("f16", "annpack f16"), ("sq8", "annpack int8+rerank")):
+        for key, label in (("f16", "annpack f16"), ("sq8", "annpack int8+rerank"),
+                           ("bits", "annpack bits+rerank")):
+            if key not in res["annpack"]:
+                continue
             x = res["annpack"][key][p]
             L.append(f"| {p} | {label} | {x['recall']:.4f} | {x['qps']:.0f} | {x['p50_us']:.0f} | "
                      f"{x['p99_us']:.0f} | {x['scan_gbps']:.2f} ({100 * x['scan_gbps'] / m['read_gbps']:.0f}% / "
                      f"{100 * x['scan_gbps'] / fbw:.0f}%) | "
-                     f"{x['overhead_us_p50']:.1f} |")
+                     f"{x['overhead_us_p50']:.1f} | {x.get('reranked_per_query', 0):.0f} |")
         if res.get("faiss"):
             for key, label in (("ivf_flat", "FAISS IVF-Flat"), ("ivf_sq_fp16", "FAISS IVF-SQfp16")):
                 x = res["faiss"][key]["probes"].get(p) or res["faiss"][key]["probes"].get(int(p))
@@ -525,7 +534,7 @@ def markdown(res, a):
                      f"{bf['p50_us'] - bf['busy_us']:.1f} µs |")
         for p, x in sorted(mt["probes"].items(), key=lambda kv: int(kv[0])):
             L.append(f"| probe {p}: mount p50 / in-process p50 / added | {x['p50_us']:.0f} / "
-                     f"{res['annpack']['sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
+                     f"{res['annpack']['bits' if 'bits' in res['annpack'] else 'sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
                      f"({x['added_p50_us'] / res['floor']['p50_us']:.2f}x the floor) |")
         pin = mt.get("pinned")
         if pin:
@@ -584,7 +593,8 @@ def main():
     a.data = a.data or str(ROOT / "build" / "bench" / f"data_{tag}")
     work = pathlib.Path(a.work or ROOT / "build" / "bench" / f"work_{tag}")
     work.mkdir(parents=True, exist_ok=True)
-    res = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "lists": a.lists}
+    res = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "lists": a.lists,
+           "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     res["data"] = ensure_data(a)
     log("machine limits")
     res["machine"] = machine(a)
@@ -599,9 +609,9 @@ def main():
     res["machine"]["pack_read_gbps"] = med(fb)
     res["machine"]["pack_read_gbps_runs"] = fb
     log(f"pack file read {med(fb):.2f} GB/s")
-    res["annpack"] = {"f16": {}, "sq8": {}}
+    res["annpack"] = {"f16": {}, "sq8": {}, "bits": {}}
     for p in a.probes:
-        for scan in ("f16", "sq8"):
+        for scan in ("f16", "sq8", "bits"):
             res["annpack"][scan][p] = annpack_search(a, pack, p, scan)
             x = res["annpack"][scan][p]
             log(f"annpack {scan} probe {p}: recall {x['recall']:.4f} qps {x['qps']:.0f} "
@@ -614,11 +624,12 @@ def main():
         res["hnsw"] = hnsw_bench(a, work)
     if not a.no_mount:
         res["floor"] = floor_bench(a, work)
-        busy = res["annpack"]["sq8"][a.mount_probes[0]]["p50_us"]
+        auto = "bits" if res["build"].get("bits_bytes") else "sq8"  # the mount's scan=auto
+        busy = res["annpack"][auto][a.mount_probes[0]]["p50_us"]
         bf = floor_bench(a, work, int(busy))
         bf["busy_us"] = int(busy)
         res["busy_floor"] = bf
-        res["mount"] = mount_bench(a, work, pack, res["annpack"]["sq8"])
+        res["mount"] = mount_bench(a, work, pack, res["annpack"][auto])
     (work / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     log(f"results in {work / 'results.json'}")
     print(markdown(res, a))

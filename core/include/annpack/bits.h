@@ -2,10 +2,11 @@
  *
  * Optional and separate from pack.annpack, so ANNP v1 readers are unaffected; when present
  * it is listed (size, sha256) in the manifest's "files" and in pack.digests (one range per
- * list) like pack.sq8. Each vector's residual to its list's centroid (pack.annpack's f32
- * centroid, the f16 vector widened to f32), padded with zeros to dpad = dim rounded up to
- * 64 and rotated by the seeded rotation of docs/FORMAT.md, is stored as dpad sign bits and
- * two f32 scalars: F (the estimate of q . x is q . c + F * <2b - 1, rotated q>) and G (the
+ * list) like pack.sq8. Each vector's residual to its list's reference point alpha * c (c
+ * pack.annpack's f32 centroid, alpha the list's mean of x . c; the f16 vector widened to
+ * f32), padded with zeros to dpad = dim rounded up to 64 and rotated by the seeded rotation
+ * of docs/FORMAT.md, is stored as dpad sign bits and two f32 scalars: F (the estimate of
+ * q . x is alpha q . c + F * <2b - 1, rotated q>) and G (the
  * estimate's standard error per unit query). Codes follow pack.annpack's list order.
  *
  * Layout (little-endian; docs/FORMAT.md):
@@ -14,7 +15,7 @@
  *   32 u64 seed  40 u64 counts_offset (64)  48 u64 data_offset  56 u64 file size
  *   counts: u32 per list (= the ANNP counts), zero up to data_offset (64-aligned)
  *   data: the lists back to back; a list of n vectors is n x dpad/8 code bytes, then
- *   f32 F[n], then f32 G[n] (n x (dpad/8 + 8) bytes).
+ *   f32 F[n], then f32 G[n], then f32 alpha (n x (dpad/8 + 8) + 4 bytes).
  *
  * Scanning (--scan bits): the query is rotated and quantised to 4 bits per dimension, each
  * code scored with popcounts (integers, identical on every CPU), and every vector whose

@@ -443,21 +443,20 @@ AP_EXPERIMENTAL_API uint32_t ap_bits_dpad(const ap_bits *b);
 /* The rotation's seed and the re-ranking slack eps0 the header states. */
 AP_EXPERIMENTAL_API uint64_t ap_bits_seed(const ap_bits *b);
 AP_EXPERIMENTAL_API float ap_bits_eps0(const ap_bits *b);
-/* List i: its codes (dpad/8 bytes per vector) and F and G (count f32 each, little-endian,
- * possibly unaligned); valid until ap_bits_close. */
+/* List i: its codes (dpad/8 bytes per vector), then F and G (count f32 each) and its alpha
+ * (one f32), little-endian, possibly unaligned; valid until ap_bits_close. */
 AP_EXPERIMENTAL_API const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, uint32_t *count);
 
 /* Deep check: every code and scalar equals the encoding of the matching vector of a (its
  * residual to a's centroid). Names the first list and position that differ. */
 AP_EXPERIMENTAL_API ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err);
 
-/* The bits kernel in use ("avx512vpopcntdq", "avx2", "popcnt" or "portable"), and the
- * version named isa as a function, NULL when this CPU lacks it: s[j] = sum over the
+/* The bits kernel named isa ("avx512vpopcntdq", "avx2", "popcnt" or "portable"; the one in
+ * use is ap_search_kernel_bits) as a function, NULL when this CPU lacks it: s[j] = sum over the
  * AP_RBQ_QBITS planes k of 2^k popcount(code_j & plane_k), pop[j] = popcount(code_j), for
  * n consecutive codes of words 64-bit words each; planes holds 4 x words words. */
 typedef void (*ap_bits_score_fn)(const uint64_t *planes, const uint8_t *codes, uint32_t n,
                                  uint32_t words, uint32_t *s, uint32_t *pop);
-AP_EXPERIMENTAL_API const char *ap_search_kernel_bits(void);
 AP_EXPERIMENTAL_API ap_bits_score_fn ap_bits_kernel_for(const char *isa);
 
 #endif

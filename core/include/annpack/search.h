@@ -80,6 +80,8 @@ typedef struct ap_search_stats {
  * "avx512bw", "avx2" or "portable". Static storage. */
 AP_API const char *ap_search_kernel(void);
 AP_API const char *ap_search_kernel_sq8(void);
+/* The 1-bit code kernel (pack.bits): "avx512vpopcntdq", "avx2", "popcnt" or "portable". */
+AP_API const char *ap_search_kernel_bits(void);
 
 /* The search limits and defaults above, for bindings that cannot read the macros
  * (Python): AP_MAX_K, AP_DEFAULT_K and AP_DEFAULT_PROBE. */
