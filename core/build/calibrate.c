@@ -10,9 +10,13 @@
 #include "json.h"
 #include "parallel.h"
 
-/* Fixed block shapes, so every score is computed the same way whatever the thread count. */
-#define QBLOCK 32u
+/* Fixed block shapes, so every score is computed the same way whatever the thread count:
+ * every query against RBLOCK rows per sgemm (each row block packed once for all queries). */
+#define QBLOCK AP_CALIB_QUERIES
 #define RBLOCK 4096u
+/* Queries per sgemm against the centroids (the shape the scores have always had). */
+#define CBLOCK 32u
+_Static_assert(QBLOCK % CBLOCK == 0, "the centroid blocks tile the query rows");
 
 typedef struct top {
     float s[AP_CALIB_K];
@@ -20,7 +24,8 @@ typedef struct top {
     uint32_t n;
 } top;
 
-/* Keeps the AP_CALIB_K best (score desc, row asc). */
+/* Keeps the AP_CALIB_K best (score desc, row asc): a strict order on distinct rows, so the
+ * result does not depend on the order rows are offered in. */
 static void top_add(top *t, float s, uint32_t row)
 {
     if (t->n == AP_CALIB_K &&
@@ -36,14 +41,15 @@ static void top_add(top *t, float s, uint32_t row)
     t->row[i] = row;
 }
 
+/* Parts take row blocks in turn, each keeping every query's best rows among its blocks
+ * (tops[part * m + query]); the parts' lists are merged afterwards. */
 typedef struct calib_job {
-    const float *x, *centroids;
+    const float *x, *q; /* q: m query rows gathered, zero rows past m up to QBLOCK */
     size_t n;
-    uint32_t dim, k, m;
-    const uint32_t *assign;
+    uint32_t dim, m;
     const uint32_t *qrow; /* m query rows */
-    uint64_t *found;      /* m x k: neighbours of query j whose list has rank r */
-    atomic_uint next;
+    top *tops;            /* nparts x m */
+    atomic_size_t next;
     atomic_int failed;
 } calib_job;
 
@@ -61,54 +67,30 @@ static int by_score_desc(const void *a, const void *b, void *ud)
 
 static void calib_part(void *ctx, uint32_t p, uint32_t nparts)
 {
-    (void)p;
     (void)nparts;
     calib_job *j = ctx;
-    float *q = calloc((size_t)QBLOCK * j->dim, sizeof *q); /* rows past the last query: 0 */
-    float *s = malloc((size_t)QBLOCK * (RBLOCK > j->k ? RBLOCK : j->k) * sizeof *s);
-    top *tops = malloc(QBLOCK * sizeof *tops);
-    uint32_t *order = malloc(j->k * sizeof *order), *rank = malloc(j->k * sizeof *rank);
-    if (!q || !s || !tops || !order || !rank) {
+    float *s = malloc((size_t)QBLOCK * RBLOCK * sizeof *s);
+    top *tops = j->tops + (size_t)p * j->m;
+    if (!s) {
         j->failed = 1;
-        goto out;
+        return;
     }
-    uint32_t nblocks = (j->m + QBLOCK - 1) / QBLOCK;
-    for (uint32_t b; (b = atomic_fetch_add(&j->next, 1)) < nblocks;) {
-        uint32_t q0 = b * QBLOCK, mq = j->m - q0 < QBLOCK ? j->m - q0 : QBLOCK;
-        for (uint32_t i = 0; i < mq; i++) {
-            memcpy(q + (size_t)i * j->dim, j->x + (size_t)j->qrow[q0 + i] * j->dim,
-                   j->dim * sizeof *q);
-            tops[i].n = 0;
-        }
-        for (size_t r0 = 0; r0 < j->n; r0 += RBLOCK) {
-            size_t mr = j->n - r0 < RBLOCK ? j->n - r0 : RBLOCK;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)QBLOCK, (int)mr, (int)j->dim,
-                        1.0f, q, (int)j->dim, j->x + r0 * j->dim, (int)j->dim, 0.0f, s, (int)mr);
-            for (uint32_t i = 0; i < mq; i++)
-                for (size_t r = 0; r < mr; r++)
-                    if (r0 + r != j->qrow[q0 + i]) /* held out: not its own neighbour */
-                        top_add(&tops[i], s[i * mr + r], (uint32_t)(r0 + r));
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)QBLOCK, (int)j->k, (int)j->dim,
-                    1.0f, q, (int)j->dim, j->centroids, (int)j->dim, 0.0f, s, (int)j->k);
-        for (uint32_t i = 0; i < mq; i++) {
-            for (uint32_t l = 0; l < j->k; l++)
-                order[l] = l;
-            rank_ctx rc = {s + (size_t)i * j->k};
-            qsort_r(order, j->k, sizeof *order, by_score_desc, &rc);
-            for (uint32_t r = 0; r < j->k; r++)
-                rank[order[r]] = r;
-            uint64_t *f = j->found + (size_t)(q0 + i) * j->k;
-            for (uint32_t t = 0; t < tops[i].n; t++)
-                f[rank[j->assign[tops[i].row[t]]]]++;
+    size_t nblocks = (j->n + RBLOCK - 1) / RBLOCK;
+    for (size_t b; (b = atomic_fetch_add(&j->next, 1)) < nblocks;) {
+        size_t r0 = b * RBLOCK, mr = j->n - r0 < RBLOCK ? j->n - r0 : RBLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)QBLOCK, (int)mr, (int)j->dim,
+                    1.0f, j->q, (int)j->dim, j->x + r0 * j->dim, (int)j->dim, 0.0f, s, (int)mr);
+        for (uint32_t i = 0; i < j->m; i++) {
+            const float *si = s + (size_t)i * mr;
+            top *t = &tops[i];
+            for (size_t r = 0; r < mr; r++)
+                /* the 10th best so far screens out almost every row at once */
+                if ((t->n < AP_CALIB_K || si[r] >= t->s[AP_CALIB_K - 1]) &&
+                    r0 + r != j->qrow[i]) /* held out: not its own neighbour */
+                    top_add(t, si[r], (uint32_t)(r0 + r));
         }
     }
-out:
-    free(q);
     free(s);
-    free(tops);
-    free(order);
-    free(rank);
 }
 
 static double round4(double v)
@@ -147,37 +129,68 @@ ap_status ap_calibrate(const float *x, size_t n, uint32_t dim, const float *cent
     out->n_lists = k;
     uint32_t m = n < AP_CALIB_QUERIES ? (uint32_t)n : AP_CALIB_QUERIES;
     out->queries = m;
-    calib_job j = {
-        .x = x, .centroids = centroids, .n = n, .dim = dim, .k = k, .m = m, .assign = assign};
+    uint32_t nparts = ap_parallel_parts((n + RBLOCK - 1) / RBLOCK, 1);
+    calib_job j = {.x = x, .n = n, .dim = dim, .m = m};
     uint32_t *qrow = malloc((m ? m : 1) * sizeof *qrow);
-    j.found = calloc((size_t)(m ? m : 1) * k, sizeof *j.found);
+    float *q = calloc((size_t)QBLOCK * dim, sizeof *q);
+    uint64_t *found = calloc((size_t)(m ? m : 1) * k, sizeof *found);
     double *recall = malloc(k * sizeof *recall);
+    float *cs = malloc((size_t)QBLOCK * k * sizeof *cs);
+    uint32_t *order = malloc(k * sizeof *order), *rank = malloc(k * sizeof *rank);
+    j.tops = calloc((size_t)nparts * (m ? m : 1), sizeof *j.tops);
     ap_status st = AP_OK;
-    if (!qrow || !j.found || !recall) {
+    if (!qrow || !q || !found || !recall || !cs || !order || !rank || !j.tops) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory calibrating the default probe");
         goto done;
     }
-    for (uint32_t i = 0; i < m; i++)
+    for (uint32_t i = 0; i < m; i++) {
         qrow[i] = (uint32_t)((uint64_t)i * n / m); /* spread over the rows, deterministic */
+        memcpy(q + (size_t)i * dim, x + (size_t)qrow[i] * dim, dim * sizeof *q);
+    }
     j.qrow = qrow;
+    j.q = q;
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     int saved = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    ap_parallel_for(ap_parallel_parts((m + QBLOCK - 1) / QBLOCK, 1), calib_part, &j);
+    ap_parallel_for(nparts, calib_part, &j);
     openblas_set_num_threads(saved);
-    if (atomic_load(&j.failed) && atomic_load(&j.next) < (m + QBLOCK - 1) / QBLOCK) {
+    /* A part that cannot allocate takes no block; the others then take them all. */
+    if (atomic_load(&j.next) < (n + RBLOCK - 1) / RBLOCK) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory calibrating the default probe");
         goto done;
+    }
+    for (uint32_t b = 0; b < m; b += CBLOCK)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)CBLOCK, (int)k, (int)dim, 1.0f,
+                    q + (size_t)b * dim, (int)dim, centroids, (int)dim, 0.0f, cs + (size_t)b * k,
+                    (int)k);
+    /* Each query's neighbours: the best of its parts' lists (the same whatever the split),
+     * counted at the rank of their list among the query's centroids. */
+    for (uint32_t i = 0; i < m; i++) {
+        top t = j.tops[i];
+        for (uint32_t p = 1; p < nparts; p++) {
+            const top *o = &j.tops[(size_t)p * m + i];
+            for (uint32_t r = 0; r < o->n; r++)
+                top_add(&t, o->s[r], o->row[r]);
+        }
+        for (uint32_t l = 0; l < k; l++)
+            order[l] = l;
+        rank_ctx rc = {cs + (size_t)i * k};
+        qsort_r(order, k, sizeof *order, by_score_desc, &rc);
+        for (uint32_t r = 0; r < k; r++)
+            rank[order[r]] = r;
+        uint64_t *f = found + (size_t)i * k;
+        for (uint32_t r = 0; r < t.n; r++)
+            f[rank[assign[t.row[r]]]]++;
     }
     /* Cumulative: found at probe p = neighbours whose list ranks below p. */
     uint64_t total = 0, cum = 0;
     for (size_t i = 0; i < (size_t)m * k; i++)
-        total += j.found[i];
+        total += found[i];
     out->target_probe = k;
     for (uint32_t r = 0; r < k; r++) {
-        for (uint32_t q = 0; q < m; q++)
-            cum += j.found[(size_t)q * k + r];
+        for (uint32_t qi = 0; qi < m; qi++)
+            cum += found[(size_t)qi * k + r];
         recall[r] = total ? (double)cum / (double)total : 1.0;
         if (out->target_probe == k && recall[r] >= target) out->target_probe = r + 1;
     }
@@ -190,8 +203,13 @@ ap_status ap_calibrate(const float *x, size_t n, uint32_t dim, const float *cent
     points(out, recall);
 done:
     free(qrow);
-    free(j.found);
+    free(q);
+    free(found);
     free(recall);
+    free(cs);
+    free(order);
+    free(rank);
+    free(j.tops);
     return st;
 }
 

@@ -113,9 +113,10 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         st = ap_err_set(err, AP_ERR_LIMIT, "%zu vectors exceed the format's u32 count", n);
         goto out;
     }
-    double ta = ap_now_s();
+    double ta = ap_now_s(), tp = ta;
     if (n && (st = ap_kmeans_assign(sp->vecs, n, dim, centroids, k, assign, NULL, err))) goto out;
     rep->seconds_assign = ap_now_s() - ta;
+    ap_phase_log("assign", &tp);
     uint32_t max_count = 0;
     for (size_t i = 0; i < n; i++) {
         assert(assign[i] < k);
@@ -124,6 +125,7 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     if (n && sp->target_recall > 0 &&
         (st = ap_calibrate(sp->vecs, n, dim, centroids, k, assign, sp->target_recall, cal, err)))
         goto out;
+    ap_phase_log("calibrate", &tp);
     for (uint32_t l = 0; l < k; l++) {
         start[l + 1] = start[l] + counts[l];
         fill[l] = start[l];
@@ -155,6 +157,7 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
     }
     /* training; the encoding is inside the list writing (0 without a sidecar) */
     rep->seconds_sq8 = sp->sq8 ? ap_now_s() - ts : 0;
+    ap_phase_log("group and sq8 training", &tp);
     if (sp->bits && (st = ap_bits_stream_open(dir, dim, k, counts, n, &src.bits, err))) goto out;
     st = ap_annp_write_stream(path, dim, k, centroids, counts, next_list, &src, err);
     if (src.bits) {
@@ -167,6 +170,7 @@ static ap_status write_lists(const ap_pack_spec *sp, const char *dir, uint32_t k
         if (!st) st = cst;
         src.sq8 = NULL;
     }
+    ap_phase_log("lists", &tp);
 out:
     ap_sq8_stream_close(src.sq8, false, NULL);
     ap_bits_stream_close(src.bits, false, NULL);
@@ -347,11 +351,15 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
         st = ap_kmeans_train(sp->vecs, sp->n, dim, k, sp->seed, iters, centroids, kmeans_progress,
                              &box, &rep->kmeans_passes, err);
     rep->seconds_kmeans = ap_now_s() - tk;
+    double tp = tk;
+    ap_phase_log("kmeans", &tp);
     if (!st && sp->progress) sp->progress(sp->progress_ud, "write", 0, 1);
     ap_calibration cal = {0};
     if (!st) st = write_lists(sp, dir, k, centroids, rep, &cal, err);
+    tp = ap_now_s(); /* write_lists logs its own phases */
     if (!st) st = write_table(sp->emb, dir, err);
     if (!st) st = write_manifest(sp, dir, k, iters, &cal, err);
+    if (!st) ap_phase_log("digests and manifest", &tp);
     if (!st) {
         /* Hashing read the scanned files through 4 KiB folios; drop them so the first
          * search faults them in as huge folios (mapping.h). */
@@ -365,6 +373,7 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
         }
     }
     if (!st) st = ap_fsync_dir(dir, err);
+    if (!st) ap_phase_log("drop cache and fsync", &tp);
     free(centroids);
     return st;
 }
@@ -423,7 +432,9 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
     const ap_build_opts *o = b->o;
     /* ids in row order for the writer */
     uint64_t *ids = malloc((b->n ? b->n : 1) * sizeof *ids);
+    double tp = ap_now_s();
     cJSON *input = ap_rows_build_block(b, rep->rows_skipped);
+    ap_phase_log("hash the inputs", &tp);
     ap_status st = AP_OK;
     if (!ids || !input)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -475,7 +486,9 @@ ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_
     char *tmp = NULL;
     if ((st = ap_rows_open_with(&b, o, emb, err))) goto out;
     if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
+    double tp = t0;
     if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
+    ap_phase_log("read", &tp);
     if (o->filter_cols && (st = filter_from_rows(tmp, o->filter_cols, err))) goto out;
     rep->seconds_embed = b.t_embed;
     double tw;
@@ -484,7 +497,9 @@ ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_
     if (o->lists && rep->lists_effective < o->lists)
         ap_log(AP_LOG_INFO, "build", "--lists %u clamped to %u: only %zu vectors", o->lists,
                rep->lists_effective, b.n);
+    tp = ap_now_s();
     if ((st = ap_publish_dir(tmp, o->output_dir, replace, err))) goto out;
+    ap_phase_log("publish", &tp);
     if (o->progress) o->progress(o->progress_ud, "write", 1, 1);
     free(tmp);
     tmp = NULL;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "annpack/log.h"
 #include "annpack/sign.h"
 #include "builtin.h"
 #include "corpus.h"
@@ -23,6 +24,28 @@ double ap_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* This process's peak RSS in KiB: VmHWM, its own memory's high-water mark (getrusage's
+ * ru_maxrss would also count what the parent held when it forked us, kept across exec). */
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+void ap_phase_log(const char *phase, double *t0)
+{
+    double now = ap_now_s();
+    if (ap_log_enabled(AP_LOG_DEBUG))
+        ap_log(AP_LOG_DEBUG, "build", "%s: %.2f s, peak RSS so far %ld MiB", phase, now - *t0,
+               peak_rss_kib() / 1024);
+    *t0 = now;
 }
 
 static int cmp_id_line(const void *a, const void *b)

@@ -72,4 +72,8 @@ void ap_rows_free(ap_rows *r);
 /* Seconds on the monotonic clock (for the build report's timings). */
 double ap_now_s(void);
 
+/* Logs (debug level) that phase took the seconds since *t0 and the process's peak RSS so
+ * far, then sets *t0 to now: where a build's time and memory go. */
+void ap_phase_log(const char *phase, double *t0);
+
 #endif
