@@ -59,6 +59,7 @@ int fs_config_set(const fs_opts *o)
     g_cfg.verify_full = !o->verify || strcmp(o->verify, "none") != 0;
     g_cfg.verify_lazy = !o->verify || !strcmp(o->verify, "lazy");
     g_cfg.verify_rate = o->verify_rate;
+    g_cfg.single_thread = o->single_thread;
     g_cfg.state = o->state;
     g_cfg.state_init = o->state_init;
     g_cfg.allow_expired = o->allow_expired;

@@ -14,7 +14,7 @@
 typedef struct fs_opts {
     char *pubkey, *state, *log, *verify, *scan, *on_expiry, *embed_url, *embed_key_file;
     unsigned k, probe, cache_mb, rerank, embed_cache_mb, verify_rate;
-    int watch, help, version, state_init, allow_expired;
+    int watch, help, version, state_init, allow_expired, single_thread;
 } fs_opts;
 
 typedef struct fs_config {
@@ -27,6 +27,7 @@ typedef struct fs_config {
     int verify_full;      /* verify=full or lazy (default): hash against the manifests */
     int verify_lazy;      /* verify=lazy: lists and frames on first use (pack.digests) */
     uint32_t verify_rate; /* verify_rate= MB/s of the background verifier (0: none) */
+    int single_thread;    /* single_thread: libfuse's single-threaded loop (session.c) */
     uint64_t cache_mb;
     int watch;
     int state_init;    /* state_init: a missing state= file is created (the first mount) */

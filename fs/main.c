@@ -41,7 +41,7 @@ static const struct fuse_opt OPTS[] = {
     OPT("allow_expired", allow_expired), OPT("on_expiry=%s", on_expiry),
     OPT("embed_url=%s", embed_url), OPT("embed_key_file=%s", embed_key_file),
     OPT("embed_cache_mb=%u", embed_cache_mb),
-    OPT("verify_rate=%u", verify_rate),
+    OPT("verify_rate=%u", verify_rate), OPT("single_thread", single_thread),
     OPT("--help", help),        OPT("-V", version),           OPT("--version", version),
     FUSE_OPT_END};
 // clang-format on
@@ -64,6 +64,8 @@ static void usage(void)
            "                     serving; none: only the manifests\n"
            "  -o verify_rate=N   with verify=lazy, check every remaining list in the\n"
            "                     background at N MB/s (default 0: off)\n"
+           "  -o single_thread   answer FUSE requests on one thread (libfuse's single-\n"
+           "                     threaded loop) instead of a pool of up to 16\n"
            "  -o k=N             default results per query (default 10, 1..1000)\n"
            "  -o probe=N         default lists probed (default 0: the pack's calibrated\n"
            "                     default probe, 8 for packs built without one; 1..65536)\n"

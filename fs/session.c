@@ -13,6 +13,7 @@
 
 #include "annpack/annpack.h"
 #include "callbacks.h"
+#include "config.h"
 #include "guard.h"
 #include "reload.h"
 #include "session.h"
@@ -108,11 +109,18 @@ static int serve(const char *mountpoint, int foreground, const char *source, uin
      * unset so nothing this process starts notifies in its name. */
     sd_notifyf(1, "READY=1\nSTATUS=serving version %llu", (unsigned long long)version);
 #endif
-    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. */
-    struct fuse_loop_config *lc = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(lc, 16);
-    int rc = fuse_session_loop_mt(g_se, lc) < 0 ? 1 : 0;
-    fuse_loop_cfg_destroy(lc);
+    /* A loop ended by SIGTERM/SIGINT or fusermount3 -u is a clean exit. single_thread: one
+     * thread reads and answers every request (no hand-off between worker threads; a slow
+     * query then delays the others: BENCHMARKS.md has both measured). */
+    int rc;
+    if (g_cfg.single_thread) {
+        rc = fuse_session_loop(g_se) < 0 ? 1 : 0;
+    } else {
+        struct fuse_loop_config *lc = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_max_threads(lc, 16);
+        rc = fuse_session_loop_mt(g_se, lc) < 0 ? 1 : 0;
+        fuse_loop_cfg_destroy(lc);
+    }
     fs_reload_stop();
     ap_log(AP_LOG_INFO, "mount", "unmounted");
     return rc;

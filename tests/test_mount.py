@@ -44,6 +44,40 @@ def test_query_equals_search(annpack, signed_ps, mount):
     assert a == b and os.stat(p).st_size == len(a)
 
 
+def test_single_thread_loop_serves_the_same(annpack, signed_ps, mount):
+    """-o single_thread: libfuse's single-threaded loop answers what the default pool does,
+    also with concurrent readers (each request then waits for the one before it)."""
+    d, pem, pub = signed_ps
+    multi = mount(d, f"pubkey={pub}")
+    single = mount(d, f"pubkey={pub}", "single_thread")
+    texts = [f"tea {i} bicycle" for i in range(24)]
+
+    def read_all(m):
+        got, errors = {}, []
+
+        def reader(chunk):
+            try:
+                for t in chunk:
+                    got[t] = qpath(m.mnt, t, k=5, probe=4).read_bytes()
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+        th = [threading.Thread(target=reader, args=(texts[i::6],)) for i in range(6)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        assert not errors, errors
+        return got
+    want, got = read_all(multi), read_all(single)
+    answer = lambda b: {k: v for k, v in json.loads(b).items() if k != "took_ms"}
+    assert {t: answer(b) for t, b in got.items()} == {
+        t: answer(b) for t, b in want.items()}
+    assert json.loads((single.mnt / "health").read_text())["status"] == "ok"
+    # The daemon runs one FUSE worker: its threads are fewer than the pool's after load.
+    tasks = lambda m: len(os.listdir(f"/proc/{m.pid()}/task"))
+    assert tasks(single) < tasks(multi), (tasks(single), tasks(multi))
+
+
 def test_doc_health_listing(signed_ps, mount):
     d, pem, pub = signed_ps
     m = mount(d, f"pubkey={pub}")

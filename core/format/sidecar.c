@@ -1,6 +1,7 @@
 /* The int8 sidecar pack.sq8: see include/annpack/sq8.h and docs/FORMAT.md. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "fp16.h"
 #include "fsops.h"
 #include "mapping.h"
+#include "parallel.h"
 #include "quant8.h"
 #include "sidecar.h"
 
@@ -223,33 +225,63 @@ void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w)
     ap_sq8_weights(s->step, s->dim, s->stride, q, w);
 }
 
-ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err)
+/* ap_sq8_check_codes's parts: lists cut into ranges, the first failing list kept. */
+typedef struct codes_job {
+    const ap_sq8 *s;
+    const ap_annp *a;
+    pthread_mutex_t mu;
+    uint32_t bad_list; /* UINT32_MAX: none */
+    ap_err bad;
+} codes_job;
+
+static void codes_part(void *ctx, uint32_t p, uint32_t nparts)
 {
+    codes_job *c = ctx;
+    const ap_sq8 *s = c->s;
+    size_t from, to;
+    ap_part_range(s->n_lists, p, nparts, &from, &to);
     uint8_t *tmp = malloc(s->stride);
     uint16_t *v = malloc(s->dim * sizeof *v);
+    ap_err e = {0};
+    uint32_t bad = UINT32_MAX;
     if (!tmp || !v) {
-        free(tmp);
-        free(v);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        ap_err_set(&e, AP_ERR_NOMEM, "out of memory");
+        bad = (uint32_t)from;
     }
-    ap_status st = AP_OK;
-    for (uint32_t l = 0; l < s->n_lists && !st; l++) {
+    for (uint32_t l = (uint32_t)from; l < to && bad == UINT32_MAX; l++) {
         ap_annp_list al;
-        ap_annp_list_get(a, l, &al);
+        ap_annp_list_get(c->a, l, &al);
         const uint8_t *codes = ap_sq8_list_codes(s, l);
         for (uint32_t j = 0; j < al.count; j++) {
             memcpy(v, al.vecs + (size_t)j * 2 * s->dim, 2ull * s->dim);
             ap_sq8_encode(s->vmin, s->step, s->dim, s->stride, v, tmp);
             if (memcmp(tmp, codes + (size_t)j * s->stride, s->stride) != 0) {
-                st = ap_err_set(err, AP_ERR_VERIFY,
-                                "%s: list %u vector %u: codes differ from the encoding of %s's "
-                                "vector",
-                                s->path, l, j, ap_annp_path(a));
+                ap_err_set(&e, AP_ERR_VERIFY,
+                           "%s: list %u vector %u: codes differ from the encoding of %s's vector",
+                           s->path, l, j, ap_annp_path(c->a));
+                bad = l;
                 break;
             }
         }
     }
     free(tmp);
     free(v);
-    return st;
+    if (bad == UINT32_MAX) return;
+    pthread_mutex_lock(&c->mu);
+    if (bad < c->bad_list) {
+        c->bad_list = bad;
+        c->bad = e;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err)
+{
+    codes_job c = {.s = s, .a = a, .bad_list = UINT32_MAX};
+    pthread_mutex_init(&c.mu, NULL);
+    ap_parallel_for(ap_parallel_parts(s->n_lists, 8), codes_part, &c);
+    pthread_mutex_destroy(&c.mu);
+    if (c.bad_list == UINT32_MAX) return AP_OK;
+    if (err) *err = c.bad;
+    return c.bad.status;
 }

@@ -10,6 +10,7 @@
 #include "annpack/log.h"
 #include "digest.h"
 #include "lazy.h"
+#include "parallel.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -206,14 +207,57 @@ ap_status ap_lazy_check(ap_lazy *z, int f, uint64_t off, uint64_t len, ap_err *e
     return AP_OK;
 }
 
+/* ap_lazy_check_all's work: every range of every file in one sequence, taken one at a
+ * time by each part (ranges differ in size: a shared cursor balances them), the first
+ * failure in sequence order kept, so the error does not depend on the thread count. */
+typedef struct check_all {
+    ap_lazy *z;
+    uint64_t n; /* ranges in all */
+    atomic_uint_fast64_t next;
+    pthread_mutex_t mu;
+    uint64_t bad_at; /* the lowest failing range in the sequence (n: none) */
+    ap_err bad;
+} check_all;
+
+static void check_all_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    (void)p;
+    (void)nparts;
+    check_all *c = ctx;
+    for (;;) {
+        uint64_t i = atomic_fetch_add(&c->next, 1);
+        if (i >= c->n) return;
+        int f = 0;
+        uint64_t k = i;
+        while (k >= (c->z->f[f].d ? c->z->f[f].d->n_ranges : 0)) {
+            k -= c->z->f[f].d ? c->z->f[f].d->n_ranges : 0;
+            f++;
+        }
+        ap_err e;
+        if (ap_lazy_check_range(c->z, f, (uint32_t)k, &e)) {
+            pthread_mutex_lock(&c->mu);
+            if (i < c->bad_at) {
+                c->bad_at = i;
+                c->bad = e;
+            }
+            pthread_mutex_unlock(&c->mu);
+        }
+    }
+}
+
 ap_status ap_lazy_check_all(ap_lazy *z, ap_err *err)
 {
+    check_all c = {.z = z};
     for (int f = 0; f < AP_LZ_COUNT; f++)
-        for (uint32_t k = 0; z->f[f].d && k < z->f[f].d->n_ranges; k++) {
-            ap_status st = ap_lazy_check_range(z, f, k, err);
-            if (st) return st;
-        }
-    return AP_OK;
+        c.n += z->f[f].d ? z->f[f].d->n_ranges : 0;
+    c.bad_at = c.n;
+    atomic_init(&c.next, 0);
+    pthread_mutex_init(&c.mu, NULL);
+    ap_parallel_for(ap_parallel_parts(c.n, 4), check_all_part, &c);
+    pthread_mutex_destroy(&c.mu);
+    if (c.bad_at == c.n) return AP_OK;
+    if (err) *err = c.bad;
+    return c.bad.status;
 }
 
 ap_status ap_lazy_step(ap_lazy *z, uint64_t max_bytes, bool *done, ap_err *err)

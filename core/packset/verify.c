@@ -1,6 +1,7 @@
 /* Verifying a pack directory: see include/annpack/pack.h (ap_pack_verify). */
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "pack_open.h"
+#include "parallel.h"
 #include "report.h"
 #include "view.h"
 
@@ -35,25 +37,52 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Rows: the index entries, sorted by offset, must tile the stream exactly, and each row
- * must be a JSON object whose "id" is the entry's id. Read in large chunks. */
-static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_checks *o,
-                                ap_err *err)
+/* The first failure of parallel parts, in part order: what a sequential pass would have
+ * reported, whatever the thread count. */
+typedef struct first_err {
+    pthread_mutex_t mu;
+    uint32_t at; /* the failing part (UINT32_MAX: none) */
+    ap_err e;
+} first_err;
+
+static void first_err_init(first_err *f)
 {
-    uint64_t n = ap_meta_count(meta), total = ap_meta_stream_size(meta);
-    ent *es = malloc((n ? n : 1) * sizeof *es);
+    pthread_mutex_init(&f->mu, NULL);
+    f->at = UINT32_MAX;
+    f->e = (ap_err){0};
+}
+
+/* Records part p's failure; whether a lower part failed already (p may stop). */
+static void first_err_set(first_err *f, uint32_t p, const ap_err *e)
+{
+    pthread_mutex_lock(&f->mu);
+    if (p < f->at) {
+        f->at = p;
+        f->e = *e;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static ap_status first_err_done(first_err *f, ap_err *err)
+{
+    pthread_mutex_destroy(&f->mu);
+    if (f->at == UINT32_MAX) return AP_OK;
+    if (err) *err = f->e;
+    return f->e.status;
+}
+
+/* Rows [from, to) of the sorted entries: each must start where the previous one ended
+ * and be a JSON object whose "id" is the entry's id. Read in large chunks. */
+static ap_status meta_rows_range(const ap_meta *meta, const ent *es, uint64_t from, uint64_t to,
+                                 const char *name, const ap_checks *o, bool report, ap_err *err)
+{
+    uint64_t n = to, total = ap_meta_stream_size(meta);
     size_t cap = 4u << 20;
     char *chunk = malloc(cap);
+    if (!chunk) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     ap_status st = AP_OK;
-    if (!es || !chunk) {
-        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint64_t i = 0; i < n; i++)
-        ap_meta_entry(meta, i, &es[i].id, &es[i].off, &es[i].len);
-    qsort(es, n, sizeof *es, cmp_off);
-    uint64_t pos = 0, cbeg = 0, clen = 0;
-    for (uint64_t i = 0; i < n; i++) {
+    uint64_t pos = from ? es[from - 1].off + es[from - 1].len + 1 : 0, cbeg = 0, clen = 0;
+    for (uint64_t i = from; i < n; i++) {
         if (es[i].off != pos) {
             st = ap_err_set(err, AP_ERR_VERIFY,
                             "%s: index does not tile the rows: row of id %llu at offset %llu, "
@@ -64,7 +93,7 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
         }
         uint64_t need = es[i].len + 1;
         if (es[i].off + need > total) need = total - es[i].off; /* last row may lack '\n' */
-        if (es[i].off < cbeg || es[i].off + need > cbeg + clen) {
+        if (i == from || es[i].off < cbeg || es[i].off + need > cbeg + clen) {
             if (need > cap) {
                 char *c = realloc(chunk, need);
                 if (!c) {
@@ -102,16 +131,115 @@ static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_
             goto out;
         }
         pos = es[i].off + es[i].len + 1;
-        if (o->progress && (i & 0xffff) == 0) o->progress(o->progress_ud, "verify meta", i, n);
+        if (report && o->progress && (i & 0xffff) == 0)
+            o->progress(o->progress_ud, "verify meta", i, n);
     }
-    if (pos < total) {
+out:
+    free(chunk);
+    return st;
+}
+
+typedef struct rows_job {
+    const ap_meta *meta;
+    const ent *es;
+    uint64_t n;
+    const char *name;
+    const ap_checks *o;
+    first_err fe;
+} rows_job;
+
+static void rows_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    rows_job *j = ctx;
+    size_t from, to;
+    ap_part_range(j->n, p, nparts, &from, &to);
+    ap_err e = {0};
+    if (from < to && meta_rows_range(j->meta, j->es, from, to, j->name, j->o, p == 0, &e))
+        first_err_set(&j->fe, p, &e);
+}
+
+/* Rows: the index entries, sorted by offset, must tile the stream exactly, and each row
+ * must be a JSON object whose "id" is the entry's id. The entries are cut into parts
+ * checked on the threads (parallel.h). */
+static ap_status deep_meta_rows(const ap_meta *meta, const char *name, const ap_checks *o,
+                                ap_err *err)
+{
+    uint64_t n = ap_meta_count(meta), total = ap_meta_stream_size(meta);
+    ent *es = malloc((n ? n : 1) * sizeof *es);
+    if (!es) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++)
+        ap_meta_entry(meta, i, &es[i].id, &es[i].off, &es[i].len);
+    qsort(es, n, sizeof *es, cmp_off);
+    rows_job j = {.meta = meta, .es = es, .n = n, .name = name, .o = o};
+    first_err_init(&j.fe);
+    ap_parallel_for(ap_parallel_parts(n, 65536), rows_part, &j);
+    ap_status st = first_err_done(&j.fe, err);
+    uint64_t pos = n ? es[n - 1].off + es[n - 1].len + 1 : 0;
+    if (!st && pos < total) {
         st = ap_err_set(err, AP_ERR_VERIFY, "%s: %llu bytes of rows after the last indexed row",
                         name, (unsigned long long)(total - pos));
     }
-out:
     free(es);
-    free(chunk);
     return st;
+}
+
+/* Lists [from, to) of a: every vector finite and unit-norm; their ids into ids from the
+ * list's first row (starts[list]). */
+typedef struct lists_job {
+    const ap_annp *a;
+    const uint64_t *starts;
+    uint64_t *ids;
+    const char *aname;
+    const ap_checks *o;
+    first_err fe;
+} lists_job;
+
+static void lists_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    lists_job *jb = ctx;
+    const ap_annp_header *h = ap_annp_get_header(jb->a);
+    size_t from, to;
+    ap_part_range(h->n_lists, p, nparts, &from, &to);
+    float *v = malloc(h->dim * sizeof *v);
+    ap_err e = {0};
+    if (!v) {
+        ap_err_set(&e, AP_ERR_NOMEM, "out of memory");
+        first_err_set(&jb->fe, p, &e);
+        return;
+    }
+    for (uint32_t li = (uint32_t)from; li < to; li++) {
+        ap_annp_list l;
+        ap_annp_list_get(jb->a, li, &l);
+        uint64_t at = jb->starts[li];
+        for (uint32_t j = 0; j < l.count; j++) {
+            uint64_t id = ap_annp_list_id(&l, j);
+            jb->ids[at++] = id;
+            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j),
+                            h->dim);
+            double s = 0;
+            for (uint32_t d = 0; d < h->dim; d++) {
+                if (!isfinite(v[d])) {
+                    ap_err_set(&e, AP_ERR_VERIFY, "%s: list %u: vector of id %llu is not finite",
+                               jb->aname, li, (unsigned long long)id);
+                    goto fail;
+                }
+                s += (double)v[d] * v[d];
+            }
+            if (fabs(sqrt(s) - 1.0) > 0.01) {
+                ap_err_set(&e, AP_ERR_VERIFY,
+                           "%s: list %u: vector of id %llu has norm %.4f (want 1 within 0.01)",
+                           jb->aname, li, (unsigned long long)id, sqrt(s));
+                goto fail;
+            }
+        }
+        if (p == 0 && jb->o->progress && (li & 0xff) == 0)
+            jb->o->progress(jb->o->progress_ud, "verify lists", li, to);
+    }
+    free(v);
+    return;
+fail:
+    free(v);
+    first_err_set(&jb->fe, p, &e);
 }
 
 /* Structure: ids unique and equal to the metadata ids; vectors finite and unit-norm. */
@@ -123,10 +251,10 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
     const ap_annp_header *h = ap_annp_get_header(a);
     uint64_t n = h->n_vectors;
     uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    float *v = malloc(h->dim * sizeof *v);
+    uint64_t *starts = malloc((h->n_lists ? h->n_lists : 1) * sizeof *starts);
     ap_status st = AP_OK;
     *bad_file = aname;
-    if (!ids || !v) {
+    if (!ids || !starts) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -134,31 +262,18 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
     for (uint32_t li = 0; li < h->n_lists; li++) {
         ap_annp_list l;
         ap_annp_list_get(a, li, &l);
-        for (uint32_t j = 0; j < l.count; j++) {
-            uint64_t id = ap_annp_list_id(&l, j);
-            ids[at++] = id;
-            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j),
-                            h->dim);
-            double s = 0;
-            for (uint32_t d = 0; d < h->dim; d++) {
-                if (!isfinite(v[d])) {
-                    st = ap_err_set(err, AP_ERR_VERIFY,
-                                    "%s: list %u: vector of id %llu is not finite", aname, li,
-                                    (unsigned long long)id);
-                    goto out;
-                }
-                s += (double)v[d] * v[d];
-            }
-            if (fabs(sqrt(s) - 1.0) > 0.01) {
-                st = ap_err_set(err, AP_ERR_VERIFY,
-                                "%s: list %u: vector of id %llu has norm %.4f (want 1 within 0.01)",
-                                aname, li, (unsigned long long)id, sqrt(s));
-                goto out;
-            }
-        }
-        if (o->progress && (li & 0xff) == 0)
-            o->progress(o->progress_ud, "verify lists", li, h->n_lists);
+        starts[li] = at;
+        at += l.count;
     }
+    if (at != n) {
+        st = ap_err_set(err, AP_ERR_VERIFY, "%s: lists hold %llu vectors, the header says %llu",
+                        aname, (unsigned long long)at, (unsigned long long)n);
+        goto out;
+    }
+    lists_job jb = {.a = a, .starts = starts, .ids = ids, .aname = aname, .o = o};
+    first_err_init(&jb.fe);
+    ap_parallel_for(ap_parallel_parts(h->n_lists, 8), lists_part, &jb);
+    if ((st = first_err_done(&jb.fe, err))) goto out;
     qsort(ids, n, sizeof *ids, cmp_u64);
     for (uint64_t i = 1; i < n; i++)
         if (ids[i] == ids[i - 1]) {
@@ -186,7 +301,7 @@ static ap_status deep_annp(const ap_pack *p, const char *aname, const char *mnam
     st = deep_meta_rows(meta, mname, o, err);
 out:
     free(ids);
-    free(v);
+    free(starts);
     return st;
 }
 

@@ -14,7 +14,11 @@ mounting (its lists cold: not yet hashed), then --n fresh queries (`apbench moun
 --probe, a new name each: each computes afresh) with the FUSE requests the daemon counted per
 query (its /stats "requests", the stats reads themselves subtracted), against the trivial
 libfuse floor (`apbench fusefloor` + `readnames`) of the same run. Also `annpack verify
---deep` seconds and `annpack diagnose`'s SHA-256 GB/s. Prints one JSON object."""
+--deep` seconds and `annpack diagnose`'s SHA-256 GB/s. A second pass of --n fresh names
+over the lists now checked is the steady state; its p50 minus the in-process p50 of the
+same queries (`annpack search --queries`, one thread) is the latency the mount adds,
+reported against the floor ("added_vs_floor"). A mode "lazy+single" mounts with -o
+single_thread. Prints one JSON object."""
 import argparse
 import json
 import os
@@ -49,10 +53,13 @@ def fuse_requests(s):
 
 
 def one_mount(a, mnt, mode, cold, first_k):
-    """Mounts, measures, unmounts: {mount_s, rss, first_query_us, ...}."""
+    """Mounts, measures, unmounts: {mount_s, rss, first_query_us, ...}. mode is a verify=
+    value, optionally with "+single" (-o single_thread)."""
     if cold:
         drop_caches()
-    opts = [f"verify={mode}"] + ([f"pubkey={a.pubkey}"] if a.pubkey else [])
+    verify, _, extra = mode.partition("+")
+    opts = ([f"verify={verify}"] + ([f"pubkey={a.pubkey}"] if a.pubkey else [])
+            + (["single_thread"] if extra == "single" else []))
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(ANNPACKFS), str(a.source), str(mnt), "-f", "-o", ",".join(opts)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,6 +88,11 @@ def one_mount(a, mnt, mode, cold, first_k):
         out["requests"] = {k: (s3["requests"][k] - s2["requests"][k]) / a.n
                            for k in s3["requests"]}
         out["hashed_after_queries"] = s3["verify_hashed"]
+        # Again with fresh names (another k) over lists now checked: the steady state, what
+        # the added latency against the floor is measured on.
+        r = json.loads(sh([APBENCH, "mountq", mnt, "--queries", a.queries, "--probe", a.probe,
+                           "-k", first_k + 101, "--from", 1, "--n", a.n]))
+        out["query_p50_steady_us"] = r["p50_us"]
         out["rss_after_queries"] = proc_status(proc.pid)
     finally:
         unmount(mnt, proc)
@@ -137,6 +149,7 @@ def main():
                     statistics.median(r["rss"]["RssAnon"] for r in runs) / 2**20,
                 "first_query_us": med_of(runs, "first_query_us"),
                 "query_p50_us": med_of(runs, "query_p50_us"),
+                "query_p50_steady_us": med_of(runs, "query_p50_steady_us"),
                 "requests_per_query": med_of(runs, "requests_per_query"),
                 "requests": runs[-1]["requests"],
                 "ranges": runs[-1]["ranges"],
@@ -149,6 +162,16 @@ def main():
     class A:
         runs = a.runs
     res["fuse_floor"] = floor_bench(A, work)
+    # The same queries in process (one thread): what the mount adds is its p50 minus this.
+    ip = [json.loads(sh([ANNPACK, "search", a.source, "--queries", a.queries, "-k", 10,
+                         "--probe", a.probe, "--warmup", 1]))
+          for _ in range(a.runs)]
+    res["in_process"] = {"p50_us": statistics.median(x["latency_us"]["p50"] for x in ip),
+                         "probe_us_p50": statistics.median(x["probe_us_p50"] for x in ip)}
+    for key in [k for k in res if isinstance(res[k], dict) and "query_p50_steady_us" in res[k]]:
+        added = res[key]["query_p50_steady_us"] - res["in_process"]["p50_us"]
+        res[key]["added_us"] = added
+        res[key]["added_vs_floor"] = added / res["fuse_floor"]["p50_us"]
     res["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
     text = json.dumps(res, indent=1)
     if a.json:
