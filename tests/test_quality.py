@@ -278,7 +278,7 @@ def test_canary_refusals(annpack, packs, tmp_path):
     assert r.rc == 1 and "none" in r.err
 
 
-def test_delta_recalibrates_over_base_and_delta(annpack, tmp_path):
+def test_delta_recalibrates_over_base_and_delta(annpack, tmp_path, mount):
     """dim 4096, so 1113 x 4096 is above the small-pack rule and the target decides; the
     delta adds 150 pages again under new ids."""
     rows = (DATA / "corpus.csv").read_text().splitlines(keepends=True)
@@ -307,7 +307,24 @@ def test_delta_recalibrates_over_base_and_delta(annpack, tmp_path):
         assert pt["recall"] == pytest.approx(ref[pt["probe"] - 1], abs=0.005), pt
     assert cal["curve"][-1]["probe"] == base["n_lists"]
     # the view searches with the newest delta's default probe
-    assert annpack.ok("search", ps, "printf").json()["probe"] == cal["default_probe"]
+    want = annpack.ok("search", ps, "printf").json()
+    assert want["probe"] == cal["default_probe"]
+    # ... and so does a copy of the mount's virtual pack (its manifest carries that
+    # calibration), with the same answer; the mount's own default is the same probe.
+    m = mount(ps)
+    got = json.loads((m.mnt / "query" / "printf").read_text())
+    assert got["probe"] == cal["default_probe"]
+    out = tmp_path / "copied"
+    out.mkdir()
+    vm = json.loads((m.mnt / "pack.manifest.json").read_text())
+    subprocess.run(["cp", *[str(m.mnt / f) for f in ["pack.manifest.json", *vm["files"]]],
+                    str(out)], check=True)
+    assert vm["build"] == {"calibration": cal}
+    copied = annpack.ok("search", out, "printf").json()
+    assert copied["probe"] == cal["default_probe"] != 8
+    assert [(h["id"], h["score"]) for h in copied["results"]] == \
+        [(h["id"], h["score"]) for h in want["results"]]
+    annpack.ok("verify", out)
     # with an uncalibrated base, the delta has none either
     ps0 = tmp_path / "ps0"
     annpack.ok("packset", "build-base", "--input", tmp_path / "base.csv", "--packset", ps0,

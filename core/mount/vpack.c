@@ -474,6 +474,13 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
     cJSON *prov = NULL;
     ap_status st =
         emb ? provenance(vp, extra, &prov, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    /* The calibration the view searches with, so that a copy of the virtual pack (cp -r out
+     * of the mount) defaults to the same probe: the merged lists are the view's lists. */
+    const cJSON *cal = ap_view_calibration(v);
+    cJSON *build = cal ? cJSON_CreateObject() : NULL;
+    if (!st && cal &&
+        (!build || !cJSON_AddItemToObject(build, "calibration", cJSON_Duplicate(cal, true))))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     ap_pack_manifest_spec ms = {.dim = ap_view_dim(v),
                                 .n_lists = ap_view_n_lists(v),
                                 .n_vectors = v->live,
@@ -481,8 +488,10 @@ char *ap_vpack_manifest(const ap_vpack *vp, const char *extra, size_t *len, ap_e
                                 .files = files,
                                 .nfiles = nfiles,
                                 .embedder = emb,
+                                .build = build,
                                 .packset = prov};
     if (!st) ap_pack_manifest_write(&ms, &out, len, err);
+    cJSON_Delete(build);
     free(emb);
     cJSON_Delete(prov);
     return out;

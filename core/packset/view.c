@@ -259,6 +259,7 @@ void ap_view_close(ap_view *v)
         free(v->layers[l].dir);
         free(v->layers[l].tomb);
         free(v->layers[l].dead);
+        cJSON_Delete(v->layers[l].calibration);
     }
     free(v->layers);
     free(v->mentions);

@@ -25,6 +25,7 @@ typedef struct ap_layer {
     /* A delta's calibrated default probe over base + delta (its delta manifest's
      * "calibration"), 0 when it has none. */
     uint32_t default_probe;
+    cJSON *calibration; /* that manifest's "calibration" object (owned), or NULL */
 } ap_layer;
 
 struct ap_view {
@@ -54,6 +55,12 @@ struct ap_view {
 /* The "calibration"."default_probe" of a manifest's build block or a delta manifest
  * (default_probe.c), 0 when absent or not a u32 >= 1. */
 uint32_t ap_calibrated_probe(const cJSON *holder);
+
+/* The "calibration" object ap_view_default_probe takes its probe from (the newest delta's
+ * that has a usable one, else the base's build block's), or NULL when it uses the old
+ * default: what the virtual pack's manifest carries so that a copy of it searches with
+ * the same default probe. Borrowed from v. */
+const cJSON *ap_view_calibration(const ap_view *v);
 
 /* How ap_view_open_ex checks what it opens. */
 typedef struct ap_view_open_opts {

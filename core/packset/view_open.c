@@ -182,7 +182,10 @@ static ap_status check_delta_manifest(int layerfd, const char *display, const ap
     if (!st) st = ap_json_parse_strict(text, len, name, &j, err);
     if (!st) st = ap_delta_fields_check(j, name, m->base_sha256_annpack, L->pack, L->ntomb, err);
     if (!st) st = ap_delta_files_check(j, name, base_name(d->tombstones), check_listed, &lf, err);
-    if (!st) L->default_probe = ap_calibrated_probe(j);
+    if (!st && (L->default_probe = ap_calibrated_probe(j)) &&
+        !(L->calibration =
+              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(j, "calibration"), true)))
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     cJSON_Delete(j);
     free(text);
     free(name);
