@@ -69,11 +69,13 @@ typedef struct scratch {
     size_t bq_cap;
     uint64_t *planes; /* bits: the query's bit planes */
     size_t planes_cap;
-    float fs[BLOCK];
+    float fs[BLOCK], fs2[BLOCK];
     int32_t is[BLOCK];
     uint32_t us[BLOCK], up[BLOCK];
     struct bcand *bc; /* bits: one list's candidates */
     size_t bc_cap;
+    float *lbh; /* bits: the k best lower bounds so far (a min-heap) */
+    size_t lbh_cap;
 } scratch;
 
 static pthread_key_t g_key;
@@ -94,6 +96,7 @@ static void scratch_free(void *p)
     free(s->bq);
     free(s->planes);
     free(s->bc);
+    free(s->lbh);
     free(s);
 }
 
@@ -401,6 +404,32 @@ static struct bcand bc_pop(struct bcand *c, uint32_t *n)
     return top;
 }
 
+/* Adds lower bound x to the min-heap h of the cap best (*n of them so far). */
+static void lb_push(float *h, uint32_t *n, uint32_t cap, float x)
+{
+    uint32_t i;
+    if (*n < cap) {
+        i = (*n)++;
+        while (i > 0 && h[(i - 1) / 2] > x) {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        h[i] = x;
+        return;
+    }
+    if (!(x > h[0])) return;
+    for (i = 0;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        float best = x;
+        if (l < *n && h[l] < best) w = l, best = h[l];
+        if (r < *n && h[r] < best) w = r;
+        if (w == i) break;
+        h[i] = h[w];
+        i = w;
+    }
+    h[i] = x;
+}
+
 /* q . c in one fixed order on every CPU (16 partial sums, then pairwise): independent
  * chains, so it does not wait on one add at a time. */
 static float dot_fixed(const float *q, const float *c, uint32_t dim)
@@ -439,7 +468,7 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     const ap_bits *b = ix->bits;
     const uint32_t dim = ap_annp_get_header(a)->dim, dpad = ap_bits_dpad(b), words = dpad / 64,
                    cb = dpad / 8;
-    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words))
+    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words) || !GROW(s, lbh, t->k))
         return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
     ap_rbq_query qq;
     ap_rbq_query_make(ap_bits_rot(b), dim, q, s->bq, s->planes, &qq);
@@ -447,6 +476,7 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     ap_bits_block_fn fn = ap_kernel_bits(kname);
     const float *cent = ap_annp_centroids(a);
     uint64_t reranked = 0;
+    uint32_t nlb = 0;
     for (uint32_t i = 0; i < np; i++) {
         const uint32_t li = s->lists[i];
         ap_annp_list l;
@@ -465,8 +495,11 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
         const uint64_t base = ap_annp_list_start(a, li);
         if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         /* The list's candidates against the floor at its start, then re-scored best bound
-         * first: once a bound is below the floor, so are all the rest. */
-        const float floor = ap_topk_floor(t);
+         * first: once a bound is below the floor, so are all the rest. The floor is the
+         * k-th exact score, or the k-th best lower bound (estimate - bound) seen when that
+         * is higher: k live vectors score at least that (within the same error bound). */
+        float lbf = nlb == t->k ? s->lbh[0] : -INFINITY;
+        const float floor = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
         uint32_t nc = 0;
         for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
             uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
@@ -476,15 +509,22 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
                 float F, G;
                 memcpy(&F, Fp + 4ull * (j0 + j), 4);
                 memcpy(&G, Gp + 4ull * (j0 + j), 4);
-                s->fs[j] = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]) +
-                           ap_rbq_bound(&qq, eps0, F, G);
+                float e = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
+                float bd = ap_rbq_bound(&qq, eps0, F, G);
+                s->fs[j] = e + bd;
+                s->fs2[j] = e - bd;
             }
-            for (uint32_t j = 0; j < m; j++)
-                if (s->fs[j] >= floor && !ap_is_dead(ix->dead, base + j0 + j))
-                    s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
+            for (uint32_t j = 0; j < m; j++) {
+                if (s->fs[j] < floor || ap_is_dead(ix->dead, base + j0 + j)) continue;
+                s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
+                if (nlb < t->k || s->fs2[j] > s->lbh[0]) lb_push(s->lbh, &nlb, t->k, s->fs2[j]);
+            }
         }
         bc_heapify(s->bc, nc);
-        while (nc > 0 && s->bc[0].ub >= ap_topk_floor(t)) {
+        for (;;) {
+            float fl = ap_topk_floor(t);
+            if (nlb == t->k && s->lbh[0] > fl) fl = s->lbh[0];
+            if (nc == 0 || s->bc[0].ub < fl) break;
             uint32_t j = bc_pop(s->bc, &nc).j;
             /* the next best is likely next: fetch it while this one is scored */
             if (nc > 0) {
