@@ -298,8 +298,11 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", p->k, AP_MAX_K);
     if (p->probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
     if (p->probe > h->n_lists) p->probe = h->n_lists;
-    if (p->scan == AP_SCAN_AUTO)
-        p->scan = ix->bits ? AP_SCAN_BITS : ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    /* auto: the int8 codes when the pack has them, else the exact scan. The 1-bit codes are
+     * asked for (AP_SCAN_BITS): on the harness's data they are slower than the int8 scan
+     * at every probe and than f16 below probe 16, and their bound lets recall slip by up to
+     * ~0.0005 (docs/BENCHMARKS.md, "1-bit codes"). */
+    if (p->scan == AP_SCAN_AUTO) p->scan = ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
     if (p->scan == AP_SCAN_SQ8 && !ix->sq8)
         return ap_err_set(err, AP_ERR_ARG,
                           "int8 scan requested but %s has no int8 sidecar (%s): build with --sq8",
@@ -430,6 +433,8 @@ static void lb_push(float *h, uint32_t *n, uint32_t cap, float x)
     h[i] = x;
 }
 
+#define BITS_BATCH 16u /* re-scored vectors fetched together */
+
 /* q . c in one fixed order on every CPU (16 partial sums, then pairwise): independent
  * chains, so it does not wait on one add at a time. */
 static float dot_fixed(const float *q, const float *c, uint32_t dim)
@@ -521,18 +526,32 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             }
         }
         bc_heapify(s->bc, nc);
-        for (;;) {
+        /* In batches of the next best bounds: every vector of a batch is fetched before any
+         * is scored, so their cache misses overlap; each is re-checked against the floor
+         * as it rises, and the first below it ends the list (the rest are lower). */
+        for (int done = 0; !done;) {
             float fl = ap_topk_floor(t);
             if (nlb == t->k && s->lbh[0] > fl) fl = s->lbh[0];
-            if (nc == 0 || s->bc[0].ub < fl) break;
-            uint32_t j = bc_pop(s->bc, &nc).j;
-            /* the next best is likely next: fetch it while this one is scored */
-            if (nc > 0) {
-                ap_prefetch_range(l.vecs + (size_t)s->bc[0].j * 2 * dim, 2ull * dim);
-                __builtin_prefetch(l.ids + 8ull * s->bc[0].j, 0, 3);
+            struct bcand batch[BITS_BATCH];
+            uint32_t nb = 0;
+            while (nb < BITS_BATCH && nc > 0 && s->bc[0].ub >= fl) {
+                batch[nb] = bc_pop(s->bc, &nc);
+                const uint8_t *v = l.vecs + (size_t)batch[nb].j * 2 * dim;
+                for (uint32_t o = 0; o < 2 * dim; o += 64)
+                    __builtin_prefetch(v + o, 0, 3);
+                __builtin_prefetch(l.ids + 8ull * batch[nb].j, 0, 3);
+                nb++;
             }
-            push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
-            reranked++;
+            done = nb < BITS_BATCH;
+            for (uint32_t b2 = 0; b2 < nb; b2++) {
+                if (batch[b2].ub < ap_topk_floor(t)) {
+                    done = 1;
+                    break;
+                }
+                uint32_t j = batch[b2].j;
+                push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
+                reranked++;
+            }
         }
         sc->vectors += n;
         sc->bytes += (uint64_t)n * (cb + 8);
