@@ -213,10 +213,7 @@ static ap_status summarize(eval *e, const ap_vecs *gt, double wall, char *out, s
     double over50 = percentile(over, e->nq, 50);
     free(over);
     ap_search_params eff = o->params;
-    if (eff.scan == AP_SCAN_AUTO)
-        eff.scan = ap_view_has_bits(e->v)  ? AP_SCAN_BITS
-                   : ap_view_has_sq8(e->v) ? AP_SCAN_SQ8
-                                           : AP_SCAN_F16;
+    if (eff.scan == AP_SCAN_AUTO) eff.scan = ap_view_has_sq8(e->v) ? AP_SCAN_SQ8 : AP_SCAN_F16;
     if (eff.rerank == 0) eff.rerank = ap_default_rerank(k);
     if (eff.rerank < k) eff.rerank = k; /* as the search does (ap_ivf_check) */
     char recall[64] = "null";

@@ -69,11 +69,13 @@ typedef struct scratch {
     size_t bq_cap;
     uint64_t *planes; /* bits: the query's bit planes */
     size_t planes_cap;
-    float fs[BLOCK];
+    float fs[BLOCK], fs2[BLOCK];
     int32_t is[BLOCK];
     uint32_t us[BLOCK], up[BLOCK];
     struct bcand *bc; /* bits: one list's candidates */
     size_t bc_cap;
+    float *lbh; /* bits: the k best lower bounds so far (a min-heap) */
+    size_t lbh_cap;
 } scratch;
 
 static pthread_key_t g_key;
@@ -94,6 +96,7 @@ static void scratch_free(void *p)
     free(s->bq);
     free(s->planes);
     free(s->bc);
+    free(s->lbh);
     free(s);
 }
 
@@ -298,8 +301,11 @@ ap_status ap_ivf_check(const ap_ivf *ix, ap_search_params *p, ap_err *err)
         return ap_err_set(err, AP_ERR_ARG, "k = %u outside [1, %u]", p->k, AP_MAX_K);
     if (p->probe == 0) return ap_err_set(err, AP_ERR_ARG, "probe must be at least 1");
     if (p->probe > h->n_lists) p->probe = h->n_lists;
-    if (p->scan == AP_SCAN_AUTO)
-        p->scan = ix->bits ? AP_SCAN_BITS : ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
+    /* auto: the int8 codes when the pack has them, else the exact scan. The 1-bit codes are
+     * asked for (AP_SCAN_BITS): on the harness's data they are slower than the int8 scan
+     * at every probe and than f16 below probe 16, and their bound lets recall slip by up to
+     * ~0.0005 (docs/BENCHMARKS.md, "1-bit codes"). */
+    if (p->scan == AP_SCAN_AUTO) p->scan = ix->sq8 ? AP_SCAN_SQ8 : AP_SCAN_F16;
     if (p->scan == AP_SCAN_SQ8 && !ix->sq8)
         return ap_err_set(err, AP_ERR_ARG,
                           "int8 scan requested but %s has no int8 sidecar (%s): build with --sq8",
@@ -404,6 +410,34 @@ static struct bcand bc_pop(struct bcand *c, uint32_t *n)
     return top;
 }
 
+/* Adds lower bound x to the min-heap h of the cap best (*n of them so far). */
+static void lb_push(float *h, uint32_t *n, uint32_t cap, float x)
+{
+    uint32_t i;
+    if (*n < cap) {
+        i = (*n)++;
+        while (i > 0 && h[(i - 1) / 2] > x) {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        h[i] = x;
+        return;
+    }
+    if (!(x > h[0])) return;
+    for (i = 0;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        float best = x;
+        if (l < *n && h[l] < best) w = l, best = h[l];
+        if (r < *n && h[r] < best) w = r;
+        if (w == i) break;
+        h[i] = h[w];
+        i = w;
+    }
+    h[i] = x;
+}
+
+#define BITS_BATCH 16u /* re-scored vectors fetched together */
+
 /* q . c in one fixed order on every CPU (16 partial sums, then pairwise): independent
  * chains, so it does not wait on one add at a time. */
 static float dot_fixed(const float *q, const float *c, uint32_t dim)
@@ -442,7 +476,7 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     const ap_bits *b = ix->bits;
     const uint32_t dim = ap_annp_get_header(a)->dim, dpad = ap_bits_dpad(b), words = dpad / 64,
                    cb = dpad / 8;
-    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words))
+    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words) || !GROW(s, lbh, t->k))
         return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
     ap_rbq_query qq;
     ap_rbq_query_make(ap_bits_rot(b), dim, q, s->bq, s->planes, &qq);
@@ -450,6 +484,7 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     ap_bits_block_fn fn = ap_kernel_bits(kname);
     const float *cent = ap_annp_centroids(a);
     uint64_t reranked = 0;
+    uint32_t nlb = 0;
     for (uint32_t i = 0; i < np; i++) {
         const uint32_t li = s->lists[i];
         ap_annp_list l;
@@ -468,8 +503,11 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
         const uint64_t base = ap_annp_list_start(a, li);
         if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         /* The list's candidates against the floor at its start, then re-scored best bound
-         * first: once a bound is below the floor, so are all the rest. */
-        const float floor = ap_topk_floor(t);
+         * first: once a bound is below the floor, so are all the rest. The floor is the
+         * k-th exact score, or the k-th best lower bound (estimate - bound) seen when that
+         * is higher: k live vectors score at least that (within the same error bound). */
+        float lbf = nlb == t->k ? s->lbh[0] : -INFINITY;
+        const float floor = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
         uint32_t nc = 0;
         for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
             uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
@@ -479,23 +517,44 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
                 float F, G;
                 memcpy(&F, Fp + 4ull * (j0 + j), 4);
                 memcpy(&G, Gp + 4ull * (j0 + j), 4);
-                s->fs[j] = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]) +
-                           ap_rbq_bound(&qq, eps0, F, G);
+                float e = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
+                float bd = ap_rbq_bound(&qq, eps0, F, G);
+                s->fs[j] = e + bd;
+                s->fs2[j] = e - bd;
             }
-            for (uint32_t j = 0; j < m; j++)
-                if (s->fs[j] >= floor && !ap_is_dead(ix->dead, base + j0 + j))
-                    s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
+            for (uint32_t j = 0; j < m; j++) {
+                if (s->fs[j] < floor || ap_is_dead(ix->dead, base + j0 + j)) continue;
+                s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
+                if (nlb < t->k || s->fs2[j] > s->lbh[0]) lb_push(s->lbh, &nlb, t->k, s->fs2[j]);
+            }
         }
         bc_heapify(s->bc, nc);
-        while (nc > 0 && s->bc[0].ub >= ap_topk_floor(t)) {
-            uint32_t j = bc_pop(s->bc, &nc).j;
-            /* the next best is likely next: fetch it while this one is scored */
-            if (nc > 0) {
-                ap_prefetch_range(l.vecs + (size_t)s->bc[0].j * 2 * dim, 2ull * dim);
-                __builtin_prefetch(l.ids + 8ull * s->bc[0].j, 0, 3);
+        /* In batches of the next best bounds: every vector of a batch is fetched before any
+         * is scored, so their cache misses overlap; each is re-checked against the floor
+         * as it rises, and the first below it ends the list (the rest are lower). */
+        for (int done = 0; !done;) {
+            float fl = ap_topk_floor(t);
+            if (nlb == t->k && s->lbh[0] > fl) fl = s->lbh[0];
+            struct bcand batch[BITS_BATCH];
+            uint32_t nb = 0;
+            while (nb < BITS_BATCH && nc > 0 && s->bc[0].ub >= fl) {
+                batch[nb] = bc_pop(s->bc, &nc);
+                const uint8_t *v = l.vecs + (size_t)batch[nb].j * 2 * dim;
+                for (uint32_t o = 0; o < 2 * dim; o += 64)
+                    __builtin_prefetch(v + o, 0, 3);
+                __builtin_prefetch(l.ids + 8ull * batch[nb].j, 0, 3);
+                nb++;
             }
-            push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
-            reranked++;
+            done = nb < BITS_BATCH;
+            for (uint32_t b2 = 0; b2 < nb; b2++) {
+                if (batch[b2].ub < ap_topk_floor(t)) {
+                    done = 1;
+                    break;
+                }
+                uint32_t j = batch[b2].j;
+                push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
+                reranked++;
+            }
         }
         sc->vectors += n;
         sc->bytes += (uint64_t)n * (cb + 8);

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "fp16.h"
 #include "fsops.h"
+#include "ivf.h"
 #include "kernels.h"
 #include "kmeans.h"
 #include "rabitq.h"
@@ -400,8 +401,12 @@ static void sidecar_file(const char *dir)
         const float *q = v + (size_t)(qi * 29) * DIM;
         ap_hit hb[10], hf[10];
         uint32_t nb = 0, nf = 0;
-        CHECK_OK(ap_pack_search_vec(p, q, 10, 8, hb, &nb, &err), &err); /* auto: bits */
-        CHECK_OK(ap_annp_search(a, q, 10, 8, hf, &nf, &err), &err);     /* f16 */
+        ap_ivf ix = {.annp = ap_pack_annp(p), .bits = ap_pack_bits(p)};
+        ap_search_params sp = {.k = 10, .probe = 8, .scan = AP_SCAN_BITS};
+        ap_search_stats stt = {0};
+        CHECK_OK(ap_ivf_search(&ix, q, &sp, hb, &nb, &stt, &err), &err);
+        CHECK(!strcmp(stt.kernel, ap_search_kernel_bits()) && stt.reranked >= 10);
+        CHECK_OK(ap_annp_search(a, q, 10, 8, hf, &nf, &err), &err); /* f16 */
         same &= nb == nf && !memcmp(hb, hf, nb * sizeof *hb);
     }
     CHECK(same);

@@ -534,7 +534,7 @@ def markdown(res, a):
                      f"{bf['p50_us'] - bf['busy_us']:.1f} µs |")
         for p, x in sorted(mt["probes"].items(), key=lambda kv: int(kv[0])):
             L.append(f"| probe {p}: mount p50 / in-process p50 / added | {x['p50_us']:.0f} / "
-                     f"{res['annpack']['bits' if 'bits' in res['annpack'] else 'sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
+                     f"{res['annpack']['sq8'][p]['p50_us']:.0f} / {x['added_p50_us']:.0f} µs "
                      f"({x['added_p50_us'] / res['floor']['p50_us']:.2f}x the floor) |")
         pin = mt.get("pinned")
         if pin:
@@ -624,7 +624,7 @@ def main():
         res["hnsw"] = hnsw_bench(a, work)
     if not a.no_mount:
         res["floor"] = floor_bench(a, work)
-        auto = "bits" if res["build"].get("bits_bytes") else "sq8"  # the mount's scan=auto
+        auto = "sq8"  # the mount's scan=auto
         busy = res["annpack"][auto][a.mount_probes[0]]["p50_us"]
         bf = floor_bench(a, work, int(busy))
         bf["busy_us"] = int(busy)

@@ -37,7 +37,8 @@ typedef struct ap_hit {
 
 /* How a search scans its lists. */
 typedef enum ap_scan_mode {
-    AP_SCAN_AUTO = 0, /* the fastest sidecar the pack has (bits, then sq8), else f16 */
+    AP_SCAN_AUTO = 0, /* the int8 sidecar when the pack has one, else f16 (measured fastest
+                         at the calibrated recall; bits is never chosen by auto) */
     AP_SCAN_F16 = 1,  /* exact: every probed vector scored from its f16 copy */
     AP_SCAN_SQ8 = 2,  /* int8 codes first, exact f16 re-ranking (needs the sidecar) */
     AP_SCAN_BITS = 3  /* 1-bit codes first, exact f16 re-ranking within the error bound
