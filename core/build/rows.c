@@ -2,17 +2,21 @@
  *
  * CSV rows -> metadata rows (written as they arrive) and texts -> embedder (in parallel
  * batches) -> vectors; or given vectors, whose rows are their numbers. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "builtin.h"
 #include "corpus.h"
+#include "fsops.h"
 #include "json.h"
 #include "parallel.h"
 #include "rows.h"
@@ -401,25 +405,65 @@ static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t
     return check_unique_ids(b, err);
 }
 
+/* SHA-256 and size of the file at path, read 1 MiB at a time, checking *stop between. */
+static ap_status hash_input(const char *path, char hex[AP_SHA256_HEX], uint64_t *size,
+                            const atomic_int *stop, ap_err *err)
+{
+    int fd;
+    uint64_t fsize;
+    ap_status st = ap_open_regular(path, &fd, &fsize, err);
+    if (st) return st;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    size_t cap = 1u << 20;
+    unsigned char *buf = malloc(cap);
+    ap_sha256 *h = ap_sha256_new();
+    if (!buf || !h) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    *size = 0;
+    while (!st) {
+        if (atomic_load(stop)) {
+            st = ap_err_set(err, AP_ERR_INTERNAL, "%s: hashing abandoned", path);
+            break;
+        }
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: read", path);
+        if (r <= 0) break;
+        ap_sha256_update(h, buf, (size_t)r);
+        *size += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    if (st || !h)
+        ap_sha256_free(h);
+    else
+        ap_sha256_final(h, hex);
+    return st;
+}
+
+ap_status ap_rows_hash_inputs(const ap_build_opts *o, ap_input_hashes *h, const atomic_int *stop,
+                              ap_err *err)
+{
+    ap_status st = AP_OK;
+    if (o->vectors) st = hash_input(o->vectors, h->vectors_hex, &h->vectors_size, stop, err);
+    if (!st && o->input_csv) st = hash_input(o->input_csv, h->csv_hex, &h->csv_size, stop, err);
+    return st;
+}
+
 /* The CSV-specific part of the manifest's "build" block. */
 cJSON *ap_rows_build_block(const ap_rows *b, uint64_t skipped)
 {
     const ap_build_opts *o = b->o;
-    char hex[AP_SHA256_HEX];
-    uint64_t size = 0;
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
     ap_json_add_u64(c, "rows_skipped", skipped);
     if (o->vectors) {
-        if (ap_sha256_file(o->vectors, hex, &size, NULL)) goto fail;
-        cJSON_AddStringToObject(c, "vectors_sha256", hex);
-        ap_json_add_u64(c, "vectors_size", size);
+        cJSON_AddStringToObject(c, "vectors_sha256", b->hashes.vectors_hex);
+        ap_json_add_u64(c, "vectors_size", b->hashes.vectors_size);
         if (!o->input_csv) {
             cJSON_AddStringToObject(c, "input", "vectors only");
             return c;
         }
     }
-    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) goto fail;
     if (o->text_col)
         cJSON_AddStringToObject(c, "text_col", o->text_col);
     else
@@ -428,12 +472,9 @@ cJSON *ap_rows_build_block(const ap_rows *b, uint64_t skipped)
         cJSON_AddStringToObject(c, "id_col", o->id_col);
     else
         cJSON_AddNullToObject(c, "id_col");
-    cJSON_AddStringToObject(c, "input_sha256", hex);
-    ap_json_add_u64(c, "input_size", size);
+    cJSON_AddStringToObject(c, "input_sha256", b->hashes.csv_hex);
+    ap_json_add_u64(c, "input_size", b->hashes.csv_size);
     return c;
-fail:
-    cJSON_Delete(c);
-    return NULL;
 }
 
 /* The embedder: the given vectors' ("vectors" of their dim), a recorded one
