@@ -65,16 +65,32 @@ typedef struct list_source {
     ap_sq8_stream *sq8;
 } list_source;
 
+/* Rows are gathered and rounded each on its own, so splitting a list into parts changes
+ * nothing. */
+typedef struct gather_job {
+    const list_source *s;
+    const uint32_t *rows;
+    uint32_t count;
+} gather_job;
+
+static void gather_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    const gather_job *g = ctx;
+    const list_source *s = g->s;
+    size_t from, to;
+    ap_part_range(g->count, p, nparts, &from, &to);
+    for (size_t i = from; i < to; i++) {
+        s->ids[i] = s->sp->ids[g->rows[i]];
+        ap_f32_to_f16_n(s->vecs + i * s->dim, s->sp->vecs + (size_t)g->rows[i] * s->dim, s->dim);
+    }
+}
+
 static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const uint16_t **vecs,
                            ap_err *err)
 {
     list_source *s = ctx;
-    const uint32_t *rows = s->order + s->start[l];
-    for (uint32_t i = 0; i < s->counts[l]; i++) {
-        s->ids[i] = s->sp->ids[rows[i]];
-        ap_f32_to_f16_n(s->vecs + (size_t)i * s->dim, s->sp->vecs + (size_t)rows[i] * s->dim,
-                        s->dim);
-    }
+    gather_job g = {s, s->order + s->start[l], s->counts[l]};
+    ap_parallel_for(ap_parallel_parts(g.count, 512), gather_part, &g);
     *ids = s->ids;
     *vecs = s->vecs;
     return s->sq8 ? ap_sq8_stream_list(s->sq8, s->vecs, s->counts[l], err) : AP_OK;
