@@ -258,7 +258,30 @@ static ap_status take_vector(ap_rows *b, ap_err *err)
     return AP_OK;
 }
 
-/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}. */
+/* Copying and normalising a chunk of given vectors: each row on its own, so the split into
+ * parts changes nothing; each part notes its first zero row, and the first of those is the
+ * one reported. */
+typedef struct take_job {
+    ap_rows *b;
+    size_t from, to;
+    size_t zero[AP_PARALLEL_MAX]; /* a part's first zero row, or SIZE_MAX */
+} take_job;
+
+static void take_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    take_job *j = ctx;
+    size_t from, to;
+    ap_part_range(j->to - j->from, p, nparts, &from, &to);
+    j->zero[p] = SIZE_MAX;
+    for (size_t i = j->from + from; i < j->from + to; i++) {
+        float *dst = j->b->vecs + i * j->b->dim;
+        memcpy(dst, ap_vecs_f32(j->b->vin, i), j->b->dim * sizeof *dst);
+        if (ap_l2_normalize(dst, j->b->dim) == 0 && j->zero[p] == SIZE_MAX) j->zero[p] = i;
+    }
+}
+
+/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}; the
+ * vectors are copied and normalised a chunk at a time on the worker threads. */
 static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, ap_err *err)
 {
     size_t n = ap_vecs_count(b->vin);
@@ -266,18 +289,30 @@ static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, 
         *skipped = n - b->o->max_rows;
         n = (size_t)b->o->max_rows;
     }
-    for (size_t i = 0; i < n; i++) {
-        ap_status st = grow(b, err);
-        if (st) return st;
-        b->ids[b->n] = (ap_id_line){i, i + 1};
-        char row[40];
-        int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
-        if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
-        if ((st = take_vector(b, err))) return st;
-        if ((i & 65535) == 65535) {
-            ap_vecs_release_before(b->vin, i); /* normalised copies are kept, not the file */
-            if (b->o->progress) b->o->progress(b->o->progress_ud, "read", i, n);
+    const size_t chunk = 65536;
+    take_job j = {.b = b};
+    for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        size_t c1 = n - c0 < chunk ? n : c0 + chunk;
+        for (size_t i = c0; i < c1; i++) {
+            ap_status st = grow(b, err);
+            if (st) return st;
+            b->ids[i] = (ap_id_line){i, i + 1};
+            char row[40];
+            int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
+            if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
+            b->n = i + 1;
         }
+        j.from = c0;
+        j.to = c1;
+        uint32_t nparts = ap_parallel_parts(c1 - c0, 4096);
+        ap_parallel_for(nparts, take_part, &j);
+        for (uint32_t p = 0; p < nparts; p++)
+            if (j.zero[p] != SIZE_MAX)
+                return ap_err_set(err, AP_ERR_FORMAT,
+                                  "%s: row %zu is the zero vector (it has no direction)",
+                                  b->o->vectors, j.zero[p]);
+        ap_vecs_release_before(b->vin, c1); /* normalised copies are kept, not the file */
+        if (b->o->progress) b->o->progress(b->o->progress_ud, "read", c1, n);
     }
     return AP_OK;
 }
