@@ -193,6 +193,47 @@ static int by_score(const void *a, const void *b, void *ud)
     return (i > j) - (i < j);
 }
 
+/* a[d] += v[d] for d < dim, in double: each sum on its own, so the vector paths give the
+ * scalar path's bits. */
+static void acc_portable(double *a, const float *v, uint32_t dim)
+{
+    for (uint32_t d = 0; d < dim; d++)
+        a[d] += v[d];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static void acc_avx512(double *a, const float *v, uint32_t dim)
+{
+    uint32_t d = 0;
+    for (; d + 8 <= dim; d += 8)
+        _mm512_storeu_pd(
+            a + d, _mm512_add_pd(_mm512_loadu_pd(a + d), _mm512_cvtps_pd(_mm256_loadu_ps(v + d))));
+    for (; d < dim; d++)
+        a[d] += v[d];
+}
+
+__attribute__((target("avx"))) static void acc_avx(double *a, const float *v, uint32_t dim)
+{
+    uint32_t d = 0;
+    for (; d + 4 <= dim; d += 4)
+        _mm256_storeu_pd(
+            a + d, _mm256_add_pd(_mm256_loadu_pd(a + d), _mm256_cvtps_pd(_mm_loadu_ps(v + d))));
+    for (; d < dim; d++)
+        a[d] += v[d];
+}
+#endif
+
+typedef void (*acc_fn)(double *, const float *, uint32_t);
+
+static acc_fn pick_acc(void)
+{
+#if defined(__x86_64__)
+    if (ap_cpu_has("avx512f")) return acc_avx512;
+    if (ap_cpu_has("avx")) return acc_avx;
+#endif
+    return acc_portable;
+}
+
 /* Accumulating member sums: part t of T owns centroids c with c % T == t and adds its rows
  * in ascending row order, so every sum is formed in the same order whatever T is. */
 typedef struct update_job {
@@ -203,6 +244,7 @@ typedef struct update_job {
     const uint32_t *assign;
     double *acc;
     uint32_t *count;
+    acc_fn add;
 } update_job;
 
 static void update_part(void *ctx, uint32_t t, uint32_t nt)
@@ -211,10 +253,7 @@ static void update_part(void *ctx, uint32_t t, uint32_t nt)
     for (size_t i = 0; i < j->n; i++) {
         uint32_t c = j->assign[i];
         if (c % nt != t) continue;
-        double *a = j->acc + (size_t)c * j->dim;
-        const float *v = j->x + j->rows[i] * j->dim;
-        for (uint32_t d = 0; d < j->dim; d++)
-            a[d] += v[d];
+        j->add(j->acc + (size_t)c * j->dim, j->x + j->rows[i] * j->dim, j->dim);
         j->count[c]++;
     }
 }
@@ -234,7 +273,8 @@ static void update(const float *x, const size_t *rows, size_t n, uint32_t dim, u
                     .k = k,
                     .assign = assign,
                     .acc = acc,
-                    .count = count};
+                    .count = count,
+                    .add = pick_acc()};
     ap_parallel_for(ap_parallel_parts(k, 1), update_part, &j);
     size_t next_worst = 0;
     int sorted = 0;

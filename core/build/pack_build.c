@@ -6,6 +6,7 @@
  * output and renamed into place at the end. */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +69,32 @@ typedef struct list_source {
     const float *centroids;
 } list_source;
 
+/* Rows are gathered and rounded each on its own, so splitting a list into parts changes
+ * nothing. */
+typedef struct gather_job {
+    const list_source *s;
+    const uint32_t *rows;
+    uint32_t count;
+} gather_job;
+
+static void gather_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    const gather_job *g = ctx;
+    const list_source *s = g->s;
+    size_t from, to;
+    ap_part_range(g->count, p, nparts, &from, &to);
+    for (size_t i = from; i < to; i++) {
+        s->ids[i] = s->sp->ids[g->rows[i]];
+        ap_f32_to_f16_n(s->vecs + i * s->dim, s->sp->vecs + (size_t)g->rows[i] * s->dim, s->dim);
+    }
+}
+
 static ap_status next_list(void *ctx, uint32_t l, const uint64_t **ids, const uint16_t **vecs,
                            ap_err *err)
 {
     list_source *s = ctx;
-    const uint32_t *rows = s->order + s->start[l];
-    for (uint32_t i = 0; i < s->counts[l]; i++) {
-        s->ids[i] = s->sp->ids[rows[i]];
-        ap_f32_to_f16_n(s->vecs + (size_t)i * s->dim, s->sp->vecs + (size_t)rows[i] * s->dim,
-                        s->dim);
-    }
+    gather_job g = {s, s->order + s->start[l], s->counts[l]};
+    ap_parallel_for(ap_parallel_parts(g.count, 512), gather_part, &g);
     *ids = s->ids;
     *vecs = s->vecs;
     ap_status st = s->sq8 ? ap_sq8_stream_list(s->sq8, s->vecs, s->counts[l], err) : AP_OK;
@@ -432,9 +449,7 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
     const ap_build_opts *o = b->o;
     /* ids in row order for the writer */
     uint64_t *ids = malloc((b->n ? b->n : 1) * sizeof *ids);
-    double tp = ap_now_s();
     cJSON *input = ap_rows_build_block(b, rep->rows_skipped);
-    ap_phase_log("hash the inputs", &tp);
     ap_status st = AP_OK;
     if (!ids || !input)
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
@@ -464,6 +479,32 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
     return st;
 }
 
+/* Reading the rows, and hashing the input files at the same time: the reading is mostly one
+ * thread's work (a --vectors build's is all of it), hashing 1.5 GB of vectors another's. */
+typedef struct read_job {
+    const ap_build_opts *o;
+    const ap_embedder *emb;
+    ap_rows *b;
+    char *tmp;
+    uint64_t *skipped;
+    ap_status st, hst;
+    ap_err err, herr;
+    ap_input_hashes hashes;
+    atomic_int stop; /* the reader failed: the hashing may stop */
+} read_job;
+
+static void read_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    read_job *j = ctx;
+    if (p == 0) {
+        ap_status st = ap_rows_open_with(j->b, j->o, j->emb, &j->err);
+        if (!st) st = ap_mkdtemp_beside(j->o->output_dir, &j->tmp, &j->err);
+        if (!st) st = ap_rows_read(j->b, j->tmp, j->skipped, &j->err);
+        if ((j->st = st)) atomic_store(&j->stop, 1);
+    }
+    if (p == nparts - 1) j->hst = ap_rows_hash_inputs(j->o, &j->hashes, &j->stop, &j->herr);
+}
+
 ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
 {
     return ap_pack_build_with(o, NULL, rep, err);
@@ -484,11 +525,17 @@ ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_
     ap_rows b = {0};
     ap_blas_threads_from_env();
     char *tmp = NULL;
-    if ((st = ap_rows_open_with(&b, o, emb, err))) goto out;
-    if ((st = ap_mkdtemp_beside(o->output_dir, &tmp, err))) goto out;
+    read_job rj = {.o = o, .emb = emb, .b = &b, .skipped = &rep->rows_skipped};
+    atomic_init(&rj.stop, 0);
+    ap_parallel_for(ap_parallel_parts(2, 1), read_part, &rj);
+    tmp = rj.tmp;
+    b.hashes = rj.hashes;
+    if ((st = rj.st ? rj.st : rj.hst)) {
+        if (err) *err = rj.st ? rj.err : rj.herr;
+        goto out;
+    }
     double tp = t0;
-    if ((st = ap_rows_read(&b, tmp, &rep->rows_skipped, err))) goto out;
-    ap_phase_log("read", &tp);
+    ap_phase_log("read and hash the inputs", &tp);
     if (o->filter_cols && (st = filter_from_rows(tmp, o->filter_cols, err))) goto out;
     rep->seconds_embed = b.t_embed;
     double tw;

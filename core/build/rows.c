@@ -2,17 +2,21 @@
  *
  * CSV rows -> metadata rows (written as they arrive) and texts -> embedder (in parallel
  * batches) -> vectors; or given vectors, whose rows are their numbers. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "annpack/log.h"
 #include "annpack/sign.h"
 #include "builtin.h"
 #include "corpus.h"
+#include "fsops.h"
 #include "json.h"
 #include "parallel.h"
 #include "rows.h"
@@ -254,7 +258,30 @@ static ap_status take_vector(ap_rows *b, ap_err *err)
     return AP_OK;
 }
 
-/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}. */
+/* Copying and normalising a chunk of given vectors: each row on its own, so the split into
+ * parts changes nothing; each part notes its first zero row, and the first of those is the
+ * one reported. */
+typedef struct take_job {
+    ap_rows *b;
+    size_t from, to;
+    size_t zero[AP_PARALLEL_MAX]; /* a part's first zero row, or SIZE_MAX */
+} take_job;
+
+static void take_part(void *ctx, uint32_t p, uint32_t nparts)
+{
+    take_job *j = ctx;
+    size_t from, to;
+    ap_part_range(j->to - j->from, p, nparts, &from, &to);
+    j->zero[p] = SIZE_MAX;
+    for (size_t i = j->from + from; i < j->from + to; i++) {
+        float *dst = j->b->vecs + i * j->b->dim;
+        memcpy(dst, ap_vecs_f32(j->b->vin, i), j->b->dim * sizeof *dst);
+        if (ap_l2_normalize(dst, j->b->dim) == 0 && j->zero[p] == SIZE_MAX) j->zero[p] = i;
+    }
+}
+
+/* Rows for a --vectors build without a CSV: ids are row numbers, metadata is {"id": N}; the
+ * vectors are copied and normalised a chunk at a time on the worker threads. */
 static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, ap_err *err)
 {
     size_t n = ap_vecs_count(b->vin);
@@ -262,18 +289,30 @@ static ap_status vector_rows(ap_rows *b, ap_meta_writer *mw, uint64_t *skipped, 
         *skipped = n - b->o->max_rows;
         n = (size_t)b->o->max_rows;
     }
-    for (size_t i = 0; i < n; i++) {
-        ap_status st = grow(b, err);
-        if (st) return st;
-        b->ids[b->n] = (ap_id_line){i, i + 1};
-        char row[40];
-        int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
-        if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
-        if ((st = take_vector(b, err))) return st;
-        if ((i & 65535) == 65535) {
-            ap_vecs_release_before(b->vin, i); /* normalised copies are kept, not the file */
-            if (b->o->progress) b->o->progress(b->o->progress_ud, "read", i, n);
+    const size_t chunk = 65536;
+    take_job j = {.b = b};
+    for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        size_t c1 = n - c0 < chunk ? n : c0 + chunk;
+        for (size_t i = c0; i < c1; i++) {
+            ap_status st = grow(b, err);
+            if (st) return st;
+            b->ids[i] = (ap_id_line){i, i + 1};
+            char row[40];
+            int len = snprintf(row, sizeof row, "{\"id\":%zu}", i);
+            if ((st = ap_meta_writer_add(mw, i, row, (size_t)len, err))) return st;
+            b->n = i + 1;
         }
+        j.from = c0;
+        j.to = c1;
+        uint32_t nparts = ap_parallel_parts(c1 - c0, 4096);
+        ap_parallel_for(nparts, take_part, &j);
+        for (uint32_t p = 0; p < nparts; p++)
+            if (j.zero[p] != SIZE_MAX)
+                return ap_err_set(err, AP_ERR_FORMAT,
+                                  "%s: row %zu is the zero vector (it has no direction)",
+                                  b->o->vectors, j.zero[p]);
+        ap_vecs_release_before(b->vin, c1); /* normalised copies are kept, not the file */
+        if (b->o->progress) b->o->progress(b->o->progress_ud, "read", c1, n);
     }
     return AP_OK;
 }
@@ -401,25 +440,65 @@ static ap_status read_rows(ap_rows *b, ap_csv *csv, ap_meta_writer *mw, uint64_t
     return check_unique_ids(b, err);
 }
 
+/* SHA-256 and size of the file at path, read 1 MiB at a time, checking *stop between. */
+static ap_status hash_input(const char *path, char hex[AP_SHA256_HEX], uint64_t *size,
+                            const atomic_int *stop, ap_err *err)
+{
+    int fd;
+    uint64_t fsize;
+    ap_status st = ap_open_regular(path, &fd, &fsize, err);
+    if (st) return st;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    size_t cap = 1u << 20;
+    unsigned char *buf = malloc(cap);
+    ap_sha256 *h = ap_sha256_new();
+    if (!buf || !h) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    *size = 0;
+    while (!st) {
+        if (atomic_load(stop)) {
+            st = ap_err_set(err, AP_ERR_INTERNAL, "%s: hashing abandoned", path);
+            break;
+        }
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: read", path);
+        if (r <= 0) break;
+        ap_sha256_update(h, buf, (size_t)r);
+        *size += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    if (st || !h)
+        ap_sha256_free(h);
+    else
+        ap_sha256_final(h, hex);
+    return st;
+}
+
+ap_status ap_rows_hash_inputs(const ap_build_opts *o, ap_input_hashes *h, const atomic_int *stop,
+                              ap_err *err)
+{
+    ap_status st = AP_OK;
+    if (o->vectors) st = hash_input(o->vectors, h->vectors_hex, &h->vectors_size, stop, err);
+    if (!st && o->input_csv) st = hash_input(o->input_csv, h->csv_hex, &h->csv_size, stop, err);
+    return st;
+}
+
 /* The CSV-specific part of the manifest's "build" block. */
 cJSON *ap_rows_build_block(const ap_rows *b, uint64_t skipped)
 {
     const ap_build_opts *o = b->o;
-    char hex[AP_SHA256_HEX];
-    uint64_t size = 0;
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
     ap_json_add_u64(c, "rows_skipped", skipped);
     if (o->vectors) {
-        if (ap_sha256_file(o->vectors, hex, &size, NULL)) goto fail;
-        cJSON_AddStringToObject(c, "vectors_sha256", hex);
-        ap_json_add_u64(c, "vectors_size", size);
+        cJSON_AddStringToObject(c, "vectors_sha256", b->hashes.vectors_hex);
+        ap_json_add_u64(c, "vectors_size", b->hashes.vectors_size);
         if (!o->input_csv) {
             cJSON_AddStringToObject(c, "input", "vectors only");
             return c;
         }
     }
-    if (ap_sha256_file(o->input_csv, hex, &size, NULL)) goto fail;
     if (o->text_col)
         cJSON_AddStringToObject(c, "text_col", o->text_col);
     else
@@ -428,12 +507,9 @@ cJSON *ap_rows_build_block(const ap_rows *b, uint64_t skipped)
         cJSON_AddStringToObject(c, "id_col", o->id_col);
     else
         cJSON_AddNullToObject(c, "id_col");
-    cJSON_AddStringToObject(c, "input_sha256", hex);
-    ap_json_add_u64(c, "input_size", size);
+    cJSON_AddStringToObject(c, "input_sha256", b->hashes.csv_hex);
+    ap_json_add_u64(c, "input_size", b->hashes.csv_size);
     return c;
-fail:
-    cJSON_Delete(c);
-    return NULL;
 }
 
 /* The embedder: the given vectors' ("vectors" of their dim), a recorded one

@@ -4,6 +4,7 @@
 #ifndef ANNPACK_CORE_ROWS_H
 #define ANNPACK_CORE_ROWS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,12 +15,19 @@
 #include "annpack/csv.h"
 #include "annpack/embed.h"
 #include "annpack/meta.h"
+#include "annpack/sign.h"
 #include "annpack/vecs.h"
 
 /* Texts embedded per batch. */
 #define AP_EMBED_BATCH 2048u
 /* ... with an HTTP embedder (progress is reported after each). */
 #define AP_EMBED_REMOTE_BATCH 256u
+
+/* The inputs' SHA-256 and sizes, for the manifest's "build" block. */
+typedef struct ap_input_hashes {
+    char vectors_hex[AP_SHA256_HEX], csv_hex[AP_SHA256_HEX];
+    uint64_t vectors_size, csv_size;
+} ap_input_hashes;
 
 typedef struct ap_id_line {
     uint64_t id, line;
@@ -48,6 +56,7 @@ typedef struct ap_rows {
     size_t pending, tcap;
     bool emb_given; /* emb is the caller's (ap_pack_build_with), not freed here */
     double t_embed;
+    ap_input_hashes hashes; /* ap_rows_hash_inputs's, copied in by the caller */
 } ap_rows;
 
 /* Opens the inputs o names: the embedder (the given vectors', a recorded one, or a named
@@ -63,8 +72,14 @@ ap_status ap_rows_open_with(ap_rows *r, const ap_build_opts *o, const ap_embedde
  * (which it finishes). *skipped: rows past o->max_rows. */
 ap_status ap_rows_read(ap_rows *r, const char *dir, uint64_t *skipped, ap_err *err);
 
-/* The input's part of the manifest's "build" block (the inputs' hashes and columns); NULL
- * when out of memory or when an input cannot be hashed. */
+/* Hashes the inputs o names (its vectors and CSV files) into *h, reading them with bounded
+ * buffers. Meant to run on a thread of its own while the rows are read; gives up as soon as
+ * *stop is set (the reader failed: its error is the one to report). */
+ap_status ap_rows_hash_inputs(const ap_build_opts *o, ap_input_hashes *h, const atomic_int *stop,
+                              ap_err *err);
+
+/* The input's part of the manifest's "build" block (r->hashes and the columns); NULL when
+ * out of memory. */
 cJSON *ap_rows_build_block(const ap_rows *r, uint64_t skipped);
 
 void ap_rows_free(ap_rows *r);
