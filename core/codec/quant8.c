@@ -3,8 +3,14 @@
 #include <math.h>
 #include <string.h>
 
+#include "annpack/cpu.h"
 #include "fp16.h"
 #include "quant8.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AP_X86 1
+#endif
 
 static inline uint8_t code_of(float x, float vmin, float step)
 {
@@ -21,10 +27,44 @@ void ap_sq8_encode(const float *vmin, const float *step, uint32_t dim, uint32_t 
     memset(codes + dim, 0, stride - dim);
 }
 
+#ifdef AP_X86
+/* code_of on 8 values at once, bit for bit: the same IEEE subtraction and division, the
+ * same round-half-to-even (the default mode, as rintf), and max(c, 0) takes 0 for NaN as
+ * !(c > 0) does. */
+__attribute__((target("avx2"))) static uint32_t
+encode_avx2(const float *vmin, const float *step, uint32_t dim, const float *x, uint8_t *codes)
+{
+    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    uint32_t d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 c = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(x + d), _mm256_loadu_ps(vmin + d)),
+                                 _mm256_loadu_ps(step + d));
+        c = _mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        c = _mm256_min_ps(_mm256_max_ps(c, zero), top);
+        __m256i i = _mm256_cvttps_epi32(c);
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64((__m128i *)(void *)(codes + d), _mm_packus_epi16(w, w));
+    }
+    return d;
+}
+
+static int have_avx2(void)
+{
+    static _Atomic int cached = -1;
+    int c = cached;
+    if (c < 0) cached = c = ap_cpu_has("avx2");
+    return c;
+}
+#endif
+
 void ap_sq8_encode_f32(const float *vmin, const float *step, uint32_t dim, uint32_t stride,
                        const float *x, uint8_t *codes)
 {
-    for (uint32_t d = 0; d < dim; d++)
+    uint32_t d = 0;
+#ifdef AP_X86
+    if (have_avx2()) d = encode_avx2(vmin, step, dim, x, codes);
+#endif
+    for (; d < dim; d++)
         codes[d] = code_of(x[d], vmin[d], step[d]);
     memset(codes + dim, 0, stride - dim);
 }

@@ -241,20 +241,23 @@ static void codes_part(void *ctx, uint32_t p, uint32_t nparts)
     size_t from, to;
     ap_part_range(s->n_lists, p, nparts, &from, &to);
     uint8_t *tmp = malloc(s->stride);
-    uint16_t *v = malloc(s->dim * sizeof *v);
+    float *v = malloc(s->dim * sizeof *v);
     ap_err e = {0};
     uint32_t bad = UINT32_MAX;
-    if (!tmp || !v) {
-        ap_err_set(&e, AP_ERR_NOMEM, "out of memory");
-        bad = (uint32_t)from;
-    }
     for (uint32_t l = (uint32_t)from; l < to && bad == UINT32_MAX; l++) {
+        if (!tmp || !v) {
+            ap_err_set(&e, AP_ERR_NOMEM, "out of memory");
+            bad = l;
+            break;
+        }
         ap_annp_list al;
         ap_annp_list_get(c->a, l, &al);
         const uint8_t *codes = ap_sq8_list_codes(s, l);
         for (uint32_t j = 0; j < al.count; j++) {
-            memcpy(v, al.vecs + (size_t)j * 2 * s->dim, 2ull * s->dim);
-            ap_sq8_encode(s->vmin, s->step, s->dim, s->stride, v, tmp);
+            /* Converted with the vector unit (exact, like ap_sq8_encode's scalar one). */
+            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(al.vecs + (size_t)j * 2 * s->dim),
+                            s->dim);
+            ap_sq8_encode_f32(s->vmin, s->step, s->dim, s->stride, v, tmp);
             if (memcmp(tmp, codes + (size_t)j * s->stride, s->stride) != 0) {
                 ap_err_set(&e, AP_ERR_VERIFY,
                            "%s: list %u vector %u: codes differ from the encoding of %s's vector",

@@ -117,14 +117,25 @@ static ap_status meta_rows_range(const ap_meta *meta, const ent *es, uint64_t fr
         }
         cJSON *j = NULL;
         char what[256];
-        snprintf(what, sizeof what, "%.200s: row of id %llu", name, (unsigned long long)es[i].id);
-        if ((st = ap_json_parse_strict(row, es[i].len, what, &j, err))) goto out;
+        /* The row's name for messages, written once per failing row only. */
+        what[0] = '\0';
+        st = ap_json_parse_strict(row, es[i].len, "row", &j, NULL);
         uint64_t rid = 0;
-        const cJSON *idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
-        st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, what, &rid, err)
-                  : ap_err_set(err, AP_ERR_VERIFY, "%s: not an object with an \"id\"", what);
+        const cJSON *idit =
+            !st && cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+        if (!st && idit) st = ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, "row", &rid, NULL);
         cJSON_Delete(j);
-        if (st) goto out;
+        if (st || !idit) {
+            snprintf(what, sizeof what, "%.200s: row of id %llu", name,
+                     (unsigned long long)es[i].id);
+            j = NULL;
+            if ((st = ap_json_parse_strict(row, es[i].len, what, &j, err))) goto out;
+            idit = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+            st = idit ? ap_json_item_u64(idit, AP_JSON_MAX_SAFE_INT, what, &rid, err)
+                      : ap_err_set(err, AP_ERR_VERIFY, "%s: not an object with an \"id\"", what);
+            cJSON_Delete(j);
+            if (st) goto out;
+        }
         if (rid != es[i].id) {
             st = ap_err_set(err, AP_ERR_VERIFY, "%s: index says id %llu, row says %llu", name,
                             (unsigned long long)es[i].id, (unsigned long long)rid);
@@ -216,14 +227,20 @@ static void lists_part(void *ctx, uint32_t p, uint32_t nparts)
             jb->ids[at++] = id;
             ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(l.vecs + 2ull * h->dim * j),
                             h->dim);
-            double s = 0;
-            for (uint32_t d = 0; d < h->dim; d++) {
-                if (!isfinite(v[d])) {
-                    ap_err_set(&e, AP_ERR_VERIFY, "%s: list %u: vector of id %llu is not finite",
-                               jb->aname, li, (unsigned long long)id);
-                    goto fail;
-                }
-                s += (double)v[d] * v[d];
+            /* Four running sums (no dependency chain); a non-finite value makes the sum
+             * non-finite (f16 squares cannot overflow a double). */
+            double s4[4] = {0, 0, 0, 0};
+            uint32_t d = 0;
+            for (; d + 4 <= h->dim; d += 4)
+                for (int u = 0; u < 4; u++)
+                    s4[u] += (double)v[d + u] * v[d + u];
+            for (; d < h->dim; d++)
+                s4[0] += (double)v[d] * v[d];
+            double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+            if (!isfinite(s)) {
+                ap_err_set(&e, AP_ERR_VERIFY, "%s: list %u: vector of id %llu is not finite",
+                           jb->aname, li, (unsigned long long)id);
+                goto fail;
             }
             if (fabs(sqrt(s) - 1.0) > 0.01) {
                 ap_err_set(&e, AP_ERR_VERIFY,

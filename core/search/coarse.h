@@ -21,9 +21,12 @@
 
 #define AP_COARSE_MIN_LISTS 256u /* below this float32 scoring is cheap anyway */
 #define AP_COARSE_SHORTLIST(probe) ((probe) + (probe) / 8u + 8u)
-/* Re-scoring m rows costs about as much as scoring all n_lists once m passes n_lists / 16
- * (random rows versus one stream), so larger probes score every centroid with sgemv. */
-#define AP_COARSE_USE(probe, n_lists) (AP_COARSE_SHORTLIST(probe) <= (n_lists) / 16u)
+/* Re-scoring a shortlist of m rows (cblas_sdot each) stays cheaper than scoring all n_lists
+ * in float32 (sgemv over 1.5 MiB for 1024 x 384, mostly evicted by the list scan) well past
+ * m = n_lists / 16: at 1024 x 384 the coarse step took 47-51 us by the shortlist against
+ * 172-192 us by sgemv at probe 64 (m = 80), 91-103 us against 234+ us at probe 128, with the
+ * same lists for 1000 of 1000 queries (BENCHMARKS.md, issue 18). So up to a quarter. */
+#define AP_COARSE_USE(probe, n_lists) (AP_COARSE_SHORTLIST(probe) <= (n_lists) / 4u)
 
 typedef struct ap_coarse ap_coarse;
 
