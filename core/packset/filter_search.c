@@ -26,6 +26,26 @@ static bool matches(const where_sets *w, uint32_t layer, uint64_t id)
     return true;
 }
 
+/* The base's count of condition c (0 when no base document has it). */
+static uint64_t base_count(const where_sets *w, size_t c)
+{
+    return w->v[c] ? w->v[c]->count : 0;
+}
+
+/* Conditions tested rarest first (by the base's counts), so that a candidate most
+ * conditions would keep costs one lookup: the sets of every layer move together. */
+static void order_by_selectivity(where_sets *w, uint32_t nlayers)
+{
+    for (size_t i = 1; i < w->nwhere; i++)
+        for (size_t j = i; j > 0 && base_count(w, j) < base_count(w, j - 1); j--)
+            for (uint32_t l = 0; l < nlayers; l++) {
+                const ap_filter_value **x = &w->v[l * w->nwhere];
+                const ap_filter_value *t = x[j];
+                x[j] = x[j - 1];
+                x[j - 1] = t;
+            }
+}
+
 /* The base's filter columns for messages ("a, b"). */
 static void col_list(const ap_filter *f, char *buf, size_t len)
 {
@@ -74,6 +94,7 @@ static ap_status resolve(const ap_view *v, const ap_where *where, size_t nwhere,
             return ap_err_set(err, AP_ERR_NOTFOUND, "no document has %.64s=%.200s", where[c].col,
                               where[c].value);
     }
+    order_by_selectivity(w, v->nlayers);
     return AP_OK;
 }
 
