@@ -159,6 +159,49 @@ bool ap_filter_value_has(const ap_filter_value *v, uint64_t id)
     return false;
 }
 
+bool ap_filter_value_has_near(const ap_filter_value *v, uint64_t id, uint32_t *hint)
+{
+    const uint32_t n = v->count; /* >= 1 (the reader refuses empty sets) */
+    const uint32_t h = *hint < n ? *hint : 0;
+#define AT(i) ap_le64(v->ids + 8ull * (i))
+    uint64_t x = AT(h);
+    *hint = h;
+    if (x == id) return true;
+    /* [lo, hi) holds the first index whose id is >= id. */
+    uint32_t lo, hi;
+    if (x < id) {
+        lo = h + 1;
+        hi = n;
+        for (uint64_t b = 1; (uint64_t)h + b < n; b <<= 1) {
+            if (AT(h + b) >= id) {
+                hi = (uint32_t)(h + b) + 1;
+                break;
+            }
+            lo = (uint32_t)(h + b) + 1;
+        }
+    } else {
+        lo = 0;
+        hi = h;
+        for (uint64_t b = 1; b <= h; b <<= 1) {
+            if (AT(h - b) <= id) {
+                lo = (uint32_t)(h - b);
+                break;
+            }
+            hi = (uint32_t)(h - b);
+        }
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (AT(mid) < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *hint = lo < n ? lo : n - 1;
+    return lo < n && AT(lo) == id;
+#undef AT
+}
+
 static int cmp_pair(const void *a, const void *b)
 {
     const ap_filter_pair *x = a, *y = b;

@@ -48,6 +48,10 @@ const ap_filter_col *ap_filter_col_find(const ap_filter *f, const char *col);
 const ap_filter_value *ap_filter_value_find(const ap_filter_col *c, const char *val, size_t len);
 /* Whether id is in v's set. */
 bool ap_filter_value_has(const ap_filter_value *v, uint64_t id);
+/* The same, searching outward from *hint (an index, updated to where id is or would be):
+ * ascending ids looked up in turn — a scanned list's — cost O(log gap) each, in memory
+ * the previous lookup already touched, instead of a binary search of the whole set. */
+bool ap_filter_value_has_near(const ap_filter_value *v, uint64_t id, uint32_t *hint);
 
 /* One (value, id) of a column, for the writer. */
 typedef struct ap_filter_pair {

@@ -14,16 +14,37 @@
 /* The value sets of every condition in every layer (NULL: no document of that layer). */
 typedef struct where_sets {
     const ap_filter_value **v; /* nlayers x nwhere */
+    uint32_t *hint;            /* nlayers x nwhere: where each set's last lookup ended */
     size_t nwhere;
 } where_sets;
 
-static bool matches(const where_sets *w, uint32_t layer, uint64_t id)
+static bool matches(where_sets *w, uint32_t layer, uint64_t id)
 {
     for (size_t c = 0; c < w->nwhere; c++) {
         const ap_filter_value *fv = w->v[layer * w->nwhere + c];
-        if (!fv || !ap_filter_value_has(fv, id)) return false;
+        if (!fv || !ap_filter_value_has_near(fv, id, &w->hint[layer * w->nwhere + c])) return false;
     }
     return true;
+}
+
+/* The base's count of condition c (0 when no base document has it). */
+static uint64_t base_count(const where_sets *w, size_t c)
+{
+    return w->v[c] ? w->v[c]->count : 0;
+}
+
+/* Conditions tested rarest first (by the base's counts), so that a candidate most
+ * conditions would keep costs one lookup: the sets of every layer move together. */
+static void order_by_selectivity(where_sets *w, uint32_t nlayers)
+{
+    for (size_t i = 1; i < w->nwhere; i++)
+        for (size_t j = i; j > 0 && base_count(w, j) < base_count(w, j - 1); j--)
+            for (uint32_t l = 0; l < nlayers; l++) {
+                const ap_filter_value **x = &w->v[l * w->nwhere];
+                const ap_filter_value *t = x[j];
+                x[j] = x[j - 1];
+                x[j - 1] = t;
+            }
 }
 
 /* The base's filter columns for messages ("a, b"). */
@@ -58,7 +79,8 @@ static ap_status resolve(const ap_view *v, const ap_where *where, size_t nwhere,
                                   where[c].col);
     }
     w->nwhere = nwhere;
-    if (!(w->v = calloc((size_t)v->nlayers * nwhere, sizeof(const ap_filter_value *))))
+    if (!(w->v = calloc((size_t)v->nlayers * nwhere, sizeof(const ap_filter_value *))) ||
+        !(w->hint = calloc((size_t)v->nlayers * nwhere, sizeof(uint32_t))))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     for (size_t c = 0; c < nwhere; c++) {
         bool any = false;
@@ -74,6 +96,7 @@ static ap_status resolve(const ap_view *v, const ap_where *where, size_t nwhere,
             return ap_err_set(err, AP_ERR_NOTFOUND, "no document has %.64s=%.200s", where[c].col,
                               where[c].value);
     }
+    order_by_selectivity(w, v->nlayers);
     return AP_OK;
 }
 
@@ -87,11 +110,12 @@ ap_status ap_view_where_check(const ap_view *v, const ap_where *where, size_t nw
     where_sets w = {0};
     ap_status st = resolve(v, where, nwhere, &w, err);
     free(w.v);
+    free(w.hint);
     return st;
 }
 
 /* ap_keep's callback: the document of layer index layer with id matches every condition. */
-static int keep_match(const void *ctx, uint32_t layer, uint64_t id)
+static int keep_match(void *ctx, uint32_t layer, uint64_t id)
 {
     return matches(ctx, layer, id);
 }
@@ -116,5 +140,6 @@ ap_status ap_view_search_where(const ap_view *v, const float *q, const ap_search
         st = ap_ivf_search(&ix, q, p, hits, n, stats, err);
     }
     free(w.v);
+    free(w.hint);
     return st;
 }

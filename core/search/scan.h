@@ -27,8 +27,8 @@ uint32_t ap_select_lists(const float *s, uint32_t n_lists, uint32_t probe, ap_hi
  * each candidate that reaches the top-k floor and is not dead, so a filter costs a lookup
  * per candidate of the lists scanned, nothing for the lists not probed. */
 typedef struct ap_keep {
-    int (*fn)(const void *ctx, uint32_t layer, uint64_t id);
-    const void *ctx;
+    int (*fn)(void *ctx, uint32_t layer, uint64_t id);
+    void *ctx; /* the query's own (one thread): fn may keep state in it */
 } ap_keep;
 
 /* Exact f16 scan of list l into t with kernel fn (buf holds AP_SCAN_BLOCK scores),

@@ -15,6 +15,8 @@
  * does for every candidate it keeps when a selective filter keeps the top-k floor low), for
  * a value drawn as a random document's value. Conditions ANDed over two columns: each
  * set tested in turn (stop at the first miss) or, CRoaring only, intersected first.
+ * "sorted from a hint" is the lookup the scan makes (ap_filter_value_has_near: outward from
+ * where the previous lookup ended, a scanned list's ids being ascending).
  * Also the per-query cost of marking the whole pack (every id tested once), the approach
  * of annpack's first filtered search. Every figure is the median of REPEATS runs. */
 #define _GNU_SOURCE
@@ -81,6 +83,47 @@ static inline int slist_has(const slist *v, uint64_t id)
             hi = mid;
     }
     return 0;
+}
+
+/* The same from a hint (annpack's ap_filter_value_has_near): outward from where the last
+ * lookup ended, then a binary search of the bracket. */
+static inline int slist_has_near(const slist *v, uint64_t id, uint32_t *hint)
+{
+    const uint32_t n = v->count, h = *hint < n ? *hint : 0;
+    uint64_t x = le64(v->ids + 8ull * h);
+    *hint = h;
+    if (x == id) return 1;
+    uint32_t lo, hi;
+    if (x < id) {
+        lo = h + 1;
+        hi = n;
+        for (uint64_t b = 1; (uint64_t)h + b < n; b <<= 1) {
+            if (le64(v->ids + 8ull * (h + b)) >= id) {
+                hi = (uint32_t)(h + b) + 1;
+                break;
+            }
+            lo = (uint32_t)(h + b) + 1;
+        }
+    } else {
+        lo = 0;
+        hi = h;
+        for (uint64_t b = 1; b <= h; b <<= 1) {
+            if (le64(v->ids + 8ull * (h - b)) <= id) {
+                lo = (uint32_t)(h - b);
+                break;
+            }
+            hi = (uint32_t)(h - b);
+        }
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (le64(v->ids + 8ull * mid) < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *hint = lo < n ? lo : n - 1;
+    return lo < n && le64(v->ids + 8ull * lo) == id;
 }
 
 /* --- one column --------------------------------------------------------------------------- */
@@ -247,13 +290,14 @@ static void make_queries(const column *a, const column *b)
 static volatile uint64_t sink;
 
 /* Per-query microseconds: every id of the probed lists tested (method 0 sorted, 1
- * CRoaring contains, 2 CRoaring intersection then contains). */
+ * CRoaring contains, 2 CRoaring intersection then contains, 3 sorted from a hint). */
 static double run_scan(const column *a, const column *b, uint32_t probe, int method)
 {
     double t0 = now();
     uint64_t hits = 0;
     for (uint32_t q = 0; q < NQ; q++) {
         const query *Q = &qs[q];
+        uint32_t h1 = 0, h2 = 0;
         roaring_bitmap_t *both = NULL;
         if (method == 2 && !(both = roaring_bitmap_and(a->rb[Q->v1], b->rb[Q->v2]))) abort();
         for (uint32_t i = 0; i < probe; i++) {
@@ -264,6 +308,9 @@ static double run_scan(const column *a, const column *b, uint32_t probe, int met
                 int keep;
                 if (method == 0)
                     keep = slist_has(&a->sl[Q->v1], id) && (!b || slist_has(&b->sl[Q->v2], id));
+                else if (method == 3)
+                    keep = slist_has_near(&a->sl[Q->v1], id, &h1) &&
+                           (!b || slist_has_near(&b->sl[Q->v2], id, &h2));
                 else if (method == 1)
                     keep = roaring_bitmap_contains(a->rb[Q->v1], (uint32_t)id) &&
                            (!b || roaring_bitmap_contains(b->rb[Q->v2], (uint32_t)id));
@@ -327,11 +374,11 @@ int main(int argc, char **argv)
         make_column(&cols[c], names[c], nvs[c], c & 1);
     }
     printf("N=%u lists=%u queries=%u repeats=%u (medians)\n", N, NLISTS, NQ, REP);
-    printf("%-6s | %10s %10s | %8s %8s | %8s %8s | %9s %9s | %9s %9s | %8s %8s\n", "column",
+    printf("%-6s | %10s %10s | %8s %8s | %8s %8s | %9s %9s %9s | %9s %9s %9s | %8s %8s\n", "column",
            "sorted B", "roaring B", "bld s ms", "bld r ms", "open s", "open r", "p8 s us",
-           "p8 r us", "p32 s us", "p32 r us", "whole s", "whole r");
+           "p8 h us", "p8 r us", "p32 s us", "p32 h us", "p32 r us", "whole s", "whole r");
     for (int c = 0; c < 6; c++) {
-        double t[8][15];
+        double t[10][15];
         make_queries(&cols[c], NULL);
         for (uint32_t r = 0; r < REP; r++) {
             if (r) free_roaring(&cols[c]);
@@ -343,33 +390,37 @@ int main(int argc, char **argv)
             t[5][r] = run_scan(&cols[c], NULL, 8, 1);
             t[6][r] = run_scan(&cols[c], NULL, 32, 0);
             t[7][r] = run_scan(&cols[c], NULL, 32, 1);
+            t[8][r] = run_scan(&cols[c], NULL, 8, 3);
+            t[9][r] = run_scan(&cols[c], NULL, 32, 3);
         }
         double w[2][15];
         for (uint32_t r = 0; r < REP; r++) {
             w[0][r] = run_whole(&cols[c], 5, 0);
             w[1][r] = run_whole(&cols[c], 5, 1);
         }
-        printf("%-6s | %10zu %10zu | %8.1f %8.1f | %8.2f %8.2f | %9.0f %9.0f | %9.0f %9.0f | "
-               "%8.1f %8.1f\n",
+        printf("%-6s | %10zu %10zu | %8.1f %8.1f | %8.2f %8.2f | %9.0f %9.0f %9.0f | %9.0f %9.0f "
+               "%9.0f | %8.1f %8.1f\n",
                names[c], cols[c].sl_bytes, cols[c].rb_bytes, median(t[0], (int)REP),
                median(t[1], (int)REP), median(t[2], (int)REP), median(t[3], (int)REP),
-               median(t[4], (int)REP), median(t[5], (int)REP), median(t[6], (int)REP),
-               median(t[7], (int)REP), median(w[0], (int)REP), median(w[1], (int)REP));
+               median(t[4], (int)REP), median(t[8], (int)REP), median(t[5], (int)REP),
+               median(t[6], (int)REP), median(t[9], (int)REP), median(t[7], (int)REP),
+               median(w[0], (int)REP), median(w[1], (int)REP));
     }
     /* Two conditions ANDed. */
     const int pairs[3][2] = {{2, 5}, {1, 3}, {4, 5}};
-    printf("\nAND of two columns, per query us: sorted (each in turn) / CRoaring contains (each"
-           " in turn) / CRoaring and() then contains\n");
+    printf("\nAND of two columns, per query us: sorted (each in turn) / sorted from a hint /"
+           " CRoaring contains (each in turn) / CRoaring and() then contains\n");
     for (int pi = 0; pi < 3; pi++) {
         const column *a = &cols[pairs[pi][0]], *b = &cols[pairs[pi][1]];
         make_queries(a, b);
         for (uint32_t probe = 8; probe <= 32; probe *= 4) {
-            double t[3][15];
+            double t[4][15];
             for (uint32_t r = 0; r < REP; r++)
-                for (int m = 0; m < 3; m++)
+                for (int m = 0; m < 4; m++)
                     t[m][r] = run_scan(a, b, probe, m);
-            printf("%s AND %s, probe %u: %.0f / %.0f / %.0f\n", a->name, b->name, probe,
-                   median(t[0], (int)REP), median(t[1], (int)REP), median(t[2], (int)REP));
+            printf("%s AND %s, probe %u: %.0f / %.0f / %.0f / %.0f\n", a->name, b->name, probe,
+                   median(t[0], (int)REP), median(t[3], (int)REP), median(t[1], (int)REP),
+                   median(t[2], (int)REP));
         }
     }
     return (int)(sink & 0);
