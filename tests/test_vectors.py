@@ -542,7 +542,7 @@ def test_search_queries_refusals(annpack, packs, data, tmp_path, tiny_pack):
         (["--gt", packs["gt_path"], "x"], "need --queries"),
         (["--threads", 2, "x"], "need --queries"),
         (["--queries", data["queries"], "extra"], "no TEXT"),
-        (["--queries", data["queries"], "--scan", "int4"], "--scan must be auto, f16 or sq8"),
+        (["--queries", data["queries"], "--scan", "int4"], "--scan must be auto, f16, sq8 or bits"),
         (["--queries", data["queries"], "--rerank", 0], "--rerank"),
         (["--queries", data["queries"], "--rerank", 100001], "--rerank"),
         (["--queries", data["queries"], "--threads", 0], "--threads"),
