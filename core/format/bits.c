@@ -220,10 +220,15 @@ ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
     float *x = malloc((size_t)(dim + dpad) * sizeof *x);
     uint8_t *code = malloc(cb);
     uint16_t *h = malloc((size_t)dim * sizeof *h);
-    ap_status st = AP_OK;
-    if (!x || !code || !h) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     float *ref = malloc((size_t)dim * sizeof *ref);
-    if (!ref && !st) st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = AP_OK;
+    if (!x || !code || !h || !ref) {
+        free(x);
+        free(code);
+        free(h);
+        free(ref);
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    }
     const float *cent = ap_annp_centroids(a);
     for (uint32_t l = 0; l < b->L.n_lists && !st; l++) {
         ap_annp_list al;
