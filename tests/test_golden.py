@@ -36,7 +36,7 @@ KEPT = ["v0-pack-zstd", "v0-packset"]
 MOUNT_SHA256 = {
     "pack.annpack": "e7356303a60051eb42be7eca9e8f9c0c1e84c2cfe864a376bc8618a169a1840c",
     "pack.meta.jsonl": "377efa26d45f4971780783dc9fc99b0b7a3728a825125cb54a6f6df28d0bf871",
-    "pack.manifest.json": "543d365311dc3dbe684449180f6f1e85b3ff7325ceec707a05ca978c68e937f3",
+    "pack.manifest.json": "f0c7a1b2d510e259ed6d610eaa398d6b27c45e1110f3add027009ed428407860",
 }
 # The live set of the packset: base 0..39, delta 1 adds 40 41 (updates 7) and deletes
 # 1 2, delta 2 re-adds 1, updates 3, adds 42 and deletes 41 5.

@@ -45,6 +45,12 @@ void ap_unmap_file(const void *p, size_t size)
     if (p && size) munmap((void *)(uintptr_t)p, size);
 }
 
+void ap_mapping_release(const void *p, size_t size)
+{
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+    if (p && size) (void)madvise((void *)a, size + ((uintptr_t)p - a), MADV_DONTNEED);
+}
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif

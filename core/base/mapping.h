@@ -17,6 +17,12 @@
 ap_status ap_map_file(int fd, size_t size, const char *path, const void **out, ap_err *err);
 void ap_unmap_file(const void *p, size_t size);
 
+/* Takes the pages of such a mapping out of the process's page tables (MADV_DONTNEED): they
+ * stay in the page cache and are faulted back in on the next access. For files read whole
+ * once at open whose bytes are then used a few at a time (a delta layer's lists), so that
+ * the reading does not stay in the daemon's RSS. */
+void ap_mapping_release(const void *p, size_t size);
+
 /* Reads fd's first size bytes into the page cache through such a mapping, so they are
  * cached as huge folios (best effort, for files of at least 4 MiB; errors ignored). Used
  * before hashing a file with read(2), which would otherwise cache it in small folios. */

@@ -25,6 +25,8 @@
 #include "bits_stream.h"
 #include "calibrate.h"
 #include "corpus.h"
+#include "delta_group.h"
+#include "delta_lists.h"
 #include "digest_table.h"
 #include "digests_write.h"
 #include "env.h"
@@ -286,8 +288,9 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     const char *meta_name = sp->codec == AP_META_NONE ? AP_META_JSONL : AP_META_ZST;
     /* Sorted by name, so the manifest is canonical; pack.digests (second) covers the rest:
      * the filter sets (ap_filter_build's, when written) and the embedder's corpus table too. */
-    const char *names[8], *covered[7];
+    const char *names[9], *covered[8];
     size_t nfiles = 0, ncov = 0;
+    if (sp->under) covered[ncov++] = names[nfiles++] = AP_DELTA_LISTS;
     covered[ncov++] = names[nfiles++] = AP_ANNPACK;
     if (sp->bits) covered[ncov++] = names[nfiles++] = AP_BITS;
     const size_t di = nfiles; /* pack.digests' place in the sorted names */
@@ -301,9 +304,9 @@ static ap_status write_manifest(const ap_pack_spec *sp, const char *dir, uint32_
     covered[ncov++] = names[nfiles++] = AP_META_IDX;
     covered[ncov++] = names[nfiles++] = meta_name;
     if (sp->sq8) covered[ncov++] = names[nfiles++] = AP_SQ8;
-    char hex[8][AP_SHA256_HEX], chex[7][AP_SHA256_HEX];
-    uint64_t csize[7] = {0};
-    ap_manifest_file files[8];
+    char hex[9][AP_SHA256_HEX], chex[8][AP_SHA256_HEX];
+    uint64_t csize[8] = {0};
+    ap_manifest_file files[9];
     ap_status st = ap_digests_write(dir, covered, ncov, chex, csize, hex[di], &files[di].size, err);
     for (size_t i = 0, c = 0; i < nfiles && !st; i++) {
         files[i].path = names[i];
@@ -374,6 +377,8 @@ ap_status ap_pack_finish(const char *dir, const ap_pack_spec *sp, ap_build_repor
     ap_calibration cal = {0};
     if (!st) st = write_lists(sp, dir, k, centroids, rep, &cal, err);
     tp = ap_now_s(); /* write_lists logs its own phases */
+    if (!st && sp->under && !(st = ap_delta_lists_write(dir, sp->under, err)))
+        ap_phase_log("group under the base's lists", &tp);
     if (!st) st = write_table(sp->emb, dir, err);
     if (!st) st = write_manifest(sp, dir, k, iters, &cal, err);
     if (!st) ap_phase_log("digests and manifest", &tp);
@@ -443,8 +448,8 @@ static ap_status filter_from_rows(const char *dir, const char *list, ap_err *err
 
 /* k-means, the lists, the sidecar and the manifest in tmp (ap_pack_finish), with the input's
  * part of the build block; *tw: when the writing began (after the inputs were hashed). */
-static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report *rep, double *tw,
-                             ap_err *err)
+static ap_status finish_pack(const ap_rows *b, const ap_annp *under, const char *tmp,
+                             ap_build_report *rep, double *tw, ap_err *err)
 {
     const ap_build_opts *o = b->o;
     /* ids in row order for the writer */
@@ -470,6 +475,7 @@ static ap_status finish_pack(const ap_rows *b, const char *tmp, ap_build_report 
                        .target_recall = o->target_recall < 0   ? 0
                                         : o->target_recall > 0 ? o->target_recall
                                                                : AP_CALIB_TARGET,
+                       .under = under,
                        .progress = o->progress,
                        .progress_ud = o->progress_ud};
     *tw = ap_now_s();
@@ -507,11 +513,11 @@ static void read_part(void *ctx, uint32_t p, uint32_t nparts)
 
 ap_status ap_pack_build(const ap_build_opts *o, ap_build_report *rep, ap_err *err)
 {
-    return ap_pack_build_with(o, NULL, rep, err);
+    return ap_pack_build_with(o, NULL, NULL, rep, err);
 }
 
-ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_build_report *rep,
-                             ap_err *err)
+ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, const ap_annp *under,
+                             ap_build_report *rep, ap_err *err)
 {
     double t0 = ap_now_s();
     ap_build_report dummy;
@@ -539,7 +545,7 @@ ap_status ap_pack_build_with(const ap_build_opts *o, const ap_embedder *emb, ap_
     if (o->filter_cols && (st = filter_from_rows(tmp, o->filter_cols, err))) goto out;
     rep->seconds_embed = b.t_embed;
     double tw;
-    if ((st = finish_pack(&b, tmp, rep, &tw, err))) goto out;
+    if ((st = finish_pack(&b, under, tmp, rep, &tw, err))) goto out;
     rep->lists_requested = o->lists ? o->lists : ap_auto_lists(b.n);
     if (o->lists && rep->lists_effective < o->lists)
         ap_log(AP_LOG_INFO, "build", "--lists %u clamped to %u: only %zu vectors", o->lists,

@@ -24,6 +24,7 @@ typedef struct ap_pack_spec {
     bool sq8;             /* also write the int8 sidecar */
     bool bits;            /* also write the 1-bit code sidecar pack.bits */
     double target_recall; /* calibrate the default probe for it (calibrate.h); 0: do not */
+    const ap_annp *under; /* a delta's base: also write delta.lists (delta_group.h) */
     ap_progress_fn progress;
     void *progress_ud;
 } ap_pack_spec;
@@ -35,9 +36,11 @@ typedef struct ap_pack_spec {
 ap_status ap_pack_finish(const char *dir, const ap_pack_spec *s, ap_build_report *rep, ap_err *err);
 
 /* ap_pack_build embedding with the caller's embedder (a base's, its corpus table loaded:
- * deltas) instead of the one opts names; emb NULL is ap_pack_build. */
+ * deltas) instead of the one opts names; emb NULL is ap_pack_build. under (may be NULL):
+ * the base a delta is built for, whose lists its vectors are grouped under in
+ * delta.lists. */
 ap_status ap_pack_build_with(const ap_build_opts *opts, const ap_embedder *emb,
-                             ap_build_report *rep, ap_err *err);
+                             const ap_annp *under, ap_build_report *rep, ap_err *err);
 
 /* Automatic list count: about sqrt(n), at least 1, at most 65536. */
 uint32_t ap_auto_lists(size_t n);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "annp_mapping.h"
 #include "annp_stream.h"
 #include "annpack/caps.h"
 #include "annpack/format.h"
@@ -120,6 +121,11 @@ ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out
     ap_status st = finish_open(a, out, err);
     if (!st) a->fd = -1; /* the caller's: not kept */
     return st;
+}
+
+void ap_annp_release_pages(const ap_annp *a)
+{
+    if (a && a->mapped) ap_mapping_release(a->base, (size_t)a->size);
 }
 
 ap_status ap_annp_open(const char *path, ap_annp **out, ap_err *err)

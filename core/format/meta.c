@@ -100,13 +100,9 @@ static ap_status parse_seek_table(ap_meta *m, ap_err *err)
                               "%s: frame %llu holds %llu bytes, over ANNPACK_META_MAX_LINE (%llu)",
                               p, (unsigned long long)i, (unsigned long long)ds,
                               (unsigned long long)caps->meta_max_line);
-        const uint8_t *fr = m->map + c;
-        unsigned long long content = ZSTD_getFrameContentSize(fr, cs);
-        size_t fsz = ZSTD_findFrameCompressedSize(fr, cs);
-        if (content != ds || ZSTD_isError(fsz) || fsz != cs)
-            return ap_err_set(err, AP_ERR_FORMAT,
-                              "%s: frame %llu does not match its seek table entry", p,
-                              (unsigned long long)i);
+        /* Each frame is checked against its entry when it is first read (get_frame),
+         * after its bytes are verified: opening reads the seek table only, so a large
+         * metadata file is neither read nor mapped in at open. */
         if (ds > m->max_frame) m->max_frame = ds;
         c += cs;
         d += ds;
@@ -176,8 +172,14 @@ static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size
     ap_status gst =
         m->guard ? m->guard(m->guard_ctx, m->c_off[i], m->c_off[i + 1] - m->c_off[i], err) : AP_OK;
     if (gst) return gst;
-    size_t r = ZSTD_decompressDCtx(c->dctx, c->buf, ds, m->map + m->c_off[i],
-                                   (size_t)(m->c_off[i + 1] - m->c_off[i]));
+    const uint8_t *fr = m->map + m->c_off[i];
+    size_t cs = (size_t)(m->c_off[i + 1] - m->c_off[i]);
+    unsigned long long content = ZSTD_getFrameContentSize(fr, cs);
+    size_t fsz = ZSTD_findFrameCompressedSize(fr, cs);
+    if (content != ds || ZSTD_isError(fsz) || fsz != cs)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not match its seek table entry",
+                          m->path, i);
+    size_t r = ZSTD_decompressDCtx(c->dctx, c->buf, ds, fr, cs);
     if (ZSTD_isError(r) || r != ds)
         return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not decompress: %s", m->path, i,
                           ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
@@ -262,8 +264,10 @@ static ap_status check_idx(ap_meta *m, const char *idx_path, ap_err *err)
                               idx_path, (unsigned long long)i);
         if (e.off > m->stream_size || e.len > m->stream_size - e.off)
             return ap_err_set(err, AP_ERR_FORMAT,
-                              "%s: entry %llu (id %llu) points outside the rows", idx_path,
-                              (unsigned long long)i, (unsigned long long)e.id);
+                              "%s: entry %llu (id %llu) points outside the %llu bytes of rows "
+                              "that %s holds",
+                              idx_path, (unsigned long long)i, (unsigned long long)e.id,
+                              (unsigned long long)m->stream_size, m->path);
         if (e.len > caps->meta_max_line)
             return ap_err_set(
                 err, AP_ERR_LIMIT,
@@ -378,6 +382,8 @@ ap_status ap_meta_open_fds(const ap_meta_file *rows, const ap_meta_file *idx, ap
             goto out;
         }
         st = check_idx(m, idx->name, err);
+        /* Checking read every entry; lookups touch a few pages each. */
+        if (!st) ap_mapping_release(m->idx, m->idx_map_len);
     } else {
         st = scan_rows(m, err);
     }

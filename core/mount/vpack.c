@@ -219,7 +219,7 @@ uint64_t ap_vpack_sq8_size(const ap_vpack *vp)
 }
 
 /* Codes of merged vector k (in merged list li): a base vector's own codes, or the codes a
- * delta vector got under the base's params (view.c encode_deltas). */
+ * delta vector got under the base's params (view.c encode_list). */
 static const uint8_t *merged_codes(const ap_vpack *vp, uint32_t li, uint64_t k, uint32_t stride)
 {
     const ap_view *v = vp->v;

@@ -12,6 +12,7 @@
 #include "annpack/format.h"
 #include "coarse.h"
 #include "corpus.h"
+#include "delta_lists.h"
 #include "filter.h"
 #include "fsops.h"
 #include "ivf.h"
@@ -22,7 +23,17 @@
 #include "pack_open.h"
 
 /* The files a pack keeps open while it is open (mapped or read on demand). */
-enum { SRC_ANNPACK, SRC_META, SRC_IDX, SRC_SQ8, SRC_IDF, SRC_FILTER, SRC_BITS, SRC_COUNT };
+enum {
+    SRC_ANNPACK,
+    SRC_META,
+    SRC_IDX,
+    SRC_SQ8,
+    SRC_IDF,
+    SRC_FILTER,
+    SRC_BITS,
+    SRC_DLISTS,
+    SRC_COUNT
+};
 
 struct ap_pack {
     char *dir;
@@ -33,6 +44,9 @@ struct ap_pack {
     ap_sq8 *sq8;             /* the int8 sidecar when the manifest lists pack.sq8 */
     ap_bits *bits;           /* the 1-bit code sidecar when the manifest lists pack.bits */
     ap_filter filter;        /* pack.filter when listed (n_cols 0 otherwise) */
+    uint8_t *dlists_img;     /* a delta's delta.lists when listed (read whole), or NULL */
+    const uint8_t *dlists;   /* its entries, into dlists_img */
+    uint32_t dlists_base;    /* the base list count it was grouped under */
     ap_src src[SRC_COUNT];   /* fd -1 where the pack has no such file */
     ap_coarse_cache *coarse; /* centroid codes for ap_pack_search_vec, built on first use */
     ap_pack_digests dg;      /* pack.digests when listed and the open checks hashes */
@@ -49,7 +63,8 @@ bool ap_meaningful_name(const char *name)
            (n > 6 && strcmp(name + n - 6, ".jsonl") == 0) ||
            (n > 4 && strcmp(name + n - 4, ".sq8") == 0) ||
            (n > 5 && strcmp(name + n - 5, ".bits") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".idf") == 0) || strcmp(name, AP_FILTER) == 0;
+           (n > 4 && strcmp(name + n - 4, ".idf") == 0) || strcmp(name, AP_FILTER) == 0 ||
+           strcmp(name, AP_DELTA_LISTS) == 0;
 }
 
 ap_status ap_embedder_block_describe(const cJSON *block, const char *name, char **desc, ap_err *err)
@@ -193,7 +208,9 @@ static ap_status open_files(int dirfd, ap_pack *p, const char *prefix, const ap_
                                    ap_pack_manifest_file(&p->m, AP_SQ8) ? AP_SQ8 : NULL,
                                    ap_pack_manifest_file(&p->m, AP_IDF) ? AP_IDF : NULL,
                                    ap_pack_manifest_file(&p->m, AP_FILTER) ? AP_FILTER : NULL,
-                                   ap_pack_manifest_file(&p->m, AP_BITS) ? AP_BITS : NULL};
+                                   ap_pack_manifest_file(&p->m, AP_BITS) ? AP_BITS : NULL,
+                                   ap_pack_manifest_file(&p->m, AP_DELTA_LISTS) ? AP_DELTA_LISTS
+                                                                                : NULL};
     for (size_t i = 0; i < p->m.nfiles; i++) {
         const ap_manifest_file *f = &p->m.files[i];
         if (p->has_dg && strcmp(f->path, AP_DIGESTS) == 0) continue;
@@ -255,6 +272,24 @@ static ap_status load_filter(ap_pack *p, ap_err *err)
         st = ap_filter_parse((uint8_t *)bytes, len, f->name, &p->filter, err);
     else
         free(bytes);
+    return st;
+}
+
+/* delta.lists, read whole when the manifest lists it (a delta built for its base). */
+static ap_status load_delta_lists(ap_pack *p, ap_err *err)
+{
+    const ap_src *f = &p->src[SRC_DLISTS];
+    if (f->fd < 0) return AP_OK;
+    size_t len = 0, max = AP_DELTA_LISTS_HEADER + 4ull * p->m.n_vectors;
+    char *img = NULL;
+    ap_status st = ap_src_read(f, max, &img, &len, err);
+    p->dlists_img = (uint8_t *)img;
+    if (st == AP_ERR_LIMIT)
+        st = ap_err_set(err, AP_ERR_FORMAT, "%s: larger than %zu bytes (%u vectors)", f->name, max,
+                        p->m.n_vectors);
+    if (!st)
+        st = ap_delta_lists_parse(p->dlists_img, len, f->name, p->m.n_vectors, &p->dlists_base,
+                                  &p->dlists, err);
     return st;
 }
 
@@ -339,6 +374,7 @@ static ap_status open_readers(ap_pack *p, ap_err *err)
                           p->dir, ap_embedder_dim(p->emb), h->dim);
     if ((st = load_table(p, err))) return st;
     if ((st = load_filter(p, err))) return st;
+    if ((st = load_delta_lists(p, err))) return st;
     const ap_src *q = &p->src[SRC_SQ8];
     if (q->fd >= 0) st = ap_sq8_open_fd(q->fd, q->size, q->name, p->annp, &p->sq8, err);
     const ap_src *bs = &p->src[SRC_BITS];
@@ -431,6 +467,7 @@ void ap_pack_close(ap_pack *p)
     ap_sq8_close(p->sq8);
     ap_bits_close(p->bits);
     ap_filter_free(&p->filter);
+    free(p->dlists_img);
     ap_annp_close(p->annp);
     ap_pack_digests_free(&p->dg);
     ap_meta_close(p->meta);
@@ -442,6 +479,12 @@ void ap_pack_close(ap_pack *p)
     free(p->coarse);
     free(p->dir);
     free(p);
+}
+
+const uint8_t *ap_pack_delta_lists(const ap_pack *p, uint32_t *base_lists)
+{
+    *base_lists = p->dlists_base;
+    return p->dlists;
 }
 
 const ap_filter *ap_pack_filter(const ap_pack *p)

@@ -45,6 +45,11 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
 size_t ap_pack_sources(const ap_pack *p, const ap_src **out);
 
 const ap_pack_manifest *ap_pack_manifest_of(const ap_pack *p);
+/* A delta's delta.lists entries (delta_lists.h: ap_delta_lists_at, one per vector in
+ * file order), or NULL when it has none; *base_lists: the base list count they name.
+ * Borrowed from p. */
+const uint8_t *ap_pack_delta_lists(const ap_pack *p, uint32_t *base_lists);
+
 /* The pack's filter sets (pack.filter), or NULL when it has none. */
 const ap_filter *ap_pack_filter(const ap_pack *p);
 

@@ -168,9 +168,10 @@ static ap_status sorted_unique(const uint64_t *ids, size_t n, uint64_t **out, si
 /* The delta's pack in the empty directory tmp, embedded with the base's embedder (with its
  * corpus table, if any: a delta never learns its own): the --add rows, or no vectors and no
  * rows for a delete-only delta. */
-static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e,
+static ap_status write_delta_pack(const ap_delta_opts *o, const ap_pack *base,
                                   const char *filter_cols, const char *tmp, ap_err *err)
 {
+    const ap_embedder *e = ap_pack_embedder(base);
     if (o->add_csv) {
         ap_build_opts bo = {.input_csv = o->add_csv,
                             .text_col = o->text_col,
@@ -187,7 +188,9 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e,
                             .progress = o->progress,
                             .progress_ud = o->progress_ud};
         /* ap_pack_build renames its own temporary directory onto tmp (which is empty). */
-        return ap_pack_build_with(&bo, e, NULL, err);
+        /* delta.lists: its vectors grouped under the base's lists, so a packset's open
+         * needs no assignment (delta_group.h) */
+        return ap_pack_build_with(&bo, e, ap_pack_annp(base), NULL, err);
     }
     ap_meta_writer *w = NULL;
     ap_status st = ap_meta_writer_open(tmp, o->meta_codec, 0, &w, err);
@@ -195,8 +198,13 @@ static ap_status write_delta_pack(const ap_delta_opts *o, const ap_embedder *e,
     ap_meta_writer_free(w);
     cJSON *bb = cJSON_CreateObject();
     cJSON_AddStringToObject(bb, "input", "none (delete-only delta)");
-    ap_pack_spec sp = {
-        .emb = e, .n = 0, .lists = 1, .seed = o->seed, .codec = o->meta_codec, .build = bb};
+    ap_pack_spec sp = {.emb = e,
+                       .n = 0,
+                       .lists = 1,
+                       .seed = o->seed,
+                       .codec = o->meta_codec,
+                       .build = bb,
+                       .under = ap_pack_annp(base)};
     if (!st) st = ap_pack_finish(tmp, &sp, NULL, err);
     cJSON_Delete(bb);
     return st;
@@ -288,7 +296,7 @@ ap_status ap_delta_build(const ap_delta_opts *o, ap_err *err)
     if (!st) st = sorted_unique(o->delete_ids, o->n_delete, &del, &nd, err);
     if (!st) st = ap_mkdtemp_beside(o->out_dir, &tmp, err);
     char *fcols = ap_filter_cols_join(ap_pack_filter(base));
-    if (!st) st = write_delta_pack(o, ap_pack_embedder(base), fcols, tmp, err);
+    if (!st) st = write_delta_pack(o, base, fcols, tmp, err);
     free(fcols);
     if (!st) st = check_no_readd(o, tmp, del, nd, &adds, err);
     if (!st) st = ap_tombstones_write(tmp, del, nd, err);

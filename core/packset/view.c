@@ -9,18 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annp_mapping.h"
 #include "annpack/caps.h"
 #include "annpack/packset.h"
 #include "annpack/sign.h"
 #include "delta.h"
+#include "delta_group.h"
+#include "delta_lists.h"
 #include "fp16.h"
 #include "fsops.h"
 #include "json.h"
-#include "kmeans.h"
 #include "manifest.h"
 #include "view.h"
-
-#define GROUP_BLOCK 4096u
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -34,23 +34,44 @@ static int32_t newest_mention(const ap_view *v, uint64_t id)
     return ap_mentions_newest(v->mentions, v->nmentions, id);
 }
 
-/* The layer index holding the live row of id, or -1. */
+/* Delta vectors grouped under base list i get their int8 codes (the base's params): the
+ * codes ap_sq8_encode gives, converted with the vector unit. */
+static ap_status encode_list(const ap_view *v, uint32_t i, ap_err *err)
+{
+    const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
+    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride(sq);
+    if (v->dstart[i] == v->dstart[i + 1]) return AP_OK;
+    float *tmp = malloc(dim * sizeof *tmp);
+    if (!tmp) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t d = v->dstart[i]; d < v->dstart[i + 1]; d++) {
+        ap_f16_to_f32_n(tmp, (const uint16_t *)(const void *)v->ditems[d].vec, dim);
+        ap_sq8_encode_f32(ap_sq8_vmin(sq), ap_sq8_step(sq), dim, stride, tmp,
+                          v->dcodes + d * stride);
+    }
+    free(tmp);
+    return AP_OK;
+}
+
 ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err)
 {
     const ap_layer *L = &v->layers[0];
     ap_status st = ap_pack_check_list(L->pack, i, err);
-    if (st || !v->base_lazy || __atomic_load_n(&v->base_done[i], __ATOMIC_ACQUIRE)) return st;
-    ap_view *w = (ap_view *)(uintptr_t)v; /* the lazily set parts only, under base_mu */
-    pthread_mutex_lock(&w->base_mu);
-    if (!w->base_done[i]) {
-        const ap_annp *a = ap_pack_annp(L->pack);
-        ap_annp_list list;
-        ap_annp_list_get(a, i, &list);
-        ap_list_dead_bits(v->mentions, v->nmentions, &list, 0, L->dead, ap_annp_list_start(a, i));
-        __atomic_store_n(&w->base_done[i], 1, __ATOMIC_RELEASE);
+    if (st || !v->list_done || __atomic_load_n(&v->list_done[i], __ATOMIC_ACQUIRE)) return st;
+    ap_view *w = (ap_view *)(uintptr_t)v; /* the lazily set parts only, under list_mu */
+    pthread_mutex_lock(&w->list_mu);
+    if (!w->list_done[i]) {
+        if (v->base_lazy) {
+            const ap_annp *a = ap_pack_annp(L->pack);
+            ap_annp_list list;
+            ap_annp_list_get(a, i, &list);
+            ap_list_dead_bits(v->mentions, v->nmentions, &list, 0, L->dead,
+                              ap_annp_list_start(a, i));
+        }
+        if (v->dcodes) st = encode_list(v, i, err);
+        if (!st) __atomic_store_n(&w->list_done[i], 1, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&w->base_mu);
-    return AP_OK;
+    pthread_mutex_unlock(&w->list_mu);
+    return st;
 }
 
 /* The base's lists are ready (checked, dead bits set) before a query scans them. */
@@ -98,8 +119,6 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
              * vector is dead when a delta mentions its id, and the base's ids are its rows'
              * (the index, checked whole at open); the merged files confirm the count once
              * every list is read (mount/vpack.c). */
-            if (!(v->base_done = calloc(h->n_lists ? h->n_lists : 1, 1)))
-                return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
             const ap_meta *bm = ap_pack_meta(L->pack);
             uint64_t gone = 0;
             for (size_t i = 0; i < v->nmentions; i++)
@@ -121,7 +140,32 @@ static ap_status resolve_liveness(ap_view *v, ap_err *err)
     return AP_OK;
 }
 
-/* Groups live delta vectors under their nearest base centroid, in (seq, position) order. */
+/* Nearest base list of the live delta vectors whose delta has no delta.lists (built
+ * before it existed): assign[i] UINT32_MAX is computed, by the builder's rule. */
+static ap_status group_unlisted(const ap_view *v, uint32_t *assign, size_t k, size_t unknown,
+                                ap_err *err)
+{
+    if (!unknown) return AP_OK;
+    const uint8_t **vecs = malloc(unknown * sizeof *vecs);
+    uint32_t *got = malloc(unknown * sizeof *got);
+    ap_status st = AP_OK;
+    if (!vecs || !got) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, u = 0; i < k; i++)
+        if (assign[i] == UINT32_MAX) vecs[u++] = v->ditems[i].vec;
+    if ((st = ap_group_under(ap_pack_annp(v->layers[0].pack), vecs, unknown, got, err))) goto out;
+    for (size_t i = 0, u = 0; i < k; i++)
+        if (assign[i] == UINT32_MAX) assign[i] = got[u++];
+out:
+    free(vecs);
+    free(got);
+    return st;
+}
+
+/* Groups live delta vectors under their base list (delta.lists, or computed), in (seq,
+ * position) order. */
 static ap_status group_deltas(ap_view *v, ap_err *err)
 {
     const ap_annp *base = ap_pack_annp(v->layers[0].pack);
@@ -133,37 +177,37 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     v->dstart = calloc(nl + 1ull, sizeof *v->dstart);
     v->ditems = malloc((n ? n : 1) * sizeof *v->ditems);
     uint32_t *assign = malloc((n ? n : 1) * sizeof *assign);
-    float *f = malloc((size_t)GROUP_BLOCK * dim * sizeof *f);
     ap_status st = AP_OK;
-    if (!v->dstart || !v->ditems || !assign || !f) {
+    if (!v->dstart || !v->ditems || !assign) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    size_t k = 0;
+    size_t k = 0, unknown = 0;
     for (uint32_t l = 1; l < v->nlayers; l++) {
         const ap_annp *a = ap_pack_annp(v->layers[l].pack);
         const ap_annp_header *h = ap_annp_get_header(a);
+        uint32_t under = 0;
+        const uint8_t *g = ap_pack_delta_lists(v->layers[l].pack, &under);
+        if (g && under != nl) {
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s/%s: grouped under %u base lists, the base has %u", v->layers[l].dir,
+                            AP_DELTA_LISTS, under, nl);
+            goto out;
+        }
         uint64_t pos = 0;
         for (uint32_t li = 0; li < h->n_lists; li++) {
             ap_annp_list list;
             ap_annp_list_get(a, li, &list);
             for (uint32_t j = 0; j < list.count; j++, pos++) {
                 if (v->layers[l].dead[pos >> 3] & (1u << (pos & 7))) continue;
-                v->ditems[k++] = (ap_item){
+                v->ditems[k] = (ap_item){
                     .idp = list.ids + 8ull * j, .vec = list.vecs + 2ull * dim * j, .layer = l};
+                assign[k++] = g ? ap_delta_lists_at(g, pos) : UINT32_MAX;
+                unknown += !g;
             }
         }
     }
-    /* Nearest base centroid by the builder's rule (largest dot product, ties to the
-     * lowest list), in blocks through the same sgemm assignment. */
-    for (size_t at = 0; at < k && !st; at += GROUP_BLOCK) {
-        size_t m = k - at < GROUP_BLOCK ? k - at : GROUP_BLOCK;
-        for (size_t i = 0; i < m; i++)
-            ap_f16_to_f32_n(f + i * dim, (const uint16_t *)(const void *)v->ditems[at + i].vec,
-                            dim);
-        st = ap_kmeans_assign(f, m, dim, ap_annp_centroids(base), nl, assign + at, NULL, err);
-    }
-    if (st) goto out;
+    if ((st = group_unlisted(v, assign, k, unknown, err))) goto out;
     v->nditems = k;
     /* Counting sort by list, stable. */
     for (size_t i = 0; i < k; i++) {
@@ -190,32 +234,20 @@ static ap_status group_deltas(ap_view *v, ap_err *err)
     free(fill);
 out:
     free(assign);
-    free(f);
     return st;
 }
 
 /* With the base's int8 sidecar, live delta vectors get codes under the base's params, so
  * an sq8 search treats them exactly like base vectors (and like the merged virtual
- * sidecar, in which they are encoded the same way). */
-static ap_status encode_deltas(ap_view *v, ap_err *err)
+ * sidecar, in which they are encoded the same way). They are encoded list by list when a
+ * list is first used (ap_view_ready_list): the pages of codes never used are never
+ * touched. */
+static ap_status alloc_delta_codes(ap_view *v, ap_err *err)
 {
     const ap_sq8 *sq = ap_pack_sq8(v->layers[0].pack);
     if (!sq || v->nditems == 0) return AP_OK;
-    uint32_t dim = ap_sq8_dim(sq), stride = ap_sq8_stride(sq);
-    v->dcodes = malloc(v->nditems * stride);
-    float *tmp = malloc((dim ? dim : 1) * sizeof *tmp);
-    if (!v->dcodes || !tmp) {
-        free(tmp);
+    if (!(v->dcodes = malloc(v->nditems * ap_sq8_stride(sq))))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory for %zu delta codes", v->nditems);
-    }
-    for (size_t i = 0; i < v->nditems; i++) {
-        /* Converted with the vector unit, then encoded (the codes ap_sq8_encode gives). */
-        /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): group_deltas filled nditems items */
-        ap_f16_to_f32_n(tmp, (const uint16_t *)(const void *)v->ditems[i].vec, dim);
-        ap_sq8_encode_f32(ap_sq8_vmin(sq), ap_sq8_step(sq), dim, stride, tmp,
-                          v->dcodes + i * stride);
-    }
-    free(tmp);
     return AP_OK;
 }
 
@@ -234,11 +266,18 @@ ap_status ap_view_finish(ap_view *v, ap_err *err)
     v->base_lazy = v->nlayers > 1 && ap_pack_is_lazy(v->layers[0].pack);
     if ((st = resolve_liveness(v, err))) return st;
     if ((st = group_deltas(v, err))) return st;
+    /* Opening read every delta list's ids (through 2 MiB folios: whole files); searches
+     * use a few vectors of each at a time. */
+    for (uint32_t l = 1; l < v->nlayers; l++)
+        ap_annp_release_pages(ap_pack_annp(v->layers[l].pack));
     if (!(v->layer_seq = malloc(v->nlayers * sizeof *v->layer_seq)))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     for (uint32_t l = 0; l < v->nlayers; l++)
         v->layer_seq[l] = v->layers[l].seq;
-    if ((st = encode_deltas(v, err))) return st;
+    if ((st = alloc_delta_codes(v, err))) return st;
+    uint32_t nl = ap_annp_get_header(ap_pack_annp(v->layers[0].pack))->n_lists;
+    if ((v->base_lazy || v->dcodes) && !(v->list_done = calloc(nl ? nl : 1, 1)))
+        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     v->ivf = (ap_ivf){.annp = ap_pack_annp(v->layers[0].pack),
                       .coarse = &v->coarse,
                       .sq8 = ap_pack_sq8(v->layers[0].pack),
@@ -269,8 +308,8 @@ void ap_view_close(ap_view *v)
     free(v->ditems);
     free(v->layer_seq);
     free(v->dcodes);
-    free(v->base_done);
-    pthread_mutex_destroy(&v->base_mu);
+    free(v->list_done);
+    pthread_mutex_destroy(&v->list_mu);
     ap_coarse_cache_free(&v->coarse);
     ap_root_manifest_free(&v->root);
     free(v->dir);

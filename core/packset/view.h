@@ -43,11 +43,12 @@ struct ap_view {
     size_t nditems;
     uint64_t *layer_seq; /* layer index -> seq */
     uint8_t *dcodes;     /* sq8 codes of ditems under the base's params (or NULL) */
-    /* A lazily checked base with deltas: its dead bits are set list by list, after the
-     * list is checked, the first time a search or the merged files need it. */
+    /* Per base list, what is done the first time a search or the merged files use it,
+     * after the list is checked: a lazily checked base's dead bits are set, and the codes
+     * of the delta vectors grouped under it are encoded. */
     bool base_lazy;
-    uint8_t *base_done;      /* per base list: its dead bits are set (__atomic) */
-    pthread_mutex_t base_mu; /* serialises setting them */
+    uint8_t *list_done;      /* per base list: ready (__atomic); NULL: nothing is lazy */
+    pthread_mutex_t list_mu; /* serialises readying */
     ap_ivf ivf;              /* the search engine's view of all of the above */
     ap_coarse_cache coarse;  /* its centroid codes, built on first use */
 };
@@ -78,8 +79,8 @@ typedef struct ap_view_trust {
     long long expires; /* -1: none */
 } ap_view_trust;
 
-/* Before base list i is used: checked (pack.digests) and, for a lazily checked base with
- * deltas, its dead bits set. Thread-safe. */
+/* Before base list i is used: checked (pack.digests), and its lazily set parts set (see
+ * list_done). Thread-safe. */
 ap_status ap_view_ready_list(const ap_view *v, uint32_t i, ap_err *err);
 
 /* verify --deep of pack.filter (filter_verify.c): every listed id a row of p, in one value

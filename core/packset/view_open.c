@@ -18,6 +18,8 @@
 
 #include "annpack/caps.h"
 #include "delta.h"
+#include "delta_group.h"
+#include "delta_lists.h"
 #include "fsops.h"
 #include "json.h"
 #include "signature.h"
@@ -215,6 +217,27 @@ static ap_status load_tombstones(ap_layer *L, int layerfd, const char *display,
     return st;
 }
 
+/* verify --deep of a delta's delta.lists: each vector grouped under the base list the
+ * builder's rule gives (delta_group.h), recomputed. */
+static ap_status check_delta_lists(const ap_view *v, const ap_layer *L, ap_err *err)
+{
+    uint32_t under = 0;
+    const uint8_t *g = ap_pack_delta_lists(L->pack, &under);
+    if (!g) return AP_OK;
+    const ap_annp *base = ap_pack_annp(v->layers[0].pack), *delta = ap_pack_annp(L->pack);
+    uint32_t *want = NULL;
+    ap_status st = ap_delta_group(base, delta, &want, err);
+    for (uint64_t i = 0; !st && i < ap_annp_get_header(delta)->n_vectors; i++)
+        if (ap_delta_lists_at(g, i) != want[i])
+            st = ap_err_set(err, AP_ERR_VERIFY,
+                            "%s/%s: vector %llu is grouped under base list %u, its nearest base "
+                            "list is %u",
+                            L->dir, AP_DELTA_LISTS, (unsigned long long)i, ap_delta_lists_at(g, i),
+                            want[i]);
+    free(want);
+    return st;
+}
+
 /* Opens layer l (0 = base) of a packset beneath rootfd. */
 static ap_status open_layer(ap_view *v, int rootfd, uint32_t l, const ap_checks *cx, ap_err *err)
 {
@@ -249,6 +272,8 @@ static ap_status open_layer(ap_view *v, int rootfd, uint32_t l, const ap_checks 
     if (!st && d) st = check_delta_manifest(fd, L->dir, m, d, L, cx, err);
     close(fd);
     if (st) return st;
+    if (d && cx->deep && (st = check_delta_lists(v, L, err)))
+        return ap_report_failp(cx->rep, "deep", path, AP_DELTA_LISTS, st, err);
     ap_report_ok(cx->rep, cx->deep ? "layer-deep" : "layer", path);
     return AP_OK;
 }
@@ -350,7 +375,7 @@ ap_status ap_view_open_ex(const char *dir, const ap_view_open_opts *o, ap_view *
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     }
     ap_coarse_cache_init(&v->coarse);
-    pthread_mutex_init(&v->base_mu, NULL);
+    pthread_mutex_init(&v->list_mu, NULL);
     int rootfd = -1;
     ap_status st = ap_dir_open_path(dir, &rootfd, err);
     if (st) {

@@ -163,7 +163,7 @@ int main(void)
     memcpy(sw, iorig, ilen);
     memset(sw + 24, 0x7f, 8);
     ap_write_file_atomic(ifile, sw, ilen, 0644, NULL);
-    CHECK_ERR(ap_meta_open(zd, &m, &err), AP_ERR_FORMAT, &err, "outside the rows");
+    CHECK_ERR(ap_meta_open(zd, &m, &err), AP_ERR_FORMAT, &err, "bytes of rows");
     /* An entry pointing at the wrong place is caught when the row is read. */
     memcpy(sw, iorig, ilen);
     uint64_t off;

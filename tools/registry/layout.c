@@ -53,6 +53,7 @@ static const char *media_of(const char *name, bool root)
         {"pack.digests", "application/vnd.annpack.digests.v1"},
         {"tombstones.jsonl", "application/vnd.annpack.tombstones.v1+jsonl"},
         {"delta.manifest.json", "application/vnd.annpack.delta-manifest.v1+json"},
+        {"delta.lists", "application/vnd.annpack.delta-lists.v1"},
     };
     if (!strcmp(b, "pack.manifest.json"))
         return root ? "application/vnd.annpack.packset-manifest.v1+json"
