@@ -1,24 +1,19 @@
 /* Writing the 1-bit code sidecar pack.bits of a pack being built: see bits_stream.h,
  * annpack/bits.h and docs/FORMAT.md. Only one list's records are ever in memory. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "annpack/bits.h"
 #include "bits_layout.h"
 #include "bits_stream.h"
 #include "endian.h"
 #include "fp16.h"
-#include "fsops.h"
+#include "list_sidecar_write.h"
 #include "parallel.h"
 #include "rabitq.h"
 
 struct ap_bits_stream {
-    char *path;
-    FILE *f;
+    ap_list_sidecar_writer out;
     ap_bits_layout L;
     ap_rbq_rot rot;
     uint8_t *buf;   /* one list's records */
@@ -62,13 +57,6 @@ static void encode_range(void *ctx, uint32_t p, uint32_t nparts)
     free(x);
 }
 
-static ap_status put(ap_bits_stream *w, const void *p, size_t n, ap_err *err)
-{
-    if (n && fwrite(p, 1, n, w->f) != n)
-        return ap_err_errno(err, AP_ERR_IO, errno, "%s: write", w->path);
-    return AP_OK;
-}
-
 ap_status ap_bits_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
                               const uint32_t *counts, size_t n, ap_bits_stream **out, ap_err *err)
 {
@@ -76,34 +64,18 @@ ap_status ap_bits_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
     ap_bits_stream *w = calloc(1, sizeof *w);
     if (!w) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     w->L = ap_bits_layout_for(dim, n_lists, (uint32_t)n, AP_BITS_SEED, AP_BITS_EPS0);
-    w->path = ap_path_join(dir, AP_BITS);
     uint8_t *head = calloc(1, w->L.data);
-    ap_status st = AP_OK;
     w->ref = malloc((size_t)dim * sizeof *w->ref);
     w->h = malloc((size_t)dim * sizeof *w->h);
     w->x = malloc((size_t)dim * sizeof *w->x);
-    if (!w->path || !head || !w->ref || !w->h || !w->x ||
-        ap_rbq_rot_init(&w->rot, w->L.seed, w->L.dpad)) {
+    ap_status st;
+    if (!head || !w->ref || !w->h || !w->x || ap_rbq_rot_init(&w->rot, w->L.seed, w->L.dpad)) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for the 1-bit code sidecar");
-        goto out;
+    } else {
+        ap_bits_header_encode(&w->L, head);
+        st = ap_list_sidecar_writer_open(&w->out, dir, AP_BITS, head, w->L.data, w->L.counts,
+                                         counts, n_lists, err);
     }
-    ap_bits_header_encode(&w->L, head);
-    for (uint32_t l = 0; l < n_lists; l++)
-        ap_put32(head + w->L.counts + 4ull * l, counts[l]);
-    int fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st = ap_err_errno(err, errno == EEXIST ? AP_ERR_EXISTS : AP_ERR_IO, errno, "%s", w->path);
-        goto out;
-    }
-    if (!(w->f = fdopen(fd, "wb"))) {
-        close(fd);
-        unlink(w->path);
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", w->path);
-        goto out;
-    }
-    setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-    st = put(w, head, w->L.data, err);
-out:
     free(head);
     if (st)
         ap_bits_stream_close(w, false, NULL);
@@ -140,23 +112,14 @@ ap_status ap_bits_stream_list(ap_bits_stream *w, const uint16_t *vecs, size_t co
                     .G = w->buf + count * (cb + 4)};
     ap_parallel_for(ap_parallel_parts(count, 1024), encode_range, &j);
     if (j.nomem) return ap_err_set(err, AP_ERR_NOMEM, "out of memory encoding 1-bit codes");
-    return put(w, w->buf, count * w->L.record + 4, err);
+    return ap_list_sidecar_writer_put(&w->out, w->buf, count * w->L.record + 4, err);
 }
 
 ap_status ap_bits_stream_close(ap_bits_stream *w, bool ok, ap_err *err)
 {
     if (!w) return AP_OK;
-    ap_status st = AP_OK;
-    if (w->f) {
-        if (ok && fflush(w->f) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", w->path);
-        if (ok && !st && fsync(fileno(w->f)) != 0)
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", w->path);
-        if (fclose(w->f) != 0 && ok && !st)
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: close", w->path);
-        if (!ok || st) unlink(w->path);
-    }
+    ap_status st = ap_list_sidecar_writer_close(&w->out, ok, err);
     ap_rbq_rot_free(&w->rot);
-    free(w->path);
     free(w->buf);
     free(w->ref);
     free(w->h);

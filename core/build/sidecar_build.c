@@ -1,24 +1,19 @@
 /* Writing the int8 sidecar pack.sq8 of a pack being built: see include/annpack/sq8.h
  * (ap_sq8_build), sq8_stream.h and docs/FORMAT.md. The codes are written list by list, so
  * only one list's codes are ever in memory. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "annpack/sq8.h"
 #include "endian.h"
-#include "fsops.h"
+#include "list_sidecar_write.h"
 #include "parallel.h"
 #include "quant8.h"
 #include "sidecar.h"
 #include "sq8_stream.h"
 
 struct ap_sq8_stream {
-    char *path;
-    FILE *f;
+    ap_list_sidecar_writer out;
     ap_sq8_layout L;
     float *vmin, *step; /* dim each */
     uint8_t *codes;     /* one list's codes */
@@ -44,57 +39,34 @@ static void encode_range(void *ctx, uint32_t p, uint32_t nparts)
                       j->out + i * j->stride);
 }
 
-static ap_status put(ap_sq8_stream *w, const void *p, size_t n, ap_err *err)
-{
-    if (n && fwrite(p, 1, n, w->f) != n)
-        return ap_err_errno(err, AP_ERR_IO, errno, "%s: write", w->path);
-    return AP_OK;
-}
-
 ap_status ap_sq8_stream_open(const char *dir, uint32_t dim, uint32_t n_lists,
                              const uint32_t *counts, size_t n, const float *vmin, const float *step,
                              ap_sq8_stream **out, ap_err *err)
 {
     *out = NULL;
     ap_sq8_stream *w = calloc(1, sizeof *w);
-    uint8_t *head = NULL;
     if (!w) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     w->L = ap_sq8_layout_for(dim, n_lists, (uint32_t)n);
-    w->path = ap_path_join(dir, AP_SQ8);
     w->vmin = malloc(2ull * dim * sizeof *w->vmin);
-    head = calloc(1, w->L.codes);
-    ap_status st = AP_OK;
-    if (!w->path || !w->vmin || !head) {
+    uint8_t *head = calloc(1, w->L.codes);
+    ap_status st;
+    if (!w->vmin || !head) {
         st = ap_err_set(err, AP_ERR_NOMEM, "out of memory for the int8 sidecar");
-        goto out;
+    } else {
+        w->step = w->vmin + dim;
+        memcpy(w->vmin, vmin, dim * sizeof *vmin);
+        memcpy(w->step, step, dim * sizeof *step);
+        ap_sq8_header_encode(&w->L, head);
+        for (uint32_t d = 0; d < dim; d++) {
+            uint32_t a, b;
+            memcpy(&a, &vmin[d], 4);
+            memcpy(&b, &step[d], 4);
+            ap_put32(head + w->L.params + 4ull * d, a);
+            ap_put32(head + w->L.params + 4ull * (dim + d), b);
+        }
+        st = ap_list_sidecar_writer_open(&w->out, dir, AP_SQ8, head, w->L.codes, w->L.counts,
+                                         counts, n_lists, err);
     }
-    w->step = w->vmin + dim;
-    memcpy(w->vmin, vmin, dim * sizeof *vmin);
-    memcpy(w->step, step, dim * sizeof *step);
-    ap_sq8_header_encode(&w->L, head);
-    for (uint32_t d = 0; d < dim; d++) {
-        uint32_t a, b;
-        memcpy(&a, &vmin[d], 4);
-        memcpy(&b, &step[d], 4);
-        ap_put32(head + w->L.params + 4ull * d, a);
-        ap_put32(head + w->L.params + 4ull * (dim + d), b);
-    }
-    for (uint32_t l = 0; l < n_lists; l++)
-        ap_put32(head + w->L.counts + 4ull * l, counts[l]);
-    int fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st = ap_err_errno(err, errno == EEXIST ? AP_ERR_EXISTS : AP_ERR_IO, errno, "%s", w->path);
-        goto out;
-    }
-    if (!(w->f = fdopen(fd, "wb"))) {
-        close(fd);
-        unlink(w->path);
-        st = ap_err_errno(err, AP_ERR_IO, errno, "%s", w->path);
-        goto out;
-    }
-    setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-    st = put(w, head, w->L.codes, err);
-out:
     free(head);
     if (st)
         ap_sq8_stream_close(w, false, NULL);
@@ -113,22 +85,13 @@ ap_status ap_sq8_stream_list(ap_sq8_stream *w, const uint16_t *vecs, size_t coun
     }
     encode_job j = {w->vmin, w->step, w->L.dim, w->L.stride, vecs, count, w->codes};
     ap_parallel_for(ap_parallel_parts(count, 4096), encode_range, &j);
-    return put(w, w->codes, count * w->L.stride, err);
+    return ap_list_sidecar_writer_put(&w->out, w->codes, count * w->L.stride, err);
 }
 
 ap_status ap_sq8_stream_close(ap_sq8_stream *w, bool ok, ap_err *err)
 {
     if (!w) return AP_OK;
-    ap_status st = AP_OK;
-    if (w->f) {
-        if (ok && fflush(w->f) != 0) st = ap_err_errno(err, AP_ERR_IO, errno, "%s: write", w->path);
-        if (ok && !st && fsync(fileno(w->f)) != 0)
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: fsync", w->path);
-        if (fclose(w->f) != 0 && ok && !st)
-            st = ap_err_errno(err, AP_ERR_IO, errno, "%s: close", w->path);
-        if (!ok || st) unlink(w->path);
-    }
-    free(w->path);
+    ap_status st = ap_list_sidecar_writer_close(&w->out, ok, err);
     free(w->vmin);
     free(w->codes);
     free(w);

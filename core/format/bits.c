@@ -2,22 +2,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "annpack/bits.h"
 #include "bits_layout.h"
 #include "endian.h"
 #include "fp16.h"
-#include "fsops.h"
-#include "mapping.h"
+#include "list_sidecar.h"
 #include "rabitq.h"
 
 struct ap_bits {
-    char *path;
-    const uint8_t *map;
-    size_t size;
+    ap_list_sidecar sc; /* first: list_sidecar.h */
     ap_bits_layout L;
-    uint64_t *first; /* n_lists + 1: first vector of each list */
     ap_rbq_rot rot;
 };
 
@@ -72,28 +67,12 @@ ap_bits_layout ap_bits_header_decode(const uint8_t in[AP_BITS_HEADER_SIZE])
     return L;
 }
 
-static ap_status validate(ap_bits *b, const ap_annp *a, ap_err *err)
+/* The 1-bit code sidecar's own fields: dpad, eps0 and layout; the rotation of its seed. */
+static ap_status check_bits(ap_list_sidecar *sc, uint64_t *counts, ap_err *err)
 {
-    const char *p = b->path;
-    const ap_annp_header *h = ap_annp_get_header(a);
-    if (b->size < AP_BITS_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: %zu bytes is shorter than the %u-byte header", p,
-                          b->size, AP_BITS_HEADER_SIZE);
-    const uint8_t *m = b->map;
-    if (ap_le32(m) != AP_BITS_MAGIC)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: bad magic 0x%08x (not a 1-bit code sidecar)", p,
-                          ap_le32(m));
-    if (ap_le32(m + 4) != AP_BITS_VERSION)
-        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: version %u not supported (need %u)", p,
-                          ap_le32(m + 4), AP_BITS_VERSION);
-    if (ap_le32(m + 8) != AP_BITS_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: header_size %u (need %u)", p, ap_le32(m + 8),
-                          AP_BITS_HEADER_SIZE);
-    ap_bits_layout got = ap_bits_header_decode(m);
-    if (got.dim != h->dim || got.n_lists != h->n_lists || got.n_vectors != h->n_vectors)
-        return ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u",
-                          p, got.dim, got.n_lists, got.n_vectors, ap_annp_path(a), h->dim,
-                          h->n_lists, h->n_vectors);
+    ap_bits *b = (ap_bits *)sc;
+    const char *p = sc->path;
+    ap_bits_layout got = ap_bits_header_decode(sc->map);
     if (got.dpad != ap_rbq_dpad(got.dim))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: dpad %u (need %u for dim %u)", p, got.dpad,
                           ap_rbq_dpad(got.dim), got.dim);
@@ -102,85 +81,59 @@ static ap_status validate(ap_bits *b, const ap_annp *a, ap_err *err)
     ap_bits_layout want =
         ap_bits_layout_for(got.dim, got.n_lists, got.n_vectors, got.seed, got.eps0);
     if (got.counts != want.counts || got.data != want.data || got.size != want.size ||
-        got.size != b->size)
+        got.size != sc->size)
         return ap_err_set(err, AP_ERR_FORMAT,
                           "%s: layout (counts %llu, data %llu, size %llu) does not match dim %u, "
                           "%u lists, %u vectors and the file's %zu bytes",
                           p, (unsigned long long)got.counts, (unsigned long long)got.data,
                           (unsigned long long)got.size, got.dim, got.n_lists, got.n_vectors,
-                          b->size);
+                          sc->size);
     b->L = got;
-    b->first = malloc((got.n_lists + 1ull) * sizeof *b->first);
-    if (!b->first || ap_rbq_rot_init(&b->rot, got.seed, got.dpad))
+    if (ap_rbq_rot_init(&b->rot, got.seed, got.dpad))
         return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    uint64_t at = 0;
-    for (uint32_t l = 0; l < got.n_lists; l++) {
-        ap_annp_list al;
-        ap_annp_list_get(a, l, &al);
-        uint32_t c = ap_le32(m + got.counts + 4ull * l);
-        if (c != al.count)
-            return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u", p,
-                              l, c, ap_annp_path(a), al.count);
-        b->first[l] = at;
-        at += c;
-    }
-    b->first[got.n_lists] = at;
+    *counts = got.counts;
     return AP_OK;
 }
+
+static void release_bits(ap_list_sidecar *sc)
+{
+    ap_rbq_rot_free(&((ap_bits *)sc)->rot);
+}
+
+static const ap_list_sidecar_kind bits_kind = {.magic = AP_BITS_MAGIC,
+                                               .version = AP_BITS_VERSION,
+                                               .header_size = AP_BITS_HEADER_SIZE,
+                                               .what = "a 1-bit code sidecar",
+                                               .reader_size = sizeof(ap_bits),
+                                               .check = check_bits,
+                                               .release = release_bits};
 
 ap_status ap_bits_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a, ap_bits **out,
                           ap_err *err)
 {
-    *out = NULL;
-    ap_bits *b = calloc(1, sizeof *b);
-    if (!b || !(b->path = strdup(name))) {
-        free(b);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    ap_status st = AP_OK;
-    b->size = (size_t)size;
-    if (size >= AP_BITS_HEADER_SIZE) {
-        const void *m;
-        if ((st = ap_map_file(fd, b->size, name, &m, err))) goto fail;
-        b->map = m;
-    } else {
-        static const uint8_t none[AP_BITS_HEADER_SIZE];
-        b->map = none; /* validate() reports the short file */
-    }
-    if ((st = validate(b, a, err))) goto fail;
-    *out = b;
-    return AP_OK;
-fail:
-    ap_bits_close(b);
+    ap_list_sidecar *sc = NULL;
+    ap_status st = ap_list_sidecar_open_fd(fd, size, name, a, &bits_kind, &sc, err);
+    *out = (ap_bits *)sc;
     return st;
 }
 
 ap_status ap_bits_open(const char *path, const ap_annp *a, ap_bits **out, ap_err *err)
 {
-    *out = NULL;
-    int fd = -1;
-    uint64_t size = 0;
-    ap_status st = ap_open_regular(path, &fd, &size, err);
-    if (st) return st;
-    st = ap_bits_open_fd(fd, size, path, a, out, err);
-    close(fd);
+    ap_list_sidecar *sc = NULL;
+    ap_status st = ap_list_sidecar_open(path, a, &bits_kind, &sc, err);
+    *out = (ap_bits *)sc;
     return st;
 }
 
 void ap_bits_close(ap_bits *b)
 {
-    if (!b) return;
-    if (b->map && b->size >= AP_BITS_HEADER_SIZE) ap_unmap_file(b->map, b->size);
-    free(b->first);
-    ap_rbq_rot_free(&b->rot);
-    free(b->path);
-    free(b);
+    ap_list_sidecar_close((ap_list_sidecar *)b, &bits_kind);
 }
 
 const uint8_t *ap_bits_bytes(const ap_bits *b, size_t *size)
 {
-    *size = b->size;
-    return b->map;
+    *size = b->sc.size;
+    return b->sc.map;
 }
 
 uint32_t ap_bits_dim(const ap_bits *b)
@@ -210,8 +163,8 @@ const ap_rbq_rot *ap_bits_rot(const ap_bits *b)
 
 const uint8_t *ap_bits_list(const ap_bits *b, uint32_t i, uint32_t *count)
 {
-    *count = (uint32_t)(b->first[i + 1] - b->first[i]);
-    return b->map + b->L.data + b->first[i] * b->L.record + 4ull * i;
+    *count = (uint32_t)(b->sc.first[i + 1] - b->sc.first[i]);
+    return b->sc.map + b->L.data + b->sc.first[i] * b->L.record + 4ull * i;
 }
 
 ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
@@ -243,7 +196,7 @@ ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
             st = ap_err_set(err, AP_ERR_VERIFY,
                             "%s: list %u: alpha differs from the mean of %s's vectors on the "
                             "centroid",
-                            b->path, l, ap_annp_path(a));
+                            b->sc.path, l, ap_annp_path(a));
             break;
         }
         ap_rbq_scale(c, alpha, dim, ref);
@@ -260,7 +213,7 @@ ap_status ap_bits_check_codes(const ap_bits *b, const ap_annp *a, ap_err *err)
                 st = ap_err_set(err, AP_ERR_VERIFY,
                                 "%s: list %u vector %u: code differs from the encoding of %s's "
                                 "vector",
-                                b->path, l, j, ap_annp_path(a));
+                                b->sc.path, l, j, ap_annp_path(a));
                 break;
             }
         }

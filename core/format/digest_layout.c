@@ -60,26 +60,37 @@ static ap_status annpack_layout(const char *name, uint64_t size, const ap_annp *
     return AP_OK;
 }
 
+/* A per-list sidecar of want bytes: its head (before data), then each list's
+ * count x per_vector + per_list bytes. */
+static ap_status list_sidecar_layout(const char *name, uint64_t size, const ap_annp *a,
+                                     uint64_t want, uint64_t data, uint64_t per_vector,
+                                     uint64_t per_list, ap_digest_layout *l, ap_err *err)
+{
+    const ap_annp_header *h = ap_annp_get_header(a);
+    if (want != size)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: %llu bytes, its layout needs %llu", name,
+                          (unsigned long long)size, (unsigned long long)want);
+    ap_status st = alloc_ranges(l, (uint64_t)h->n_lists + 1, err);
+    if (st) return st;
+    set(l, 0, 0, data);
+    uint64_t at = data;
+    for (uint32_t i = 0; i < h->n_lists; i++) {
+        ap_annp_list li;
+        ap_annp_list_get(a, i, &li);
+        uint64_t n = (uint64_t)li.count * per_vector + per_list;
+        set(l, i + 1, at, n);
+        at += n;
+    }
+    return AP_OK;
+}
+
+/* Header, params and counts, then each list's codes. */
 static ap_status sq8_layout(const char *name, uint64_t size, const ap_annp *a, ap_digest_layout *l,
                             ap_err *err)
 {
     const ap_annp_header *h = ap_annp_get_header(a);
     ap_sq8_layout L = ap_sq8_layout_for(h->dim, h->n_lists, h->n_vectors);
-    if (L.size != size)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: %llu bytes, its layout needs %llu", name,
-                          (unsigned long long)size, (unsigned long long)L.size);
-    ap_status st = alloc_ranges(l, (uint64_t)h->n_lists + 1, err);
-    if (st) return st;
-    set(l, 0, 0, L.codes);
-    uint64_t at = L.codes;
-    for (uint32_t i = 0; i < h->n_lists; i++) {
-        ap_annp_list li;
-        ap_annp_list_get(a, i, &li);
-        uint64_t n = (uint64_t)li.count * L.stride;
-        set(l, i + 1, at, n);
-        at += n;
-    }
-    return AP_OK;
+    return list_sidecar_layout(name, size, a, L.size, L.codes, L.stride, 0, l, err);
 }
 
 /* Header and counts, then each list: count x (dpad/8 + 8) bytes of codes, F and G, and its
@@ -89,21 +100,7 @@ static ap_status bits_layout(const char *name, uint64_t size, const ap_annp *a, 
 {
     const ap_annp_header *h = ap_annp_get_header(a);
     ap_bits_layout L = ap_bits_layout_for(h->dim, h->n_lists, h->n_vectors, 0, 1);
-    if (L.size != size)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: %llu bytes, its layout needs %llu", name,
-                          (unsigned long long)size, (unsigned long long)L.size);
-    ap_status st = alloc_ranges(l, (uint64_t)h->n_lists + 1, err);
-    if (st) return st;
-    set(l, 0, 0, L.data);
-    uint64_t at = L.data;
-    for (uint32_t i = 0; i < h->n_lists; i++) {
-        ap_annp_list li;
-        ap_annp_list_get(a, i, &li);
-        uint64_t n = (uint64_t)li.count * L.record + 4;
-        set(l, i + 1, at, n);
-        at += n;
-    }
-    return AP_OK;
+    return list_sidecar_layout(name, size, a, L.size, L.data, L.record, 4, l, err);
 }
 
 static ap_status zst_layout(const char *name, const uint8_t *b, uint64_t size, ap_digest_layout *l,

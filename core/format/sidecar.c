@@ -1,27 +1,21 @@
 /* The int8 sidecar pack.sq8: see include/annpack/sq8.h and docs/FORMAT.md. */
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "annpack/sq8.h"
 #include "endian.h"
 #include "fp16.h"
-#include "fsops.h"
-#include "mapping.h"
+#include "list_sidecar.h"
 #include "parallel.h"
 #include "quant8.h"
 #include "sidecar.h"
 
 struct ap_sq8 {
-    char *path;
-    const uint8_t *map;
-    size_t size;
-    uint32_t dim, n_lists, n_vectors, stride;
+    ap_list_sidecar sc; /* first: list_sidecar.h */
+    uint32_t stride;
     float *vmin, *step; /* aligned copies of the params */
-    uint64_t *first;    /* n_lists + 1: first vector of each list */
     const uint8_t *codes;
 };
 
@@ -71,133 +65,88 @@ ap_sq8_layout ap_sq8_header_decode(const uint8_t in[AP_SQ8_HEADER_SIZE])
                            .size = ap_le64(in + 56)};
 }
 
-static ap_status validate(ap_sq8 *s, const ap_annp *a, ap_err *err)
+/* The int8 sidecar's own fields: stride, layout and params. */
+static ap_status check_sq8(ap_list_sidecar *sc, uint64_t *counts, ap_err *err)
 {
-    const char *p = s->path;
-    const ap_annp_header *h = ap_annp_get_header(a);
-    if (s->size < AP_SQ8_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: %zu bytes is shorter than the %u-byte header", p,
-                          s->size, AP_SQ8_HEADER_SIZE);
-    const uint8_t *m = s->map;
-    if (ap_le32(m) != AP_SQ8_MAGIC)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: bad magic 0x%08x (not an int8 sidecar)", p,
-                          ap_le32(m));
-    if (ap_le32(m + 4) != AP_SQ8_VERSION)
-        return ap_err_set(err, AP_ERR_UNSUPPORTED, "%s: version %u not supported (need %u)", p,
-                          ap_le32(m + 4), AP_SQ8_VERSION);
-    if (ap_le32(m + 8) != AP_SQ8_HEADER_SIZE)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: header_size %u (need %u)", p, ap_le32(m + 8),
-                          AP_SQ8_HEADER_SIZE);
-    ap_sq8_layout got = ap_sq8_header_decode(m);
-    s->dim = got.dim;
-    s->n_lists = got.n_lists;
-    s->n_vectors = got.n_vectors;
+    ap_sq8 *s = (ap_sq8 *)sc;
+    const char *p = sc->path;
+    ap_sq8_layout got = ap_sq8_header_decode(sc->map);
     s->stride = got.stride;
-    if (s->dim != h->dim || s->n_lists != h->n_lists || s->n_vectors != h->n_vectors)
-        return ap_err_set(err, AP_ERR_VERIFY, "%s: dim %u, %u lists, %u vectors; %s has %u, %u, %u",
-                          p, s->dim, s->n_lists, s->n_vectors, ap_annp_path(a), h->dim, h->n_lists,
-                          h->n_vectors);
-    if (s->stride != ap_sq8_stride_for(s->dim))
+    if (s->stride != ap_sq8_stride_for(sc->dim))
         return ap_err_set(err, AP_ERR_FORMAT, "%s: stride %u (need %u for dim %u)", p, s->stride,
-                          ap_sq8_stride_for(s->dim), s->dim);
+                          ap_sq8_stride_for(sc->dim), sc->dim);
     /* The layout is fixed by dim and n_lists; anything else is not our writer's. */
-    ap_sq8_layout want = ap_sq8_layout_for(s->dim, s->n_lists, s->n_vectors);
+    ap_sq8_layout want = ap_sq8_layout_for(sc->dim, sc->n_lists, sc->n_vectors);
     if (got.params != want.params || got.counts != want.counts || got.codes != want.codes ||
-        got.size != want.size || got.size != s->size)
+        got.size != want.size || got.size != sc->size)
         return ap_err_set(err, AP_ERR_FORMAT,
                           "%s: layout (params %llu, counts %llu, codes %llu, size %llu) does not "
                           "match dim %u, %u lists, %u vectors and the file's %zu bytes",
                           p, (unsigned long long)got.params, (unsigned long long)got.counts,
-                          (unsigned long long)got.codes, (unsigned long long)got.size, s->dim,
-                          s->n_lists, s->n_vectors, s->size);
-    s->vmin = malloc(2ull * s->dim * sizeof *s->vmin);
-    s->first = malloc((s->n_lists + 1ull) * sizeof *s->first);
-    if (!s->vmin || !s->first) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    s->step = s->vmin + s->dim;
-    for (uint32_t d = 0; d < 2 * s->dim; d++) {
-        uint32_t bits = ap_le32(m + got.params + 4ull * d);
+                          (unsigned long long)got.codes, (unsigned long long)got.size, sc->dim,
+                          sc->n_lists, sc->n_vectors, sc->size);
+    s->vmin = malloc(2ull * sc->dim * sizeof *s->vmin);
+    if (!s->vmin) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    s->step = s->vmin + sc->dim;
+    for (uint32_t d = 0; d < 2 * sc->dim; d++) {
+        uint32_t bits = ap_le32(sc->map + got.params + 4ull * d);
         memcpy(&s->vmin[d], &bits, 4);
         if (!isfinite(s->vmin[d]))
             return ap_err_set(err, AP_ERR_FORMAT, "%s: %s[%u] is not finite", p,
-                              d < s->dim ? "vmin" : "step", d % s->dim);
+                              d < sc->dim ? "vmin" : "step", d % sc->dim);
     }
-    for (uint32_t d = 0; d < s->dim; d++)
+    for (uint32_t d = 0; d < sc->dim; d++)
         if (!(s->step[d] > 0))
             return ap_err_set(err, AP_ERR_FORMAT, "%s: step[%u] is not positive", p, d);
-    uint64_t at = 0;
-    for (uint32_t l = 0; l < s->n_lists; l++) {
-        ap_annp_list al;
-        ap_annp_list_get(a, l, &al);
-        uint32_t c = ap_le32(m + got.counts + 4ull * l);
-        if (c != al.count)
-            return ap_err_set(err, AP_ERR_VERIFY, "%s: list %u has %u codes; %s's list has %u", p,
-                              l, c, ap_annp_path(a), al.count);
-        s->first[l] = at;
-        at += c;
-    }
-    s->first[s->n_lists] = at;
-    s->codes = m + got.codes;
+    s->codes = sc->map + got.codes;
+    *counts = got.counts;
     return AP_OK;
 }
+
+static void release_sq8(ap_list_sidecar *sc)
+{
+    free(((ap_sq8 *)sc)->vmin);
+}
+
+static const ap_list_sidecar_kind sq8_kind = {.magic = AP_SQ8_MAGIC,
+                                              .version = AP_SQ8_VERSION,
+                                              .header_size = AP_SQ8_HEADER_SIZE,
+                                              .what = "an int8 sidecar",
+                                              .reader_size = sizeof(ap_sq8),
+                                              .check = check_sq8,
+                                              .release = release_sq8};
 
 ap_status ap_sq8_open_fd(int fd, uint64_t size, const char *name, const ap_annp *a, ap_sq8 **out,
                          ap_err *err)
 {
-    *out = NULL;
-    ap_sq8 *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(name))) {
-        free(s);
-        return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    }
-    ap_status st = AP_OK;
-    s->size = (size_t)size;
-    if (size >= AP_SQ8_HEADER_SIZE) {
-        const void *m;
-        if ((st = ap_map_file(fd, s->size, name, &m, err))) goto fail;
-        s->map = m;
-    } else {
-        static const uint8_t none[AP_SQ8_HEADER_SIZE];
-        s->map = none; /* validate() reports the short file */
-    }
-    if ((st = validate(s, a, err))) goto fail;
-    *out = s;
-    return AP_OK;
-fail:
-    ap_sq8_close(s);
+    ap_list_sidecar *sc = NULL;
+    ap_status st = ap_list_sidecar_open_fd(fd, size, name, a, &sq8_kind, &sc, err);
+    *out = (ap_sq8 *)sc;
     return st;
 }
 
 ap_status ap_sq8_open(const char *path, const ap_annp *a, ap_sq8 **out, ap_err *err)
 {
-    *out = NULL;
-    int fd = -1;
-    uint64_t size = 0;
-    ap_status st = ap_open_regular(path, &fd, &size, err);
-    if (st) return st;
-    st = ap_sq8_open_fd(fd, size, path, a, out, err);
-    close(fd);
+    ap_list_sidecar *sc = NULL;
+    ap_status st = ap_list_sidecar_open(path, a, &sq8_kind, &sc, err);
+    *out = (ap_sq8 *)sc;
     return st;
 }
 
 void ap_sq8_close(ap_sq8 *s)
 {
-    if (!s) return;
-    if (s->map && s->size >= AP_SQ8_HEADER_SIZE) ap_unmap_file(s->map, s->size);
-    free(s->vmin);
-    free(s->first);
-    free(s->path);
-    free(s);
+    ap_list_sidecar_close((ap_list_sidecar *)s, &sq8_kind);
 }
 
 const uint8_t *ap_sq8_bytes(const ap_sq8 *s, size_t *size)
 {
-    *size = s->size;
-    return s->map;
+    *size = s->sc.size;
+    return s->sc.map;
 }
 
 uint32_t ap_sq8_dim(const ap_sq8 *s)
 {
-    return s->dim;
+    return s->sc.dim;
 }
 
 uint32_t ap_sq8_stride(const ap_sq8 *s)
@@ -207,7 +156,7 @@ uint32_t ap_sq8_stride(const ap_sq8 *s)
 
 const uint8_t *ap_sq8_list_codes(const ap_sq8 *s, uint32_t i)
 {
-    return s->codes + s->first[i] * s->stride;
+    return s->codes + s->sc.first[i] * s->stride;
 }
 
 const float *ap_sq8_vmin(const ap_sq8 *s)
@@ -222,7 +171,7 @@ const float *ap_sq8_step(const ap_sq8 *s)
 
 void ap_sq8_query(const ap_sq8 *s, const float *q, int8_t *w)
 {
-    ap_sq8_weights(s->step, s->dim, s->stride, q, w);
+    ap_sq8_weights(s->step, s->sc.dim, s->stride, q, w);
 }
 
 /* ap_sq8_check_codes's parts: lists cut into ranges, the first failing list kept. */
@@ -239,9 +188,9 @@ static void codes_part(void *ctx, uint32_t p, uint32_t nparts)
     codes_job *c = ctx;
     const ap_sq8 *s = c->s;
     size_t from, to;
-    ap_part_range(s->n_lists, p, nparts, &from, &to);
+    ap_part_range(s->sc.n_lists, p, nparts, &from, &to);
     uint8_t *tmp = malloc(s->stride);
-    float *v = malloc(s->dim * sizeof *v);
+    float *v = malloc(s->sc.dim * sizeof *v);
     ap_err e = {0};
     uint32_t bad = UINT32_MAX;
     for (uint32_t l = (uint32_t)from; l < to && bad == UINT32_MAX; l++) {
@@ -255,13 +204,14 @@ static void codes_part(void *ctx, uint32_t p, uint32_t nparts)
         const uint8_t *codes = ap_sq8_list_codes(s, l);
         for (uint32_t j = 0; j < al.count; j++) {
             /* Converted with the vector unit (exact, like ap_sq8_encode's scalar one). */
-            ap_f16_to_f32_n(v, (const uint16_t *)(const void *)(al.vecs + (size_t)j * 2 * s->dim),
-                            s->dim);
-            ap_sq8_encode_f32(s->vmin, s->step, s->dim, s->stride, v, tmp);
+            ap_f16_to_f32_n(v,
+                            (const uint16_t *)(const void *)(al.vecs + (size_t)j * 2 * s->sc.dim),
+                            s->sc.dim);
+            ap_sq8_encode_f32(s->vmin, s->step, s->sc.dim, s->stride, v, tmp);
             if (memcmp(tmp, codes + (size_t)j * s->stride, s->stride) != 0) {
                 ap_err_set(&e, AP_ERR_VERIFY,
                            "%s: list %u vector %u: codes differ from the encoding of %s's vector",
-                           s->path, l, j, ap_annp_path(c->a));
+                           s->sc.path, l, j, ap_annp_path(c->a));
                 bad = l;
                 break;
             }
@@ -282,7 +232,7 @@ ap_status ap_sq8_check_codes(const ap_sq8 *s, const ap_annp *a, ap_err *err)
 {
     codes_job c = {.s = s, .a = a, .bad_list = UINT32_MAX};
     pthread_mutex_init(&c.mu, NULL);
-    ap_parallel_for(ap_parallel_parts(s->n_lists, 8), codes_part, &c);
+    ap_parallel_for(ap_parallel_parts(s->sc.n_lists, 8), codes_part, &c);
     pthread_mutex_destroy(&c.mu);
     if (c.bad_list == UINT32_MAX) return AP_OK;
     if (err) *err = c.bad;
