@@ -3,7 +3,7 @@
  * Rows are one JSON object per line (no trailing newline inside a row). On disk:
  *   pack.meta.jsonl       plain JSON Lines, or
  *   pack.meta.jsonl.zst   the same byte stream in the zstd seekable format: independent
- *                         zstd frames of about 64 KiB of rows each (a frame never splits a
+ *                         zstd frames of about 16 KiB of rows each (a frame never splits a
  *                         row), followed by the seek-table skippable frame, so `zstd -d`
  *                         yields the plain JSONL byte for byte;
  *   pack.meta.idx         the id index: see docs/FORMAT.md. Entries sorted by id, each
@@ -28,7 +28,7 @@ extern "C" {
 #define AP_META_ZST "pack.meta.jsonl.zst"
 #define AP_META_IDX "pack.meta.idx"
 #define AP_META_IDX_MAGIC "APMIDX01" /* 8 bytes */
-#define AP_META_FRAME_TARGET (64u * 1024u)
+#define AP_META_FRAME_TARGET (16u * 1024u)
 
 /* How the rows are stored (ap_build_opts.meta_codec, ap_delta_opts.meta_codec). The values
  * are part of the ABI. */
