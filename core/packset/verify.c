@@ -392,7 +392,7 @@ static ap_status ids_check(const ap_annp *a, const ap_meta *meta, uint64_t n, co
                            const char *mname, const char **bad_file, ap_err *err)
 {
     const ap_annp_header *h = ap_annp_get_header(a);
-    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    uint64_t *ids = calloc(n ? n : 1, sizeof *ids); /* zeroed: the analyzer cannot count */
     if (!ids) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     uint64_t at = 0;
     for (uint32_t li = 0; li < h->n_lists; li++) {
