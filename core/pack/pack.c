@@ -299,6 +299,17 @@ static void ranges_ok(const ap_pack *p, const char *prefix, const ap_checks *cx)
             ap_report_okp(cx->rep, cx->lazy ? "digests" : "sha256", prefix, files[f]->name);
 }
 
+/* The manifest path of slot k's file. */
+static const char *src_path(const ap_pack *p, int k)
+{
+    static const char *const fixed[SRC_COUNT] = {
+        [SRC_SQ8] = AP_SQ8, [SRC_IDF] = AP_IDF, [SRC_FILTER] = AP_FILTER, [SRC_BITS] = AP_BITS};
+    return k == SRC_ANNPACK ? p->m.annpack
+           : k == SRC_META  ? p->m.meta
+           : k == SRC_IDX   ? p->m.idx
+                            : fixed[k];
+}
+
 /* The readers' mappings, for the range checker to hash through. */
 static void set_maps(ap_pack *p)
 {
@@ -348,6 +359,12 @@ static ap_status check_rest(ap_pack *p, const char *prefix, const ap_checks *cx,
     if (mapped) set_maps(p);
     ap_status st = ap_lazy_check_all(p->dg.lazy, err);
     if (st) return ranges_failed(p, prefix, cx, st, err);
+    /* A file written to while it was hashed may have passed on its new bytes under the
+     * stat taken when it was opened (which later reads compare against): refuse it, so a
+     * pass means the bytes checked are the bytes of the file as opened. */
+    for (int k = 0; k < SRC_COUNT; k++)
+        if (p->src[k].fd >= 0 && (st = ap_src_unchanged(&p->src[k], err)))
+            return ap_report_failp(cx->rep, "sha256", prefix, src_path(p, k), st, err);
     ranges_ok(p, prefix, cx);
     return AP_OK;
 }
