@@ -621,6 +621,32 @@ def test_verify_deep_recomputes_codes(annpack, packs, data, tmp_path):
     assert r.rc == 1 and "pack.sq8" in r.err
 
 
+@pytest.mark.parametrize("old,new,needle", [
+    # Same-length edits of a row: the plain {"id":N} rows take a shortcut past the JSON
+    # parser; anything else must still get the strict parser's verdict.
+    ('{"id":10}', '{"id":01}', "row of id 10"),          # a leading zero is not JSON
+    ('{"id":10}', '{"id":1 }', "index says id 10, row says 1"),
+    ('{"id":10}', '{"ID":10}', 'row of id 10: not an object with an "id"'),
+    ('{"id":10}', '{"id":-0}', "index says id 10, row says 0"),  # JSON's -0 is 0
+    ('{"id":100}', '{"id":1e2}', None),                  # JSON's 100 all the same
+    ('{"id":100}', '{"id": 10}', "index says id 100, row says 10"),
+])
+def test_verify_deep_rows_shortcut_agrees_with_parser(annpack, packs, tmp_path, old, new,
+                                                      needle):
+    p = tmp_path / "p"
+    shutil.copytree(packs["plain"], p)
+    rows = (p / "pack.meta.jsonl").read_text()
+    assert len(old) == len(new) and f"\n{old}\n" in rows
+    (p / "pack.meta.jsonl").write_text(rows.replace(f"\n{old}\n", f"\n{new}\n", 1))
+    rehash(p, "pack.meta.jsonl")
+    annpack.ok("verify", p)
+    r = annpack("verify", p, "--deep")
+    if needle is None:
+        assert r.rc == 0, r
+    else:
+        assert r.rc == 1 and needle in r.err and "pack.meta.jsonl" in r.err, r
+
+
 def test_unlisted_sidecar_is_ignored(annpack, packs, data, tmp_path):
     p = tmp_path / "p"
     shutil.copytree(packs["plain"], p)

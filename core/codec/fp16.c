@@ -97,6 +97,24 @@ __attribute__((target("f16c,avx"))) static void to_f32_f16c(float *dst, const ui
         dst[i] = ap_f16_to_f32(src[i]);
 }
 
+/* ap_f16_sumsq's 8 running sums, one per lane. */
+__attribute__((target("f16c,avx"))) static float sumsq_f16c(const uint16_t *src, size_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + i)));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(x, x));
+    }
+    float s8[8];
+    _mm256_storeu_ps(s8, acc);
+    for (; i < n; i++) {
+        float x = ap_f16_to_f32(src[i]);
+        s8[0] += x * x;
+    }
+    return ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+}
+
 static int have_f16c(void)
 {
     static _Atomic int cached = -1;
@@ -128,4 +146,23 @@ void ap_f16_to_f32_n(float *dst, const uint16_t *src, size_t n)
 #endif
     for (size_t i = 0; i < n; i++)
         dst[i] = ap_f16_to_f32(src[i]);
+}
+
+float ap_f16_sumsq(const uint16_t *src, size_t n)
+{
+#ifdef AP_X86
+    if (!g_force_portable && have_f16c()) return sumsq_f16c(src, n);
+#endif
+    float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) {
+            float x = ap_f16_to_f32(src[i + u]);
+            s8[u] += x * x;
+        }
+    for (; i < n; i++) {
+        float x = ap_f16_to_f32(src[i]);
+        s8[0] += x * x;
+    }
+    return ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
 }

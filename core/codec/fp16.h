@@ -15,6 +15,12 @@ float ap_f16_to_f32(uint16_t h);
 void ap_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 void ap_f16_to_f32_n(float *dst, const uint16_t *src, size_t n);
 
+/* The sum of the squares of n half-precision values, in float: 8 running sums (lane i
+ * takes the values at i mod 8), added pairwise. Each square is exact and finite in a
+ * float (65504^2 < FLT_MAX), so the sum is finite exactly when every value is; the two
+ * paths give the same bits. */
+float ap_f16_sumsq(const uint16_t *src, size_t n);
+
 /* Forces the portable path (tests compare the two). */
 void ap_fp16_force_portable(int on);
 

@@ -293,14 +293,14 @@ static ap_status load_delta_lists(ap_pack *p, ap_err *err)
     return st;
 }
 
-/* The range checker over the covered open files; then, eagerly, the heads (the parts the
- * readers parse at open: the ANNP header, centroids and offset table, the sidecar's header,
- * the seek table) or, unless cx->lazy, every range. */
-static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *cx, ap_err *err)
+/* The digest table's entries of the covered open files, by lazy file (NULL: not covered). */
+static void covered_files(const ap_pack *p, const ap_digest_file *files[AP_LZ_COUNT],
+                          const ap_src *src[AP_LZ_COUNT])
 {
-    if (!p->has_dg) return AP_OK;
-    const ap_digest_file *files[AP_LZ_COUNT] = {0};
-    const ap_src *src[AP_LZ_COUNT] = {0};
+    for (int f = 0; f < AP_LZ_COUNT; f++) {
+        files[f] = NULL;
+        if (src) src[f] = NULL;
+    }
     for (int k = 0; k < SRC_COUNT; k++) {
         int lf = lazy_file_of(k);
         if (lf < 0 || p->src[k].fd < 0) continue;
@@ -309,36 +309,98 @@ static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *c
                            : k == SRC_BITS  ? AP_BITS
                                             : AP_SQ8;
         files[lf] = ap_digest_table_find(&p->dg.t, name);
-        src[lf] = &p->src[k];
+        if (src) src[lf] = &p->src[k];
     }
-    ap_status st = ap_lazy_new(files, src, cx->lazy, &p->dg.lazy, err);
-    if (st) return st;
-    ap_lazy *z = p->dg.lazy;
-    if (!cx->lazy) {
-        st = ap_lazy_check_all(z, err);
-    } else {
-        if (files[AP_LZ_ANNPACK]) st = ap_lazy_check_range(z, AP_LZ_ANNPACK, 0, err);
-        if (!st && files[AP_LZ_ANNPACK])
-            st = ap_lazy_check_range(z, AP_LZ_ANNPACK, files[AP_LZ_ANNPACK]->n_ranges - 1, err);
-        if (!st && files[AP_LZ_SQ8]) st = ap_lazy_check_range(z, AP_LZ_SQ8, 0, err);
-        if (!st && files[AP_LZ_BITS]) st = ap_lazy_check_range(z, AP_LZ_BITS, 0, err);
-        if (!st && files[AP_LZ_META] && strcmp(p->m.meta, AP_META_ZST) == 0)
-            st = ap_lazy_check_range(z, AP_LZ_META, files[AP_LZ_META]->n_ranges - 1, err);
-        /* Without an index every row is read at open to build one: check them all first. */
-        for (uint32_t k = 0;
-             !st && !p->m.idx && files[AP_LZ_META] && k < files[AP_LZ_META]->n_ranges; k++)
-            st = ap_lazy_check_range(z, AP_LZ_META, k, err);
-    }
-    if (st) {
-        /* Name the file whose range failed. */
-        const char *bad = p->m.annpack;
-        for (int f = 0; f < AP_LZ_COUNT; f++)
-            if (files[f] && err && strstr(err->msg, files[f]->name)) bad = files[f]->name;
-        return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
-    }
+}
+
+/* A failed range check, reported under the file whose range failed. */
+static ap_status ranges_failed(const ap_pack *p, const char *prefix, const ap_checks *cx,
+                               ap_status st, ap_err *err)
+{
+    const ap_digest_file *files[AP_LZ_COUNT];
+    covered_files(p, files, NULL);
+    const char *bad = p->m.annpack;
+    for (int f = 0; f < AP_LZ_COUNT; f++)
+        if (files[f] && err && strstr(err->msg, files[f]->name)) bad = files[f]->name;
+    return ap_report_failp(cx->rep, "sha256", prefix, bad, st, err);
+}
+
+static void ranges_ok(const ap_pack *p, const char *prefix, const ap_checks *cx)
+{
+    const ap_digest_file *files[AP_LZ_COUNT];
+    covered_files(p, files, NULL);
     for (int f = 0; f < AP_LZ_COUNT; f++)
         if (files[f])
             ap_report_okp(cx->rep, cx->lazy ? "digests" : "sha256", prefix, files[f]->name);
+}
+
+/* The manifest path of slot k's file. */
+static const char *src_path(const ap_pack *p, int k)
+{
+    static const char *const fixed[SRC_COUNT] = {
+        [SRC_SQ8] = AP_SQ8, [SRC_IDF] = AP_IDF, [SRC_FILTER] = AP_FILTER, [SRC_BITS] = AP_BITS};
+    return k == SRC_ANNPACK ? p->m.annpack
+           : k == SRC_META  ? p->m.meta
+           : k == SRC_IDX   ? p->m.idx
+                            : fixed[k];
+}
+
+/* The readers' mappings, for the range checker to hash through. */
+static void set_maps(ap_pack *p)
+{
+    size_t n;
+    ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
+    if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
+    if (p->bits) ap_lazy_set_map(p->dg.lazy, AP_LZ_BITS, ap_bits_bytes(p->bits, &n));
+}
+
+/* The range checker over the covered open files; then the heads (the parts the readers
+ * parse at open: the ANNP header, centroids and offset table, the sidecar's header, the
+ * seek table). Unless cx->lazy, every other range is checked after the readers are open
+ * (check_rest), when it can be hashed through their mappings. */
+static ap_status check_ranges(ap_pack *p, const char *prefix, const ap_checks *cx, ap_err *err)
+{
+    if (!p->has_dg) return AP_OK;
+    const ap_digest_file *files[AP_LZ_COUNT];
+    const ap_src *src[AP_LZ_COUNT];
+    covered_files(p, files, src);
+    ap_status st = ap_lazy_new(files, src, cx->lazy, &p->dg.lazy, err);
+    if (st) return st;
+    ap_lazy *z = p->dg.lazy;
+    if (files[AP_LZ_ANNPACK]) st = ap_lazy_check_range(z, AP_LZ_ANNPACK, 0, err);
+    if (!st && files[AP_LZ_ANNPACK])
+        st = ap_lazy_check_range(z, AP_LZ_ANNPACK, files[AP_LZ_ANNPACK]->n_ranges - 1, err);
+    if (!st && files[AP_LZ_SQ8]) st = ap_lazy_check_range(z, AP_LZ_SQ8, 0, err);
+    if (!st && files[AP_LZ_BITS]) st = ap_lazy_check_range(z, AP_LZ_BITS, 0, err);
+    if (!st && files[AP_LZ_META] && strcmp(p->m.meta, AP_META_ZST) == 0)
+        st = ap_lazy_check_range(z, AP_LZ_META, files[AP_LZ_META]->n_ranges - 1, err);
+    /* Without an index every row is read at open to build one: check them all first. */
+    for (uint32_t k = 0; !st && !p->m.idx && files[AP_LZ_META] && k < files[AP_LZ_META]->n_ranges;
+         k++)
+        st = ap_lazy_check_range(z, AP_LZ_META, k, err);
+    if (st) return ranges_failed(p, prefix, cx, st, err);
+    if (cx->lazy) ranges_ok(p, prefix, cx);
+    return AP_OK;
+}
+
+/* Unless cx->lazy: every range not checked yet, on the threads. A deep check reads every
+ * byte through the readers' mappings next, so then the ranges are hashed through them too
+ * (no copy, and the pages are in place for the deep check); otherwise by pread, which
+ * leaves the process's resident set as small as a lazy open's. */
+static ap_status check_rest(ap_pack *p, const char *prefix, const ap_checks *cx, bool mapped,
+                            ap_err *err)
+{
+    if (!p->has_dg || cx->lazy) return AP_OK;
+    if (mapped) set_maps(p);
+    ap_status st = ap_lazy_check_all(p->dg.lazy, err);
+    if (st) return ranges_failed(p, prefix, cx, st, err);
+    /* A file written to while it was hashed may have passed on its new bytes under the
+     * stat taken when it was opened (which later reads compare against): refuse it, so a
+     * pass means the bytes checked are the bytes of the file as opened. */
+    for (int k = 0; k < SRC_COUNT; k++)
+        if (p->src[k].fd >= 0 && (st = ap_src_unchanged(&p->src[k], err)))
+            return ap_report_failp(cx->rep, "sha256", prefix, src_path(p, k), st, err);
+    ranges_ok(p, prefix, cx);
     return AP_OK;
 }
 
@@ -418,20 +480,22 @@ ap_status ap_pack_open_at(int dirfd, const char *display, const char *prefix, ch
     if ((st = open_digests(dirfd, p, prefix, cx, err))) goto out;
     if ((st = open_files(dirfd, p, prefix, ex, cx, err))) goto out;
     if ((st = check_ranges(p, prefix, cx, err))) goto out;
-    if ((st = open_readers(p, err)) ||
-        (p->has_dg &&
-         (st = ap_pack_digests_check_layout(&p->dg, p->annp, &p->src[SRC_META], p->m.meta, err)))) {
+    /* The readers parse only the heads, checked above; the other ranges are checked before
+     * a structure failure is reported, as they were before the readers opened. */
+    ap_err serr = {0};
+    ap_status sst = open_readers(p, &serr);
+    if (!sst && p->has_dg)
+        sst = ap_pack_digests_check_layout(&p->dg, p->annp, &p->src[SRC_META], p->m.meta, &serr);
+    if ((st = check_rest(p, prefix, cx, !sst && cx->deep, err))) goto out;
+    if (sst) {
+        if (err) *err = serr;
+        st = sst;
         ap_report_failp(cx->rep, "structure", prefix, p->m.annpack, st, err);
         goto out;
     }
     if (p->has_dg && ap_lazy_covers(p->dg.lazy, AP_LZ_META))
         ap_meta_set_guard(p->meta, meta_guard, p);
-    if (p->has_dg) {
-        size_t n;
-        ap_lazy_set_map(p->dg.lazy, AP_LZ_ANNPACK, ap_annp_bytes(p->annp));
-        if (p->sq8) ap_lazy_set_map(p->dg.lazy, AP_LZ_SQ8, ap_sq8_bytes(p->sq8, &n));
-        if (p->bits) ap_lazy_set_map(p->dg.lazy, AP_LZ_BITS, ap_bits_bytes(p->bits, &n));
-    }
+    if (p->has_dg) set_maps(p);
     ap_report_okp(cx->rep, "structure", prefix, p->m.annpack);
     if (cx->deep) {
         const char *bad = NULL;

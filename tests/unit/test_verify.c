@@ -204,6 +204,17 @@ static void deep(void)
     pk_rehash(p, AP_ANNPACK);
     CHECK_OK(verify(p, 1, 0, f, sizeof f), &err);
     VERIFY_FAILS(p, 1, 1, AP_ERR_VERIFY, "has norm 0.5000 (want 1 within 0.01)", "pack.annpack");
+    /* Next to the bound the float first look defers to the double check: norm 1.00994
+     * (0.1414 rounds to 0.141357 in f16) passes, 1.01010 does not. */
+    zero[0] = ap_f32_to_f16(1.0f);
+    zero[1] = ap_f32_to_f16(0.1414f);
+    pk_poke(annp, vecs, zero, sizeof zero);
+    pk_rehash(p, AP_ANNPACK);
+    CHECK_OK(verify(p, 1, 1, f, sizeof f), &err);
+    zero[1] = ap_f32_to_f16(0.1425f);
+    pk_poke(annp, vecs, zero, sizeof zero);
+    pk_rehash(p, AP_ANNPACK);
+    VERIFY_FAILS(p, 1, 1, AP_ERR_VERIFY, "has norm 1.0101 (want 1 within 0.01)", "pack.annpack");
     free(annp);
     free(p);
 
