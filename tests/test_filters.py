@@ -310,7 +310,9 @@ def test_lazy_filtered_query_checks_only_the_lists_it_scans(annpack, mount, tmp_
         got = json.loads((m.mnt / "vquery" / f"{vname(centroids[i])}?section=games&k=3&probe=1")
                          .read_text())
         assert got["results"] and all(h["meta"]["section"] == "games" for h in got["results"])
-        assert stats()["verify_hashed"] - before <= 2, i  # its list (and a metadata frame)
+        # its list, and at most one metadata frame per hit (16 KiB frames: the 3 rows may
+        # sit in 3 frames)
+        assert stats()["verify_hashed"] - before <= 1 + 3, i
     assert stats()["verify_bad"] == 0
     with pytest.raises(OSError) as e:
         (m.mnt / "vquery" / f"{vname(centroids[bad])}?section=games&k=3&probe=1").read_text()

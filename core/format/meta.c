@@ -116,17 +116,13 @@ static ap_status parse_seek_table(ap_meta *m, ap_err *err)
     return AP_OK;
 }
 
-/* Per-thread cache of the last frame read: reading rows in order costs one decompression
- * per frame, and readers stay lock-free. A frame is decompressed only as far as the rows
- * asked for so far (streaming, resumed where it stopped): fetching one row of a 64 KiB
- * frame decodes half of it on average, which is most of the cost of a query's rows. */
+/* Per-thread cache of the last decompressed frame: reading rows in order costs one
+ * decompression per frame, and readers stay lock-free. */
 typedef struct frame_cache {
     uint64_t serial;
     uint32_t frame;
     char *buf;
-    size_t cap;
-    size_t len;    /* bytes of the frame decoded so far */
-    size_t in_pos; /* compressed bytes consumed so far */
+    size_t cap, len;
     ZSTD_DCtx *dctx;
 } frame_cache;
 
@@ -147,39 +143,8 @@ static void cache_key_init(void)
     pthread_key_create(&g_cache_key, cache_free);
 }
 
-/* Starts frame i in c: its compressed bytes checked (the guard), its header against the
- * seek table entry. */
-static ap_status start_frame(const ap_meta *m, frame_cache *c, uint32_t i, ap_err *err)
-{
-    size_t ds = (size_t)(m->d_off[i + 1] - m->d_off[i]);
-    size_t cs = (size_t)(m->c_off[i + 1] - m->c_off[i]);
-    if (ds > c->cap) {
-        char *nb = realloc(c->buf, ds);
-        if (!nb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-        c->buf = nb;
-        c->cap = ds;
-    }
-    ap_status gst = m->guard ? m->guard(m->guard_ctx, m->c_off[i], cs, err) : AP_OK;
-    if (gst) return gst;
-    const uint8_t *fr = m->map + m->c_off[i];
-    unsigned long long content = ZSTD_getFrameContentSize(fr, cs);
-    size_t fsz = ZSTD_findFrameCompressedSize(fr, cs);
-    if (content != ds || ZSTD_isError(fsz) || fsz != cs)
-        return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not match its seek table entry",
-                          m->path, i);
-    size_t r = ZSTD_DCtx_reset(c->dctx, ZSTD_reset_session_only);
-    if (ZSTD_isError(r))
-        return ap_err_set(err, AP_ERR_INTERNAL, "%s: zstd: %s", m->path, ZSTD_getErrorName(r));
-    c->len = c->in_pos = 0;
-    c->serial = m->serial;
-    c->frame = i;
-    return AP_OK;
-}
-
-/* Frame i decoded at least up to byte need (clipped to the frame): *data, *len the decoded
- * prefix, in the calling thread's cache. */
-static ap_status get_frame(const ap_meta *m, uint32_t i, size_t need, const char **data,
-                           size_t *len, ap_err *err)
+static ap_status get_frame(const ap_meta *m, uint32_t i, const char **data, size_t *len,
+                           ap_err *err)
 {
     pthread_once(&g_cache_once, cache_key_init);
     frame_cache *c = pthread_getspecific(g_cache_key);
@@ -191,31 +156,39 @@ static ap_status get_frame(const ap_meta *m, uint32_t i, size_t need, const char
         }
         pthread_setspecific(g_cache_key, c);
     }
+    if (c->serial == m->serial && c->frame == i) {
+        *data = c->buf;
+        *len = c->len;
+        return AP_OK;
+    }
     size_t ds = (size_t)(m->d_off[i + 1] - m->d_off[i]);
-    if (need > ds) need = ds;
-    if (c->serial != m->serial || c->frame != i) {
-        c->serial = 0;
-        ap_status st = start_frame(m, c, i, err);
-        if (st) return st;
+    size_t cs = (size_t)(m->c_off[i + 1] - m->c_off[i]);
+    if (ds > c->cap) {
+        char *nb = realloc(c->buf, ds);
+        if (!nb) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        c->buf = nb;
+        c->cap = ds;
     }
-    if (c->len < need) {
-        ZSTD_inBuffer in = {m->map + m->c_off[i], (size_t)(m->c_off[i + 1] - m->c_off[i]),
-                            c->in_pos};
-        ZSTD_outBuffer out = {c->buf, need, c->len};
-        while (out.pos < need) {
-            size_t r = ZSTD_decompressStream(c->dctx, &out, &in);
-            if (ZSTD_isError(r) || (r == 0 && out.pos < need) ||
-                (in.pos == in.size && out.pos == c->len)) {
-                c->serial = 0;
-                return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not decompress: %s",
-                                  m->path, i, ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
-            }
-            c->len = out.pos;
-        }
-        c->in_pos = in.pos;
-    }
+    c->serial = 0;
+    ap_status gst = m->guard ? m->guard(m->guard_ctx, m->c_off[i], cs, err) : AP_OK;
+    if (gst) return gst;
+    /* Checked against its seek table entry here, after its bytes are verified, not at
+     * open: opening reads the seek table only. */
+    const uint8_t *fr = m->map + m->c_off[i];
+    unsigned long long content = ZSTD_getFrameContentSize(fr, cs);
+    size_t fsz = ZSTD_findFrameCompressedSize(fr, cs);
+    if (content != ds || ZSTD_isError(fsz) || fsz != cs)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not match its seek table entry",
+                          m->path, i);
+    size_t r = ZSTD_decompressDCtx(c->dctx, c->buf, ds, fr, cs);
+    if (ZSTD_isError(r) || r != ds)
+        return ap_err_set(err, AP_ERR_FORMAT, "%s: frame %u does not decompress: %s", m->path, i,
+                          ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
+    c->serial = m->serial;
+    c->frame = i;
+    c->len = ds;
     *data = c->buf;
-    *len = c->len;
+    *len = ds;
     return AP_OK;
 }
 
@@ -245,10 +218,10 @@ ap_status ap_meta_read_stream(const ap_meta *m, uint64_t offset, void *buf, size
         }
         const char *data = NULL;
         size_t dl = 0;
-        size_t in = (size_t)(offset - m->d_off[lo]);
-        ap_status st = get_frame(m, lo, in + len, &data, &dl, err);
+        ap_status st = get_frame(m, lo, &data, &dl, err);
         if (st) return st;
         if (!data) return ap_err_set(err, AP_ERR_INTERNAL, "%s: frame %u unavailable", m->path, lo);
+        size_t in = (size_t)(offset - m->d_off[lo]);
         size_t n = dl - in < len ? dl - in : len;
         memcpy(out, data + in, n);
         out += n;
@@ -320,7 +293,7 @@ static ap_status scan_rows(ap_meta *m, ap_err *err)
         const char *data;
         size_t dl;
         if (m->zst) {
-            ap_status st = get_frame(m, f, SIZE_MAX, &data, &dl, err);
+            ap_status st = get_frame(m, f, &data, &dl, err);
             if (st) return st;
         } else {
             data = (const char *)m->map;
