@@ -289,3 +289,35 @@ def test_packset_with_deltas_is_checked_lazily(annpack, tmp_path, mount):
     assert json.loads((m.mnt / "health").read_text())["status"] == "corrupt"
     r = annpack("verify", ps, "--deep")
     assert r.rc == 1 and "base/pack.annpack: list 2 (range 3, " in r.err, r
+
+
+def test_stored_count_is_checked_on_first_use(annpack, tmp_path, mount):
+    """A lazy mount reads no list at open (each list's count is the one its offset-table
+    length implies); a stored count that disagrees, under digests that match, fails the
+    queries of that list only; verify (and sign) name it."""
+    d = build(annpack, tmp_path / "p")
+    cent = read_annp(d / "pack.annpack")["centroids"]
+    query = lambda i: (mt.mnt / "vquery" / "k=3&probe=1" / vname(cent[i])).read_text()
+    bad = 1
+    o, _, _ = ranges(d, "pack.annpack")[bad + 1]
+    b = bytearray((d / "pack.annpack").read_bytes())
+    (count,) = struct.unpack_from("<I", b, o)
+    struct.pack_into("<I", b, o, count + 1)
+    (d / "pack.annpack").write_bytes(bytes(b))
+    m = json.loads((d / "pack.manifest.json").read_text())
+    m["files"]["pack.annpack"] = {"size": len(b),
+                                  "sha256": hashlib.sha256(bytes(b)).hexdigest()}
+    repin_digests(d, m)
+    (d / "pack.manifest.json").write_text(json.dumps(m, indent=1))
+    want = f"pack.annpack: list {bad} count {count + 1} does not fit its length"
+    r = annpack("verify", d)
+    assert r.rc == 1 and want in r.err, r
+    mt = mount(d, expect_errors=True)
+    for i in range(4):
+        if i == bad:
+            eio(lambda: query(i))
+        else:
+            assert json.loads(query(i))["results"]
+    assert want in mt.stderr(), mt.stderr()
+    with pytest.raises(RuntimeError, match="refusing to mount"):
+        mount(d, "verify=full")

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "annp_deferred.h"
 #include "annp_mapping.h"
 #include "annp_stream.h"
 #include "annpack/caps.h"
@@ -30,6 +32,7 @@ struct ap_annp {
     uint32_t *list_count; /* n_lists counts */
     uint64_t *list_start; /* n_lists + 1 prefix sums */
     int fd;               /* the descriptor of ap_annp_open_fd while it opens, else -1 */
+    bool defer_counts;    /* opened by ap_annp_open_fd_deferred */
 };
 
 static ap_status load(ap_annp *a, ap_err *err)
@@ -62,13 +65,21 @@ static ap_status load(ap_annp *a, ap_err *err)
                               "%s: list %u is %llu bytes, exceeds ANNPACK_MAX_LIST_BYTES (%llu)",
                               a->path, i, (unsigned long long)len,
                               (unsigned long long)caps->max_list_bytes);
-        /* Through the descriptor when there is one: touching the mapping at every list
-         * would fault the whole file in (2 MiB folios), resident before any search, and
-         * before a lazily verified mount has checked those lists. */
-        uint8_t c4[4];
-        if (a->fd >= 0 && pread(a->fd, c4, 4, (off_t)off) != 4)
-            return ap_err_errno(err, AP_ERR_IO, errno, "%s: list %u: read", a->path, i);
-        uint32_t count = ap_le32(a->fd >= 0 ? c4 : a->base + off);
+        uint32_t count;
+        if (a->defer_counts) {
+            /* The count the length implies; the stored one is compared on first use
+             * (ap_annp_check_count), after the list's bytes are checked: opening then
+             * reads no list, which on a cold cache is one random read per list. */
+            uint64_t per = 8ull + 2ull * dim, n = (len - 4) / per;
+            count = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        } else {
+            /* Through the descriptor when there is one: touching the mapping at every list
+             * would fault the whole file in (2 MiB folios), resident before any search. */
+            uint8_t c4[4];
+            if (a->fd >= 0 && pread(a->fd, c4, 4, (off_t)off) != 4)
+                return ap_err_errno(err, AP_ERR_IO, errno, "%s: list %u: read", a->path, i);
+            count = ap_le32(a->fd >= 0 ? c4 : a->base + off);
+        }
         if (ap_annp_list_bytes(count, dim) != len)
             return ap_err_set(err, AP_ERR_FORMAT,
                               "%s: list %u count %u does not fit its length %llu (need %llu)",
@@ -96,7 +107,8 @@ static ap_status finish_open(ap_annp *a, ap_annp **out, ap_err *err)
     return AP_OK;
 }
 
-ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out, ap_err *err)
+static ap_status open_fd(int fd, uint64_t size, const char *name, bool defer, ap_annp **out,
+                         ap_err *err)
 {
     *out = NULL;
     ap_annp *a = calloc(1, sizeof *a);
@@ -104,6 +116,7 @@ ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out
         free(a);
         return ap_err_set(err, AP_ERR_NOMEM, "%s: out of memory", name);
     }
+    a->defer_counts = defer;
     a->size = size;
     if (a->size > 0) {
         const void *m;
@@ -121,6 +134,29 @@ ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out
     ap_status st = finish_open(a, out, err);
     if (!st) a->fd = -1; /* the caller's: not kept */
     return st;
+}
+
+ap_status ap_annp_open_fd(int fd, uint64_t size, const char *name, ap_annp **out, ap_err *err)
+{
+    return open_fd(fd, size, name, false, out, err);
+}
+
+ap_status ap_annp_open_fd_deferred(int fd, uint64_t size, const char *name, ap_annp **out,
+                                   ap_err *err)
+{
+    return open_fd(fd, size, name, true, out, err);
+}
+
+ap_status ap_annp_check_count(const ap_annp *a, uint32_t i, ap_err *err)
+{
+    if (!a->defer_counts) return AP_OK;
+    uint32_t stored = ap_le32(a->base + a->list_off[i]);
+    if (stored != a->list_count[i])
+        return ap_err_set(
+            err, AP_ERR_FORMAT, "%s: list %u count %u does not fit its length %llu (need %llu)",
+            a->path, i, stored, (unsigned long long)ap_annp_list_bytes(a->list_count[i], a->h.dim),
+            (unsigned long long)ap_annp_list_bytes(stored, a->h.dim));
+    return AP_OK;
 }
 
 void ap_annp_release_pages(const ap_annp *a)

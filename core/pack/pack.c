@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "annp_deferred.h"
 #include "annpack/caps.h"
 #include "annpack/format.h"
 #include "coarse.h"
@@ -414,7 +415,9 @@ static ap_status meta_guard(const void *ctx, uint64_t off, uint64_t len, ap_err 
 static ap_status open_readers(ap_pack *p, ap_err *err)
 {
     const ap_src *a = &p->src[SRC_ANNPACK], *m = &p->src[SRC_META], *x = &p->src[SRC_IDX];
-    ap_status st = ap_annp_open_fd(a->fd, a->size, a->name, &p->annp, err);
+    /* A lazily checked pack reads no list at open: counts are compared on first use. */
+    ap_status st = p->lazy ? ap_annp_open_fd_deferred(a->fd, a->size, a->name, &p->annp, err)
+                           : ap_annp_open_fd(a->fd, a->size, a->name, &p->annp, err);
     if (st) return st;
     const ap_annp_header *h = ap_annp_get_header(p->annp);
     if (h->dim != p->m.dim || h->n_lists != p->m.n_lists || h->n_vectors != p->m.n_vectors)
@@ -566,6 +569,7 @@ ap_status ap_pack_check_list(const ap_pack *p, uint32_t list, ap_err *err)
 {
     if (!p->has_dg) return AP_OK;
     ap_status st = ap_lazy_check_range(p->dg.lazy, AP_LZ_ANNPACK, list + 1, err);
+    if (!st) st = ap_annp_check_count(p->annp, list, err);
     if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_SQ8))
         st = ap_lazy_check_range(p->dg.lazy, AP_LZ_SQ8, list + 1, err);
     if (!st && ap_lazy_covers(p->dg.lazy, AP_LZ_BITS))
