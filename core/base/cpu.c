@@ -48,3 +48,11 @@ int ap_cpu_has(const char *feature)
     return 0;
 }
 #endif
+
+/* OpenBLAS's own entry point (no header declares it in Debian's cblas.h). */
+extern void openblas_set_num_threads(int num_threads);
+
+void ap_blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+}

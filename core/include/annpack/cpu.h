@@ -13,6 +13,12 @@ extern "C" {
  * names: 0. */
 AP_API int ap_cpu_has(const char *feature);
 
+/* Makes every later BLAS call (OpenBLAS) run on the calling thread alone, as
+ * OPENBLAS_NUM_THREADS=1 at start would: for a server whose concurrent requests are its
+ * parallelism (annpackfs in the foreground). The library's own multi-threaded phases
+ * (k-means) still set their thread count around their calls and restore this one. */
+AP_API void ap_blas_single_thread(void);
+
 #ifdef __cplusplus
 }
 #endif
