@@ -284,9 +284,12 @@ def data_key(d):
 
 
 # hnswlib's own brute force must agree with gt.ivecs (metric, labels, files) and a search
-# for a base row must find it (a sound, current graph); below these the harness stops.
+# for a base row must find it (a current, connected graph); below these the harness stops.
+# A stale index finds almost none; on the 1M harness data a sound one misses ~2% even at
+# ef 1024 (rows a 16-link graph barely reaches on near-tie data), at 100k and 300k none.
 HNSW_MIN_GT_CHECK = 0.99
-HNSW_MIN_SELF_CHECK = 0.99
+HNSW_MIN_SELF_CHECK = 0.9
+HNSW_CHECKS = 100
 
 
 def hnsw_bench(a, work, m=16, efc=200):
@@ -298,7 +301,7 @@ def hnsw_bench(a, work, m=16, efc=200):
     log(f"hnswlib: {'building' if built_now else 'reusing'} {index.name}")
     out = json.loads(sh([exe, d / "base.fvecs", d / "queries.fvecs", d / "gt.ivecs", index,
                          "--m", m, "--efc", efc, "--threads", 2, "--efs",
-                         ",".join(map(str, a.hnsw_efs)), "--runs", a.runs, "--check", 50],
+                         ",".join(map(str, a.hnsw_efs)), "--runs", a.runs, "--check", HNSW_CHECKS],
                         env=env_threads(1), timeout=4 * 3600))
     cache = work / f"{stem}.build.json"
     if built_now:
@@ -655,7 +658,10 @@ def main():
     if not a.no_faiss:
         res["faiss"] = faiss_bench(a, res["data"])
     if not a.no_hnsw:
-        res["hnsw"] = hnsw_bench(a, work)
+        try:
+            res["hnsw"] = hnsw_bench(a, work)
+        finally:  # a failed check still leaves the figures measured so far
+            (work / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     if not a.no_mount:
         res["floor"] = floor_bench(a, work)
         auto = "sq8"  # the mount's scan=auto
