@@ -103,4 +103,50 @@ def test_harness_tiny_end_to_end(tmp_path):
     assert abs(f16["1"]["recall"] - res["exact_same_lists"]["1"]) <= 0.02
     assert res["mount"]["probes"]["4"]["p50_us"] > 0 and res["floor"]["p50_us"] > 0
     assert "### Search" in out and "| 16 | annpack f16 |" in out
+    # hnswlib's checks passed (the harness stops otherwise) and it is exact at a high ef.
+    h = res["hnsw"]
+    assert h["gt_check"] >= 0.99 and h["self_check"] >= 0.99
+    assert h["efs"]["256"]["recall"] >= 0.99
     assert not is_mounted(tmp_path / "work" / "mnt")
+
+
+def hnsw_driver(work):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import harness
+    finally:
+        sys.path.remove(str(BENCH))
+    return harness.hnsw_driver(work)
+
+
+def test_hnsw_checks_catch_harness_defects(tmp_path):
+    """The checks that keep a harness defect from passing as hnswlib's recall: ground truth
+    whose labels are off by one row (or computed for other data) fails gt_check, an index
+    reused for data it was not built on fails self_check; sound files pass both."""
+    exe = hnsw_driver(tmp_path)
+    args = ["--n", 2000, "--dim", 32, "--centres", 20, "--groups", 4, "--queries", 40,
+            "--gt-k", 10]
+    for d, seed in (("a", 1), ("b", 2)):
+        run(["/usr/bin/python3", BENCH / "gen_data.py", tmp_path / d, *args, "--seed", seed])
+
+    def bench(base, gt, index):
+        return json.loads(run([exe, tmp_path / base / "base.fvecs", tmp_path / base /
+                               "queries.fvecs", gt, tmp_path / index, "--efs", "16,128",
+                               "--runs", 1, "--check", 40]))
+
+    good = bench("a", tmp_path / "a" / "gt.ivecs", "a.bin")
+    assert good["gt_check"] >= 0.99 and good["self_check"] == 1.0
+    assert good["efs"]["128"]["recall"] >= 0.99
+    # Labels off by one: every neighbour id shifted, as a 1-based or header-skewed reader.
+    gt = (tmp_path / "a" / "gt.ivecs").read_bytes()
+    rec = bytearray(gt)
+    for off in range(0, len(rec), 4 + 4 * 10):
+        for j in range(10):
+            at = off + 4 + 4 * j
+            rec[at:at + 4] = (int.from_bytes(rec[at:at + 4], "little") + 1).to_bytes(4, "little")
+    (tmp_path / "shifted.ivecs").write_bytes(bytes(rec))
+    shifted = bench("a", tmp_path / "shifted.ivecs", "a.bin")
+    assert shifted["gt_check"] < 0.5 and shifted["efs"]["128"]["recall"] < 0.5
+    # The index of data set a reused for data set b (same sizes): the graph is stale.
+    stale = bench("b", tmp_path / "b" / "gt.ivecs", "a.bin")
+    assert stale["gt_check"] >= 0.99 and stale["self_check"] < 0.5

@@ -17,12 +17,15 @@ python3-matplotlib libhnswlib-dev, and g++): run it with /usr/bin/python3. Steps
      same nlist, sample size and iterations; search (1 thread) at every probe
   5b. hnswlib (the graph-index anchor): tools/bench/hnsw_bench.cpp compiled here with -O3
      -march=native against Debian's headers; M 16, efConstruction 200, built on 2 threads (the
-     index is cached in WORK, keyed by the data and M/efC), searched on 1 thread at every ef
+     index is cached in WORK, keyed by M/efC and a fingerprint of the data), searched on 1
+     thread at every ef; stops unless hnswlib's brute force agrees with gt.ivecs and base
+     rows searched for themselves are found (tools/bench/hnsw_bench.cpp --check)
   6. through the mount: a trivial libfuse3 file (the floor), the same with a busy lookup, and
      /vquery/ reads of every query; daemon RSS while serving
 Writes the results as JSON (WORK/results.json) and, with --write-docs, the tables and the
 recall-vs-QPS plot into docs/BENCHMARKS.md and docs/bench_recall_qps.png."""
 import argparse
+import hashlib
 import json
 import os
 import pathlib
@@ -271,23 +274,53 @@ def hnsw_driver(work):
     return exe
 
 
+def data_key(d):
+    """A fingerprint of the data set: the exact ground truth (which depends on every base
+    vector and query) and the base file's size. A cached index is only reused for the data
+    it was built on; a regenerated data set gets a new index, not a stale one."""
+    h = hashlib.sha256((d / "gt.ivecs").read_bytes())
+    h.update(str((d / "base.fvecs").stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+# hnswlib's own brute force must agree with gt.ivecs (metric, labels, files) and a search
+# for a base row must find it (a current, connected graph); below these the harness stops.
+# A stale index finds almost none; on the 1M harness data a sound one misses ~2% even at
+# ef 1024 (rows a 16-link graph barely reaches on near-tie data), at 100k and 300k none.
+HNSW_MIN_GT_CHECK = 0.99
+HNSW_MIN_SELF_CHECK = 0.9
+HNSW_CHECKS = 100
+
+
 def hnsw_bench(a, work, m=16, efc=200):
     d = pathlib.Path(a.data)
     exe = hnsw_driver(work)
-    index = work / f"hnsw_M{m}_efc{efc}.bin"
+    stem = f"hnsw_M{m}_efc{efc}_{data_key(d)}"
+    index = work / f"{stem}.bin"
     built_now = not index.exists()
     log(f"hnswlib: {'building' if built_now else 'reusing'} {index.name}")
     out = json.loads(sh([exe, d / "base.fvecs", d / "queries.fvecs", d / "gt.ivecs", index,
                          "--m", m, "--efc", efc, "--threads", 2, "--efs",
-                         ",".join(map(str, a.hnsw_efs)), "--runs", a.runs],
+                         ",".join(map(str, a.hnsw_efs)), "--runs", a.runs, "--check", HNSW_CHECKS],
                         env=env_threads(1), timeout=4 * 3600))
-    cache = work / f"hnsw_M{m}_efc{efc}.build.json"
+    cache = work / f"{stem}.build.json"
     if built_now:
         cache.write_text(json.dumps({"build_s": out["build_s"], "peak_rss": out["peak_rss"]}))
     elif cache.exists():
         out.update(json.loads(cache.read_text()))
     for ef, x in out["efs"].items():
         log(f"hnswlib ef {ef}: recall {x['recall']:.4f} qps {x['qps']:.0f}")
+    log(f"hnswlib checks: brute force vs gt.ivecs {out['gt_check']:.4f}, self-queries found "
+        f"{out['self_check']:.4f} at ef {out['self_check_ef']}")
+    if out["gt_check"] < HNSW_MIN_GT_CHECK:
+        raise RuntimeError(f"hnswlib: exact inner-product top-10 agrees with {d / 'gt.ivecs'} "
+                           f"on {out['gt_check']:.3f} of {out['check']} queries' neighbours "
+                           f"(limit {HNSW_MIN_GT_CHECK}): metric, labels or files disagree")
+    if out["self_check"] < HNSW_MIN_SELF_CHECK:
+        raise RuntimeError(f"hnswlib: {index.name} finds only {out['self_check']:.3f} of "
+                           f"{out['check']} base rows searched for themselves at ef "
+                           f"{out['self_check_ef']} (limit {HNSW_MIN_SELF_CHECK}): stale or "
+                           f"broken index (delete it)")
     return out
 
 
@@ -509,7 +542,11 @@ def markdown(res, a):
         L.append("")
         L.append(f"hnswlib 0.6.2 (Debian's headers compiled here with -O3 -march=native, M "
                  f"{res['hnsw']['m']}, efConstruction {res['hnsw']['efc']}, one thread, one "
-                 f"query at a time):")
+                 f"query at a time; checks: hnswlib's own brute force agrees with gt.ivecs on "
+                 f"{res['hnsw'].get('gt_check', float('nan')):.4f} of the top-10 of "
+                 f"{res['hnsw'].get('check')} queries, and {res['hnsw'].get('self_check', float('nan')):.4f} "
+                 f"of {res['hnsw'].get('check')} base rows searched at ef "
+                 f"{res['hnsw'].get('self_check_ef')} find themselves):")
         L.append("")
         L.append("| ef | recall@10 | QPS | p50 µs | p99 µs |")
         L.append("|---|---|---|---|---|")
@@ -621,7 +658,10 @@ def main():
     if not a.no_faiss:
         res["faiss"] = faiss_bench(a, res["data"])
     if not a.no_hnsw:
-        res["hnsw"] = hnsw_bench(a, work)
+        try:
+            res["hnsw"] = hnsw_bench(a, work)
+        finally:  # a failed check still leaves the figures measured so far
+            (work / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     if not a.no_mount:
         res["floor"] = floor_bench(a, work)
         auto = "sq8"  # the mount's scan=auto
