@@ -5,7 +5,7 @@ same files, in one run, next to the machine's own limits.
 usage: /usr/bin/python3 tools/bench/harness.py [--n 1000000] [--dim 384] [--lists 1024]
            [--probes 1,2,4,8,16,32,64] [--runs 3] [--data DIR] [--work DIR]
            [--faiss-queries 1000] [--no-faiss] [--no-hnsw] [--hnsw-efs 16,32,64,128,256]
-           [--no-mount] [--write-docs]
+           [--no-mount] [--write-docs] [--sigma S]
 
 Needs numpy, faiss, matplotlib and hnswlib from Debian (python3-numpy python3-faiss
 python3-matplotlib libhnswlib-dev, and g++): run it with /usr/bin/python3. Steps, all single-threaded unless noted, queries one at a time:
@@ -84,7 +84,8 @@ def env_threads(t):
 
 def ensure_data(a):
     d = pathlib.Path(a.data)
-    want = {"n": a.n, "dim": a.dim}
+    want = {"n": a.n, "dim": a.dim} if a.sigma is None else {"n": a.n, "dim": a.dim,
+                                                              "sigma": a.sigma}
     info = d / "info.json"
     if info.exists():
         have = json.loads(info.read_text())
@@ -93,7 +94,7 @@ def ensure_data(a):
             return have
     log(f"data: generating {a.n} x {a.dim} into {d}")
     out = sh([sys.executable, ROOT / "tools" / "bench" / "gen_data.py", d, "--n", a.n,
-              "--dim", a.dim])
+              "--dim", a.dim] + ([] if a.sigma is None else ["--sigma", a.sigma]))
     return json.loads(out)
 
 
@@ -617,6 +618,9 @@ def main():
     ap.add_argument("--hnsw-efs", default="16,32,64,128,256")
     ap.add_argument("--no-mount", action="store_true")
     ap.add_argument("--write-docs", action="store_true")
+    # The generator's spread around the cluster centres (its default 1.5: near-ties that
+    # graph indexes find hard; 0.5: clusters well apart, where they do well).
+    ap.add_argument("--sigma", type=float, default=None)
     a = ap.parse_args()
     a.probes = [int(x) for x in a.probes.split(",")]
     a.mount_probes = [int(x) for x in a.mount_probes.split(",")]
@@ -626,7 +630,7 @@ def main():
     for exe in (ANNPACK, ANNPACKFS, APBENCH):
         if not exe.exists():
             sys.exit(f"harness: {exe} not built (tools/setup.sh)")
-    tag = f"{a.n // 1000}k_{a.dim}"
+    tag = f"{a.n // 1000}k_{a.dim}" + ("" if a.sigma is None else f"_s{a.sigma:g}")
     a.data = a.data or str(ROOT / "build" / "bench" / f"data_{tag}")
     work = pathlib.Path(a.work or ROOT / "build" / "bench" / f"work_{tag}")
     work.mkdir(parents=True, exist_ok=True)
