@@ -60,6 +60,19 @@ static void printf_(sbuf *b, const char *fmt, ...)
     if (n > 0) put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+/* An unsigned integer in decimal: what %llu prints, without a vsnprintf per number (a
+ * result has three per hit). */
+static void put_u64(sbuf *b, unsigned long long v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(b, tmp + i, sizeof tmp - i);
+}
+
 static void put_string(sbuf *b, const char *s)
 {
     put(b, "\"", 1);
@@ -105,21 +118,34 @@ char *ap_results_json(const char *query, uint32_t k, uint32_t probe, long long g
                       size_t *len, ap_err *err)
 {
     sbuf b = {0};
+    reserve(&b, 4095); /* one allocation for a typical answer (k = 10 with rows) */
     put(&b, "{", 1);
     if (query) {
         puts_(&b, "\"query\":");
         put_string(&b, query);
         put(&b, ",", 1);
     }
-    printf_(&b, "\"k\":%u,\"probe\":%u,", k, probe);
-    if (generation >= 0) printf_(&b, "\"generation\":%llu,", (unsigned long long)generation);
+    puts_(&b, "\"k\":");
+    put_u64(&b, k);
+    puts_(&b, ",\"probe\":");
+    put_u64(&b, probe);
+    put(&b, ",", 1);
+    if (generation >= 0) {
+        puts_(&b, "\"generation\":");
+        put_u64(&b, (unsigned long long)generation);
+        put(&b, ",", 1);
+    }
     /* Right-aligned in 9 characters (JSON allows the spaces), so a result's size does not
      * depend on how long it took: the mount reports sizes before reads. */
     printf_(&b, "\"took_ms\":%9.3f,\"results\":[", took_ms);
     for (uint32_t i = 0; i < n; i++) {
         /* %.9g round-trips a float exactly. */
-        printf_(&b, "%s{\"id\":%llu,\"score\":%.9g,\"layer\":%u,\"meta\":", i ? "," : "",
-                (unsigned long long)hits[i].id, (double)hits[i].score, hits[i].layer);
+        puts_(&b, i ? ",{\"id\":" : "{\"id\":");
+        put_u64(&b, (unsigned long long)hits[i].id);
+        printf_(&b, ",\"score\":%.9g", (double)hits[i].score);
+        puts_(&b, ",\"layer\":");
+        put_u64(&b, hits[i].layer);
+        puts_(&b, ",\"meta\":");
         char *row = NULL;
         if (row_of && row_of(ud, hits[i].id, hits[i].layer, &row, err) != AP_OK) {
             free(b.s);
