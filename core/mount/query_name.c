@@ -231,6 +231,8 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
                         dim, 2 * (size_t)dim, 4 * (size_t)dim);
         goto out;
     }
+    /* NOLINTBEGIN(clang-analyzer-core.UndefinedBinaryOperatorResult): b64url_decode
+     * filled bin's first n bytes, 2 or 4 per value */
     for (uint32_t i = 0; i < dim; i++) {
         if (n == 2 * (size_t)dim) {
             out[i] = ap_f16_to_f32((uint16_t)(bin[2 * i] | bin[2 * i + 1] << 8));
@@ -239,6 +241,7 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
                          (uint32_t)bin[4 * i + 2] << 16 | (uint32_t)bin[4 * i + 3] << 24;
             memcpy(&out[i], &u, 4);
         }
+        /* NOLINTEND(clang-analyzer-core.UndefinedBinaryOperatorResult) */
         if (!isfinite(out[i])) {
             st = ap_err_set(err, AP_ERR_ARG, "vector query: value %u is not finite", i);
             goto out;
