@@ -19,7 +19,8 @@ typedef struct answer_call {
     fs_blob **out;
 } answer_call;
 
-/* The query vector: the text embedded, or the name's vector decoded. */
+/* The query vector: the text embedded, or the name's vector decoded (by the lookup's
+ * routing already, or now for a recomputation). */
 static ap_status query_vector(const answer_call *c, float *vec, ap_err *err)
 {
     const char *text = c->key + c->r->text_off;
@@ -35,11 +36,13 @@ static ap_status search_json(const answer_call *c, double t0, double *took, char
 {
     fs_gen *g = c->g;
     const fs_route *r = c->r;
-    float *vec = malloc(ap_view_dim(g->view) * sizeof *vec);
+    /* A vector routed in this lookup was decoded for the dim of the same generation. */
+    float *own = r->vec ? NULL : malloc(ap_view_dim(g->view) * sizeof *own);
+    const float *vec = r->vec ? r->vec : own;
     ap_hit *hits = malloc(r->k * sizeof *hits);
     uint32_t n = 0;
-    ap_status st =
-        vec && hits ? query_vector(c, vec, err) : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+    ap_status st = vec && hits ? (own ? query_vector(c, own, err) : AP_OK)
+                               : ap_err_set(err, AP_ERR_NOMEM, "out of memory");
     ap_search_params sp = {
         .k = r->k, .probe = r->probe, .scan = g_cfg.scan, .rerank = g_cfg.rerank};
     ap_where *where = NULL;
@@ -58,7 +61,7 @@ static ap_status search_json(const answer_call *c, double t0, double *took, char
                                 err);
         if (!*json) st = err->status ? err->status : AP_ERR_INTERNAL;
     }
-    free(vec);
+    free(own);
     free(hits);
     return st;
 }

@@ -3,13 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cache.h"
 
 #define BUCKETS 65536u
 
 typedef struct centry {
     uint64_t gen;
-    char *name; /* the canonical key */
+    uint64_t hash; /* fs_cache_hash of name */
+    char *name;    /* the canonical key */
     fs_blob *blob;
     size_t bytes;               /* accounted size */
     struct centry *hnext;       /* hash chain */
@@ -20,19 +23,26 @@ static pthread_mutex_t c_lock = PTHREAD_MUTEX_INITIALIZER;
 static centry *c_buckets[BUCKETS];
 static centry *c_head, *c_tail;
 static uint64_t c_bytes, c_max, c_count;
+static unsigned char c_key[crypto_shorthash_KEYBYTES];
 
-static uint32_t bucket(uint64_t gen, const char *name)
+uint64_t fs_cache_hash(const char *key, size_t len)
 {
-    /* FNV-1a over the generation and the name: the key is not secret, buckets only. */
-    uint64_t h = 1469598103934665603ull ^ gen;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return (uint32_t)(h % BUCKETS);
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)key, len, c_key);
+    uint64_t v;
+    memcpy(&v, h, sizeof v);
+    return v;
+}
+
+static uint32_t bucket(uint64_t gen, uint64_t h)
+{
+    return (uint32_t)((h ^ gen * 0x9e3779b97f4a7c15ull) % BUCKETS);
 }
 
 void fs_cache_init(uint64_t max_bytes)
 {
     c_max = max_bytes;
+    randombytes_buf(c_key, sizeof c_key);
 }
 
 static size_t cost(const centry *e)
@@ -64,7 +74,7 @@ static void lru_push_front(centry *e)
 
 static void remove_entry(centry *e)
 {
-    centry **pp = &c_buckets[bucket(e->gen, e->name)];
+    centry **pp = &c_buckets[bucket(e->gen, e->hash)];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
     if (*pp) *pp = e->hnext;
@@ -76,12 +86,12 @@ static void remove_entry(centry *e)
     free(e);
 }
 
-fs_blob *fs_cache_get(uint64_t gen, const char *name)
+fs_blob *fs_cache_get(uint64_t gen, const char *name, uint64_t h)
 {
     pthread_mutex_lock(&c_lock);
     fs_blob *b = NULL;
-    for (centry *e = c_buckets[bucket(gen, name)]; e; e = e->hnext)
-        if (e->gen == gen && strcmp(e->name, name) == 0) {
+    for (centry *e = c_buckets[bucket(gen, h)]; e; e = e->hnext)
+        if (e->gen == gen && e->hash == h && strcmp(e->name, name) == 0) {
             lru_unlink(e);
             lru_push_front(e);
             b = e->blob;
@@ -92,7 +102,7 @@ fs_blob *fs_cache_get(uint64_t gen, const char *name)
     return b;
 }
 
-void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
+void fs_cache_put(uint64_t gen, const char *name, uint64_t hash, fs_blob *b)
 {
     centry *e = calloc(1, sizeof *e);
     if (!e || !(e->name = strdup(name))) {
@@ -100,15 +110,16 @@ void fs_cache_put(uint64_t gen, const char *name, fs_blob *b)
         return;
     }
     e->gen = gen;
+    e->hash = hash;
     e->blob = b;
     fs_blob_ref(b);
     e->bytes = cost(e);
     pthread_mutex_lock(&c_lock);
     /* Another thread may have computed the same name meanwhile: keep the first. */
-    uint32_t h = bucket(gen, name);
+    uint32_t h = bucket(gen, hash);
     int dup = 0;
     for (centry *x = c_buckets[h]; x && !dup; x = x->hnext)
-        dup = x->gen == gen && !strcmp(x->name, name);
+        dup = x->gen == gen && x->hash == hash && !strcmp(x->name, name);
     if (dup || e->bytes > c_max) { /* an entry larger than the whole cache is not kept */
         pthread_mutex_unlock(&c_lock);
         fs_blob_unref(e->blob);

@@ -284,12 +284,13 @@ static void lookup_computed(fuse_req_t req, fs_gen *g, fs_route *r)
         reply_err_gen(req, g, EKEYEXPIRED);
         return;
     }
-    fs_blob *b = fs_cache_get(g->number, r->key);
+    uint64_t kh = fs_cache_hash(r->key, r->key_len);
+    fs_blob *b = fs_cache_get(g->number, r->key, kh);
     int rc = 0;
     if (b) {
         atomic_fetch_add(&g_stats.cache_hits, 1);
     } else if (!(rc = fs_answer(g, r, r->key, -1, &b))) {
-        fs_cache_put(g->number, r->key, b);
+        fs_cache_put(g->number, r->key, kh, b);
     }
     if (rc) {
         reply_err_gen(req, g, -rc);
@@ -302,6 +303,7 @@ static void lookup_computed(fuse_req_t req, fs_gen *g, fs_route *r)
     if (n) {
         n->key = r->key; /* the node keeps the key */
         n->key_len = r->key_len;
+        n->key_hash = kh;
         r->key = NULL;
         n->size = b->len;
         n->hash = b->hash;
@@ -507,7 +509,7 @@ static int recompute(const fs_node *n, fs_blob **out)
 /* A computed file's bytes: from the cache, or recomputed. */
 static void read_computed(fuse_req_t req, const fs_node *n, size_t size, off_t off)
 {
-    fs_blob *b = fs_cache_get(n->gen->number, n->key);
+    fs_blob *b = fs_cache_get(n->gen->number, n->key, n->key_hash);
     if (b && (b->len != n->size || b->hash != n->hash)) { /* another lookup's took_ms */
         fs_blob_unref(b);
         b = NULL;
@@ -519,7 +521,7 @@ static void read_computed(fuse_req_t req, const fs_node *n, size_t size, off_t o
             return;
         }
         atomic_fetch_add(&g_stats.recomputed, 1);
-        fs_cache_put(n->gen->number, n->key, b);
+        fs_cache_put(n->gen->number, n->key, n->key_hash, b);
     }
     reply_bytes(req, b->data, b->len, size, off);
     fs_blob_unref(b);

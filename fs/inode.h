@@ -62,6 +62,7 @@ typedef struct fs_node {
     fs_blob *blob; /* STATS, REFUSAL; RVPARAM: why its own name is refused, or NULL */
     char *key;     /* QUERY, VQUERY, DOC: the canonical key (route.h), malloc'd */
     size_t key_len;
+    uint64_t key_hash;           /* fs_cache_hash of key */
     uint64_t size, hash;         /* QUERY, VQUERY, DOC: of the bytes computed at lookup */
     double took_ms;              /* QUERY, VQUERY: written into them */
     uint32_t k_res, probe;       /* parameter directories */

@@ -66,6 +66,11 @@ int fs_process_init(char **argv)
      * buffers: glibc's adaptive threshold would otherwise move them into per-thread arenas
      * that keep the memory after the cache let go of it (docs/MOUNT.md, "Memory"). */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    /* One arena for every thread: a worker's own arena grows a page at a time by an
+     * mprotect call as the cache fills (one per query, docs/BENCHMARKS.md, issue 18); the
+     * main arena grows by sbrk with a 128 KiB pad. A query's few small allocations do not
+     * contend on two cores. */
+    mallopt(M_ARENA_MAX, 1);
     raise_descriptor_limit();
     ap_log_set_program("annpackfs");
     return 0;

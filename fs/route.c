@@ -281,21 +281,23 @@ static ap_status route_vquery(const fs_route_ctx *ctx, const char *name, size_t 
     if (qm && !st) st = ap_query_params(kp, strlen(kp), &r->k, &r->probe, &r->err);
     free(kp);
     if (!st && vlen == 0) st = ap_err_set(&r->err, AP_ERR_ARG, "vector query: no vector");
+    float *vec = NULL;
     if (!st) {
-        float *vec = malloc((ctx->dim ? ctx->dim : 1) * sizeof *vec);
+        vec = malloc((ctx->dim ? ctx->dim : 1) * sizeof *vec);
         if (!vec) {
             free(where);
             return AP_ERR_NOMEM;
         }
         st = ap_query_vector_decode(name, vlen, ctx->dim, vec, &r->err);
-        free(vec);
     }
     if (st) {
+        free(vec);
         free(where);
         if (st == AP_ERR_NOMEM) return st;
         refuse(r, st, &r->err);
         return AP_OK;
     }
+    r->vec = vec; /* kept for the answer */
     r->kind = FS_ROUTE_VQUERY;
     st = make_key(r, 'v', where, wlen, name, vlen);
     free(where);
@@ -362,8 +364,7 @@ static ap_status as_refusal(fs_route *r)
         return AP_OK;
     }
     if (r->kind == FS_ROUTE_DIR) return AP_OK; /* a parameter directory */
-    free(r->key);
-    r->key = NULL;
+    fs_route_free(r);
     r->kind = FS_ROUTE_ABSENT;
     return AP_OK;
 }
@@ -430,6 +431,8 @@ void fs_route_free(fs_route *r)
 {
     free(r->key);
     r->key = NULL;
+    free(r->vec);
+    r->vec = NULL;
 }
 
 static int parse_u32(const char **p, const char *end, uint32_t *out)

