@@ -258,3 +258,22 @@ char *ap_json_render(const cJSON *obj, size_t *len)
     if (len) *len = n + 1;
     return r;
 }
+
+bool ap_json_plain_id_row(const char *row, uint64_t len, uint64_t *id)
+{
+    static const char head[] = "{\"id\":";
+    const size_t hl = sizeof head - 1;
+    if (len < hl + 2 || len > hl + 17 || memcmp(row, head, hl) != 0 || row[len - 1] != '}')
+        return false;
+    const char *d = row + hl;
+    size_t nd = len - hl - 1;
+    if (d[0] == '0' && nd > 1) return false;
+    uint64_t v = 0;
+    for (size_t k = 0; k < nd; k++) {
+        if (d[k] < '0' || d[k] > '9') return false;
+        v = v * 10 + (uint64_t)(d[k] - '0');
+    }
+    if (v > AP_JSON_MAX_SAFE_INT) return false;
+    *id = v;
+    return true;
+}

@@ -11,6 +11,7 @@
 #ifndef ANNPACK_CORE_JSON_H
 #define ANNPACK_CORE_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,12 @@ ap_status ap_json_check(const char *buf, size_t len, const char *name, size_t **
  * SipHash set per object, so linear). name is used in error messages ("NAME: ..."). */
 ap_status ap_json_parse_strict(const char *buf, size_t len, const char *name, cJSON **out,
                                ap_err *err);
+
+/* Whether row[0..len) is exactly {"id":N}, N written the one way JSON allows (no sign, no
+ * leading zero, no fraction or exponent) and at most AP_JSON_MAX_SAFE_INT: a row
+ * ap_json_parse_strict accepts with that id, *id. Any other text, valid or not, is false
+ * (left to the parser): this only skips its work for the rows a vector pack writes. */
+bool ap_json_plain_id_row(const char *row, uint64_t len, uint64_t *id);
 
 /* Reads a whole file (at most max_bytes, else AP_ERR_LIMIT naming the cap) and parses it. */
 ap_status ap_json_load_file(const char *path, size_t max_bytes, cJSON **out, char **raw,

@@ -451,6 +451,9 @@ void ap_meta_entry(const ap_meta *m, uint64_t i, uint64_t *id, uint64_t *offset,
 static ap_status check_row_id(const ap_meta *m, const char *row, size_t len, uint64_t id,
                               ap_err *err)
 {
+    /* The rows of a vector pack are {"id":N}: read without the parser (its verdict). */
+    uint64_t plain;
+    if (ap_json_plain_id_row(row, len, &plain) && plain == id) return AP_OK;
     char what[300];
     snprintf(what, sizeof what, "%.250s: row of id %llu", m->path, (unsigned long long)id);
     cJSON *j = NULL;

@@ -116,29 +116,6 @@ static ap_status first_err_done(first_err *f, ap_err *err)
     return f->e.status;
 }
 
-/* Whether row is exactly {"id":N}, N written the one way JSON allows (no sign, no leading
- * zero, no fraction or exponent) and below 2^53: a row the strict parser accepts with that
- * id (so *id is what it would give). Any other row, valid or not, is left to the parser:
- * this only skips its work for the rows a vector pack writes. */
-static bool plain_id_row(const char *row, uint64_t len, uint64_t *id)
-{
-    static const char head[] = "{\"id\":";
-    const size_t hl = sizeof head - 1;
-    if (len < hl + 2 || len > hl + 17 || memcmp(row, head, hl) != 0 || row[len - 1] != '}')
-        return false;
-    const char *d = row + hl;
-    size_t nd = len - hl - 1;
-    if (d[0] == '0' && nd > 1) return false;
-    uint64_t v = 0;
-    for (size_t k = 0; k < nd; k++) {
-        if (d[k] < '0' || d[k] > '9') return false;
-        v = v * 10 + (uint64_t)(d[k] - '0');
-    }
-    if (v > AP_JSON_MAX_SAFE_INT) return false;
-    *id = v;
-    return true;
-}
-
 /* Entry i in offset order: of the sorted copy, or (NULL) of the index, already in it. */
 static inline ent entry_at(const ap_meta *meta, const ent *sorted, uint64_t i)
 {
@@ -198,7 +175,7 @@ static ap_status meta_rows_range(const ap_meta *meta, const ent *sorted, uint64_
             goto out;
         }
         uint64_t rid = 0;
-        if (plain_id_row(row, e.len, &rid)) goto have_id;
+        if (ap_json_plain_id_row(row, e.len, &rid)) goto have_id;
         cJSON *j = NULL;
         char what[256];
         /* The row's name for messages, written once per failing row only. */
