@@ -569,12 +569,12 @@ static void bits_bounds(const ap_rbq_query *qq, uint32_t dpad, float qc, float e
     }
 }
 
-/* The candidates c[0..n) into out best bound first: ub descending, then list slot and
- * position ascending (a total order). A counting sort into buckets of equal width of
- * [lo, hi] (every ub lies in it), each bucket then insertion-sorted: linear for the
- * spread of bounds of a query's candidates, where a heap paid a log factor per pop. */
-static void bc_order(const struct bcand *c, uint32_t n, float lo, float hi, uint32_t *cnt,
-                     uint32_t nb, struct bcand *out)
+/* The candidates c[0..n) into out grouped by bound, best first: a counting sort into nb
+ * buckets of equal width of [lo, hi] (every ub lies in it); cnt[b] is then the end of
+ * bucket b. Each bucket is sorted (bc_sort) only when the re-rank reaches it, and most
+ * are never reached: linear, where a heap paid a log factor per pop. */
+static void bc_bucketize(const struct bcand *c, uint32_t n, float lo, float hi, uint32_t *cnt,
+                         uint32_t nb, struct bcand *out)
 {
     const float scale = (float)nb / (hi - lo);
     memset(cnt, 0, (nb + 1) * sizeof *cnt);
@@ -584,15 +584,19 @@ static void bc_order(const struct bcand *c, uint32_t n, float lo, float hi, uint
         cnt[b + 1] += cnt[b];
     for (uint32_t x = 0; x < n; x++)
         out[cnt[bc_bucket(c[x].ub, hi, scale, nb)]++] = c[x];
-    /* cnt[b] is now the end of bucket b; sort each bucket in place. */
-    for (uint32_t b = 0, start = 0; b < nb; start = cnt[b++])
-        for (uint32_t x = start + 1; x < cnt[b]; x++) {
-            struct bcand v = out[x];
-            uint32_t y = x;
-            for (; y > start && bc_before(&v, &out[y - 1]); y--)
-                out[y] = out[y - 1];
-            out[y] = v;
-        }
+}
+
+/* Sorts c[start, end) best bound first (ub descending, then list slot and position
+ * ascending: a total order); a bucket holds a few, so an insertion sort. */
+static void bc_sort(struct bcand *c, uint32_t start, uint32_t end)
+{
+    for (uint32_t x = start + 1; x < end; x++) {
+        struct bcand v = c[x];
+        uint32_t y = x;
+        for (; y > start && bc_before(&v, &c[y - 1]); y--)
+            c[y] = c[y - 1];
+        c[y] = v;
+    }
 }
 
 /* 1-bit scan of the np lists in s->lists, in two passes. First every probed code's
@@ -653,27 +657,32 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     }
     const float lbf = nlb == t->k ? s->lbh[0] : -INFINITY;
     float fl = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
-    /* The candidates: live vectors whose upper bound reaches the floor. */
+    /* The candidates: live vectors whose upper bound reaches the floor (written always,
+     * kept by advancing: about half pass, so a branch would mispredict). */
+    if (!GROW(s, bc, tot + 1)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
     uint32_t nc = 0;
     float hi = -INFINITY;
     for (uint32_t i = 0, pos = 0; i < np; pos += s->bl[i].count, i++) {
         const float *ub = s->bub + pos;
+        struct bcand *bc = s->bc;
         for (uint32_t j = 0; j < s->bl[i].count; j++) {
-            if (!(ub[j] >= fl) || ap_is_dead(ix->dead, s->bbase[i] + j)) continue;
-            if (!GROW(s, bc, nc + 1)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-            s->bc[nc++] = (struct bcand){ub[j], j, i};
-            if (ub[j] > hi) hi = ub[j];
+            bc[nc] = (struct bcand){ub[j], j, i};
+            const int keep = ub[j] >= fl && !ap_is_dead(ix->dead, s->bbase[i] + j);
+            nc += (uint32_t)keep;
+            hi = keep && ub[j] > hi ? ub[j] : hi;
         }
     }
-    const struct bcand *ord = s->bc;
+    struct bcand *ord = s->bc;
+    uint32_t sorted = nc, bk = 0; /* ord[0, sorted) in order; bucket bk ends at bcnt[bk] */
     if (nc > 1 && fl > -INFINITY && hi > fl && isfinite(hi - fl)) {
         uint32_t nb = 1;
-        while (nb < nc / 2 && nb < 65536)
+        while (nb < nc && nb < 65536)
             nb *= 2;
         if (!GROW(s, bc2, nc) || !GROW(s, bcnt, nb + 1))
             return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-        bc_order(s->bc, nc, fl, hi, s->bcnt, nb, s->bc2);
+        bc_bucketize(s->bc, nc, fl, hi, s->bcnt, nb, s->bc2);
         ord = s->bc2;
+        sorted = 0;
     } else {
         /* No finite floor yet (fewer than k vectors scanned) or equal bounds: a heap. */
         if (!GROW(s, bc2, nc)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
@@ -710,8 +719,15 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             r0 = (r0 + 1) % BITS_DEFER;
             rn--;
         }
+        if (x == sorted) { /* the next bucket, sorted as it is reached */
+            while (s->bcnt[bk] <= x)
+                bk++;
+            bc_sort(ord, x, s->bcnt[bk]);
+            sorted = s->bcnt[bk];
+        }
         fl = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
         if (ord[x].ub < fl) break;
+        /* (beyond the sorted buckets, a row of the next bucket: a hint all the same) */
         if (x + BITS_AHEAD < nc) prefetch_cand(s, &ord[x + BITS_AHEAD], dim, stride);
         const uint32_t j = ord[x].j;
         if (!q8) {
