@@ -552,10 +552,16 @@ static void sq8_bound_query(const ap_sq8 *q8, const float *q, uint32_t dim, floa
 /* Upper and lower bounds of the scores of m codes from the kernel's integers and their F
  * and G (unaligned f32): a loop of its own, on restrict pointers, that the compiler
  * vectorises (core has no math errno, so sqrtf is one instruction). */
-static void bits_bounds(const ap_rbq_query *qq, uint32_t dpad, float qc, float eps0,
-                        const uint8_t *restrict Fp, const uint8_t *restrict Gp,
-                        const uint32_t *restrict us, const uint32_t *restrict up, uint32_t m,
-                        float *restrict ub, float *restrict lb)
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model ("very cheap") leaves a loop that needs an epilogue scalar;
+ * vectorising never reorders float operations here (no -ffast-math), so scores are
+ * unchanged. */
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+static void
+bits_bounds(const ap_rbq_query *qq, uint32_t dpad, float qc, float eps0, const uint8_t *restrict Fp,
+            const uint8_t *restrict Gp, const uint32_t *restrict us, const uint32_t *restrict up,
+            uint32_t m, float *restrict ub, float *restrict lb)
 {
     const ap_rbq_query qv = *qq;
     for (uint32_t j = 0; j < m; j++) {
@@ -672,7 +678,6 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
             hi = keep && ub[j] > hi ? ub[j] : hi;
         }
     }
-    struct bcand *ord = s->bc;
     uint32_t sorted = nc, bk = 0; /* ord[0, sorted) in order; bucket bk ends at bcnt[bk] */
     if (nc > 1 && fl > -INFINITY && hi > fl && isfinite(hi - fl)) {
         uint32_t nb = 1;
@@ -681,7 +686,6 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
         if (!GROW(s, bc2, nc) || !GROW(s, bcnt, nb + 1))
             return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
         bc_bucketize(s->bc, nc, fl, hi, s->bcnt, nb, s->bc2);
-        ord = s->bc2;
         sorted = 0;
     } else {
         /* No finite floor yet (fewer than k vectors scanned) or equal bounds: a heap. */
@@ -689,8 +693,8 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
         bc_heapify(s->bc, nc);
         for (uint32_t x = 0, left = nc; x < nc; x++)
             s->bc2[x] = bc_pop(s->bc, &left);
-        ord = s->bc2;
     }
+    struct bcand *ord = s->bc2;
     /* Re-scored best bound first; the rows BITS_AHEAD candidates on are fetched while one is
      * scored, so their cache misses overlap; the first bound below the floor ends it. With
      * the int8 sidecar a candidate's int8 row (half the bytes) is scored first, and only
