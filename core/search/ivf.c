@@ -45,7 +45,7 @@ typedef struct cand {
 /* A bits candidate: the upper bound of its score and its position in the list. */
 struct bcand {
     float ub;
-    uint32_t j;
+    uint32_t j, i; /* position in the list, slot of the list in the probe */
 };
 
 typedef struct scratch {
@@ -72,10 +72,24 @@ typedef struct scratch {
     float fs[BLOCK], fs2[BLOCK];
     int32_t is[BLOCK];
     uint32_t us[BLOCK], up[BLOCK];
-    struct bcand *bc; /* bits: one list's candidates */
+    struct bcand *bc; /* bits: the candidates */
     size_t bc_cap;
     float *lbh; /* bits: the k best lower bounds so far (a min-heap) */
     size_t lbh_cap;
+    struct bcand *bc2; /* bits: the candidates best bound first */
+    size_t bc2_cap;
+    uint32_t *bcnt; /* bits: bucket ends of the candidates' order */
+    size_t bcnt_cap;
+    float *bub, *blb; /* bits: every probed code's upper and lower bound */
+    size_t bub_cap, blb_cap;
+    ap_annp_list *bl; /* bits: the probed lists */
+    size_t bl_cap;
+    uint64_t *bbase; /* bits: their first vector's position in the pack */
+    size_t bbase_cap;
+    const uint8_t **bl8; /* bits: their int8 codes */
+    size_t bl8_cap;
+    float *bqs; /* bits: q[d] * step[d] of the int8 params */
+    size_t bqs_cap;
 } scratch;
 
 static pthread_key_t g_key;
@@ -97,6 +111,14 @@ static void scratch_free(void *p)
     free(s->planes);
     free(s->bc);
     free(s->lbh);
+    free(s->bc2);
+    free(s->bcnt);
+    free(s->bub);
+    free(s->blb);
+    free(s->bl);
+    free(s->bbase);
+    free((void *)s->bl8);
+    free(s->bqs);
     free(s);
 }
 
@@ -378,7 +400,7 @@ static ap_status scan_lists_sq8(const ap_ivf *ix, scratch *s, const float *q, ui
  * are ordered: the first list of a query has every vector as a candidate. */
 static inline int bc_before(const struct bcand *x, const struct bcand *y)
 {
-    return x->ub > y->ub || (x->ub == y->ub && x->j < y->j);
+    return x->ub > y->ub || (x->ub == y->ub && (x->i < y->i || (x->i == y->i && x->j < y->j)));
 }
 
 static void bc_sift(struct bcand *c, uint32_t n, uint32_t i)
@@ -436,7 +458,8 @@ static void lb_push(float *h, uint32_t *n, uint32_t cap, float x)
     h[i] = x;
 }
 
-#define BITS_BATCH 16u /* re-scored vectors fetched together */
+#define BITS_AHEAD 8u /* re-scored rows prefetched ahead */
+#define BITS_DEFER 4u /* f16 re-scores waiting for their rows */
 
 /* q . c in one fixed order on every CPU (16 partial sums, then pairwise): independent
  * chains, so it does not wait on one add at a time. */
@@ -464,10 +487,130 @@ static inline void push_exact(ap_topk *t, ap_f16_block_fn f16, const float *q, u
     if (score >= ap_topk_floor(t)) ap_topk_push(t, id, score, layer);
 }
 
-/* 1-bit scan of the np lists in s->lists: each code's estimate plus its error bound is
- * compared with the current k-th exact score, and only the vectors that may reach it are
- * re-scored exactly (f16), a block's candidates fetched together. Extra vectors are few:
- * scored exactly. */
+/* The bucket of bound ub of [lo, hi]: 0 holds the highest bounds. */
+static inline uint32_t bc_bucket(float ub, float hi, float scale, uint32_t nb)
+{
+    float f = (hi - ub) * scale;
+    uint32_t b = f < (float)nb ? (uint32_t)f : nb - 1;
+    return b < nb ? b : nb - 1;
+}
+
+/* Starts fetching candidate c's int8 row (stride > 0) or else its f16 row and id. */
+static inline void prefetch_cand(const scratch *s, const struct bcand *c, uint32_t dim,
+                                 uint32_t stride)
+{
+    if (stride) {
+        const uint8_t *v = s->bl8[c->i] + (size_t)c->j * stride;
+        for (uint32_t o = 0; o < dim; o += 64)
+            __builtin_prefetch(v + o, 0, 3);
+        return;
+    }
+    const ap_annp_list *l = &s->bl[c->i];
+    const uint8_t *v = l->vecs + (size_t)c->j * 2 * dim;
+    for (uint32_t o = 0; o < 2 * dim; o += 64)
+        __builtin_prefetch(v + o, 0, 3);
+    __builtin_prefetch(l->ids + 8ull * c->j, 0, 3);
+}
+
+/* An int8 survivor of the bits re-rank: its int8 upper bound, list slot and position. */
+struct bdefer {
+    float hi;
+    uint32_t i, j;
+};
+
+/* Scores survivor d exactly when its bound still reaches the floor; 1 if it did. */
+static int defer_score(const scratch *s, ap_topk *t, ap_f16_block_fn f16, const float *q,
+                       uint32_t dim, float lbf, const struct bdefer *d)
+{
+    float fl = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
+    if (d->hi < fl) return 0;
+    const ap_annp_list *l = &s->bl[d->i];
+    push_exact(t, f16, q, dim, l->vecs + (size_t)d->j * 2 * dim, ap_annp_list_id(l, d->j), 0);
+    return 1;
+}
+
+/* For the int8 stage of the bits re-rank: qs[d] = q[d] * step[d], *c0 = q . vmin, and *e8 a
+ * bound on |q . x - (c0 + qs . code)| for every stored f16 vector x. A code rounds
+ * (x[d] - vmin[d]) / step[d] to the nearest integer in [0, 255] (vmin, vmax the dimension's
+ * extremes), so it is off by at most step[d] / 2: the bound is sum |qs[d]| / 2, widened by
+ * 1e-4 of it for the codes' own f32 rounding and by the f32 rounding of both dot products
+ * (2 dim 2^-24 of the sums of their terms' magnitudes, at most those below). */
+static void sq8_bound_query(const ap_sq8 *q8, const float *q, uint32_t dim, float *qs, float *c0,
+                            float *e8)
+{
+    const float *vmin = ap_sq8_vmin(q8), *step = ap_sq8_step(q8);
+    double aq = 0, mag = 1; /* mag: 1 bounds sum |q[d] x[d]| of the f16 score */
+    for (uint32_t d = 0; d < dim; d++) {
+        qs[d] = q[d] * step[d];
+        aq += fabs((double)qs[d]);
+        mag += fabs((double)q[d] * vmin[d]) + 255.0 * fabs((double)qs[d]);
+    }
+    *c0 = dot_fixed(q, vmin, dim);
+    *e8 = (float)(0.5 * aq * (1 + 1e-4) + 2.0 * dim * 0x1p-24 * mag * 1.01 + 1e-7);
+}
+
+/* Upper and lower bounds of the scores of m codes from the kernel's integers and their F
+ * and G (unaligned f32): a loop of its own, on restrict pointers, that the compiler
+ * vectorises (core has no math errno, so sqrtf is one instruction). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model ("very cheap") leaves a loop that needs an epilogue scalar;
+ * vectorising never reorders float operations here (no -ffast-math), so scores are
+ * unchanged. */
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+static void
+bits_bounds(const ap_rbq_query *qq, uint32_t dpad, float qc, float eps0, const uint8_t *restrict Fp,
+            const uint8_t *restrict Gp, const uint32_t *restrict us, const uint32_t *restrict up,
+            uint32_t m, float *restrict ub, float *restrict lb)
+{
+    const ap_rbq_query qv = *qq;
+    for (uint32_t j = 0; j < m; j++) {
+        float F, G;
+        memcpy(&F, Fp + 4ull * j, 4);
+        memcpy(&G, Gp + 4ull * j, 4);
+        float e = ap_rbq_estimate(&qv, dpad, qc, F, us[j], up[j]);
+        float bd = ap_rbq_bound(&qv, eps0, F, G);
+        ub[j] = e + bd;
+        lb[j] = e - bd;
+    }
+}
+
+/* The candidates c[0..n) into out grouped by bound, best first: a counting sort into nb
+ * buckets of equal width of [lo, hi] (every ub lies in it); cnt[b] is then the end of
+ * bucket b. Each bucket is sorted (bc_sort) only when the re-rank reaches it, and most
+ * are never reached: linear, where a heap paid a log factor per pop. */
+static void bc_bucketize(const struct bcand *c, uint32_t n, float lo, float hi, uint32_t *cnt,
+                         uint32_t nb, struct bcand *out)
+{
+    const float scale = (float)nb / (hi - lo);
+    memset(cnt, 0, (nb + 1) * sizeof *cnt);
+    for (uint32_t x = 0; x < n; x++)
+        cnt[bc_bucket(c[x].ub, hi, scale, nb) + 1]++;
+    for (uint32_t b = 0; b < nb; b++)
+        cnt[b + 1] += cnt[b];
+    for (uint32_t x = 0; x < n; x++)
+        out[cnt[bc_bucket(c[x].ub, hi, scale, nb)]++] = c[x];
+}
+
+/* Sorts c[start, end) best bound first (ub descending, then list slot and position
+ * ascending: a total order); a bucket holds a few, so an insertion sort. */
+static void bc_sort(struct bcand *c, uint32_t start, uint32_t end)
+{
+    for (uint32_t x = start + 1; x < end; x++) {
+        struct bcand v = c[x];
+        uint32_t y = x;
+        for (; y > start && bc_before(&v, &c[y - 1]); y--)
+            c[y] = c[y - 1];
+        c[y] = v;
+    }
+}
+
+/* 1-bit scan of the np lists in s->lists, in two passes. First every probed code's
+ * estimate and error bound (upper and lower bound of its score), keeping the k best lower
+ * bounds: k live vectors score at least the k-th of them, so no vector whose upper bound
+ * is below it can enter the top k. Then the vectors whose upper bound reaches that floor
+ * are re-scored exactly (f16) best bound first, their rows prefetched ahead, until the
+ * next bound is below the k-th exact score. Extra vectors are few: scored exactly. */
 static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, uint32_t np,
                                  ap_f16_block_fn f16, ap_topk *t, scan_counts *sc,
                                  const char **kname, ap_err *err)
@@ -476,89 +619,134 @@ static ap_status scan_lists_bits(const ap_ivf *ix, scratch *s, const float *q, u
     const ap_bits *b = ix->bits;
     const uint32_t dim = ap_annp_get_header(a)->dim, dpad = ap_bits_dpad(b), words = dpad / 64,
                    cb = dpad / 8;
-    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words) || !GROW(s, lbh, t->k))
+    if (!GROW(s, bq, dpad) || !GROW(s, planes, 4ull * words) || !GROW(s, lbh, t->k) ||
+        !GROW(s, bl, np) || !GROW(s, bbase, np) || !GROW(s, bl8, np))
         return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
     ap_rbq_query qq;
     ap_rbq_query_make(ap_bits_rot(b), dim, q, s->bq, s->planes, &qq);
     const float eps0 = ap_bits_eps0(b);
     ap_bits_block_fn fn = ap_kernel_bits(kname);
     const float *cent = ap_annp_centroids(a);
-    uint64_t reranked = 0;
     uint32_t nlb = 0;
+    size_t tot = 0;
     for (uint32_t i = 0; i < np; i++) {
         const uint32_t li = s->lists[i];
-        ap_annp_list l;
-        ap_annp_list_get(a, li, &l);
+        ap_annp_list_get(a, li, &s->bl[i]);
         uint32_t n;
         const uint8_t *d = ap_bits_list(b, li, &n);
         if (i + 1 < np) {
             uint32_t nn;
             ap_prefetch_range(ap_bits_list(b, s->lists[i + 1], &nn), 1024);
         }
+        s->bbase[i] = ap_annp_list_start(a, li);
+        if (!GROW(s, bub, tot + n) || !GROW(s, blb, tot + n))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        if (n == 0) continue;
         const float *c = cent + (size_t)li * dim;
         const uint8_t *Fp = d + (size_t)n * cb, *Gp = Fp + 4ull * n;
         float alpha;
         memcpy(&alpha, Gp + 4ull * n, 4);
         const float qc = alpha * dot_fixed(q, c, dim);
-        const uint64_t base = ap_annp_list_start(a, li);
-        if (!GROW(s, bc, n)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
-        /* The list's candidates against the floor at its start, then re-scored best bound
-         * first: once a bound is below the floor, so are all the rest. The floor is the
-         * k-th exact score, or the k-th best lower bound (estimate - bound) seen when that
-         * is higher: k live vectors score at least that (within the same error bound). */
-        float lbf = nlb == t->k ? s->lbh[0] : -INFINITY;
-        const float floor = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
-        uint32_t nc = 0;
+        float *ub = s->bub + tot, *lb = s->blb + tot;
         for (uint32_t j0 = 0; j0 < n; j0 += BLOCK) {
             uint32_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
             fn(s->planes, d + (size_t)j0 * cb, m, words, s->us, s->up);
-            /* Bounds first, in a loop of its own the compiler can vectorise. */
-            for (uint32_t j = 0; j < m; j++) {
-                float F, G;
-                memcpy(&F, Fp + 4ull * (j0 + j), 4);
-                memcpy(&G, Gp + 4ull * (j0 + j), 4);
-                float e = ap_rbq_estimate(&qq, dpad, qc, F, s->us[j], s->up[j]);
-                float bd = ap_rbq_bound(&qq, eps0, F, G);
-                s->fs[j] = e + bd;
-                s->fs2[j] = e - bd;
-            }
-            for (uint32_t j = 0; j < m; j++) {
-                if (s->fs[j] < floor || ap_is_dead(ix->dead, base + j0 + j)) continue;
-                s->bc[nc++] = (struct bcand){s->fs[j], j0 + j};
-                if (nlb < t->k || s->fs2[j] > s->lbh[0]) lb_push(s->lbh, &nlb, t->k, s->fs2[j]);
-            }
+            bits_bounds(&qq, dpad, qc, eps0, Fp + 4ull * j0, Gp + 4ull * j0, s->us, s->up, m,
+                        ub + j0, lb + j0);
         }
-        bc_heapify(s->bc, nc);
-        /* In batches of the next best bounds: every vector of a batch is fetched before any
-         * is scored, so their cache misses overlap; each is re-checked against the floor
-         * as it rises, and the first below it ends the list (the rest are lower). */
-        for (int done = 0; !done;) {
-            float fl = ap_topk_floor(t);
-            if (nlb == t->k && s->lbh[0] > fl) fl = s->lbh[0];
-            struct bcand batch[BITS_BATCH];
-            uint32_t nb = 0;
-            while (nb < BITS_BATCH && nc > 0 && s->bc[0].ub >= fl) {
-                batch[nb] = bc_pop(s->bc, &nc);
-                const uint8_t *v = l.vecs + (size_t)batch[nb].j * 2 * dim;
-                for (uint32_t o = 0; o < 2 * dim; o += 64)
-                    __builtin_prefetch(v + o, 0, 3);
-                __builtin_prefetch(l.ids + 8ull * batch[nb].j, 0, 3);
-                nb++;
-            }
-            done = nb < BITS_BATCH;
-            for (uint32_t b2 = 0; b2 < nb; b2++) {
-                if (batch[b2].ub < ap_topk_floor(t)) {
-                    done = 1;
-                    break;
-                }
-                uint32_t j = batch[b2].j;
-                push_exact(t, f16, q, dim, l.vecs + (size_t)j * 2 * dim, ap_annp_list_id(&l, j), 0);
-                reranked++;
-            }
-        }
+        for (uint32_t j = 0; j < n; j++)
+            if ((nlb < t->k || lb[j] > s->lbh[0]) && !ap_is_dead(ix->dead, s->bbase[i] + j))
+                lb_push(s->lbh, &nlb, t->k, lb[j]);
+        tot += n;
         sc->vectors += n;
         sc->bytes += (uint64_t)n * (cb + 8);
     }
+    const float lbf = nlb == t->k ? s->lbh[0] : -INFINITY;
+    float fl = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
+    /* The candidates: live vectors whose upper bound reaches the floor (written always,
+     * kept by advancing: about half pass, so a branch would mispredict). */
+    if (!GROW(s, bc, tot + 1)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+    uint32_t nc = 0;
+    float hi = -INFINITY;
+    for (uint32_t i = 0, pos = 0; i < np; pos += s->bl[i].count, i++) {
+        const float *ub = s->bub + pos;
+        struct bcand *bc = s->bc;
+        for (uint32_t j = 0; j < s->bl[i].count; j++) {
+            bc[nc] = (struct bcand){ub[j], j, i};
+            const int keep = ub[j] >= fl && !ap_is_dead(ix->dead, s->bbase[i] + j);
+            nc += (uint32_t)keep;
+            hi = keep && ub[j] > hi ? ub[j] : hi;
+        }
+    }
+    uint32_t sorted = nc, bk = 0; /* ord[0, sorted) in order; bucket bk ends at bcnt[bk] */
+    if (nc > 1 && fl > -INFINITY && hi > fl && isfinite(hi - fl)) {
+        uint32_t nb = 1;
+        while (nb < nc && nb < 65536)
+            nb *= 2;
+        if (!GROW(s, bc2, nc) || !GROW(s, bcnt, nb + 1))
+            return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        bc_bucketize(s->bc, nc, fl, hi, s->bcnt, nb, s->bc2);
+        sorted = 0;
+    } else {
+        /* No finite floor yet (fewer than k vectors scanned) or equal bounds: a heap. */
+        if (!GROW(s, bc2, nc)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        bc_heapify(s->bc, nc);
+        for (uint32_t x = 0, left = nc; x < nc; x++)
+            s->bc2[x] = bc_pop(s->bc, &left);
+    }
+    struct bcand *ord = s->bc2;
+    /* Re-scored best bound first; the rows BITS_AHEAD candidates on are fetched while one is
+     * scored, so their cache misses overlap; the first bound below the floor ends it. With
+     * the int8 sidecar a candidate's int8 row (half the bytes) is scored first, and only
+     * when its exact error bound reaches the floor is the f16 row read. */
+    uint64_t reranked = 0;
+    const ap_sq8 *q8 = ix->sq8;
+    uint32_t stride = 0;
+    float c0 = 0, e8 = 0;
+    ap_codes_dot_fn dot_codes = ap_kernel_codes();
+    if (q8) {
+        stride = ap_sq8_stride(q8);
+        if (!GROW(s, bqs, dim)) return ap_err_set(err, AP_ERR_NOMEM, "search: out of memory");
+        sq8_bound_query(q8, q, dim, s->bqs, &c0, &e8);
+        for (uint32_t i = 0; i < np; i++)
+            s->bl8[i] = ap_sq8_list_codes(q8, s->lists[i]);
+    }
+    for (uint32_t x = 0; x < nc && x < BITS_AHEAD; x++)
+        prefetch_cand(s, &ord[x], dim, stride);
+    /* The int8 survivors wait in a ring of BITS_DEFER while their f16 rows are fetched, and
+     * are checked once more against the floor (risen meanwhile) before being scored. */
+    struct bdefer ring[BITS_DEFER];
+    uint32_t r0 = 0, rn = 0;
+    for (uint32_t x = 0; x < nc; x++) {
+        if (rn == BITS_DEFER) {
+            reranked += defer_score(s, t, f16, q, dim, lbf, &ring[r0]);
+            r0 = (r0 + 1) % BITS_DEFER;
+            rn--;
+        }
+        if (x == sorted) { /* the next bucket, sorted as it is reached */
+            while (s->bcnt[bk] <= x)
+                bk++;
+            bc_sort(ord, x, s->bcnt[bk]);
+            sorted = s->bcnt[bk];
+        }
+        fl = ap_topk_floor(t) > lbf ? ap_topk_floor(t) : lbf;
+        if (ord[x].ub < fl) break;
+        /* (beyond the sorted buckets, a row of the next bucket: a hint all the same) */
+        if (x + BITS_AHEAD < nc) prefetch_cand(s, &ord[x + BITS_AHEAD], dim, stride);
+        const uint32_t j = ord[x].j;
+        if (!q8) {
+            const ap_annp_list *l = &s->bl[ord[x].i];
+            push_exact(t, f16, q, dim, l->vecs + (size_t)j * 2 * dim, ap_annp_list_id(l, j), 0);
+            reranked++;
+            continue;
+        }
+        const float hi8 = c0 + dot_codes(s->bqs, s->bl8[ord[x].i] + (size_t)j * stride, dim) + e8;
+        if (hi8 < fl) continue;
+        prefetch_cand(s, &ord[x], dim, 0);
+        ring[(r0 + rn++) % BITS_DEFER] = (struct bdefer){hi8, ord[x].i, j};
+    }
+    for (; rn > 0; rn--, r0 = (r0 + 1) % BITS_DEFER)
+        reranked += defer_score(s, t, f16, q, dim, lbf, &ring[r0]);
     for (uint32_t i = 0; ix->xstart && i < np; i++) {
         uint32_t li = s->lists[i];
         for (size_t x = ix->xstart[li]; x < ix->xstart[li + 1]; x++) {

@@ -174,6 +174,124 @@ T_AVX2 static void bits_avx2(const uint64_t *planes, const uint8_t *codes, uint3
 }
 #endif
 
+/* The int8 row check of the bits re-rank: qs . code (dim floats and bytes) in one order on
+ * every CPU: 16 partial sums (sum i takes the terms k = i mod 16, in order, each product
+ * rounded then added), then halved pairwise (i + 8, i + 4, i + 2, i + 1). */
+static float codes_portable(const float *qs, const uint8_t *c, uint32_t dim)
+{
+    float p[16] = {0};
+    uint32_t k = 0;
+    for (; k + 16 <= dim; k += 16)
+        for (uint32_t i = 0; i < 16; i++)
+            p[i] += qs[k + i] * (float)c[k + i];
+    for (uint32_t i = 0; k < dim; k++, i++)
+        p[i] += qs[k] * (float)c[k];
+    for (uint32_t w = 8; w > 0; w /= 2)
+        for (uint32_t i = 0; i < w; i++)
+            p[i] += p[i + w];
+    return p[0];
+}
+
+#if defined(__x86_64__)
+#define T_AVX512F __attribute__((target("avx512f")))
+
+/* The last partial sums (four lanes) halved as codes_portable does. */
+static inline float reduce4(__m128 x)
+{
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+}
+
+T_AVX512F static float codes_avx512(const float *qs, const uint8_t *c, uint32_t dim)
+{
+    __m512 a = _mm512_setzero_ps();
+    uint32_t k = 0;
+    for (; k + 16 <= dim; k += 16) {
+        __m512 x = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + k))));
+        a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_loadu_ps(qs + k), x));
+    }
+    if (k < dim) {
+        uint8_t t[16] = {0};
+        memcpy(t, c + k, dim - k);
+        const __mmask16 m = (__mmask16)((1u << (dim - k)) - 1);
+        __m512 x = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)t)));
+        a = _mm512_mask_add_ps(a, m, a, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, qs + k), x));
+    }
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    return reduce4(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+/* Eight bytes at p as eight floats. */
+T_AVX2 static inline __m256 bytes8(const uint8_t *p)
+{
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+
+T_AVX2 static float codes_avx2(const float *qs, const uint8_t *c, uint32_t dim)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0; /* partial sums 0-7 and 8-15 */
+    uint32_t k = 0;
+    for (; k + 16 <= dim; k += 16) {
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(qs + k), bytes8(c + k)));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(qs + k + 8), bytes8(c + k + 8)));
+    }
+    if (k < dim) {
+        uint8_t t[16] = {0};
+        float tq[16] = {0};
+        memcpy(t, c + k, dim - k);
+        memcpy(tq, qs + k, (dim - k) * sizeof *qs);
+        const int left = (int)(dim - k);
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256 m0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane));
+        __m256 m1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8), lane));
+        a0 = _mm256_blendv_ps(a0, _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(tq), bytes8(t))),
+                              m0);
+        a1 = _mm256_blendv_ps(
+            a1, _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(tq + 8), bytes8(t + 8))), m1);
+    }
+    __m256 h = _mm256_add_ps(a0, a1);
+    return reduce4(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+#endif
+
+static const ap_kernel_info CODES[] = {
+#if defined(__x86_64__)
+    {"avx512f", {"avx512f", NULL}},
+    {"avx2", {"avx2", NULL}},
+#endif
+    {"portable", {NULL, NULL}},
+};
+static const ap_codes_dot_fn CODES_FN[] = {
+#if defined(__x86_64__)
+    codes_avx512,
+    codes_avx2,
+#endif
+    codes_portable,
+};
+#define NCODES ((int)(sizeof CODES / sizeof CODES[0]))
+_Static_assert(sizeof CODES / sizeof CODES[0] == sizeof CODES_FN / sizeof CODES_FN[0],
+               "one function per codes kernel");
+
+ap_codes_dot_fn ap_kernel_codes(void)
+{
+    static _Atomic int best = -1;
+    int b = best;
+    if (b < 0) best = b = ap_kernel_best(CODES, NCODES);
+    if (ap_kernels_portable) b = NCODES - 1;
+    return CODES_FN[b];
+}
+
+ap_codes_dot_fn ap_kernel_codes_for(const char *isa)
+{
+    int i = ap_kernel_find(CODES, NCODES, isa);
+    return i < 0 ? NULL : CODES_FN[i];
+}
+
 /* The versions, best first; BITS_FN[i] is BITS[i]'s. */
 static const ap_kernel_info BITS[] = {
 #if defined(__x86_64__)

@@ -22,11 +22,16 @@ typedef void (*ap_sq8_block_fn)(const int8_t *w, const uint8_t *codes, uint32_t 
 typedef void (*ap_bits_block_fn)(const uint64_t *planes, const uint8_t *codes, uint32_t n,
                                  uint32_t words, uint32_t *s, uint32_t *pop);
 
+/* The int8 row check of the bits re-rank (kernel_bits.c): qs . code over dim floats and
+ * bytes, in one fixed order (16 partial sums, then pairwise) on every version. */
+typedef float (*ap_codes_dot_fn)(const float *qs, const uint8_t *c, uint32_t dim);
+
 /* The version searches use: the best one this CPU runs (the portable one while
  * ap_kernels_portable is set); *name (may be NULL) receives its name. */
 ap_f16_block_fn ap_kernel_f16(const char **name);
 ap_sq8_block_fn ap_kernel_sq8(const char **name);
 ap_bits_block_fn ap_kernel_bits(const char **name);
+ap_codes_dot_fn ap_kernel_codes(void);
 
 /* Experimental, for tests that check every version: the version named isa, or NULL when
  * this CPU lacks the features it needs or there is no such version here. f16: "avx512",
@@ -37,6 +42,8 @@ ap_f16_block_fn ap_kernel_f16_for(const char *isa);
 ap_sq8_block_fn ap_kernel_sq8_for(const char *isa);
 /* bits: "avx512vpopcntdq", "avx2", "popcnt" (x86-64), "portable". */
 ap_bits_block_fn ap_kernel_bits_for(const char *isa);
+/* codes: "avx512f", "avx2" (x86-64), "portable". */
+ap_codes_dot_fn ap_kernel_codes_for(const char *isa);
 
 /* One version of a kernel family, in a table of them best first (the last is the portable
  * one, which needs nothing): what it is called and the CPU features it needs. */

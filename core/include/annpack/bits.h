@@ -20,7 +20,9 @@
  * Scanning (--scan bits): the query is rotated and quantised to 4 bits per dimension, each
  * code scored with popcounts (integers, identical on every CPU), and every vector whose
  * estimate plus eps0 standard errors reaches the current k-th exact score is re-scored
- * exactly from its f16 copy: the returned scores are exact f16 scores. */
+ * exactly from its f16 copy (after its int8 row, when the pack has pack.sq8, could not
+ * rule it out with the int8 codes' exact error bound): the returned scores are exact f16
+ * scores. */
 #ifndef ANNPACK_BITS_H
 #define ANNPACK_BITS_H
 
