@@ -48,8 +48,9 @@ ap_status ap_delta_check_dir(const char *delta_dir, const char *base_dir, const 
                              ap_err *err);
 
 /* The "calibration" (docs/FORMAT.md "build.calibration") of the delta built in delta_dir
- * searched with base: its pack.annpack's vectors grouped under their nearest base list, as
- * the view scans them, with the base's vectors (tombstones not subtracted), to the base's
+ * searched with base: its pack.annpack's vectors grouped under the base lists its
+ * delta.lists records (written by the same build), as the view scans them, with the base's
+ * vectors (tombstones not subtracted), to the base's
  * target recall; *out NULL when the base has no calibration. */
 ap_status ap_delta_calibration(const ap_pack *base, const char *delta_dir, cJSON **out,
                                ap_err *err);
